@@ -1,0 +1,31 @@
+"""Entities, value objects, states and errors. Pure Python: no Qt, no SQLAlchemy."""
+
+from app.domain.camera import Camera, CameraState, MotionSettings, has_secret, mask_secrets, source_problem
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    FieldError,
+    InvalidState,
+    NotFound,
+    OperationError,
+    Unavailable,
+    ValidationError,
+)
+from app.domain.rules import (
+    METRICS,
+    AlertRule,
+    Comparator,
+    NoDataPolicy,
+    Notify,
+    Severity,
+    TargetKind,
+    parse_schedule,
+)
+
+__all__ = [
+    "METRICS", "AlertRule", "Camera", "CameraState", "Comparator", "Conflict", "DomainError",
+    "ErrorCode", "FieldError", "InvalidState", "MotionSettings", "NoDataPolicy", "NotFound",
+    "Notify", "OperationError", "Severity", "TargetKind", "Unavailable", "ValidationError",
+    "has_secret", "mask_secrets", "parse_schedule", "source_problem",
+]

@@ -1,0 +1,217 @@
+"""The station's thirteen operations: typed requests, typed results, one Protocol.
+
+Both implementations (``app.legacy`` and ``app.services``) provide
+:class:`StationOperations` with identical observable behaviour; the rollout
+router chooses which one serves each call. Every result is a frozen dataclass;
+every refusal is an :class:`~app.domain.errors.OperationError` with a stable code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from app.domain.camera import CameraState
+from app.domain.rules import AlertRule
+
+#: operation name -> whether it changes something (writes are never run twice)
+OPERATIONS: dict[str, bool] = {
+    "create_rule": True,
+    "update_rule": True,
+    "start_camera": True,
+    "stop_camera": True,
+    "restart_camera": True,
+    "camera_status": False,
+    "list_status": False,
+    "activate_camera": True,
+    "deactivate_camera": True,
+    "camera_logs": False,
+    "camera_snapshot": False,
+    "probe_camera": False,
+    "camera_stats": False,
+}
+READ_ONLY_OPERATIONS = frozenset(op for op, writes in OPERATIONS.items() if not writes)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class CameraRef:
+    """Names one camera (start, restart, status, activate, deactivate, snapshot)."""
+
+    camera_id: int
+
+
+@dataclass(frozen=True)
+class StopCamera:
+    camera_id: int
+    timeout: float | None = None  # None = the supervisor's stop timeout
+
+
+@dataclass(frozen=True)
+class ListStatus:
+    active_only: bool = False
+
+
+@dataclass(frozen=True)
+class LogsRequest:
+    camera_id: int
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    camera_id: int
+    timeout: float = 8.0
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    camera_id: int
+    window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class CreateRule:
+    rule: AlertRule
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    rule_id: int
+    changes: dict[str, Any]
+    expected_version: int | None = None  # optimistic concurrency: conflict when it differs
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    code: int | None
+    signal: int | None
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    camera_id: int
+    name: str
+    state: CameraState
+    active: bool
+    pid: int | None = None
+    uptime: float | None = None
+    restarts: int = 0
+    last_exit: ExitRecord | None = None
+    source: str | None = None  # up | down | opening
+    fps: float | None = None
+    last_frame_age: float | None = None
+    motion: float | None = None
+    motion_active: bool = False
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusList:
+    items: tuple[CameraStatus, ...]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    ts: float
+    source: str  # worker | supervisor
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CameraLogs:
+    camera_id: int
+    lines: tuple[LogEntry, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    camera_id: int
+    width: int
+    height: int
+    taken_at: float
+    seq: int
+    png: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    camera_id: int
+    ok: bool
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    pix_fmt: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class CameraStats:
+    camera_id: int
+    window_s: float
+    running: bool
+    pid: int | None = None
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    threads: int | None = None
+    children: int | None = None
+    fps_avg: float | None = None
+    fps_min: float | None = None
+    decoded: int = 0
+    dropped: int = 0
+    motion_avg: float | None = None
+    samples: int = 0
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: AlertRule
+
+
+# ---------------------------------------------------------------- the Protocol
+
+
+@runtime_checkable
+class StationOperations(Protocol):
+    """What both the legacy and the domain implementation provide."""
+
+    def create_rule(self, req: CreateRule) -> RuleResult: ...
+    def update_rule(self, req: UpdateRule) -> RuleResult: ...
+    def start_camera(self, req: CameraRef) -> CameraStatus: ...
+    def stop_camera(self, req: StopCamera) -> CameraStatus: ...
+    def restart_camera(self, req: CameraRef) -> CameraStatus: ...
+    def camera_status(self, req: CameraRef) -> CameraStatus: ...
+    def list_status(self, req: ListStatus) -> StatusList: ...
+    def activate_camera(self, req: CameraRef) -> CameraStatus: ...
+    def deactivate_camera(self, req: CameraRef) -> CameraStatus: ...
+    def camera_logs(self, req: LogsRequest) -> CameraLogs: ...
+    def camera_snapshot(self, req: CameraRef) -> Snapshot: ...
+    def probe_camera(self, req: ProbeRequest) -> ProbeResult: ...
+    def camera_stats(self, req: StatsRequest) -> CameraStats: ...
+
+
+class SideEffectFailure(Exception):
+    """An implementation failed unexpectedly *after* it changed something.
+
+    The rollout router never falls back on this one (the change may have
+    happened); it reports it. Any other unexpected exception from the domain
+    path is taken as a failure before any side effect and may fall back.
+    """
+
+    def __init__(self, op: str, cause: BaseException):
+        super().__init__(f"{op} failed after a side effect: {cause!r}")
+        self.op = op
+        self.cause = cause

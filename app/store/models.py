@@ -1,0 +1,142 @@
+"""SQLAlchemy rows. They never leave ``app.store``: repositories map them to domain objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CameraRow(Base):
+    __tablename__ = "cameras"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    max_fps: Mapped[float | None] = mapped_column(Float)
+    loop: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    motion_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    motion_threshold: Mapped[float] = mapped_column(Float, nullable=False, default=0.02)
+    motion_warmup: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
+    stall_timeout: Mapped[float] = mapped_column(Float, nullable=False, default=10.0)
+    location: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    tags: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class AlertRuleRow(Base):
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    target: Mapped[str] = mapped_column(String(20), nullable=False)
+    camera_id: Mapped[int | None] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(40), nullable=False)
+    comparator: Mapped[str] = mapped_column(String(2), nullable=False)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    for_seconds: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    keep_firing_for: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    severity: Mapped[str] = mapped_column(String(10), nullable=False)
+    cooldown: Mapped[float] = mapped_column(Float, nullable=False, default=300.0)
+    repeat_interval: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    no_data: Mapped[str] = mapped_column(String(10), nullable=False)
+    schedule: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    notify: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    template: Mapped[str | None] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class AlertEventRow(Base):
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_state", "state"), Index("ix_alert_events_started", "started_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    camera_id: Mapped[int | None] = mapped_column(ForeignKey("cameras.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    severity: Mapped[str] = mapped_column(String(10), nullable=False)
+    state: Mapped[str] = mapped_column(String(10), nullable=False)  # firing | resolved
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    op: Mapped[str] = mapped_column(String(60), nullable=False)
+    key: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    path: Mapped[str] = mapped_column(String(10), nullable=False, default="")
+    outcome: Mapped[str] = mapped_column(String(40), nullable=False)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    fallback: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    actor: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    reason: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    detail: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class SettingRow(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class MetricRollupRow(Base):
+    __tablename__ = "metric_rollups"
+    __table_args__ = (
+        UniqueConstraint("series", "labels", "minute", name="uq_rollup_series_minute"),
+        Index("ix_rollup_minute", "minute"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series: Mapped[str] = mapped_column(String(80), nullable=False)
+    labels: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    minute: Mapped[int] = mapped_column(Integer, nullable=False)  # unix time // 60
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    sum: Mapped[float] = mapped_column(Float, nullable=False)
+    min: Mapped[float] = mapped_column(Float, nullable=False)
+    max: Mapped[float] = mapped_column(Float, nullable=False)
+    last: Mapped[float] = mapped_column(Float, nullable=False)

@@ -1,0 +1,233 @@
+"""Repositories: the only code that turns rows into domain objects and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.domain import AlertRule, Camera, Comparator, MotionSettings, NoDataPolicy, Notify, Severity, TargetKind
+from app.domain.audit import AuditEntry
+from app.store.models import AlertRuleRow, AuditRow, CameraRow, SettingRow, utcnow
+
+
+def _camera_from_row(row: CameraRow) -> Camera:
+    return Camera(
+        id=row.id,
+        name=row.name,
+        source=row.source,
+        active=row.active,
+        max_fps=row.max_fps,
+        loop=row.loop,
+        motion=MotionSettings(row.motion_enabled, row.motion_threshold, row.motion_warmup),
+        stall_timeout=row.stall_timeout,
+        location=row.location,
+        tags=tuple(row.tags or ()),
+    )
+
+
+def _camera_to_row(cam: Camera, row: CameraRow) -> CameraRow:
+    row.name = cam.name
+    row.source = cam.source
+    row.active = cam.active
+    row.max_fps = cam.max_fps
+    row.loop = cam.loop
+    row.motion_enabled = cam.motion.enabled
+    row.motion_threshold = cam.motion.threshold
+    row.motion_warmup = cam.motion.warmup_frames
+    row.stall_timeout = cam.stall_timeout
+    row.location = cam.location
+    row.tags = list(cam.tags)
+    return row
+
+
+class CameraRepository:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, cam: Camera) -> Camera:
+        row = _camera_to_row(cam, CameraRow())
+        self._s.add(row)
+        self._s.flush()
+        return _camera_from_row(row)
+
+    def get(self, camera_id: int) -> Camera | None:
+        row = self._s.get(CameraRow, camera_id)
+        return _camera_from_row(row) if row else None
+
+    def get_by_name(self, name: str) -> Camera | None:
+        row = self._s.scalars(select(CameraRow).where(CameraRow.name == name)).first()
+        return _camera_from_row(row) if row else None
+
+    def list(self) -> list[Camera]:
+        return [_camera_from_row(r) for r in self._s.scalars(select(CameraRow).order_by(CameraRow.id))]
+
+    def update(self, cam: Camera) -> Camera:
+        assert cam.id is not None
+        row = self._s.get(CameraRow, cam.id)
+        if row is None:
+            raise KeyError(cam.id)
+        _camera_to_row(cam, row)
+        self._s.flush()
+        return _camera_from_row(row)
+
+    def remove(self, camera_id: int) -> bool:
+        res = self._s.execute(delete(CameraRow).where(CameraRow.id == camera_id))
+        return bool(res.rowcount)
+
+    def remove_all(self) -> int:
+        return self._s.execute(delete(CameraRow)).rowcount or 0
+
+    def count(self) -> int:
+        return self._s.scalar(select(func.count()).select_from(CameraRow)) or 0
+
+
+def _rule_from_row(row: AlertRuleRow) -> AlertRule:
+    n = row.notify or {}
+    return AlertRule(
+        id=row.id,
+        name=row.name,
+        target=TargetKind(row.target),
+        camera_id=row.camera_id,
+        metric=row.metric,
+        comparator=Comparator(row.comparator),
+        threshold=row.threshold,
+        for_seconds=row.for_seconds,
+        keep_firing_for=row.keep_firing_for,
+        severity=Severity(row.severity),
+        cooldown=row.cooldown,
+        repeat_interval=row.repeat_interval,
+        no_data=NoDataPolicy(row.no_data),
+        schedule=row.schedule,
+        enabled=row.enabled,
+        notify=Notify(
+            webhook_url=n.get("webhook_url"),
+            command=tuple(n.get("command") or ()),
+            desktop=bool(n.get("desktop", True)),
+            sound=bool(n.get("sound", False)),
+        ),
+        description=row.description,
+        template=row.template,
+        version=row.version,
+    )
+
+
+def _rule_to_row(rule: AlertRule, row: AlertRuleRow) -> AlertRuleRow:
+    row.name = rule.name
+    row.target = str(rule.target)
+    row.camera_id = rule.camera_id
+    row.metric = rule.metric
+    row.comparator = str(rule.comparator)
+    row.threshold = rule.threshold
+    row.for_seconds = rule.for_seconds
+    row.keep_firing_for = rule.keep_firing_for
+    row.severity = str(rule.severity)
+    row.cooldown = rule.cooldown
+    row.repeat_interval = rule.repeat_interval
+    row.no_data = str(rule.no_data)
+    row.schedule = rule.schedule
+    row.enabled = rule.enabled
+    row.notify = {
+        "webhook_url": rule.notify.webhook_url,
+        "command": list(rule.notify.command),
+        "desktop": rule.notify.desktop,
+        "sound": rule.notify.sound,
+    }
+    row.description = rule.description
+    row.template = rule.template
+    row.version = rule.version
+    return row
+
+
+class RuleRepository:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, rule: AlertRule) -> AlertRule:
+        row = _rule_to_row(rule, AlertRuleRow())
+        self._s.add(row)
+        self._s.flush()
+        return _rule_from_row(row)
+
+    def get(self, rule_id: int) -> AlertRule | None:
+        row = self._s.get(AlertRuleRow, rule_id)
+        return _rule_from_row(row) if row else None
+
+    def get_by_name(self, name: str) -> AlertRule | None:
+        row = self._s.scalars(select(AlertRuleRow).where(AlertRuleRow.name == name)).first()
+        return _rule_from_row(row) if row else None
+
+    def list(self) -> list[AlertRule]:
+        return [_rule_from_row(r) for r in self._s.scalars(select(AlertRuleRow).order_by(AlertRuleRow.id))]
+
+    def update(self, rule: AlertRule) -> AlertRule:
+        assert rule.id is not None
+        row = self._s.get(AlertRuleRow, rule.id)
+        if row is None:
+            raise KeyError(rule.id)
+        _rule_to_row(rule, row)
+        self._s.flush()
+        return _rule_from_row(row)
+
+    def remove(self, rule_id: int) -> bool:
+        return bool(self._s.execute(delete(AlertRuleRow).where(AlertRuleRow.id == rule_id)).rowcount)
+
+
+class SettingsRepository:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def get(self, key: str, default=None):
+        row = self._s.get(SettingRow, key)
+        return row.value if row is not None else default
+
+    def all(self) -> dict[str, object]:
+        return {r.key: r.value for r in self._s.scalars(select(SettingRow))}
+
+    def set(self, key: str, value) -> None:
+        row = self._s.get(SettingRow, key)
+        if row is None:
+            self._s.add(SettingRow(key=key, value=value))
+        else:
+            row.value = value
+        self._s.flush()
+
+    def set_many(self, values: dict[str, object]) -> None:
+        for k, v in values.items():
+            self.set(k, v)
+
+
+def _audit_from_row(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        id=row.id, at=row.at, op=row.op, key=row.key, path=row.path, outcome=row.outcome,
+        latency_ms=row.latency_ms, fallback=row.fallback, actor=row.actor, reason=row.reason,
+        detail=dict(row.detail or {}),
+    )
+
+
+class AuditRepository:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, entry: AuditEntry) -> None:
+        self._s.add(
+            AuditRow(
+                at=entry.at or utcnow(), op=entry.op, key=entry.key, path=entry.path,
+                outcome=entry.outcome, latency_ms=entry.latency_ms, fallback=entry.fallback,
+                actor=entry.actor, reason=entry.reason, detail=entry.detail,
+            )
+        )
+
+    def add_many(self, entries: Iterable[AuditEntry]) -> None:
+        for e in entries:
+            self.add(e)
+
+    def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None) -> list[AuditEntry]:
+        q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if op_prefix:
+            q = q.where(AuditRow.op.startswith(op_prefix))
+        if since is not None:
+            q = q.where(AuditRow.at >= since)
+        return [_audit_from_row(r) for r in self._s.scalars(q)]

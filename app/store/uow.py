@@ -1,0 +1,67 @@
+"""Unit of work: one transaction, repositories bound to it, rollback unless committed."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.store.repositories import AuditRepository, CameraRepository, RuleRepository, SettingsRepository
+
+
+class SqlUnitOfWork:
+    """``with uow: ...; uow.commit()`` — leaving the block without ``commit`` rolls back."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self._factory = session_factory
+        self._session: Session | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        if self._session is not None:
+            raise RuntimeError("unit of work is already in use")
+        self._session = self._factory()
+        s = self._session
+        self.cameras = CameraRepository(s)
+        self.rules = RuleRepository(s)
+        self.settings = SettingsRepository(s)
+        self.audit = AuditRepository(s)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self._session is not None
+        try:
+            self._session.rollback()
+        finally:
+            self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> Session:
+        """For the store's own helpers (import/export, events); services use the repositories."""
+        assert self._session is not None, "unit of work not entered"
+        return self._session
+
+    def commit(self) -> None:
+        assert self._session is not None, "unit of work not entered"
+        self._session.commit()
+
+    def rollback(self) -> None:
+        assert self._session is not None, "unit of work not entered"
+        self._session.rollback()
+
+
+__all__ = ["IntegrityError", "SqlUnitOfWork"]
+
+
+class Store:
+    """An opened, migrated database: hands out units of work."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._factory = sessionmaker(engine, expire_on_commit=False)
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._factory)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,67 @@
+"""Shared fixtures for the whole suite.
+
+Every test runs with Qt offscreen, a private data dir, and a check that it left
+no worker process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never see the environment overrides of the machine they run on.
+for _var in ("USE_DOMAIN_SERVICE", "ROLLOUT_PERCENT", "EDGE_STATION_DB", "EDGE_STATION_DATA_DIR"):
+    os.environ.pop(_var, None)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _leftover_workers() -> list[psutil.Process]:
+    """Processes started by this test process (or its children) that are still alive."""
+    me = psutil.Process()
+    found = []
+    for child in me.children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(request):
+    """Fail a test that leaves a child process running; kill what it left."""
+    yield
+    deadline = time.monotonic() + 3.0
+    left = _leftover_workers()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _leftover_workers()
+    if left:
+        desc = ", ".join(f"{p.pid}:{' '.join(p.cmdline()[:4])}" for p in left if p.is_running())
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        pytest.fail(f"test left processes running: {desc}")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def python_exe() -> str:
+    return sys.executable
