@@ -1,0 +1,293 @@
+"""The decode loop: open the source with PyAV, decode, cap the rate, analyse, publish.
+
+``Capture.run()`` runs on a daemon thread of the worker process. It keeps going
+through source loss (reconnect with backoff 0.5 s doubling to 10 s) and returns
+only when asked to stop or, for a non-looped file, at its end. Everything the
+heartbeat needs is kept in ``CaptureStats``, written by the capture thread and
+read by the heartbeat thread (plain attribute reads/writes under the GIL).
+
+Per frame the Python work is: a few counters, a strided numpy view of the luma
+plane for motion (no colour conversion, no full-frame copy) and, at most
+``preview_fps`` times a second, one downscale to RGB for the preview slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import av
+import av.error
+
+from app.worker.heartbeat import CaptureStats
+from app.worker.motion import MotionDetector, MotionError
+from app.worker.preview import PreviewWriter
+from app.worker.sources import SourceOpenError, SourceReadError, SourceSpec
+
+__all__ = [
+    "BACKOFF_INITIAL",
+    "BACKOFF_MAX",
+    "Capture",
+    "CaptureConfig",
+    "CaptureConfigError",
+    "CaptureError",
+    "CaptureResult",
+    "CaptureStats",
+    "codec_label",
+    "describe_av_error",
+]
+
+log = logging.getLogger("app.worker.capture")
+
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 10.0
+
+CaptureResult = Literal["stopped", "eof"]
+
+
+class CaptureError(Exception):
+    """Base class for capture loop errors."""
+
+
+class CaptureConfigError(CaptureError):
+    """The source can never work as configured (e.g. a file that is not a video)."""
+
+
+@dataclass
+class CaptureConfig:
+    max_fps: float | None = None  # None/0: no cap
+    loop: bool = False  # restart files at their end
+    pace: bool = True  # play files/test patterns at their own speed (False: as fast as possible)
+    io_timeout: float = 5.0  # network read timeout (s)
+    open_timeout: float = 10.0  # network open timeout (s)
+    backoff_initial: float = BACKOFF_INITIAL
+    backoff_max: float = BACKOFF_MAX
+
+
+def codec_label(name: str) -> str:
+    """The codec name to report: lavfi's in-memory frames are reported as raw video."""
+    return "rawvideo" if name == "wrapped_avframe" else name
+
+
+def describe_av_error(exc: BaseException, spec: SourceSpec) -> str:
+    """A one-line error naming the source (password masked), without PyAV's raw filename."""
+    if isinstance(exc, av.error.FFmpegError):
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, av.error.ExitError):
+            reason = "timed out"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = str(exc) or type(exc).__name__
+    return reason.replace(spec.url, spec.display)
+
+
+class Capture:
+    """Decode loop for one source. Call ``run()`` on its own thread; set *stop* to end it."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        config: CaptureConfig,
+        stop: threading.Event,
+        *,
+        motion: MotionDetector | None = None,
+        preview: PreviewWriter | None = None,
+        stats: CaptureStats | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.stop = stop
+        self.motion = motion or MotionDetector()
+        self.preview = preview
+        self.stats = stats or CaptureStats()
+        self._motion_ok = True
+        interval = 1.0 / config.max_fps if config.max_fps else 0.0
+        self._cap_interval = interval
+        self._next_accept = 0.0
+        self._pace_base: float | None = None  # wall time of timestamp 0
+        self._last_pts_time: float | None = None
+
+    # -- public -------------------------------------------------------------
+
+    def run(self) -> CaptureResult:
+        """Capture until stopped (→ "stopped") or a non-looped file ends (→ "eof").
+
+        Raises ``CaptureConfigError`` if a file source cannot be opened at all.
+        """
+        stats = self.stats
+        backoff = self.config.backoff_initial
+        while not self.stop.is_set():
+            try:
+                container = self._open()
+            except SourceOpenError as exc:
+                if self.spec.kind == "file" and stats.opens == 0:
+                    raise CaptureConfigError(str(exc)) from None
+                self._went_down(str(exc))
+                if self.stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, self.config.backoff_max)
+                continue
+            try:
+                outcome, frames = self._play(container)
+            finally:
+                _close_quietly(container)
+            if frames:
+                backoff = self.config.backoff_initial
+            if outcome == "stopped" or self.stop.is_set():
+                break
+            if outcome == "eof" and not self.spec.live:
+                if self.config.loop:
+                    if frames == 0:
+                        # A file that decodes to nothing would spin: treat it as a failure.
+                        self._went_down(f"{self.spec.display}: no frames decoded before end of file")
+                        if self.stop.wait(backoff):
+                            break
+                        backoff = min(backoff * 2, self.config.backoff_max)
+                    log.debug("end of %s, looping", self.spec.display)
+                    continue
+                log.info(
+                    "end of file %s: %d frames decoded, %d dropped",
+                    self.spec.display, stats.decoded, stats.dropped,
+                )
+                return "eof"
+            # Live stream ended, or a read error: the source is lost.
+            reason = outcome if outcome != "eof" else "end of stream"
+            self._went_down(f"source lost: {reason}")
+            if self.stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.config.backoff_max)
+        return "stopped"
+
+    # -- internals ----------------------------------------------------------
+
+    def _went_down(self, error: str) -> None:
+        stats = self.stats
+        if stats.source != "down" or stats.error != error:
+            log.warning("source %s down: %s", self.spec.display, error)
+        stats.source = "down"
+        stats.error = error
+        self.motion.reset()
+
+    def _open(self) -> av.container.InputContainer:
+        spec = self.spec
+        timeout = (self.config.open_timeout, self.config.io_timeout) if spec.live else None
+        if self.stats.opens == 0:
+            log.info("opening %s", spec.display)
+        try:
+            container = av.open(**spec.open_kwargs(timeout))  # type: ignore[call-overload]
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceOpenError(f"cannot open {spec.display}: {describe_av_error(exc, spec)}") from None
+        if not container.streams.video:
+            _close_quietly(container)
+            raise SourceOpenError(f"{spec.display} has no video stream")
+        stats = self.stats
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        stats.opens += 1
+        if stats.source == "down":
+            stats.reconnects += 1
+            log.info("reconnected to %s (reconnect #%d)", spec.display, stats.reconnects)
+        stats.codec = codec_label(ctx.name)
+        stats.width = ctx.width or stats.width
+        stats.height = ctx.height or stats.height
+        stats.source = "up"
+        stats.error = None
+        return container
+
+    def _play(self, container: av.container.InputContainer) -> tuple[str, int]:
+        """Decode until end/stop/error. Returns (outcome, frames decoded) where the
+        outcome is "stopped", "eof" or an error message."""
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._pace_base = None
+        frames = 0
+        try:
+            for frame in self._frames(container, stream):
+                frames += 1
+                if self._handle(frame):
+                    return "stopped", frames
+            return ("stopped" if self.stop.is_set() else "eof"), frames
+        except (av.error.FFmpegError, OSError) as exc:
+            return describe_av_error(exc, self.spec), frames
+        except SourceReadError as exc:
+            return str(exc), frames
+
+    def _frames(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> Iterator[av.VideoFrame]:
+        stats = self.stats
+        for packet in container.demux(stream):
+            if self.stop.is_set():
+                return
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                stats.corrupt += 1  # damaged packet on a live stream: skip it
+                continue
+            yield from frames
+
+    def _handle(self, frame: av.VideoFrame) -> bool:
+        """Process one decoded frame; returns True when the loop must stop."""
+        stop = self.stop
+        if self.config.pace and self.spec.paced and self._wait_for_pts(frame):
+            return True
+        now = time.monotonic()
+        stats = self.stats
+        stats.decoded += 1
+        stats.last_frame = now
+        if stats.first_frame is None:
+            stats.first_frame = now
+        if frame.width != stats.width or frame.height != stats.height:
+            stats.width, stats.height = frame.width, frame.height
+        interval = self._cap_interval
+        if interval:
+            if now < self._next_accept - 0.5 * interval:
+                stats.dropped += 1
+                return stop.is_set()
+            nxt = self._next_accept + interval
+            self._next_accept = nxt if nxt > now - interval else now + interval
+        if self._motion_ok:
+            try:
+                score = self.motion.feed(frame)
+            except MotionError as exc:
+                log.warning("motion analysis disabled: %s", exc)
+                self._motion_ok = False
+            else:
+                stats.note_motion(score, self.motion.active)
+        if self.preview is not None:
+            self.preview.offer(frame)
+        stats.processed += 1
+        return stop.is_set()
+
+    def _wait_for_pts(self, frame: av.VideoFrame) -> bool:
+        """Sleep until *frame* is due (files and test patterns play in real time).
+        Returns True if asked to stop while waiting."""
+        t = frame.time
+        if t is None:
+            return False
+        now = time.monotonic()
+        if self._pace_base is None or self._last_pts_time is None or t < self._last_pts_time:
+            self._pace_base = now - t
+        self._last_pts_time = t
+        delay = self._pace_base + t - now
+        if delay > 2.0:  # timestamp jump: do not stall, start over from here
+            self._pace_base = now - t
+            return False
+        if delay < -1.0:  # we fell behind (slow machine, pause): do not try to catch up
+            self._pace_base = now - t
+            return False
+        if delay > 0.001:
+            return self.stop.wait(delay)
+        return False
+
+
+def _close_quietly(container: av.container.InputContainer) -> None:
+    try:
+        container.close()
+    except (av.error.FFmpegError, OSError) as exc:  # pragma: no cover - best effort
+        log.debug("closing container: %s", exc)
