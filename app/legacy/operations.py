@@ -1,0 +1,413 @@
+"""The legacy implementation of the station's thirteen operations.
+
+Transaction-script style: each operation is one function that runs SQLAlchemy
+Core statements against the tables of :mod:`app.store.tables`, calls the
+supervisor directly and validates inline. It reuses the domain's validation
+rules (``AlertRule.problems()``/``validated()``) and raises the same typed
+errors with the same codes and messages as the domain path, so the rollout
+comparison sees identical answers.
+
+This package must not import ``app.services`` (layers point down); the probe
+runner and the heartbeat history are taken duck-typed (see the protocols below).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.camera import CameraState
+from app.domain.errors import (
+    Conflict,
+    FieldError,
+    InvalidState,
+    NotFound,
+    Unavailable,
+    ValidationError,
+)
+from app.domain.operations import (
+    CameraLogs,
+    CameraRef,
+    CameraStats,
+    CameraStatus,
+    CreateRule,
+    ExitRecord,
+    ListStatus,
+    LogEntry,
+    LogsRequest,
+    ProbeRequest,
+    ProbeResult,
+    RuleResult,
+    Snapshot,
+    StatsRequest,
+    StatusList,
+    StopCamera,
+    UpdateRule,
+)
+from app.domain.rules import (
+    AlertRule,
+    Comparator,
+    NoDataPolicy,
+    Notify,
+    Severity,
+    TargetKind,
+)
+from app.imaging import encode_png
+from app.store.tables import alert_rules, cameras
+from app.supervisor.model import (
+    AlreadyRunning,
+    LogLine,
+    NotRunning,
+    ProcessStats,
+    SupervisorError,
+    WorkerSpec,
+    WorkerState,
+    WorkerStatus,
+)
+
+Clock = Callable[[], float]
+
+
+class _Supervisor(Protocol):
+    def start_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
+    def stop_worker(self, camera_id: int, timeout: float | None = None) -> WorkerStatus: ...
+    def restart_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
+    def status(self, camera_id: int) -> WorkerStatus: ...
+    def logs(self, camera_id: int, limit: int) -> Sequence[LogLine]: ...
+    def stats(self, camera_id: int) -> ProcessStats | None: ...
+    def preview_path(self, camera_id: int) -> Any: ...
+
+
+class _Prober(Protocol):
+    def probe(self, source: str, timeout: float) -> dict[str, Any]: ...
+
+
+class _Summary(Protocol):
+    samples: int
+    fps_avg: float | None
+    fps_min: float | None
+    motion_avg: float | None
+
+
+class _History(Protocol):
+    def summary(self, camera_id: int, window_s: float) -> _Summary: ...
+
+
+_UPDATABLE = {f.name for f in fields(AlertRule)} - {"id", "version"}
+_NOTIFY_KEYS = {f.name for f in fields(Notify)}
+_WITH_PROCESS = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED, WorkerState.STOPPING)
+
+
+class LegacyOperations:
+    """:class:`~app.domain.operations.StationOperations` as transaction scripts on an engine."""
+
+    path = "legacy"
+
+    def __init__(self, engine: Engine, supervisor: _Supervisor, probe_runner: _Prober, history: _History,
+                 clock: Clock = time.monotonic, *, worker_command: Sequence[str] | None = None) -> None:
+        self.engine = engine
+        self.supervisor = supervisor
+        self.probe_runner = probe_runner
+        self.history = history
+        self.clock = clock
+        self.worker_command = tuple(worker_command) if worker_command else None
+
+    # ------------------------------------------------------------ rules
+
+    def create_rule(self, req: CreateRule) -> RuleResult:
+        if not isinstance(req.rule, AlertRule):
+            raise ValidationError(FieldError("rule", "must be an alert rule"), subject="create_rule request")
+        rule = req.rule.with_changes(id=None, version=1).validated()
+        with self.engine.begin() as conn:
+            if rule.camera_id is not None and conn.execute(
+                    select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
+                raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
+                                      subject=f"alert rule {rule.name!r}")
+            if conn.execute(select(alert_rules.c.id).where(alert_rules.c.name == rule.name)).first():
+                raise Conflict(f"an alert rule named {rule.name!r} already exists")
+            try:
+                new_id = conn.execute(insert(alert_rules).values(**_rule_values(rule))).inserted_primary_key[0]
+            except IntegrityError as e:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+            row = conn.execute(select(alert_rules).where(alert_rules.c.id == new_id)).mappings().one()
+        return RuleResult(_rule_from(row))
+
+    def update_rule(self, req: UpdateRule) -> RuleResult:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(alert_rules).where(alert_rules.c.id == req.rule_id)).mappings().first()
+            if row is None:
+                raise NotFound(f"alert rule {req.rule_id} does not exist")
+            subject = f"changes to alert rule {req.rule_id}"
+            changes = req.changes
+            if not isinstance(changes, Mapping) or not changes:
+                raise ValidationError(FieldError("changes", "must name at least one field to change"),
+                                      subject=subject)
+            changes = dict(changes)
+            bad = [FieldError(str(k), "is not a field of an alert rule that can be changed")
+                   for k in changes if k not in _UPDATABLE]
+            if "notify" in changes:
+                n = changes["notify"]
+                if isinstance(n, Mapping):
+                    bad += [FieldError(f"notify.{k}", "is not a notification setting")
+                            for k in n if k not in _NOTIFY_KEYS]
+                    if not bad:
+                        changes["notify"] = Notify(**{**dict(n), "command": tuple(n.get("command") or ())})
+                elif not isinstance(n, Notify):
+                    bad.append(FieldError("notify", "must be a mapping of notification settings"))
+            if bad:
+                raise ValidationError(bad, subject=subject)
+            version = row["version"]
+            if req.expected_version is not None and req.expected_version != version:
+                raise Conflict(
+                    f"alert rule {req.rule_id} is at version {version}, not {req.expected_version}: "
+                    "someone else changed it; reload and try again",
+                    details={"version": version, "expected_version": req.expected_version},
+                )
+            rule = _rule_from(row).with_changes(**changes, version=version + 1).validated()
+            if rule.camera_id is not None and conn.execute(
+                    select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
+                raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
+                                      subject=f"alert rule {rule.name!r}")
+            clash = conn.execute(select(alert_rules.c.id).where(
+                alert_rules.c.name == rule.name, alert_rules.c.id != req.rule_id)).first()
+            if clash:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists")
+            try:
+                res = conn.execute(update(alert_rules)
+                                   .where(alert_rules.c.id == req.rule_id, alert_rules.c.version == version)
+                                   .values(**_rule_values(rule)))
+            except IntegrityError as e:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+            if res.rowcount != 1:
+                raise Conflict(f"alert rule {req.rule_id} was changed by someone else meanwhile; reload and try again")
+            row = conn.execute(select(alert_rules).where(alert_rules.c.id == req.rule_id)).mappings().one()
+        return RuleResult(_rule_from(row))
+
+    # ------------------------------------------------------------ worker lifecycle
+
+    def start_camera(self, req: CameraRef) -> CameraStatus:
+        cam = self._camera_row(req.camera_id)
+        if not cam["active"]:
+            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is inactive; activate it first")
+        ws = self.supervisor.status(cam["id"])
+        if ws.state not in (WorkerState.STOPPED, WorkerState.FAILED):
+            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is already {ws.state.value}")
+        try:
+            ws = self.supervisor.start_worker(self._spec(cam))
+        except SupervisorError as e:
+            raise _refusal(cam, e) from e
+        return _status(cam, ws)
+
+    def stop_camera(self, req: StopCamera) -> CameraStatus:
+        if req.timeout is not None and not _number_in(req.timeout, 0, 60.0):
+            raise ValidationError(FieldError("timeout", "must be a number above 0 and at most 60 seconds"),
+                                  subject="stop_camera request")
+        cam = self._camera_row(req.camera_id)
+        if self.supervisor.status(cam["id"]).state == WorkerState.STOPPED:
+            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is not running")
+        try:
+            ws = self.supervisor.stop_worker(cam["id"], timeout=req.timeout)
+        except SupervisorError as e:
+            raise _refusal(cam, e) from e
+        return _status(cam, ws)
+
+    def restart_camera(self, req: CameraRef) -> CameraStatus:
+        cam = self._camera_row(req.camera_id)
+        if not cam["active"]:
+            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is inactive; activate it first")
+        try:
+            if self.supervisor.status(cam["id"]).state == WorkerState.STOPPED:
+                ws = self.supervisor.start_worker(self._spec(cam))
+            else:
+                ws = self.supervisor.restart_worker(self._spec(cam))
+        except SupervisorError as e:
+            raise _refusal(cam, e) from e
+        return _status(cam, ws)
+
+    # ------------------------------------------------------------ reads
+
+    def camera_status(self, req: CameraRef) -> CameraStatus:
+        cam = self._camera_row(req.camera_id)
+        return _status(cam, self.supervisor.status(cam["id"]))
+
+    def list_status(self, req: ListStatus) -> StatusList:
+        q = select(cameras).order_by(cameras.c.id)
+        if req.active_only:
+            q = q.where(cameras.c.active.is_(True))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return StatusList(tuple(_status(r, self.supervisor.status(r["id"])) for r in rows))
+
+    # ------------------------------------------------------------ activation
+
+    def activate_camera(self, req: CameraRef) -> CameraStatus:
+        with self.engine.begin() as conn:
+            conn.execute(update(cameras).where(cameras.c.id == req.camera_id, cameras.c.active.is_(False))
+                         .values(active=True))
+            cam = conn.execute(select(cameras).where(cameras.c.id == req.camera_id)).mappings().first()
+        if cam is None:
+            raise NotFound(f"camera {req.camera_id} does not exist")
+        return _status(cam, self.supervisor.status(cam["id"]))
+
+    def deactivate_camera(self, req: CameraRef) -> CameraStatus:
+        cam = self._camera_row(req.camera_id)
+        if self.supervisor.status(cam["id"]).state != WorkerState.STOPPED:
+            try:
+                self.supervisor.stop_worker(cam["id"])
+            except NotRunning:
+                pass
+            except SupervisorError as e:
+                raise _refusal(cam, e) from e
+        with self.engine.begin() as conn:
+            conn.execute(update(cameras).where(cameras.c.id == cam["id"], cameras.c.active.is_(True))
+                         .values(active=False))
+            cam = conn.execute(select(cameras).where(cameras.c.id == cam["id"])).mappings().first()
+        if cam is None:
+            raise NotFound(f"camera {req.camera_id} does not exist")
+        return _status(cam, self.supervisor.status(cam["id"]))
+
+    # ------------------------------------------------------------ observation
+
+    def camera_logs(self, req: LogsRequest) -> CameraLogs:
+        limit = req.limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 5000:
+            raise ValidationError(FieldError("limit", "must be an integer from 1 to 5000"),
+                                  subject="camera_logs request")
+        cam = self._camera_row(req.camera_id)
+        lines = self.supervisor.logs(cam["id"], limit)
+        return CameraLogs(cam["id"], tuple(LogEntry(x.ts, x.source, x.level, x.text) for x in lines))
+
+    def camera_snapshot(self, req: CameraRef) -> Snapshot:
+        from app.worker.preview import PreviewReader
+
+        cam = self._camera_row(req.camera_id)
+        ws = self.supervisor.status(cam["id"])
+        path = self.supervisor.preview_path(cam["id"]) or ws.preview_path
+        if ws.state not in _WITH_PROCESS or not path:
+            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is not running; there is no live frame")
+        reader = PreviewReader(path)
+        try:
+            frame = reader.read()
+        finally:
+            reader.close()
+        if frame is None:
+            raise Unavailable(f"camera {cam['id']} ({cam['name']}) has not published a frame yet")
+        return Snapshot(cam["id"], frame.width, frame.height, frame.ts, frame.seq, encode_png(frame.image))
+
+    def probe_camera(self, req: ProbeRequest) -> ProbeResult:
+        if not _number_in(req.timeout, 0, 60.0):
+            raise ValidationError(FieldError("timeout", "must be a number above 0 and at most 60 seconds"),
+                                  subject="probe_camera request")
+        cam = self._camera_row(req.camera_id)
+        started = self.clock()
+        out = self.probe_runner.probe(cam["source"], req.timeout)
+        elapsed = self.clock() - started
+        if out.get("ok") is True:
+            def num(key: str, cast: type) -> Any:
+                v = out.get(key)
+                return cast(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+            return ProbeResult(
+                cam["id"], True,
+                codec=None if out.get("codec") is None else str(out["codec"]),
+                width=num("width", int), height=num("height", int), fps=num("fps", float),
+                pix_fmt=None if out.get("pix_fmt") is None else str(out["pix_fmt"]),
+                elapsed=elapsed,
+            )
+        err = out.get("error")
+        return ProbeResult(cam["id"], False, error=str(err) if err is not None else "the probe failed without saying why",
+                           elapsed=elapsed)
+
+    def camera_stats(self, req: StatsRequest) -> CameraStats:
+        if not _number_in(req.window_s, 0, 3600.0):
+            raise ValidationError(FieldError("window_s", "must be a number above 0 and at most 3600 seconds"),
+                                  subject="camera_stats request")
+        cam = self._camera_row(req.camera_id)
+        ws = self.supervisor.status(cam["id"])
+        running = ws.state in _WITH_PROCESS and ws.pid is not None
+        ps = self.supervisor.stats(cam["id"]) if running else None
+        hb = self.history.summary(cam["id"], req.window_s)
+        return CameraStats(
+            camera_id=cam["id"], window_s=float(req.window_s), running=running,
+            pid=(ps.pid if ps else ws.pid) if running else None,
+            cpu_percent=ps.cpu_percent if ps else None, rss_bytes=ps.rss_bytes if ps else None,
+            threads=ps.threads if ps else None, children=ps.children if ps else None,
+            fps_avg=hb.fps_avg, fps_min=hb.fps_min, decoded=ws.decoded, dropped=ws.dropped,
+            motion_avg=hb.motion_avg, samples=hb.samples,
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _camera_row(self, camera_id: int) -> Mapping[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cameras).where(cameras.c.id == camera_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"camera {camera_id} does not exist")
+        return row
+
+    def _spec(self, cam: Mapping[str, Any]) -> WorkerSpec:
+        return WorkerSpec(
+            camera_id=cam["id"], name=cam["name"], source=cam["source"], loop=bool(cam["loop"]),
+            max_fps=cam["max_fps"], motion_threshold=cam["motion_threshold"],
+            stall_timeout=cam["stall_timeout"], extra_args=("--motion-warmup", str(cam["motion_warmup"])),
+            command=self.worker_command,
+        )
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low < value <= high
+
+
+def _refusal(cam: Mapping[str, Any], e: SupervisorError) -> Exception:
+    if isinstance(e, AlreadyRunning):
+        return InvalidState(f"camera {cam['id']} ({cam['name']}) is already running")
+    if isinstance(e, NotRunning):
+        return InvalidState(f"camera {cam['id']} ({cam['name']}) is not running")
+    return Unavailable(f"the supervisor could not act on camera {cam['id']} ({cam['name']}): {e}")
+
+
+def _status(cam: Mapping[str, Any], ws: WorkerStatus) -> CameraStatus:
+    if ws.state == WorkerState.STOPPED and not cam["active"]:
+        state = CameraState.INACTIVE
+    else:
+        state = CameraState(ws.state.value)
+    ex = ws.last_exit
+    return CameraStatus(
+        camera_id=cam["id"], name=cam["name"], state=state, active=bool(cam["active"]), pid=ws.pid,
+        uptime=ws.uptime, restarts=ws.restarts,
+        last_exit=None if ex is None else ExitRecord(ex.code, ex.signal, ex.reason, ex.at),
+        source=ws.source, fps=ws.fps, last_frame_age=ws.last_frame_age, motion=ws.motion,
+        motion_active=ws.motion_active, width=ws.width, height=ws.height, codec=ws.codec, error=ws.error,
+    )
+
+
+def _rule_values(rule: AlertRule) -> dict[str, Any]:
+    return {
+        "name": rule.name, "target": str(rule.target), "camera_id": rule.camera_id, "metric": rule.metric,
+        "comparator": str(rule.comparator), "threshold": rule.threshold, "for_seconds": rule.for_seconds,
+        "keep_firing_for": rule.keep_firing_for, "severity": str(rule.severity), "cooldown": rule.cooldown,
+        "repeat_interval": rule.repeat_interval, "no_data": str(rule.no_data), "schedule": rule.schedule,
+        "enabled": rule.enabled,
+        "notify": {"webhook_url": rule.notify.webhook_url, "command": list(rule.notify.command),
+                   "desktop": rule.notify.desktop, "sound": rule.notify.sound},
+        "description": rule.description, "template": rule.template, "version": rule.version,
+    }
+
+
+def _rule_from(row: Mapping[str, Any]) -> AlertRule:
+    n = row["notify"] or {}
+    return AlertRule(
+        id=row["id"], name=row["name"], target=TargetKind(row["target"]), camera_id=row["camera_id"],
+        metric=row["metric"], comparator=Comparator(row["comparator"]), threshold=row["threshold"],
+        for_seconds=row["for_seconds"], keep_firing_for=row["keep_firing_for"],
+        severity=Severity(row["severity"]), cooldown=row["cooldown"], repeat_interval=row["repeat_interval"],
+        no_data=NoDataPolicy(row["no_data"]), schedule=row["schedule"], enabled=row["enabled"],
+        notify=Notify(webhook_url=n.get("webhook_url"), command=tuple(n.get("command") or ()),
+                      desktop=bool(n.get("desktop", True)), sound=bool(n.get("sound", False))),
+        description=row["description"], template=row["template"], version=row["version"],
+    )

@@ -1,0 +1,422 @@
+"""The domain-service implementation of the station's thirteen operations.
+
+Style: load entities through a unit of work and its repositories, decide with
+the domain's rules, act through the :class:`SupervisorPort`, commit explicitly.
+Business refusals are :class:`OperationError` subclasses with stable codes.
+An unexpected exception *after* a side effect (a worker started or stopped, a
+row committed) is raised as :class:`SideEffectFailure` so the rollout router
+never falls back on it; one *before* any side effect propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.camera import Camera, CameraState
+from app.domain.errors import (
+    Conflict,
+    FieldError,
+    InvalidState,
+    NotFound,
+    OperationError,
+    Unavailable,
+    ValidationError,
+)
+from app.domain.operations import (
+    CameraLogs,
+    CameraRef,
+    CameraStats,
+    CameraStatus,
+    CreateRule,
+    ExitRecord,
+    ListStatus,
+    LogEntry,
+    LogsRequest,
+    ProbeRequest,
+    ProbeResult,
+    RuleResult,
+    SideEffectFailure,
+    Snapshot,
+    StatsRequest,
+    StatusList,
+    StopCamera,
+    UpdateRule,
+)
+from app.domain.rules import AlertRule, Notify
+from app.imaging import encode_png
+from app.services.ports import HeartbeatHistory, ProbeRunner, SupervisorPort
+from app.services.specs import spec_for
+from app.store.uow import SqlUnitOfWork, Store
+from app.supervisor.model import (
+    AlreadyRunning,
+    NotRunning,
+    SupervisorError,
+    WorkerState,
+    WorkerStatus,
+)
+
+Clock = Callable[[], float]
+
+#: bounds of the request parameters (both implementations enforce the same ones)
+LOGS_LIMIT_MAX = 5000
+PROBE_TIMEOUT_MAX = 60.0
+STATS_WINDOW_MAX = 3600.0
+STOP_TIMEOUT_MAX = 60.0
+
+#: worker states in which a worker process exists (stats, snapshot)
+PROCESS_STATES = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED,
+                            WorkerState.STOPPING})
+#: worker states from which ``start_camera`` may start (a failed worker may be retried by hand)
+STARTABLE_STATES = frozenset({WorkerState.STOPPED, WorkerState.FAILED})
+#: the rule fields ``update_rule`` may change
+RULE_FIELDS = frozenset(f.name for f in fields(AlertRule)) - {"id", "version"}
+NOTIFY_FIELDS = frozenset(f.name for f in fields(Notify))
+
+
+# ---------------------------------------------------------------- shared pieces of the domain path
+
+
+def camera_state(active: bool, worker: WorkerState) -> CameraState:
+    """The camera's state: ``inactive`` when its flag is off and nothing runs, else the worker's."""
+    if worker is WorkerState.STOPPED and not active:
+        return CameraState.INACTIVE
+    return CameraState(worker.value)
+
+
+def to_camera_status(camera: Camera, ws: WorkerStatus) -> CameraStatus:
+    assert camera.id is not None
+    last = ws.last_exit
+    return CameraStatus(
+        camera_id=camera.id,
+        name=camera.name,
+        state=camera_state(camera.active, ws.state),
+        active=camera.active,
+        pid=ws.pid,
+        uptime=ws.uptime,
+        restarts=ws.restarts,
+        last_exit=ExitRecord(last.code, last.signal, last.reason, last.at) if last else None,
+        source=ws.source,
+        fps=ws.fps,
+        last_frame_age=ws.last_frame_age,
+        motion=ws.motion,
+        motion_active=ws.motion_active,
+        width=ws.width,
+        height=ws.height,
+        codec=ws.codec,
+        error=ws.error,
+    )
+
+
+def check_range(name: str, value: Any, low: float, high: float, *, unit: str = "",
+                integer: bool = False, subject: str = "request") -> None:
+    """Raise :class:`ValidationError` unless ``low < value <= high`` (``low <= value`` for integers)."""
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        ok = (low <= value <= high) if integer else (low < value <= high)
+    if not ok:
+        what = f"an integer from {low:g} to {high:g}" if integer else f"a number above {low:g} and at most {high:g}"
+        raise ValidationError(FieldError(name, f"must be {what}{unit}"), subject=subject)
+
+
+def rule_changes(rule_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Check and normalise the ``changes`` of an ``update_rule`` (field names, ``notify`` dict)."""
+    subject = f"changes to alert rule {rule_id}"
+    if not isinstance(changes, Mapping) or not changes:
+        raise ValidationError(FieldError("changes", "must name at least one field to change"), subject=subject)
+    errs = [FieldError(str(k), "is not a field of an alert rule that can be changed")
+            for k in changes if k not in RULE_FIELDS]
+    out = dict(changes)
+    notify = out.get("notify")
+    if isinstance(notify, Mapping):
+        errs += [FieldError(f"notify.{k}", "is not a notification setting")
+                 for k in notify if k not in NOTIFY_FIELDS]
+        if not errs:
+            out["notify"] = Notify(**{**dict(notify), "command": tuple(notify.get("command") or ())})
+    elif "notify" in out and not isinstance(notify, Notify):
+        errs.append(FieldError("notify", "must be a mapping of notification settings"))
+    if errs:
+        raise ValidationError(errs, subject=subject)
+    return out
+
+
+@contextmanager
+def after_side_effect(op: str) -> Iterator[None]:
+    """Inside: something already changed, so an unexpected failure is a :class:`SideEffectFailure`."""
+    try:
+        yield
+    except (OperationError, SideEffectFailure):
+        raise
+    except Exception as e:
+        raise SideEffectFailure(op, e) from e
+
+
+def supervisor_refusal(camera: Camera, e: SupervisorError) -> OperationError:
+    if isinstance(e, AlreadyRunning):
+        return InvalidState(f"camera {camera.id} ({camera.name}) is already running")
+    if isinstance(e, NotRunning):
+        return InvalidState(f"camera {camera.id} ({camera.name}) is not running")
+    return Unavailable(f"the supervisor could not act on camera {camera.id} ({camera.name}): {e}")
+
+
+# ---------------------------------------------------------------- the implementation
+
+
+class DomainOperations:
+    """:class:`~app.domain.operations.StationOperations` on a unit of work and a supervisor port."""
+
+    path = "domain"
+
+    def __init__(
+        self,
+        store: Store,
+        supervisor: SupervisorPort,
+        probe_runner: ProbeRunner,
+        history: HeartbeatHistory,
+        clock: Clock = time.monotonic,
+        *,
+        worker_command: Sequence[str] | None = None,
+    ) -> None:
+        self._store = store
+        self._sup = supervisor
+        self._probe = probe_runner
+        self._history = history
+        self._clock = clock
+        self._worker_command = tuple(worker_command) if worker_command else None
+
+    # -- helpers
+
+    def _uow(self) -> SqlUnitOfWork:
+        return self._store.uow()
+
+    def _camera(self, camera_id: int) -> Camera:
+        with self._uow() as uow:
+            camera = uow.cameras.get(camera_id)
+        if camera is None:
+            raise NotFound(f"camera {camera_id} does not exist")
+        return camera
+
+    def _status(self, camera: Camera) -> CameraStatus:
+        assert camera.id is not None
+        return to_camera_status(camera, self._sup.status(camera.id))
+
+    # -- rules
+
+    def create_rule(self, req: CreateRule) -> RuleResult:
+        rule = req.rule
+        if not isinstance(rule, AlertRule):
+            raise ValidationError(FieldError("rule", "must be an alert rule"), subject="create_rule request")
+        rule = rule.with_changes(id=None, version=1).validated()
+        with self._uow() as uow:
+            self._check_rule_camera(uow, rule)
+            if uow.rules.get_by_name(rule.name) is not None:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists")
+            try:
+                saved = uow.rules.add(rule)
+                uow.commit()
+            except IntegrityError as e:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+        return RuleResult(saved)
+
+    def update_rule(self, req: UpdateRule) -> RuleResult:
+        with self._uow() as uow:
+            current = uow.rules.get(req.rule_id)
+            if current is None:
+                raise NotFound(f"alert rule {req.rule_id} does not exist")
+            changes = rule_changes(req.rule_id, req.changes)
+            if req.expected_version is not None and req.expected_version != current.version:
+                raise Conflict(
+                    f"alert rule {req.rule_id} is at version {current.version}, not {req.expected_version}: "
+                    "someone else changed it; reload and try again",
+                    details={"version": current.version, "expected_version": req.expected_version},
+                )
+            rule = current.with_changes(**changes, version=current.version + 1).validated()
+            self._check_rule_camera(uow, rule)
+            other = uow.rules.get_by_name(rule.name)
+            if other is not None and other.id != current.id:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists")
+            try:
+                saved = uow.rules.update(rule)
+                uow.commit()
+            except IntegrityError as e:
+                raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+        return RuleResult(saved)
+
+    @staticmethod
+    def _check_rule_camera(uow: SqlUnitOfWork, rule: AlertRule) -> None:
+        if rule.camera_id is not None and uow.cameras.get(rule.camera_id) is None:
+            raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
+                                  subject=f"alert rule {rule.name!r}")
+
+    # -- worker lifecycle
+
+    def start_camera(self, req: CameraRef) -> CameraStatus:
+        camera = self._camera(req.camera_id)
+        if not camera.active:
+            raise InvalidState(f"camera {camera.id} ({camera.name}) is inactive; activate it first")
+        current = self._sup.status(req.camera_id)
+        if current.state not in STARTABLE_STATES:
+            raise InvalidState(f"camera {camera.id} ({camera.name}) is already {current.state.value}")
+        try:
+            ws = self._sup.start_worker(spec_for(camera, self._worker_command))
+        except SupervisorError as e:
+            raise supervisor_refusal(camera, e) from e
+        with after_side_effect("start_camera"):
+            return to_camera_status(camera, ws)
+
+    def stop_camera(self, req: StopCamera) -> CameraStatus:
+        if req.timeout is not None:
+            check_range("timeout", req.timeout, 0, STOP_TIMEOUT_MAX, unit=" seconds", subject="stop_camera request")
+        camera = self._camera(req.camera_id)
+        current = self._sup.status(req.camera_id)
+        if current.state is WorkerState.STOPPED:
+            raise InvalidState(f"camera {camera.id} ({camera.name}) is not running")
+        try:
+            ws = self._sup.stop_worker(req.camera_id, timeout=req.timeout)
+        except SupervisorError as e:
+            raise supervisor_refusal(camera, e) from e
+        with after_side_effect("stop_camera"):
+            return to_camera_status(camera, ws)
+
+    def restart_camera(self, req: CameraRef) -> CameraStatus:
+        camera = self._camera(req.camera_id)
+        if not camera.active:
+            raise InvalidState(f"camera {camera.id} ({camera.name}) is inactive; activate it first")
+        spec = spec_for(camera, self._worker_command)
+        try:
+            if self._sup.status(req.camera_id).state is WorkerState.STOPPED:
+                ws = self._sup.start_worker(spec)
+            else:
+                ws = self._sup.restart_worker(spec)
+        except SupervisorError as e:
+            raise supervisor_refusal(camera, e) from e
+        with after_side_effect("restart_camera"):
+            return to_camera_status(camera, ws)
+
+    # -- reads
+
+    def camera_status(self, req: CameraRef) -> CameraStatus:
+        return self._status(self._camera(req.camera_id))
+
+    def list_status(self, req: ListStatus) -> StatusList:
+        with self._uow() as uow:
+            cameras = uow.cameras.list()
+        if req.active_only:
+            cameras = [c for c in cameras if c.active]
+        return StatusList(tuple(self._status(c) for c in cameras))
+
+    # -- activation
+
+    def activate_camera(self, req: CameraRef) -> CameraStatus:
+        with self._uow() as uow:
+            camera = uow.cameras.get(req.camera_id)
+            if camera is None:
+                raise NotFound(f"camera {req.camera_id} does not exist")
+            changed = not camera.active
+            if changed:
+                camera = uow.cameras.update(camera.with_changes(active=True))
+                uow.commit()
+        with after_side_effect("activate_camera") if changed else nullcontext():
+            return self._status(camera)
+
+    def deactivate_camera(self, req: CameraRef) -> CameraStatus:
+        camera = self._camera(req.camera_id)
+        changed = False
+        if self._sup.status(req.camera_id).state is not WorkerState.STOPPED:
+            try:
+                self._sup.stop_worker(req.camera_id)
+                changed = True
+            except NotRunning:
+                pass  # it ended on its own meanwhile: nothing to stop
+            except SupervisorError as e:
+                raise supervisor_refusal(camera, e) from e
+        with after_side_effect("deactivate_camera") if changed else nullcontext():
+            if camera.active:
+                with self._uow() as uow:
+                    fresh = uow.cameras.get(req.camera_id)
+                    if fresh is None:
+                        raise NotFound(f"camera {req.camera_id} does not exist")
+                    camera = uow.cameras.update(fresh.with_changes(active=False))
+                    uow.commit()
+                changed = True
+        with after_side_effect("deactivate_camera") if changed else nullcontext():
+            return self._status(camera)
+
+    # -- observation
+
+    def camera_logs(self, req: LogsRequest) -> CameraLogs:
+        check_range("limit", req.limit, 1, LOGS_LIMIT_MAX, integer=True, subject="camera_logs request")
+        camera = self._camera(req.camera_id)
+        lines = self._sup.logs(req.camera_id, req.limit)
+        assert camera.id is not None
+        return CameraLogs(camera.id, tuple(LogEntry(ln.ts, ln.source, ln.level, ln.text) for ln in lines))
+
+    def camera_snapshot(self, req: CameraRef) -> Snapshot:
+        from app.worker.preview import PreviewReader
+
+        camera = self._camera(req.camera_id)
+        ws = self._sup.status(req.camera_id)
+        path = self._sup.preview_path(req.camera_id) or ws.preview_path
+        if ws.state not in PROCESS_STATES or not path:
+            raise InvalidState(f"camera {camera.id} ({camera.name}) is not running; there is no live frame")
+        with PreviewReader(path) as reader:
+            frame = reader.read()
+        if frame is None:
+            raise Unavailable(f"camera {camera.id} ({camera.name}) has not published a frame yet")
+        return Snapshot(camera_id=req.camera_id, width=frame.width, height=frame.height,
+                        taken_at=frame.ts, seq=frame.seq, png=encode_png(frame.image))
+
+    def probe_camera(self, req: ProbeRequest) -> ProbeResult:
+        check_range("timeout", req.timeout, 0, PROBE_TIMEOUT_MAX, unit=" seconds", subject="probe_camera request")
+        camera = self._camera(req.camera_id)
+        t0 = self._clock()
+        answer = self._probe.probe(camera.source, req.timeout)
+        elapsed = self._clock() - t0
+        return probe_result(req.camera_id, answer, elapsed)
+
+    def camera_stats(self, req: StatsRequest) -> CameraStats:
+        check_range("window_s", req.window_s, 0, STATS_WINDOW_MAX, unit=" seconds", subject="camera_stats request")
+        self._camera(req.camera_id)
+        ws = self._sup.status(req.camera_id)
+        running = ws.state in PROCESS_STATES and ws.pid is not None
+        ps = self._sup.stats(req.camera_id) if running else None
+        hb = self._history.summary(req.camera_id, req.window_s)
+        return CameraStats(
+            camera_id=req.camera_id, window_s=float(req.window_s), running=running,
+            pid=ps.pid if ps else ws.pid if running else None,
+            cpu_percent=ps.cpu_percent if ps else None,
+            rss_bytes=ps.rss_bytes if ps else None,
+            threads=ps.threads if ps else None,
+            children=ps.children if ps else None,
+            fps_avg=hb.fps_avg, fps_min=hb.fps_min, motion_avg=hb.motion_avg, samples=hb.samples,
+            decoded=ws.decoded, dropped=ws.dropped,
+        )
+
+
+def probe_result(camera_id: int, answer: Mapping[str, Any], elapsed: float) -> ProbeResult:
+    ok = answer.get("ok") is True
+
+    def num(key: str, cast: type) -> Any:
+        v = answer.get(key)
+        return cast(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    def text(key: str) -> str | None:
+        v = answer.get(key)
+        return str(v) if v is not None else None
+
+    return ProbeResult(
+        camera_id=camera_id, ok=ok,
+        codec=text("codec") if ok else None,
+        width=num("width", int) if ok else None,
+        height=num("height", int) if ok else None,
+        fps=num("fps", float) if ok else None,
+        pix_fmt=text("pix_fmt") if ok else None,
+        error=None if ok else (text("error") or "the probe failed without saying why"),
+        elapsed=elapsed,
+    )
