@@ -1,6 +1,13 @@
 """Entities, value objects, states and errors. Pure Python: no Qt, no SQLAlchemy."""
 
-from app.domain.camera import Camera, CameraState, MotionSettings, has_secret, mask_secrets, source_problem
+from app.domain.camera import (
+    Camera,
+    CameraState,
+    MotionSettings,
+    has_secret,
+    mask_secrets,
+    source_problem,
+)
 from app.domain.errors import (
     Conflict,
     DomainError,

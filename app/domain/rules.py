@@ -64,6 +64,7 @@ METRICS: dict[str, tuple[tuple[TargetKind, ...], str, str]] = {
     "fps": (_CAMERA, "fps", "decoded frames per second"),
     "dropped_rate": (_CAMERA, "fps", "frames dropped per second"),
     "motion": (_CAMERA, "ratio", "motion score 0..1"),
+    "motion_active": (_CAMERA, "bool", "1 when the worker saw motion in the last second"),
     "no_motion_seconds": (_CAMERA, "s", "seconds since motion was last seen"),
     "last_frame_age": (_CAMERA, "s", "seconds since the last decoded frame"),
     "stall_rate": (_CAMERA, "per h", "stalls and restarts in the last hour"),

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -81,7 +81,7 @@ def migrate(engine: Engine) -> str:
     script = ScriptDirectory.from_config(cfg)
     try:
         current = current_revision(engine)
-    except OperationalError as e:
+    except DBAPIError as e:
         raise StoreError(f"cannot open database {redact_url(str(engine.url))}: {e.orig}") from e
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:

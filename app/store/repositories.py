@@ -8,7 +8,16 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.domain import AlertRule, Camera, Comparator, MotionSettings, NoDataPolicy, Notify, Severity, TargetKind
+from app.domain import (
+    AlertRule,
+    Camera,
+    Comparator,
+    MotionSettings,
+    NoDataPolicy,
+    Notify,
+    Severity,
+    TargetKind,
+)
 from app.domain.audit import AuditEntry
 from app.store.models import AlertRuleRow, AuditRow, CameraRow, SettingRow, utcnow
 

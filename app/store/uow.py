@@ -6,7 +6,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.repositories import AuditRepository, CameraRepository, RuleRepository, SettingsRepository
+from app.store.repositories import (
+    AuditRepository,
+    CameraRepository,
+    RuleRepository,
+    SettingsRepository,
+)
 
 
 class SqlUnitOfWork:

@@ -1,0 +1,336 @@
+"""``edge-station`` / ``python -m app``: the window, the headless station, and admin commands.
+
+Every failure the user can cause ends in one clear line on stderr and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app import APP_NAME, __version__
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_ERROR = 1        # an operation failed
+EXIT_USAGE = 2        # bad arguments or bad input file
+EXIT_DATABASE = 3     # database cannot be opened, migrated, or is newer than the app
+EXIT_DATA_DIR = 4     # data dir cannot be created or written
+EXIT_CHECK_FAILED = 5  # doctor found a problem
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="where the station keeps its database, logs and run files "
+                        "(default: $EDGE_STATION_DATA_DIR or the platform's user data dir)")
+    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                   help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=APP_NAME,
+        description="Edge Station: a camera station on a small PC. Without a command it opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    _add_common(parser)
+    parser.add_argument("--kiosk", action="store_true", help="fullscreen camera wall for an unattended screen")
+    parser.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _add_common(p)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("headless", "run the station without a window until TERM or Ctrl-C", cmd_headless)
+    p.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help=argparse.SUPPRESS)
+
+    p = add("import", "import cameras from a YAML file (all or nothing)", cmd_import)
+    p.add_argument("file", type=Path)
+    p.add_argument("--replace", action="store_true", help="remove cameras that are not in the file")
+    p.add_argument("--dry-run", action="store_true", help="check the file and report what would change")
+
+    p = add("export", "export cameras to a YAML file", cmd_export)
+    p.add_argument("file", type=Path)
+    p.add_argument("--include-secrets", action="store_true", help="write passwords in source URLs in clear")
+
+    p = add("cameras", "list, add or remove cameras", lambda a: _need_sub(p_cams))
+    p_cams = p
+    csub = p.add_subparsers(dest="cameras_command", metavar="ACTION")
+    c = csub.add_parser("list", help="list cameras")
+    _add_common(c)
+    c.add_argument("--show-secrets", action="store_true", help="show passwords in source URLs")
+    c.set_defaults(handler=cmd_cameras_list)
+    c = csub.add_parser("add", help="add a camera")
+    _add_common(c)
+    c.add_argument("name")
+    c.add_argument("source", help="test://moving, rtsp://user:pass@host/path, /path/to/file.mp4, /dev/video0 ...")
+    c.add_argument("--inactive", action="store_true", help="add it without autostart")
+    c.add_argument("--max-fps", type=float, default=None)
+    c.add_argument("--loop", action="store_true", help="loop a file source")
+    c.add_argument("--stall-timeout", type=float, default=10.0)
+    c.add_argument("--location", default="")
+    c.add_argument("--tag", action="append", default=[], dest="tags")
+    c.set_defaults(handler=cmd_cameras_add)
+    c = csub.add_parser("remove", help="remove a camera (by name or id)")
+    _add_common(c)
+    c.add_argument("camera")
+    c.set_defaults(handler=cmd_cameras_remove)
+
+    p = add("doctor", "check that this machine can run the station", cmd_doctor)
+
+    # Feature modules register their own commands.
+    for register in _feature_commands():
+        register(sub, _add_common)
+
+    add("migrate", "create or upgrade the database schema, then exit", cmd_migrate)
+
+    p = sub.add_parser("_qtcheck", help=argparse.SUPPRESS)
+    p.set_defaults(handler=cmd_qtcheck)
+
+    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # the frozen bundle runs workers through itself
+    p.add_argument("worker_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=cmd_worker)
+    return parser
+
+
+def _feature_commands() -> list[Callable]:
+    found = []
+    try:
+        from app.rollout.cli import add_cli as rollout_cli
+    except ImportError:
+        pass
+    else:
+        found.append(rollout_cli)
+    return found
+
+
+def _need_sub(p: argparse.ArgumentParser) -> int:
+    p.print_usage(sys.stderr)
+    raise CliError("choose an action: list, add or remove", EXIT_USAGE)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _paths(args: argparse.Namespace):
+    from app.paths import PathError, resolve_paths
+
+    paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
+    try:
+        return paths.ensure()
+    except PathError as e:
+        raise CliError(str(e), EXIT_DATA_DIR) from None
+
+
+def _open_store(args: argparse.Namespace):
+    from app.store import StoreError, open_store
+
+    paths = _paths(args)
+    try:
+        return open_store(paths.db_url)
+    except StoreError as e:
+        raise CliError(str(e), EXIT_DATABASE) from None
+
+
+def _find_camera(uow, ref: str):
+    cam = uow.cameras.get_by_name(ref)
+    if cam is None and ref.isdigit():
+        cam = uow.cameras.get(int(ref))
+    if cam is None:
+        raise CliError(f"no camera named or numbered {ref!r}", EXIT_ERROR)
+    return cam
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_window(args: argparse.Namespace) -> int:
+    from app.station import Station, StationOptions
+
+    paths = _paths(args)
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
+    try:
+        from app.ui.app import run_window
+    except ImportError as e:
+        raise CliError(f"the window cannot start: {e}. Try '{APP_NAME} doctor'.", EXIT_ERROR) from None
+    return run_window(station, kiosk=args.kiosk)
+
+
+def cmd_headless(args: argparse.Namespace) -> int:
+    from app.station import Station, StationOptions, run_headless
+
+    paths = _paths(args)
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
+    return run_headless(station, duration=args.duration)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.store.yaml_io import ConfigFileError, import_cameras, parse_cameras_file
+
+    try:
+        cameras = parse_cameras_file(args.file)
+    except ConfigFileError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    store = _open_store(args)
+    try:
+        if args.dry_run:
+            print(f"{args.file}: {len(cameras)} cameras, file is valid (nothing applied)")
+            return EXIT_OK
+        report = import_cameras(store, cameras, replace=args.replace)
+    finally:
+        store.dispose()
+    print(f"imported {args.file}: {report.summary()}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.store.yaml_io import ConfigFileError, export_file
+
+    store = _open_store(args)
+    try:
+        n = export_file(store, args.file, include_secrets=args.include_secrets)
+    except ConfigFileError as e:
+        raise CliError(str(e), EXIT_ERROR) from None
+    finally:
+        store.dispose()
+    masked = "" if args.include_secrets else " (passwords masked)"
+    print(f"exported {n} cameras to {args.file}{masked}")
+    return EXIT_OK
+
+
+def cmd_cameras_list(args: argparse.Namespace) -> int:
+    from app.domain import mask_secrets
+
+    store = _open_store(args)
+    try:
+        with store.uow() as uow:
+            cams = uow.cameras.list()
+    finally:
+        store.dispose()
+    if not cams:
+        print("no cameras (add one with 'edge-station cameras add NAME SOURCE')")
+        return EXIT_OK
+    width = max(len(c.name) for c in cams)
+    print(f"{'ID':>4}  {'NAME':<{width}}  {'ACTIVE':<6}  SOURCE")
+    for c in cams:
+        src = c.source if args.show_secrets else mask_secrets(c.source)
+        print(f"{c.id:>4}  {c.name:<{width}}  {'yes' if c.active else 'no':<6}  {src}")
+    return EXIT_OK
+
+
+def cmd_cameras_add(args: argparse.Namespace) -> int:
+    from app.domain import Camera, ValidationError
+
+    try:
+        cam = Camera(
+            name=args.name, source=args.source, active=not args.inactive, max_fps=args.max_fps,
+            loop=args.loop, stall_timeout=args.stall_timeout, location=args.location, tags=tuple(args.tags),
+        ).validated()
+    except ValidationError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    store = _open_store(args)
+    try:
+        with store.uow() as uow:
+            if uow.cameras.get_by_name(cam.name) is not None:
+                raise CliError(f"a camera named {cam.name!r} already exists", EXIT_USAGE)
+            saved = uow.cameras.add(cam)
+            uow.commit()
+    finally:
+        store.dispose()
+    print(f"added camera {saved.id}: {saved.name}")
+    return EXIT_OK
+
+
+def cmd_cameras_remove(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        with store.uow() as uow:
+            cam = _find_camera(uow, args.camera)
+            uow.cameras.remove(cam.id)
+            uow.commit()
+    finally:
+        store.dispose()
+    print(f"removed camera {cam.id}: {cam.name}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_checks
+
+    paths = _paths(args)
+    ok = True
+    for check in run_checks(paths):
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"[{mark}] {check.name}: {check.detail}")
+        ok = ok and check.ok
+    return EXIT_OK if ok else EXIT_CHECK_FAILED
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.store.db import head_revision, redact_url
+
+    store = _open_store(args)  # opening runs the migrations
+    store.dispose()
+    print(f"database {redact_url(_paths(args).db_url)} is at schema {head_revision()}")
+    return EXIT_OK
+
+
+def cmd_qtcheck(args: argparse.Namespace) -> int:
+    from app.ui.qtcheck import main as qtcheck
+
+    return qtcheck()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.worker.cli import main as worker_main
+
+    return worker_main(args.worker_args)
+
+
+# ------------------------------------------------------------------ entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"]:  # fast path: no parser, no imports beyond the worker's
+        from app.worker.cli import main as worker_main
+
+        return worker_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None) or cmd_window
+    try:
+        return int(handler(args) or 0)
+    except CliError as e:
+        print(f"{APP_NAME}: error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the last line of defence: one line, and the log has the details
+        from app.domain import OperationError
+
+        if isinstance(e, OperationError):
+            print(f"{APP_NAME}: error: {e} [{e.code}]", file=sys.stderr)
+            return EXIT_ERROR
+        import logging
+
+        logging.getLogger(APP_NAME).debug("unexpected error", exc_info=True)
+        print(f"{APP_NAME}: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The composition root: one object that wires the store, the supervisor, both
+implementations of the operations, the rollout router, metrics and alerts.
+
+Qt-free. The window, the headless runner, the CLI and the API all talk to a
+:class:`Station`. Blocking work is theirs to keep off a GUI thread; events come
+from background threads and the UI bridges them into Qt signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.domain import Camera, CameraState
+from app.domain.operations import CameraRef, CameraStatus, ExitRecord, StopCamera
+from app.paths import StationPaths
+from app.store import Store, open_store
+from app.store.yaml_io import ImportReport, import_cameras, parse_cameras_file
+from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState, WorkerStatus
+
+log = logging.getLogger("edge_station.station")
+
+DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
+SETTING_SEEDED = "station.demo_seeded"
+
+
+@dataclass(frozen=True)
+class StationEvent:
+    """Something a view may want to redraw for.
+
+    kinds: ``state`` (a camera's worker changed state; data = CameraStatus),
+    ``cameras`` (the camera list changed, here or in another process),
+    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``log``.
+    """
+
+    kind: str
+    camera_id: int | None = None
+    data: Any = None
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass
+class StationOptions:
+    paths: StationPaths
+    seed_demo: bool = True
+    autostart: bool = True
+    policy: RestartPolicy | None = None
+    watch_interval: float = 1.0
+    owner: str | None = None
+
+
+class Station:
+    def __init__(self, options: StationOptions):
+        self.options = options
+        self.paths = options.paths
+        self.store: Store | None = None
+        self.supervisor: Supervisor | None = None
+        self._subscribers: list[Callable[[StationEvent], None]] = []
+        self._sub_lock = threading.Lock()
+        self._cameras: dict[int, Camera] = {}
+        self._cam_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._unsubscribe_supervisor: Callable[[], None] | None = None
+        self._opened = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open(self) -> Station:
+        """Migrate, seed, start the supervisor and autostart active cameras."""
+        if self._opened:
+            return self
+        self.paths.ensure()
+        self.store = open_store(self.paths.db_url)
+        if self.options.seed_demo:
+            self._seed_demo()
+        self.supervisor = Supervisor(
+            self.paths.run_dir, self.paths.log_dir, policy=self.options.policy,
+            owner=self.options.owner or uuid.uuid4().hex[:12],
+        )
+        self.supervisor.start()
+        self._unsubscribe_supervisor = self.supervisor.subscribe(self._on_supervisor_event)
+        self._wire_operations()
+        self._reload_cameras()
+        self._opened = True
+        if self.options.autostart:
+            self.autostart()
+        self._watcher = threading.Thread(target=self._watch_database, name="station-db-watch", daemon=True)
+        self._watcher.start()
+        return self
+
+    def _seed_demo(self) -> None:
+        """On the first start of an empty database, add the demo cameras (once, ever)."""
+        assert self.store is not None
+        demo = parse_cameras_file(DEMO_CAMERAS_FILE)
+        with self.store.uow() as uow:
+            if uow.settings.get(SETTING_SEEDED) or uow.cameras.count():
+                return
+            for cam in demo:
+                uow.cameras.add(cam)
+            uow.settings.set(SETTING_SEEDED, True)
+            uow.commit()
+        log.info("seeded %d demo cameras", len(demo))
+
+    def _wire_operations(self) -> None:
+        from app.services.admin import StationAdmin
+        from app.services.operations import DomainOperations
+        from app.services.ports import HeartbeatHistory, ProbeRunner
+
+        assert self.store is not None and self.supervisor is not None
+        self.history = HeartbeatHistory(self.supervisor)
+        self.probe_runner = ProbeRunner()
+        self.domain_ops = DomainOperations(self.store, self.supervisor, self.probe_runner, self.history)
+        self.admin = StationAdmin(self.store, self.supervisor)
+        self.ops = self.domain_ops
+
+    def close(self) -> None:
+        """Stop every worker (in parallel) and release the database. Idempotent."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        if self._unsubscribe_supervisor:
+            self._unsubscribe_supervisor()
+            self._unsubscribe_supervisor = None
+        if self.supervisor is not None:
+            self.supervisor.shutdown()
+            self.supervisor = None
+        if self.store is not None:
+            self.store.dispose()
+            self.store = None
+        self._opened = False
+
+    def __enter__(self) -> Station:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ events
+
+    def subscribe(self, callback: Callable[[StationEvent], None]) -> Callable[[], None]:
+        with self._sub_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._sub_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: StationEvent) -> None:
+        with self._sub_lock:
+            subs = list(self._subscribers)
+        for cb in subs:
+            try:
+                cb(event)
+            except Exception:  # a broken view must not break the station
+                log.exception("station event subscriber failed")
+
+    def _on_supervisor_event(self, ev: SupervisorEvent) -> None:
+        if ev.kind in ("state", "exit", "failed"):
+            self.emit(StationEvent("state", ev.camera_id, ev))
+
+    # ------------------------------------------------------------ cameras
+
+    def cameras(self) -> list[Camera]:
+        with self._cam_lock:
+            return list(self._cameras.values())
+
+    def camera(self, camera_id: int) -> Camera | None:
+        with self._cam_lock:
+            return self._cameras.get(camera_id)
+
+    def _reload_cameras(self) -> list[Camera]:
+        assert self.store is not None
+        with self.store.uow() as uow:
+            cams = uow.cameras.list()
+        with self._cam_lock:
+            self._cameras = {c.id: c for c in cams}  # type: ignore[misc]
+        return cams
+
+    def live_status(self) -> list[CameraStatus]:
+        """Every camera's state from the supervisor's snapshot: cheap, no database, not routed."""
+        sup = self.supervisor
+        statuses = sup.statuses() if sup is not None else {}
+        return [status_from(cam, statuses.get(cam.id)) for cam in self.cameras()]
+
+    def preview_path(self, camera_id: int) -> Path | None:
+        """The camera's shared-memory preview slot (read it with app.worker.preview.PreviewReader)."""
+        return self.supervisor.preview_path(camera_id) if self.supervisor else None
+
+    def autostart(self) -> None:
+        """Start every active camera that is not running yet (used at open and by 'Start all')."""
+        for cam in self.cameras():
+            if not cam.active:
+                continue
+            st = self.supervisor.status(cam.id) if self.supervisor else None
+            if st is not None and st.state not in (WorkerState.STOPPED, WorkerState.FAILED):
+                continue
+            try:
+                self.ops.start_camera(CameraRef(cam.id))
+            except Exception as e:  # one bad camera must not keep the others from starting
+                log.warning("autostart of camera %s (%s) failed: %s", cam.id, cam.name, e)
+
+    def stop_all(self) -> None:
+        for cam in self.cameras():
+            st = self.supervisor.status(cam.id) if self.supervisor else None
+            if st is not None and st.state != WorkerState.STOPPED:
+                try:
+                    self.ops.stop_camera(StopCamera(cam.id))
+                except Exception as e:
+                    log.warning("stop of camera %s failed: %s", cam.id, e)
+
+    def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
+        assert self.store is not None
+        report = import_cameras(self.store, parse_cameras_file(path), replace=replace)
+        self._on_database_changed()
+        return report
+
+    # ------------------------------------------------------------ other processes' changes
+
+    def _watch_database(self) -> None:
+        """Notice commits made by another process (a CLI import, say) and apply them."""
+        assert self.store is not None
+        engine = self.store.engine
+        last = None
+        try:
+            conn = engine.raw_connection()
+        except Exception:
+            log.exception("database watcher could not connect")
+            return
+        try:
+            while not self._stop.wait(self.options.watch_interval):
+                try:
+                    version = _data_version(conn, engine.dialect.name)
+                except Exception:
+                    log.debug("data_version poll failed", exc_info=True)
+                    continue
+                if last is not None and version != last:
+                    self._on_database_changed()
+                last = version
+        finally:
+            conn.close()
+
+    def _on_database_changed(self) -> None:
+        before = {c.id: c for c in self.cameras()}
+        after = {c.id: c for c in self._reload_cameras()}
+        sup = self.supervisor
+        if sup is not None:
+            for cid, old in before.items():
+                new = after.get(cid)
+                gone_or_off = new is None or (old.active and not new.active)
+                if gone_or_off and sup.status(cid).state != WorkerState.STOPPED:
+                    try:
+                        sup.stop_worker(cid)
+                    except Exception as e:
+                        log.warning("stopping camera %s after it was removed/deactivated: %s", cid, e)
+        if before != after:
+            self.emit(StationEvent("cameras"))
+
+
+def _data_version(conn, dialect: str) -> object:
+    cur = conn.cursor()
+    try:
+        if dialect == "sqlite":
+            cur.execute("PRAGMA data_version")
+        else:
+            cur.execute("SELECT count(*), max(updated_at) FROM cameras")
+        row = cur.fetchone()
+        if dialect != "sqlite":
+            conn.commit()
+        return tuple(row)
+    finally:
+        cur.close()
+
+
+def status_from(cam: Camera, ws: WorkerStatus | None) -> CameraStatus:
+    """A camera's status from its flag and its worker's status (shared by both paths)."""
+    if ws is None or ws.state == WorkerState.STOPPED:
+        state = CameraState.STOPPED if cam.active else CameraState.INACTIVE
+    else:
+        state = CameraState(ws.state.value)
+    last_exit = None
+    if ws is not None and ws.last_exit is not None:
+        le = ws.last_exit
+        last_exit = ExitRecord(le.code, le.signal, le.reason, le.at)
+    return CameraStatus(
+        camera_id=cam.id, name=cam.name, state=state, active=cam.active,  # type: ignore[arg-type]
+        pid=ws.pid if ws else None, uptime=ws.uptime if ws else None,
+        restarts=ws.restarts if ws else 0, last_exit=last_exit,
+        source=ws.source if ws else None, fps=ws.fps if ws else None,
+        last_frame_age=ws.last_frame_age if ws else None, motion=ws.motion if ws else None,
+        motion_active=bool(ws.motion_active) if ws else False,
+        width=ws.width if ws else None, height=ws.height if ws else None,
+        codec=ws.codec if ws else None, error=ws.error if ws else None,
+    )
+
+
+def run_headless(station: Station, duration: float | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``duration`` seconds); stop every worker before returning."""
+    stop = threading.Event()
+
+    def _handler(signum, _frame):
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, _handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        station.open()
+        names = ", ".join(c.name for c in station.cameras() if c.active) or "none"
+        print(f"edge-station headless: {len(station.cameras())} cameras, active: {names}; "
+              f"data dir {station.paths.data_dir}. Stop with Ctrl-C.", flush=True)
+        stop.wait(duration)
+    finally:
+        station.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    print("edge-station headless: all workers stopped", flush=True)
+    return 0

@@ -1,0 +1,131 @@
+"""Repository of alert events (rows stay here; callers get :class:`AlertEvent`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.domain.alerts import AlertEvent, EventState
+from app.domain.rules import Severity
+from app.store.models import AlertEventRow
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=UTC)
+
+
+def _event_from_row(row: AlertEventRow) -> AlertEvent:
+    return AlertEvent(
+        id=row.id,
+        rule_id=row.rule_id,
+        rule_name=row.rule_name,
+        camera_id=row.camera_id,
+        subject=row.subject,
+        severity=Severity(row.severity),
+        state=EventState(row.state),
+        value=row.value,
+        threshold=row.threshold,
+        message=row.message,
+        started_at=_aware(row.started_at),  # type: ignore[arg-type]
+        fired_at=_aware(row.fired_at),
+        resolved_at=_aware(row.resolved_at),
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=_aware(row.acknowledged_at),
+    )
+
+
+def _event_to_row(ev: AlertEvent, row: AlertEventRow) -> AlertEventRow:
+    row.rule_id = ev.rule_id
+    row.rule_name = ev.rule_name
+    row.camera_id = ev.camera_id
+    row.subject = ev.subject[:120]
+    row.severity = str(ev.severity)
+    row.state = str(ev.state)
+    row.value = ev.value
+    row.threshold = ev.threshold
+    row.message = ev.message
+    row.started_at = ev.started_at
+    row.fired_at = ev.fired_at
+    row.resolved_at = ev.resolved_at
+    row.acknowledged_by = ev.acknowledged_by
+    row.acknowledged_at = ev.acknowledged_at
+    return row
+
+
+class AlertEventRepository:
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, ev: AlertEvent) -> AlertEvent:
+        row = _event_to_row(ev, AlertEventRow())
+        self._s.add(row)
+        self._s.flush()
+        return _event_from_row(row)
+
+    def update(self, ev: AlertEvent) -> AlertEvent:
+        if ev.id is None:
+            raise KeyError("alert event without an id")
+        row = self._s.get(AlertEventRow, ev.id)
+        if row is None:
+            raise KeyError(ev.id)
+        _event_to_row(ev, row)
+        self._s.flush()
+        return _event_from_row(row)
+
+    def get(self, event_id: int) -> AlertEvent | None:
+        row = self._s.get(AlertEventRow, event_id)
+        return _event_from_row(row) if row else None
+
+    def firing(self) -> list[AlertEvent]:
+        """Events still open (the problem has not resolved), oldest first."""
+        q = select(AlertEventRow).where(AlertEventRow.state == str(EventState.FIRING)).order_by(AlertEventRow.id)
+        return [_event_from_row(r) for r in self._s.scalars(q)]
+
+    def recent(
+        self,
+        limit: int = 200,
+        *,
+        since: datetime | None = None,
+        rule_id: int | None = None,
+        camera_id: int | None = None,
+        unacknowledged: bool = False,
+    ) -> list[AlertEvent]:
+        """Newest first."""
+        q = select(AlertEventRow).order_by(AlertEventRow.id.desc()).limit(limit)
+        if since is not None:
+            q = q.where(AlertEventRow.started_at >= since)
+        if rule_id is not None:
+            q = q.where(AlertEventRow.rule_id == rule_id)
+        if camera_id is not None:
+            q = q.where(AlertEventRow.camera_id == camera_id)
+        if unacknowledged:
+            q = q.where(AlertEventRow.acknowledged_by.is_(None))
+        return [_event_from_row(r) for r in self._s.scalars(q)]
+
+    def acknowledge(self, event_id: int, by: str, at: datetime) -> AlertEvent | None:
+        """Record who acknowledged the event and when; ``None`` if there is no such event.
+
+        An event acknowledged before keeps its first acknowledgement.
+        """
+        row = self._s.get(AlertEventRow, event_id)
+        if row is None:
+            return None
+        if row.acknowledged_by is None:
+            row.acknowledged_by = by
+            row.acknowledged_at = at
+            self._s.flush()
+        return _event_from_row(row)
+
+    def prune(self, before: datetime) -> int:
+        """Delete resolved events that ended before ``before``."""
+        res = self._s.execute(
+            delete(AlertEventRow).where(
+                AlertEventRow.state == str(EventState.RESOLVED), AlertEventRow.resolved_at < before
+            )
+        )
+        return res.rowcount or 0

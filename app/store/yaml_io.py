@@ -1,0 +1,294 @@
+"""``cameras.yaml`` import and export.
+
+The whole file is read, checked against the schema (pydantic) and the domain
+rules, and only then applied in one transaction; any problem leaves the
+database as it was. Every error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+from app.domain import Camera, MotionSettings, has_secret, mask_secrets
+from app.store.uow import Store
+
+FORMAT_VERSION = 1
+Number = Annotated[float, Field(strict=True)]  # ints accepted, strings and booleans not
+
+
+class ConfigFileError(Exception):
+    """A problem with a config file; ``problems`` lists each one as "file:line: field: message"."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        head = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {path}:"
+        body = "" if len(problems) == 1 else "\n  " + "\n  ".join(problems)
+        super().__init__(head + body)
+
+
+class _Motion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: StrictBool = True
+    threshold: Number = 0.02
+    warmup_frames: StrictInt = 10
+
+
+class _CameraIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    source: str
+    active: StrictBool = True
+    max_fps: Number | None = None
+    loop: StrictBool = False
+    stall_timeout: Number = 10.0
+    location: str = ""
+    tags: list[str] = Field(default_factory=list)
+    motion: _Motion = Field(default_factory=_Motion)
+
+
+class _Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: StrictBool | None = None
+    max_fps: Number | None = None
+    loop: StrictBool | None = None
+    stall_timeout: Number | None = None
+    motion: _Motion | None = None
+
+
+class _FileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Annotated[int, Field(strict=True)] = FORMAT_VERSION
+    defaults: _Defaults | None = None
+    cameras: list[_CameraIn] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, "
+                f"{len(self.unchanged)} unchanged, {len(self.removed)} removed")
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    """Turn a composed YAML node into Python data, remembering each path's line."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else key_node.value
+            if key in out:
+                raise ConfigFileError("", [f"line {key_node.start_mark.line + 1}: {_field_name(path + (key,))}: duplicate key"])
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _plain(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(v, path + (i,), lines) for i, v in enumerate(node.value)]
+    # A scalar: let the safe loader resolve its type (int, float, bool, null, str).
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
+    loc = tuple(loc)
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def _field_name(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def parse_cameras_file(path: Path | str) -> list[Camera]:
+    """Read and check a cameras file; return the cameras or raise :class:`ConfigFileError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(path, [f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigFileError(path, [f"{path}: cannot read: {e}"]) from None
+    return parse_cameras_text(text, str(path))
+
+
+def parse_cameras_text(text: str, filename: str = "<text>") -> list[Camera]:
+    lines: dict[tuple, int] = {}
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}" if mark else filename
+        raise ConfigFileError(filename, [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]) from None
+    if node is None:
+        raise ConfigFileError(filename, [f"{filename}:1: the file is empty (expected a 'cameras:' list)"])
+    try:
+        data = _plain(node, (), lines)
+    except ConfigFileError as e:
+        raise ConfigFileError(filename, [f"{filename}:{p.removeprefix('line ')}" for p in e.problems]) from None
+    if not isinstance(data, dict):
+        raise ConfigFileError(filename, [f"{filename}:1: expected a mapping with a 'cameras:' list"])
+
+    try:
+        model = _FileIn.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append(f"{filename}:{_line_for(loc, lines)}: {_field_name(loc)}: {msg}")
+        raise ConfigFileError(filename, problems) from None
+
+    problems: list[str] = []
+    if model.version != FORMAT_VERSION:
+        problems.append(f"{filename}:{_line_for(('version',), lines)}: version: this app reads version {FORMAT_VERSION}, not {model.version}")
+    cams: list[Camera] = []
+    seen: dict[str, int] = {}
+    defaults = model.defaults.model_dump(exclude_none=True) if model.defaults else {}
+    raw_cams = data.get("cameras") or []
+    for i, c in enumerate(model.cameras):
+        given = raw_cams[i] if isinstance(raw_cams[i], dict) else {}
+        values = c.model_dump()
+        for key, value in defaults.items():
+            if key not in given:
+                values[key] = value
+        motion = values["motion"]
+        cam = Camera(
+            name=values["name"], source=values["source"], active=values["active"],
+            max_fps=None if values["max_fps"] is None else float(values["max_fps"]),
+            loop=values["loop"], stall_timeout=float(values["stall_timeout"]),
+            location=values["location"], tags=tuple(values["tags"]),
+            motion=MotionSettings(motion["enabled"], float(motion["threshold"]), motion["warmup_frames"]),
+        )
+        for fe in cam.problems():
+            field_loc = ("cameras", i, *fe.field.split("."))
+            problems.append(f"{filename}:{_line_for(field_loc, lines)}: {_field_name(('cameras', i, *fe.field.split('.')))}: {fe.message}")
+        key = cam.name.strip().casefold()
+        line = _line_for(("cameras", i, "name"), lines)
+        if key in seen:
+            problems.append(f"{filename}:{line}: cameras[{i}].name: duplicate camera name {cam.name!r} (first at line {seen[key]})")
+        else:
+            seen[key] = line
+        cams.append(cam)
+    if problems:
+        raise ConfigFileError(filename, problems)
+    return [c.validated() for c in cams]
+
+
+# ------------------------------------------------------------------ applying
+
+
+def _restore_masked_secret(new_source: str, old_source: str | None) -> str:
+    """An exported file has ``user:***@``; keep the stored password when the rest is the same."""
+    if not old_source or "://" not in new_source:
+        return new_source
+    n, o = urlsplit(new_source), urlsplit(old_source)
+    if n.password == "***" and o.password is not None and mask_secrets(old_source) == new_source:
+        return old_source
+    return new_source
+
+
+def import_cameras(store: Store, cameras: list[Camera], *, replace: bool = False) -> ImportReport:
+    """Apply already-checked cameras in one transaction (merge by name; ``replace`` drops the rest)."""
+    added, updated, unchanged, removed = [], [], [], []
+    with store.uow() as uow:
+        existing = {c.name.casefold(): c for c in uow.cameras.list()}
+        incoming = set()
+        for cam in cameras:
+            key = cam.name.casefold()
+            incoming.add(key)
+            old = existing.get(key)
+            if old is None:
+                uow.cameras.add(cam)
+                added.append(cam.name)
+                continue
+            cam = cam.with_changes(id=old.id, source=_restore_masked_secret(cam.source, old.source))
+            if cam == old:
+                unchanged.append(cam.name)
+            else:
+                uow.cameras.update(cam)
+                updated.append(cam.name)
+        if replace:
+            for key, old in existing.items():
+                if key not in incoming:
+                    uow.cameras.remove(old.id)  # type: ignore[arg-type]
+                    removed.append(old.name)
+        uow.commit()
+    return ImportReport(tuple(added), tuple(updated), tuple(unchanged), tuple(removed))
+
+
+def import_file(store: Store, path: Path | str, *, replace: bool = False) -> ImportReport:
+    return import_cameras(store, parse_cameras_file(path), replace=replace)
+
+
+# ------------------------------------------------------------------ writing
+
+
+def camera_to_dict(cam: Camera, *, include_secrets: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": cam.name,
+        "source": cam.source if include_secrets else mask_secrets(cam.source),
+        "active": cam.active,
+    }
+    if cam.max_fps is not None:
+        d["max_fps"] = cam.max_fps
+    if cam.loop:
+        d["loop"] = True
+    d["stall_timeout"] = cam.stall_timeout
+    if cam.location:
+        d["location"] = cam.location
+    if cam.tags:
+        d["tags"] = list(cam.tags)
+    d["motion"] = {
+        "enabled": cam.motion.enabled,
+        "threshold": cam.motion.threshold,
+        "warmup_frames": cam.motion.warmup_frames,
+    }
+    return d
+
+
+def export_text(cameras: list[Camera], *, include_secrets: bool = False) -> str:
+    doc = {"version": FORMAT_VERSION, "cameras": [camera_to_dict(c, include_secrets=include_secrets) for c in cameras]}
+    header = "# Edge Station cameras, exported. Import with: edge-station import FILE\n"
+    if not include_secrets and any(has_secret(c.source) for c in cameras):
+        header += "# Passwords are masked as ***; importing this file keeps the stored passwords.\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def export_file(store: Store, path: Path | str, *, include_secrets: bool = False) -> int:
+    """Write every camera to ``path`` (atomically); returns how many."""
+    with store.uow() as uow:
+        cams = uow.cameras.list()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(export_text(cams, include_secrets=include_secrets), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigFileError(path, [f"{path}: cannot write: {e.strerror or e}"]) from None
+    return len(cams)
+
+
+__all__ = [
+    "ConfigFileError", "ImportReport", "camera_to_dict", "export_file", "export_text",
+    "import_cameras", "import_file", "parse_cameras_file", "parse_cameras_text",
+]

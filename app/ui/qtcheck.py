@@ -1,0 +1,15 @@
+"""Started by ``edge-station doctor`` in a child process: can Qt open its platform?"""
+
+from __future__ import annotations
+
+
+def main() -> int:
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication([])
+    screen = app.primaryScreen()
+    size = screen.size() if screen else None
+    geometry = f", screen {size.width()}x{size.height()}" if size else ", no screen"
+    print(f"PySide6 {pyside_version}, platform '{app.platformName()}'{geometry}")
+    return 0
