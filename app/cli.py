@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("headless", "run the station without a window until TERM or Ctrl-C", cmd_headless)
     p.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--status-interval", type=float, default=10.0, metavar="S",
+                   help="print every camera's state every S seconds (0: never; default 10)")
 
     p = add("import", "import cameras from a YAML file (all or nothing)", cmd_import)
     p.add_argument("file", type=Path)
@@ -174,7 +176,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
-    return run_headless(station, duration=args.duration)
+    return run_headless(station, duration=args.duration, status_interval=args.status_interval)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

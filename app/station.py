@@ -18,11 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.domain import Camera, CameraState
-from app.domain.operations import CameraRef, CameraStatus, ExitRecord, StopCamera
+from app.domain import Camera
+from app.domain.operations import CameraRef, CameraStatus, StopCamera
 from app.paths import StationPaths
 from app.store import Store, open_store
 from app.store.yaml_io import ImportReport, import_cameras, parse_cameras_file
+from app.legacy.operations import LegacyOperations
+from app.services.admin import StationAdmin
+from app.services.operations import DomainOperations, to_camera_status
+from app.services.ports import HeartbeatHistory, ProbeRunner
 from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState, WorkerStatus
 
 log = logging.getLogger("edge_station.station")
@@ -110,14 +114,12 @@ class Station:
         log.info("seeded %d demo cameras", len(demo))
 
     def _wire_operations(self) -> None:
-        from app.services.admin import StationAdmin
-        from app.services.operations import DomainOperations
-        from app.services.ports import HeartbeatHistory, ProbeRunner
 
         assert self.store is not None and self.supervisor is not None
-        self.history = HeartbeatHistory(self.supervisor)
+        self.history = HeartbeatHistory().attach(self.supervisor)
         self.probe_runner = ProbeRunner()
         self.domain_ops = DomainOperations(self.store, self.supervisor, self.probe_runner, self.history)
+        self.legacy_ops = LegacyOperations(self.store.engine, self.supervisor, self.probe_runner, self.history)
         self.admin = StationAdmin(self.store, self.supervisor)
         self.ops = self.domain_ops
 
@@ -130,6 +132,7 @@ class Station:
         if self._unsubscribe_supervisor:
             self._unsubscribe_supervisor()
             self._unsubscribe_supervisor = None
+            self.history.detach()
         if self.supervisor is not None:
             self.supervisor.shutdown()
             self.supervisor = None
@@ -192,7 +195,14 @@ class Station:
         """Every camera's state from the supervisor's snapshot: cheap, no database, not routed."""
         sup = self.supervisor
         statuses = sup.statuses() if sup is not None else {}
-        return [status_from(cam, statuses.get(cam.id)) for cam in self.cameras()]
+        out = []
+        for cam in self.cameras():
+            ws = statuses.get(cam.id)
+            if ws is None and sup is not None:
+                ws = sup.status(cam.id)  # a camera that never ran: the supervisor's idle status
+            if ws is not None:
+                out.append(to_camera_status(cam, ws))
+        return out
 
     def preview_path(self, camera_id: int) -> Path | None:
         """The camera's shared-memory preview slot (read it with app.worker.preview.PreviewReader)."""
@@ -283,44 +293,43 @@ def _data_version(conn, dialect: str) -> object:
         cur.close()
 
 
-def status_from(cam: Camera, ws: WorkerStatus | None) -> CameraStatus:
-    """A camera's status from its flag and its worker's status (shared by both paths)."""
-    if ws is None or ws.state == WorkerState.STOPPED:
-        state = CameraState.STOPPED if cam.active else CameraState.INACTIVE
-    else:
-        state = CameraState(ws.state.value)
-    last_exit = None
-    if ws is not None and ws.last_exit is not None:
-        le = ws.last_exit
-        last_exit = ExitRecord(le.code, le.signal, le.reason, le.at)
-    return CameraStatus(
-        camera_id=cam.id, name=cam.name, state=state, active=cam.active,  # type: ignore[arg-type]
-        pid=ws.pid if ws else None, uptime=ws.uptime if ws else None,
-        restarts=ws.restarts if ws else 0, last_exit=last_exit,
-        source=ws.source if ws else None, fps=ws.fps if ws else None,
-        last_frame_age=ws.last_frame_age if ws else None, motion=ws.motion if ws else None,
-        motion_active=bool(ws.motion_active) if ws else False,
-        width=ws.width if ws else None, height=ws.height if ws else None,
-        codec=ws.codec if ws else None, error=ws.error if ws else None,
-    )
+def status_line(station: Station) -> str:
+    parts = []
+    for st in station.live_status():
+        fps = f" {st.fps:.1f} fps" if st.fps is not None and st.state.value == "running" else ""
+        src = f" source {st.source}" if st.source and st.source != "up" else ""
+        parts.append(f"{st.name}: {st.state.value}{fps}{src}")
+    return "; ".join(parts) or "no cameras"
 
 
-def run_headless(station: Station, duration: float | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``duration`` seconds); stop every worker before returning."""
+def run_headless(station: Station, duration: float | None = None, status_interval: float = 10.0) -> int:
+    """Run until SIGTERM/SIGINT (or ``duration`` seconds); stop every worker before returning.
+
+    Prints a status line every ``status_interval`` seconds (0 = never).
+    """
     stop = threading.Event()
 
     def _handler(signum, _frame):
-        log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
     old = {s: signal.signal(s, _handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         station.open()
-        names = ", ".join(c.name for c in station.cameras() if c.active) or "none"
-        print(f"edge-station headless: {len(station.cameras())} cameras, active: {names}; "
+        active = [c.name for c in station.cameras() if c.active]
+        print(f"edge-station headless: {len(station.cameras())} cameras ({len(active)} active); "
               f"data dir {station.paths.data_dir}. Stop with Ctrl-C.", flush=True)
-        stop.wait(duration)
+        deadline = None if duration is None else time.monotonic() + duration
+        while not stop.is_set():
+            wait = status_interval if status_interval > 0 else None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait = left if wait is None else min(wait, left)
+            if not stop.wait(wait) and status_interval > 0:
+                print(f"status: {status_line(station)}", flush=True)
     finally:
+        print("edge-station headless: stopping all workers", flush=True)
         station.close()
         for s, h in old.items():
             signal.signal(s, h)

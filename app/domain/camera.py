@@ -12,7 +12,7 @@ from app.domain.errors import FieldError, ValidationError
 NAME_MAX = 64
 _NAME_RE = re.compile(r"^[\w][\w .\-()#/]*$", re.UNICODE)
 SOURCE_SCHEMES = ("test", "rtsp", "rtsps", "http", "https", "file")
-TEST_PATTERNS = ("moving", "still", "ball", "bars", "noise")
+TEST_PATTERNS = ("moving", "still", "bars", "life", "mandelbrot", "testsrc")  # the worker's lavfi patterns
 
 
 class CameraState(StrEnum):

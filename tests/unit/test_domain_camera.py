@@ -63,3 +63,10 @@ def test_mask_secrets_hides_only_the_password():
     assert mask_secrets("rtsp://admin:s3cret@10.0.0.5:554/x?y=1") == "rtsp://admin:***@10.0.0.5:554/x?y=1"
     assert mask_secrets("rtsp://10.0.0.5/x") == "rtsp://10.0.0.5/x"
     assert mask_secrets("/path/file.mp4") == "/path/file.mp4"
+
+
+def test_domain_knows_exactly_the_worker_test_patterns():
+    from app.domain.camera import TEST_PATTERNS
+    from app.worker.sources import TEST_PATTERNS as WORKER_PATTERNS
+
+    assert set(TEST_PATTERNS) == set(WORKER_PATTERNS)

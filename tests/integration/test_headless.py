@@ -1,0 +1,51 @@
+"""``edge-station headless``: real workers on demo cameras, a clean stop on TERM and on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _read_until(proc, predicate, timeout):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip())
+        if predicate(line):
+            return seen
+    raise AssertionError("did not see the expected line; got:\n" + "\n".join(seen))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_headless_runs_demo_cameras_and_stops_cleanly(tmp_path, sig):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "headless", "--data-dir", str(tmp_path / "d"), "--status-interval", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=dict(os.environ),
+    )
+    try:
+        _read_until(proc, lambda line: "Lobby: running" in line and " fps" in line.split("Lobby: running")[1][:12],
+                    timeout=30)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(workers) == 3  # three active demo cameras, the fourth is inactive
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "all workers stopped" in out
+    assert "Traceback" not in err
+    gone, alive = psutil.wait_procs(workers, timeout=2)
+    assert alive == []
