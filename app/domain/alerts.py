@@ -117,3 +117,21 @@ class AlertChange:
             "resolved_at": ev.resolved_at.isoformat() if ev and ev.resolved_at else None,
             "acknowledged_by": ev.acknowledged_by if ev else None,
         }
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """The live state of one rule instance (for the alerts page and the kiosk ticker)."""
+
+    rule_name: str
+    severity: Severity
+    subject: str
+    state: AlertState
+    rule_id: int | None = None
+    camera_id: int | None = None
+    value: float | None = None
+    threshold: float | None = None
+    since: datetime | None = None  # when the current state began
+    inhibited: bool = False  # the camera is offline: this rule is held
+    acknowledged: bool = False
+    event_id: int | None = None

@@ -1,0 +1,572 @@
+"""The alert engine: evaluates every enabled rule once a tick against the metrics registry.
+
+Semantics (Prometheus-like, per rule instance = rule × subject):
+
+- The condition is ``value <comparator> threshold`` on the newest sample of the
+  rule's series; a sample older than ``stale_after`` seconds is *no data*, and
+  the rule's no-data policy decides: ``alerting`` (the condition holds), ``ok``
+  (it does not) or ``keep_last`` (the instance keeps its state: nothing
+  advances, nothing resolves).
+- inactive → pending when the condition first holds; pending → firing on the
+  first tick at which it has held for ``for_seconds`` (at once when 0);
+  pending → inactive when it stops holding. firing → resolved on the first tick
+  at which it has not held for ``keep_firing_for`` seconds; resolved → pending
+  when it holds again.
+- Outside the rule's weekly schedule the rule is not evaluated: pending goes
+  back to inactive and firing resolves.
+- A camera that is offline (its ``offline`` series is 1, or an ``offline`` rule
+  fires for it) inhibits its other rules: they are held (pending clears, firing
+  stays, nothing is notified) until it is back.
+- A firing stores an event (value, threshold, started/fired times); resolving
+  closes it; an operator acknowledges it (who, when), which stops repeats.
+- Notifications: a firing is announced unless the same instance was announced
+  less than ``cooldown`` seconds ago; while firing and unacknowledged it is
+  announced again every ``max(repeat_interval, cooldown)`` when
+  ``repeat_interval > 0``; a resolve is announced when its firing was.
+  Announcements go to subscribers (``AlertChange.notify``) and to the
+  dispatcher (webhook/command) without waiting for delivery.
+
+Time is unix seconds from an injectable clock; ``tick(now)`` makes tests exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
+from app.alerts.notify import Dispatcher
+from app.domain.alerts import (
+    AlertChange,
+    AlertEvent,
+    AlertState,
+    AlertStatus,
+    ChangeKind,
+    EventState,
+)
+from app.domain.errors import FieldError, NotFound, ValidationError
+from app.domain.rules import (
+    AlertRule,
+    Comparator,
+    NoDataPolicy,
+    ScheduleSpan,
+    TargetKind,
+    parse_schedule,
+)
+from app.metrics.registry import MetricsRegistry, SeriesKey
+
+log = logging.getLogger(__name__)
+
+_OPS: dict[Comparator, Callable[[float, float], bool]] = {
+    Comparator.GT: operator.gt, Comparator.GE: operator.ge, Comparator.LT: operator.lt,
+    Comparator.LE: operator.le, Comparator.EQ: operator.eq, Comparator.NE: operator.ne,
+}
+_CAMERA_TARGETS = (TargetKind.CAMERA, TargetKind.ALL_CAMERAS)
+OFFLINE_METRIC = "offline"
+
+
+class AlertEngineError(Exception):
+    """Base of the engine's own failures (bad wiring, not bad rules: those are ``ValidationError``)."""
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class _Rule:
+    """A rule prepared for fast evaluation."""
+
+    __slots__ = ("rule", "key", "op", "spans", "station_key")
+
+    def __init__(self, rule: AlertRule):
+        self.rule = rule
+        self.key: object = rule.id if rule.id is not None else rule.name
+        self.op = _OPS[Comparator(rule.comparator)]
+        self.spans: tuple[ScheduleSpan, ...] = parse_schedule(rule.schedule)
+        self.station_key: SeriesKey = (rule.metric, ())
+
+    def same_subjects(self, other: AlertRule) -> bool:
+        r = self.rule
+        return (r.metric, r.target, r.camera_id) == (other.metric, other.target, other.camera_id)
+
+
+class _Instance:
+    __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
+                 "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
+                 "seen")
+
+    def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
+        self.rule = rule
+        self.camera_id = camera_id
+        self.subject = subject
+        self.series = series
+        self.state = AlertState.INACTIVE
+        self.since: float | None = None
+        self.active_since: float | None = None
+        self.last_true: float | None = None
+        self.value: float | None = None
+        self.last_notified: float | None = None
+        self.announced = False  # this firing was announced
+        self.event: AlertEvent | None = None
+        self.dirty = False  # event needs saving
+        self.acknowledged = False
+        self.inhibited = False
+        self.seen = 0  # tick number that last evaluated it
+
+
+@dataclass(frozen=True)
+class TickResult:
+    at: float
+    instances: int
+    changes: int
+    seconds: float
+
+
+class AlertEngine:
+    """Evaluates rules; persist events through ``store`` (an :class:`app.store.Store`) or in memory.
+
+    ``cameras()`` lists the camera ids that "all cameras" rules cover and that
+    single-camera rules may evaluate (the station passes
+    ``SupervisorFeed.watched_cameras``); by default, every camera whose
+    ``offline`` series has a fresh sample.
+    """
+
+    def __init__(
+        self,
+        registry: MetricsRegistry,
+        *,
+        store=None,
+        events: EventSink | None = None,
+        dispatcher: Dispatcher | None = None,
+        clock: Callable[[], float] = time.time,
+        cameras: Callable[[], Iterable[int]] | None = None,
+        camera_name: Callable[[int], str | None] | None = None,
+        stale_after: float = 5.0,
+        tz: tzinfo | None = None,
+        rules: Iterable[AlertRule] = (),
+    ):
+        self._reg = registry
+        self._store = store
+        self._events: EventSink = events or (StoreEventSink(store) if store is not None else MemoryEventSink())
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._cameras = cameras
+        self._camera_name = camera_name
+        self.stale_after = stale_after
+        self._tz = tz  # None: the station's local time
+        self._lock = threading.RLock()
+        self._rules: list[_Rule] = []
+        self._instances: dict[tuple[object, int | None], _Instance] = {}
+        self._subscribers: list[Callable[[AlertChange], None]] = []
+        self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
+        self._restored = False
+        self._ticks = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_tick: TickResult | None = None
+        self.tick_errors = 0
+        self.set_rules(rules)
+
+    # -- configuration -----------------------------------------------------------------
+    def set_rules(self, rules: Iterable[AlertRule]) -> None:
+        """Replace the rule set (enabled rules are evaluated). Instances of unchanged rules keep
+        their state; instances of removed, disabled or retargeted rules are closed at the next tick."""
+        prepared = []
+        for r in rules:
+            if not r.enabled:
+                continue
+            try:
+                prepared.append(_Rule(r.validated()))
+            except ValidationError as e:
+                log.error("alerts: skipping invalid rule %r: %s", r.name, e)
+        with self._lock:
+            by_key = {p.key: p for p in prepared}
+            for inst in self._instances.values():
+                new = by_key.get(inst.rule.key)
+                if new is not None and new.same_subjects(inst.rule.rule):
+                    inst.rule = new
+            self._rules = prepared
+
+    def load_rules(self) -> int:
+        """(Re)load the rules from the store; returns how many are enabled."""
+        if self._store is None:
+            raise AlertEngineError("load_rules needs an engine built with a store")
+        with self._store.uow() as uow:
+            rules = uow.rules.list()
+        self.set_rules(rules)
+        return sum(1 for r in rules if r.enabled)
+
+    def rules(self) -> list[AlertRule]:
+        with self._lock:
+            return [p.rule for p in self._rules]
+
+    def subscribe(self, callback: Callable[[AlertChange], None]) -> Callable[[], None]:
+        """``callback(change)`` for every change, on the thread that ticks; returns unsubscribe."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _subject_cameras(self, now: float) -> list[int]:
+        if self._cameras is not None:
+            return sorted(int(c) for c in self._cameras())
+        out = []
+        for key in self._reg.keys(OFFLINE_METRIC):
+            sample = self._reg.latest_sample(key)
+            cam = dict(key[1]).get("camera")
+            if sample is not None and now - sample[0] <= self.stale_after and cam is not None and cam.isdigit():
+                out.append(int(cam))
+        return out
+
+    def _subject(self, camera_id: int) -> str:
+        name = self._camera_name(camera_id) if self._camera_name is not None else None
+        return f"camera {name}" if name else f"camera {camera_id}"
+
+    def _restore(self) -> None:
+        """Adopt the events a previous run left firing (so they are not announced twice)."""
+        self._restored = True
+        try:
+            for ev in self._events.firing():
+                self._orphans[(ev.rule_id, ev.camera_id)] = ev
+        except Exception:
+            log.exception("alerts: cannot read firing events of the previous run")
+
+    def tick(self, now: float | None = None) -> TickResult:
+        """Evaluate every rule once at ``now`` (unix seconds; the clock when omitted)."""
+        if now is None:
+            now = self._clock()
+        t0 = time.perf_counter()
+        changes: list[tuple[ChangeKind, _Instance, bool, str]] = []
+        with self._lock:
+            if not self._restored:
+                self._restore()
+            self._ticks += 1
+            tick_no = self._ticks
+            local = datetime.fromtimestamp(now, self._tz) if self._tz is not None else datetime.fromtimestamp(now)
+            cams = self._subject_cameras(now)
+            cam_set = set(cams)
+            latest = self._reg.latest_sample
+            stale = self.stale_after
+            # Offline cameras: the raw series, plus any offline rule still firing (keep_firing_for).
+            offline = set()
+            for cid in cams:
+                s = latest((OFFLINE_METRIC, (("camera", str(cid)),)))
+                if s is not None and now - s[0] <= stale and s[1] >= 1:
+                    offline.add(cid)
+            for inst in self._instances.values():
+                if inst.state is AlertState.FIRING and inst.rule.rule.metric == OFFLINE_METRIC:
+                    offline.add(inst.camera_id)
+            instances = self._instances
+            n = 0
+            for pr in self._rules:
+                rule = pr.rule
+                in_schedule = not pr.spans or any(s.contains(local) for s in pr.spans)
+                if rule.target in _CAMERA_TARGETS:
+                    if rule.target is TargetKind.CAMERA:
+                        subjects = [rule.camera_id] if rule.camera_id in cam_set else []
+                    else:
+                        subjects = cams
+                    is_offline_rule = rule.metric == OFFLINE_METRIC
+                    for cid in subjects:
+                        inst = instances.get((pr.key, cid))
+                        if inst is None:
+                            inst = self._new_instance(pr, cid, now)
+                        inst.seen = tick_no
+                        n += 1
+                        if not in_schedule:
+                            self._leave(inst, now, "outside the rule's schedule", changes)
+                            continue
+                        if not is_offline_rule and cid in offline:
+                            self._inhibit(inst, now, changes)
+                            continue
+                        inst.inhibited = False
+                        self._step(inst, pr, latest(inst.series), now, stale, changes)
+                else:
+                    inst = instances.get((pr.key, None))
+                    if inst is None:
+                        inst = self._new_instance(pr, None, now)
+                    inst.seen = tick_no
+                    n += 1
+                    if not in_schedule:
+                        self._leave(inst, now, "outside the rule's schedule", changes)
+                        continue
+                    self._step(inst, pr, latest(pr.station_key), now, stale, changes)
+            # Instances nobody evaluated this tick: rule removed/disabled/retargeted, camera gone.
+            gone = []
+            for key in [k for k, i in instances.items() if i.seen != tick_no]:
+                inst = instances.pop(key)
+                self._leave(inst, now, "rule or camera no longer watched", changes)
+                gone.append(inst)
+            self._close_orphans(now)
+            self._persist(gone)
+            out = [self._change(kind, inst, notify, msg, now) for kind, inst, notify, msg in changes]
+            subscribers = self._subscribers
+        for change, (_, inst, notify, _) in zip(out, changes, strict=True):
+            if notify and self._dispatcher is not None:
+                n_rule = inst.rule.rule.notify
+                if n_rule.webhook_url or n_rule.command:
+                    self._dispatcher.submit(change, n_rule)
+            for cb in subscribers:
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("alerts: subscriber %r failed", cb)
+        res = TickResult(now, n, len(out), time.perf_counter() - t0)
+        self.last_tick = res
+        return res
+
+    def _new_instance(self, pr: _Rule, camera_id: int | None, now: float) -> _Instance:
+        if camera_id is None:
+            subject = str(pr.rule.target)
+            series: SeriesKey = pr.station_key
+        else:
+            subject = self._subject(camera_id)
+            series = (pr.rule.metric, (("camera", str(camera_id)),))
+        inst = _Instance(pr, camera_id, subject, series)
+        inst.since = now
+        orphan = self._orphans.pop((pr.rule.id, camera_id), None)
+        if orphan is not None:  # still firing from the previous run: carry on without re-announcing
+            inst.state = AlertState.FIRING
+            inst.event = orphan
+            inst.value = orphan.value
+            inst.active_since = orphan.started_at.timestamp()
+            inst.since = orphan.fired_at.timestamp() if orphan.fired_at else now
+            inst.last_true = now
+            inst.last_notified = inst.since
+            inst.announced = True
+            inst.acknowledged = orphan.acknowledged
+        self._instances[(pr.key, camera_id)] = inst
+        return inst
+
+    def _close_orphans(self, now: float) -> None:
+        if not self._orphans:
+            return
+        closed = [
+            ev.with_changes(state=EventState.RESOLVED, resolved_at=_dt(now),
+                            message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated")
+            for ev in self._orphans.values()
+        ]
+        self._orphans.clear()
+        try:
+            self._events.save(closed)
+        except Exception:
+            log.exception("alerts: cannot close events of the previous run")
+
+    def _step(self, inst: _Instance, pr: _Rule, sample: tuple[float, float] | None, now: float,
+              stale: float, changes: list) -> None:
+        rule = pr.rule
+        if sample is None or now - sample[0] > stale:
+            policy = rule.no_data
+            if policy is NoDataPolicy.KEEP_LAST:
+                return
+            cond = policy is NoDataPolicy.ALERTING
+            value = None
+        else:
+            value = sample[1]
+            cond = pr.op(value, rule.threshold)
+        state = inst.state
+        if cond:
+            inst.last_true = now
+            if value is not None:
+                inst.value = value
+            if state is AlertState.INACTIVE or state is AlertState.RESOLVED:
+                inst.state = AlertState.PENDING
+                inst.active_since = inst.since = now
+                inst.acknowledged = False
+                changes.append((ChangeKind.PENDING, inst, False, ""))
+                state = AlertState.PENDING
+            if state is AlertState.PENDING:
+                if now - inst.active_since >= rule.for_seconds:  # type: ignore[operator]
+                    self._fire(inst, now, changes)
+            elif state is AlertState.FIRING:
+                self._maybe_repeat(inst, now, changes)
+        else:
+            if state is AlertState.PENDING:
+                inst.state = AlertState.INACTIVE
+                inst.since = now
+                inst.active_since = None
+                changes.append((ChangeKind.CLEARED, inst, False, ""))
+            elif state is AlertState.FIRING:
+                if value is not None:
+                    inst.value = value
+                if now - (inst.last_true if inst.last_true is not None else now) >= rule.keep_firing_for:
+                    self._resolve(inst, now, "", changes)
+                else:
+                    self._maybe_repeat(inst, now, changes)
+
+    def _announce_allowed(self, inst: _Instance, now: float) -> bool:
+        return inst.last_notified is None or now - inst.last_notified >= inst.rule.rule.cooldown
+
+    def _fire(self, inst: _Instance, now: float, changes: list) -> None:
+        rule = inst.rule.rule
+        inst.state = AlertState.FIRING
+        inst.since = now
+        inst.acknowledged = False
+        notify = self._announce_allowed(inst, now)
+        if notify:
+            inst.last_notified = now
+        inst.announced = notify
+        val = "no data" if inst.value is None else f"{inst.value:g}"
+        msg = f"{rule.name}: {inst.subject} {rule.metric} = {val} ({rule.comparator} {rule.threshold:g})"
+        inst.event = AlertEvent(
+            rule_id=rule.id, rule_name=rule.name, camera_id=inst.camera_id, subject=inst.subject,
+            severity=rule.severity, state=EventState.FIRING, value=inst.value, threshold=rule.threshold,
+            message=msg, started_at=_dt(inst.active_since) or _dt(now),  # type: ignore[arg-type]
+            fired_at=_dt(now),
+        )
+        inst.dirty = True
+        changes.append((ChangeKind.FIRING, inst, notify, msg))
+
+    def _maybe_repeat(self, inst: _Instance, now: float, changes: list) -> None:
+        rule = inst.rule.rule
+        if rule.repeat_interval <= 0 or inst.acknowledged or inst.last_notified is None:
+            return
+        if now - inst.last_notified >= max(rule.repeat_interval, rule.cooldown):
+            inst.last_notified = now
+            inst.announced = True
+            changes.append((ChangeKind.REPEAT, inst, True, "still firing"))
+
+    def _resolve(self, inst: _Instance, now: float, why: str, changes: list) -> None:
+        inst.state = AlertState.RESOLVED
+        inst.since = now
+        inst.active_since = None
+        if inst.event is not None:
+            msg = inst.event.message + (f"; resolved: {why}" if why else "")
+            inst.event = inst.event.with_changes(
+                state=EventState.RESOLVED, resolved_at=_dt(now), value=inst.value, message=msg
+            )
+            inst.dirty = True
+        changes.append((ChangeKind.RESOLVED, inst, inst.announced, why))
+        inst.announced = False
+
+    def _leave(self, inst: _Instance, now: float, why: str, changes: list) -> None:
+        """The rule stops applying (schedule, removal): clear pending, resolve firing."""
+        if inst.state is AlertState.PENDING:
+            inst.state = AlertState.INACTIVE
+            inst.since = now
+            inst.active_since = None
+            changes.append((ChangeKind.CLEARED, inst, False, why))
+        elif inst.state is AlertState.FIRING:
+            self._resolve(inst, now, why, changes)
+
+    def _inhibit(self, inst: _Instance, now: float, changes: list) -> None:
+        inst.inhibited = True
+        if inst.state is AlertState.PENDING:
+            inst.state = AlertState.INACTIVE
+            inst.since = now
+            inst.active_since = None
+            changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
+
+    def _persist(self, extra: list[_Instance]) -> None:
+        dirty = [i for i in (*self._instances.values(), *extra) if i.dirty and i.event is not None]
+        if not dirty:
+            return
+        try:
+            saved = self._events.save([i.event for i in dirty])  # type: ignore[misc]
+        except Exception:
+            log.exception("alerts: cannot store %d alert event(s); retrying next tick", len(dirty))
+            return
+        for inst, ev in zip(dirty, saved, strict=True):
+            inst.event = ev
+            inst.dirty = False
+
+    def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
+        rule = inst.rule.rule
+        return AlertChange(
+            kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=_dt(now),  # type: ignore[arg-type]
+            notify=notify, rule_id=rule.id, camera_id=inst.camera_id, value=inst.value,
+            threshold=rule.threshold, event=inst.event, message=msg or (inst.event.message if inst.event else ""),
+            sound=rule.notify.sound, desktop=rule.notify.desktop,
+        )
+
+    # -- operator --------------------------------------------------------------------------
+    def acknowledge(self, event_id: int, by: str, at: float | None = None) -> AlertEvent:
+        """Record that ``by`` acknowledged the event (stops its repeats). The first acknowledgement stays."""
+        if not isinstance(by, str) or not by.strip():
+            raise ValidationError(FieldError("by", "must name who acknowledges"), subject="acknowledgement")
+        if len(by) > 80:
+            raise ValidationError(FieldError("by", "must be at most 80 characters"), subject="acknowledgement")
+        when = self._clock() if at is None else at
+        with self._lock:
+            ev = self._events.acknowledge(event_id, by.strip(), _dt(when))  # type: ignore[arg-type]
+            if ev is None:
+                raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
+            target = None
+            for inst in self._instances.values():
+                if inst.event is not None and inst.event.id == event_id:
+                    inst.acknowledged = True
+                    inst.event = ev
+                    target = inst
+            change = None
+            if target is not None:
+                change = self._change(ChangeKind.ACKNOWLEDGED, target, False, f"acknowledged by {ev.acknowledged_by}", when)
+            subscribers = self._subscribers
+        if change is not None:
+            for cb in subscribers:
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("alerts: subscriber %r failed", cb)
+        return ev
+
+    # -- reads -----------------------------------------------------------------------------
+    def statuses(self, *, include_inactive: bool = False) -> list[AlertStatus]:
+        with self._lock:
+            out = []
+            for inst in self._instances.values():
+                if not include_inactive and inst.state is AlertState.INACTIVE:
+                    continue
+                rule = inst.rule.rule
+                out.append(AlertStatus(
+                    rule_name=rule.name, severity=rule.severity, subject=inst.subject, state=inst.state,
+                    rule_id=rule.id, camera_id=inst.camera_id, value=inst.value, threshold=rule.threshold,
+                    since=_dt(inst.since), inhibited=inst.inhibited, acknowledged=inst.acknowledged,
+                    event_id=inst.event.id if inst.event is not None else None,
+                ))
+            return out
+
+    def firing(self) -> list[AlertStatus]:
+        return [s for s in self.statuses() if s.state is AlertState.FIRING]
+
+    def history(self, limit: int = 200) -> list[AlertEvent]:
+        return self._events.recent(limit)
+
+    # -- thread ----------------------------------------------------------------------------
+    def start(self, interval: float = 1.0) -> AlertEngine:
+        """Tick every ``interval`` seconds on a thread of its own (or call ``tick`` yourself)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, args=(interval,), name="alert-engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self, interval: float) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                self.tick_errors += 1
+                log.exception("alerts: evaluation tick failed")
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+                delay = 0.0
+            self._stop.wait(delay)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
