@@ -26,6 +26,7 @@ import av.error
 from app.worker.heartbeat import CaptureStats
 from app.worker.motion import MotionDetector, MotionError
 from app.worker.preview import PreviewWriter
+from app.worker.ratelimit import RateLimiter
 from app.worker.sources import SourceOpenError, SourceReadError, SourceSpec
 
 __all__ = [
@@ -106,9 +107,7 @@ class Capture:
         self.preview = preview
         self.stats = stats or CaptureStats()
         self._motion_ok = True
-        interval = 1.0 / config.max_fps if config.max_fps else 0.0
-        self._cap_interval = interval
-        self._next_accept = 0.0
+        self._cap = RateLimiter(config.max_fps) if config.max_fps else None
         self._pace_base: float | None = None  # wall time of timestamp 0
         self._last_pts_time: float | None = None
 
@@ -144,7 +143,9 @@ class Capture:
                 if self.config.loop:
                     if frames == 0:
                         # A file that decodes to nothing would spin: treat it as a failure.
-                        self._went_down(f"{self.spec.display}: no frames decoded before end of file")
+                        self._went_down(
+                            f"{self.spec.display}: no frames decoded before end of file"
+                        )
                         if self.stop.wait(backoff):
                             break
                         backoff = min(backoff * 2, self.config.backoff_max)
@@ -152,7 +153,9 @@ class Capture:
                     continue
                 log.info(
                     "end of file %s: %d frames decoded, %d dropped",
-                    self.spec.display, stats.decoded, stats.dropped,
+                    self.spec.display,
+                    stats.decoded,
+                    stats.dropped,
                 )
                 return "eof"
             # Live stream ended, or a read error: the source is lost.
@@ -181,7 +184,9 @@ class Capture:
         try:
             container = av.open(**spec.open_kwargs(timeout))  # type: ignore[call-overload]
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceOpenError(f"cannot open {spec.display}: {describe_av_error(exc, spec)}") from None
+            raise SourceOpenError(
+                f"cannot open {spec.display}: {describe_av_error(exc, spec)}"
+            ) from None
         if not container.streams.video:
             _close_quietly(container)
             raise SourceOpenError(f"{spec.display} has no video stream")
@@ -244,13 +249,9 @@ class Capture:
             stats.first_frame = now
         if frame.width != stats.width or frame.height != stats.height:
             stats.width, stats.height = frame.width, frame.height
-        interval = self._cap_interval
-        if interval:
-            if now < self._next_accept - 0.5 * interval:
-                stats.dropped += 1
-                return stop.is_set()
-            nxt = self._next_accept + interval
-            self._next_accept = nxt if nxt > now - interval else now + interval
+        if self._cap is not None and not self._cap.accept(now):
+            stats.dropped += 1
+            return stop.is_set()
         if self._motion_ok:
             try:
                 score = self.motion.feed(frame)

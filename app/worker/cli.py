@@ -24,7 +24,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["EXIT_CONFIG", "EXIT_CRASH", "EXIT_OK", "ConfigError", "UsageError", "build_parser", "main"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_CRASH",
+    "EXIT_OK",
+    "ConfigError",
+    "UsageError",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_CRASH = 1
@@ -102,10 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="capture a source and report heartbeats on stdout")
     run.add_argument("--camera-id", type=_non_negative_int, required=True)
-    run.add_argument("--source", required=True, help="test://…, file path, rtsp://, http(s)://, /dev/videoN")
+    run.add_argument(
+        "--source", required=True, help="test://…, file path, rtsp://, http(s)://, /dev/videoN"
+    )
     run.add_argument("--loop", action="store_true", help="restart a file source at its end")
-    run.add_argument("--max-fps", type=_non_negative_float, default=0.0,
-                     help="analyse at most this many frames per second (0: no cap)")
+    run.add_argument(
+        "--max-fps",
+        type=_non_negative_float,
+        default=0.0,
+        help="analyse at most this many frames per second (0: no cap)",
+    )
     run.add_argument("--preview", default=None, help="path of the shared-memory preview slot")
     run.add_argument("--preview-width", type=_preview_width, default=320)
     run.add_argument("--preview-fps", type=_non_negative_float, default=10.0)
@@ -113,10 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--motion-warmup", type=_non_negative_int, default=10)
     run.add_argument("--stall-timeout", type=_positive_float, default=10.0)
     run.add_argument("--heartbeat-interval", type=_positive_float, default=1.0)
-    run.add_argument("--log-level", default="INFO", type=str.upper,
-                     choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
-    run.add_argument("--no-pace", action="store_true",
-                     help="decode files and test patterns as fast as possible (benchmarks)")
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
+    run.add_argument(
+        "--no-pace",
+        action="store_true",
+        help="decode files and test patterns as fast as possible (benchmarks)",
+    )
 
     probe = sub.add_parser("probe", help="print one JSON line describing a source")
     probe.add_argument("url")
@@ -166,21 +187,27 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
     try:
         spec = parse_source_url(args.source, io_timeout=io_timeout)
         check_source_available(spec)
-        motion = MotionDetector(MotionConfig(threshold=args.motion_threshold, warmup=args.motion_warmup))
+        motion = MotionDetector(
+            MotionConfig(threshold=args.motion_threshold, warmup=args.motion_warmup)
+        )
     except (SourceError, ValueError) as exc:
         _config_error_line(str(exc))
         return EXIT_CONFIG
     preview: PreviewWriter | None = None
     if args.preview:
         try:
-            preview = PreviewWriter(args.preview, max_width=args.preview_width, max_fps=args.preview_fps)
+            preview = PreviewWriter(
+                args.preview, max_width=args.preview_width, max_fps=args.preview_fps
+            )
         except (PreviewError, OSError, ValueError) as exc:
             _config_error_line(f"preview slot: {exc}")
             return EXIT_CONFIG
 
     stats = CaptureStats()
     writer = HeartbeatWriter(sys.stdout)
-    builder = HeartbeatBuilder(args.camera_id, stats, (lambda: preview.seq) if preview else (lambda: 0))
+    builder = HeartbeatBuilder(
+        args.camera_id, stats, (lambda: preview.seq) if preview else (lambda: 0)
+    )
     try:
         writer.write(builder.build())  # first heartbeat right away: "opening"
     except (BrokenPipeError, ValueError):
@@ -231,8 +258,15 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
 
 
 def _capture_main(
-    spec: Any, args: argparse.Namespace, stop: threading.Event, wake: threading.Event,
-    motion: Any, preview: Any, stats: Any, io_timeout: float, outcome: dict[str, Any],
+    spec: Any,
+    args: argparse.Namespace,
+    stop: threading.Event,
+    wake: threading.Event,
+    motion: Any,
+    preview: Any,
+    stats: Any,
+    io_timeout: float,
+    outcome: dict[str, Any],
 ) -> None:
     try:
         from app.worker.capture import Capture, CaptureConfig
@@ -248,7 +282,9 @@ def _capture_main(
             io_timeout=io_timeout,
             open_timeout=max(2 * io_timeout, 5.0),
         )
-        outcome["result"] = Capture(spec, config, stop, motion=motion, preview=preview, stats=stats).run()
+        outcome["result"] = Capture(
+            spec, config, stop, motion=motion, preview=preview, stats=stats
+        ).run()
     except BaseException as exc:  # reported by the main thread
         outcome["error"] = exc
     finally:
@@ -348,7 +384,12 @@ def _flush_std() -> None:
 
 def probe_command(url: str, timeout: float) -> int:
     """Print one JSON line describing *url*; 0 on success, 1 on failure, 78 for a bad URL."""
-    from app.worker.sources import InvalidSourceError, SourceNotFoundError, check_source_available, parse_source_url
+    from app.worker.sources import (
+        InvalidSourceError,
+        SourceNotFoundError,
+        check_source_available,
+        parse_source_url,
+    )
 
     try:
         spec = parse_source_url(url, io_timeout=timeout)
@@ -360,7 +401,10 @@ def probe_command(url: str, timeout: float) -> int:
         return _probe_result({"ok": False, "error": str(exc)}, EXIT_CRASH)
 
     def too_slow() -> None:
-        _probe_result({"ok": False, "error": f"probing {spec.display} timed out after {timeout:g} s"}, EXIT_CRASH)
+        _probe_result(
+            {"ok": False, "error": f"probing {spec.display} timed out after {timeout:g} s"},
+            EXIT_CRASH,
+        )
         _flush_std()
         os._exit(EXIT_CRASH)
 
@@ -393,9 +437,7 @@ def _probe(spec: Any, timeout: float) -> dict[str, Any]:
         if not (width and height and pix_fmt):
             # Some streams only tell after the first decoded frame.
             deadline = time.monotonic() + timeout
-            frame = None
-            for frame in container.decode(stream):
-                break
+            frame = next(iter(container.decode(stream)), None)
             if frame is None or time.monotonic() > deadline:
                 return {"ok": False, "error": f"{spec.display}: no decodable video frame"}
             width, height, pix_fmt = frame.width, frame.height, frame.format.name

@@ -104,7 +104,9 @@ class MotionConfig:
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"motion alpha must be within (0, 1], got {self.alpha}")
         if not 0.0 < self.scene_change <= 1.0:
-            raise ValueError(f"scene-change fraction must be within (0, 1], got {self.scene_change}")
+            raise ValueError(
+                f"scene-change fraction must be within (0, 1], got {self.scene_change}"
+            )
         if self.step is not None and self.step < 1:
             raise ValueError(f"motion sampling step must be >= 1, got {self.step}")
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from app.worker.ratelimit import RateLimiter
+
 if TYPE_CHECKING:  # pragma: no cover
     import av
 
@@ -102,17 +104,20 @@ class PreviewWriter:
     ``PreviewError`` for other I/O failures (both configuration errors).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, max_width: int = 320, max_fps: float = 10.0):
+    def __init__(
+        self, path: str | os.PathLike[str], *, max_width: int = 320, max_fps: float = 10.0
+    ):
         if not 16 <= max_width <= PREVIEW_MAX_WIDTH:
-            raise ValueError(f"preview width must be within 16..{PREVIEW_MAX_WIDTH}, got {max_width}")
+            raise ValueError(
+                f"preview width must be within 16..{PREVIEW_MAX_WIDTH}, got {max_width}"
+            )
         if max_fps < 0:
             raise ValueError(f"preview fps must be >= 0, got {max_fps}")
         self.path = Path(path)
         self.max_width = max_width
-        self.min_interval = 1.0 / max_fps if max_fps > 0 else float("inf")
+        self._limiter = RateLimiter(max_fps)
         self.seq = 0
         self.frames_written = 0
-        self._next_due = 0.0
         self._reformatter: av.video.reformatter.VideoReformatter | None = None
         self._mm = self._create()
         self._payload = np.frombuffer(self._mm, dtype=np.uint8, offset=PAYLOAD_OFFSET)
@@ -124,7 +129,9 @@ class PreviewWriter:
         try:
             st = os.statvfs(directory)
         except OSError as exc:
-            raise PreviewError(f"cannot check free space for preview in {directory}: {exc}") from None
+            raise PreviewError(
+                f"cannot check free space for preview in {directory}: {exc}"
+            ) from None
         free = st.f_bavail * st.f_frsize
         if free < SLOT_SIZE:
             raise PreviewSpaceError(
@@ -154,19 +161,10 @@ class PreviewWriter:
             os.close(fd)
         return mm
 
-    def due(self, now: float | None = None) -> bool:
-        """True when the rate limit allows writing another frame now."""
-        return (time.monotonic() if now is None else now) >= self._next_due
-
     def offer(self, frame: av.VideoFrame, ts: float | None = None) -> bool:
         """Write *frame* if the rate limit allows; returns whether it was written."""
-        now = time.monotonic()
-        if now < self._next_due:
+        if not self._limiter.accept(time.monotonic()):
             return False
-        # Keep a steady cadence, but never build up a backlog after a pause.
-        self._next_due = max(self._next_due + self.min_interval, now)
-        if self._next_due == now:
-            self._next_due = now + self.min_interval
         self.write_frame(frame, ts)
         return True
 
@@ -189,7 +187,9 @@ class PreviewWriter:
     ) -> None:
         """Publish an RGB image given as (height, >= width*3) uint8 rows."""
         if not (0 < width <= PREVIEW_MAX_WIDTH and 0 < height <= PREVIEW_MAX_HEIGHT):
-            raise PreviewError(f"preview size {width}x{height} exceeds {PREVIEW_MAX_WIDTH}x{PREVIEW_MAX_HEIGHT}")
+            raise PreviewError(
+                f"preview size {width}x{height} exceeds {PREVIEW_MAX_WIDTH}x{PREVIEW_MAX_HEIGHT}"
+            )
         stride = width * 3
         mm = self._mm
         seq = self.seq
@@ -265,8 +265,11 @@ class PreviewReader:
                 time.sleep(0.0005 if attempt > 2 else 0)
                 continue
             ts, width, height, stride = _BODY.unpack_from(mm, _BODY_OFFSET)
-            if not (0 < width <= PREVIEW_MAX_WIDTH and 0 < height <= PREVIEW_MAX_HEIGHT) or stride < width * 3 \
-                    or PAYLOAD_OFFSET + stride * height > SLOT_SIZE:
+            if (
+                not (0 < width <= PREVIEW_MAX_WIDTH and 0 < height <= PREVIEW_MAX_HEIGHT)
+                or stride < width * 3
+                or PAYLOAD_OFFSET + stride * height > SLOT_SIZE
+            ):
                 continue  # torn header; recheck seq
             raw = np.frombuffer(mm, dtype=np.uint8, count=stride * height, offset=PAYLOAD_OFFSET)
             image = raw.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()

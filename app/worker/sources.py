@@ -247,7 +247,9 @@ def _test_source(url: str) -> SourceSpec:
         except ValueError:
             raise InvalidSourceError(f"rate {raw!r} in {url!r} is not a number") from None
         if not (0.5 <= rate <= _MAX_TEST_RATE):
-            raise InvalidSourceError(f"rate {raw} in {url!r} is out of range (0.5 to {_MAX_TEST_RATE:g})")
+            raise InvalidSourceError(
+                f"rate {raw} in {url!r} is out of range (0.5 to {_MAX_TEST_RATE:g})"
+            )
     graph = f"{TEST_PATTERNS[name]}=size={width}x{height}:rate={rate:g},format=yuv420p"
     return SourceSpec(url=url, kind="test", file=graph, format="lavfi", paced=True)
 

@@ -1,0 +1,47 @@
+"""Write short real H.264 clips with PyAV/libx264 for tests and benchmarks."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+__all__ = ["write_clip"]
+
+
+def write_clip(
+    directory: str | Path,
+    *,
+    width: int = 640,
+    height: int = 360,
+    seconds: float = 2.0,
+    fps: int = 15,
+    pattern: str = "testsrc2",
+    name: str | None = None,
+    preset: str = "ultrafast",
+) -> Path:
+    """Encode *seconds* of the lavfi *pattern* at *width*x*height*, *fps* into an
+    H.264 MP4 inside *directory* and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (name or f"{pattern}-{width}x{height}-{fps}fps-{seconds:g}s.mp4")
+    frames = max(1, round(seconds * fps))
+    graph = f"{pattern}=size={width}x{height}:rate={fps},format=yuv420p"
+    with av.open(graph, format="lavfi") as src, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.options = {"preset": preset, "tune": "zerolatency", "g": str(fps)}
+        for index, frame in enumerate(src.decode(video=0)):
+            if index >= frames:
+                break
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

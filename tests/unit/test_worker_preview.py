@@ -1,0 +1,180 @@
+"""The shared-memory preview slot: layout, seqlock, re-creation, space check."""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+
+import av
+import numpy as np
+import pytest
+
+from app.worker import preview as preview_mod
+from app.worker.preview import (
+    HEADER_FORMAT,
+    HEADER_SIZE,
+    PAYLOAD_OFFSET,
+    PREVIEW_MAX_HEIGHT,
+    PREVIEW_MAX_WIDTH,
+    SLOT_SIZE,
+    PreviewReader,
+    PreviewSpaceError,
+    PreviewWriter,
+    preview_size,
+)
+
+
+def solid(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
+    img = np.empty((h, w, 3), np.uint8)
+    img[...] = rgb
+    return img.reshape(h, w * 3)
+
+
+def test_layout_matches_the_contract(tmp_path):
+    path = tmp_path / "cam.preview"
+    writer = PreviewWriter(path)
+    try:
+        assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 640 * 360 * 3
+        raw = path.read_bytes()
+        magic, version, reserved, seq, ts, w, h, stride = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (magic, version, reserved, seq, w, h, stride) == (b"ESPV", 1, 0, 0, 0, 0, 0)
+        writer.write_rows(solid(4, 6, (1, 2, 3)), 6, 4, ts=123.5)
+        raw = path.read_bytes()
+        magic, version, reserved, seq, ts, w, h, stride = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (seq, ts, w, h, stride) == (2, 123.5, 6, 4, 18)
+        assert raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + 6] == bytes([1, 2, 3, 1, 2, 3])
+    finally:
+        writer.close()
+
+
+def test_reader_sees_nothing_before_the_first_frame_then_each_frame(tmp_path):
+    path = tmp_path / "cam.preview"
+    reader = PreviewReader(path)
+    assert reader.read() is None  # no file yet
+    writer = PreviewWriter(path)
+    try:
+        assert reader.read() is None  # file, but no frame
+        writer.write_rows(solid(10, 20, (200, 100, 50)), 20, 10, ts=1.0)
+        got = reader.read()
+        assert got is not None
+        assert (got.seq, got.ts, got.width, got.height) == (2, 1.0, 20, 10)
+        assert got.image.shape == (10, 20, 3)
+        assert got.image[5, 5].tolist() == [200, 100, 50]
+        writer.write_rows(solid(10, 20, (0, 0, 255)), 20, 10)
+        again = reader.read()
+        assert again is not None and again.seq == 4
+        assert got.image[5, 5].tolist() == [200, 100, 50]  # a copy: not overwritten
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_reader_follows_a_new_slot_file_at_the_same_path(tmp_path):
+    path = tmp_path / "cam.preview"
+    first = PreviewWriter(path)
+    first.write_rows(solid(2, 2, (9, 9, 9)), 2, 2)
+    first.write_rows(solid(2, 2, (9, 9, 9)), 2, 2)
+    reader = PreviewReader(path)
+    assert reader.read().seq == 4
+    first.close()
+    os.unlink(path)
+    assert reader.read() is None
+    second = PreviewWriter(path)  # a restarted worker
+    second.write_rows(solid(2, 2, (7, 7, 7)), 2, 2)
+    got = reader.read()
+    assert got is not None and got.seq == 2 and got.image[0, 0].tolist() == [7, 7, 7]
+    second.close()
+    reader.close()
+
+
+def test_reader_never_returns_a_torn_frame(tmp_path):
+    """A writer thread fills every frame with one value; every read must be uniform."""
+    path = tmp_path / "cam.preview"
+    writer = PreviewWriter(path)
+    reader = PreviewReader(path)
+    stop = threading.Event()
+    frames = [solid(PREVIEW_MAX_HEIGHT, PREVIEW_MAX_WIDTH, (v, v, v)) for v in range(0, 256, 15)]
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            writer.write_rows(frames[i % len(frames)], PREVIEW_MAX_WIDTH, PREVIEW_MAX_HEIGHT)
+            i += 1
+            stop.wait(0.001)  # a real writer publishes at most ~30 frames/s
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        seen, last_seq = 0, 0
+        deadline = time.monotonic() + 30
+        while seen < 200 and time.monotonic() < deadline:
+            got = reader.read()
+            if got is None:
+                continue
+            assert got.seq % 2 == 0 and got.seq >= last_seq
+            lo, hi = int(got.image.min()), int(got.image.max())
+            assert lo == hi, f"torn frame at seq {got.seq}: values {lo}..{hi}"
+            last_seq = got.seq
+            seen += 1
+        assert seen == 200, f"only {seen} consistent frames read in 30 s"
+    finally:
+        stop.set()
+        thread.join(10)
+        writer.close()
+        reader.close()
+
+
+def test_write_frame_downscales_to_rgb_keeping_aspect(tmp_path):
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    rgb[:, :640] = (255, 0, 0)
+    rgb[:, 640:] = (0, 0, 255)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    path = tmp_path / "cam.preview"
+    with PreviewReader(path) as reader:
+        writer = PreviewWriter(path, max_width=320, max_fps=100)
+        writer.write_frame(frame, ts=5.0)
+        got = reader.read()
+        writer.close()
+    assert (got.width, got.height) == (320, 180)
+    left, right = got.image[90, 40].astype(int), got.image[90, 280].astype(int)
+    assert left[0] > 200 and left[2] < 60  # red stays red (no channel swap)
+    assert right[2] > 200 and right[0] < 60
+
+
+def test_offer_respects_the_preview_rate(tmp_path):
+    frame = av.VideoFrame(64, 36, "yuv420p")
+    writer = PreviewWriter(tmp_path / "p", max_fps=5)
+    try:
+        written = sum(writer.offer(frame) for _ in range(50))  # all within a few ms
+        assert written == 1
+        off = PreviewWriter(tmp_path / "q", max_fps=0)
+        assert not off.offer(frame)
+        off.close()
+    finally:
+        writer.close()
+
+
+def test_preview_size_fits_the_slot():
+    assert preview_size(1920, 1080, 320) == (320, 180)
+    assert preview_size(1920, 1080, 640) == (640, 360)
+    assert preview_size(480, 640, 640) == (270, 360)  # portrait: limited by height
+    assert preview_size(160, 90, 320) == (160, 90)  # never upscaled
+
+
+def test_short_space_is_a_clear_error(tmp_path, monkeypatch):
+    """A full file system cannot be made here safely; fake only statvfs's answer."""
+    real = os.statvfs(tmp_path)
+
+    class Full:
+        f_bavail = 10
+        f_frsize = real.f_frsize
+
+    monkeypatch.setattr(preview_mod.os, "statvfs", lambda _p: Full())
+    with pytest.raises(
+        PreviewSpaceError,
+        match=r"not enough free space for the preview slot in .*need 691236 bytes",
+    ):
+        PreviewWriter(tmp_path / "p")
+    assert not list(tmp_path.iterdir())  # nothing left behind
