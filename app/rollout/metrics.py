@@ -1,0 +1,278 @@
+"""Per operation and path measurement over sliding windows (DDSketch for latency).
+
+A call is counted under the path its decision chose (``legacy`` or ``domain``):
+
+* ``calls``      calls routed to that path
+* ``errors``     unexpected failures of that path itself (for the domain path: before
+                 the fallback, or after a side effect)
+* ``fallbacks``  domain calls that were served by legacy after a domain failure
+* ``successes``  end-to-end successes after fallback: a result, or an
+                 ``OperationError`` answer (a business answer is a success of the path)
+* ``answers``    how many of the successes were ``OperationError`` answers
+* latency        end-to-end milliseconds, in a DDSketch (1 % relative accuracy)
+
+The window is a ring of ``bucket_s`` buckets; a summary merges the buckets that
+overlap the last ``window_s`` seconds. Lifetime totals are kept too.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ddsketch import DDSketch
+
+from app.domain.audit import AuditEntry
+from app.domain.operations import OPERATIONS
+
+LEGACY = "legacy"
+DOMAIN = "domain"
+PATHS = (LEGACY, DOMAIN)
+
+
+class _Cell:
+    __slots__ = ("answers", "calls", "errors", "fallbacks", "sketch", "successes")
+
+    def __init__(self, with_sketch: bool = True):
+        self.calls = 0
+        self.errors = 0
+        self.fallbacks = 0
+        self.successes = 0
+        self.answers = 0
+        self.sketch: DDSketch | None = DDSketch() if with_sketch else None
+
+
+@dataclass(frozen=True)
+class PathStats:
+    calls: int = 0
+    errors: int = 0
+    fallbacks: int = 0
+    successes: int = 0
+    answers: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.calls if self.calls else None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.calls if self.calls else None
+
+    def as_dict(self) -> dict:
+        return {
+            "calls": self.calls, "errors": self.errors, "fallbacks": self.fallbacks,
+            "successes": self.successes, "answers": self.answers,
+            "error_rate": self.error_rate, "success_rate": self.success_rate,
+            "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
+        }
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """Figures over one window: per operation and path, and per path over all operations."""
+
+    window_s: float
+    per_op: dict[str, dict[str, PathStats]] = field(default_factory=dict)
+    total: dict[str, PathStats] = field(default_factory=dict)
+    shadow_calls: int = 0
+    shadow_mismatches: int = 0
+
+    def path(self, name: str) -> PathStats:
+        return self.total.get(name, PathStats())
+
+    @property
+    def domain_share(self) -> float | None:
+        """Actual share of calls that the domain path was chosen for (None without calls)."""
+        d, lg = self.path(DOMAIN).calls, self.path(LEGACY).calls
+        return d / (d + lg) if d + lg else None
+
+    def as_dict(self) -> dict:
+        return {
+            "window_s": self.window_s,
+            "domain_share": self.domain_share,
+            "shadow_calls": self.shadow_calls,
+            "shadow_mismatches": self.shadow_mismatches,
+            "total": {p: s.as_dict() for p, s in self.total.items()},
+            "per_op": {op: {p: s.as_dict() for p, s in paths.items()} for op, paths in self.per_op.items()},
+        }
+
+
+def _quantiles(sk: DDSketch | None) -> tuple[float | None, float | None, float | None]:
+    if sk is None or sk.count == 0:
+        return None, None, None
+    return tuple(sk.get_quantile_value(q) for q in (0.5, 0.95, 0.99))  # type: ignore[return-value]
+
+
+def _stats(cells: Iterable[_Cell]) -> PathStats:
+    calls = errors = fallbacks = successes = answers = 0
+    sketch: DDSketch | None = None
+    for c in cells:
+        calls += c.calls
+        errors += c.errors
+        fallbacks += c.fallbacks
+        successes += c.successes
+        answers += c.answers
+        if c.sketch is not None and c.sketch.count:
+            if sketch is None:
+                sketch = DDSketch()
+            sketch.merge(c.sketch)
+    p50, p95, p99 = _quantiles(sketch)
+    return PathStats(calls, errors, fallbacks, successes, answers, p50, p95, p99)
+
+
+class RolloutMetrics:
+    """Thread-safe counters and latency sketches per (operation, path) over a sliding window."""
+
+    def __init__(self, window_s: float = 300.0, bucket_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        if bucket_s <= 0 or window_s < bucket_s:
+            raise ValueError(f"window_s ({window_s}) must be >= bucket_s ({bucket_s}) > 0")
+        self.window_s = window_s
+        self.bucket_s = bucket_s
+        self._clock = clock
+        self._keep = int(math.ceil(window_s / bucket_s)) + 1
+        self._lock = threading.Lock()
+        self._buckets: dict[int, dict[tuple[str, str], _Cell]] = {}
+        self._shadow: dict[int, list[int]] = {}  # bucket -> [calls, mismatches]
+        self._cur_idx: int | None = None
+        self._cur: dict[tuple[str, str], _Cell] = {}
+        self.totals: dict[tuple[str, str], _Cell] = {}
+        self.shadow_totals = [0, 0]
+
+    def _bucket(self, now: float) -> dict[tuple[str, str], _Cell]:
+        idx = int(now // self.bucket_s)
+        if idx != self._cur_idx:
+            self._cur_idx = idx
+            cur = self._buckets.get(idx)
+            if cur is None:
+                cur = self._buckets[idx] = {}
+                for old in [i for i in self._buckets if i <= idx - self._keep]:
+                    del self._buckets[old]
+                for old in [i for i in self._shadow if i <= idx - self._keep]:
+                    del self._shadow[old]
+            self._cur = cur
+        return self._cur
+
+    def record(self, op: str, path: str, latency_s: float, *, error: bool = False, fallback: bool = False,
+               success: bool = True, answer: bool = False) -> None:
+        """Count one routed call (see the module docstring for the meaning of each flag)."""
+        key = (op, path)
+        with self._lock:
+            bucket = self._bucket(self._clock())
+            cell = bucket.get(key)
+            if cell is None:
+                cell = bucket[key] = _Cell()
+            tot = self.totals.get(key)
+            if tot is None:
+                tot = self.totals[key] = _Cell(with_sketch=False)
+            for c in (cell, tot):
+                c.calls += 1
+                if error:
+                    c.errors += 1
+                if fallback:
+                    c.fallbacks += 1
+                if success:
+                    c.successes += 1
+                    if answer:
+                        c.answers += 1
+            cell.sketch.add(latency_s * 1000.0)  # type: ignore[union-attr]
+
+    def record_shadow(self, mismatch: bool) -> None:
+        with self._lock:
+            self._bucket(self._clock())
+            assert self._cur_idx is not None
+            slot = self._shadow.setdefault(self._cur_idx, [0, 0])
+            slot[0] += 1
+            self.shadow_totals[0] += 1
+            if mismatch:
+                slot[1] += 1
+                self.shadow_totals[1] += 1
+
+    def summary(self, window_s: float | None = None, now: float | None = None) -> WindowStats:
+        """Figures over the last ``window_s`` seconds (default: the metrics' window)."""
+        window_s = min(window_s or self.window_s, self.window_s)
+        now = self._clock() if now is None else now
+        first = int((now - window_s) // self.bucket_s) + 1
+        last = int(now // self.bucket_s)
+        with self._lock:
+            groups: dict[tuple[str, str], list[_Cell]] = {}
+            for idx, bucket in self._buckets.items():
+                if first <= idx <= last:
+                    for key, cell in bucket.items():
+                        groups.setdefault(key, []).append(cell)
+            sh = [v for i, v in self._shadow.items() if first <= i <= last]
+            per_op: dict[str, dict[str, PathStats]] = {}
+            by_path: dict[str, list[_Cell]] = {}
+            for (op, path), cells in groups.items():
+                per_op.setdefault(op, {})[path] = _stats(cells)
+                by_path.setdefault(path, []).extend(cells)
+            total = {p: _stats(cells) for p, cells in by_path.items()}
+        return WindowStats(window_s, per_op, total, sum(v[0] for v in sh), sum(v[1] for v in sh))
+
+    def lifetime(self) -> dict[str, dict[str, dict]]:
+        with self._lock:
+            return {
+                op: {path: {"calls": c.calls, "errors": c.errors, "fallbacks": c.fallbacks,
+                            "successes": c.successes, "answers": c.answers}}
+                for (op, path), c in self.totals.items()
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+            self._shadow.clear()
+            self._cur_idx = None
+            self._cur = {}
+            self.totals.clear()
+            self.shadow_totals = [0, 0]
+
+
+# ---------------------------------------------------------------- from the audit log
+
+#: audit op recorded for a sampled shadow comparison that disagreed
+SHADOW_MISMATCH_OP = "rollout.shadow_mismatch"
+
+
+def stats_from_audit(entries: Iterable[AuditEntry], window_s: float) -> WindowStats:
+    """The same figures rebuilt from audit entries (used by the CLI and the stage gate).
+
+    Outcomes written by the router: ``ok``, ``error:<code>`` (an answer),
+    ``fallback_ok``/``fallback_error:<code>`` (served by legacy after a domain failure),
+    ``failed`` (unexpected failure reached the caller), ``failed_after_side_effect``.
+    """
+    cells: dict[tuple[str, str], _Cell] = {}
+    mismatches = 0
+    for e in entries:
+        if e.op == SHADOW_MISMATCH_OP:
+            mismatches += 1
+            continue
+        if e.op not in OPERATIONS or e.path not in PATHS:
+            continue
+        cell = cells.get((e.op, e.path))
+        if cell is None:
+            cell = cells[(e.op, e.path)] = _Cell()
+        cell.calls += 1
+        out = e.outcome
+        if e.fallback or out.startswith("fallback"):
+            cell.fallbacks += 1
+            cell.errors += 1
+        elif out.startswith("failed"):
+            cell.errors += 1
+        if "failed" not in out:
+            cell.successes += 1
+            if "error:" in out:
+                cell.answers += 1
+        if e.latency_ms is not None:
+            cell.sketch.add(max(e.latency_ms, 0.0))  # type: ignore[union-attr]
+    per_op: dict[str, dict[str, PathStats]] = {}
+    by_path: dict[str, list[_Cell]] = {}
+    for (op, path), c in cells.items():
+        per_op.setdefault(op, {})[path] = _stats([c])
+        by_path.setdefault(path, []).append(c)
+    total = {p: _stats(cs) for p, cs in by_path.items()}
+    return WindowStats(window_s, per_op, total, 0, mismatches)

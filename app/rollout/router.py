@@ -1,0 +1,482 @@
+"""The rollout router: one :class:`StationOperations` that chooses a path per call.
+
+Decision order: rollback latch -> per-call force -> master toggle -> percent
+(sticky per key, exact share; see :mod:`app.rollout.bucketing`).
+
+Fallback: an unexpected exception from the domain path (the domain path is
+transactional, so nothing happened) is counted and the call is served by legacy.
+An ``OperationError`` is an answer and is returned as is. A ``SideEffectFailure``
+is counted and re-raised, never retried. A *forced* call never falls back: the
+caller asked for that path (``edge-station verify`` relies on it).
+
+Settings: loaded at construction, then reloaded from the store at most once per
+``settings_ttl`` seconds (so a CLI ``rollout set`` in another process takes effect
+within that time, with no database read per call); the environment overrides are
+read from the ``env`` mapping given at construction. Keys of the populations
+(cameras, rules) come from ``keys_provider`` with the same time-to-live.
+
+Audit: every write operation is written to the audit log at once; read-only
+calls are buffered and written by a background thread (no round trip per call).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from app.domain.audit import AuditEntry
+from app.domain.errors import OperationError
+from app.domain.operations import (
+    OPERATIONS,
+    READ_ONLY_OPERATIONS,
+    CameraLogs,
+    CameraRef,
+    CameraStats,
+    CameraStatus,
+    CreateRule,
+    ListStatus,
+    LogsRequest,
+    ProbeRequest,
+    ProbeResult,
+    RuleResult,
+    SideEffectFailure,
+    Snapshot,
+    StationOperations,
+    StatsRequest,
+    StatusList,
+    StopCamera,
+    UpdateRule,
+)
+from app.rollout.auditlog import AuditLog
+from app.rollout.bucketing import Population
+from app.rollout.control import RolloutControl
+from app.rollout.decision import (
+    Decision,
+    Force,
+    KeysProvider,
+    build_populations,
+    decide,
+    key_share,
+    routing_key,
+    store_keys_provider,
+)
+from app.rollout.errors import RolloutError
+from app.rollout.health import (
+    Checklist,
+    GateResult,
+    HealthVerdict,
+    Verdict,
+    evaluate_health,
+    health_metrics,
+)
+from app.rollout.metrics import DOMAIN, LEGACY, SHADOW_MISMATCH_OP, RolloutMetrics, WindowStats
+from app.rollout.normalize import differences, normalize
+from app.rollout.settings import RolloutSettings
+
+log = logging.getLogger(__name__)
+
+_SCRATCH_SALT = "scratch"
+
+
+@dataclass(frozen=True)
+class RolloutSnapshot:
+    """Everything the UI/API shows about the rollout, taken at one moment."""
+
+    settings: RolloutSettings
+    stage: int
+    target_percent: int
+    actual_call_share: float | None  # domain calls / all calls in the window
+    key_share: dict[str, dict[str, Any]]  # per population: keys, domain, share
+    window: WindowStats
+    health: HealthVerdict
+    metrics: dict[str, float | None]  # domain_error_rate, success_rate, p95_ratio
+    gate: GateResult | None
+    checklist: Checklist | None
+    lifetime: dict[str, dict[str, dict]]
+
+    def as_dict(self) -> dict:
+        return {
+            "settings": self.settings.as_dict(),
+            "stage": self.stage,
+            "target_percent": self.target_percent,
+            "actual_call_share": self.actual_call_share,
+            "key_share": {k: {kk: vv for kk, vv in v.items() if kk != "domain_keys"} for k, v in self.key_share.items()},
+            "window": self.window.as_dict(),
+            "health": self.health.as_dict(),
+            "metrics": self.metrics,
+            "gate": self.gate.as_dict() if self.gate else None,
+            "rollback_checklist": self.checklist.as_dict() if self.checklist else None,
+            "lifetime": self.lifetime,
+        }
+
+
+Listener = Callable[[str, Any], None]  # (event, payload): "health" HealthVerdict, "latched" RolloutSettings
+
+
+class Router:
+    """Routes the thirteen operations between ``legacy`` and ``domain``; itself a StationOperations."""
+
+    def __init__(
+        self,
+        legacy: StationOperations,
+        domain: StationOperations,
+        store: Any = None,
+        keys_provider: KeysProvider | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        metrics: RolloutMetrics | None = None,
+        audit: AuditLog | None = None,
+        settings_ttl: float = 1.0,
+        health_interval: float = 5.0,
+        shadow_inline: bool = False,
+        rng: random.Random | None = None,
+    ):
+        """``store`` = an opened :class:`app.store.Store` (settings, audit); ``None`` = a scratch
+        router with in-memory settings and no audit (used by ``verify``). ``audit`` defaults to a
+        background-flushing :class:`AuditLog` on ``store``."""
+        self.legacy = legacy
+        self.domain = domain
+        self.store = store
+        self.env = dict(os.environ if env is None else env)
+        self._clock = clock
+        self._wall = wall
+        self._ttl = settings_ttl
+        self._health_interval = health_interval
+        self._rng = rng or random.Random()
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._listeners: list[Listener] = []
+        if store is not None:
+            self.control: RolloutControl | None = RolloutControl(
+                store, env=self.env, wall=wall, keys_provider=keys_provider)
+            self._keys_provider = keys_provider or store_keys_provider(store)
+            self.audit: AuditLog | None = audit if audit is not None else AuditLog(store)
+        else:
+            self.control = None
+            self._keys_provider = keys_provider or (lambda: {})
+            self.audit = audit
+        self._settings = self._load_settings()
+        self.metrics = metrics or RolloutMetrics(window_s=self._settings.thresholds.window_s, clock=clock)
+        self._keyset: tuple[str, dict[str, frozenset[str]]] | None = None
+        self._pops: dict[str, Population] = {}
+        self._load_keys()
+        self._expiry = clock() + settings_ttl
+        self._next_health = clock() + health_interval
+        self._last_verdict: HealthVerdict | None = None
+        self._shadow_inline = shadow_inline
+        self._shadow_pool: ThreadPoolExecutor | None = None
+        self._shadow_busy: Future | None = None
+        self._gate_cache: tuple[float, GateResult | None, Checklist | None] | None = None
+
+    # ------------------------------------------------------------ settings and keys
+
+    def _load_settings(self) -> RolloutSettings:
+        if self.control is not None:
+            return self.control.load()
+        prev = getattr(self, "_settings", None)
+        if prev is not None:
+            return prev
+        return RolloutSettings.from_stored({}, self.env).with_changes(salt=_SCRATCH_SALT)
+
+    def _load_keys(self) -> None:
+        keys = {name: frozenset(ks) for name, ks in self._keys_provider().items()}
+        ident = (self._settings.salt, keys)
+        if ident != self._keyset:  # re-rank only when the keys or the salt changed
+            self._keyset = ident
+            self._pops = build_populations(self._settings.salt, keys)
+
+    def reload(self) -> RolloutSettings:
+        """Re-read settings and keys now (the station calls it when it knows something changed)."""
+        with self._lock:
+            try:
+                self._settings = self._load_settings()
+                self._load_keys()
+            except Exception:
+                log.exception("reloading rollout settings failed; keeping the previous ones")
+            self._expiry = self._clock() + self._ttl
+            self._gate_cache = None
+            return self._settings
+
+    @property
+    def settings(self) -> RolloutSettings:
+        if self._clock() >= self._expiry:
+            self.reload()
+        return self._settings
+
+    def locked_fields(self) -> dict[str, str]:
+        return self._settings.locked_fields()
+
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self, event: str, payload: Any) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event, payload)
+            except Exception:
+                log.exception("rollout listener %r failed on %s", fn, event)
+
+    # ------------------------------------------------------------ deciding
+
+    def decide(self, op: str, req: Any, force: Force | str | None = None) -> Decision:
+        """The decision a call would get now (no call is made)."""
+        if op not in OPERATIONS:
+            raise RolloutError(f"unknown operation {op!r} (known: {', '.join(OPERATIONS)})")
+        s = self.settings
+        pop_name, key = routing_key(op, req)
+        pop = self._pops.get(pop_name)
+        if pop is None:
+            pop = self._pops[pop_name] = Population(s.salt, ())
+        return decide(s, pop, key, force)
+
+    @property
+    def last_decision(self) -> Decision | None:
+        """The decision of the last call made on this thread (also when it raised)."""
+        return getattr(self._local, "decision", None)
+
+    # ------------------------------------------------------------ calling
+
+    def call(self, op: str, request: Any, *, force: Force | str | None = None, actor: str = "") -> Any:
+        return self.call_with_decision(op, request, force=force, actor=actor)[0]
+
+    def call_with_decision(self, op: str, request: Any, *, force: Force | str | None = None,
+                           actor: str = "") -> tuple[Any, Decision]:
+        """Route one call; returns ``(result, decision)`` or raises what the serving path raised."""
+        decision = self.decide(op, request, force)
+        at = self._wall()
+        t0 = time.perf_counter()
+        error = fallback = answer = False
+        success = True
+        raised: BaseException | None = None
+        result: Any = None
+        impl = self.domain if decision.path == DOMAIN else self.legacy
+        try:
+            result = getattr(impl, op)(request)
+            outcome = "ok"
+        except OperationError as e:
+            answer, raised, outcome = True, e, f"error:{e.code}"
+        except SideEffectFailure as e:
+            error, success, raised, outcome = True, False, e, "failed_after_side_effect"
+            log.error("%s on the %s path failed after a side effect (key %s): %r", op, decision.path,
+                      decision.key, e.cause)
+        except Exception as e:
+            error = True
+            if decision.path == DOMAIN and not decision.forced:
+                fallback = True
+                decision = replace(decision, fallback=True, fallback_cause=type(e).__name__)
+                log.warning("%s on the domain path failed before any side effect (key %s); "
+                            "falling back to legacy", op, decision.key, exc_info=e)
+                try:
+                    result = getattr(self.legacy, op)(request)
+                    outcome = "fallback_ok"
+                except OperationError as e2:
+                    answer, raised, outcome = True, e2, f"fallback_error:{e2.code}"
+                except Exception as e2:
+                    success, raised, outcome = False, e2, "fallback_failed"
+            else:
+                success, raised, outcome = False, e, "failed"
+        latency = time.perf_counter() - t0
+        self._local.decision = decision
+        self.metrics.record(op, decision.path, latency, error=error, fallback=fallback, success=success,
+                            answer=answer)
+        self._audit(op, decision, outcome, latency, at, actor, raised)
+        if (op in READ_ONLY_OPERATIONS and not fallback and success and not decision.forced
+                and self._settings.shadow_rate > 0 and self._rng.random() < self._settings.shadow_rate):
+            self._shadow(op, request, decision, raised if raised is not None else result)
+        if self._clock() >= self._next_health:
+            self.check_health()
+        if raised is not None:
+            raise raised
+        return result, decision
+
+    def _audit(self, op: str, d: Decision, outcome: str, latency: float, at: float, actor: str,
+               raised: BaseException | None) -> None:
+        if self.audit is None:
+            return
+        detail: dict[str, Any] = {}
+        if d.fallback:
+            detail["fallback_cause"] = d.fallback_cause
+        if raised is not None and not isinstance(raised, OperationError):
+            detail["exception"] = repr(raised)[:300]
+        entry = AuditEntry(op=op, outcome=outcome, key=d.key, path=d.path, latency_ms=latency * 1000.0,
+                           fallback=d.fallback, actor=actor, reason=d.reason, detail=detail,
+                           at=datetime.fromtimestamp(at, UTC))
+        if OPERATIONS[op]:
+            try:
+                self.audit.write([entry])
+            except Exception:
+                log.exception("could not write the audit entry of %s (%s); buffering it", op, d.key)
+                self.audit.record(entry)
+        else:
+            self.audit.record(entry)
+
+    # ------------------------------------------------------------ shadow comparison
+
+    def _shadow(self, op: str, request: Any, decision: Decision, primary: Any) -> None:
+        if self._shadow_inline:
+            self._compare(op, request, decision, primary)
+            return
+        if self._shadow_busy is not None and not self._shadow_busy.done():
+            return  # one comparison at a time; a busy comparer skips the sample
+        if self._shadow_pool is None:
+            self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-shadow")
+        self._shadow_busy = self._shadow_pool.submit(self._compare, op, request, decision, primary)
+
+    def _compare(self, op: str, request: Any, decision: Decision, primary: Any) -> bool:
+        """Run a read-only request on the other path and compare; returns True on a match."""
+        assert op in READ_ONLY_OPERATIONS, op  # writes are never run twice
+        other_path = LEGACY if decision.path == DOMAIN else DOMAIN
+        other = self.legacy if other_path == LEGACY else self.domain
+        try:
+            shadow: Any = getattr(other, op)(request)
+        except OperationError as e:
+            shadow = e
+        except Exception as e:
+            shadow = {"failure": repr(e)[:200]}
+        a, b = normalize(primary), normalize(shadow) if not isinstance(shadow, dict) else shadow
+        match = a == b
+        self.metrics.record_shadow(not match)
+        if not match:
+            log.warning("shadow comparison of %s (%s): %s and %s differ in %s", op, decision.key,
+                        decision.path, other_path, differences(a, b))
+            if self.audit is not None:
+                self.audit.record(AuditEntry(
+                    op=SHADOW_MISMATCH_OP, outcome="mismatch", key=decision.key, path=other_path,
+                    reason=op, detail={"primary_path": decision.path, "diff": differences(a, b)[:20],
+                                       "primary": a, "shadow": b}))
+        return match
+
+    # ------------------------------------------------------------ health, latch, control
+
+    def check_health(self) -> HealthVerdict:
+        """Judge the current window; with auto-rollback on, an alert latches a rollback."""
+        s = self.settings
+        self._next_health = self._clock() + self._health_interval
+        verdict = evaluate_health(self.metrics.summary(s.thresholds.window_s), s.thresholds)
+        changed = self._last_verdict is None or verdict.verdict != self._last_verdict.verdict
+        self._last_verdict = verdict
+        if changed:
+            self._emit("health", verdict)
+        if verdict.verdict is Verdict.ALERT and s.auto_rollback and not s.latched:
+            reason = "auto-rollback: " + "; ".join(verdict.reasons)
+            log.error("rollout health alert, rolling back: %s", reason)
+            self.rollback(actor="auto-rollback", reason=reason)
+        return verdict
+
+    def rollback(self, *, actor: str = "", reason: str = "manual rollback") -> RolloutSettings:
+        with self._lock:
+            if self.control is not None:
+                self.control.rollback(actor=actor, reason=reason)
+            else:
+                self._settings = self._settings.with_changes(
+                    use_domain=False, percent=0, latched=True, latch_reason=reason, latched_at=self._wall())
+            s = self.reload()
+        self._emit("latched", s)
+        return s
+
+    def set(self, *, use_domain: object = None, percent: object = None, actor: str = "") -> RolloutSettings:
+        if self.control is None:
+            raise RolloutError("this router has no store: settings cannot be changed")
+        self.control.set(use_domain=use_domain, percent=percent, actor=actor)
+        return self.reload()
+
+    def set_options(self, changes: Mapping[str, object], *, actor: str = "") -> RolloutSettings:
+        if self.control is None:
+            raise RolloutError("this router has no store: settings cannot be changed")
+        self.control.set_options(changes, actor=actor)
+        return self.reload()
+
+    def advance(self, *, actor: str = "") -> tuple[RolloutSettings, GateResult]:
+        if self.control is None:
+            raise RolloutError("this router has no store: the rollout cannot advance")
+        if self.audit is not None:
+            self.audit.flush()
+        _, result = self.control.advance(actor=actor)
+        return self.reload(), result
+
+    def health_metrics(self) -> dict[str, float | None]:
+        """``domain_error_rate``, ``success_rate``, ``p95_ratio`` over the health window (for alert rules)."""
+        return health_metrics(self.metrics.summary(self._settings.thresholds.window_s))
+
+    def snapshot(self, *, gate_ttl: float = 10.0) -> RolloutSnapshot:
+        s = self.settings
+        stats = self.metrics.summary(s.thresholds.window_s)
+        now = self._clock()
+        if self.control is not None and (self._gate_cache is None or now - self._gate_cache[0] > gate_ttl):
+            try:
+                if self.audit is not None:
+                    self.audit.flush()
+                self._gate_cache = (now, self.control.gate(s), self.control.checklist(s))
+            except Exception:
+                log.exception("computing the rollout gate failed")
+                self._gate_cache = (now, None, None)
+        gate, checklist = (self._gate_cache[1], self._gate_cache[2]) if self._gate_cache else (None, None)
+        return RolloutSnapshot(
+            settings=s, stage=s.stage, target_percent=s.target_percent, actual_call_share=stats.domain_share,
+            key_share=key_share(s, self._pops), window=stats, health=evaluate_health(stats, s.thresholds),
+            metrics=health_metrics(stats), gate=gate, checklist=checklist, lifetime=self.metrics.lifetime())
+
+    def close(self) -> None:
+        """Stop the shadow thread and write the buffered audit entries."""
+        if self._shadow_pool is not None:
+            self._shadow_pool.shutdown(wait=True)
+            self._shadow_pool = None
+        if self.audit is not None:
+            self.audit.close()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ StationOperations
+
+    def create_rule(self, req: CreateRule) -> RuleResult:
+        return self.call("create_rule", req)
+
+    def update_rule(self, req: UpdateRule) -> RuleResult:
+        return self.call("update_rule", req)
+
+    def start_camera(self, req: CameraRef) -> CameraStatus:
+        return self.call("start_camera", req)
+
+    def stop_camera(self, req: StopCamera) -> CameraStatus:
+        return self.call("stop_camera", req)
+
+    def restart_camera(self, req: CameraRef) -> CameraStatus:
+        return self.call("restart_camera", req)
+
+    def camera_status(self, req: CameraRef) -> CameraStatus:
+        return self.call("camera_status", req)
+
+    def list_status(self, req: ListStatus) -> StatusList:
+        return self.call("list_status", req)
+
+    def activate_camera(self, req: CameraRef) -> CameraStatus:
+        return self.call("activate_camera", req)
+
+    def deactivate_camera(self, req: CameraRef) -> CameraStatus:
+        return self.call("deactivate_camera", req)
+
+    def camera_logs(self, req: LogsRequest) -> CameraLogs:
+        return self.call("camera_logs", req)
+
+    def camera_snapshot(self, req: CameraRef) -> Snapshot:
+        return self.call("camera_snapshot", req)
+
+    def probe_camera(self, req: ProbeRequest) -> ProbeResult:
+        return self.call("probe_camera", req)
+
+    def camera_stats(self, req: StatsRequest) -> CameraStats:
+        return self.call("camera_stats", req)
