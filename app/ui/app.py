@@ -1,0 +1,133 @@
+"""Start the window: ``run_window(station, kiosk=False) -> exit code``.
+
+The window shows at once; the station opens (migrations, supervisor, autostart)
+on a background thread. An uncaught exception is logged and shown in a dialog,
+and the application keeps running. Closing the window closes the station,
+which stops every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from types import TracebackType
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
+from app.ui.resources import icon, style_sheet
+
+log = logging.getLogger("edge_station.ui")
+
+
+class ExceptionReporter(QObject):
+    """Logs every uncaught exception and shows it in a non-modal dialog (GUI thread)."""
+
+    reported = Signal(str, str)  # title, details
+    _post = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._parent_widget = parent
+        self.dialogs: list[QMessageBox] = []
+        self.count = 0
+        self._previous_hook = sys.excepthook
+        self._previous_thread_hook = threading.excepthook
+        self._post.connect(self._show, Qt.ConnectionType.QueuedConnection)
+
+    def install(self) -> None:
+        sys.excepthook = self._hook
+        threading.excepthook = self._thread_hook
+
+    def uninstall(self) -> None:
+        if sys.excepthook == self._hook:
+            sys.excepthook = self._previous_hook
+        if threading.excepthook == self._thread_hook:
+            threading.excepthook = self._previous_thread_hook
+
+    def _hook(self, etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(etype, KeyboardInterrupt):
+            self._previous_hook(etype, value, tb)
+            return
+        self.report(etype, value, tb)
+
+    def _thread_hook(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        self.report(args.exc_type, args.exc_value, args.exc_traceback,
+                    where=f" in thread {args.thread.name if args.thread else '?'}")
+
+    def report(self, etype: type[BaseException], value: BaseException, tb: TracebackType | None,
+               where: str = "") -> None:
+        """Log it and show it (safe from any thread)."""
+        self.count += 1
+        log.error("uncaught exception%s", where, exc_info=(etype, value, tb))
+        details = "".join(traceback.format_exception(etype, value, tb))
+        title = f"Unexpected error{where}: {etype.__name__}: {value}"
+        try:
+            self._post.emit(title, details)
+        except RuntimeError:  # the reporter is gone (shutting down)
+            pass
+
+    @Slot(str, str)
+    def _show(self, title: str, details: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Critical, "Edge Station — unexpected error",
+                          title + "\n\nThe station keeps running. The details are in the log.",
+                          QMessageBox.StandardButton.Ok, self._parent_widget)
+        box.setDetailedText(details)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self.dialogs.remove(b) if b in self.dialogs else None)
+        self.dialogs.append(box)
+        box.show()
+        self.reported.emit(title, details)
+
+
+def ensure_application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setOrganizationName(ORG_NAME)
+        QApplication.setApplicationName(APP_NAME)
+        QApplication.setApplicationDisplayName("Edge Station")
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    return app
+
+
+def build_window(station: Any, *, kiosk: bool = False, settings: QSettings | None = None) -> MainWindow:
+    """The window for ``station`` (kiosk: fullscreen wall). Does not open the station."""
+    if kiosk:
+        try:
+            from app.ui.kiosk import KioskWindow
+        except ImportError:
+            pass
+        else:
+            return KioskWindow(station, settings=settings)  # type: ignore[return-value]
+    return MainWindow(station, settings=settings)
+
+
+def run_window(station: Any, kiosk: bool = False) -> int:
+    """Show the window at once, open the station in the background, run until closed."""
+    app = ensure_application()
+    app.setWindowIcon(icon("app"))
+    app.setStyleSheet(style_sheet())
+    app.setQuitOnLastWindowClosed(True)
+    window = build_window(station, kiosk=kiosk)
+    reporter = ExceptionReporter(window)
+    reporter.install()
+    if kiosk:
+        window.showFullScreen()
+    else:
+        window.show()
+    window.open_station()
+    try:
+        code = app.exec()
+    finally:
+        reporter.uninstall()
+        window.shutdown()  # waits for running operations (the open, a stop...)
+        station.close()  # stops every worker
+    return int(code)

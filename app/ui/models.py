@@ -1,0 +1,173 @@
+"""Item models over the station's live snapshot (no operations, no database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from app.domain import mask_secrets
+from app.domain.operations import CameraStatus
+from app.ui.formatting import fmt_duration, fmt_fps, fmt_motion, state_colour
+
+CAMERA_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+STATE_ROLE = Qt.ItemDataRole.UserRole + 2
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class _Row:
+    status: CameraStatus
+    cells: tuple[str, ...]
+    tooltip: str
+
+
+class CameraTableModel(QAbstractTableModel):
+    """One row per camera: name, state (coloured), fps, motion, uptime, restarts, source.
+
+    :meth:`update` takes a fresh snapshot and emits the smallest set of
+    ``dataChanged`` (per row, the span of columns whose text changed), and
+    row inserts/removes when cameras come and go.
+    """
+
+    COLUMNS = ("Name", "State", "FPS", "Motion", "Uptime", "Restarts", "Source")
+    COL_NAME, COL_STATE, COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS, COL_SOURCE = range(7)
+    _NUMERIC = frozenset({COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS})
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[_Row] = []
+        self._colours: dict[str, QColor] = {}
+        #: number of dataChanged emissions since creation (the tests and the benchmark read it)
+        self.changed_cells = 0
+
+    # ------------------------------------------------------------ Qt API
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.cells[col]
+        if role == CAMERA_ID_ROLE:
+            return row.status.camera_id
+        if role == STATE_ROLE:
+            return str(row.status.state)
+        if role == Qt.ItemDataRole.BackgroundRole and col == self.COL_STATE:
+            return self._colour(str(row.status.state))
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_STATE:
+            return QColor("#000000")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.tooltip or None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in self._NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    # ------------------------------------------------------------ snapshot
+
+    def camera_id(self, row: int) -> int | None:
+        return self._rows[row].status.camera_id if 0 <= row < len(self._rows) else None
+
+    def status(self, camera_id: int) -> CameraStatus | None:
+        for r in self._rows:
+            if r.status.camera_id == camera_id:
+                return r.status
+        return None
+
+    def row_of(self, camera_id: int) -> int:
+        for i, r in enumerate(self._rows):
+            if r.status.camera_id == camera_id:
+                return i
+        return -1
+
+    def statuses(self) -> list[CameraStatus]:
+        return [r.status for r in self._rows]
+
+    def update(self, statuses: Sequence[CameraStatus], sources: Mapping[int, str]) -> None:
+        new_rows = [self._make_row(s, sources.get(s.camera_id, "")) for s in statuses]
+        old_ids = [r.status.camera_id for r in self._rows]
+        new_ids = [r.status.camera_id for r in new_rows]
+        if old_ids != new_ids:
+            self._apply_membership(old_ids, new_ids, new_rows)
+            return
+        for i, (old, new) in enumerate(zip(self._rows, new_rows, strict=True)):
+            self._rows[i] = new
+            changed = [c for c in range(len(self.COLUMNS)) if old.cells[c] != new.cells[c]]
+            if old.status.state != new.status.state and self.COL_STATE not in changed:
+                changed.append(self.COL_STATE)
+            if old.tooltip != new.tooltip:
+                changed = list(range(len(self.COLUMNS)))
+            if changed:
+                self.changed_cells += max(changed) - min(changed) + 1
+                self.dataChanged.emit(self.index(i, min(changed)), self.index(i, max(changed)))
+
+    def _apply_membership(self, old_ids: list[int], new_ids: list[int], new_rows: list[_Row]) -> None:
+        new_set = set(new_ids)
+        # Remove rows that are gone (from the bottom so indexes stay right).
+        for i in range(len(old_ids) - 1, -1, -1):
+            if old_ids[i] not in new_set:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                del old_ids[i]
+                self.endRemoveRows()
+        kept = [i for i in new_ids if i in set(old_ids)]
+        if kept != old_ids:  # reordered: a reset is the honest signal
+            self.beginResetModel()
+            self._rows = new_rows
+            self.endResetModel()
+            return
+        # Insert new rows where they belong, then refresh the kept ones.
+        by_id = {r.status.camera_id: r for r in new_rows}
+        for pos, cid in enumerate(new_ids):
+            if pos >= len(self._rows) or self._rows[pos].status.camera_id != cid:
+                self.beginInsertRows(QModelIndex(), pos, pos)
+                self._rows.insert(pos, by_id[cid])
+                self.endInsertRows()
+        self.update([r.status for r in new_rows], {r.status.camera_id: r.cells[self.COL_SOURCE] for r in new_rows})
+
+    # ------------------------------------------------------------ helpers
+
+    def _colour(self, state: str) -> QColor:
+        c = self._colours.get(state)
+        if c is None:
+            c = self._colours[state] = QColor(state_colour(state))
+        return c
+
+    @staticmethod
+    def _make_row(s: CameraStatus, source: str) -> _Row:
+        state = str(s.state)
+        if s.source == "down" and state == "running":
+            state = "running (source down)"
+        cells = (
+            s.name,
+            state,
+            fmt_fps(s.fps),
+            fmt_motion(s.motion, s.motion_active),
+            fmt_duration(s.uptime),
+            str(s.restarts),
+            mask_secrets(source),
+        )
+        tips = []
+        if s.error:
+            tips.append(f"error: {s.error}")
+        if s.last_exit is not None:
+            tips.append(f"last exit: {s.last_exit.reason}")
+        if s.pid:
+            tips.append(f"pid {s.pid}")
+        return _Row(s, cells, "\n".join(tips))

@@ -1,0 +1,479 @@
+"""The camera wall: a grid of live preview tiles.
+
+Each tile reads its camera's shared-memory preview slot (``PreviewReader``),
+turns the RGB array into a ``QImage`` that points at it (the reader's copy is
+the only one) and repaints only when the slot's sequence number moved. When
+the camera is not running, or its source is down, the tile shows
+"OFFLINE since hh:mm:ss" instead of a stale frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import CameraState
+from app.domain.operations import CameraStatus
+from app.ui.formatting import LIVE_STATES, fmt_clock, fmt_fps, state_colour
+from app.worker.preview import PreviewFrame, PreviewReader
+
+LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
+PREVIEW_INTERVAL_MS = 100  # 10 Hz: the worker publishes previews at most this often by default
+
+
+def is_offline(status: CameraStatus | None) -> bool:
+    """No live picture: the worker is not running/stalled, or it says its source is down."""
+    if status is None:
+        return True
+    return status.state not in LIVE_STATES or status.source == "down"
+
+
+class CameraTile(QWidget):
+    """One camera: its latest preview frame, name, state, fps and a motion dot."""
+
+    doubleClicked = Signal(int)  # camera id
+
+    def __init__(self, camera_id: int, name: str, preview_path_for: Callable[[int], Path | None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.camera_id = camera_id
+        self.name = name
+        self._preview_path_for = preview_path_for
+        self._reader: PreviewReader | None = None
+        self._reader_path: Path | None = None
+        self._array: np.ndarray | None = None  # keeps the QImage's memory alive
+        self._image: QImage | None = None
+        self.seq = 0
+        self.frame_ts: float | None = None
+        self.status: CameraStatus | None = None
+        self.offline_since: float | None = time.time()
+        #: how many frames this tile turned into images (tests and the benchmark read it)
+        self.frames_shown = 0
+        self.paints = 0
+        self.setMinimumSize(QSize(160, 90))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setToolTip(name)
+
+    # ------------------------------------------------------------ data
+
+    @property
+    def offline(self) -> bool:
+        return is_offline(self.status)
+
+    @property
+    def image(self) -> QImage | None:
+        return self._image
+
+    def set_status(self, status: CameraStatus | None) -> None:
+        was_offline = self.offline
+        old = self.status
+        self.status = status
+        if status is not None:
+            self.name = status.name
+        now_offline = self.offline
+        if now_offline and not was_offline:
+            at = status.last_exit.at if status and status.last_exit else None
+            self.offline_since = at if at and at > time.time() - 5 else time.time()
+            self._drop_frame()
+        elif not now_offline and was_offline:
+            self.offline_since = None
+        if now_offline:
+            self._close_reader()
+        if _badge(old) != _badge(status):
+            self.update()
+
+    def poll_frame(self) -> bool:
+        """Read the preview slot if it moved on; True when a new frame is shown."""
+        if self.offline:
+            return False
+        reader = self._ensure_reader()
+        if reader is None:
+            return False
+        seq = reader.seq
+        if seq == self.seq or seq & 1:
+            return False
+        frame = reader.read()
+        if frame is None or frame.seq == self.seq:
+            return False
+        self._show(frame)
+        return True
+
+    def _show(self, frame: PreviewFrame) -> None:
+        arr = frame.image  # (h, w, 3) uint8, contiguous, owned by us: the one copy
+        self._array = arr
+        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 3,
+                             QImage.Format.Format_RGB888)
+        self.seq = frame.seq
+        self.frame_ts = frame.ts
+        self.frames_shown += 1
+        self.update()
+
+    def _ensure_reader(self) -> PreviewReader | None:
+        path = self._preview_path_for(self.camera_id)
+        if path is None:
+            return None
+        if self._reader is None or path != self._reader_path:
+            self._close_reader()
+            self._reader = PreviewReader(path)
+            self._reader_path = path
+        return self._reader
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+        self._reader_path = None
+
+    def _drop_frame(self) -> None:
+        self._image = None
+        self._array = None
+        self.seq = 0
+
+    def close_reader(self) -> None:
+        self._drop_frame()
+        self._close_reader()
+
+    # ------------------------------------------------------------ painting
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self.paints += 1
+        p = QPainter(self)
+        rect = self.rect()
+        p.fillRect(rect, QColor("#111418"))
+        if self._image is not None and not self.offline:
+            img = self._image
+            scale = min(rect.width() / img.width(), rect.height() / img.height())
+            w, h = img.width() * scale, img.height() * scale
+            target = QRectF((rect.width() - w) / 2, (rect.height() - h) / 2, w, h)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            p.drawImage(target, img)
+        elif self.offline:
+            self._paint_offline(p)
+        else:
+            p.setPen(QColor("#9aa4ae"))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "waiting for the first frame…")
+        self._paint_overlay(p)
+        p.end()
+
+    def offline_text(self) -> str:
+        st = self.status
+        if st is not None and st.state in LIVE_STATES and st.source == "down":
+            return f"SOURCE DOWN since {fmt_clock(self.offline_since)}"
+        return f"OFFLINE since {fmt_clock(self.offline_since)}"
+
+    def _paint_offline(self, p: QPainter) -> None:
+        rect = self.rect()
+        font = QFont(self.font())
+        font.setPointSizeF(max(9.0, min(22.0, rect.height() / 14)))
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(QColor("#ef5350"))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.offline_text())
+        st = self.status
+        detail = ""
+        if st is not None:
+            detail = str(st.state)
+            if st.last_exit is not None:
+                detail += f" — {st.last_exit.reason}"
+            elif st.error:
+                detail += f" — {st.error}"
+        if detail:
+            small = QFont(self.font())
+            small.setPointSizeF(max(8.0, font.pointSizeF() * 0.55))
+            p.setFont(small)
+            p.setPen(QColor("#9aa4ae"))
+            below = rect.adjusted(8, int(rect.height() / 2 + font.pointSizeF() * 1.4), -8, 0)
+            p.drawText(below, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, detail)
+
+    def _paint_overlay(self, p: QPainter) -> None:
+        rect = self.rect()
+        font = QFont(self.font())
+        font.setPointSizeF(9.5)
+        font.setBold(True)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        bar_h = fm.height() + 8
+        p.fillRect(0, 0, rect.width(), bar_h, QColor(0, 0, 0, 150))
+        p.setPen(QColor("#ffffff"))
+        p.drawText(8, 4 + fm.ascent(), self.name)
+        st = self.status
+        state = str(st.state) if st else str(CameraState.STOPPED)
+        badge = state
+        if st is not None and st.fps is not None and state in LIVE_STATES:
+            badge = f"{fmt_fps(st.fps)} fps  {state}"
+        bw = fm.horizontalAdvance(badge) + 12
+        x = rect.width() - bw - 6
+        p.fillRect(x, 3, bw, bar_h - 6, QColor(state_colour(state)))
+        p.setPen(QColor("#000000"))
+        p.drawText(x + 6, 4 + fm.ascent(), badge)
+        if st is not None and st.motion_active and not self.offline:  # motion dot
+            p.setBrush(QColor("#ff3d00"))
+            p.setPen(QPen(QColor("#ffffff"), 1.5))
+            r = bar_h / 2 - 3
+            p.drawEllipse(QRectF(x - 2 * r - 8, bar_h / 2 - r, 2 * r, 2 * r))
+        if self.hasFocus():
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor("#42a5f5"), 2))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.doubleClicked.emit(self.camera_id)
+        event.accept()
+
+
+def _badge(s: CameraStatus | None) -> tuple:
+    if s is None:
+        return ()
+    return (s.name, s.state, s.source, fmt_fps(s.fps), s.motion_active, s.error,
+            s.last_exit.reason if s.last_exit else None)
+
+
+class FullscreenTile(QWidget):
+    """One camera on the whole screen; Esc (or a double-click) goes back."""
+
+    closed = Signal(int)
+
+    def __init__(self, tile: CameraTile):
+        super().__init__(None, Qt.WindowType.Window)
+        self.tile = tile
+        self.setWindowTitle(tile.name)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(tile)
+        tile.doubleClicked.connect(lambda _cid: self.close())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event) -> None:
+        self.tile.close_reader()
+        self.closed.emit(self.tile.camera_id)
+        super().closeEvent(event)
+
+
+class CameraWall(QWidget):
+    """Tiles in an N×N grid (pages when there are more cameras than cells).
+
+    ``set_statuses`` takes the window's 2 Hz snapshot; a 10 Hz timer (running
+    only while the wall is visible) polls the preview slots.
+    """
+
+    layoutChanged = Signal(int)
+    fullscreenChanged = Signal(object)  # camera id or None
+
+    def __init__(self, preview_path_for: Callable[[int], Path | None], parent: QWidget | None = None,
+                 *, grid: int = 2, interval_ms: int = PREVIEW_INTERVAL_MS, controls: bool = True):
+        super().__init__(parent)
+        self._preview_path_for = preview_path_for
+        self._grid = grid
+        self._page = 0
+        self._tiles: dict[int, CameraTile] = {}
+        self._order: list[int] = []
+        self._statuses: dict[int, CameraStatus] = {}
+        self.fullscreen: FullscreenTile | None = None
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.setSpacing(4)
+        bar = QHBoxLayout()
+        self.layout_box = QComboBox()
+        self.layout_box.addItems(list(LAYOUTS))
+        self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(grid))
+        self.layout_box.setToolTip("Wall layout")
+        self.layout_box.currentIndexChanged.connect(
+            lambda i: self.set_grid(list(LAYOUTS.values())[i]))
+        self.prev_btn = QPushButton("◀")
+        self.next_btn = QPushButton("▶")
+        self.page_label = QLabel()
+        self.prev_btn.setFixedWidth(32)
+        self.next_btn.setFixedWidth(32)
+        self.prev_btn.clicked.connect(lambda: self.set_page(self._page - 1))
+        self.next_btn.clicked.connect(lambda: self.set_page(self._page + 1))
+        bar.addWidget(QLabel("Layout:"))
+        bar.addWidget(self.layout_box)
+        bar.addStretch(1)
+        bar.addWidget(self.prev_btn)
+        bar.addWidget(self.page_label)
+        bar.addWidget(self.next_btn)
+        self._bar = QWidget()
+        self._bar.setLayout(bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self._bar.setVisible(controls)
+        outer.addWidget(self._bar)
+        self._grid_host = QWidget()
+        self._grid_layout = QGridLayout(self._grid_host)
+        self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        self._grid_layout.setSpacing(4)
+        outer.addWidget(self._grid_host, 1)
+        self._empty = QLabel("No cameras. Add one from the Cameras page or import a cameras.yaml.")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self._empty)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.poll_frames)
+        self._relayout()
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def grid(self) -> int:
+        return self._grid
+
+    @property
+    def page(self) -> int:
+        return self._page
+
+    def page_count(self) -> int:
+        per = self._grid * self._grid
+        return max(1, math.ceil(len(self._order) / per))
+
+    def tiles(self) -> dict[int, CameraTile]:
+        return dict(self._tiles)
+
+    def tile(self, camera_id: int) -> CameraTile | None:
+        return self._tiles.get(camera_id)
+
+    def visible_tiles(self) -> list[CameraTile]:
+        per = self._grid * self._grid
+        ids = self._order[self._page * per:(self._page + 1) * per]
+        return [self._tiles[i] for i in ids if i in self._tiles]
+
+    def set_grid(self, n: int) -> None:
+        if n not in LAYOUTS.values():
+            raise ValueError(f"wall layout must be one of {sorted(LAYOUTS.values())}, not {n}")
+        if n == self._grid:
+            return
+        self._grid = n
+        self._page = 0
+        self.layout_box.blockSignals(True)
+        self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(n))
+        self.layout_box.blockSignals(False)
+        self._relayout()
+        self.layoutChanged.emit(n)
+
+    def set_page(self, page: int) -> None:
+        page = page % self.page_count()
+        if page != self._page:
+            self._page = page
+            self._relayout()
+
+    def next_page(self) -> None:
+        self.set_page(self._page + 1)
+
+    def set_statuses(self, statuses: Sequence[CameraStatus]) -> None:
+        ids = [s.camera_id for s in statuses]
+        self._statuses = {s.camera_id: s for s in statuses}
+        if ids != self._order:
+            for cid in set(self._tiles) - set(ids):
+                tile = self._tiles.pop(cid)
+                tile.close_reader()
+                tile.setParent(None)
+                tile.deleteLater()
+            for s in statuses:
+                if s.camera_id not in self._tiles:
+                    t = CameraTile(s.camera_id, s.name, self._preview_path_for, self._grid_host)
+                    t.hide()
+                    t.doubleClicked.connect(self.show_fullscreen)
+                    self._tiles[s.camera_id] = t
+            self._order = ids
+            self._page = min(self._page, self.page_count() - 1)
+            self._relayout()
+        for s in statuses:
+            self._tiles[s.camera_id].set_status(s)
+        if self.fullscreen is not None:
+            self.fullscreen.tile.set_status(self._statuses.get(self.fullscreen.tile.camera_id))
+
+    def poll_frames(self) -> int:
+        """Read every visible tile's slot; returns how many showed a new frame."""
+        n = 0
+        tiles = self.visible_tiles() if self.isVisible() else []
+        if self.fullscreen is not None:
+            tiles.append(self.fullscreen.tile)
+        for t in tiles:
+            n += t.poll_frame()
+        return n
+
+    def show_fullscreen(self, camera_id: int) -> FullscreenTile:
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+        tile = CameraTile(camera_id, self._tiles[camera_id].name if camera_id in self._tiles else "",
+                          self._preview_path_for)
+        tile.set_status(self._statuses.get(camera_id))
+        self.fullscreen = FullscreenTile(tile)
+        self.fullscreen.closed.connect(self._fullscreen_closed)
+        self.fullscreen.showFullScreen()
+        self.fullscreen.activateWindow()
+        tile.poll_frame()
+        if not self.timer.isActive():
+            self.timer.start()
+        self.fullscreenChanged.emit(camera_id)
+        return self.fullscreen
+
+    def _fullscreen_closed(self, _cid: int) -> None:
+        fs = self.fullscreen
+        self.fullscreen = None
+        if fs is not None:
+            fs.deleteLater()
+        if not self.isVisible():
+            self.timer.stop()
+        self.fullscreenChanged.emit(None)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+        for t in self._tiles.values():
+            t.close_reader()
+
+    # ------------------------------------------------------------ layout
+
+    def _relayout(self) -> None:
+        while self._grid_layout.count():
+            item = self._grid_layout.takeAt(0)
+            w = item.widget()
+            if w is not None:
+                w.hide()
+        n = self._grid
+        for r in range(4):
+            self._grid_layout.setRowStretch(r, 1 if r < n else 0)
+            self._grid_layout.setColumnStretch(r, 1 if r < n else 0)
+        for i, tile in enumerate(self.visible_tiles()):
+            self._grid_layout.addWidget(tile, i // n, i % n)
+            tile.show()
+        pages = self.page_count()
+        self.page_label.setText(f"page {self._page + 1}/{pages}")
+        for w in (self.prev_btn, self.next_btn, self.page_label):
+            w.setVisible(pages > 1)
+        self._empty.setVisible(not self._order)
+        self._grid_host.setVisible(bool(self._order))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.timer.start()
+        self.poll_frames()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        if self.fullscreen is None:
+            self.timer.stop()
