@@ -109,14 +109,26 @@ def main(argv: list[str]) -> int:
 
     out_lock = threading.Lock()
 
+    # An "immortal" stand-in (no parent-death handling) also survives its pipes closing,
+    # like a worker stuck somewhere that never writes again: only reaping can end it.
+    immortal = a.fake_no_pdeathsig
+
     def emit(obj: dict[str, object]) -> None:
         with out_lock:
-            sys.stdout.write(json.dumps(obj) + "\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(json.dumps(obj) + "\n")
+                sys.stdout.flush()
+            except (BrokenPipeError, ValueError):
+                if not immortal:
+                    raise
 
     def err(line: str) -> None:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            if not immortal:
+                raise
 
     err(f"INFO fake worker {os.getpid()} camera {a.camera_id} source {a.source} run {run_no}")
     t0 = time.monotonic()
@@ -137,7 +149,7 @@ def main(argv: list[str]) -> int:
         threading.Thread(target=flood, daemon=True).start()
 
     grandchild_done = False
-    next_hb = t0 + a.fake_first_hb_delay
+    next_hb = t0 + (a.fake_first_hb_delay if faulty else 0.0)
     next_log = t0 + a.fake_log_every if a.fake_log_every else None
     decoded = 0
     last_frame_mono = t0
