@@ -269,14 +269,21 @@ class StationFeed:
 
 
 class RolloutFeed:
-    """Rollout series from the router's snapshot, once a second.
+    """Rollout series from the router, once a second.
 
-    ``snapshot()`` returns a mapping (or dataclass). Numeric top-level entries
-    become unlabelled series of the same name — the rule metrics are
-    ``domain_error_rate``, ``success_rate`` and ``p95_ratio``; ``domain_share``,
-    ``calls``, ``fallbacks``... are charted. ``None`` (inconclusive: too few
-    calls) writes nothing, so rules see no data. An optional ``"ops"`` entry
-    ``{op: {path: {field: number}}}`` becomes ``rollout_<field>{op=…,path=…}``.
+    ``snapshot()`` returns either the router's ``RolloutSnapshot`` (anything
+    with ``metrics`` and ``health``: ``Router.snapshot``) or a plain mapping
+    (``Router.health_metrics``; or a dataclass).
+
+    - The rule metrics ``domain_error_rate``, ``success_rate`` and ``p95_ratio``
+      become unlabelled series. A value that is ``None`` or whose health check
+      is *inconclusive* (too few calls) is not written, so rules see no data and
+      the rollout templates (``keep_last``) hold their state.
+    - ``domain_share`` and other numeric top-level entries become unlabelled series.
+    - Per path and per operation figures (calls, errors, fallbacks, error_rate,
+      success_rate, p50_ms, p95_ms, p99_ms...) become
+      ``rollout_<field>{path=…}`` and ``rollout_<field>{op=…,path=…}``; a mapping
+      may carry them as ``"ops": {op: {path: {field: number}}}``.
     """
 
     def __init__(self, snapshot: Callable[[], Any], registry: MetricsRegistry):
@@ -290,31 +297,59 @@ class RolloutFeed:
         ):
             registry.register_series(name, unit=unit, help=text)
 
+    @staticmethod
+    def _fields(stats: Any) -> Mapping[str, Any]:
+        if isinstance(stats, Mapping):
+            return stats
+        if hasattr(stats, "as_dict"):
+            return stats.as_dict()
+        if is_dataclass(stats) and not isinstance(stats, type):
+            return asdict(stats)
+        return {}
+
+    def _from_router(self, snap: Any) -> tuple[dict[str, Any], dict]:
+        top: dict[str, Any] = dict(snap.metrics or {})
+        for check in getattr(snap.health, "checks", ()):
+            if str(getattr(check, "status", "")) == "inconclusive" and check.name in top:
+                top[check.name] = None
+        top["domain_share"] = getattr(snap, "actual_call_share", None)
+        top["rollout_percent"] = getattr(snap, "target_percent", None)
+        window = getattr(snap, "window", None)
+        ops: dict = {}
+        if window is not None:
+            ops = {op: {p: self._fields(st) for p, st in paths.items()} for op, paths in window.per_op.items()}
+            ops[""] = {p: self._fields(st) for p, st in window.total.items()}
+        return top, ops
+
     def poll(self, now: float) -> None:
         snap = self._snapshot()
         if snap is None:
             return
-        if is_dataclass(snap) and not isinstance(snap, type):
-            snap = asdict(snap)
-        if not isinstance(snap, Mapping):
-            raise TypeError(f"rollout snapshot must be a mapping or dataclass, not {type(snap).__name__}")
+        if hasattr(snap, "metrics") and hasattr(snap, "health"):
+            top, ops = self._from_router(snap)
+        else:
+            if is_dataclass(snap) and not isinstance(snap, type):
+                snap = asdict(snap)
+            if not isinstance(snap, Mapping):
+                raise TypeError(f"rollout snapshot must be a mapping, dataclass or RolloutSnapshot, not {type(snap).__name__}")
+            top = {k: v for k, v in snap.items() if k != "ops"}
+            ops = snap.get("ops") if isinstance(snap.get("ops"), Mapping) else {}
         rec = self._reg.record_key
-        for name, value in snap.items():
+        for name, value in top.items():
             v = _num(value)
-            if v is not None and name != "ops":
+            if v is not None:
                 rec((str(name), ()), v, now)
-        ops = snap.get("ops")
-        if isinstance(ops, Mapping):
-            for op, paths in ops.items():
-                if not isinstance(paths, Mapping):
+        for op, paths in ops.items():
+            if not isinstance(paths, Mapping):
+                continue
+            for path, fields in paths.items():
+                if not isinstance(fields, Mapping):
                     continue
-                for path, fields in paths.items():
-                    if not isinstance(fields, Mapping):
-                        continue
-                    for fname, value in fields.items():
-                        v = _num(value)
-                        if v is not None:
-                            rec(series_key(f"rollout_{fname}", {"op": op, "path": path}), v, now)
+                labels = {"op": op, "path": path} if op else {"path": path}
+                for fname, value in fields.items():
+                    v = _num(value)
+                    if v is not None:
+                        rec(series_key(f"rollout_{fname}", labels), v, now)
 
 
 class MetricsSampler:
