@@ -10,7 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from app.domain import AlertRule, CameraState, Comparator, Conflict, InvalidState, NotFound, Unavailable
+from app.domain import (
+    AlertRule,
+    CameraState,
+    Comparator,
+    Conflict,
+    InvalidState,
+    NotFound,
+    Unavailable,
+)
 from app.domain.errors import FieldError, ValidationError
 from app.domain.operations import (
     CameraLogs,
