@@ -28,9 +28,12 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.domain.operations import CameraRef, CameraStatus, StopCamera
 from app.ui.bridge import StationBridge
+from app.ui.formatting import fmt_bytes
 from app.ui.models import CAMERA_ID_ROLE, CameraTableModel
 from app.ui.resources import icon
+from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
 from app.ui.tasks import TaskRunner
+from app.ui.tray import Notifier
 from app.ui.wall import CameraWall
 
 log = logging.getLogger("edge_station.ui")
@@ -105,9 +108,31 @@ class MainWindow(QMainWindow):
 
         # ---- status bar
         self.busy_label = QLabel()
-        self.statusBar().addPermanentWidget(self.busy_label)
+        self.load_label = QLabel("CPU – · RAM – · disk –")
+        self.load_label.setObjectName("statusLoad")
+        self.alerts_label = QLabel("alerts –")
+        self.alerts_label.setObjectName("statusAlerts")
+        self.rollout_label = QLabel("rollout –")
+        self.rollout_label.setObjectName("statusRollout")
+        for w in (self.busy_label, self.load_label, self.alerts_label, self.rollout_label):
+            self.statusBar().addPermanentWidget(w)
         self.tasks.busyChanged.connect(self._on_busy)
         self.statusBar().showMessage("Opening the station…")
+        self.status_sample: StatusSample | None = None
+        self._status_in_flight = False
+        self._sampler: LoadSampler | None = None
+
+        # ---- tray and notifications
+        tray_menu = QMenu(self)
+        tray_menu.addAction("Show window", self._raise_window)
+        tray_menu.addAction(self.actions["start_all"])
+        tray_menu.addAction(self.actions["stop_all"])
+        tray_menu.addSeparator()
+        tray_menu.addAction(self.actions["quit"])
+        self.notifier = Notifier(self, tray_menu)
+        self.notifier.activated.connect(self._raise_window)
+        self.bridge.alertRaised.connect(self._on_alert_event)
+        self.bridge.stateChanged.connect(self._on_state_event)
 
         # ---- timers and events
         self.refresh_timer = QTimer(self)
@@ -115,6 +140,9 @@ class MainWindow(QMainWindow):
         self.refresh_timer.timeout.connect(self.refresh)
         self.bridge.stateChanged.connect(lambda _ev: self._schedule_refresh())
         self.bridge.camerasChanged.connect(self._schedule_refresh)
+        self.status_timer = QTimer(self)
+        self.status_timer.setInterval(STATUS_MS)
+        self.status_timer.timeout.connect(self.refresh_status)
 
         self._restore_settings()
         self._update_actions()
@@ -134,6 +162,9 @@ class MainWindow(QMainWindow):
         self.ready = True
         self.refresh()
         self.refresh_timer.start()
+        self._sampler = LoadSampler(self.station.paths.data_dir)
+        self.refresh_status()
+        self.status_timer.start()
         self._update_actions()
         n = len(self.model.statuses())
         self.statusBar().showMessage(f"Station open: {n} cameras", 5000)
@@ -151,6 +182,8 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self._save_settings()
         self.refresh_timer.stop()
+        self.status_timer.stop()
+        self.notifier.hide()
         self.wall.shutdown()
         self.bridge.detach()
         self.tasks.shutdown(wait=True)
@@ -338,6 +371,76 @@ class MainWindow(QMainWindow):
 
     def stop_all(self) -> None:
         self.run_operation("Stop all", self.station.stop_all)
+
+    # ------------------------------------------------------------ status bar, notifications
+
+    def refresh_status(self) -> None:
+        """Gather load, alerts and rollout stage off the GUI thread (one at a time)."""
+        if self._status_in_flight or self._shut_down:
+            return
+        self._status_in_flight = True
+
+        def done(sample: StatusSample) -> None:
+            self._status_in_flight = False
+            self.show_status(sample)
+
+        def failed(err: BaseException) -> None:
+            self._status_in_flight = False
+            log.warning("status bar refresh failed: %s", err)
+
+        self.tasks.submit("status", collect_status, self.station, self._sampler,
+                          on_ok=done, on_error=failed, quiet=True)
+
+    def show_status(self, sample: StatusSample) -> None:
+        self.status_sample = sample
+        if sample.load is not None:
+            ld = sample.load
+            self.load_label.setText(f"CPU {ld.cpu_percent:.0f} % · RAM {ld.memory_percent:.0f} % · "
+                                    f"disk {ld.disk_percent:.0f} %")
+            self.load_label.setToolTip(f"station load; {fmt_bytes(ld.disk_free)} free on the data dir's disk")
+        if sample.alerts_firing is None:
+            self.alerts_label.setText("alerts –")
+            self.alerts_label.setToolTip("no alert engine in this station")
+            firing = False
+        else:
+            firing = sample.alerts_firing > 0
+            un = sample.alerts_unacknowledged or 0
+            self.alerts_label.setText(f"⚠ {sample.alerts_firing} alerts ({un} new)" if firing else "no alerts")
+            self.alerts_label.setToolTip(f"{sample.alerts_firing} firing, {un} not acknowledged")
+        if self.alerts_label.property("firing") != firing:
+            self.alerts_label.setProperty("firing", firing)
+            self.alerts_label.style().unpolish(self.alerts_label)
+            self.alerts_label.style().polish(self.alerts_label)
+        self.rollout_label.setText(f"rollout: {sample.rollout}" if sample.rollout else "rollout –")
+        self.rollout_label.setToolTip(sample.rollout_tip)
+        self.notifier.set_tooltip(f"Edge Station — {self.alerts_label.text()}")
+
+    def _on_alert_event(self, ev: Any) -> None:
+        change = ev.data
+        if change is None or not getattr(change, "notify", True) or not getattr(change, "desktop", True):
+            self.refresh_status()
+            return
+        kind = str(getattr(change, "kind", "alert"))
+        severity = str(getattr(change, "severity", "warning"))
+        title = f"{getattr(change, 'rule_name', 'alert')} — {kind}"
+        msg = getattr(change, "message", "") or getattr(change, "subject", "")
+        self.notifier.notify(title, msg, severity if kind != "resolved" else "info")
+        self.statusBar().showMessage(f"Alert: {title}: {msg}", 10000)
+        self.refresh_status()
+
+    def _on_state_event(self, ev: Any) -> None:
+        data = ev.data
+        if getattr(data, "kind", None) == "failed":
+            name = self._name(ev.camera_id) if ev.camera_id is not None else "a camera"
+            detail = getattr(data, "detail", None) or {}
+            reason = detail.get("reason") if isinstance(detail, dict) else None
+            self.notifier.notify(f"{name} failed", str(reason or "the worker keeps failing; see its logs"),
+                                 "critical")
+
+    def _raise_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
 
     def _on_busy(self, n: int) -> None:
         self.busy_label.setText(f"⟳ {n} running" if n else "")

@@ -27,6 +27,7 @@ class Task:
     """One submitted call; ``cancel_event`` lets long work (a probe, an import) stop early."""
 
     name: str
+    quiet: bool = False
     future: Future | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
@@ -61,14 +62,18 @@ class TaskRunner(QObject):
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any,
                on_ok: OnOk | None = None, on_error: OnError | None = None,
-               pass_task: bool = False) -> Task:
-        """Run ``fn(*args)`` (or ``fn(task, *args)`` with ``pass_task``) on a worker thread."""
-        task = Task(name)
+               pass_task: bool = False, quiet: bool = False) -> Task:
+        """Run ``fn(*args)`` (or ``fn(task, *args)`` with ``pass_task``) on a worker thread.
+
+        ``quiet`` tasks (periodic reads) are not counted as busy work.
+        """
+        task = Task(name, quiet=quiet)
         if self._closed:
             raise RuntimeError(f"task runner is closed; cannot run {name!r}")
-        self._in_flight += 1
-        self.busyChanged.emit(self._in_flight)
-        self.started.emit(name)
+        if not quiet:
+            self._in_flight += 1
+            self.busyChanged.emit(self._in_flight)
+            self.started.emit(name)
 
         def run() -> None:
             result: Any = None
@@ -88,7 +93,8 @@ class TaskRunner(QObject):
     @Slot(object, object, object, object)
     def _deliver(self, task: Task, callbacks: tuple[OnOk | None, OnError | None],
                  result: Any, error: BaseException | None) -> None:
-        self._in_flight -= 1
+        if not task.quiet:
+            self._in_flight -= 1
         on_ok, on_error = callbacks
         try:
             if error is None:
@@ -99,8 +105,9 @@ class TaskRunner(QObject):
             else:
                 log.error("task %s failed: %s", task.name, error, exc_info=error)
         finally:
-            self.finished.emit(task.name, error is None)
-            self.busyChanged.emit(self._in_flight)
+            if not task.quiet:
+                self.finished.emit(task.name, error is None)
+                self.busyChanged.emit(self._in_flight)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; wait for running calls (they may be stopping workers)."""

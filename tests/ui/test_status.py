@@ -1,0 +1,66 @@
+"""Status bar, notifications and remembered window state."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.station import StationEvent
+from app.ui.main_window import MainWindow
+from app.ui.sysinfo import rollout_text
+
+pytestmark = pytest.mark.slow
+
+
+def test_status_bar_shows_station_load(qtbot, window):
+    qtbot.waitUntil(lambda: window.status_sample is not None, timeout=5_000)
+    sample = window.status_sample
+    assert sample.load is not None and 0 <= sample.load.memory_percent <= 100
+    assert window.load_label.text().startswith("CPU ")
+    assert f"RAM {sample.load.memory_percent:.0f} %" in window.load_label.text()
+
+
+def test_an_alert_event_becomes_a_notification(qtbot, window, station):
+    from datetime import UTC, datetime
+
+    from app.domain.alerts import AlertChange, ChangeKind
+    from app.domain.rules import Severity
+
+    change = AlertChange(kind=ChangeKind.FIRING, rule_name="Lobby offline", severity=Severity.CRITICAL,
+                         subject="camera 1", at=datetime.now(UTC), notify=True, message="Lobby is offline")
+    with qtbot.waitSignal(window.notifier.notified, timeout=5_000) as sig:
+        station.emit(StationEvent("alert", 1, change))
+    n = sig.args[0]
+    assert n.title == "Lobby offline — firing" and n.severity == "critical"
+    assert "Lobby is offline" in window.statusBar().currentMessage()
+
+
+def test_window_geometry_and_wall_layout_are_remembered(qtbot, station, ui_settings):
+    w = MainWindow(station, settings=ui_settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.resize(700, 500)  # within the offscreen 800x600 screen
+    w.wall.set_grid(3)
+    w.tabs.setCurrentWidget(w.wall)
+    qtbot.waitUntil(lambda: w.size().width() == 700, timeout=2_000)
+    w.shutdown()
+    w.close()
+
+    again = MainWindow(station, settings=QSettings(ui_settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.wall.grid == 3
+    assert again.tabs.currentWidget() is again.wall
+    assert (again.size().width(), again.size().height()) == (700, 500)
+    again.shutdown()
+
+
+def test_rollout_text():
+    from app.rollout.settings import RolloutSettings
+
+    assert rollout_text(RolloutSettings())[0] == "legacy"
+    assert rollout_text(RolloutSettings(use_domain=True, percent=25))[0] == "domain 25 %"
+    text, tip = rollout_text(RolloutSettings(use_domain=True, percent=50, latched=True, latch_reason="p95"))
+    assert text == "ROLLED BACK" and "p95" in tip
+    _t, tip = rollout_text(RolloutSettings(use_domain=True, percent=10,
+                                           overrides={"percent": "ROLLOUT_PERCENT=10"}))
+    assert "ROLLOUT_PERCENT" in tip
