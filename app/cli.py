@@ -20,6 +20,7 @@ EXIT_USAGE = 2        # bad arguments or bad input file
 EXIT_DATABASE = 3     # database cannot be opened, migrated, or is newer than the app
 EXIT_DATA_DIR = 4     # data dir cannot be created or written
 EXIT_CHECK_FAILED = 5  # doctor found a problem
+EXIT_ALREADY_RUNNING = 6  # a station already runs on this data dir
 
 
 class CliError(Exception):
@@ -109,14 +110,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _feature_commands() -> list[Callable]:
-    found = []
+    return [_register_rollout]
+
+
+def _register_rollout(sub, add_common) -> None:
+    from app.rollout.cli import add_cli
+
+    add_cli(sub)
+    # The rollout module's handlers take an open store / a scratch-station factory; adapt them.
+    sub.choices["rollout"].set_defaults(handler=cmd_rollout)
+    sub.choices["verify"].set_defaults(handler=cmd_verify)
+    for name in ("rollout", "verify"):
+        add_common(sub.choices[name])
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from app.rollout.cli import cmd_rollout as run
+
+    store = _open_store(args)
     try:
-        from app.rollout.cli import add_cli as rollout_cli
-    except ImportError:
-        pass
-    else:
-        found.append(rollout_cli)
-    return found
+        return run(args, store)
+    finally:
+        store.dispose()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify on a scratch station; the result is recorded in this station's database for the gate."""
+    from app.rollout.cli import cmd_verify as run
+    from app.station import scratch_station
+
+    store = _open_store(args)
+    try:
+        return run(args, scratch_station, store)
+    finally:
+        store.dispose()
 
 
 def _need_sub(p: argparse.ArgumentParser) -> int:
@@ -172,11 +199,17 @@ def cmd_window(args: argparse.Namespace) -> int:
 
 
 def cmd_headless(args: argparse.Namespace) -> int:
-    from app.station import Station, StationOptions, run_headless
+    from app.station import Station, StationAlreadyRunning, StationOptions, run_headless
+    from app.store import StoreError
 
     paths = _paths(args)
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
-    return run_headless(station, duration=args.duration, status_interval=args.status_interval)
+    try:
+        return run_headless(station, duration=args.duration, status_interval=args.status_interval)
+    except StationAlreadyRunning as e:
+        raise CliError(f"{e}; stop it first or use another --data-dir", EXIT_ALREADY_RUNNING) from None
+    except StoreError as e:
+        raise CliError(str(e), EXIT_DATABASE) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

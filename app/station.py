@@ -8,28 +8,37 @@ from background threads and the UI bridges them into Qt signals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain import Camera
-from app.domain.operations import CameraRef, CameraStatus, StopCamera
-from app.paths import StationPaths
-from app.store import Store, open_store
-from app.store.yaml_io import ImportReport, import_cameras, parse_cameras_file
+from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamera
+from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
+from app.kiosk.instance import InstanceLock
 from app.legacy.operations import LegacyOperations
+from app.paths import StationPaths, sqlite_url
 from app.services.admin import StationAdmin
 from app.services.operations import DomainOperations, to_camera_status
 from app.services.ports import HeartbeatHistory, ProbeRunner
-from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState, WorkerStatus
+from app.store import Store, open_store
+from app.store.yaml_io import ImportReport, import_cameras, parse_cameras_file
+from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState
+
+if TYPE_CHECKING:
+    from app.rollout.verify import ScratchStation
 
 log = logging.getLogger("edge_station.station")
+
+__all__ = ["Station", "StationAlreadyRunning", "StationEvent", "StationOptions", "run_headless"]
 
 DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
@@ -74,6 +83,7 @@ class Station:
         self._watcher: threading.Thread | None = None
         self._unsubscribe_supervisor: Callable[[], None] | None = None
         self._opened = False
+        self.instance_lock: InstanceLock | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -82,6 +92,17 @@ class Station:
         if self._opened:
             return self
         self.paths.ensure()
+        lock = InstanceLock.for_data_dir(self.paths.data_dir)
+        lock.acquire()  # raises AlreadyRunning: never two supervisors on one data dir
+        self.instance_lock = lock
+        try:
+            self._open_parts()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open_parts(self) -> None:
         self.store = open_store(self.paths.db_url)
         if self.options.seed_demo:
             self._seed_demo()
@@ -98,7 +119,6 @@ class Station:
             self.autostart()
         self._watcher = threading.Thread(target=self._watch_database, name="station-db-watch", daemon=True)
         self._watcher.start()
-        return self
 
     def _seed_demo(self) -> None:
         """On the first start of an empty database, add the demo cameras (once, ever)."""
@@ -132,6 +152,7 @@ class Station:
         if self._unsubscribe_supervisor:
             self._unsubscribe_supervisor()
             self._unsubscribe_supervisor = None
+        if getattr(self, "history", None) is not None:
             self.history.detach()
         if self.supervisor is not None:
             self.supervisor.shutdown()
@@ -139,6 +160,9 @@ class Station:
         if self.store is not None:
             self.store.dispose()
             self.store = None
+        if self.instance_lock is not None:
+            self.instance_lock.release()
+            self.instance_lock = None
         self._opened = False
 
     def __enter__(self) -> Station:
@@ -146,6 +170,19 @@ class Station:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # ------------------------------------------------------------ operations
+
+    def call(self, op: str, request: Any, *, force: str | None = None, actor: str = "operator") -> Any:
+        """Run one of the thirteen operations by name (window actions, CLI, API).
+
+        ``force`` is ``"domain"``, ``"legacy"`` or ``None`` (let the rollout router decide).
+        """
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}")
+        if force == "legacy":
+            return getattr(self.legacy_ops, op)(request)
+        return getattr(self.ops, op)(request)
 
     # ------------------------------------------------------------ events
 
@@ -335,3 +372,29 @@ def run_headless(station: Station, duration: float | None = None, status_interva
             signal.signal(s, h)
     print("edge-station headless: all workers stopped", flush=True)
     return 0
+
+
+@contextlib.contextmanager
+def scratch_station() -> Iterator[ScratchStation]:
+    """A throwaway station for ``edge-station verify``: temporary database, synthetic cameras.
+
+    Nothing autostarts; an active ``test://moving`` camera and an inactive
+    ``test://still`` one are added. Everything is stopped and deleted on exit.
+    """
+    from app.paths import resolve_paths
+    from app.rollout.verify import ScratchStation
+
+    with tempfile.TemporaryDirectory(prefix="edge-station-verify-") as tmp:
+        station = Station(StationOptions(paths=resolve_paths(tmp, db_url=None), seed_demo=False, autostart=False))
+        # resolve_paths(tmp, None) would honour EDGE_STATION_DB; a scratch station never touches it.
+        station.paths = StationPaths(Path(tmp).resolve(), sqlite_url(Path(tmp).resolve() / "verify.db"))
+        station.open()
+        try:
+            active = station.admin.add_camera(Camera(name="verify-active", source="test://moving?size=320x180&rate=10"))
+            inactive = station.admin.add_camera(Camera(name="verify-inactive", source="test://still", active=False))
+            yield ScratchStation(
+                legacy=station.legacy_ops, domain=station.domain_ops,
+                active_camera=active.id, inactive_camera=inactive.id,  # type: ignore[arg-type]
+            )
+        finally:
+            station.close()

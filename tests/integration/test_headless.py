@@ -49,3 +49,23 @@ def test_headless_runs_demo_cameras_and_stops_cleanly(tmp_path, sig):
     assert "Traceback" not in err
     gone, alive = psutil.wait_procs(workers, timeout=2)
     assert alive == []
+
+
+def test_second_headless_on_same_data_dir_is_refused(tmp_path):
+    d = str(tmp_path / "d")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "app", "headless", "--data-dir", d, "--no-demo", "--status-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        _read_until(first, lambda line: "Stop with Ctrl-C" in line, timeout=30)
+        second = subprocess.run([sys.executable, "-m", "app", "headless", "--data-dir", d],
+                                capture_output=True, text=True, timeout=30, cwd=REPO)
+        assert second.returncode == 6
+        assert second.stderr.strip() == (
+            f"edge-station: error: Edge Station is already running on this data dir (pid {first.pid}); "
+            "stop it first or use another --data-dir")
+    finally:
+        first.terminate()
+        first.communicate(timeout=15)
+    assert first.returncode == 0
