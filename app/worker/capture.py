@@ -226,6 +226,11 @@ class Capture:
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
     ) -> Iterator[av.VideoFrame]:
         stats = self.stats
+        # A live source that keeps sending packets that never decode (a corrupt or
+        # undecodable stream) is as lost as a silent one: give up after io_timeout.
+        watch = self.spec.live
+        limit = self.config.io_timeout
+        last_frame = time.monotonic()
         for packet in container.demux(stream):
             if self.stop.is_set():
                 return
@@ -233,8 +238,12 @@ class Capture:
                 frames = packet.decode()
             except av.error.InvalidDataError:
                 stats.corrupt += 1  # damaged packet on a live stream: skip it
-                continue
-            yield from frames
+                frames = []
+            if frames:
+                last_frame = time.monotonic()
+                yield from frames
+            elif watch and time.monotonic() - last_frame > limit:
+                raise SourceReadError(f"no decodable frame for {limit:g} s")
 
     def _handle(self, frame: av.VideoFrame) -> bool:
         """Process one decoded frame; returns True when the loop must stop."""

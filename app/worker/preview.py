@@ -204,8 +204,11 @@ class PreviewWriter:
     def close(self) -> None:
         """Unmap (the file stays; the supervisor deletes it)."""
         if self._mm is not None and not self._mm.closed:
-            del self._payload
-            self._mm.close()
+            self._payload = np.empty(0, np.uint8)
+            try:
+                self._mm.close()
+            except BufferError:  # a view is still alive somewhere; the OS unmaps at exit
+                pass
 
 
 class PreviewReader:

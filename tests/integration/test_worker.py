@@ -378,6 +378,33 @@ def test_http_source_down_then_back_up_without_restarting_the_process(start_work
         server.stop()
 
 
+def test_stalled_http_source_times_out_to_down_and_recovers(start_worker):
+    server = StreamServer(width=320, height=180, fps=15).start()
+    try:
+        # stall-timeout 2 s → the worker's read timeout is 1 s, below the
+        # supervisor's stall limit, so the worker reports "down" first.
+        worker = start_worker(
+            *run_args(server.url, "--heartbeat-interval", "0.25", "--stall-timeout", "2")
+        )
+        worker.wait_for(up_with_frames, 15, "stream up")
+        server.pause()
+        t0 = time.monotonic()
+        down = worker.wait_for(lambda b: b["source"] == "down", 5, "source down after the stall")
+        assert time.monotonic() - t0 < 3.0
+        assert "timed out" in down["error"]
+        worker.wait_for(
+            lambda b: b["source"] == "down" and b["last_frame_age"] >= 1.0, 3, "frames aging"
+        )
+        assert worker.proc.poll() is None
+        server.resume()
+        back = worker.wait_for(
+            lambda b: up_with_frames(b) and b["reconnects"] >= 1, 20, "stream back up"
+        )
+        assert back["last_frame_age"] < 1.0
+    finally:
+        server.stop()
+
+
 def test_unreachable_source_is_reported_down_and_retried(start_worker):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

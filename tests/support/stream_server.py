@@ -3,8 +3,9 @@
 Each client gets its own real-time encode of a lavfi test pattern (H.264,
 ultrafast/zerolatency, one keyframe a second) muxed into MPEG-TS. ``stop()``
 closes the listening socket and every client connection (the stream "vanishes");
-``start()`` brings it back on the same port. Thread-based and bounded: ``stop()``
-returns once every thread it started has ended.
+``start()`` brings it back on the same port. ``pause()`` keeps the connections
+open but stops sending (a stalled camera) until ``resume()``. Thread-based and
+bounded: ``stop()`` returns once every thread it started has ended.
 
     with StreamServer() as server:
         url = server.url            # http://127.0.0.1:PORT/stream.ts
@@ -100,6 +101,8 @@ class StreamServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
 
@@ -160,6 +163,13 @@ class StreamServer:
         self._server = None
         self._thread = None
 
+    def pause(self) -> None:
+        """Stop sending data on every connection (new ones too) without closing them."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
     def __enter__(self) -> StreamServer:
         return self.start()
 
@@ -190,6 +200,11 @@ class StreamServer:
                 stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(fps)}
                 start = time.monotonic()
                 for index, frame in enumerate(src.decode(video=0)):
+                    if not self._running.is_set():
+                        while not self._running.wait(0.05):
+                            if self._stop.is_set():
+                                return
+                        start = time.monotonic() - index / fps  # no burst after a pause
                     delay = start + index / fps - time.monotonic()
                     if self._stop.wait(max(0.0, delay)):
                         break
