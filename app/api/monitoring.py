@@ -1,0 +1,184 @@
+"""Prometheus exposition of the station: per camera, per routing path, alerts, and the API itself.
+
+A :class:`StationCollector` reads the station at scrape time (no background
+work); the API's request counter and latency histogram are ordinary
+prometheus-client metrics. Everything lives in the server's own
+:class:`CollectorRegistry` (never the process-global one), rendered with
+prometheus-client's ``generate_latest``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from app.api.backend import StationBackend
+from app.domain.camera import CameraState
+from app.domain.operations import OPERATIONS
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+NS = "edge_station"
+
+
+class StationCollector(Collector):
+    def __init__(self, backend: StationBackend):
+        self.backend = backend
+
+    def collect(self) -> Iterator[Metric]:
+        for part in (self._cameras, self._rollout, self._alerts):
+            try:
+                yield from part()
+            except Exception:  # one broken source of figures must not empty the whole scrape
+                log.exception("collecting %s metrics failed", part.__name__.strip("_"))
+
+    # ------------------------------------------------------------ cameras
+
+    def _cameras(self) -> Iterator[Metric]:
+        station = self.backend.station
+        statuses = station.live_status()
+        labels = ["camera", "name"]
+        up = GaugeMetricFamily(f"{NS}_camera_up", "1 when the worker runs and its source is up", labels=labels)
+        active = GaugeMetricFamily(f"{NS}_camera_active", "1 when the camera is active", labels=labels)
+        state = GaugeMetricFamily(f"{NS}_camera_state", "1 for the camera's current state", labels=[*labels, "state"])
+        fps = GaugeMetricFamily(f"{NS}_camera_fps", "decoded frames per second", labels=labels)
+        age = GaugeMetricFamily(f"{NS}_camera_last_frame_age_seconds", "seconds since the last decoded frame",
+                                labels=labels)
+        uptime = GaugeMetricFamily(f"{NS}_camera_uptime_seconds", "seconds the worker has been running", labels=labels)
+        motion = GaugeMetricFamily(f"{NS}_camera_motion", "motion score 0..1", labels=labels)
+        restarts = CounterMetricFamily(f"{NS}_camera_restarts", "worker restarts since the station started",
+                                       labels=labels)
+        cpu = GaugeMetricFamily(f"{NS}_camera_cpu_percent", "worker CPU use", labels=labels)
+        rss = GaugeMetricFamily(f"{NS}_camera_rss_bytes", "worker resident memory", labels=labels)
+        sup = station.supervisor
+        for st in statuses:
+            lv = [str(st.camera_id), st.name]
+            up.add_metric(lv, 1.0 if st.state is CameraState.RUNNING and st.source == "up" else 0.0)
+            active.add_metric(lv, 1.0 if st.active else 0.0)
+            for s in CameraState:
+                state.add_metric([*lv, s.value], 1.0 if st.state is s else 0.0)
+            restarts.add_metric(lv, float(st.restarts))
+            if st.fps is not None:
+                fps.add_metric(lv, st.fps)
+            if st.last_frame_age is not None:
+                age.add_metric(lv, st.last_frame_age)
+            if st.uptime is not None:
+                uptime.add_metric(lv, st.uptime)
+            if st.motion is not None:
+                motion.add_metric(lv, st.motion)
+            if sup is not None and st.pid is not None:
+                stats = sup.stats(st.camera_id)
+                if stats is not None:
+                    if getattr(stats, "cpu_percent", None) is not None:
+                        cpu.add_metric(lv, float(stats.cpu_percent))
+                    if getattr(stats, "rss_bytes", None) is not None:
+                        rss.add_metric(lv, float(stats.rss_bytes))
+        yield from (up, active, state, fps, age, uptime, motion, restarts, cpu, rss)
+
+    # ------------------------------------------------------------ rollout, per path
+
+    def _rollout(self) -> Iterator[Metric]:
+        router = self.backend.router
+        health = self.backend.rollout_health()
+        yield GaugeMetricFamily(f"{NS}_rollout_use_domain", "the master toggle", value=float(health.use_domain))
+        yield GaugeMetricFamily(f"{NS}_rollout_percent", "the target domain share in percent",
+                                value=float(health.percent))
+        yield GaugeMetricFamily(f"{NS}_rollout_latched", "1 when a rollback is latched", value=float(health.latched))
+        verdict = GaugeMetricFamily(f"{NS}_rollout_health", "1 for the current health verdict", labels=["verdict"])
+        for v in ("ok", "alert", "inconclusive", "unknown"):
+            verdict.add_metric([v], 1.0 if health.verdict == v else 0.0)
+        yield verdict
+        metrics = getattr(router, "metrics", None) if router is not None else None
+        if metrics is None:
+            return
+        labels = ["op", "path"]
+        fams = {k: CounterMetricFamily(f"{NS}_operation_{k}", help_, labels=labels) for k, help_ in (
+            ("calls", "operation calls since the station started"),
+            ("errors", "unexpected failures (before any fallback)"),
+            ("fallbacks", "calls served by legacy after the domain path failed"),
+            ("answers", "calls answered with an operation error (not a failure)"),
+        )}
+        for (op, path), cell in list(getattr(metrics, "totals", {}).items()):
+            for k, fam in fams.items():
+                fam.add_metric([op, path], float(getattr(cell, k)))
+        yield from fams.values()
+        window = metrics.summary()
+        q = GaugeMetricFamily(f"{NS}_operation_latency_seconds",
+                              f"latency quantiles over the last {window.window_s:g} s", labels=[*labels, "quantile"])
+        wcalls = GaugeMetricFamily(f"{NS}_operation_window_calls", f"calls in the last {window.window_s:g} s",
+                                   labels=labels)
+        for op, paths in window.per_op.items():
+            for path, ps in paths.items():
+                wcalls.add_metric([op, path], float(ps.calls))
+                for name, value in (("0.5", ps.p50_ms), ("0.95", ps.p95_ms), ("0.99", ps.p99_ms)):
+                    if value is not None:
+                        q.add_metric([op, path, name], value / 1000.0)
+        yield q
+        yield wcalls
+        share = window.domain_share
+        if share is not None:
+            yield GaugeMetricFamily(f"{NS}_rollout_domain_share", "actual share of calls on the domain path",
+                                    value=share)
+
+    # ------------------------------------------------------------ alerts
+
+    def _alerts(self) -> Iterator[Metric]:
+        station = self.backend.station
+        engine = _alert_engine(station)
+        rules = GaugeMetricFamily(f"{NS}_alert_rules", "alert rules in the database", labels=["enabled"])
+        store = station.store
+        if store is not None:
+            with store.uow() as uow:
+                all_rules = uow.rules.list()
+            rules.add_metric(["true"], float(sum(1 for r in all_rules if r.enabled)))
+            rules.add_metric(["false"], float(sum(1 for r in all_rules if not r.enabled)))
+        yield rules
+        if engine is None:
+            return
+        firing = GaugeMetricFamily(f"{NS}_alerts_firing", "alert instances firing now", labels=["severity"])
+        pending = GaugeMetricFamily(f"{NS}_alerts_pending", "alert instances pending now", labels=["severity"])
+        counts: dict[tuple[str, str], int] = {}
+        for st in engine.statuses():
+            key = (str(getattr(st, "state", "")), str(getattr(st, "severity", "")))
+            counts[key] = counts.get(key, 0) + 1
+        for sev in ("info", "warning", "critical"):
+            firing.add_metric([sev], float(counts.get(("firing", sev), 0)))
+            pending.add_metric([sev], float(counts.get(("pending", sev), 0)))
+        yield firing
+        yield pending
+
+
+def _alert_engine(station: Any) -> Any:
+    for name in ("alerts", "alert_engine"):
+        engine = getattr(station, name, None)
+        if engine is not None and hasattr(engine, "statuses"):
+            return engine
+    return None
+
+
+class ApiMetrics:
+    """The server's registry: station figures plus its own request counter and latency histogram."""
+
+    def __init__(self, backend: StationBackend):
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StationCollector(backend))
+        self.requests = Counter(f"{NS}_api_requests", "API requests answered", ["route", "method", "status"],
+                                registry=self.registry)
+        self.latency = Histogram(f"{NS}_api_request_duration_seconds", "API request handling time", ["route"],
+                                 registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        for op in OPERATIONS:  # known label sets appear at zero before the first call
+            self.latency.labels(op)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
