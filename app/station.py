@@ -26,6 +26,7 @@ from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
 from app.legacy.operations import LegacyOperations
 from app.paths import StationPaths, sqlite_url
+from app.rollout.router import Router
 from app.services.admin import StationAdmin
 from app.services.operations import DomainOperations, to_camera_status
 from app.services.ports import HeartbeatHistory, ProbeRunner
@@ -141,7 +142,9 @@ class Station:
         self.domain_ops = DomainOperations(self.store, self.supervisor, self.probe_runner, self.history)
         self.legacy_ops = LegacyOperations(self.store.engine, self.supervisor, self.probe_runner, self.history)
         self.admin = StationAdmin(self.store, self.supervisor)
-        self.ops = self.domain_ops
+        # Every operation goes through the rollout router (settings, env overrides, audit, metrics).
+        self.router = Router(self.legacy_ops, self.domain_ops, self.store)
+        self.ops = self.router
 
     def close(self) -> None:
         """Stop every worker (in parallel) and release the database. Idempotent."""
@@ -157,6 +160,8 @@ class Station:
         if self.supervisor is not None:
             self.supervisor.shutdown()
             self.supervisor = None
+        if getattr(self, "router", None) is not None:
+            self.router.close()  # flushes the audit buffer while the store is still open
         if self.store is not None:
             self.store.dispose()
             self.store = None
@@ -180,9 +185,14 @@ class Station:
         """
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}")
-        if force == "legacy":
-            return getattr(self.legacy_ops, op)(request)
-        return getattr(self.ops, op)(request)
+        return self.router.call(op, request, force=force, actor=actor)
+
+    def call_with_decision(self, op: str, request: Any, *, force: str | None = None,
+                           actor: str = "operator") -> tuple[Any, Any]:
+        """Like :meth:`call`, and also return the router's decision (path, reason, fallback)."""
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}")
+        return self.router.call_with_decision(op, request, force=force, actor=actor)
 
     # ------------------------------------------------------------ events
 
