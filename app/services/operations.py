@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain.camera import Camera, CameraState
 from app.domain.errors import (
@@ -246,6 +247,9 @@ class DomainOperations:
                 uow.commit()
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+            except StaleDataError as e:  # the row's version moved between our read and our write
+                raise Conflict(f"alert rule {req.rule_id} was changed by someone else meanwhile; "
+                               "reload and try again") from e
         return RuleResult(saved)
 
     @staticmethod

@@ -564,3 +564,31 @@ def test_spec_for_carries_the_camera_settings(tmp_path: Path) -> None:
     assert spec.command == ("python", "stub.py")
     with pytest.raises(ValueError, match="no id"):
         spec_for(replace(cam, id=None))
+
+
+def test_legacy_update_rule_detects_a_write_between_its_read_and_its_update(tmp_path: Path) -> None:
+    """The legacy script updates WHERE version = the version it read, so a concurrent change is a conflict."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    w = World(tmp_path, "legacy")
+    try:
+        r = w.ops.create_rule(CreateRule(rule())).rule
+        fired: list[bool] = []
+
+        def meddle(conn, cursor, statement, params, context, executemany) -> None:
+            if statement.lstrip().upper().startswith("UPDATE ALERT_RULES") and not fired:
+                fired.append(True)
+                other = sqlite3.connect(tmp_path / "station.db")
+                other.execute("UPDATE alert_rules SET threshold = 42, version = version + 1 WHERE id = ?", (r.id,))
+                other.commit()
+                other.close()
+
+        event.listen(w.store.engine, "before_cursor_execute", meddle)
+        code, msg = code_of(lambda: w.ops.update_rule(UpdateRule(r.id, {"threshold": 1}, expected_version=1)))
+        assert fired and code is ErrorCode.CONFLICT and "meanwhile" in msg
+        kept = w.admin.get_rule(r.id)
+        assert (kept.threshold, kept.version) == (42.0, 2)  # the other writer's change survives
+    finally:
+        w.close()
