@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from app.domain.audit import AuditEntry
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class AuditLog:
     def __init__(self, store, *, flush_interval: float = 1.0, max_buffer: int = 100_000, background: bool = True):
         self._store = store
-        self._buf: deque[AuditEntry] = deque()
+        self._buf: deque[AuditEntry | Callable[[], AuditEntry]] = deque()
         self._max = max_buffer
         self.dropped = 0
         self._write_lock = threading.Lock()
@@ -32,8 +32,8 @@ class AuditLog:
             self._thread = threading.Thread(target=self._run, name="rollout-audit", daemon=True)
             self._thread.start()
 
-    def record(self, entry: AuditEntry) -> None:
-        """Buffer one entry (cheap; written by the flusher)."""
+    def record(self, entry: AuditEntry | Callable[[], AuditEntry]) -> None:
+        """Buffer one entry, or a function that makes it (made by the flusher, off the call path)."""
         if len(self._buf) >= self._max:
             self._buf.popleft()
             self.dropped += 1
@@ -52,9 +52,10 @@ class AuditLog:
         batch: list[AuditEntry] = []
         while self._buf:
             try:
-                batch.append(self._buf.popleft())
+                item = self._buf.popleft()
             except IndexError:
                 break
+            batch.append(item if isinstance(item, AuditEntry) else item())
         try:
             self.write(batch)
         except Exception:

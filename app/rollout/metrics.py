@@ -162,24 +162,29 @@ class RolloutMetrics:
                success: bool = True, answer: bool = False) -> None:
         """Count one routed call (see the module docstring for the meaning of each flag)."""
         key = (op, path)
+        now = self._clock()
         with self._lock:
-            bucket = self._bucket(self._clock())
+            bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
             cell = bucket.get(key)
             if cell is None:
                 cell = bucket[key] = _Cell()
             tot = self.totals.get(key)
             if tot is None:
                 tot = self.totals[key] = _Cell(with_sketch=False)
-            for c in (cell, tot):
-                c.calls += 1
-                if error:
-                    c.errors += 1
-                if fallback:
-                    c.fallbacks += 1
-                if success:
-                    c.successes += 1
-                    if answer:
-                        c.answers += 1
+            cell.calls += 1
+            tot.calls += 1
+            if error:
+                cell.errors += 1
+                tot.errors += 1
+            if fallback:
+                cell.fallbacks += 1
+                tot.fallbacks += 1
+            if success:
+                cell.successes += 1
+                tot.successes += 1
+                if answer:
+                    cell.answers += 1
+                    tot.answers += 1
             cell.sketch.add(latency_s * 1000.0)  # type: ignore[union-attr]
 
     def record_shadow(self, mismatch: bool) -> None:

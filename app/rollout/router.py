@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from app.domain.audit import AuditEntry
@@ -121,6 +122,18 @@ class RolloutSnapshot:
 Listener = Callable[[str, Any], None]  # (event, payload): "health" HealthVerdict, "latched" RolloutSettings
 
 
+def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor: str,
+           exc: str | None) -> AuditEntry:
+    detail: dict[str, Any] = {}
+    if d.fallback:
+        detail["fallback_cause"] = d.fallback_cause
+    if exc is not None:
+        detail["exception"] = exc
+    return AuditEntry(op=op, outcome=outcome, key=d.key, path=d.path, latency_ms=latency * 1000.0,
+                      fallback=d.fallback, actor=actor, reason=d.reason, detail=detail,
+                      at=datetime.fromtimestamp(at, UTC))
+
+
 class Router:
     """Routes the thirteen operations between ``legacy`` and ``domain``; itself a StationOperations."""
 
@@ -168,6 +181,7 @@ class Router:
         self._settings = self._load_settings()
         self.metrics = metrics or RolloutMetrics(window_s=self._settings.thresholds.window_s, clock=clock)
         self._keyset: tuple[str, dict[str, frozenset[str]]] | None = None
+        self._decisions: dict[tuple[str, Any], Decision] = {}  # cleared on every reload
         self._pops: dict[str, Population] = {}
         self._load_keys()
         self._expiry = clock() + settings_ttl
@@ -205,6 +219,7 @@ class Router:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
             self._gate_cache = None
+            self._decisions = {}
             return self._settings
 
     @property
@@ -234,10 +249,16 @@ class Router:
             raise RolloutError(f"unknown operation {op!r} (known: {', '.join(OPERATIONS)})")
         s = self.settings
         pop_name, key = routing_key(op, req)
-        pop = self._pops.get(pop_name)
-        if pop is None:
-            pop = self._pops[pop_name] = Population(s.salt, ())
-        return decide(s, pop, key, force)
+        cache = self._decisions
+        d = cache.get((key, force))
+        if d is None:
+            pop = self._pops.get(pop_name)
+            if pop is None:
+                pop = self._pops[pop_name] = Population(s.salt, ())
+            d = decide(s, pop, key, force)
+            if len(cache) < 100_000:
+                cache[(key, force)] = d
+        return d
 
     @property
     def last_decision(self) -> Decision | None:
@@ -303,22 +324,16 @@ class Router:
                raised: BaseException | None) -> None:
         if self.audit is None:
             return
-        detail: dict[str, Any] = {}
-        if d.fallback:
-            detail["fallback_cause"] = d.fallback_cause
-        if raised is not None and not isinstance(raised, OperationError):
-            detail["exception"] = repr(raised)[:300]
-        entry = AuditEntry(op=op, outcome=outcome, key=d.key, path=d.path, latency_ms=latency * 1000.0,
-                           fallback=d.fallback, actor=actor, reason=d.reason, detail=detail,
-                           at=datetime.fromtimestamp(at, UTC))
+        exc = repr(raised)[:300] if raised is not None and not isinstance(raised, OperationError) else None
         if OPERATIONS[op]:
+            entry = _entry(op, outcome, d, latency, at, actor, exc)
             try:
                 self.audit.write([entry])
             except Exception:
                 log.exception("could not write the audit entry of %s (%s); buffering it", op, d.key)
                 self.audit.record(entry)
-        else:
-            self.audit.record(entry)
+        else:  # the entry is made by the flusher thread, off the call path
+            self.audit.record(partial(_entry, op, outcome, d, latency, at, actor, exc))
 
     # ------------------------------------------------------------ shadow comparison
 
