@@ -40,6 +40,7 @@ from app.rollout.settings import (
     parse_bool,
     parse_percent,
 )
+from app.store.uow import IntegrityError
 
 #: how many audit entries a gate or checklist reads at most
 AUDIT_SCAN_LIMIT = 500_000
@@ -84,12 +85,17 @@ class RolloutControl:
         """The effective settings; creates the per-station salt on first use (audited)."""
         with self.store.uow() as uow:
             stored = {k: v for k, v in uow.settings.all().items() if k.startswith("rollout.")}
-            if not stored.get(K_SALT):
-                stored[K_SALT] = new_salt()
-                uow.settings.set(K_SALT, stored[K_SALT])
-                uow.audit.add(AuditEntry(op=OP_SETTINGS, outcome="ok", key=K_SALT, actor="station",
-                                         reason="created the per-station bucketing salt"))
-                uow.commit()
+        if not stored.get(K_SALT):
+            try:
+                with self.store.uow() as uow:
+                    uow.settings.set(K_SALT, new_salt())
+                    uow.audit.add(AuditEntry(op=OP_SETTINGS, outcome="ok", key=K_SALT, actor="station",
+                                             reason="created the per-station bucketing salt"))
+                    uow.commit()
+            except IntegrityError:
+                pass  # another process created it at the same moment: use theirs
+            with self.store.uow() as uow:
+                stored = {k: v for k, v in uow.settings.all().items() if k.startswith("rollout.")}
         return RolloutSettings.from_stored(stored, self.env)
 
     def audit_stats(self, since: float, window_s: float | None = None) -> WindowStats:
