@@ -107,6 +107,7 @@ class Capture:
         self.preview = preview
         self.stats = stats or CaptureStats()
         self._motion_ok = True
+        self._announced = False
         self._cap = RateLimiter(config.max_fps) if config.max_fps else None
         self._pace_base: float | None = None  # wall time of timestamp 0
         self._last_pts_time: float | None = None
@@ -179,7 +180,8 @@ class Capture:
     def _open(self) -> av.container.InputContainer:
         spec = self.spec
         timeout = (self.config.open_timeout, self.config.io_timeout) if spec.live else None
-        if self.stats.opens == 0:
+        if not self._announced:
+            self._announced = True
             log.info("opening %s", spec.display)
         try:
             container = av.open(**spec.open_kwargs(timeout))  # type: ignore[call-overload]
