@@ -227,6 +227,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{PREFIX}/alerts/rules/{{id}}", "update_rule", "Change an alert rule", "alerts", op="update_rule",
           build=lambda p, q, b: UpdateRule(p["id"], b.changes, b.expected_version), body=UpdateRuleBody,
           result=RuleResult, errors=OP_ERRORS),
+    Route("DELETE", f"{PREFIX}/alerts/rules/{{id}}", "delete_rule",
+          "Delete an alert rule (station administration, not routed)", "alerts", result=dict, errors=(404,)),
     Route("GET", f"{PREFIX}/rollout", "get_rollout", "The rollout: settings, stage, shares, health, gate", "rollout",
           result=dict),
     Route("PUT", f"{PREFIX}/rollout", "put_rollout", "Change the rollout settings, advance a stage or roll back",

@@ -346,8 +346,20 @@ class ApiServer:
     def handle(self, route: Route, params: dict[str, str], query: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         """``(status, payload, headers)``; payload is a JSON-ready value, bytes, or raises HttpError."""
         q = parse_query(route, query)
+        path_values: dict[str, int] = {}
+        errors: list[FieldError] = []
+        for name, raw in params.items():
+            try:
+                path_values[name] = int(raw, 10)
+            except ValueError:
+                errors.append(FieldError(name, f"must be an integer id, not {raw!r}"))
+        if errors:
+            raise ValidationError(errors, subject="path")
         if route.op is not None:
-            return self._operation(route, params, q, body)
+            return self._operation(route, path_values, q, body)
+        if route.name == "delete_rule":
+            self.station.admin.delete_rule(path_values["id"])
+            return 200, {"data": {"deleted": path_values["id"]}}, {}
         if route.name == "get_rollout":
             return 200, {"data": to_json(self.backend.rollout())}, {}
         if route.name == "put_rollout":
@@ -362,17 +374,8 @@ class ApiServer:
             return 200, openapi_document(), {"Content-Type": "application/openapi+json"}
         raise HttpError(500, "internal", f"route {route.name} has no handler")
 
-    def _operation(self, route: Route, params: dict[str, str], q: dict[str, Any],
+    def _operation(self, route: Route, path_values: dict[str, int], q: dict[str, Any],
                    body: Any) -> tuple[int, Any, dict[str, str]]:
-        path_values: dict[str, Any] = {}
-        errors: list[FieldError] = []
-        for name, raw in params.items():
-            try:
-                path_values[name] = int(raw, 10)
-            except ValueError:
-                errors.append(FieldError(name, f"must be an integer id, not {raw!r}"))
-        if errors:
-            raise ValidationError(errors, subject="path")
         typed_body: Any = None
         if route.body is AlertRule:
             typed_body = from_json(AlertRule, body, exclude=route.body_exclude)
