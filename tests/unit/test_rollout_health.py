@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.operations import CameraRef
-from app.rollout import AuditLog, RolloutControl, RolloutSettings, Router, Thresholds
+from app.rollout import AuditLog, GateRefused, RolloutControl, RolloutSettings, Router, Thresholds
 from app.rollout.health import Status, Verdict, evaluate_gate, evaluate_health, rollback_checklist
 from app.rollout.metrics import RolloutMetrics, WindowStats
 from app.store import open_store
@@ -238,4 +238,81 @@ def test_rollback_checklist_is_verified_from_the_audit_log(store):
     wall.t += 61
     c = control.checklist()
     assert c.complete, c.as_dict()
+    r.close()
+
+
+def gate_router(store, clock, wall):
+    legacy, domain, state = fake_pair(8)
+    r = Router(legacy, domain, store, keys_for(state), env={}, clock=clock, wall=wall,
+               audit=AuditLog(store, background=False), shadow_inline=True)
+    # latency of in-memory fakes is noise: the P95 bound is tested on synthetic windows above
+    r.set_options({"min_samples": 10, "gate_min_calls": 20, "gate_min_hold_s": 3600, "shadow_rate": 0.0,
+                   "max_p95_ratio": 100})
+    RolloutControl(store, env={}, wall=wall).record_verification(True, 0, 0, actor="test")
+    return r, legacy, domain
+
+
+def test_gate_judged_on_real_router_traffic_then_advance(store):
+    clock, wall = Clock(), Clock(NOW)
+    r, legacy, domain = gate_router(store, clock, wall)
+    s, g = r.advance(actor="integrator")
+    assert (g.current, s.percent, s.use_domain) == (0, 10, True)
+    r.set(percent=50)  # more traffic on both paths for the test
+    for i in range(80):
+        wall.t += 1
+        r.camera_status(CameraRef(1 + i % 8))
+    with pytest.raises(GateRefused, match="h at 50 %"):
+        r.advance()
+    wall.t += 3600
+    s, g = r.advance(actor="integrator")
+    assert (g.current, s.percent) == (50, 100), g.as_dict()
+    snap = r.snapshot()
+    assert snap.stage == 100 and snap.key_share["camera"]["domain"] == 8
+    r.close()
+
+
+def test_a_shadow_mismatch_at_the_stage_holds_the_gate(store):
+    clock, wall = Clock(), Clock(NOW)
+    r, legacy, domain = gate_router(store, clock, wall)
+    r.advance()
+    r.set(percent=50)
+    r.set_options({"shadow_rate": 1.0})
+    from dataclasses import replace
+
+    domain.tamper["camera_status"] = lambda st: replace(st, restarts=st.restarts + 1)
+    for i in range(40):
+        wall.t += 1
+        r.camera_status(CameraRef(1 + i % 8))
+    wall.t += 3600
+    r.audit.flush()
+    g = RolloutControl(store, env={}, wall=wall).gate()
+    assert not g.passed
+    assert {c.name: c.status for c in g.checks}["comparison_mismatches"] is Status.FAIL
+    r.close()
+
+
+def test_snapshot_has_everything_the_ui_shows(store):
+    import json
+
+    clock, wall = Clock(), Clock(NOW)
+    r, legacy, domain = gate_router(store, clock, wall)
+    r.set(use_domain=True, percent=25)
+    domain.fail["camera_logs"] = lambda: RuntimeError("x")
+    from app.domain.operations import LogsRequest
+
+    for i in range(1, 9):
+        r.camera_status(CameraRef(i))
+        r.camera_logs(LogsRequest(i))
+    snap = r.snapshot()
+    assert snap.target_percent == 25 and snap.stage == 25
+    assert snap.key_share["camera"]["domain"] == 2 and snap.key_share["camera"]["keys"] == 8
+    assert snap.actual_call_share == pytest.approx(0.25)
+    logs = snap.window.per_op["camera_logs"]["domain"]
+    assert (logs.calls, logs.errors, logs.fallbacks, logs.successes) == (2, 2, 2, 2)
+    assert snap.health.verdict is Verdict.INCONCLUSIVE and snap.health.reasons
+    assert snap.gate is not None and snap.gate.next == 50
+    doc = json.loads(json.dumps(snap.as_dict()))
+    assert doc["window"]["per_op"]["camera_status"]["legacy"]["calls"] == 6
+    assert {c["name"] for c in doc["gate"]["checks"]} >= {"time_at_stage", "domain_calls", "latency"}
+    assert r.health_metrics()["domain_error_rate"] == pytest.approx(2 / 4)
     r.close()
