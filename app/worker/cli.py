@@ -22,7 +22,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # pragma: no cover - the worker imports these lazily
+    from app.worker.heartbeat import CaptureStats
+    from app.worker.motion import MotionDetector
+    from app.worker.preview import PreviewWriter
+    from app.worker.sources import SourceSpec
 
 __all__ = [
     "EXIT_CONFIG",
@@ -258,13 +264,13 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
 
 
 def _capture_main(
-    spec: Any,
+    spec: SourceSpec,
     args: argparse.Namespace,
     stop: threading.Event,
     wake: threading.Event,
-    motion: Any,
-    preview: Any,
-    stats: Any,
+    motion: MotionDetector,
+    preview: PreviewWriter | None,
+    stats: CaptureStats,
     io_timeout: float,
     outcome: dict[str, Any],
 ) -> None:
@@ -304,7 +310,7 @@ def _exit_code(outcome: dict[str, Any]) -> int:
     return EXIT_CRASH
 
 
-def _stdout_gone(preview: Any) -> int:
+def _stdout_gone(preview: PreviewWriter | None) -> int:
     log.error("stdout was closed by the supervisor; exiting")
     try:  # avoid a second BrokenPipeError when the interpreter flushes stdout at exit
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -418,7 +424,7 @@ def probe_command(url: str, timeout: float) -> int:
     return _probe_result(result, EXIT_OK if result["ok"] else EXIT_CRASH)
 
 
-def _probe(spec: Any, timeout: float) -> dict[str, Any]:
+def _probe(spec: SourceSpec, timeout: float) -> dict[str, Any]:
     import av
     import av.error
 
