@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHeaderView,
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
+    QProgressDialog,
     QTableView,
     QTabWidget,
     QToolBar,
@@ -28,6 +32,8 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.domain.operations import CameraRef, CameraStatus, StopCamera
 from app.ui.bridge import StationBridge
+from app.ui.camera_dialog import CameraDialog
+from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from app.ui.formatting import fmt_bytes
 from app.ui.models import CAMERA_ID_ROLE, CameraTableModel
 from app.ui.resources import icon
@@ -68,6 +74,8 @@ class MainWindow(QMainWindow):
         self.open_error: BaseException | None = None
         self._refresh_pending = False
         self._shut_down = False
+        self.last_message = ""
+        self.import_progress: QProgressDialog | None = None
 
         self.setWindowTitle("Edge Station")
         self.setWindowIcon(icon("app"))
@@ -93,6 +101,7 @@ class MainWindow(QMainWindow):
 
         self.wall = CameraWall(self._preview_path)
         self.wall.setObjectName("cameraWall")
+        self.wall.menuRequested.connect(self._tile_menu)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -250,6 +259,19 @@ class MainWindow(QMainWindow):
         self._action("start_all", "Start &all", self.start_all, "Ctrl+Shift+F5",
                      tip="Start every active camera")
         self._action("stop_all", "Stop a&ll", self.stop_all, "Ctrl+Shift+F6", tip="Stop every camera")
+        self._action("activate", "&Activate", self.activate_selected, "Ctrl+Shift+A",
+                     tip="Mark the selected cameras active (they autostart)")
+        self._action("deactivate", "&Deactivate", self.deactivate_selected, "Ctrl+Shift+D",
+                     tip="Stop the selected cameras and mark them inactive")
+        self._action("add", "&Add camera…", self.add_camera_dialog, QKeySequence.StandardKey.New)
+        self._action("edit", "&Edit camera…", self.edit_selected_dialog, "F2")
+        self._action("remove", "Re&move camera…", self.remove_selected, QKeySequence.StandardKey.Delete)
+        self._action("logs", "&Logs…", lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
+        self._action("snapshot", "Sna&pshot…", lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
+        self._action("probe", "Pro&be source…", lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
+        self._action("stats", "Process s&tats…", lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
+        self._action("import", "&Import cameras…", self.import_dialog, "Ctrl+I")
+        self._action("export", "E&xport cameras…", self.export_dialog, "Ctrl+E")
         self._action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self._action("page_cameras", "Cameras", lambda: self.tabs.setCurrentWidget(self.table), "Ctrl+1", "table")
         self._action("page_wall", "Wall", lambda: self.tabs.setCurrentWidget(self.wall), "Ctrl+2", "wall")
@@ -262,6 +284,9 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(self.actions["start_all"])
         tb.addAction(self.actions["stop_all"])
+        tb.addSeparator()
+        for key in ("add", "edit", "logs", "snapshot", "probe"):
+            tb.addAction(self.actions[key])
         self.addToolBar(tb)
         self.toolbar = tb
 
@@ -271,10 +296,18 @@ class MainWindow(QMainWindow):
         m.addAction(self.actions["start_all"])
         m.addAction(self.actions["stop_all"])
         m.addSeparator()
+        m.addAction(self.actions["import"])
+        m.addAction(self.actions["export"])
+        m.addSeparator()
         m.addAction(self.actions["quit"])
+        self.station_menu = m
         self.camera_menu = mb.addMenu("&Camera")
-        for key in ("start", "stop", "restart"):
-            self.camera_menu.addAction(self.actions[key])
+        for key in ("start", "stop", "restart", None, "activate", "deactivate", None, "add", "edit", "remove",
+                    None, "logs", "snapshot", "probe", "stats"):
+            if key is None:
+                self.camera_menu.addSeparator()
+            else:
+                self.camera_menu.addAction(self.actions[key])
         self.view_menu = mb.addMenu("&View")
         self.view_menu.addAction(self.actions["page_cameras"])
         self.view_menu.addAction(self.actions["page_wall"])
@@ -288,9 +321,14 @@ class MainWindow(QMainWindow):
         self.actions["restart"].setEnabled(ready and any(s.active for s in sts))
         self.actions["start_all"].setEnabled(ready)
         self.actions["stop_all"].setEnabled(ready)
-        for key in ("edit", "remove", "logs", "snapshot", "probe", "stats", "activate", "deactivate"):
-            if key in self.actions:
-                self.actions[key].setEnabled(ready and any_sel)
+        self.actions["activate"].setEnabled(ready and any(not s.active for s in sts))
+        self.actions["deactivate"].setEnabled(ready and any(s.active for s in sts))
+        one = ready and len(sts) == 1
+        for key in ("edit", "logs", "snapshot", "probe", "stats"):
+            self.actions[key].setEnabled(one)
+        self.actions["remove"].setEnabled(ready and any_sel)
+        for key in ("add", "import", "export"):
+            self.actions[key].setEnabled(ready)
 
     def context_menu_for(self, camera_ids: list[int]) -> QMenu:
         menu = QMenu(self)
@@ -311,6 +349,10 @@ class MainWindow(QMainWindow):
         ids = self.selected_ids()
         if ids:
             self.context_menu_for(ids).popup(self.table.viewport().mapToGlobal(pos))
+
+    def _tile_menu(self, camera_id: int, global_pos: QPoint) -> None:
+        self.select_camera(camera_id)
+        self.context_menu_for([camera_id]).popup(global_pos)
 
     def _table_double_clicked(self, index: QModelIndex) -> None:
         cid = index.data(CAMERA_ID_ROLE)
@@ -365,6 +407,163 @@ class MainWindow(QMainWindow):
     def restart_selected(self) -> None:
         for cid in self.selected_ids():
             self.restart_camera(cid)
+
+    def activate_selected(self) -> None:
+        for cid in self.selected_ids():
+            self.run_operation(f"Activate {self._name(cid)}", self.station.ops.activate_camera, CameraRef(cid),
+                               on_ok=lambda _r: self._reload_cameras_soon())
+
+    def deactivate_selected(self) -> None:
+        for cid in self.selected_ids():
+            self.run_operation(f"Deactivate {self._name(cid)}", self.station.ops.deactivate_camera,
+                               CameraRef(cid), on_ok=lambda _r: self._reload_cameras_soon())
+
+    # ------------------------------------------------------------ camera administration
+
+    def add_camera_dialog(self) -> CameraDialog:
+        dlg = CameraDialog(self.station, self.tasks, None, self)
+        dlg.saved.connect(lambda cam: self._camera_saved(cam, "added"))
+        dlg.open()
+        return dlg
+
+    def edit_camera_dialog(self, camera_id: int) -> CameraDialog | None:
+        cam = self.station.camera(camera_id)
+        if cam is None:
+            self.statusBar().showMessage(f"camera {camera_id} no longer exists", 5000)
+            return None
+        dlg = CameraDialog(self.station, self.tasks, cam, self)
+        dlg.saved.connect(lambda c: self._camera_saved(c, "saved"))
+        dlg.open()
+        return dlg
+
+    def edit_selected_dialog(self) -> CameraDialog | None:
+        ids = self.selected_ids()
+        return self.edit_camera_dialog(ids[0]) if ids else None
+
+    def _camera_saved(self, cam: Any, what: str) -> None:
+        self.statusBar().showMessage(f"Camera {cam.name} {what}", 5000)
+        self._reload_cameras_soon()
+
+    def _reload_cameras_soon(self) -> None:
+        """Ask the station to re-read its cameras (if it offers that); the table follows."""
+        reload = getattr(self.station, "reload_cameras", None)
+        if reload is None:  # until the facade has reload_cameras(): the database watcher's own hook
+            reload = getattr(self.station, "_on_database_changed", None)
+        if reload is not None:
+            self.tasks.submit("reload cameras", reload, on_ok=lambda _r: self._schedule_refresh(), quiet=True)
+        else:
+            self._schedule_refresh()
+
+    def remove_selected(self) -> None:
+        self.remove_cameras(self.selected_ids(), confirm=True)
+
+    def remove_cameras(self, camera_ids: list[int], *, confirm: bool = True) -> None:
+        """Remove cameras (a running one is stopped first)."""
+        if not camera_ids:
+            return
+        names = ", ".join(self._name(c) for c in camera_ids)
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Remove cameras", f"Remove {names}?\nRunning cameras are stopped first. "
+                "Their alert rules are removed with them.")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+
+        def work() -> int:
+            for cid in camera_ids:
+                st = self.model.status(cid)
+                if st is not None and st.state.is_live:
+                    self.station.ops.stop_camera(StopCamera(cid))
+                self.station.admin.remove_camera(cid)
+            return len(camera_ids)
+
+        self.run_operation(f"Remove {names}", work, on_ok=lambda _n: self._reload_cameras_soon())
+
+    def _per_camera_dialog(self, cls: type) -> QWidget | None:
+        ids = self.selected_ids()
+        if not ids:
+            return None
+        return self.open_camera_dialog(cls, ids[0])
+
+    def open_camera_dialog(self, cls: type, camera_id: int) -> QWidget:
+        dlg = cls(self.station, self.tasks, camera_id, self._name(camera_id), self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    # ------------------------------------------------------------ import / export
+
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import cameras", "", "Cameras (*.yaml *.yml);;All files (*)")
+        if not path:
+            return
+        replace = QMessageBox.question(
+            self, "Import cameras", "Remove the cameras that are not in the file?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
+        self.import_cameras(Path(path), replace=replace)
+
+    def import_cameras(self, path: Path, *, replace: bool = False) -> QProgressDialog:
+        """Validate the whole file and apply it in one transaction, with a progress dialog."""
+        progress = QProgressDialog(f"Importing {path.name}: checking every camera, then applying…",
+                                   "", 0, 0, self)
+        progress.setWindowTitle("Import cameras")
+        progress.setCancelButton(None)  # one transaction: it cannot stop half-way
+        progress.setMinimumDuration(0)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.show()
+        self.import_progress = progress
+
+        def ok(report: Any) -> None:
+            progress.setRange(0, 1)
+            progress.setValue(1)
+            progress.close()
+            summary = report.summary() if hasattr(report, "summary") else str(report)
+            self.last_message = f"Imported {path.name}: {summary}"
+            self.statusBar().showMessage(self.last_message, 10000)
+            self._schedule_refresh()
+            self.operationFinished.emit(f"Import {path.name}", True, summary)
+
+        def failed(err: BaseException) -> None:
+            progress.close()
+            problems = getattr(err, "problems", None)
+            text = "\n".join(problems) if problems else describe_error(err)
+            self.last_message = f"Import of {path.name} failed; nothing was changed.\n{text}"
+            self.statusBar().showMessage(f"Import of {path.name} failed: {text.splitlines()[0]}", 15000)
+            self.show_message("Import failed", self.last_message, QMessageBox.Icon.Warning)
+            self.operationFinished.emit(f"Import {path.name}", False, text)
+
+        self.tasks.submit(f"Import {path.name}", lambda: self.station.import_file(path, replace=replace),
+                          on_ok=ok, on_error=failed)
+        return progress
+
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export cameras", "cameras.yaml", "Cameras (*.yaml *.yml)")
+        if not path:
+            return
+        secrets = QMessageBox.question(
+            self, "Export cameras", "Write passwords in source URLs in clear text?\n(No masks them as ***.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
+        self.export_cameras(Path(path), include_secrets=secrets)
+
+    def export_cameras(self, path: Path, *, include_secrets: bool = False) -> None:
+        def work() -> int:
+            export = getattr(self.station, "export_file", None)
+            if export is not None:
+                return int(export(path, include_secrets=include_secrets))
+            return export_cameras_file(self.station.cameras(), path, include_secrets=include_secrets)
+
+        masked = "" if include_secrets else " (passwords masked)"
+        self.run_operation(f"Export to {path.name}", work,
+                           on_ok=lambda n: self.statusBar().showMessage(
+                               f"Exported {n} cameras to {path}{masked}", 10000))
+
+    def show_message(self, title: str, text: str, icon_kind: QMessageBox.Icon = QMessageBox.Icon.Information) -> None:
+        box = QMessageBox(icon_kind, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     def start_all(self) -> None:
         self.run_operation("Start all", self.station.autostart)
@@ -469,6 +668,20 @@ class MainWindow(QMainWindow):
         s.setValue("wall/grid", self.wall.grid)
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()
+
+
+def export_cameras_file(cameras: list[Any], path: Path, *, include_secrets: bool = False) -> int:
+    """Write cameras as a cameras.yaml (atomically). Used until the station offers ``export_file``."""
+    from app.store.yaml_io import export_text
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(export_text(list(cameras), include_secrets=include_secrets), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(cameras)
 
 
 def _int(value: Any, default: int) -> int:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 log = logging.getLogger("edge_station.ui.tasks")
@@ -28,6 +29,7 @@ class Task:
 
     name: str
     quiet: bool = False
+    owner: QObject | None = None
     future: Future | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
@@ -62,12 +64,14 @@ class TaskRunner(QObject):
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any,
                on_ok: OnOk | None = None, on_error: OnError | None = None,
-               pass_task: bool = False, quiet: bool = False) -> Task:
+               pass_task: bool = False, quiet: bool = False, owner: QObject | None = None) -> Task:
         """Run ``fn(*args)`` (or ``fn(task, *args)`` with ``pass_task``) on a worker thread.
 
-        ``quiet`` tasks (periodic reads) are not counted as busy work.
+        ``quiet`` tasks (periodic reads) are not counted as busy work. When ``owner``
+        (a dialog, say) is deleted before the answer comes, the callbacks are skipped.
+        A task cancelled before it started reports ``CancelledError`` to ``on_error``.
         """
-        task = Task(name, quiet=quiet)
+        task = Task(name, quiet=quiet, owner=owner)
         if self._closed:
             raise RuntimeError(f"task runner is closed; cannot run {name!r}")
         if not quiet:
@@ -88,6 +92,15 @@ class TaskRunner(QObject):
                 log.debug("task %s finished after the runner was deleted", name)
 
         task.future = self._pool.submit(run)
+
+        def cancelled_before_start(fut: Future) -> None:
+            if fut.cancelled():
+                try:
+                    self._done.emit(task, (on_ok, on_error), None, CancelledError(f"{name} was cancelled"))
+                except RuntimeError:
+                    pass
+
+        task.future.add_done_callback(cancelled_before_start)
         return task
 
     @Slot(object, object, object, object)
@@ -96,13 +109,17 @@ class TaskRunner(QObject):
         if not task.quiet:
             self._in_flight -= 1
         on_ok, on_error = callbacks
+        owner_gone = task.owner is not None and not shiboken6.isValid(task.owner)
         try:
-            if error is None:
+            if owner_gone:  # the dialog that asked is gone: nobody to tell
+                if error is not None and not isinstance(error, CancelledError):
+                    log.info("task %s failed after its window closed: %s", task.name, error)
+            elif error is None:
                 if on_ok is not None:
                     on_ok(result)
             elif on_error is not None:
                 on_error(error)
-            else:
+            elif not isinstance(error, CancelledError):
                 log.error("task %s failed: %s", task.name, error, exc_info=error)
         finally:
             if not task.quiet:

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -48,6 +58,7 @@ class CameraTile(QWidget):
     """One camera: its latest preview frame, name, state, fps and a motion dot."""
 
     doubleClicked = Signal(int)  # camera id
+    menuRequested = Signal(int, object)  # camera id, global QPoint
 
     def __init__(self, camera_id: int, name: str, preview_path_for: Callable[[int], Path | None],
                  parent: QWidget | None = None):
@@ -237,6 +248,10 @@ class CameraTile(QWidget):
         self.doubleClicked.emit(self.camera_id)
         event.accept()
 
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        self.menuRequested.emit(self.camera_id, event.globalPos())
+        event.accept()
+
 
 def _badge(s: CameraStatus | None) -> tuple:
     if s is None:
@@ -280,6 +295,7 @@ class CameraWall(QWidget):
 
     layoutChanged = Signal(int)
     fullscreenChanged = Signal(object)  # camera id or None
+    menuRequested = Signal(int, object)  # camera id, global QPoint (a tile's context menu)
 
     def __init__(self, preview_path_for: Callable[[int], Path | None], parent: QWidget | None = None,
                  *, grid: int = 2, interval_ms: int = PREVIEW_INTERVAL_MS, controls: bool = True):
@@ -395,6 +411,7 @@ class CameraWall(QWidget):
                     t = CameraTile(s.camera_id, s.name, self._preview_path_for, self._grid_host)
                     t.hide()
                     t.doubleClicked.connect(self.show_fullscreen)
+                    t.menuRequested.connect(self.menuRequested)
                     self._tiles[s.camera_id] = t
             self._order = ids
             self._page = min(self._page, self.page_count() - 1)

@@ -1,0 +1,265 @@
+"""Add or edit a camera: a form that validates as you type (``Camera.problems()``).
+
+Saving goes through ``station.admin`` on a task thread; the station's answer
+(a name conflict, say) shows inline, and the dialog closes only on success.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import (
+    Camera,
+    Conflict,
+    MotionSettings,
+    OperationError,
+    ValidationError,
+    has_secret,
+    mask_secrets,
+)
+from app.domain.errors import FieldError
+from app.ui.tasks import TaskRunner
+
+
+class CameraForm(QWidget):
+    """The camera's fields, each with an inline message line under it."""
+
+    changed = Signal()
+
+    FIELDS = ("name", "source", "max_fps", "stall_timeout", "motion.threshold", "motion.warmup_frames",
+              "location", "tags")
+
+    def __init__(self, camera: Camera | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._original = camera
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. Lobby")
+        self.source = QLineEdit()
+        self.source.setPlaceholderText("test://moving, rtsp://user:pass@host/stream, /path/clip.mp4, /dev/video0")
+        self.show_secret = QCheckBox("show password")
+        self.active = QCheckBox("active (starts with the station)")
+        self.loop = QCheckBox("loop a file source")
+        self.max_fps = QDoubleSpinBox()
+        self.max_fps.setRange(0, 240)
+        self.max_fps.setDecimals(1)
+        self.max_fps.setSpecialValueText("source rate")
+        self.stall_timeout = QDoubleSpinBox()
+        self.stall_timeout.setRange(0, 3600)
+        self.stall_timeout.setSuffix(" s")
+        self.motion_enabled = QCheckBox("detect motion")
+        self.motion_threshold = QDoubleSpinBox()
+        self.motion_threshold.setRange(0, 1)
+        self.motion_threshold.setDecimals(3)
+        self.motion_threshold.setSingleStep(0.005)
+        self.warmup = QSpinBox()
+        self.warmup.setRange(0, 10000)
+        self.location = QLineEdit()
+        self.tags = QLineEdit()
+        self.tags.setPlaceholderText("comma separated, e.g. indoor, demo")
+
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+
+        def row(label: str, widget: QWidget, key: str | None = None) -> None:
+            box = QWidget()
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.setSpacing(1)
+            lay.addWidget(widget)
+            if key is not None:
+                err = QLabel()
+                err.setProperty("class", "fieldError")
+                err.setStyleSheet("color: #c62828;")
+                err.setWordWrap(True)
+                err.hide()
+                lay.addWidget(err)
+                self.errors[key] = err
+            form.addRow(label, box)
+
+        row("&Name", self.name, "name")
+        row("&Source", self.source, "source")
+        form.addRow("", self.show_secret)
+        form.addRow("", self.active)
+        form.addRow("", self.loop)
+        row("Max &FPS", self.max_fps, "max_fps")
+        row("S&tall timeout", self.stall_timeout, "stall_timeout")
+        form.addRow("", self.motion_enabled)
+        row("Motion &threshold", self.motion_threshold, "motion.threshold")
+        row("Motion &warm-up frames", self.warmup, "motion.warmup_frames")
+        row("&Location", self.location, "location")
+        row("T&ags", self.tags, "tags")
+        self.general_error = QLabel()
+        self.general_error.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.general_error.setWordWrap(True)
+        self.general_error.hide()
+        form.addRow(self.general_error)
+
+        cam = camera or Camera(name="", source="test://moving")
+        self._secret_source = cam.source if has_secret(cam.source) else None
+        self.name.setText(cam.name)
+        self.source.setText(mask_secrets(cam.source))
+        self.show_secret.setVisible(self._secret_source is not None)
+        self.active.setChecked(cam.active)
+        self.loop.setChecked(cam.loop)
+        self.max_fps.setValue(cam.max_fps or 0)
+        self.stall_timeout.setValue(cam.stall_timeout)
+        self.motion_enabled.setChecked(cam.motion.enabled)
+        self.motion_threshold.setValue(cam.motion.threshold)
+        self.warmup.setValue(cam.motion.warmup_frames)
+        self.location.setText(cam.location)
+        self.tags.setText(", ".join(cam.tags))
+
+        for w in (self.name, self.source, self.location, self.tags):
+            w.textChanged.connect(self._changed)
+        for w in (self.max_fps, self.stall_timeout, self.motion_threshold):
+            w.valueChanged.connect(self._changed)
+        self.warmup.valueChanged.connect(self._changed)
+        for c in (self.active, self.loop, self.motion_enabled):
+            c.toggled.connect(self._changed)
+        self.show_secret.toggled.connect(self._toggle_secret)
+        self.problems: list[FieldError] = []
+        self._changed()
+
+    def _toggle_secret(self, show: bool) -> None:
+        if self._secret_source is None:
+            return
+        current = self.source.text()
+        if show and current == mask_secrets(self._secret_source):
+            self.source.setText(self._secret_source)
+        elif not show and current == self._secret_source:
+            self.source.setText(mask_secrets(self._secret_source))
+
+    def source_value(self) -> str:
+        """The source to store: a masked password left as it was keeps the stored one."""
+        text = self.source.text().strip()
+        if self._secret_source is not None and text == mask_secrets(self._secret_source):
+            return self._secret_source
+        return text
+
+    def camera(self) -> Camera:
+        tags = tuple(t.strip() for t in self.tags.text().split(",") if t.strip())
+        base = self._original or Camera(name="", source="")
+        return base.with_changes(
+            name=self.name.text().strip(), source=self.source_value(), active=self.active.isChecked(),
+            loop=self.loop.isChecked(), max_fps=self.max_fps.value() or None,
+            stall_timeout=self.stall_timeout.value(), location=self.location.text().strip(), tags=tags,
+            motion=MotionSettings(enabled=self.motion_enabled.isChecked(),
+                                  threshold=self.motion_threshold.value(),
+                                  warmup_frames=self.warmup.value()),
+        )
+
+    def _changed(self) -> None:
+        self.problems = self.camera().problems()
+        self.show_problems(self.problems)
+        self.changed.emit()
+
+    def show_problems(self, problems: list[FieldError], general: str = "") -> None:
+        by_field: dict[str, list[str]] = {}
+        for p in problems:
+            key = "tags" if p.field.startswith("tags[") else p.field
+            if key not in self.errors:
+                general = "; ".join(filter(None, [general, str(p)]))
+                continue
+            by_field.setdefault(key, []).append(p.message)
+        for key, label in self.errors.items():
+            msgs = by_field.get(key)
+            label.setText("; ".join(msgs) if msgs else "")
+            label.setVisible(bool(msgs))
+        self.general_error.setText(general)
+        self.general_error.setVisible(bool(general))
+
+    def error_text(self, key: str) -> str:
+        label = self.errors[key]
+        return label.text() if not label.isHidden() else ""
+
+
+class CameraDialog(QDialog):
+    """Add (``camera=None``) or edit a camera. Emits ``saved(Camera)`` after the station stored it."""
+
+    saved = Signal(object)
+
+    def __init__(self, station: Any, tasks: TaskRunner, camera: Camera | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station = station
+        self.tasks = tasks
+        self.original = camera
+        self.setWindowTitle(f"Edit camera — {camera.name}" if camera else "Add camera")
+        self.form = CameraForm(camera)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.form)
+        if camera is not None:
+            note = QLabel("A running camera keeps its old settings until it is restarted.")
+            note.setStyleSheet("color: #607d8b;")
+            lay.addWidget(note)
+        lay.addWidget(self.buttons)
+        self.form.changed.connect(self._update_save)
+        self._saving = False
+        self._update_save()
+        self.resize(560, self.sizeHint().height())
+
+    @property
+    def save_button(self):
+        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
+
+    def _update_save(self) -> None:
+        self.save_button.setEnabled(not self.form.problems and not self._saving)
+
+    def save(self) -> None:
+        if self.form.problems or self._saving:
+            return
+        cam = self.form.camera()
+        admin = self.station.admin
+        if self.original is None:
+            fn, args = admin.add_camera, (cam,)
+        else:
+            changes = {k: getattr(cam, k) for k in ("name", "source", "active", "loop", "max_fps",
+                                                     "stall_timeout", "location", "tags", "motion")
+                       if getattr(cam, k) != getattr(self.original, k)}
+            if not changes:
+                self.accept()
+                return
+            fn, args = admin.update_camera, (self.original.id, changes)
+        self._saving = True
+        self._update_save()
+        self.tasks.submit("save camera", fn, *args, on_ok=self._saved, on_error=self._failed, owner=self)
+
+    def _saved(self, camera: Camera) -> None:
+        self._saving = False
+        self.saved.emit(camera)
+        self.accept()
+
+    def _failed(self, err: BaseException) -> None:
+        self._saving = False
+        if isinstance(err, ValidationError):
+            self.form.show_problems(err.errors)
+        elif isinstance(err, Conflict):
+            self.form.show_problems([FieldError("name", f"{err} [{err.code}]")])
+        elif isinstance(err, OperationError):
+            self.form.show_problems([], f"{err} [{err.code}]")
+        else:
+            self.form.show_problems([], f"could not save: {type(err).__name__}: {err}")
+        self._update_save()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.save_button.isEnabled():
+            return
+        super().keyPressEvent(event)
