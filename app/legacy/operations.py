@@ -155,8 +155,17 @@ class LegacyOperations:
                 if isinstance(n, Mapping):
                     bad += [FieldError(f"notify.{k}", "is not a notification setting")
                             for k in n if k not in _NOTIFY_KEYS]
-                    if not bad:
-                        changes["notify"] = Notify(**{**dict(n), "command": tuple(n.get("command") or ())})
+                    # a patch: the settings it leaves out keep their stored values
+                    old = row["notify"] or {}
+                    merged = {"webhook_url": old.get("webhook_url"), "command": old.get("command") or [],
+                              "desktop": bool(old.get("desktop", True)), "sound": bool(old.get("sound", False)),
+                              **{k: v for k, v in n.items() if k in _NOTIFY_KEYS}}
+                    cmd = merged["command"]
+                    if cmd is not None and not isinstance(cmd, list | tuple):
+                        bad.append(FieldError("notify.command", "must be a list of non-empty strings"))
+                    elif not bad:
+                        changes["notify"] = Notify(webhook_url=merged["webhook_url"], command=tuple(cmd or ()),
+                                                   desktop=merged["desktop"], sound=merged["sound"])
                 elif not isinstance(n, Notify):
                     bad.append(FieldError("notify", "must be a mapping of notification settings"))
             if bad:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -126,8 +126,13 @@ def check_range(name: str, value: Any, low: float, high: float, *, unit: str = "
         raise ValidationError(FieldError(name, f"must be {what}{unit}"), subject=subject)
 
 
-def rule_changes(rule_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and normalise the ``changes`` of an ``update_rule`` (field names, ``notify`` dict)."""
+def rule_changes(rule_id: int, changes: Mapping[str, Any], current_notify: Notify) -> dict[str, Any]:
+    """Check and normalise the ``changes`` of an ``update_rule``.
+
+    Field names must be rule fields (not ``id``/``version``); a ``notify``
+    mapping patches the current notification settings (keys it omits keep
+    their values) and its ``command`` must be a list of strings.
+    """
     subject = f"changes to alert rule {rule_id}"
     if not isinstance(changes, Mapping) or not changes:
         raise ValidationError(FieldError("changes", "must name at least one field to change"), subject=subject)
@@ -136,10 +141,18 @@ def rule_changes(rule_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(changes)
     notify = out.get("notify")
     if isinstance(notify, Mapping):
-        errs += [FieldError(f"notify.{k}", "is not a notification setting")
-                 for k in notify if k not in NOTIFY_FIELDS]
+        patch = dict(notify)
+        errs += [FieldError(f"notify.{k}", "is not a notification setting") for k in patch if k not in NOTIFY_FIELDS]
+        if "command" in patch:
+            cmd = patch["command"]
+            if cmd is None:
+                patch["command"] = ()
+            elif isinstance(cmd, list | tuple):
+                patch["command"] = tuple(cmd)
+            else:
+                errs.append(FieldError("notify.command", "must be a list of non-empty strings"))
         if not errs:
-            out["notify"] = Notify(**{**dict(notify), "command": tuple(notify.get("command") or ())})
+            out["notify"] = replace(current_notify, **patch)
     elif "notify" in out and not isinstance(notify, Notify):
         errs.append(FieldError("notify", "must be a mapping of notification settings"))
     if errs:
@@ -230,7 +243,7 @@ class DomainOperations:
             current = uow.rules.get(req.rule_id)
             if current is None:
                 raise NotFound(f"alert rule {req.rule_id} does not exist")
-            changes = rule_changes(req.rule_id, req.changes)
+            changes = rule_changes(req.rule_id, req.changes, current.notify)
             if req.expected_version is not None and req.expected_version != current.version:
                 raise Conflict(
                     f"alert rule {req.rule_id} is at version {current.version}, not {req.expected_version}: "

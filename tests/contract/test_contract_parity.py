@@ -86,6 +86,9 @@ def test_reads_and_refusals_are_identical(station: Station, both) -> None:
         lambda o: o.update_rule(UpdateRule(rule.id, {"colour": "red"})),
         lambda o: o.update_rule(UpdateRule(rule.id, {"schedule": "mon 18:00-08:00"})),
         lambda o: o.update_rule(UpdateRule(31337, {"threshold": 2})),
+        lambda o: o.update_rule(UpdateRule(rule.id, {"notify": {"command": "reboot", "pager": 1}})),
+        lambda o: o.update_rule(UpdateRule(rule.id, {"notify": ["loud"]})),
+        lambda o: o.update_rule(UpdateRule(rule.id, {})),
     ] + [lambda o, op=op: getattr(o, op)(CameraRef(31337)) for op in (
         "start_camera", "restart_camera", "camera_status", "activate_camera", "deactivate_camera",
         "camera_snapshot")]

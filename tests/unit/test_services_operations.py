@@ -24,6 +24,7 @@ from app.domain import (
     CameraState,
     Comparator,
     ErrorCode,
+    Notify,
     OperationError,
     TargetKind,
 )
@@ -592,3 +593,18 @@ def test_legacy_update_rule_detects_a_write_between_its_read_and_its_update(tmp_
         assert (kept.threshold, kept.version) == (42.0, 2)  # the other writer's change survives
     finally:
         w.close()
+
+
+def test_update_rule_patches_notification_settings(world: World) -> None:
+    r = world.ops.create_rule(CreateRule(rule(notify=Notify(webhook_url="http://hooks.local/x", sound=True)))).rule
+    v2 = world.ops.update_rule(UpdateRule(r.id, {"notify": {"command": ["logger", "fps low"]}})).rule
+    assert v2.notify == Notify(webhook_url="http://hooks.local/x", command=("logger", "fps low"), sound=True)
+    v3 = world.ops.update_rule(UpdateRule(r.id, {"notify": {"webhook_url": None, "command": None}})).rule
+    assert v3.notify == Notify(sound=True)
+    code, msg = code_of(lambda: world.ops.update_rule(UpdateRule(r.id, {"notify": {"command": "rm -rf /"}})))
+    assert code is ErrorCode.VALIDATION and "notify.command" in msg
+    code, msg = code_of(lambda: world.ops.update_rule(UpdateRule(r.id, {"notify": {"command": ["ok", ""]}})))
+    assert code is ErrorCode.VALIDATION and "notify.command" in msg
+    code, msg = code_of(lambda: world.ops.update_rule(UpdateRule(r.id, {"notify": "loud"})))
+    assert code is ErrorCode.VALIDATION and "notify" in msg
+    assert world.admin.get_rule(r.id) == v3
