@@ -248,7 +248,8 @@ def stats_from_audit(entries: Iterable[AuditEntry], window_s: float) -> WindowSt
 
     Outcomes written by the router: ``ok``, ``error:<code>`` (an answer),
     ``fallback_ok``/``fallback_error:<code>`` (served by legacy after a domain failure),
-    ``failed`` (unexpected failure reached the caller), ``failed_after_side_effect``.
+    ``fallback_failed`` (legacy failed too), ``failed`` (an unexpected failure reached the
+    caller), ``failed_after_side_effect``.
     """
     cells: dict[tuple[str, str], _Cell] = {}
     mismatches = 0
