@@ -137,8 +137,11 @@ def _camera_changes(changes: Mapping[str, Any], current: Camera, subject: str) -
             out["motion"] = replace(current.motion, **dict(motion))
     elif "motion" in out and not isinstance(motion, MotionSettings):
         errs.append(FieldError("motion", "must be a mapping of motion settings"))
-    if "tags" in out and isinstance(out["tags"], list | tuple):
-        out["tags"] = tuple(out["tags"])
+    if "tags" in out:
+        if isinstance(out["tags"], list | tuple):
+            out["tags"] = tuple(out["tags"])
+        else:
+            errs.append(FieldError("tags", "must be a list of strings"))
     if errs:
         raise ValidationError(errs, subject=subject)
     return out

@@ -69,6 +69,8 @@ def test_camera_refusals(admin: StationAdmin) -> None:
     c, msg = code(lambda: admin.update_camera(gate.id, {"colour": "red", "motion": {"speed": 1}}))
     assert c is ErrorCode.VALIDATION and "colour" in msg and "motion.speed" in msg
     assert code(lambda: admin.update_camera(gate.id, {"stall_timeout": 0}))[0] is ErrorCode.VALIDATION
+    c, msg = code(lambda: admin.update_camera(gate.id, {"tags": "north"}))
+    assert c is ErrorCode.VALIDATION and "tags" in msg
     assert code(lambda: admin.update_camera(gate.id, {}))[0] is ErrorCode.VALIDATION
     for fn in (lambda: admin.get_camera(99), lambda: admin.update_camera(99, {"loop": True}),
                lambda: admin.remove_camera(99)):
