@@ -32,6 +32,7 @@ Time is unix seconds from an injectable clock; ``tick(now)`` makes tests exact.
 from __future__ import annotations
 
 import logging
+import math
 import operator
 import threading
 import time
@@ -98,7 +99,7 @@ class _Rule:
 class _Instance:
     __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
                  "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
-                 "seen")
+                 "seen", "last_eval")
 
     def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
         self.rule = rule
@@ -117,6 +118,9 @@ class _Instance:
         self.acknowledged = False
         self.inhibited = False
         self.seen = 0  # tick number that last evaluated it
+        # When it was last evaluated (inf: it was held or out of schedule, so a pending
+        # period may not start before the next evaluation; None: never evaluated).
+        self.last_eval: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ class AlertEngine:
         self._ticks = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._next_due: float | None = None
         self.last_tick: TickResult | None = None
         self.tick_errors = 0
         self.set_rules(rules)
@@ -285,12 +290,14 @@ class AlertEngine:
                         n += 1
                         if not in_schedule:
                             self._leave(inst, now, "outside the rule's schedule", changes)
-                            continue
-                        if not is_offline_rule and cid in offline:
+                            inst.last_eval = math.inf  # what held meanwhile does not count
+                        elif not is_offline_rule and cid in offline:
                             self._inhibit(inst, now, changes)
-                            continue
-                        inst.inhibited = False
-                        self._step(inst, pr, latest(inst.series), now, stale, changes)
+                            inst.last_eval = math.inf
+                        else:
+                            inst.inhibited = False
+                            self._step(inst, pr, latest(inst.series), now, stale, changes)
+                            inst.last_eval = now
                 else:
                     inst = instances.get((pr.key, None))
                     if inst is None:
@@ -299,9 +306,16 @@ class AlertEngine:
                     n += 1
                     if not in_schedule:
                         self._leave(inst, now, "outside the rule's schedule", changes)
-                        continue
-                    self._step(inst, pr, latest(pr.station_key), now, stale, changes)
+                        inst.last_eval = math.inf
+                    else:
+                        self._step(inst, pr, latest(pr.station_key), now, stale, changes)
+                        inst.last_eval = now
             # Instances nobody evaluated this tick: rule removed/disabled/retargeted, camera gone.
+            # When a pending instance is due to fire (the thread wakes for it, so a firing is
+            # not up to a tick late).
+            due = [i.active_since + i.rule.rule.for_seconds for i in instances.values()
+                   if i.state is AlertState.PENDING and i.active_since is not None]
+            self._next_due = min(due) if due else None
             gone = []
             for key in [k for k, i in instances.items() if i.seen != tick_no]:
                 inst = instances.pop(key)
@@ -381,7 +395,15 @@ class AlertEngine:
                 inst.value = value
             if state is AlertState.INACTIVE or state is AlertState.RESOLVED:
                 inst.state = AlertState.PENDING
-                inst.active_since = inst.since = now
+                # Pending since the value appeared (an event-driven sample may be up to a tick
+                # older than this evaluation), but not before the previous evaluation of this
+                # instance: it did not hold then.
+                start = now
+                if value is not None:
+                    start = self._reg.value_since(inst.series) or sample[0]  # type: ignore[index]
+                    floor = inst.last_eval if inst.last_eval is not None else sample[0]  # type: ignore[index]
+                    start = min(now, max(start, floor))
+                inst.active_since = inst.since = start
                 inst.acknowledged = False
                 changes.append((ChangeKind.PENDING, inst, False, ""))
                 state = AlertState.PENDING
@@ -563,6 +585,20 @@ class AlertEngine:
             if delay < 0:
                 next_at = time.monotonic()
                 delay = 0.0
+            due = self._next_due
+            if due is not None:
+                until_due = due - self._clock()
+                if 0 <= until_due < delay:
+                    # An extra evaluation exactly when a pending rule reaches its ``for``;
+                    # the regular schedule stays as it was.
+                    if self._stop.wait(until_due + 0.001):
+                        return
+                    try:
+                        self.tick()
+                    except Exception:
+                        self.tick_errors += 1
+                        log.exception("alerts: evaluation tick failed")
+                    delay = max(0.0, next_at - time.monotonic())
             self._stop.wait(delay)
 
     def stop(self, timeout: float = 5.0) -> None:

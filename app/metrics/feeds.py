@@ -140,16 +140,20 @@ class SupervisorFeed:
         cid = int(ev.camera_id)
         now = float(ev.ts or self._clock())
         state = getattr(ev.state, "value", ev.state)
+        labels = camera_labels(cid)
         with self._lock:
             t = self._track(cid, now)
             t.state = str(state)
-            if kind == "state":
-                if ev.detail.get("to") == "stalled":
+            if kind in ("state", "source"):
+                if kind == "state" and ev.detail.get("to") == "stalled":
                     t.incidents.append(now)
                     t.stall_open = True
-                return
-            if kind == "source":
-                t.source = ev.detail.get("to")
+                if kind == "source":
+                    t.source = ev.detail.get("to")
+                # Say it at once rather than at the next poll (the offline alert's latency).
+                if t.state != _STOPPED:
+                    offline = 0.0 if (t.state == _RUNNING and t.source == "up") else 1.0
+                    self._reg.record_key(("offline", labels), offline, now)
                 return
             hb = ev.detail
             t.source = hb.get("source", t.source)
@@ -162,7 +166,6 @@ class SupervisorFeed:
                 rate = max(0, dropped - t.hb_dropped) / (ts - t.hb_ts)
             if isinstance(dropped, int):
                 t.hb_dropped, t.hb_ts = dropped, ts
-        labels = camera_labels(cid)
         rec = self._reg.record_key
         for name in ("fps", "motion", "motion_active", "last_frame_age"):
             v = _num(hb.get(name))

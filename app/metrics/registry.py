@@ -60,6 +60,7 @@ class MetricsRegistry:
         self._info: dict[str, SeriesInfo] = {}
         # Hot path for the engine: key -> (ts, value), replaced as a whole (readers need no lock).
         self._latest: dict[SeriesKey, tuple[float, float]] = {}
+        self._since: dict[SeriesKey, float] = {}  # key -> when its latest value was first written
         self.writes = 0
 
     @property
@@ -95,6 +96,9 @@ class MetricsRegistry:
                 s = self._series[key] = RingSeries(key[0], key[1], self._cap)
             s.record(v, ts)
             if s.last_ts == ts:
+                prev = self._latest.get(key)
+                if prev is None or prev[1] != v:
+                    self._since[key] = ts
                 self._latest[key] = (ts, v)
             self.writes += 1
 
@@ -112,6 +116,7 @@ class MetricsRegistry:
             for k in gone:
                 del self._series[k]
                 self._latest.pop(k, None)
+                self._since.pop(k, None)
         return len(gone)
 
     # -- reading ---------------------------------------------------------------------
@@ -122,6 +127,10 @@ class MetricsRegistry:
     def latest_sample(self, key: SeriesKey) -> tuple[float, float] | None:
         """``(ts, value)`` of the newest sample of ``key`` — lock-free, for the engine's per-tick reads."""
         return self._latest.get(key)
+
+    def value_since(self, key: SeriesKey) -> float | None:
+        """When the series took its current value (the first of the run of equal latest samples)."""
+        return self._since.get(key)
 
     def latest(
         self, name: str, labels: Labels = None, *, max_age: float | None = None, now: float | None = None

@@ -414,3 +414,46 @@ def test_disabled_rules_are_not_evaluated() -> None:
     rig.tick()
     assert rig.engine.statuses(include_inactive=True) == []
     assert rig.engine.rules() == []
+
+
+def test_pending_counts_from_when_the_value_appeared_not_from_the_tick() -> None:
+    rule = AlertRule(name="offline", metric="offline", comparator=Comparator.GE, threshold=1,
+                     target=TargetKind.CAMERA, camera_id=1, for_seconds=3.0, no_data=NoDataPolicy.OK)
+    rig = Rig(None, [rule], cameras=[1])
+    rig.put("offline", 0.0)
+    rig.tick()
+    rig.now = T0 + 0.3  # an event-driven sample between two ticks...
+    rig.put("offline", 1.0)
+    rig.now = T0 + 0.9  # ...refreshed by the per-second poll
+    rig.put("offline", 1.0)
+    rig.tick(T0 + 1.0)
+    (st,) = rig.engine.statuses()
+    assert st.state is AlertState.PENDING and st.since == datetime.fromtimestamp(T0 + 0.3, UTC)
+    assert rig.engine._next_due == pytest.approx(T0 + 3.3)  # the engine thread wakes for it
+    rig.tick(T0 + 3.29)
+    assert rig.state() is AlertState.PENDING
+    rig.tick(T0 + 3.3)
+    assert rig.state() is AlertState.FIRING
+
+
+def test_no_backdating_across_an_inhibition() -> None:
+    offline = AlertRule(name="offline", metric="offline", comparator=Comparator.GE, threshold=1,
+                        target=TargetKind.CAMERA, camera_id=1, for_seconds=60.0, no_data=NoDataPolicy.OK)
+    fps = low_fps(for_seconds=5.0)
+    rig = Rig(None, [fps, offline], cameras=[1])
+    for i in range(30):
+        rig.now = T0 + i
+        rig.put("fps", 0.0)  # 0 from T0 on: one unchanged value
+        rig.put("offline", 1.0)
+        rig.tick()
+    assert rig.state(rule=0) is AlertState.INACTIVE  # inhibited all along
+    for i in range(30, 36):
+        rig.now = T0 + i
+        rig.put("fps", 0.0)
+        rig.put("offline", 0.0)
+        rig.tick()
+        if i == 30:  # not firing at once: the 30 s it held while inhibited do not count
+            assert rig.state(rule=0) is AlertState.PENDING
+        if i == 34:
+            assert rig.state(rule=0) is AlertState.PENDING
+    assert rig.state(rule=0) is AlertState.FIRING

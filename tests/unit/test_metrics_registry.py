@@ -7,7 +7,14 @@ import threading
 import numpy as np
 import pytest
 
-from app.metrics import BadSeries, MetricsRegistry, RingSeries, SketchError, SlidingCounter, SlidingSketch
+from app.metrics import (
+    BadSeries,
+    MetricsRegistry,
+    RingSeries,
+    SketchError,
+    SlidingCounter,
+    SlidingSketch,
+)
 
 T0 = 1_800_000_000
 
