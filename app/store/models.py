@@ -75,6 +75,11 @@ class AlertRuleRow(Base):
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
     )
 
+    # Optimistic concurrency: an UPDATE only matches the version it read, so two writers racing
+    # on one rule cannot lose an update (the loser gets StaleDataError -> "conflict").
+    # The services set the new version themselves.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
 
 class AlertEventRow(Base):
     __tablename__ = "alert_events"
