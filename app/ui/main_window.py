@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.table, icon("table"), "Cameras")
         self.tabs.addTab(self.wall, icon("wall"), "Wall")
+        self.pages: dict[str, QWidget] = {"cameras": self.table, "wall": self.wall}
+        self._add_optional_pages()
         self.setCentralWidget(self.tabs)
 
         # ---- actions
@@ -156,6 +158,51 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_actions()
 
+    def _add_optional_pages(self) -> None:
+        """Charts, alerts, rules and rollout: each page builds against the station's modules."""
+        from app.ui.rollout_page import RolloutPage
+
+        builders: list[tuple[str, str, Callable[[], QWidget]]] = []
+        try:
+            from app.ui.charts import ChartsPage
+        except ImportError as e:  # pyqtgraph missing: the rest of the window still works
+            log.warning("charts page unavailable: %s", e)
+        else:
+            builders.append(("charts", "Charts", lambda: ChartsPage(self.station)))
+        try:
+            from app.ui.alerts_page import AlertsPage, RulesPage
+        except ImportError as e:
+            log.warning("alerts pages unavailable: %s", e)
+        else:
+            builders.append(("alerts", "Alerts", lambda: AlertsPage(self.station, self.tasks)))
+            builders.append(("rules", "Rules", lambda: RulesPage(self.station, self.tasks)))
+        builders.append(("rollout", "Rollout", lambda: RolloutPage(self.station, self.tasks)))
+        for key, title, build in builders:
+            page = build()
+            page.setObjectName(f"{key}Page")
+            self.pages[key] = page
+            self.tabs.addTab(page, icon(_PAGE_ICONS.get(key, key)), title)
+
+    def page(self, key: str) -> QWidget:
+        return self.pages[key]
+
+    def settings_dialog(self) -> QWidget:
+        from app.ui.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.station, self.tasks, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.applied.connect(lambda: self.statusBar().showMessage("Settings saved", 5000))
+        dlg.applied.connect(self.refresh_status)
+        dlg.open()
+        return dlg
+
+    def toggle_fullscreen_wall(self) -> None:
+        self.tabs.setCurrentWidget(self.wall)
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+
     # ------------------------------------------------------------ station lifecycle
 
     def open_station(self) -> None:
@@ -192,6 +239,10 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.refresh_timer.stop()
         self.status_timer.stop()
+        for page in self.pages.values():
+            stop = getattr(page, "shutdown", None)
+            if stop is not None:
+                stop()
         self.notifier.hide()
         self.wall.shutdown()
         self.bridge.detach()
@@ -273,8 +324,12 @@ class MainWindow(QMainWindow):
         self._action("import", "&Import cameras…", self.import_dialog, "Ctrl+I")
         self._action("export", "E&xport cameras…", self.export_dialog, "Ctrl+E")
         self._action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self._action("page_cameras", "Cameras", lambda: self.tabs.setCurrentWidget(self.table), "Ctrl+1", "table")
-        self._action("page_wall", "Wall", lambda: self.tabs.setCurrentWidget(self.wall), "Ctrl+2", "wall")
+        for i, (key, page) in enumerate(self.pages.items(), start=1):
+            self._action(f"page_{key}", self.tabs.tabText(self.tabs.indexOf(page)),
+                         lambda p=page: self.tabs.setCurrentWidget(p), f"Ctrl+{i}", _PAGE_ICONS.get(key, key))
+        self._action("settings", "S&ettings…", self.settings_dialog, QKeySequence.StandardKey.Preferences,
+                     "settings")
+        self._action("fullscreen_wall", "Wall full screen", self.toggle_fullscreen_wall, "F11", "fullscreen")
 
         tb = QToolBar("Camera actions")
         tb.setObjectName("cameraToolbar")
@@ -309,8 +364,12 @@ class MainWindow(QMainWindow):
             else:
                 self.camera_menu.addAction(self.actions[key])
         self.view_menu = mb.addMenu("&View")
-        self.view_menu.addAction(self.actions["page_cameras"])
-        self.view_menu.addAction(self.actions["page_wall"])
+        for key in self.pages:
+            self.view_menu.addAction(self.actions[f"page_{key}"])
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.actions["fullscreen_wall"])
+        m.insertAction(self.actions["quit"], self.actions["settings"])
+        m.insertSeparator(self.actions["quit"])
 
     def _update_actions(self) -> None:
         ready = self.ready and not self._shut_down
@@ -668,6 +727,10 @@ class MainWindow(QMainWindow):
         s.setValue("wall/grid", self.wall.grid)
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()
+
+
+_PAGE_ICONS = {"cameras": "table", "wall": "wall", "charts": "charts", "alerts": "alerts", "rules": "rules",
+               "rollout": "rollout"}
 
 
 def export_cameras_file(cameras: list[Any], path: Path, *, include_secrets: bool = False) -> int:

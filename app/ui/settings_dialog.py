@@ -1,0 +1,364 @@
+"""The settings dialog: rollout, general, kiosk and camera defaults.
+
+Rollout settings go through the station's router (validated and audited there);
+a field that the environment overrides is shown locked with the variable's name.
+The other settings are stored in the station's settings table. Saving runs off
+the GUI thread; refusals show in the dialog.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import OperationError
+from app.ui import station_settings as ss
+from app.ui.tasks import TaskRunner
+
+LOCK = "🔒"
+
+_THRESHOLD_LABELS = {
+    "window_s": ("Health window", " s"),
+    "max_domain_error_rate": ("Max domain error rate", ""),
+    "min_success_rate": ("Min end-to-end success", ""),
+    "max_p95_ratio": ("Max P95 ratio (domain/legacy)", "×"),
+    "min_samples": ("Min calls per path", ""),
+    "gate_max_error_rate": ("Gate: max error rate", ""),
+    "gate_min_calls": ("Gate: min domain calls", ""),
+    "gate_min_hold_s": ("Gate: min time at stage", " s"),
+}
+
+
+def _redact(url: str) -> str:
+    try:
+        from app.store.db import redact_url
+    except ImportError:  # pragma: no cover
+        return url
+    return redact_url(url)
+
+
+class SettingsDialog(QDialog):
+    """Edits the station's settings; ``applied`` is emitted after a successful save."""
+
+    applied = Signal()
+    failed = Signal(str)
+
+    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station = station
+        self.tasks = tasks
+        self.router = getattr(station, "router", None)
+        self.store_settings = ss.StationSettings(station)
+        self.setWindowTitle("Settings")
+        self.tabs = QTabWidget()
+        self.locked: dict[str, str] = {}  # field -> env var
+        self._build_rollout()
+        self._build_general()
+        self._build_kiosk()
+        self._build_defaults()
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(lambda: self.apply(close=True))
+        self.buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(lambda: self.apply())
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+        self._rollout_loaded: Any = None
+        self._stored: dict[str, Any] = {}
+        self._busy = False
+        self.resize(560, 520)
+        self.load()
+
+    # ------------------------------------------------------------ building
+
+    def _lock_note(self) -> QLabel:
+        lbl = QLabel()
+        lbl.setObjectName("lockedField")
+        lbl.setStyleSheet("color: #6d4c41; font-style: italic;")
+        lbl.hide()
+        return lbl
+
+    def _build_rollout(self) -> None:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.use_domain = QCheckBox("serve calls with the domain implementation")
+        self.use_domain_lock = self._lock_note()
+        self.percent = QSpinBox()
+        self.percent.setRange(0, 100)
+        self.percent.setSuffix(" %")
+        self.percent_lock = self._lock_note()
+        self.auto_rollback = QCheckBox("roll back automatically when the domain path is unhealthy")
+        self.shadow_rate = QDoubleSpinBox()
+        self.shadow_rate.setRange(0, 1)
+        self.shadow_rate.setDecimals(3)
+        self.shadow_rate.setSingleStep(0.01)
+        form.addRow("Domain path", self.use_domain)
+        form.addRow("", self.use_domain_lock)
+        form.addRow("Rollout percentage", self.percent)
+        form.addRow("", self.percent_lock)
+        form.addRow("", self.auto_rollback)
+        form.addRow("Shadow compare rate", self.shadow_rate)
+        self.thresholds: dict[str, QDoubleSpinBox | QSpinBox] = {}
+        limits: dict[str, tuple[float, float]] = {}
+        try:
+            from app.rollout.settings import Thresholds
+
+            limits = dict(Thresholds._LIMITS)
+        except ImportError:  # pragma: no cover
+            pass
+        for name, (lo, hi) in limits.items():
+            label, suffix = _THRESHOLD_LABELS.get(name, (name, ""))
+            w: QDoubleSpinBox | QSpinBox
+            if isinstance(lo, int) and isinstance(hi, int):
+                w = QSpinBox()
+                w.setRange(int(lo), int(min(hi, 2**31 - 1)))
+            else:
+                w = QDoubleSpinBox()
+                w.setDecimals(3 if hi <= 100 else 0)
+                w.setRange(float(lo), float(hi))
+            if suffix:
+                w.setSuffix(suffix)
+            self.thresholds[name] = w
+            form.addRow(label, w)
+        if self.router is None:
+            page.setEnabled(False)
+            form.addRow(QLabel("This station has no rollout router."))
+        self.tabs.addTab(page, "Rollout")
+
+    def _build_general(self) -> None:
+        page = QWidget()
+        form = QFormLayout(page)
+        paths = getattr(self.station, "paths", None)
+        self.data_dir = QLineEdit(str(getattr(paths, "data_dir", "")))
+        self.data_dir.setReadOnly(True)
+        self.db_url = QLineEdit(_redact(str(getattr(paths, "db_url", ""))))
+        self.db_url.setReadOnly(True)
+        note = QLabel("Set with --data-dir / EDGE_STATION_DATA_DIR and --db / EDGE_STATION_DB; "
+                      "a change takes effect when the station starts again.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #607d8b;")
+        self.api_enabled = QCheckBox("serve the control API and Prometheus metrics")
+        self.api_host = QLineEdit()
+        self.api_port = QSpinBox()
+        self.api_port.setRange(1, 65535)
+        form.addRow("Data directory", self.data_dir)
+        form.addRow("Database", self.db_url)
+        form.addRow("", note)
+        form.addRow("API", self.api_enabled)
+        form.addRow("API / metrics host", self.api_host)
+        form.addRow("API / metrics port", self.api_port)
+        self.tabs.addTab(page, "General")
+
+    def _build_kiosk(self) -> None:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.pin = QLineEdit()
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setPlaceholderText("leave empty to keep the current PIN")
+        self.pin2 = QLineEdit()
+        self.pin2.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin_state = QLabel()
+        self.clear_pin_btn = QPushButton("Remove PIN")
+        self.clear_pin_btn.clicked.connect(self._clear_pin)
+        row = QHBoxLayout()
+        row.addWidget(self.pin_state, 1)
+        row.addWidget(self.clear_pin_btn)
+        self.kiosk_grid = QComboBox()
+        self.kiosk_grid.addItems(["1×1", "2×2", "3×3", "4×4"])
+        self.kiosk_cycle = QSpinBox()
+        self.kiosk_cycle.setRange(0, 3600)
+        self.kiosk_cycle.setSuffix(" s")
+        self.kiosk_cycle.setSpecialValueText("off")
+        form.addRow("Operator PIN", self.pin)
+        form.addRow("Repeat PIN", self.pin2)
+        form.addRow("", _wrap(row))
+        form.addRow("Wall layout", self.kiosk_grid)
+        form.addRow("Cycle pages every", self.kiosk_cycle)
+        self.tabs.addTab(page, "Kiosk")
+
+    def _build_defaults(self) -> None:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.def_max_fps = QDoubleSpinBox()
+        self.def_max_fps.setRange(0, 240)
+        self.def_max_fps.setSpecialValueText("source rate")
+        self.def_stall = QDoubleSpinBox()
+        self.def_stall.setRange(0.5, 3600)
+        self.def_stall.setSuffix(" s")
+        self.def_motion = QDoubleSpinBox()
+        self.def_motion.setRange(0.001, 0.999)
+        self.def_motion.setDecimals(3)
+        self.def_motion.setSingleStep(0.005)
+        form.addRow("Max FPS", self.def_max_fps)
+        form.addRow("Stall timeout", self.def_stall)
+        form.addRow("Motion threshold", self.def_motion)
+        form.addRow(QLabel("Used for cameras added from the window."))
+        self.tabs.addTab(page, "Camera defaults")
+
+    # ------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        def read() -> tuple[Any, dict[str, Any], bool]:
+            rollout = self.router.settings if self.router is not None else None
+            return rollout, self.store_settings.load(), self._has_pin()
+
+        self.tasks.submit("read settings", read, on_ok=self._loaded, on_error=self._show_error,
+                          quiet=True, owner=self)
+
+    def _has_pin(self) -> bool:
+        from app.kiosk.pin import load_pin
+
+        try:
+            return load_pin(self.station.paths.data_dir) is not None
+        except Exception:
+            return False
+
+    def _loaded(self, data: tuple[Any, dict[str, Any], bool]) -> None:
+        rollout, stored, has_pin = data
+        self._rollout_loaded, self._stored = rollout, stored
+        if rollout is not None:
+            self.use_domain.setChecked(rollout.stored_use_domain)
+            self.percent.setValue(rollout.stored_percent)
+            self.auto_rollback.setChecked(rollout.auto_rollback)
+            self.shadow_rate.setValue(rollout.shadow_rate)
+            for name, w in self.thresholds.items():
+                w.setValue(getattr(rollout.thresholds, name))
+            self.locked = rollout.locked_fields()
+            for fld, widget, note in (("use_domain", self.use_domain, self.use_domain_lock),
+                                      ("percent", self.percent, self.percent_lock)):
+                var = self.locked.get(fld)
+                widget.setEnabled(var is None)
+                if var is not None:
+                    shown = rollout.overrides.get(fld, var)
+                    note.setText(f"{LOCK} locked by the environment: {shown} (unset {var} to change it here)")
+                    widget.setToolTip(f"locked by {var}")
+                    if fld == "use_domain":
+                        widget.setChecked(rollout.use_domain)
+                    else:
+                        widget.setValue(rollout.percent)
+                note.setVisible(var is not None)
+        self.api_enabled.setChecked(bool(stored[ss.K_API_ENABLED]))
+        self.api_host.setText(str(stored[ss.K_API_HOST]))
+        self.api_port.setValue(int(stored[ss.K_API_PORT]))
+        self.kiosk_grid.setCurrentIndex(max(0, min(3, int(stored[ss.K_KIOSK_GRID]) - 1)))
+        self.kiosk_cycle.setValue(int(stored[ss.K_KIOSK_CYCLE]))
+        self.def_max_fps.setValue(float(stored[ss.K_DEF_MAX_FPS]))
+        self.def_stall.setValue(float(stored[ss.K_DEF_STALL]))
+        self.def_motion.setValue(float(stored[ss.K_DEF_MOTION]))
+        self.pin_state.setText("a PIN is set" if has_pin else "no PIN set (kiosk exit is not protected)")
+        self.clear_pin_btn.setEnabled(has_pin)
+
+    # ------------------------------------------------------------ saving
+
+    def pending_changes(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
+        """(rollout set, rollout options, stored settings, new PIN) that differ from what was loaded."""
+        r = self._rollout_loaded
+        rset: dict[str, Any] = {}
+        ropts: dict[str, Any] = {}
+        if r is not None:
+            if "use_domain" not in self.locked and self.use_domain.isChecked() != r.stored_use_domain:
+                rset["use_domain"] = self.use_domain.isChecked()
+            if "percent" not in self.locked and self.percent.value() != r.stored_percent:
+                rset["percent"] = self.percent.value()
+            if self.auto_rollback.isChecked() != r.auto_rollback:
+                ropts["auto_rollback"] = self.auto_rollback.isChecked()
+            if abs(self.shadow_rate.value() - r.shadow_rate) > 1e-9:
+                ropts["shadow_rate"] = self.shadow_rate.value()
+            for name, w in self.thresholds.items():
+                if abs(float(w.value()) - float(getattr(r.thresholds, name))) > 1e-9:
+                    ropts[name] = w.value()
+        values = {
+            ss.K_API_ENABLED: self.api_enabled.isChecked(), ss.K_API_HOST: self.api_host.text().strip(),
+            ss.K_API_PORT: self.api_port.value(), ss.K_KIOSK_GRID: self.kiosk_grid.currentIndex() + 1,
+            ss.K_KIOSK_CYCLE: self.kiosk_cycle.value(), ss.K_DEF_MAX_FPS: self.def_max_fps.value(),
+            ss.K_DEF_STALL: self.def_stall.value(), ss.K_DEF_MOTION: self.def_motion.value(),
+        }
+        stored = {k: v for k, v in values.items() if self._stored.get(k) != v}
+        pin = self.pin.text() or None
+        return rset, ropts, stored, pin
+
+    def apply(self, close: bool = False) -> None:
+        if self._busy:
+            return
+        rset, ropts, stored, pin = self.pending_changes()
+        if pin is not None and pin != self.pin2.text():
+            self._show_error(ValueError("the two PINs differ"))
+            return
+        problems = ss.problems(stored)
+        if problems:
+            self._show_error(ValueError("; ".join(str(p) for p in problems)))
+            return
+        self._busy = True
+        self.error.hide()
+
+        def work() -> None:
+            if rset and self.router is not None:
+                self.router.set(**rset, actor="operator")
+            if ropts and self.router is not None:
+                self.router.set_options(ropts, actor="operator")
+            if stored:
+                self.store_settings.save(stored, actor="operator")
+            if pin is not None:
+                from app.kiosk.pin import check_pin_format, save_pin
+
+                check_pin_format(pin)
+                save_pin(self.station.paths.data_dir, pin)
+
+        def ok(_r: Any) -> None:
+            self._busy = False
+            self.pin.clear()
+            self.pin2.clear()
+            self.applied.emit()
+            if close:
+                self.accept()
+            else:
+                self.load()
+
+        def failed(err: BaseException) -> None:
+            self._busy = False
+            self._show_error(err)
+            self.load()  # show what was actually stored
+
+        self.tasks.submit("save settings", work, on_ok=ok, on_error=failed, owner=self)
+
+    def _clear_pin(self) -> None:
+        from app.kiosk.pin import clear_pin
+
+        self.tasks.submit("remove PIN", clear_pin, self.station.paths.data_dir,
+                          on_ok=lambda _r: self.load(), on_error=self._show_error, owner=self)
+
+    def _show_error(self, err: BaseException) -> None:
+        text = f"{err} [{err.code}]" if isinstance(err, OperationError) else str(err)
+        self.error.setText(text)
+        self.error.show()
+        self.failed.emit(text)
+
+
+def _wrap(layout) -> QWidget:
+    w = QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    w.setLayout(layout)
+    return w
