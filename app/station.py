@@ -20,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.alerts import AlertEngine, Dispatcher, default_rules
 from app.domain import Camera
 from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamera
 from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
 from app.legacy.operations import LegacyOperations
+from app.metrics import (
+    MetricsRegistry,
+    MetricsSampler,
+    RolloutFeed,
+    Rollup,
+    StationFeed,
+    SupervisorFeed,
+)
 from app.paths import StationPaths, sqlite_url
 from app.rollout.router import Router
 from app.services.admin import StationAdmin
@@ -43,6 +52,7 @@ __all__ = ["Station", "StationAlreadyRunning", "StationEvent", "StationOptions",
 
 DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
+SETTING_RULES_SEEDED = "alerts.default_rules_seeded"
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,9 @@ class Station:
         self.supervisor.start()
         self._unsubscribe_supervisor = self.supervisor.subscribe(self._on_supervisor_event)
         self._wire_operations()
+        self._seed_default_rules()
         self._reload_cameras()
+        self._wire_metrics_and_alerts()
         self._opened = True
         if self.options.autostart:
             self.autostart()
@@ -134,6 +146,42 @@ class Station:
             uow.commit()
         log.info("seeded %d demo cameras", len(demo))
 
+    def _seed_default_rules(self) -> None:
+        """The rollout health rules ship enabled: add them once, on the first start."""
+        assert self.store is not None
+        with self.store.uow() as uow:
+            if uow.settings.get(SETTING_RULES_SEEDED):
+                return
+            for rule in default_rules():
+                if uow.rules.get_by_name(rule.name) is None:
+                    uow.rules.add(rule)
+            uow.settings.set(SETTING_RULES_SEEDED, True)
+            uow.commit()
+
+    def _wire_metrics_and_alerts(self) -> None:
+        assert self.store is not None and self.supervisor is not None
+        self.metrics = MetricsRegistry()
+        self.supervisor_feed = SupervisorFeed(self.supervisor, self.metrics).start()
+        self.sampler = MetricsSampler(
+            [self.supervisor_feed, StationFeed(self.paths.data_dir, self.metrics),
+             RolloutFeed(self.router.snapshot, self.metrics)],
+            rollup=Rollup(self.metrics, self.store),
+        ).start()
+        self.dispatcher = Dispatcher()
+
+        def camera_name(camera_id: int) -> str | None:
+            cam = self.camera(camera_id)
+            return cam.name if cam else None
+
+        self.alerts = AlertEngine(
+            self.metrics, store=self.store, dispatcher=self.dispatcher,
+            cameras=self.supervisor_feed.watched_cameras, camera_name=camera_name,
+        )
+        self.alerts.load_rules()
+        self._unsubscribe_alerts = self.alerts.subscribe(
+            lambda change: self.emit(StationEvent("alert", change.camera_id, change)))
+        self.alerts.start()
+
     def _wire_operations(self) -> None:
 
         assert self.store is not None and self.supervisor is not None
@@ -152,6 +200,15 @@ class Station:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if getattr(self, "alerts", None) is not None:
+            self._unsubscribe_alerts()
+            self.alerts.stop()
+            self.dispatcher.close()
+            self.alerts = None
+        if getattr(self, "sampler", None) is not None:
+            self.sampler.stop()
+            self.supervisor_feed.close()
+            self.sampler = None
         if self._unsubscribe_supervisor:
             self._unsubscribe_supervisor()
             self._unsubscribe_supervisor = None
@@ -321,6 +378,8 @@ class Station:
                         sup.stop_worker(cid)
                     except Exception as e:
                         log.warning("stopping camera %s after it was removed/deactivated: %s", cid, e)
+        if getattr(self, "alerts", None) is not None:
+            self.alerts.load_rules()  # a rule may have been added, changed or disabled
         if before != after:
             self.emit(StationEvent("cameras"))
 

@@ -1,0 +1,88 @@
+"""The station facade end to end: first start, live figures, alerts, and changes made by another process."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.domain.operations import CameraRef
+from app.metrics import camera_labels
+from app.paths import resolve_paths
+from app.station import Station, StationAlreadyRunning, StationOptions
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def station(tmp_path):
+    st = Station(StationOptions(paths=resolve_paths(tmp_path / "data"), autostart=False))
+    st.open()
+    yield st
+    st.close()
+
+
+def test_first_start_seeds_demo_cameras_and_rollout_rules(station):
+    names = [c.name for c in station.cameras()]
+    assert names == ["Lobby", "Loading dock", "Server room", "Front gate"]
+    rules = station.admin.list_rules()
+    assert {r.metric for r in rules} == {"domain_error_rate", "success_rate", "p95_ratio"}
+    assert all(r.enabled for r in rules)
+    assert [s.state.value for s in station.live_status()] == ["stopped", "stopped", "stopped", "inactive"]
+
+
+def test_seeding_happens_once(tmp_path):
+    paths = resolve_paths(tmp_path / "data")
+    with Station(StationOptions(paths=paths, autostart=False)) as st:
+        lobby = next(c for c in st.cameras() if c.name == "Lobby")
+        st.admin.remove_camera(lobby.id)
+    with Station(StationOptions(paths=paths, autostart=False)) as st:
+        assert "Lobby" not in [c.name for c in st.cameras()]
+        assert len(st.admin.list_rules()) == 3
+
+
+def test_started_camera_feeds_metrics(station):
+    lobby = next(c for c in station.cameras() if c.name == "Lobby")
+    station.call("start_camera", CameraRef(lobby.id), actor="test")
+    fps = wait_for(lambda: station.metrics.latest("fps", camera_labels(lobby.id)), 15, "an fps sample")
+    assert fps > 0
+    assert station.metrics.latest("offline", camera_labels(lobby.id)) == 0
+    assert station.metrics.latest("cpu_percent") is not None  # station series
+
+
+def test_second_station_on_the_same_data_dir_is_refused(station):
+    with pytest.raises(StationAlreadyRunning):
+        Station(StationOptions(paths=station.paths, autostart=False)).open()
+
+
+def test_cli_change_in_another_process_reaches_the_running_station(station):
+    events = []
+    station.subscribe(lambda ev: events.append(ev.kind))
+    lobby = next(c for c in station.cameras() if c.name == "Lobby")
+    station.call("start_camera", CameraRef(lobby.id), actor="test")
+    wait_for(lambda: station.supervisor.status(lobby.id).state.value == "running", 15, "Lobby running")
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(station.paths.data_dir)],
+                             capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert out.returncode == 0, out.stderr
+
+    cli("cameras", "add", "Porch", "test://still")
+    wait_for(lambda: "Porch" in [c.name for c in station.cameras()], 5, "the new camera")
+    assert "cameras" in events
+    cli("cameras", "remove", "Lobby")
+    wait_for(lambda: lobby.id not in [c.id for c in station.cameras()], 5, "Lobby gone")
+    # Its worker is stopped: a removed camera leaves nothing running.
+    wait_for(lambda: station.supervisor.status(lobby.id).state.value == "stopped", 10, "Lobby's worker stopped")
