@@ -311,7 +311,9 @@ def test_sigterm_while_blocked_opening_a_silent_server_still_exits_within_one_se
         worker.wait_for(lambda b: b["source"] == "opening", 5, "opening")
         conn, _ = silent.accept()  # the worker is now inside FFmpeg's open
         with conn:
-            time.sleep(0.3)
+            # Heartbeats keep coming while the open is blocked.
+            beats = [worker.wait_for(lambda b: True, 2.5, "a heartbeat") for _ in range(2)]
+            assert all(b["source"] == "opening" and b["decoded"] == 0 for b in beats)
             assert worker.proc.poll() is None
             t0 = time.monotonic()
             worker.proc.terminate()

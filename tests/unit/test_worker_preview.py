@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -124,6 +126,50 @@ def test_reader_never_returns_a_torn_frame(tmp_path):
         thread.join(10)
         writer.close()
         reader.close()
+
+
+_WRITER_PROCESS = """
+import sys, time
+import numpy as np
+from app.worker.preview import PREVIEW_MAX_HEIGHT as H, PREVIEW_MAX_WIDTH as W, PreviewWriter
+writer = PreviewWriter(sys.argv[1])
+frames = [np.full((H, W * 3), v, np.uint8) for v in range(0, 256, 15)]
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[2])
+i = 0
+while time.monotonic() < end:
+    writer.write_rows(frames[i % len(frames)], W, H)
+    i += 1
+writer.close()
+"""
+
+
+def test_reader_never_returns_a_torn_frame_from_another_process(tmp_path):
+    """The real setting: the writer runs flat out in another process, on another core."""
+    path = tmp_path / "cam.preview"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER_PROCESS, str(path), "3"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        reader = PreviewReader(path)
+        consistent = 0
+        while writer.poll() is None:
+            got = reader.read()
+            if got is None:
+                continue
+            lo, hi = int(got.image.min()), int(got.image.max())
+            assert lo == hi, f"torn frame at seq {got.seq}: values {lo}..{hi}"
+            consistent += 1
+        reader.close()
+        assert writer.wait(10) == 0
+        assert consistent >= 20
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(5)
+        if writer.stdout is not None:
+            writer.stdout.close()
 
 
 def test_write_frame_downscales_to_rgb_keeping_aspect(tmp_path):
