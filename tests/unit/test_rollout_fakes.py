@@ -6,6 +6,7 @@ domain implementations share one database. Faults are injected per operation.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -37,6 +38,14 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
+
+
+class NoSample(random.Random):
+    """Shadow sampling off unless a test sets the rate to 1.0 (keeps call counts exact)."""
+
+    def random(self) -> float:
+        return 0.999999
+
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 

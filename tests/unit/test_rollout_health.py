@@ -9,7 +9,7 @@ from app.rollout import AuditLog, GateRefused, RolloutControl, RolloutSettings, 
 from app.rollout.health import Status, Verdict, evaluate_gate, evaluate_health, rollback_checklist
 from app.rollout.metrics import RolloutMetrics, WindowStats
 from app.store import open_store
-from tests.unit.test_rollout_fakes import fake_pair, keys_for
+from tests.unit.test_rollout_fakes import NoSample, fake_pair, keys_for
 
 TH = Thresholds(min_samples=50)
 
@@ -178,7 +178,7 @@ def failing_domain_router(store, clock, wall):
     legacy, domain, state = fake_pair(8)
     domain.fail["camera_status"] = lambda: RuntimeError("domain db down")
     r = Router(legacy, domain, store, keys_for(state), env={}, clock=clock, wall=wall,
-               audit=AuditLog(store, background=False), health_interval=5.0)
+               audit=AuditLog(store, background=False), health_interval=5.0, rng=NoSample())
     r.set(use_domain=True, percent=100)
     r.set_options({"min_samples": 20})
     return r, legacy
@@ -222,7 +222,7 @@ def test_rollback_checklist_is_verified_from_the_audit_log(store):
     clock, wall = Clock(), Clock(NOW)
     legacy, domain, state = fake_pair(8)
     r = Router(legacy, domain, store, keys_for(state), env={}, clock=clock, wall=wall,
-               audit=AuditLog(store, background=False))
+               audit=AuditLog(store, background=False), rng=NoSample())
     r.set(use_domain=True, percent=50)
     r.set_options({"min_samples": 5, "window_s": 60})
     wall.t += 1

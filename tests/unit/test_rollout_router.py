@@ -23,7 +23,7 @@ from app.rollout.bucketing import Population
 from app.rollout.decision import decide
 from app.rollout.settings import ENV_PERCENT, ENV_USE_DOMAIN
 from app.store import open_store
-from tests.unit.test_rollout_fakes import fake_pair, keys_for, sample_rule
+from tests.unit.test_rollout_fakes import NoSample, fake_pair, keys_for, sample_rule
 
 
 class Clock:
@@ -48,6 +48,7 @@ def store(db_url):
 
 def make_router(store, n=8, env=None, **kw):
     legacy, domain, state = fake_pair(n)
+    kw.setdefault("rng", NoSample())
     kw.setdefault("audit", AuditLog(store, background=False) if store is not None else None)
     r = Router(legacy, domain, store, keys_for(state), env=env or {}, **kw)
     return r, legacy, domain, state
@@ -368,3 +369,46 @@ def test_scratch_router_without_store():
     with pytest.raises(RolloutError):
         r.set(percent=10)
     r.close()
+
+
+def test_read_only_calls_cost_no_database_round_trip(store):
+    from sqlalchemy import event
+
+    clock = Clock()
+    r, *_ = make_router(store, clock=clock)
+    r.set(use_domain=True, percent=50)
+    statements: list[str] = []
+    listener = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        for i in range(200):
+            r.camera_status(CameraRef(1 + i % 8))
+        assert statements == []  # settings, keys and audit all stay in memory until the TTL/flush
+        r.call("create_rule", CreateRule(sample_rule()))
+        assert any("INSERT INTO audit_log" in s for s in statements)  # a write is audited at once
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    r.close()
+
+
+def test_concurrent_calls_are_all_counted(store):
+    import threading
+
+    r, legacy, domain, _ = make_router(store)
+    r.set(use_domain=True, percent=50)
+
+    def worker():
+        for i in range(248):  # 31 calls per camera
+            r.camera_status(CameraRef(1 + i % 8))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    s = r.metrics.summary()
+    assert s.path("domain").calls + s.path("legacy").calls == 992
+    assert s.path("domain").calls == domain.count("camera_status") == 496  # 4 of 8 cameras
+    r.close()
+    with store.uow() as uow:
+        assert len(uow.audit.recent(5000, op_prefix="camera_status")) == 992
