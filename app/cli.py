@@ -190,6 +190,8 @@ def cmd_window(args: argparse.Namespace) -> int:
     from app.station import Station, StationOptions
 
     paths = _paths(args)
+    # Migrate (or refuse a newer database) before any window shows.
+    _open_store(args).dispose()
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
     try:
         from app.ui.app import run_window
@@ -199,6 +201,7 @@ def cmd_window(args: argparse.Namespace) -> int:
 
 
 def cmd_headless(args: argparse.Namespace) -> int:
+    from app.rollout.errors import RolloutSettingsError
     from app.station import Station, StationAlreadyRunning, StationOptions, run_headless
     from app.store import StoreError
 
@@ -210,6 +213,8 @@ def cmd_headless(args: argparse.Namespace) -> int:
         raise CliError(f"{e}; stop it first or use another --data-dir", EXIT_ALREADY_RUNNING) from None
     except StoreError as e:
         raise CliError(str(e), EXIT_DATABASE) from None
+    except RolloutSettingsError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

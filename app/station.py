@@ -164,7 +164,7 @@ class Station:
         self.supervisor_feed = SupervisorFeed(self.supervisor, self.metrics).start()
         self.sampler = MetricsSampler(
             [self.supervisor_feed, StationFeed(self.paths.data_dir, self.metrics),
-             RolloutFeed(self.router.snapshot, self.metrics)],
+             RolloutFeed(self.router.snapshot, self.metrics), _RolloutHealthTick(self.router)],
             rollup=Rollup(self.metrics, self.store),
         ).start()
         self.dispatcher = Dispatcher()
@@ -380,8 +380,20 @@ class Station:
                         log.warning("stopping camera %s after it was removed/deactivated: %s", cid, e)
         if getattr(self, "alerts", None) is not None:
             self.alerts.load_rules()  # a rule may have been added, changed or disabled
+        if getattr(self, "router", None) is not None:
+            self.router.reload()  # rollout settings changed by `edge-station rollout ...`
         if before != after:
             self.emit(StationEvent("cameras"))
+
+
+class _RolloutHealthTick:
+    """Judges rollout health every sampler tick, so auto-rollback does not wait for the next call."""
+
+    def __init__(self, router: Router):
+        self._router = router
+
+    def poll(self, now: float) -> None:
+        self._router.check_health()
 
 
 def _data_version(conn, dialect: str) -> object:
@@ -420,7 +432,12 @@ def run_headless(station: Station, duration: float | None = None, status_interva
 
     old = {s: signal.signal(s, _handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        station.open()
+        station.open()  # cleans up after itself when it fails
+    except BaseException:
+        for s, h in old.items():
+            signal.signal(s, h)
+        raise
+    try:
         active = [c.name for c in station.cameras() if c.active]
         print(f"edge-station headless: {len(station.cameras())} cameras ({len(active)} active); "
               f"data dir {station.paths.data_dir}. Stop with Ctrl-C.", flush=True)

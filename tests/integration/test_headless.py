@@ -69,3 +69,12 @@ def test_second_headless_on_same_data_dir_is_refused(tmp_path):
         first.terminate()
         first.communicate(timeout=15)
     assert first.returncode == 0
+
+
+def test_bad_rollout_environment_is_one_clear_line(tmp_path):
+    env = dict(os.environ, ROLLOUT_PERCENT="37x")
+    out = subprocess.run([sys.executable, "-m", "app", "headless", "--data-dir", str(tmp_path / "d"), "--duration", "1"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "edge-station: error: ROLLOUT_PERCENT='37x' is not a percentage (an integer 0-100)"
+    assert out.stdout == ""
