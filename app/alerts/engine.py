@@ -31,13 +31,15 @@ Time is unix seconds from an injectable clock; ``tick(now)`` makes tests exact.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import operator
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 
 from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
@@ -55,6 +57,7 @@ from app.domain.rules import (
     AlertRule,
     Comparator,
     NoDataPolicy,
+    Notify,
     ScheduleSpan,
     TargetKind,
     parse_schedule,
@@ -99,7 +102,7 @@ class _Rule:
 class _Instance:
     __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
                  "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
-                 "seen", "last_eval")
+                 "seen", "last_eval", "event_key")
 
     def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
         self.rule = rule
@@ -114,6 +117,7 @@ class _Instance:
         self.last_notified: float | None = None
         self.announced = False  # this firing was announced
         self.event: AlertEvent | None = None
+        self.event_key = 0  # this firing's key in the writer (the database id may come later)
         self.dirty = False  # event needs saving
         self.acknowledged = False
         self.inhibited = False
@@ -121,6 +125,14 @@ class _Instance:
         # When it was last evaluated (inf: it was held or out of schedule, so a pending
         # period may not start before the next evaluation; None: never evaluated).
         self.last_eval: float | None = None
+
+
+@dataclass
+class _Job:
+    """What one tick hands the writer: events to store, then changes to announce."""
+
+    saves: list[tuple[_Instance | None, int, AlertEvent]]
+    changes: list[tuple[AlertChange, int | None, Notify | None]]
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,7 @@ class AlertEngine:
         stale_after: float = 5.0,
         tz: tzinfo | None = None,
         rules: Iterable[AlertRule] = (),
+        async_writes: bool = True,
     ):
         self._reg = registry
         self._store = store
@@ -173,6 +186,15 @@ class AlertEngine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._next_due: float | None = None
+        # Writer: events are stored and changes announced off the evaluating thread.
+        self._async = async_writes
+        self._keys = itertools.count(1)
+        self._db_ids: dict[int, int] = {}  # event key -> database id, while firing
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._writer_idle = threading.Condition(self._writer_lock)
+        self._pending_jobs = 0
         self.last_tick: TickResult | None = None
         self.tick_errors = 0
         self.set_rules(rules)
@@ -204,6 +226,9 @@ class AlertEngine:
         with self._store.uow() as uow:
             rules = uow.rules.list()
         self.set_rules(rules)
+        with self._lock:
+            if not self._restored:
+                self._restore()
         return sum(1 for r in rules if r.enabled)
 
     def rules(self) -> list[AlertRule]:
@@ -321,21 +346,15 @@ class AlertEngine:
                 inst = instances.pop(key)
                 self._leave(inst, now, "rule or camera no longer watched", changes)
                 gone.append(inst)
-            self._close_orphans(now)
-            self._persist(gone)
-            out = [self._change(kind, inst, notify, msg, now) for kind, inst, notify, msg in changes]
-            subscribers = self._subscribers
-        for change, (_, inst, notify, _) in zip(out, changes, strict=True):
-            if notify and self._dispatcher is not None:
-                n_rule = inst.rule.rule.notify
-                if n_rule.webhook_url or n_rule.command:
-                    self._dispatcher.submit(change, n_rule)
-            for cb in subscribers:
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("alerts: subscriber %r failed", cb)
-        res = TickResult(now, n, len(out), time.perf_counter() - t0)
+            job = _Job(
+                saves=self._take_dirty(gone) + self._take_orphans(now),
+                changes=[(self._change(kind, inst, notify, msg, now), inst.event_key if inst.event else None,
+                          inst.rule.rule.notify if notify else None)
+                         for kind, inst, notify, msg in changes],
+            )
+        if job.saves or job.changes:
+            self._submit(job)
+        res = TickResult(now, n, len(job.changes), time.perf_counter() - t0)
         self.last_tick = res
         return res
 
@@ -352,6 +371,7 @@ class AlertEngine:
         if orphan is not None:  # still firing from the previous run: carry on without re-announcing
             inst.state = AlertState.FIRING
             inst.event = orphan
+            inst.event_key = next(self._keys)
             inst.value = orphan.value
             inst.active_since = orphan.started_at.timestamp()
             inst.since = orphan.fired_at.timestamp() if orphan.fired_at else now
@@ -362,19 +382,18 @@ class AlertEngine:
         self._instances[(pr.key, camera_id)] = inst
         return inst
 
-    def _close_orphans(self, now: float) -> None:
+    def _take_orphans(self, now: float) -> list[tuple[_Instance | None, int, AlertEvent]]:
+        """Events of the previous run that no instance adopted: closed."""
         if not self._orphans:
-            return
+            return []
         closed = [
-            ev.with_changes(state=EventState.RESOLVED, resolved_at=_dt(now),
-                            message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated")
+            (None, next(self._keys), ev.with_changes(
+                state=EventState.RESOLVED, resolved_at=_dt(now),
+                message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated"))
             for ev in self._orphans.values()
         ]
         self._orphans.clear()
-        try:
-            self._events.save(closed)
-        except Exception:
-            log.exception("alerts: cannot close events of the previous run")
+        return closed
 
     def _step(self, inst: _Instance, pr: _Rule, sample: tuple[float, float] | None, now: float,
               stale: float, changes: list) -> None:
@@ -440,6 +459,7 @@ class AlertEngine:
         inst.announced = notify
         val = "no data" if inst.value is None else f"{inst.value:g}"
         msg = f"{rule.name}: {inst.subject} {rule.metric} = {val} ({rule.comparator} {rule.threshold:g})"
+        inst.event_key = next(self._keys)
         inst.event = AlertEvent(
             rule_id=rule.id, rule_name=rule.name, camera_id=inst.camera_id, subject=inst.subject,
             severity=rule.severity, state=EventState.FIRING, value=inst.value, threshold=rule.threshold,
@@ -489,18 +509,97 @@ class AlertEngine:
             inst.active_since = None
             changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
 
-    def _persist(self, extra: list[_Instance]) -> None:
-        dirty = [i for i in (*self._instances.values(), *extra) if i.dirty and i.event is not None]
-        if not dirty:
+    def _take_dirty(self, extra: list[_Instance]) -> list[tuple[_Instance | None, int, AlertEvent]]:
+        out = []
+        for inst in (*self._instances.values(), *extra):
+            if inst.dirty and inst.event is not None:
+                out.append((inst, inst.event_key, inst.event))
+                inst.dirty = False
+        return out
+
+    # -- persistence and delivery (the writer) -----------------------------------------------
+    def _submit(self, job: _Job) -> None:
+        if not self._async:
+            self._write(job)
             return
-        try:
-            saved = self._events.save([i.event for i in dirty])  # type: ignore[misc]
-        except Exception:
-            log.exception("alerts: cannot store %d alert event(s); retrying next tick", len(dirty))
-            return
-        for inst, ev in zip(dirty, saved, strict=True):
-            inst.event = ev
-            inst.dirty = False
+        with self._writer_lock:
+            self._pending_jobs += 1
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="alert-events", daemon=True)
+                self._writer.start()
+        self._jobs.put(job)
+        backlog = self._jobs.qsize()
+        if backlog and backlog % 1000 == 0:
+            log.warning("alerts: %d batches of alert events waiting for the database", backlog)
+
+    def _write_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._write(job)
+            except Exception:
+                log.exception("alerts: writing/delivering alert events failed")
+            finally:
+                with self._writer_lock:
+                    self._pending_jobs -= 1
+                    self._writer_idle.notify_all()
+
+    def _write(self, job: _Job) -> None:
+        """Store the batch (one transaction), then announce its changes with the stored events."""
+        saved_by_key: dict[int, AlertEvent] = {}
+        if job.saves:
+            events = []
+            for _, key, ev in job.saves:
+                if ev.id is None and key in self._db_ids:
+                    ev = ev.with_changes(id=self._db_ids[key])  # resolve of an event stored meanwhile
+                events.append(ev)
+            saved = None
+            for attempt in range(3):
+                try:
+                    saved = self._events.save(events)
+                    break
+                except Exception:
+                    log.exception("alerts: cannot store %d alert event(s) (attempt %d)", len(events), attempt + 1)
+                    if self._async:  # only the writer thread may wait for the database
+                        time.sleep(0.2 * (attempt + 1))
+            if saved is not None:
+                with self._lock:
+                    for (inst, key, _), ev in zip(job.saves, saved, strict=True):
+                        saved_by_key[key] = ev
+                        if ev.state is EventState.RESOLVED:
+                            self._db_ids.pop(key, None)
+                        else:
+                            self._db_ids[key] = ev.id  # type: ignore[assignment]
+                        if inst is not None and inst.event is not None and inst.event_key == key \
+                                and inst.event.id is None:
+                            inst.event = inst.event.with_changes(id=ev.id)
+        subscribers = self._subscribers
+        for change, key, notify in job.changes:
+            if key is not None:
+                ev = saved_by_key.get(key) or change.event
+                if ev is not None and ev.id is None and key in self._db_ids:
+                    ev = ev.with_changes(id=self._db_ids[key])
+                change = replace(change, event=ev)
+            if notify is not None and self._dispatcher is not None and (notify.webhook_url or notify.command):
+                self._dispatcher.submit(change, notify)
+            for cb in subscribers:
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("alerts: subscriber %r failed", cb)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every evaluated change is stored and delivered to subscribers."""
+        deadline = time.monotonic() + timeout
+        with self._writer_lock:
+            while self._pending_jobs:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._writer_idle.wait(left)
+        return True
 
     def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
         rule = inst.rule.rule
@@ -602,7 +701,16 @@ class AlertEngine:
             self._stop.wait(delay)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop ticking, store and announce what was evaluated, and end the writer."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.flush(timeout)
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._jobs.put(None)
+            writer.join(timeout)
+
+    close = stop

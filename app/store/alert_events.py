@@ -52,8 +52,10 @@ def _event_to_row(ev: AlertEvent, row: AlertEventRow) -> AlertEventRow:
     row.started_at = ev.started_at
     row.fired_at = ev.fired_at
     row.resolved_at = ev.resolved_at
-    row.acknowledged_by = ev.acknowledged_by
-    row.acknowledged_at = ev.acknowledged_at
+    if ev.acknowledged_by is not None or row.acknowledged_by is None:
+        # An acknowledgement is only ever added (an update from a stale copy keeps it).
+        row.acknowledged_by = ev.acknowledged_by
+        row.acknowledged_at = ev.acknowledged_at
     return row
 
 

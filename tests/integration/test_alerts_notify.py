@@ -130,6 +130,7 @@ def test_dead_and_hanging_webhooks_do_not_stall_evaluation(hook: Hook) -> None:
             engine.tick(now[0])
             worst = max(worst, time.perf_counter() - t)
         assert worst < 0.5, f"a tick took {worst:.3f} s while webhooks were dead/hanging"
+        assert engine.flush(10)
         assert hook.hit.wait(10), "the working webhook got nothing"
         assert dispatcher.submitted + dispatcher.dropped == 3 * 4 * 20  # firing + resolved each
         assert any(b["rule"] == "low fps 2" for b in hook.bodies)
@@ -155,6 +156,7 @@ def test_engine_sends_firing_and_resolved_to_the_webhook(hook: Hook) -> None:
             now[0] = T0 + i
             reg.record("offline", v, camera_labels(7), ts=now[0])
             engine.tick(now[0])
+        assert engine.flush(10)
         assert dispatcher.wait_idle(10)
     finally:
         dispatcher.close()

@@ -55,6 +55,7 @@ class Rig:
         if at is not None:
             self.now = at
         self.engine.tick(self.now)
+        assert self.engine.flush(10), "events not stored in time"
 
     def state(self, camera: int | None = 1, rule: int = 0) -> AlertState:
         name = self.rules[rule].name
@@ -398,11 +399,13 @@ def test_restart_adopts_firing_events_without_announcing_again(store: Store) -> 
     rig.now += 30
     rig.put("fps", 1.0)
     eng.tick(rig.now)
+    eng.flush()
     assert [s.state for s in eng.statuses()] == [AlertState.FIRING]
     assert later == []  # still the same firing: nothing new to say
     rig.now += 1
     rig.put("fps", 30.0)
     eng.tick(rig.now)
+    eng.flush()
     (ev,) = rig.events()
     assert ev.state is EventState.RESOLVED
     assert [c.kind for c in later] == [ChangeKind.RESOLVED]
@@ -457,3 +460,51 @@ def test_no_backdating_across_an_inhibition() -> None:
         if i == 34:
             assert rig.state(rule=0) is AlertState.PENDING
     assert rig.state(rule=0) is AlertState.FIRING
+
+
+def test_a_locked_database_does_not_hold_up_evaluation(store: Store, tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    cameras(store, 1)
+    rig = Rig(store, [low_fps(for_seconds=0.0)], cameras=[1])
+    blocker = sqlite3.connect(tmp_path / "station.db", timeout=0.1)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        rig.put("fps", 1.0)
+        t = time.perf_counter()
+        rig.engine.tick(rig.now)
+        assert time.perf_counter() - t < 0.5  # evaluated without waiting for the database
+        assert rig.state() is AlertState.FIRING
+        assert not rig.engine.flush(0.3)  # still waiting to be stored
+        assert rig.changes == []  # announced only once stored (with the event's id)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert rig.engine.flush(15)
+    (ev,) = rig.events()
+    assert ev.state is EventState.FIRING
+    firing = [c for c in rig.changes if c.kind is ChangeKind.FIRING]
+    assert firing[0].event is not None and firing[0].event.id == ev.id
+    rig.engine.close()
+
+
+def test_synchronous_mode_stores_and_announces_within_the_tick(store: Store) -> None:
+    cameras(store, 1)
+    with store.uow() as uow:
+        rule = uow.rules.add(low_fps(for_seconds=0.0).validated())
+        uow.commit()
+    reg = MetricsRegistry()
+    changes: list[AlertChange] = []
+    eng = AlertEngine(reg, store=store, cameras=lambda: [1], tz=UTC, rules=[rule], async_writes=False)
+    eng.subscribe(changes.append)
+    reg.record("fps", 1.0, camera_labels(1), ts=T0)
+    eng.tick(T0)
+    assert [c.kind for c in changes] == [ChangeKind.PENDING, ChangeKind.FIRING]
+    assert changes[1].event is not None and changes[1].event.id is not None
+    reg.record("fps", 20.0, camera_labels(1), ts=T0 + 1)
+    eng.tick(T0 + 1)
+    assert changes[-1].kind is ChangeKind.RESOLVED and changes[-1].event.id == changes[1].event.id
+    with store.uow() as uow:
+        (ev,) = AlertEventRepository(uow.session).recent()
+    assert ev.state is EventState.RESOLVED
