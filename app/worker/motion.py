@@ -23,6 +23,7 @@ __all__ = [
     "MotionConfig",
     "MotionDetector",
     "MotionError",
+    "GRID_WIDTH",
     "UnsupportedPixelFormatError",
     "luma_view",
     "auto_step",
@@ -54,9 +55,15 @@ class UnsupportedPixelFormatError(MotionError):
     """The frame's pixel format has no 8-bit luma (or green) sample we can view in place."""
 
 
+GRID_WIDTH = 80  # cells across the frame: 640 px → every 8th pixel, 1280 px → every 16th
+
+
 def auto_step(width: int) -> int:
-    """Sampling step that gives a grid about 160 cells wide (at least every 2nd pixel)."""
-    return max(2, round(width / 160))
+    """Sampling step that gives a grid about ``GRID_WIDTH`` cells wide (at least every 2nd pixel).
+
+    About 80x45 cells keeps the per-frame numpy work near 10 µs at any resolution,
+    while a person at 10 m still covers many cells."""
+    return max(2, round(width / GRID_WIDTH))
 
 
 def luma_view(frame: av.VideoFrame, step: int) -> U8Array:
@@ -125,6 +132,8 @@ class MotionDetector:
         self._avg: npt.NDArray[np.float32] | None = None
         self._cur: npt.NDArray[np.float32] | None = None
         self._diff: npt.NDArray[np.float32] | None = None
+        self._tmp: npt.NDArray[np.float32] | None = None
+        self._mask: npt.NDArray[np.bool_] | None = None
         self._seen = 0  # frames since the last reset
         self._step: int | None = self.config.step
         self.score = 0.0
@@ -155,22 +164,28 @@ class MotionDetector:
             self._avg = grid.astype(np.float32)
             self._cur = np.empty(grid.shape, np.float32)
             self._diff = np.empty(grid.shape, np.float32)
+            self._tmp = np.empty(grid.shape, np.float32)
+            self._mask = np.empty(grid.shape, np.bool_)
             self._seen = 1
             self.score = 0.0
             return 0.0
-        cur, diff, avg = self._cur, self._diff, self._avg
-        assert cur is not None and diff is not None
+        cur, diff, avg, tmp, mask = self._cur, self._diff, self._avg, self._tmp, self._mask
+        assert cur is not None and diff is not None and tmp is not None and mask is not None
+        # All in preallocated buffers: no allocation per frame.
         np.copyto(cur, grid, casting="unsafe")  # uint8 → float32 on the small grid
         np.subtract(cur, avg, out=diff)
         self._seen += 1
         if self._seen <= cfg.warmup:
             # Warm-up: the background is the plain mean of the frames seen so far.
-            avg += diff * (1.0 / self._seen)
+            np.multiply(diff, 1.0 / self._seen, out=tmp)
+            np.add(avg, tmp, out=avg)
             self.score = 0.0
             return 0.0
-        avg += diff * cfg.alpha
+        np.multiply(diff, cfg.alpha, out=tmp)
+        np.add(avg, tmp, out=avg)
         np.abs(diff, out=diff)
-        changed = float(np.count_nonzero(diff > cfg.pixel_delta)) / diff.size
+        np.greater(diff, cfg.pixel_delta, out=mask)
+        changed = np.count_nonzero(mask) / mask.size
         if changed > cfg.scene_change:
             # Lighting change or scene cut: not motion. Start over from this frame.
             np.copyto(avg, cur)

@@ -137,10 +137,10 @@ def test_detector_feeds_on_real_frames_from_lavfi():
     assert score("smptebars") == 0.0
 
 
-def test_auto_step_targets_a_160_cell_wide_grid():
-    assert auto_step(320) == 2
-    assert auto_step(1280) == 8
-    assert auto_step(1920) == 12
+def test_auto_step_targets_an_80_cell_wide_grid():
+    assert auto_step(640) == 8
+    assert auto_step(1280) == 16
+    assert auto_step(1920) == 24
     assert auto_step(100) == 2
 
 
