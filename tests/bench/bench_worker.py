@@ -89,7 +89,6 @@ def worker_decode(path: Path, preview: Path) -> Run:
         "--heartbeat-interval", "0.05", "--preview", str(preview), "--log-level", "WARNING",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), EDGE_STATION_WORKER="1")
-    children_cpu0 = _cpu(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
     ps = psutil.Process(proc.pid)
     peak = [0]
@@ -105,28 +104,30 @@ def worker_decode(path: Path, preview: Path) -> Run:
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    first: dict | None = None
-    first_cpu = 0.0
-    last: dict | None = None
+    samples: list[tuple[dict, float]] = []  # (heartbeat, worker CPU seconds when it was read)
     assert proc.stdout is not None
     with proc.stdout:
         for line in proc.stdout:
             beat = json.loads(line)
-            if first is None and beat["decoded"] > 0:
-                times = ps.cpu_times()
-                first, first_cpu = beat, times.user + times.system
-            last = beat
+            if beat["decoded"] > 0:
+                try:
+                    times = ps.cpu_times()
+                except psutil.Error:  # already gone: the final heartbeat
+                    break
+                samples.append((beat, times.user + times.system))
     code = proc.wait(120)
     done.set()
     poller.join(5)
-    if code != 0 or first is None or last is None:
-        raise SystemExit(f"worker exited with {code} after {last}")
-    total_cpu = _cpu(resource.RUSAGE_CHILDREN) - children_cpu0
+    if code != 0 or len(samples) < 3:
+        raise SystemExit(f"worker exited with {code} after {len(samples)} heartbeats with frames")
+    # From the first heartbeat with frames to the last one before the end of the
+    # file: start-up and interpreter teardown are left out, as for the baseline.
+    (first, cpu0), (last, cpu1) = samples[0], samples[-2]
     frames = last["decoded"] - first["decoded"]
     return Run(
         fps=frames / (last["ts"] - first["ts"]),
-        cpu_per_frame=(total_cpu - first_cpu) / frames,
-        frames=last["decoded"],
+        cpu_per_frame=(cpu1 - cpu0) / frames,
+        frames=samples[-1][0]["decoded"],
         peak_rss=peak[0],
     )
 
@@ -166,9 +167,12 @@ def main() -> int:
         finally:
             preview.unlink(missing_ok=True)
 
-    fps_ratio = max(w.fps for w in work) / max(b.fps for b in base)
+    fps_best = max(w.fps for w in work) / max(b.fps for b in base)
     fps_paired = statistics.median(w.fps / b.fps for w, b in zip(work, base, strict=True))
-    cpu_ratio = min(b.cpu_per_frame for b in base) / min(w.cpu_per_frame for w in work)
+    cpu_best = min(b.cpu_per_frame for b in base) / min(w.cpu_per_frame for w in work)
+    cpu_paired = statistics.median(
+        b.cpu_per_frame / w.cpu_per_frame for w, b in zip(work, base, strict=True)
+    )
     peak_rss = max(w.peak_rss for w in work) / 2**20
 
     def verdict(ok: bool) -> str:
@@ -180,12 +184,16 @@ def main() -> int:
         f"  worker           {max(w.fps for w in work):8.1f} frames/s  (motion + preview, no cap)"
     )
     print(
-        f"ratio worker/PyAV, frames/s: best vs best {fps_ratio:.3f}, median of paired runs "
-        f"{fps_paired:.3f}  (target >= {RATIO_TARGET})  {verdict(min(fps_ratio, fps_paired) >= RATIO_TARGET)}"
+        "ratios worker/PyAV (median of paired runs decides; a busy machine makes best-vs-best noisy):"
     )
     print(
-        f"ratio worker/PyAV, CPU efficiency (PyAV CPU per frame / worker CPU per frame, best runs): "
-        f"{cpu_ratio:.3f}  (target >= {RATIO_TARGET})  {verdict(cpu_ratio >= RATIO_TARGET)}"
+        f"  frames/s:        median {fps_paired:.3f}, best vs best {fps_best:.3f}  "
+        f"(target >= {RATIO_TARGET})  {verdict(fps_paired >= RATIO_TARGET)}"
+    )
+    print(
+        f"  CPU efficiency:  median {cpu_paired:.3f}, best vs best {cpu_best:.3f}  "
+        f"(PyAV CPU per frame / worker CPU per frame; target >= {RATIO_TARGET})  "
+        f"{verdict(cpu_paired >= RATIO_TARGET)}"
     )
     print(
         f"worker peak RSS at 720p: {peak_rss:.1f} MB  (target <= {RSS_TARGET_MB:.0f} MB)  "
