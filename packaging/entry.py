@@ -1,0 +1,13 @@
+"""Entry point of the frozen bundle: the same program as ``edge-station`` / ``python -m app``.
+
+The bundle's executable is also its own worker interpreter: ``edge-station worker run ...``
+(see ``app.worker.launch.worker_command``) and its own probe for the Qt check
+(``edge-station _qtcheck``, see ``app.doctor.self_command``).
+"""
+
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
