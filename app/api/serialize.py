@@ -21,6 +21,8 @@ from typing import Any, Union, get_args, get_origin
 
 from app.domain.errors import FieldError, ValidationError
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class SerializeError(TypeError):
     """A Python value or type that has no JSON form here (a programming error, not bad input)."""
@@ -147,6 +149,9 @@ def _decode(tp: Any, data: Any, where: str, errors: list[FieldError], exclude: f
         return None
     if tp is int:
         if isinstance(data, int) and not isinstance(data, bool):
+            if not INT64_MIN <= data <= INT64_MAX:
+                errors.append(FieldError(where, "must be a 64-bit integer"))
+                return None
             return data
         errors.append(FieldError(where, f"must be an integer, not {type(data).__name__}"))
         return None
@@ -247,7 +252,7 @@ def _schema(tp: Any, components: dict[str, Any], exclude: frozenset[str], name: 
     if tp is bool:
         return {"type": "boolean"}
     if tp is int:
-        return {"type": "integer"}
+        return {"type": "integer", "format": "int64"}
     if tp is float:
         return {"type": "number"}
     if tp is str:

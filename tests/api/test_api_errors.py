@@ -1,0 +1,197 @@
+"""Refusals: auth, every error code with its HTTP status, limits, cross-origin, binding."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import stat
+import uuid
+
+import pytest
+
+from app.api import ApiClient, ApiConfigError, ApiServer
+from app.api.routes import ROUTES
+from app.api.token import TokenError, ensure_token, read_token
+from tests.api.conftest import SchemaMismatch, check_response
+
+MISSING = 424242
+
+
+def _concrete(path: str, camera: int) -> str:
+    return path.replace("{id}", str(camera))
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
+    path = _concrete(route.path, live.demo["Lobby"])
+    for token in (None, "not-the-token-" + "x" * 20):
+        r = client.request(route.method, path, token=token, body={} if route.body else None)
+        assert r.status == 401, (route.name, r.status)
+        assert r.error["code"] == "unauthorized"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "{id}" in r.path], ids=lambda r: f"{r.method} {r.path}")
+def test_unknown_camera_or_rule_is_404(client, route):
+    body = {"changes": {"threshold": 1}} if route.name == "update_rule" else None
+    r = client.request(route.method, _concrete(route.path, MISSING), body=body)
+    assert r.status == 404, r.json
+    assert r.error["code"] == "not_found"
+    if route.op:  # an operation's answer says how it was routed
+        assert r.route["operation"] == route.op and r.headers["x-edge-path"] in ("legacy", "domain")
+
+
+@pytest.mark.parametrize("force", [None, "legacy", "domain"])
+def test_invalid_state_is_409(client, live, force):
+    lobby, gate = live.demo["Lobby"], live.demo["Front gate"]
+    r = client.camera("stop", lobby, force=force)  # not running
+    assert r.status == 409 and r.error["code"] == "invalid_state"
+    r = client.camera("start", gate, force=force)  # inactive
+    assert r.status == 409 and r.error["code"] == "invalid_state" and "inactive" in r.error["message"]
+    r = client.camera("snapshot", lobby, force=force)  # no live frame
+    assert r.status == 409 and r.error["code"] == "invalid_state"
+
+
+def test_conflicts_are_409(client):
+    name = f"dup {uuid.uuid4().hex[:6]}"
+    body = {"name": name, "metric": "fps", "comparator": "<", "threshold": 1}
+    first = client.request("POST", "/api/v1/alerts/rules", body=body)
+    assert first.status == 201
+    dup = client.request("POST", "/api/v1/alerts/rules", body=body)
+    assert dup.status == 409 and dup.error["code"] == "conflict"
+    rid = first.data["rule"]["id"]
+    stale = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"threshold": 2}, "expected_version": 7})
+    assert stale.status == 409 and stale.error["code"] == "conflict" and stale.error["details"]["version"] == 1
+
+
+BAD_RULES = {
+    "missing fields": ({"name": "x"}, {"metric", "comparator", "threshold"}),
+    "wrong types": ({"name": "x", "metric": "fps", "comparator": "<", "threshold": "high", "enabled": "yes"},
+                    {"threshold", "enabled"}),
+    "unknown field": ({"name": "x", "metric": "fps", "comparator": "<", "threshold": 1, "colour": "red"}, {"colour"}),
+    "bad enum": ({"name": "x", "metric": "fps", "comparator": "about", "threshold": 1}, {"comparator"}),
+    "id not settable": ({"name": "x", "metric": "fps", "comparator": "<", "threshold": 1, "id": 5}, {"id"}),
+    "domain rule": ({"name": "x", "metric": "no-such", "comparator": "<", "threshold": 1}, {"metric"}),
+    "camera target without camera": ({"name": "x", "metric": "fps", "comparator": "<", "threshold": 1,
+                                      "target": "camera"}, {"camera_id"}),
+    "nested notify": ({"name": "x", "metric": "fps", "comparator": "<", "threshold": 1,
+                       "notify": {"command": "rm -rf /"}}, {"notify.command"}),
+    "not an object": ([1, 2, 3], {"body"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RULES))
+def test_validation_is_422_and_names_every_field(client, case):
+    body, fields = BAD_RULES[case]
+    r = client.request("POST", "/api/v1/alerts/rules", body=body)
+    assert r.status == 422, r.json
+    assert r.error["code"] == "validation"
+    assert {e["field"] for e in r.error["details"]["errors"]} >= fields
+
+
+def test_validation_of_query_path_and_changes(client, live):
+    lobby = live.demo["Lobby"]
+    cases = [
+        ("GET", f"/api/v1/cameras/{lobby}/logs?limit=many", "limit"),
+        ("GET", f"/api/v1/cameras/{lobby}/logs?limit=0", "limit"),  # the operation's own range check
+        ("GET", f"/api/v1/cameras/{lobby}/stats?window_s=nan", "window_s"),
+        ("POST", f"/api/v1/cameras/{lobby}/probe?timeout=-1", "timeout"),
+        ("GET", f"/api/v1/cameras/{lobby}/status?force_domain=maybe", "force_domain"),
+        ("GET", f"/api/v1/cameras/{lobby}/status?verbose=1", "verbose"),
+        ("GET", f"/api/v1/cameras/{lobby}/status?force_domain=true&force_domain=false", "force_domain"),
+        ("GET", f"/api/v1/cameras/{lobby}/snapshot?format=gif", "format"),
+        ("GET", "/api/v1/cameras/lobby/status", "id"),
+    ]
+    for method, path, field in cases:
+        r = client.request(method, path)
+        assert r.status == 422, (path, r.json)
+        assert field in {e["field"] for e in r.error["details"]["errors"]}, (path, r.json)
+    rid = client.request("POST", "/api/v1/alerts/rules",
+                         body={"name": f"q {uuid.uuid4().hex[:6]}", "metric": "fps", "comparator": "<",
+                               "threshold": 1}).data["rule"]["id"]
+    r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"camera_id": "three", "tags": []}})
+    assert r.status == 422
+    assert {e["field"] for e in r.error["details"]["errors"]} == {"changes.camera_id"}
+    r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"tags": []}})
+    assert r.status == 422 and r.error["details"]["errors"][0]["field"] == "tags"
+    r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {}})
+    assert r.status == 422
+
+
+def test_body_limits_and_media_type(client, live):
+    big = {"name": "x" * (live.api.max_body + 10), "metric": "fps", "comparator": "<", "threshold": 1}
+    r = client.request("POST", "/api/v1/alerts/rules", body=big)
+    assert r.status == 413 and r.error["code"] == "payload_too_large"
+    r = client.request("POST", "/api/v1/alerts/rules", raw_body=b"name=x", headers={"Content-Type": "text/plain"})
+    assert r.status == 415 and r.error["code"] == "unsupported_media_type"
+    r = client.request("POST", "/api/v1/alerts/rules", raw_body=b"{not json",
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 400 and r.error["code"] == "bad_request"
+    r = client.request("POST", f"/api/v1/cameras/{live.demo['Lobby']}/stop", body={"unexpected": 1})
+    assert r.status == 422
+    # the connection is still usable after every refusal
+    assert client.cameras().status == 200
+
+
+def test_unknown_path_and_method(client):
+    r = client.request("GET", "/api/v1/nothing-here")
+    assert r.status == 404 and r.error["code"] == "not_found"
+    r = client.request("DELETE", "/api/v1/cameras")
+    assert r.status == 405 and r.headers["allow"] == "GET" and r.error["code"] == "method_not_allowed"
+
+
+def test_no_cross_origin_access(client, live):
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = client.request("GET", "/api/v1/cameras", headers=headers)
+        assert r.status == 403 and r.error["code"] == "forbidden"
+        assert not any(h.startswith("access-control-") for h in r.headers)
+    r = client.request("OPTIONS", "/api/v1/cameras", headers={"Origin": "http://evil.example",
+                                                               "Access-Control-Request-Method": "POST"})
+    assert r.status == 403 and not any(h.startswith("access-control-") for h in r.headers)
+    # DNS rebinding: a loopback-bound API answers loopback host names only
+    conn = http.client.HTTPConnection("127.0.0.1", live.api.port, timeout=10)
+    conn.request("GET", "/api/v1/cameras", headers={"Host": f"evil.example:{live.api.port}",
+                                                     "Authorization": f"Bearer {live.api.token}"})
+    resp = conn.getresponse()
+    assert resp.status == 403 and json.loads(resp.read())["error"]["code"] == "forbidden"
+    conn.close()
+
+
+def test_non_loopback_bind_needs_explicit_configuration(live):
+    for host in ("0.0.0.0", "192.0.2.10", "example.com"):
+        with pytest.raises(ApiConfigError, match="not a loopback address"):
+            ApiServer(live.station, host=host, port=0)
+    ApiServer(live.station, host="0.0.0.0", port=0, allow_remote=True, discovery=False)  # allowed when explicit
+
+
+def test_token_file_is_private_and_kept(tmp_path):
+    path = tmp_path / "d" / "api-token"
+    token = ensure_token(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(token) >= 32
+    assert ensure_token(path) == token  # the same token across restarts
+    os.chmod(path, 0o644)
+    assert ensure_token(path) == token and stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("short")
+    with pytest.raises(TokenError, match="does not hold a token"):
+        read_token(path)
+    with pytest.raises(TokenError, match="no API token"):
+        read_token(tmp_path / "none")
+
+
+def test_client_without_a_running_station(tmp_path):
+    from app.api import ClientError
+
+    with pytest.raises(ClientError, match="no running station"):
+        ApiClient.for_data_dir(tmp_path)
+
+
+def test_the_schema_check_can_fail(client, live):
+    """The answer checker used by every test really rejects an answer that breaks the document."""
+    r = client.cameras()
+    r._json = {"data": {"items": [{"camera_id": "one"}]}, "route": r.route}
+    with pytest.raises(SchemaMismatch):
+        check_response("GET", "/api/v1/cameras", r)
+    r.status = 418
+    with pytest.raises(SchemaMismatch, match="does not declare"):
+        check_response("GET", "/api/v1/cameras", r)
