@@ -150,6 +150,7 @@ class _Proc:
     last_hb_mono: float | None = None
     hb: dict[str, Any] = field(default_factory=dict)
     last_err_line: str = ""
+    strays_killed: int = 0
 
     @property
     def pid(self) -> int:
@@ -231,6 +232,7 @@ class Supervisor:
         self._closing = False
         self._closed = False
         self._next_stats = 0.0
+        self._sweeps: list[tuple[_Slot, _Proc]] = []
         self.reap_report: ReapReport | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -422,7 +424,10 @@ class Supervisor:
                     for key, _mask in ready:
                         self._guard(self._dispatch, key)
                     self._guard(self._drain_commands)
+                self._flush_events()
+                with self._lock:
                     self._guard(self._tick)
+                    self._guard(self._sweep)
                 self._flush_events()
         finally:
             self._cleanup_thread()
@@ -545,6 +550,8 @@ class Supervisor:
                         fut.set_result(self._snapshot(slot, self._clock()))
                 slot.stop_waiters.clear()
                 slot.restart_waiters.clear()
+            self._sweep()
+            for slot in self._slots.values():
                 slot.log.close()
         self._flush_events()
         while True:
@@ -740,6 +747,7 @@ class Supervisor:
 
     def _spawn(self, slot: _Slot) -> None:
         assert self._selector is not None
+        initiated_at = time.time()
         spec = slot.spec
         preview = self._preview_file(spec.camera_id)
         with contextlib.suppress(FileNotFoundError):
@@ -800,7 +808,8 @@ class Supervisor:
             owner=self.owner, started_at=proc.started_at,
         ))
         self._slog(slot, "INFO", f"worker started: pid {pid}")
-        self._set_state(slot, WorkerState.STARTING, f"spawned pid {pid}")
+        self._set_state(slot, WorkerState.STARTING, f"spawned pid {pid}", pid=pid,
+                        initiated_at=initiated_at, spawn_ms=round((time.time() - initiated_at) * 1000, 3))
 
     # ------------------------------------------------------------------ stopping / killing
 
@@ -869,14 +878,11 @@ class Supervisor:
         self._read_pipe(slot, proc, stdout=True, drain=True)
         self._read_pipe(slot, proc, stdout=False, drain=True)
         self._close_proc_fds(proc)
-        # Descendants that outlived it: tracked ones, and anything carrying its spawn token.
-        strays = set(proc.descendants)
-        for p in find_by_env(INSTANCE_ENV, proc.instance, proc.ref.create_time):
-            ref = ref_of(p)
-            if ref is not None:
-                strays.add(ref)
-        if strays and signal_refs(strays, signal.SIGKILL):
-            self._slog(slot, "WARNING", f"killed {len(strays)} leftover descendant process(es) of pid {proc.pid}")
+        # Descendants that outlived it: the tracked ones now; anything else carrying its
+        # spawn token in a sweep right after this wake-up (a /proc scan of a few ms that
+        # need not delay the restart).
+        proc.strays_killed = signal_refs(proc.descendants, signal.SIGKILL)
+        self._sweeps.append((slot, proc))
         remove_pidfile(self.run_dir, slot.camera_id)
         if proc.preview is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -894,6 +900,16 @@ class Supervisor:
         self._emit(slot, "exit", {"pid": proc.pid, "code": code, "signal": sig, "reason": reason,
                                   "uptime": uptime})
         self._decide_after_exit(slot, proc, info, uptime)
+
+    def _sweep(self) -> None:
+        """Kill what ended workers left behind that the periodic tracking had not seen."""
+        sweeps, self._sweeps = self._sweeps, []
+        for slot, proc in sweeps:
+            found = {ref for p in find_by_env(INSTANCE_ENV, proc.instance, proc.ref.create_time)
+                     if (ref := ref_of(p)) is not None}
+            n = proc.strays_killed + signal_refs(found - proc.descendants, signal.SIGKILL)
+            if n:
+                self._slog(slot, "WARNING", f"killed {n} leftover descendant process(es) of pid {proc.pid}")
 
     def _exit_reason(self, proc: _Proc, code: int | None, how: str) -> str:
         r = proc.stop_reason

@@ -42,8 +42,10 @@ def test_crash_after_running_restarts_once(harness: Harness) -> None:
 
 
 def test_fast_failure_backoff_delays_then_failed(harness: Harness) -> None:
-    policy = fast_policy(backoff_initial=0.2, backoff_factor=2.0, backoff_max=0.8, jitter=0.0,
-                         stable_after=30.0, rate_limit_starts=6, rate_limit_window=60.0,
+    # Delays long enough that a busy 2-core machine's scheduling latency (tens of ms)
+    # stays inside the +/- 10 % the policy promises.
+    policy = fast_policy(backoff_initial=0.5, backoff_factor=2.0, backoff_max=2.0, jitter=0.0,
+                         stable_after=30.0, rate_limit_starts=5, rate_limit_window=60.0,
                          failed_retry_interval=60.0)
     sup = harness.supervisor(policy)
     journal = harness.journal()
@@ -52,13 +54,16 @@ def test_fast_failure_backoff_delays_then_failed(harness: Harness) -> None:
     assert "rate limit" in failed.detail["reason"]
     assert failed.detail["retry"] is True
 
-    # Each BACKOFF -> STARTING interval is the configured delay (+/- 10 %).
+    # Each BACKOFF -> restart attempt interval is the configured delay (+/- 10 %). The
+    # attempt is stamped when the supervisor starts spawning; the fork/exec that follows
+    # is the machine's time, not the policy's (it is checked to be short on its own).
     states = harness.recorder.of("state", 1)
     delays = []
     for i, ev in enumerate(states):
         if ev.detail["to"] == "backoff" and i + 1 < len(states) and states[i + 1].detail["to"] == "starting":
-            delays.append(states[i + 1].ts - ev.ts)
-    expected = [0.2, 0.4, 0.8, 0.8, 0.8]
+            delays.append(states[i + 1].detail["initiated_at"] - ev.ts)
+            assert states[i + 1].ts - states[i + 1].detail["initiated_at"] < 0.25
+    expected = [0.5, 1.0, 2.0, 2.0]
     assert len(delays) == len(expected), f"measured {delays}"
     for got, want in zip(delays, expected, strict=True):
         assert abs(got - want) <= 0.1 * want, f"backoff {got:.3f} s, configured {want} s ({delays})"
@@ -71,24 +76,25 @@ def test_fast_failure_backoff_delays_then_failed(harness: Harness) -> None:
     assert st.last_exit is not None and st.last_exit.code == 3
     # Exactly the allowed number of starts happened, then nothing more.
     time.sleep(1.0)
-    assert len(journal.starts()) == 6
+    assert len(journal.starts()) == 5
 
 
 def test_backoff_jitter_spreads_delays_within_bounds(harness: Harness) -> None:
-    policy = fast_policy(backoff_initial=0.3, backoff_factor=1.0, backoff_max=0.3, jitter=0.1,
-                         stable_after=30.0, rate_limit_starts=6)
+    policy = fast_policy(backoff_initial=0.8, backoff_factor=1.0, backoff_max=0.8, jitter=0.1,
+                         stable_after=30.0, rate_limit_starts=5)
     sup = harness.supervisor(policy)
     sup.start_worker(harness.spec(1, "--fake-exit-after", "0"))
     harness.recorder.wait(lambda e: e.kind == "failed", 15, "the 'failed' event")
     states = harness.recorder.of("state", 1)
-    delays = [states[i + 1].ts - ev.ts for i, ev in enumerate(states[:-1])
-              if ev.detail["to"] == "backoff" and states[i + 1].detail["to"] == "starting"]
-    announced = [ev.detail["delay"] for ev in states if ev.detail["to"] == "backoff"]
-    assert len(delays) == 5
+    pairs = [(ev, states[i + 1]) for i, ev in enumerate(states[:-1])
+             if ev.detail["to"] == "backoff" and states[i + 1].detail["to"] == "starting"]
+    assert len(pairs) == 4
+    announced = [b.detail["delay"] for b, _ in pairs]
+    measured = [s.detail["initiated_at"] - b.ts for b, s in pairs]
     for d in announced:
-        assert 0.27 <= d <= 0.33
-    for got, want in zip(delays, announced, strict=False):
-        assert abs(got - want) <= 0.03, (delays, announced)
+        assert 0.72 <= d <= 0.88
+    for got, want in zip(measured, announced, strict=True):
+        assert abs(got - want) <= 0.1 * want, (measured, announced)
     assert len(set(announced)) > 1, "jitter did not vary the delays"
 
 

@@ -158,13 +158,17 @@ def main(argv: list[str]) -> int:
         up = now - t0
         if faulty and a.fake_grandchild and not grandchild_done and up >= a.fake_grandchild_after:
             grandchild_done = True
-            gc = subprocess.Popen(
-                [sys.executable, "-c",
-                 "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)"],
-                start_new_session=True,
+            # The grandchild reports its own pid once it ignores TERM (no start-up race).
+            code = (
+                "import os, signal, sys, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "tmp = sys.argv[1] + '.tmp'\n"
+                "with open(tmp, 'w') as f:\n"
+                "    f.write(str(os.getpid()))\n"
+                "os.replace(tmp, sys.argv[1])\n"
+                "time.sleep(3600)\n"
             )
-            with open(a.fake_grandchild, "w", encoding="utf-8") as f:
-                f.write(str(gc.pid))
+            gc = subprocess.Popen([sys.executable, "-c", code, a.fake_grandchild], start_new_session=True)
             journal(a.fake_journal, event="grandchild", grandchild=gc.pid)
         if faulty and a.fake_exit_after is not None and up >= a.fake_exit_after:
             err(f"ERROR fake worker exiting with code {a.fake_exit_code} on purpose")
