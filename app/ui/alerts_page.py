@@ -1,0 +1,646 @@
+"""Alerts (active and history, acknowledge) and the alert rule editor.
+
+The alerts page reads ``station.alerts`` (the alert engine) off the GUI thread:
+on every alert event from the bridge and every two seconds while visible.
+The rule editor creates and changes rules through the routed operations
+(``create_rule``/``update_rule``) and deletes/enables them through
+``station.admin``; after a change the engine reloads its rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain import (
+    METRICS,
+    AlertRule,
+    Comparator,
+    NoDataPolicy,
+    Notify,
+    OperationError,
+    Severity,
+    TargetKind,
+    ValidationError,
+)
+from app.domain.errors import FieldError
+from app.domain.operations import CreateRule, UpdateRule
+from app.ui.tasks import TaskRunner
+
+SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
+REFRESH_MS = 2000
+
+
+def _when(dt: datetime | None) -> str:
+    return "" if dt is None else dt.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _val(v: float | None) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+def _err(err: BaseException) -> str:
+    return f"{err} [{err.code}]" if isinstance(err, OperationError) else f"{type(err).__name__}: {err}"
+
+
+def reload_rules(station: Any) -> None:
+    """Make the alert engine pick up rule changes (the facade's hook when it has one)."""
+    hook = getattr(station, "reload_rules", None)
+    if hook is not None:
+        hook()
+        return
+    engine = getattr(station, "alerts", None)
+    if engine is not None and hasattr(engine, "load_rules"):
+        engine.load_rules()
+
+
+def _fill(table: QTableWidget, rows: list[list[str]], colours: list[str | None] | None = None) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            item = table.item(r, c)
+            if item is None:
+                item = QTableWidgetItem()
+                table.setItem(r, c, item)
+            if item.text() != text:
+                item.setText(text)
+            if colours is not None:
+                item.setBackground(QColor(colours[r]) if colours[r] else QColor(0, 0, 0, 0))
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().setVisible(False)
+    t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    t.horizontalHeader().setStretchLastSection(True)
+    t.setAlternatingRowColors(True)
+    return t
+
+
+class AlertsPage(QWidget):
+    """Active alerts (firing and pending) with acknowledge, and the event history."""
+
+    refreshed = Signal()
+    acknowledged = Signal(bool, str)
+
+    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station = station
+        self.tasks = tasks
+        self.active: list[Any] = []
+        self.history: list[Any] = []
+        self._loading = False
+        self.summary = QLabel("Alerts: –")
+        self.ack_btn = QPushButton("Acknowledge")
+        self.ack_btn.setShortcut("Ctrl+K")
+        self.ack_btn.setToolTip("Acknowledge the selected alerts (Ctrl+K)")
+        self.ack_btn.clicked.connect(self.acknowledge_selected)
+        self.ack_all_btn = QPushButton("Acknowledge all")
+        self.ack_all_btn.clicked.connect(self.acknowledge_all)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.ack_btn)
+        top.addWidget(self.ack_all_btn)
+        self.active_table = _table(["Severity", "Rule", "Subject", "State", "Value", "Threshold", "Since",
+                                    "Acknowledged"])
+        self.active_table.setSelectionMode(QTableWidget.SelectionMode.ExtendedSelection)
+        self.active_table.itemSelectionChanged.connect(self._update_buttons)
+        self.history_table = _table(["Severity", "Rule", "Subject", "State", "Value", "Fired", "Resolved",
+                                     "Acknowledged by", "Message"])
+        split = QSplitter(Qt.Orientation.Vertical)
+        for title, table in (("Active", self.active_table), ("History", self.history_table)):
+            box = QWidget()
+            bl = QVBoxLayout(box)
+            bl.setContentsMargins(0, 0, 0, 0)
+            bl.addWidget(QLabel(f"<b>{title}</b>"))
+            bl.addWidget(table)
+            split.addWidget(box)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self._update_buttons()
+
+    @property
+    def engine(self) -> Any:
+        return getattr(self.station, "alerts", None)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+        self.timer.start()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.timer.stop()
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+
+    def refresh(self) -> None:
+        engine = self.engine
+        if engine is None:
+            self.summary.setText("Alerts are not available in this station")
+            return
+        if self._loading:
+            return
+        self._loading = True
+
+        def read() -> tuple[list[Any], list[Any]]:
+            return list(engine.statuses()), list(engine.history(200))
+
+        def done(data: tuple[list[Any], list[Any]]) -> None:
+            self._loading = False
+            self.show_alerts(*data)
+
+        def failed(err: BaseException) -> None:
+            self._loading = False
+            self.summary.setText(f"could not read the alerts: {_err(err)}")
+
+        self.tasks.submit("alerts", read, on_ok=done, on_error=failed, quiet=True, owner=self)
+
+    def show_alerts(self, active: list[Any], history: list[Any]) -> None:
+        order = {"critical": 0, "warning": 1, "info": 2}
+        self.active = sorted(active, key=lambda a: (str(a.state) != "firing", order.get(str(a.severity), 3),
+                                                    a.rule_name))
+        self.history = history
+        _fill(self.active_table, [
+            [str(a.severity), a.rule_name, a.subject, str(a.state) + (" (held)" if a.inhibited else ""),
+             _val(a.value), _val(a.threshold), _when(a.since), "yes" if a.acknowledged else ""]
+            for a in self.active], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
+        _fill(self.history_table, [
+            [str(e.severity), e.rule_name, e.subject, str(e.state), _val(e.value), _when(e.fired_at),
+             _when(e.resolved_at), e.acknowledged_by or "", e.message]
+            for e in history], [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in history])
+        firing = [a for a in self.active if str(a.state) == "firing"]
+        new = [a for a in firing if not a.acknowledged]
+        self.summary.setText(f"{len(firing)} firing ({len(new)} not acknowledged), "
+                             f"{len(self.active) - len(firing)} pending" if self.active else "No active alerts")
+        self._update_buttons()
+        self.refreshed.emit()
+
+    def _selected(self) -> list[Any]:
+        rows = sorted({i.row() for i in self.active_table.selectedIndexes()})
+        return [self.active[r] for r in rows if r < len(self.active)]
+
+    def _update_buttons(self) -> None:
+        sel = [a for a in self._selected() if a.event_id is not None and not a.acknowledged]
+        self.ack_btn.setEnabled(bool(sel))
+        self.ack_all_btn.setEnabled(any(a.event_id is not None and not a.acknowledged for a in self.active))
+
+    def acknowledge_selected(self) -> None:
+        self._acknowledge([a.event_id for a in self._selected() if a.event_id is not None and not a.acknowledged])
+
+    def acknowledge_all(self) -> None:
+        self._acknowledge([a.event_id for a in self.active if a.event_id is not None and not a.acknowledged])
+
+    def _acknowledge(self, event_ids: list[int], by: str = "operator") -> None:
+        engine = self.engine
+        if engine is None or not event_ids:
+            return
+
+        def work() -> int:
+            for eid in event_ids:
+                engine.acknowledge(eid, by)
+            return len(event_ids)
+
+        def ok(n: int) -> None:
+            self.acknowledged.emit(True, f"{n} acknowledged")
+            self.refresh()
+
+        def failed(err: BaseException) -> None:
+            self.summary.setText(f"acknowledge failed: {_err(err)}")
+            self.acknowledged.emit(False, _err(err))
+            self.refresh()
+
+        self.tasks.submit("acknowledge", work, on_ok=ok, on_error=failed, owner=self)
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+class RuleForm(QWidget):
+    """Every field of an alert rule, validated with ``AlertRule.problems()`` as you type."""
+
+    changed = Signal()
+
+    def __init__(self, station: Any, rule: AlertRule | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.original = rule
+        r = rule or AlertRule(name="", metric="offline", comparator=Comparator.GE, threshold=1.0)
+        self.name = QLineEdit(r.name)
+        self.target = QComboBox()
+        for t in TargetKind:
+            self.target.addItem(t.value.replace("_", " "), t.value)
+        self.camera = QComboBox()
+        self.camera.addItem("—", None)
+        for cam in sorted(station.cameras(), key=lambda c: c.name):
+            self.camera.addItem(cam.name, cam.id)
+        self.metric = QComboBox()
+        for name, (_kinds, unit, text) in sorted(METRICS.items()):
+            self.metric.addItem(f"{name} ({unit})" if unit else name, name)
+            self.metric.setItemData(self.metric.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        self.comparator = QComboBox()
+        for c in Comparator:
+            self.comparator.addItem(c.value, c.value)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(-1e9, 1e9)
+        self.threshold.setDecimals(3)
+        self.for_seconds = _secs()
+        self.keep_firing = _secs()
+        self.cooldown = _secs()
+        self.repeat = _secs()
+        self.severity = QComboBox()
+        for s in Severity:
+            self.severity.addItem(s.value, s.value)
+        self.no_data = QComboBox()
+        for n in NoDataPolicy:
+            self.no_data.addItem(n.value.replace("_", " "), n.value)
+        self.schedule = QLineEdit(r.schedule)
+        self.schedule.setPlaceholderText("always, or e.g. mon-fri 08:00-18:00; sat 10:00-14:00")
+        self.enabled = QCheckBox("enabled")
+        self.desktop = QCheckBox("desktop notification")
+        self.sound = QCheckBox("sound")
+        self.webhook = QLineEdit(r.notify.webhook_url or "")
+        self.webhook.setPlaceholderText("https://… (optional)")
+        self.command = QLineEdit(" ".join(r.notify.command))
+        self.command.setPlaceholderText("program and arguments, run without a shell (optional)")
+        self.description = QLineEdit(r.description)
+
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout(self)
+
+        def row(label: str, widget: QWidget, key: str) -> None:
+            box = QWidget()
+            bl = QVBoxLayout(box)
+            bl.setContentsMargins(0, 0, 0, 0)
+            bl.setSpacing(1)
+            bl.addWidget(widget)
+            err = QLabel()
+            err.setStyleSheet("color: #c62828;")
+            err.setWordWrap(True)
+            err.hide()
+            bl.addWidget(err)
+            self.errors[key] = err
+            form.addRow(label, box)
+
+        row("&Name", self.name, "name")
+        row("&Target", self.target, "target")
+        row("&Camera", self.camera, "camera_id")
+        row("&Metric", self.metric, "metric")
+        cond = QHBoxLayout()
+        cond.addWidget(self.comparator)
+        cond.addWidget(self.threshold, 1)
+        cw = QWidget()
+        cond.setContentsMargins(0, 0, 0, 0)
+        cw.setLayout(cond)
+        row("Condition", cw, "threshold")
+        row("For", self.for_seconds, "for_seconds")
+        row("Keep firing for", self.keep_firing, "keep_firing_for")
+        row("Cooldown", self.cooldown, "cooldown")
+        row("Repeat every", self.repeat, "repeat_interval")
+        row("Severity", self.severity, "severity")
+        row("No data", self.no_data, "no_data")
+        row("Schedule", self.schedule, "schedule")
+        notify = QHBoxLayout()
+        for w in (self.enabled, self.desktop, self.sound):
+            notify.addWidget(w)
+        nw = QWidget()
+        notify.setContentsMargins(0, 0, 0, 0)
+        nw.setLayout(notify)
+        form.addRow("", nw)
+        row("Webhook", self.webhook, "notify.webhook_url")
+        row("Command", self.command, "notify.command")
+        row("Description", self.description, "description")
+        self.general_error = QLabel()
+        self.general_error.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.general_error.setWordWrap(True)
+        self.general_error.hide()
+        form.addRow(self.general_error)
+
+        _select(self.target, str(r.target))
+        _select(self.camera, r.camera_id)
+        _select(self.metric, r.metric)
+        _select(self.comparator, str(r.comparator))
+        self.threshold.setValue(float(r.threshold))
+        self.for_seconds.setValue(r.for_seconds)
+        self.keep_firing.setValue(r.keep_firing_for)
+        self.cooldown.setValue(r.cooldown)
+        self.repeat.setValue(r.repeat_interval)
+        _select(self.severity, str(r.severity))
+        _select(self.no_data, str(r.no_data))
+        self.enabled.setChecked(r.enabled)
+        self.desktop.setChecked(r.notify.desktop)
+        self.sound.setChecked(r.notify.sound)
+
+        for w in (self.name, self.schedule, self.webhook, self.command, self.description):
+            w.textChanged.connect(self._changed)
+        for cb in (self.target, self.camera, self.metric, self.comparator, self.severity, self.no_data):
+            cb.currentIndexChanged.connect(self._changed)
+        for sp in (self.threshold, self.for_seconds, self.keep_firing, self.cooldown, self.repeat):
+            sp.valueChanged.connect(self._changed)
+        for c in (self.enabled, self.desktop, self.sound):
+            c.toggled.connect(self._changed)
+        self.problems: list[FieldError] = []
+        self._changed()
+
+    def rule(self) -> AlertRule:
+        base = self.original or AlertRule(name="", metric="offline", comparator=Comparator.GE, threshold=1.0)
+        target = self.target.currentData()
+        return base.with_changes(
+            name=self.name.text().strip(), target=TargetKind(target),
+            camera_id=self.camera.currentData() if target == TargetKind.CAMERA else None,
+            metric=self.metric.currentData(), comparator=Comparator(self.comparator.currentData()),
+            threshold=self.threshold.value(), for_seconds=self.for_seconds.value(),
+            keep_firing_for=self.keep_firing.value(), cooldown=self.cooldown.value(),
+            repeat_interval=self.repeat.value(), severity=Severity(self.severity.currentData()),
+            no_data=NoDataPolicy(self.no_data.currentData()), schedule=self.schedule.text().strip(),
+            enabled=self.enabled.isChecked(), description=self.description.text().strip(),
+            notify=Notify(webhook_url=self.webhook.text().strip() or None,
+                          command=tuple(self.command.text().split()), desktop=self.desktop.isChecked(),
+                          sound=self.sound.isChecked()),
+        )
+
+    def _changed(self) -> None:
+        self.camera.setEnabled(self.target.currentData() == TargetKind.CAMERA)
+        self.problems = self.rule().problems()
+        self.show_problems(self.problems)
+        self.changed.emit()
+
+    def show_problems(self, problems: list[FieldError], general: str = "") -> None:
+        by: dict[str, list[str]] = {}
+        for p in problems:
+            if p.field in self.errors:
+                by.setdefault(p.field, []).append(p.message)
+            else:
+                general = "; ".join(filter(None, [general, str(p)]))
+        for key, label in self.errors.items():
+            msgs = by.get(key)
+            label.setText("; ".join(msgs) if msgs else "")
+            label.setVisible(bool(msgs))
+        self.general_error.setText(general)
+        self.general_error.setVisible(bool(general))
+
+    def error_text(self, key: str) -> str:
+        label = self.errors[key]
+        return label.text() if not label.isHidden() else ""
+
+
+def _secs() -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(0, 7 * 86400)
+    s.setDecimals(0)
+    s.setSuffix(" s")
+    return s
+
+
+def _select(box: QComboBox, data: Any) -> None:
+    i = box.findData(data)
+    if i >= 0:
+        box.setCurrentIndex(i)
+
+
+class RuleDialog(QDialog):
+    """Create (``rule=None`` or a template) or change an alert rule through the routed operations."""
+
+    saved = Signal(object)
+
+    def __init__(self, station: Any, tasks: TaskRunner, rule: AlertRule | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station, self.tasks = station, tasks
+        self.editing = rule is not None and rule.id is not None
+        self.original = rule
+        self.setWindowTitle(f"Edit rule — {rule.name}" if self.editing and rule else "New alert rule")
+        self.form = RuleForm(station, rule)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.form)
+        lay.addWidget(self.buttons)
+        self._saving = False
+        self.form.changed.connect(self._update)
+        self._update()
+        self.resize(560, self.sizeHint().height())
+
+    @property
+    def save_button(self):
+        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
+
+    def _update(self) -> None:
+        self.save_button.setEnabled(not self.form.problems and not self._saving)
+
+    def save(self) -> None:
+        if self.form.problems or self._saving:
+            return
+        rule = self.form.rule()
+        ops = self.station.ops
+        if self.editing and self.original is not None:
+            changes = {f: getattr(rule, f) for f in (
+                "name", "target", "camera_id", "metric", "comparator", "threshold", "for_seconds",
+                "keep_firing_for", "cooldown", "repeat_interval", "severity", "no_data", "schedule",
+                "enabled", "notify", "description") if getattr(rule, f) != getattr(self.original, f)}
+            if not changes:
+                self.accept()
+                return
+            req: Any = UpdateRule(self.original.id, changes, expected_version=self.original.version)  # type: ignore[arg-type]
+            fn = ops.update_rule
+        else:
+            req, fn = CreateRule(rule.with_changes(id=None, version=1)), ops.create_rule
+
+        def work() -> Any:
+            result = fn(req)
+            reload_rules(self.station)
+            return result
+
+        self._saving = True
+        self._update()
+        self.tasks.submit("save rule", work, on_ok=self._saved, on_error=self._failed, owner=self)
+
+    def _saved(self, result: Any) -> None:
+        self._saving = False
+        self.saved.emit(result.rule)
+        self.accept()
+
+    def _failed(self, err: BaseException) -> None:
+        self._saving = False
+        if isinstance(err, ValidationError):
+            self.form.show_problems(err.errors)
+        else:
+            self.form.show_problems([], _err(err))
+        self._update()
+
+
+class RulesPage(QWidget):
+    """The station's alert rules: new (blank or from a template), edit, enable/disable, delete."""
+
+    refreshed = Signal()
+    actionFinished = Signal(str, bool, str)
+
+    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station, self.tasks = station, tasks
+        self.rules: list[AlertRule] = []
+        self.table = _table(["On", "Name", "Target", "Condition", "For", "Severity", "Notify", "Version"])
+        self.table.doubleClicked.connect(lambda _i: self.edit_selected())
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.template = QComboBox()
+        self.template.addItem("blank rule", None)
+        try:
+            from app.alerts.templates import templates
+
+            for key in templates():
+                self.template.addItem(key.replace("_", " "), key)
+        except ImportError:  # pragma: no cover
+            pass
+        self.new_btn = QPushButton("New…")
+        self.new_btn.clicked.connect(lambda: self.new_rule(self.template.currentData()))
+        self.edit_btn = QPushButton("Edit…")
+        self.edit_btn.clicked.connect(self.edit_selected)
+        self.toggle_btn = QPushButton("Disable")
+        self.toggle_btn.clicked.connect(self.toggle_selected)
+        self.delete_btn = QPushButton("Delete")
+        self.delete_btn.clicked.connect(lambda: self.delete_selected())
+        self.message = QLabel()
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Template:"))
+        bar.addWidget(self.template)
+        for b in (self.new_btn, self.edit_btn, self.toggle_btn, self.delete_btn):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.message)
+        self._update_buttons()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def refresh(self) -> None:
+        admin = getattr(self.station, "admin", None)
+        if admin is None:
+            return
+        self.tasks.submit("rules", admin.list_rules, on_ok=self.show_rules,
+                          on_error=lambda e: self.message.setText(f"could not read the rules: {_err(e)}"),
+                          quiet=True, owner=self)
+
+    def show_rules(self, rules: list[AlertRule]) -> None:
+        self.rules = sorted(rules, key=lambda r: r.name.lower())
+        names = {c.id: c.name for c in self.station.cameras()}
+
+        def target(r: AlertRule) -> str:
+            if r.target == TargetKind.CAMERA:
+                return f"camera {names.get(r.camera_id, r.camera_id)}"
+            return str(r.target).replace("_", " ")
+
+        def notify(r: AlertRule) -> str:
+            parts = [p for p, on in (("desktop", r.notify.desktop), ("sound", r.notify.sound),
+                                     ("webhook", bool(r.notify.webhook_url)), ("command", bool(r.notify.command)))
+                     if on]
+            return ", ".join(parts)
+
+        _fill(self.table, [["✔" if r.enabled else "", r.name, target(r),
+                            f"{r.metric} {r.comparator} {r.threshold:g}", f"{r.for_seconds:g} s",
+                            str(r.severity), notify(r), str(r.version)] for r in self.rules],
+              [None if r.enabled else "#eeeeee" for r in self.rules])
+        self._update_buttons()
+        self.refreshed.emit()
+
+    def selected(self) -> AlertRule | None:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return self.rules[rows[0]] if rows and rows[0] < len(self.rules) else None
+
+    def select_rule(self, name: str) -> None:
+        for i, r in enumerate(self.rules):
+            if r.name == name:
+                self.table.selectRow(i)
+
+    def _update_buttons(self) -> None:
+        r = self.selected()
+        for b in (self.edit_btn, self.toggle_btn, self.delete_btn):
+            b.setEnabled(r is not None)
+        self.toggle_btn.setText("Enable" if r is not None and not r.enabled else "Disable")
+
+    def new_rule(self, template: str | None = None) -> RuleDialog:
+        rule = None
+        if template:
+            from app.alerts.templates import templates
+
+            rule = templates()[template]()
+        dlg = RuleDialog(self.station, self.tasks, rule, self)
+        dlg.saved.connect(lambda r: self._done(f"rule {r.name} saved"))
+        dlg.open()
+        return dlg
+
+    def edit_selected(self) -> RuleDialog | None:
+        r = self.selected()
+        if r is None:
+            return None
+        dlg = RuleDialog(self.station, self.tasks, r, self)
+        dlg.saved.connect(lambda rr: self._done(f"rule {rr.name} saved"))
+        dlg.open()
+        return dlg
+
+    def toggle_selected(self) -> None:
+        r = self.selected()
+        if r is None or r.id is None:
+            return
+        want = not r.enabled
+        self._run(f"{'enable' if want else 'disable'} {r.name}",
+                  lambda: self.station.admin.set_rule_enabled(r.id, want))
+
+    def delete_selected(self, *, confirm: bool = True) -> None:
+        r = self.selected()
+        if r is None or r.id is None:
+            return
+        if confirm:
+            from PySide6.QtWidgets import QMessageBox
+
+            if QMessageBox.question(self, "Delete rule", f"Delete the rule {r.name!r}?") != \
+                    QMessageBox.StandardButton.Yes:
+                return
+        self._run(f"delete {r.name}", lambda: self.station.admin.delete_rule(r.id))
+
+    def _run(self, what: str, fn) -> None:
+        def work() -> None:
+            fn()
+            reload_rules(self.station)
+
+        def failed(err: BaseException) -> None:
+            self.message.setText(f"{what} failed: {_err(err)}")
+            self.actionFinished.emit(what, False, _err(err))
+            self.refresh()
+
+        self.tasks.submit(what, work, on_ok=lambda _r: self._done(what), on_error=failed, owner=self)
+
+    def _done(self, what: str) -> None:
+        self.message.setText(f"{what}: done")
+        self.actionFinished.emit(what, True, "")
+        self.refresh()

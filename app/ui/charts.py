@@ -1,0 +1,243 @@
+"""The charts page: per-camera fps/CPU/RSS/motion, station load and rollout figures (pyqtgraph).
+
+Plot items are created once (a curve per series, the first time the series
+appears); one timer (2 Hz, only while the page is visible) calls ``setData``
+with the metrics registry's window, and only for series that got a new sample.
+Curves clip to the view and downsample (peak mode); antialiasing is off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np  # noqa: E402
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtCore import QTimer, Signal  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+
+pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
+
+REFRESH_MS = 500  # 2 Hz
+WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600}
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One fixed series on a plot: name, labels, legend text, value transform."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+    legend: str = ""
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    style: Any = None
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    key: str
+    title: str
+    unit: str
+    per_camera: str | None = None  # discover one curve per camera of this series
+    lines: tuple[Line, ...] = ()
+    scale: float = 1.0
+
+
+def _pct(a: np.ndarray) -> np.ndarray:
+    return a * 100.0
+
+
+def _used(a: np.ndarray) -> np.ndarray:
+    return 100.0 - a
+
+
+def _path(p: str) -> tuple[tuple[str, str], ...]:
+    return (("path", p),)
+
+
+DASH = {"p50": None, "p95": "dash", "p99": "dot"}
+
+PLOTS: tuple[PlotSpec, ...] = (
+    PlotSpec("fps", "Camera FPS", "fps", per_camera="fps"),
+    PlotSpec("cpu", "Camera CPU", "%", per_camera="cpu_percent"),
+    PlotSpec("rss", "Camera memory (RSS)", "MB", per_camera="rss_mb"),
+    PlotSpec("motion", "Camera motion", "score", per_camera="motion"),
+    PlotSpec("station", "Station load", "%", lines=(
+        Line("cpu_percent", legend="CPU"), Line("memory_percent", legend="memory"),
+        Line("disk_free_percent", legend="disk used", transform=_used))),
+    PlotSpec("rollout", "Rollout: domain error rate and share", "%", lines=(
+        Line("domain_error_rate", legend="domain error rate", transform=_pct),
+        Line("domain_share", legend="domain share", transform=_pct),
+        Line("rollout_percent", legend="target %"))),
+    PlotSpec("latency", "Operation latency P50/P95/P99", "ms", lines=tuple(
+        Line(f"rollout_{q}_ms", _path(p), f"{p} {q.upper()}", style=(p, q))
+        for p in ("domain", "legacy") for q in ("p50", "p95", "p99"))),
+    PlotSpec("fallbacks", "Fallbacks and domain errors (window)", "calls", lines=(
+        Line("rollout_fallbacks", _path("domain"), "fallbacks"),
+        Line("rollout_errors", _path("domain"), "domain errors"))),
+)
+
+
+@dataclass
+class _Curve:
+    item: pg.PlotDataItem
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    transform: Callable[[np.ndarray], np.ndarray] | None
+    last: tuple[float, int] = (0.0, -1)  # (last ts, count) drawn
+    updates: int = 0
+
+
+@dataclass
+class _Plot:
+    spec: PlotSpec
+    item: pg.PlotItem
+    curves: dict[SeriesKey, _Curve] = field(default_factory=dict)
+
+
+class ChartsPage(QWidget):
+    """Live charts from the station's metrics registry (``station.metrics``)."""
+
+    refreshed = Signal(int)  # curves updated in this refresh
+
+    def __init__(self, station: Any, registry: Any = None, parent: QWidget | None = None,
+                 *, interval_ms: int = REFRESH_MS):
+        super().__init__(parent)
+        self.station = station
+        self._registry = registry
+        self.window_s = 300
+        self.window_box = QComboBox()
+        self.window_box.addItems(list(WINDOWS))
+        self.window_box.currentTextChanged.connect(self._set_window)
+        self.note = QLabel()
+        self.note.setStyleSheet("color: #607d8b;")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show the last"))
+        top.addWidget(self.window_box)
+        top.addStretch(1)
+        top.addWidget(self.note)
+        self.view = pg.GraphicsLayoutWidget()
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+        self.plots: dict[str, _Plot] = {}
+        for i, spec in enumerate(PLOTS):
+            axis = pg.DateAxisItem(orientation="bottom")
+            p = self.view.addPlot(row=i // 2, col=i % 2, title=spec.title, axisItems={"bottom": axis})
+            p.setLabel("left", units=None, text=spec.unit)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+            p.addLegend(offset=(5, 5), labelTextSize="8pt")
+            p.setMenuEnabled(False)
+            p.getViewBox().setMouseEnabled(x=False, y=True)
+            p.enableAutoRange(axis="y", enable=True)
+            self.plots[spec.key] = _Plot(spec, p)
+            for line in spec.lines:
+                self._curve(self.plots[spec.key], (line.name, line.labels), line.legend, line.transform,
+                            line.style)
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.refresh)
+        self._colour_index = 0
+
+    # ------------------------------------------------------------ data
+
+    @property
+    def registry(self) -> Any:
+        return self._registry if self._registry is not None else getattr(self.station, "metrics", None)
+
+    def _set_window(self, text: str) -> None:
+        self.window_s = WINDOWS[text]
+        for p in self.plots.values():
+            for c in p.curves.values():
+                c.last = (0.0, -1)
+        self.refresh()
+
+    def _curve(self, plot: _Plot, key: SeriesKey, legend: str, transform, style=None) -> _Curve:
+        c = plot.curves.get(key)
+        if c is not None:
+            return c
+        n = len(plot.curves)
+        if style is not None and isinstance(style, tuple):
+            path, q = style
+            colour = "#6a1b9a" if path == "domain" else "#00897b"
+            dash = {"p50": pg.QtCore.Qt.PenStyle.SolidLine, "p95": pg.QtCore.Qt.PenStyle.DashLine,
+                    "p99": pg.QtCore.Qt.PenStyle.DotLine}[q]
+            pen = pg.mkPen(colour, width=1.5, style=dash)
+        else:
+            pen = pg.mkPen(pg.intColor(n, hues=9, values=1, maxValue=200), width=1.5)
+        item = plot.item.plot([], [], pen=pen, name=legend or key[0])
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, method="peak")
+        c = _Curve(item, key[0], key[1], transform)
+        plot.curves[key] = c
+        return c
+
+    def _camera_name(self, camera_id: str) -> str:
+        try:
+            cam = self.station.camera(int(camera_id))
+        except (TypeError, ValueError):
+            cam = None
+        return cam.name if cam is not None else f"camera {camera_id}"
+
+    def refresh(self) -> int:
+        """Pull the windows of every series into its curve; returns how many curves changed."""
+        reg = self.registry
+        if reg is None:
+            self.note.setText("metrics are not available in this station")
+            return 0
+        now = reg.now() if hasattr(reg, "now") else None
+        updated = 0
+        for plot in self.plots.values():
+            spec = plot.spec
+            if spec.per_camera:
+                for key in reg.keys(spec.per_camera):
+                    labels = dict(key[1])
+                    if "camera" in labels and key not in plot.curves:
+                        self._curve(plot, key, self._camera_name(labels["camera"]), None)
+            for key, c in plot.curves.items():
+                sample = reg.latest_sample(key)
+                if sample is None:
+                    continue
+                xs, ys = reg.window(c.name, c.labels, self.window_s, now)
+                mark = (float(xs[-1]) if len(xs) else 0.0, len(xs))
+                if mark == c.last:
+                    continue
+                c.last = mark
+                if c.transform is not None:
+                    ys = c.transform(ys)
+                c.item.setData(xs, ys)
+                c.updates += 1
+                updated += 1
+        self.note.setText("")
+        self.refreshed.emit(updated)
+        return updated
+
+    def curve_count(self) -> int:
+        return sum(len(p.curves) for p in self.plots.values())
+
+    def curve(self, plot_key: str, name: str, labels: dict[str, str] | None = None) -> pg.PlotDataItem | None:
+        key = (name, tuple(sorted((labels or {}).items())))
+        c = self.plots[plot_key].curves.get(key)
+        return c.item if c else None
+
+    # ------------------------------------------------------------ visibility
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+        self.timer.start()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self.timer.stop()
+
+    def shutdown(self) -> None:
+        self.timer.stop()

@@ -1,0 +1,78 @@
+"""The charts page on a real metrics registry fed by the station's supervisor and router."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.ui.charts import ChartsPage
+from tests.ui.conftest import START_TIMEOUT_MS, camera_id
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def metrics(station, window):
+    """The station's registry, or one fed the same way while the facade has none."""
+    reg = getattr(station, "metrics", None)
+    if reg is not None:
+        yield reg
+        return
+    from app.metrics.feeds import MetricsSampler, RolloutFeed, StationFeed, SupervisorFeed
+    from app.metrics.registry import MetricsRegistry
+
+    reg = MetricsRegistry()
+    sup = SupervisorFeed(station.supervisor, reg).start()
+    sampler = MetricsSampler([sup, StationFeed(station.paths.data_dir, reg),
+                              RolloutFeed(station.router.snapshot, reg)], interval=0.5).start()
+    try:
+        yield reg
+    finally:
+        sampler.stop()
+        sup.close()
+
+
+def test_charts_show_camera_fps_and_station_load(qtbot, window, station, metrics):
+    page = ChartsPage(station, metrics)
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    cid = camera_id(station, "Lobby")
+    window.start_camera(cid)
+
+    def fps_curve_has_data() -> bool:
+        c = page.curve("fps", "fps", {"camera": str(cid)})
+        if c is None:
+            return False
+        _x, y = c.getData()
+        return y is not None and len(y) > 0 and float(np.nanmax(y)) > 0
+
+    qtbot.waitUntil(fps_curve_has_data, timeout=START_TIMEOUT_MS)
+    fixed = page.curve_count()
+    items = {id(c.item) for p in page.plots.values() for c in p.curves.values()}
+    station_cpu = page.curve("station", "cpu_percent")
+    qtbot.waitUntil(lambda: station_cpu.getData()[1] is not None and len(station_cpu.getData()[1]) > 0,
+                    timeout=10_000)
+    # The legend names the camera, and curves are made once: more refreshes make no new items.
+    assert page.plots["fps"].item.legend is not None
+    for _ in range(3):
+        page.refresh()
+    assert page.curve_count() == fixed
+    assert {id(c.item) for p in page.plots.values() for c in p.curves.values()} == items
+    # An unchanged series is not redrawn.
+    c = page.plots["fps"].curves[("fps", (("camera", str(cid)),))]
+    before = c.updates
+    page.refresh()
+    page.refresh()
+    assert c.updates - before <= 1
+    window.stop_camera(cid)
+
+
+def test_charts_without_metrics_say_so(qtbot, station):
+    class NoMetrics:
+        metrics = None
+
+    page = ChartsPage(NoMetrics())
+    qtbot.addWidget(page)
+    assert page.refresh() == 0
+    assert "not available" in page.note.text()
