@@ -1,0 +1,139 @@
+"""Alerts page and rule editor with a real alert engine on the station's store and metrics."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.domain import AlertRule, Comparator, Severity, TargetKind
+from app.domain.operations import CreateRule
+from tests.ui.conftest import START_TIMEOUT_MS, camera_id
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def engine(station, window, monkeypatch):
+    """The station's alert engine, or one wired the same way while the facade has none."""
+    existing = getattr(station, "alerts", None)
+    if existing is not None:
+        yield existing
+        return
+    from app.alerts import AlertEngine
+    from app.metrics.feeds import MetricsSampler, SupervisorFeed
+    from app.metrics.registry import MetricsRegistry
+
+    reg = MetricsRegistry()
+    feed = SupervisorFeed(station.supervisor, reg).start()
+    sampler = MetricsSampler([feed], interval=0.5).start()
+    eng = AlertEngine(reg, store=station.store, cameras=feed.watched_cameras,
+                      camera_name=lambda cid: (station.camera(cid).name if station.camera(cid) else None))
+    eng.load_rules()
+    eng.start(interval=0.5)
+    monkeypatch.setattr(station, "alerts", eng, raising=False)
+    try:
+        yield eng
+    finally:
+        eng.stop()
+        sampler.stop()
+        feed.close()
+
+
+def _rule_names(page) -> list[str]:
+    return [page.table.item(r, 1).text() for r in range(page.table.rowCount())]
+
+
+def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, station, engine):
+    page = window.page("rules")
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.table.rowCount() >= 0 and page.rules is not None, timeout=5_000)
+    dlg = page.new_rule("low_fps")
+    f = dlg.form
+    assert f.metric.currentData() == "fps"
+    f.name.setText("")
+    assert "must not be empty" in f.error_text("name")
+    assert not dlg.save_button.isEnabled()
+    f.name.setText("Lobby too slow")
+    _select_data(f.target, "camera")
+    assert "required" in f.error_text("camera_id") or f.camera.currentData() is not None
+    _select_data(f.camera, camera_id(station, "Lobby"))
+    f.schedule.setText("someday 25:00")
+    assert f.error_text("schedule")
+    f.schedule.setText("mon-sun 00:00-24:00")
+    f.threshold.setValue(3)
+    assert dlg.save_button.isEnabled(), f.problems
+    qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=10_000)
+    stored = [r for r in station.admin.list_rules() if r.name == "Lobby too slow"][0]
+    assert stored.target == TargetKind.CAMERA and stored.threshold == 3 and stored.metric == "fps"
+    assert any(r.name == "Lobby too slow" for r in engine.rules())  # the engine reloaded
+
+    page.select_rule("Lobby too slow")
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
+        page.toggle_selected()
+    assert sig.args[1] is True
+    assert not station.admin.get_rule(stored.id).enabled
+    assert all(r.name != "Lobby too slow" for r in engine.rules())
+
+    qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=5_000)
+    page.select_rule("Lobby too slow")
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        page.delete_selected(confirm=False)
+    assert all(r.name != "Lobby too slow" for r in station.admin.list_rules())
+    qtbot.waitUntil(lambda: "Lobby too slow" not in _rule_names(page), timeout=5_000)
+
+
+def test_editing_a_rule_changed_elsewhere_is_a_conflict(qtbot, window, station, engine):
+    res = station.ops.create_rule(CreateRule(AlertRule(
+        name="Station hot", metric="cpu_percent", comparator=Comparator.GT, threshold=95,
+        target=TargetKind.STATION)))
+    page = window.page("rules")
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: "Station hot" in _rule_names(page), timeout=5_000)
+    page.select_rule("Station hot")
+    dlg = page.edit_selected()
+    station.admin.set_rule_enabled(res.rule.id, False)  # someone else changes it meanwhile
+    dlg.form.threshold.setValue(97)
+    qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "conflict" in dlg.form.general_error.text(), timeout=10_000)
+    assert dlg.isVisible()
+    assert station.admin.get_rule(res.rule.id).threshold == 95
+
+
+def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
+    cid = camera_id(station, "Lobby")
+    station.ops.create_rule(CreateRule(AlertRule(
+        name="Lobby has frames", metric="fps", comparator=Comparator.GT, threshold=0.5,
+        target=TargetKind.CAMERA, camera_id=cid, severity=Severity.CRITICAL, cooldown=0)))
+    engine.load_rules()
+    window.start_camera(cid)
+    page = window.page("alerts")
+    window.tabs.setCurrentWidget(page)
+
+    def firing() -> bool:
+        return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" for a in page.active)
+
+    qtbot.waitUntil(firing, timeout=START_TIMEOUT_MS)
+    row = [i for i, a in enumerate(page.active) if a.rule_name == "Lobby has frames"][0]
+    assert page.active_table.item(row, 0).text() == "critical"
+    assert "Lobby" in page.active_table.item(row, 2).text()
+    qtbot.waitUntil(lambda: window.status_sample is not None and (window.status_sample.alerts_firing or 0) >= 1,
+                    timeout=5_000)
+    assert "alerts" in window.alerts_label.text()
+
+    page.active_table.selectRow(row)
+    assert page.ack_btn.isEnabled()
+    with qtbot.waitSignal(page.acknowledged, timeout=10_000) as sig:
+        page.ack_btn.click()
+    assert sig.args[0] is True
+    qtbot.waitUntil(lambda: any(a.rule_name == "Lobby has frames" and a.acknowledged for a in page.active),
+                    timeout=10_000)
+    hist = [e for e in engine.history(50) if e.rule_name == "Lobby has frames"]
+    assert hist and hist[0].acknowledged_by == "operator"
+    window.stop_camera(cid)
+
+
+def _select_data(box, data) -> None:
+    i = box.findData(data)
+    assert i >= 0, data
+    box.setCurrentIndex(i)
