@@ -176,11 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading.Event) -> int:
-    _setup_logging(args.log_level)
+    from app.worker.heartbeat import (
+        CaptureStats,
+        HeartbeatBuilder,
+        HeartbeatWriter,
+        LineSink,
+        SinkLogHandler,
+    )
+
+    # stdout/stderr never block the worker: a supervisor that stops reading gets
+    # dropped lines, and SIGTERM still stops us within a second.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _setup_logging(args.log_level, SinkLogHandler(LineSink(sys.stderr.fileno())))
     parent = os.getppid()
     _die_with_parent(parent, stop, wake)
 
-    from app.worker.heartbeat import CaptureStats, HeartbeatBuilder, HeartbeatWriter
     from app.worker.motion import MotionConfig, MotionDetector
     from app.worker.preview import PreviewError, PreviewWriter
     from app.worker.sources import (
@@ -210,7 +221,7 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
             return EXIT_CONFIG
 
     stats = CaptureStats()
-    writer = HeartbeatWriter(sys.stdout)
+    writer = HeartbeatWriter(LineSink(sys.stdout.fileno()))
     builder = HeartbeatBuilder(
         args.camera_id, stats, (lambda: preview.seq) if preview else (lambda: 0)
     )
@@ -363,8 +374,8 @@ def _die_with_parent(parent: int, stop: threading.Event, wake: threading.Event) 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def _setup_logging(level: str, handler: logging.Handler | None = None) -> None:
+    handler = handler or logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -372,8 +383,11 @@ def _setup_logging(level: str) -> None:
 
 
 def _config_error_line(message: str) -> None:
-    sys.stderr.write(f"ERROR configuration error: {' '.join(message.split())}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"ERROR configuration error: {' '.join(message.split())}\n")
+        sys.stderr.flush()
+    except OSError:  # stderr closed or full (non-blocking): the exit code still tells
+        pass
 
 
 def _flush_std() -> None:

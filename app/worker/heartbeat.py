@@ -6,11 +6,22 @@ Kept free of PyAV so the worker can announce itself before the decoder loads.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import select
+import stat
 import time
 from collections.abc import Callable
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
-__all__ = ["CaptureStats", "HeartbeatBuilder", "HeartbeatWriter", "SourceState"]
+__all__ = [
+    "CaptureStats",
+    "HeartbeatBuilder",
+    "HeartbeatWriter",
+    "LineSink",
+    "SinkLogHandler",
+    "SourceState",
+]
 
 SourceState = Literal["opening", "up", "down"]
 
@@ -95,12 +106,81 @@ class HeartbeatBuilder:
         }
 
 
+class LineSink:
+    """Writes whole lines to a file descriptor without ever blocking on a pipe.
+
+    When the descriptor is a pipe it is switched to non-blocking mode and a line
+    that does not fit (the reader is not keeping up, e.g. a hung supervisor) is
+    dropped and counted instead of blocking the worker, so it still stops
+    promptly on SIGTERM. Lines up to ``select.PIPE_BUF`` bytes are written
+    atomically; longer text is written in line-aligned chunks and the rest of it
+    is dropped if the pipe fills up. Other descriptors (a file, a terminal) are
+    written normally. ``BrokenPipeError`` propagates: the reader is gone.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.dropped = 0
+        self.is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+        if self.is_pipe:
+            os.set_blocking(fd, False)
+
+    def write(self, text: str) -> bool:
+        """Write *text* (one or more lines, newline added if missing); False if dropped."""
+        data = text.encode("utf-8", "replace")
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        if not self.is_pipe:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view) :]
+            return True
+        for chunk in _chunks(data, select.PIPE_BUF):
+            try:
+                os.write(self.fd, chunk)  # atomic: all or EAGAIN
+            except BlockingIOError:
+                self.dropped += 1
+                return False
+        return True
+
+
+def _chunks(data: bytes, limit: int) -> list[bytes]:
+    if len(data) <= limit:
+        return [data]
+    out: list[bytes] = []
+    while data:
+        cut = data.rfind(b"\n", 0, limit) + 1 or min(limit, len(data))
+        out.append(data[:cut])
+        data = data[cut:]
+    return out
+
+
 class HeartbeatWriter:
-    """Writes one JSON object per line to *stream* and flushes it."""
+    """Writes one compact JSON object per line (see ``LineSink`` for back-pressure)."""
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
+    MAX_ERROR = 500  # keeps every heartbeat well below PIPE_BUF, so it is written whole
 
-    def write(self, message: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(message, separators=(",", ":")) + "\n")
-        self.stream.flush()
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+
+    def write(self, message: dict[str, Any]) -> bool:
+        error = message.get("error")
+        if isinstance(error, str) and len(error) > self.MAX_ERROR:
+            message = {**message, "error": error[: self.MAX_ERROR - 1] + "…"}
+        return self.sink.write(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+
+
+class SinkLogHandler(logging.Handler):
+    """A logging handler writing ``LEVEL message`` lines to a ``LineSink``."""
+
+    def __init__(self, sink: LineSink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink.write(self.format(record))
+        except BrokenPipeError:
+            pass  # nobody reads our log any more
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)

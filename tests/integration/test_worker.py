@@ -521,3 +521,48 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_sigterm_works_even_when_nobody_reads_the_output(tmp_path):
+    """A hung supervisor fills the worker's stdout pipe; the worker must not block on it."""
+    proc = subprocess.Popen(
+        [*worker_command(), *run_args("test://moving", "--heartbeat-interval", "0.005")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO_ROOT,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        # ~300-byte heartbeats at 200/s fill a 64 KB pipe in about a second.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            if _pipe_fill(fd) >= 60_000:
+                break
+        assert _pipe_fill(fd) >= 60_000, "the pipe did not fill up"
+        time.sleep(0.5)  # the worker is now dropping heartbeats
+        assert proc.poll() is None
+        t0 = time.monotonic()
+        proc.terminate()
+        code = proc.wait(5)
+        elapsed = time.monotonic() - t0
+        assert code == 0
+        assert elapsed < 1.0, f"took {elapsed:.2f} s"
+        first = proc.stdout.readline()
+        assert json.loads(first)["type"] == "heartbeat"  # what was written is whole
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _pipe_fill(fd: int) -> int:
+    import array
+    import fcntl
+    import termios
+
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return buf[0]
