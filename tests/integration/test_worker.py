@@ -566,3 +566,19 @@ def _pipe_fill(fd: int) -> int:
     buf = array.array("i", [0])
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return buf[0]
+
+
+def test_http_404_is_reported_precisely_by_probe_and_run(start_worker):
+    with StreamServer() as server:
+        missing = server.url.replace("/stream.ts", "/nope.ts")
+        code, result = probe(missing, "--timeout", "3")
+        assert code == 1
+        assert result == {
+            "ok": False,
+            "error": f"cannot open {missing}: Server returned 404 Not Found",
+        }
+        worker = start_worker(*run_args(missing, "--heartbeat-interval", "0.25"))
+        beat = worker.wait_for(lambda b: b["source"] == "down", 5, "source down")
+        assert beat["error"] == f"cannot open {missing}: Server returned 404 Not Found"
+        code, result = probe(server.url, "--timeout", "5")
+        assert code == 0 and result["codec"] == "h264" and result["duration"] is None
