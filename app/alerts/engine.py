@@ -181,6 +181,7 @@ class AlertEngine:
         self._instances: dict[tuple[object, int | None], _Instance] = {}
         self._subscribers: list[Callable[[AlertChange], None]] = []
         self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
+        self._retired: list[_Instance] = []  # instances of retargeted rules, closed by the next tick
         self._restored = False
         self._ticks = 0
         self._thread: threading.Thread | None = None
@@ -213,10 +214,14 @@ class AlertEngine:
                 log.error("alerts: skipping invalid rule %r: %s", r.name, e)
         with self._lock:
             by_key = {p.key: p for p in prepared}
-            for inst in self._instances.values():
+            for key, inst in list(self._instances.items()):
                 new = by_key.get(inst.rule.key)
-                if new is not None and new.same_subjects(inst.rule.rule):
-                    inst.rule = new
+                if new is None:
+                    continue  # removed or disabled: closed by the next tick (nobody evaluates it)
+                if new.same_subjects(inst.rule.rule):
+                    inst.rule = new  # threshold, for, severity... apply from the next tick on
+                else:  # another metric or target: the old instance ends, a new one starts
+                    self._retired.append(self._instances.pop(key))
             self._rules = prepared
 
     def load_rules(self) -> int:
@@ -236,7 +241,9 @@ class AlertEngine:
             return [p.rule for p in self._rules]
 
     def subscribe(self, callback: Callable[[AlertChange], None]) -> Callable[[], None]:
-        """``callback(change)`` for every change, on the thread that ticks; returns unsubscribe."""
+        """``callback(change)`` for every change, in order, once its event is stored (on the
+        engine's writer thread; on the ticking thread with ``async_writes=False``); returns
+        unsubscribe. Keep it short: hand the change to a queue or a Qt signal."""
         with self._lock:
             self._subscribers = [*self._subscribers, callback]
 
@@ -335,13 +342,16 @@ class AlertEngine:
                     else:
                         self._step(inst, pr, latest(pr.station_key), now, stale, changes)
                         inst.last_eval = now
-            # Instances nobody evaluated this tick: rule removed/disabled/retargeted, camera gone.
             # When a pending instance is due to fire (the thread wakes for it, so a firing is
             # not up to a tick late).
             due = [i.active_since + i.rule.rule.for_seconds for i in instances.values()
                    if i.state is AlertState.PENDING and i.active_since is not None]
             self._next_due = min(due) if due else None
-            gone = []
+            # Instances of changed rules, and those nobody evaluated this tick (rule removed or
+            # disabled, camera stopped or removed): they end.
+            gone, self._retired = self._retired, []
+            for inst in gone:
+                self._leave(inst, now, "the rule was changed", changes)
             for key in [k for k, i in instances.items() if i.seen != tick_no]:
                 inst = instances.pop(key)
                 self._leave(inst, now, "rule or camera no longer watched", changes)
@@ -642,10 +652,11 @@ class AlertEngine:
 
     # -- reads -----------------------------------------------------------------------------
     def statuses(self, *, include_inactive: bool = False) -> list[AlertStatus]:
+        """The active instances (pending and firing); with ``include_inactive``, every instance."""
         with self._lock:
             out = []
             for inst in self._instances.values():
-                if not include_inactive and inst.state is AlertState.INACTIVE:
+                if not include_inactive and inst.state not in (AlertState.PENDING, AlertState.FIRING):
                     continue
                 rule = inst.rule.rule
                 out.append(AlertStatus(

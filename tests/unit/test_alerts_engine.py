@@ -508,3 +508,43 @@ def test_synchronous_mode_stores_and_announces_within_the_tick(store: Store) -> 
     with store.uow() as uow:
         (ev,) = AlertEventRepository(uow.session).recent()
     assert ev.state is EventState.RESOLVED
+
+
+def test_changing_a_rule_keeps_or_restarts_its_instances(store: Store) -> None:
+    cameras(store, 1)
+    rig = Rig(store, [low_fps(for_seconds=0.0)], cameras=[1])
+    rig.put("fps", 3.0)
+    rig.put("dropped_rate", 0.0)
+    rig.tick()
+    (rule,) = rig.rules
+    # A new threshold (same metric and camera): the firing goes on, judged by the new threshold.
+    rig.engine.set_rules([rule.with_changes(threshold=4.0, version=2)])
+    rig.now += 1
+    rig.put("fps", 3.0)
+    rig.tick()
+    assert rig.state() is AlertState.FIRING
+    assert len(rig.events()) == 1
+    rig.engine.set_rules([rule.with_changes(threshold=2.0, version=3)])
+    rig.now += 1
+    rig.put("fps", 3.0)
+    rig.tick()
+    assert rig.state() is AlertState.RESOLVED
+    # Another metric: the old instance ends, the new one watches the new series.
+    rig.now += 1
+    rig.put("fps", 1.0)
+    rig.put("dropped_rate", 0.0)
+    rig.tick()
+    assert rig.state() is AlertState.FIRING
+    retargeted = rule.with_changes(metric="dropped_rate", comparator=Comparator.GT, threshold=5.0, version=4)
+    rig.engine.set_rules([retargeted])
+    rig.now += 1
+    rig.put("fps", 1.0)
+    rig.put("dropped_rate", 0.0)
+    rig.tick()
+    assert [s.state for s in rig.engine.statuses(include_inactive=True)] == [AlertState.INACTIVE]
+    newest = rig.events()[0]
+    assert newest.state is EventState.RESOLVED and "rule was changed" in newest.message
+    rig.now += 1
+    rig.put("dropped_rate", 9.0)
+    rig.tick()
+    assert rig.state() is AlertState.FIRING
