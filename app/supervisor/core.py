@@ -28,6 +28,7 @@ State machine (per camera)
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -259,6 +260,9 @@ class Supervisor:
             raise
         self._thread = threading.Thread(target=self._run, name="edge-supervisor", daemon=True)
         self._thread.start()
+        # A station that exits without shutdown() still stops its workers gracefully
+        # (a killed one relies on the workers' parent-death signal instead).
+        atexit.register(self.shutdown)
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop every worker in parallel (TERM, KILL at the deadline) and end the thread."""
@@ -266,6 +270,7 @@ class Supervisor:
         if thread is None or self._closed:
             self._closed = True
             return
+        atexit.unregister(self.shutdown)
         stop_timeout = self.policy.stop_timeout if timeout is None else timeout
         if thread.is_alive() and threading.current_thread() is not thread:
             try:
@@ -805,7 +810,7 @@ class Supervisor:
         slot.next_start = None
         write_pidfile(self.run_dir, PidRecord(
             camera_id=spec.camera_id, pid=pid, create_time=ref.create_time, instance=instance,
-            owner=self.owner, started_at=proc.started_at,
+            owner=self.owner, started_at=proc.started_at, preview=str(preview),
         ))
         self._slog(slot, "INFO", f"worker started: pid {pid}")
         self._set_state(slot, WorkerState.STARTING, f"spawned pid {pid}", pid=pid,

@@ -45,6 +45,7 @@ class PidRecord:
     instance: str
     owner: str
     started_at: float  # unix
+    preview: str = ""  # the worker's shared-memory preview file, deleted when reaped
 
 
 @dataclass
@@ -83,6 +84,7 @@ def read_pidfile(path: Path) -> PidRecord | None:
             instance=str(data.get("instance", "")),
             owner=str(data.get("owner", "")),
             started_at=float(data.get("started_at", 0.0)),
+            preview=str(data.get("preview", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -102,6 +104,21 @@ def is_our_leftover(record: PidRecord) -> psutil.Process | None:
     if record.instance and env.get(INSTANCE_ENV) not in (None, record.instance):
         return None
     return p
+
+
+def _remove_preview(path: Path) -> None:
+    """Delete a crashed run's preview slot (and its folder once empty); only our own names."""
+    if not (path.name.startswith("cam-") and path.suffix == ".preview"):
+        return
+    try:
+        path.unlink()
+    except OSError:
+        return
+    if path.parent.name.startswith("edge-station-") or path.parent.name == "preview":
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
 
 
 def reap_leftovers(run_dir: Path, kill_timeout: float = 2.0) -> ReapReport:
@@ -132,6 +149,8 @@ def reap_leftovers(run_dir: Path, kill_timeout: float = 2.0) -> ReapReport:
                         groups.append(record.pid)
                 except OSError:
                     pass
+        if record is not None and record.preview:
+            _remove_preview(Path(record.preview))
         try:
             path.unlink()
             report.removed_files.append(path.name)

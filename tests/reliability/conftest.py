@@ -143,6 +143,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     finally:
         for sup in h.supervisors:
             sup.shutdown(timeout=2.0)
+        leaked_previews = [p for sup in h.supervisors if sup.preview_dir.exists()
+                           for p in sup.preview_dir.glob("cam-*.preview")]
         deadline = time.monotonic() + 3.0
         left = owned_processes(owner)
         while left and time.monotonic() < deadline:
@@ -153,7 +155,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
                 p.kill()
             except psutil.Error:
                 pass
-        assert not left, f"processes of this test still alive: {[(p.pid, p.cmdline()[:4]) for p in left]}"
+        assert not left, f"processes of this test still alive: {[p.pid for p in left]}"
+        assert not leaked_previews, f"preview slots left behind: {leaked_previews}"
 
 
 def running(sup: Supervisor, camera_id: int, other_than: int | None = None) -> bool:

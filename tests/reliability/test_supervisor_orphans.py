@@ -80,6 +80,16 @@ def test_station_sigkilled_leaves_no_worker_alive(harness: Harness, station_proc
     t0 = time.monotonic()
     wait_for(lambda: not any(alive(p) for p in pids), 2.0, "every worker of the killed station to die")
     assert time.monotonic() - t0 <= 2.0
+    # The next station on this run dir clears the dead run's pid files and preview slots.
+    run_dir = harness.tmp / "run"
+    assert len(list(run_dir.glob("worker-*.pid"))) == 3
+    sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
+    sup.start()
+    sup.shutdown()
+    assert sup.reap_report is not None and sup.reap_report.killed == []
+    assert len(sup.reap_report.removed_files) == 3
+    assert not list(run_dir.glob("worker-*.pid"))
+    assert not sup.preview_dir.exists() or not list(sup.preview_dir.iterdir())
 
 
 def test_leftovers_of_a_crashed_station_are_reaped_at_startup(harness: Harness, station_procs: list) -> None:
@@ -101,6 +111,7 @@ def test_leftovers_of_a_crashed_station_are_reaped_at_startup(harness: Harness, 
         assert sorted(sup.reap_report.killed) == sorted(pids)
         wait_for(lambda: not any(alive(p) for p in pids), 5, "leftovers reaped")
         assert not list(run_dir.glob("worker-*.pid"))
+        assert not list(sup.preview_dir.glob("cam-*.preview"))
     finally:
         sup.shutdown()
 

@@ -211,3 +211,21 @@ def test_failed_worker_is_retried_slowly_and_recovers(harness: Harness) -> None:
         assert b - a >= 0.9
     wait_for(lambda: sup.status(1).error is None and sup.status(1).uptime > 1.0, 5, "stable run")
     assert sup.status(1).state == WorkerState.RUNNING
+
+
+def test_exit_detected_by_polling_without_pidfd(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where there is no pidfd (not Linux), exits are polled: still seen within ~0.1 s."""
+    import app.supervisor.core as core
+
+    monkeypatch.setattr(core, "HAS_PIDFD", False)
+    sup = harness.supervisor(fast_policy(stable_after=0.2))
+    st = sup.start_worker(harness.spec(1))
+    wait_for(lambda: running(sup, 1), 10, "worker running")
+    time.sleep(0.3)
+    assert st.pid is not None
+    t0 = time.time()
+    os.kill(st.pid, signal.SIGKILL)
+    ev = harness.recorder.wait(lambda e: e.kind == "exit", 5, "exit event")
+    assert ev.ts - t0 < 0.4
+    wait_for(lambda: running(sup, 1, other_than=st.pid), 10, "restarted worker")
+    assert sup.stop_worker(1).state == WorkerState.STOPPED
