@@ -283,15 +283,16 @@ class RolloutFeed:
       is *inconclusive* (too few calls) is not written, so rules see no data and
       the rollout templates (``keep_last``) hold their state.
     - ``domain_share`` and other numeric top-level entries become unlabelled series.
-    - Per path and per operation figures (calls, errors, fallbacks, error_rate,
-      success_rate, p50_ms, p95_ms, p99_ms...) become
-      ``rollout_<field>{path=…}`` and ``rollout_<field>{op=…,path=…}``; a mapping
-      may carry them as ``"ops": {op: {path: {field: number}}}``.
+    - Per path figures (calls, errors, fallbacks, error_rate, success_rate,
+      p50_ms, p95_ms, p99_ms...) become ``rollout_<field>{path=…}``; with
+      ``per_op=True`` also ``rollout_<field>{op=…,path=…}``. A mapping may carry
+      per-operation figures as ``"ops": {op: {path: {field: number}}}``.
     """
 
-    def __init__(self, snapshot: Callable[[], Any], registry: MetricsRegistry):
+    def __init__(self, snapshot: Callable[[], Any], registry: MetricsRegistry, *, per_op: bool = False):
         self._snapshot = snapshot
         self._reg = registry
+        self._per_op = per_op  # router snapshots: also one series per operation (13 x 2 x 10 more series)
         for name, unit, text in (
             ("domain_error_rate", "ratio", "domain path errors before fallback / calls"),
             ("success_rate", "ratio", "end-to-end success after fallback / calls"),
@@ -320,7 +321,8 @@ class RolloutFeed:
         window = getattr(snap, "window", None)
         ops: dict = {}
         if window is not None:
-            ops = {op: {p: self._fields(st) for p, st in paths.items()} for op, paths in window.per_op.items()}
+            if self._per_op:
+                ops = {op: {p: self._fields(st) for p, st in paths.items()} for op, paths in window.per_op.items()}
             ops[""] = {p: self._fields(st) for p, st in window.total.items()}
         return top, ops
 

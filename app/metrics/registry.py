@@ -169,6 +169,11 @@ class MetricsRegistry:
             ks = list(self._series)
         return sorted(k for k in ks if name is None or k[0] == name)
 
+    def nbytes(self) -> int:
+        """Memory held by the ring buffers."""
+        with self._lock:
+            return sum(s.nbytes for s in self._series.values())
+
     def names(self) -> list[str]:
         with self._lock:
             return sorted({k[0] for k in self._series})

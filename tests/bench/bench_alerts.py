@@ -211,7 +211,7 @@ def bench_ingest(minutes: int, tmp: Path) -> dict[str, float]:
     base = time.process_time() - c0
     store.dispose()
     return {"seconds": seconds, "cpu_s": cpu, "pct_core": 100 * cpu / seconds, "rollup_cpu_s": rollup_cpu,
-            "rows_per_minute": rows, "base_cpu_s": base, "series": len(reg.keys())}
+            "rows_per_minute": rows, "base_cpu_s": base, "series": len(reg.keys()), "mb": reg.nbytes() / 1e6}
 
 
 def bench_reads() -> dict[str, float]:
@@ -259,6 +259,7 @@ def main() -> int:
           f"{ing['series']} series, {ing['rows_per_minute']} rollup rows/min")
     print(f"  CPU {ing['cpu_s']:.3f} s = {ing['pct_core']:.3f} % of a core (rollups {ing['rollup_cpu_s']:.3f} s)"
           f"   (target <= {INGEST_TARGET_PCT:g} %: {'OK' if ing['pct_core'] <= INGEST_TARGET_PCT else 'MISSED'})")
+    print(f"  ring buffers: {ing['series']} series x 1 h = {ing['mb']:.1f} MB")
     print(f"  bare dict     {ing['base_cpu_s']:.3f} s = {100 * ing['base_cpu_s'] / ing['seconds']:.3f} % "
           f"  ratio {ing['cpu_s'] / ing['base_cpu_s']:.1f}x")
     print(f"Chart reads: window 3600 s {rd['hour_us']:.1f} us, window 60 s {rd['minute_us']:.1f} us, "

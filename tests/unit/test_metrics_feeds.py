@@ -71,8 +71,12 @@ def test_rollout_feed_from_router_figures_honours_inconclusive() -> None:
         rm.record("camera_status", "domain", 0.002, error=i < 3)
         rm.record("camera_status", "legacy", 0.001)
     reg = MetricsRegistry()
-    feed = RolloutFeed(lambda: _router_like_snapshot(rm, th), reg)
+    feed = RolloutFeed(lambda: _router_like_snapshot(rm, th), reg, per_op=True)
     feed.poll(T0)
+    lean = MetricsRegistry()
+    RolloutFeed(lambda: _router_like_snapshot(rm, th), lean).poll(T0)
+    assert lean.latest("rollout_calls", {"path": "domain"}) == 10
+    assert not any(dict(k[1]).get("op") for k in lean.keys())  # per-operation series only on request
     assert reg.latest("domain_error_rate") is None
     assert reg.latest("p95_ratio") is None
     assert reg.latest("domain_share") == pytest.approx(0.5)
