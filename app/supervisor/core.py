@@ -302,12 +302,14 @@ class Supervisor:
 
     def stop_worker(self, camera_id: int, timeout: float | None = None) -> WorkerStatus:
         """TERM -> timeout -> KILL of the worker's group and descendants; cancels a backoff/failed retry."""
+        self._refuse_on_own_thread(f"stop_worker({camera_id})")
         stop_timeout = self.policy.stop_timeout if timeout is None else timeout
         done: Future[WorkerStatus] = self._call(self._cmd_stop, camera_id, stop_timeout)
         return self._wait(done, stop_timeout + 10.0, f"stop of camera {camera_id}")
 
     def restart_worker(self, spec: WorkerSpec) -> WorkerStatus:
         """Stop (if needed) and start again with spec, as one operation."""
+        self._refuse_on_own_thread(f"restart_worker({spec.camera_id})")
         done: Future[WorkerStatus] = self._call(self._cmd_restart, spec)
         return self._wait(done, self.policy.stop_timeout + 10.0, f"restart of camera {spec.camera_id}")
 
@@ -380,6 +382,13 @@ class Supervisor:
         if self._closing:
             raise SupervisorError("supervisor is shutting down")
         return self._wait(self._submit(fn, *args), COMMAND_TIMEOUT, fn.__name__.lstrip("_"))
+
+    def _refuse_on_own_thread(self, what: str) -> None:
+        if threading.current_thread() is self._thread:
+            raise SupervisorError(
+                f"{what} waits for the supervisor thread and cannot be called from a "
+                "supervisor callback; hand it to another thread"
+            )
 
     def _wait(self, fut: Future[Any], timeout: float, what: str) -> Any:
         if threading.current_thread() is self._thread and not fut.done():
@@ -630,6 +639,9 @@ class Supervisor:
         if slot is None or slot.state == WorkerState.STOPPED:
             raise NotRunning(f"camera {camera_id}: worker is not running")
         slot.pending_spec = None
+        waiters, slot.restart_waiters = slot.restart_waiters, []
+        for w in waiters:  # a stop overrides a restart still under way
+            w.set_exception(SupervisorError(f"camera {camera_id}: restart cancelled by a stop"))
         if slot.proc is None:  # BACKOFF or FAILED: cancel the pending retry
             slot.next_start = None
             slot.probing = False

@@ -193,3 +193,54 @@ def test_shutdown_is_idempotent_and_final(harness: Harness) -> None:
 
     with pytest.raises(SupervisorError):
         sup.start_worker(harness.spec(2))
+
+
+def test_api_calls_from_many_threads(harness: Harness) -> None:
+    import threading
+
+    sup = harness.supervisor(fast_policy(heartbeat_interval=0.2))
+    errors: list[BaseException] = []
+
+    def cycle(cid: int) -> None:
+        try:
+            for _ in range(3):
+                sup.start_worker(harness.spec(cid))
+                wait_for(lambda: running(sup, cid), 20, f"camera {cid} running")
+                assert sup.stop_worker(cid).state == WorkerState.STOPPED
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cycle, args=(cid,)) for cid in range(1, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert all(s.state == WorkerState.STOPPED for s in sup.statuses().values())
+    assert len(harness.recorder.of("exit")) == 18
+
+
+def test_callbacks_may_read_but_not_block(harness: Harness) -> None:
+    from app.supervisor import SupervisorError, SupervisorEvent
+
+    sup = harness.supervisor()
+    seen: list[object] = []
+
+    def on_event(ev: SupervisorEvent) -> None:
+        if ev.kind == "state" and ev.detail["to"] == "running":
+            seen.append(sup.status(ev.camera_id).state)  # reads are fine here
+            try:
+                sup.stop_worker(ev.camera_id)  # would wait for this very thread
+            except SupervisorError as exc:
+                seen.append(exc)
+
+    unsubscribe = sup.subscribe(on_event)
+    sup.start_worker(harness.spec(1))
+    wait_for(lambda: len(seen) >= 2, 10, "the callback to run")
+    unsubscribe()
+    assert seen[0] == WorkerState.RUNNING
+    assert isinstance(seen[1], SupervisorError) and "supervisor thread" in str(seen[1])
+    # Refused before doing anything: the worker runs on, and the loop is alive.
+    time.sleep(0.3)
+    assert sup.status(1).state == WorkerState.RUNNING
+    assert sup.stop_worker(1).state == WorkerState.STOPPED
