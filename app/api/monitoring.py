@@ -32,7 +32,7 @@ class StationCollector(Collector):
         self.backend = backend
 
     def collect(self) -> Iterator[Metric]:
-        for part in (self._cameras, self._rollout, self._alerts):
+        for part in (self._cameras, self._series, self._rollout, self._alerts):
             try:
                 yield from part()
             except Exception:  # one broken source of figures must not empty the whole scrape
@@ -80,6 +80,35 @@ class StationCollector(Collector):
                     if getattr(stats, "rss_bytes", None) is not None:
                         rss.add_metric(lv, float(stats.rss_bytes))
         yield from (up, active, state, fps, age, uptime, motion, restarts, cpu, rss)
+
+    # ------------------------------------------------------------ the station's metrics registry
+
+    def _series(self) -> Iterator[Metric]:
+        """Latest values of the station's series (station CPU/memory/disk/temperature, per-camera
+        figures the camera families above do not have, per-op rollout series), as gauges."""
+        registry = getattr(self.backend.station, "metrics", None)
+        if registry is None or not hasattr(registry, "keys"):
+            return
+        families: dict[tuple[str, tuple[str, ...]], GaugeMetricFamily] = {}
+        for name, labels in registry.keys():
+            if (labels and labels[0][0] == "camera" and name in _CAMERA_COVERED) or name.startswith("rollout_") \
+                    or any(k == "op" for k, _ in labels):
+                continue  # exported above, or below as the operation counters and quantiles
+            sample = registry.latest_sample((name, labels))
+            if sample is None or sample[1] != sample[1]:  # none yet, or NaN
+                continue
+            label_names = tuple(k for k, _ in labels)
+            scope = "camera" if "camera" in label_names else "station"
+            metric = f"{NS}_{scope}_{_prom_name(name)}" if not name.startswith(f"{scope}_") else f"{NS}_{_prom_name(name)}"
+            fam = families.get((metric, label_names))
+            if fam is None:
+                if any(m == metric for m, _ in families):
+                    continue  # one label set per family
+                info = registry.info(name) if hasattr(registry, "info") else None
+                help_ = (getattr(info, "help", "") or name) + (f" ({info.unit})" if getattr(info, "unit", "") else "")
+                fam = families[(metric, label_names)] = GaugeMetricFamily(metric, help_, labels=list(label_names))
+            fam.add_metric([v for _, v in labels], float(sample[1]))
+        yield from families.values()
 
     # ------------------------------------------------------------ rollout, per path
 
@@ -152,6 +181,14 @@ class StationCollector(Collector):
             pending.add_metric([sev], float(counts.get(("pending", sev), 0)))
         yield firing
         yield pending
+
+
+#: camera series the camera families already export (from the supervisor's live status)
+_CAMERA_COVERED = frozenset({"fps", "motion", "last_frame_age", "cpu_percent", "rss_mb", "restarts"})
+
+
+def _prom_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
 def _alert_engine(station: Any) -> Any:

@@ -61,6 +61,12 @@ def test_metrics_per_camera_per_path_and_alerts(client, live):
     assert sum(s.value for s in m["edge_station_rollout_health"]) == 1
     assert _value(m["edge_station_alert_rules"], "edge_station_alert_rules", enabled="false") >= 1
 
+    # the station's own series (sampled once a second)
+    series = wait_for(lambda: (x := _scrape(client)).get("edge_station_station_memory_percent") and x,
+                      what="the station series")
+    assert 0 < _value(series["edge_station_station_memory_percent"], "edge_station_station_memory_percent") <= 100
+    assert _value(series["edge_station_camera_offline"], "edge_station_camera_offline", camera=str(cam)) == 0
+
     # the API's own figures, per endpoint
     reqs = m["edge_station_api_requests"]
     assert _value(reqs, "edge_station_api_requests_total", route="camera_status", method="GET", status="200") >= 4
