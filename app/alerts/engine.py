@@ -420,8 +420,7 @@ class AlertEngine:
         state = inst.state
         if cond:
             inst.last_true = now
-            if value is not None:
-                inst.value = value
+            inst.value = value  # None: it holds because there is no data (no-data policy "alerting")
             if state is AlertState.INACTIVE or state is AlertState.RESOLVED:
                 inst.state = AlertState.PENDING
                 # Pending since the value appeared (an event-driven sample may be up to a tick

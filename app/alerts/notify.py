@@ -178,8 +178,8 @@ class Dispatcher:
                 with self._lock:
                     self._q.put_nowait(job)
                     self._busy += 1
+                    self.submitted += 1
                 queued += 1
-                self.submitted += 1
             except queue.Full:
                 with self._lock:
                     self.dropped += 1
