@@ -281,7 +281,27 @@ def _verify(client: ApiClient, args: argparse.Namespace) -> int:
                           "rows": report.rows}, indent=2))
     else:
         print(report.table())
+    _record_verification(args, report)
     return 0 if report.passed else 1
+
+
+def _record_verification(args: argparse.Namespace, report: Any) -> None:
+    """Write the result where the stage gate reads it (the station's database), as ``verify`` does."""
+    from app.paths import resolve_paths
+    from app.rollout.control import RolloutControl
+    from app.store import open_store
+
+    try:
+        store = open_store(resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).db_url)
+    except Exception as e:  # the answer above stands; only the gate's record is missing
+        print(f"edge-station: warning: the result was not recorded for the stage gate: {e}", file=sys.stderr)
+        return
+    try:
+        RolloutControl(store).record_verification(
+            report.passed, report.mismatches, report.failures, actor="verify --live",
+            detail={"live": True, "camera_id": report.camera_id, "steps": len(report.rows)})
+    finally:
+        store.dispose()
 
 
 def cmd_verify_live(args: argparse.Namespace) -> int:

@@ -75,6 +75,12 @@ def test_ctl_as_a_process(live):
     assert "Server room: stopped" in p.stdout and "served by legacy: force_legacy" in p.stdout
 
 
+def test_ctl_verify_records_the_result_for_the_gate(capsys, live):
+    code, out, _ = run(capsys, live, "verify", "--camera", "Server room")
+    assert code == 0 and "PASSED" in out, out
+    assert live.router.reload().last_verify["passed"] is True
+
+
 def test_verify_live_runs_every_operation_on_both_paths(live):
     client = ApiClient.for_data_dir(live.data_dir)
     cam = live.demo["Server room"]
