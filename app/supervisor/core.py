@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -51,6 +50,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the run-dir lock is skipped
+    fcntl = None  # type: ignore[assignment]
 
 from app.supervisor.logbuf import LogSink, parse_worker_line
 from app.supervisor.model import (
@@ -405,6 +409,8 @@ class Supervisor:
     # ------------------------------------------------------------------ run dir lock
 
     def _acquire_run_dir(self) -> None:
+        if fcntl is None:
+            return
         path = self.run_dir / "supervisor.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -420,7 +426,7 @@ class Supervisor:
         self._lock_fd = fd
 
     def _release_run_dir(self) -> None:
-        if self._lock_fd is not None:
+        if self._lock_fd is not None and fcntl is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)

@@ -104,3 +104,14 @@ def test_source_that_disappears_goes_down_and_reconnects_without_restart(harness
         sup.stop_worker(1)
     finally:
         server.stop()
+
+
+def test_real_worker_sigstopped_is_restarted_as_hung(harness: Harness) -> None:
+    sup = harness.supervisor(real_policy(heartbeat_timeout=2.0))
+    st = sup.start_worker(real_spec(1, "test://moving?size=160x90&rate=10"))
+    wait_for(lambda: running(sup, 1), 30, "worker running")
+    assert st.pid is not None
+    os.kill(st.pid, signal.SIGSTOP)
+    wait_for(lambda: running(sup, 1, other_than=st.pid), 30, "a new worker running")
+    last = sup.status(1).last_exit
+    assert last is not None and "hung" in last.reason and last.signal == signal.SIGKILL

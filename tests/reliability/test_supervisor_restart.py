@@ -229,3 +229,16 @@ def test_exit_detected_by_polling_without_pidfd(harness: Harness, monkeypatch: p
     assert ev.ts - t0 < 0.4
     wait_for(lambda: running(sup, 1, other_than=st.pid), 10, "restarted worker")
     assert sup.stop_worker(1).state == WorkerState.STOPPED
+
+
+def test_missing_worker_executable_fails_with_a_clear_error(harness: Harness) -> None:
+    from app.supervisor import SpawnError, WorkerSpec
+
+    sup = harness.supervisor()
+    spec = WorkerSpec(1, "cam1", "test://moving", command=(str(harness.tmp / "no-such-worker"),))
+    with pytest.raises(SpawnError, match="no-such-worker"):
+        sup.start_worker(spec)
+    st = sup.status(1)
+    assert st.state == WorkerState.FAILED and st.next_retry_in is None
+    assert st.error is not None and "cannot start worker" in st.error
+    assert harness.recorder.of("failed", 1)[0].detail["retry"] is False
