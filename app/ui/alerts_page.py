@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -94,8 +96,12 @@ def _table(headers: list[str]) -> QTableWidget:
     t.verticalHeader().setVisible(False)
     t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-    t.horizontalHeader().setStretchLastSection(True)
+    hh = t.horizontalHeader()
+    hh.setStretchLastSection(True)
+    for c in range(len(headers) - 1):
+        hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
     t.setAlternatingRowColors(True)
+    t.setWordWrap(False)
     return t
 
 
@@ -302,7 +308,7 @@ class RuleForm(QWidget):
             bl.addWidget(widget)
             err = QLabel()
             err.setStyleSheet("color: #c62828;")
-            err.setWordWrap(True)
+            err.setWordWrap(False)  # a wrapped label in a form row gets clipped
             err.hide()
             bl.addWidget(err)
             self.errors[key] = err
@@ -441,6 +447,7 @@ class RuleDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with inline messages
         lay.addWidget(self.form)
         lay.addWidget(self.buttons)
         self._saving = False

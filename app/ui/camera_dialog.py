@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QSpinBox,
     QVBoxLayout,
@@ -85,7 +86,7 @@ class CameraForm(QWidget):
                 err = QLabel()
                 err.setProperty("class", "fieldError")
                 err.setStyleSheet("color: #c62828;")
-                err.setWordWrap(True)
+                err.setWordWrap(False)  # a wrapped label in a form row gets clipped
                 err.hide()
                 lay.addWidget(err)
                 self.errors[key] = err
@@ -205,6 +206,7 @@ class CameraDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with inline messages
         lay.addWidget(self.form)
         if camera is not None:
             note = QLabel("A running camera keeps its old settings until it is restarted.")

@@ -134,7 +134,11 @@ class ChartsPage(QWidget):
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
-            p.addLegend(offset=(5, 5), labelTextSize="8pt")
+            legend = p.addLegend(offset=(5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
+                                 pen=pg.mkPen(200, 200, 200))
+            legend.setColumnCount(3 if len(spec.lines) > 4 else 1)
+            p.getAxis("left").enableAutoSIPrefix(False)
+            p.getViewBox().setLimits(yMin=0, minYRange=1)
             p.setMenuEnabled(False)
             p.getViewBox().setMouseEnabled(x=False, y=True)
             p.enableAutoRange(axis="y", enable=True)

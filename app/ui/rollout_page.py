@@ -44,8 +44,12 @@ def _pct(v: float | None) -> str:
 def _num(v: Any) -> str:
     if v is None:
         return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
     if isinstance(v, float):
-        return f"{v:.3g}"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    if isinstance(v, int):
+        return f"{v:,}"
     return str(v)
 
 
@@ -75,7 +79,9 @@ class _ChecksTable(QTableWidget):
         self.setHorizontalHeaderLabels(["Check", "Status", "Value", "Limit", "Why"])
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setStretchLastSection(True)
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for c in range(4):
+            self.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.setWordWrap(True)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
     def show_checks(self, checks: Any) -> None:
@@ -155,6 +161,7 @@ class RolloutPage(QWidget):
         self.ops_table.verticalHeader().setVisible(False)
         self.ops_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.ops_table.horizontalHeader().setStretchLastSection(True)
+        self.ops_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.verify_progress = QProgressBar()
         self.verify_progress.setRange(0, 0)
         self.verify_progress.hide()

@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
     QFont,
+    QGuiApplication,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -337,6 +338,12 @@ class CameraWall(QWidget):
         self._bar.setVisible(controls)
         outer.addWidget(self._bar)
         self._grid_host = QWidget()
+        self._grid_host.setObjectName("wallGrid")
+        self._grid_host.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        pal = self._grid_host.palette()
+        pal.setColor(self._grid_host.backgroundRole(), QColor("#1b1f24"))
+        self._grid_host.setPalette(pal)
+        self._grid_host.setAutoFillBackground(True)
         self._grid_layout = QGridLayout(self._grid_host)
         self._grid_layout.setContentsMargins(0, 0, 0, 0)
         self._grid_layout.setSpacing(4)
@@ -439,6 +446,9 @@ class CameraWall(QWidget):
         tile.set_status(self._statuses.get(camera_id))
         self.fullscreen = FullscreenTile(tile)
         self.fullscreen.closed.connect(self._fullscreen_closed)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:  # without a window manager, full screen alone keeps the small size
+            self.fullscreen.setGeometry(screen.geometry())
         self.fullscreen.showFullScreen()
         self.fullscreen.activateWindow()
         tile.poll_frame()
