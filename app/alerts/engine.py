@@ -231,9 +231,8 @@ class AlertEngine:
         with self._store.uow() as uow:
             rules = uow.rules.list()
         self.set_rules(rules)
-        with self._lock:
-            if not self._restored:
-                self._restore()
+        if not self._restored:
+            self._restore(self._read_firing())  # read outside the lock
         return sum(1 for r in rules if r.enabled)
 
     def rules(self) -> list[AlertRule]:
@@ -269,14 +268,21 @@ class AlertEngine:
         name = self._camera_name(camera_id) if self._camera_name is not None else None
         return f"camera {name}" if name else f"camera {camera_id}"
 
-    def _restore(self) -> None:
-        """Adopt the events a previous run left firing (so they are not announced twice)."""
-        self._restored = True
+    def _read_firing(self) -> list[AlertEvent]:
         try:
-            for ev in self._events.firing():
-                self._orphans[(ev.rule_id, ev.camera_id)] = ev
+            return self._events.firing()
         except Exception:
             log.exception("alerts: cannot read firing events of the previous run")
+            return []
+
+    def _restore(self, firing: list[AlertEvent]) -> None:
+        """Adopt the events a previous run left firing (so they are not announced twice)."""
+        with self._lock:
+            if self._restored:
+                return
+            self._restored = True
+            for ev in firing:
+                self._orphans[(ev.rule_id, ev.camera_id)] = ev
 
     def tick(self, now: float | None = None) -> TickResult:
         """Evaluate every rule once at ``now`` (unix seconds; the clock when omitted)."""
@@ -284,9 +290,9 @@ class AlertEngine:
             now = self._clock()
         t0 = time.perf_counter()
         changes: list[tuple[ChangeKind, _Instance, bool, str]] = []
+        if not self._restored:
+            self._restore(self._read_firing())
         with self._lock:
-            if not self._restored:
-                self._restore()
             self._ticks += 1
             tick_no = self._ticks
             local = datetime.fromtimestamp(now, self._tz) if self._tz is not None else datetime.fromtimestamp(now)
@@ -627,10 +633,12 @@ class AlertEngine:
         if len(by) > 80:
             raise ValidationError(FieldError("by", "must be at most 80 characters"), subject="acknowledgement")
         when = self._clock() if at is None else at
+        # The database first, outside the engine's lock: a busy database delays the operator,
+        # never an evaluation.
+        ev = self._events.acknowledge(event_id, by.strip(), _dt(when))  # type: ignore[arg-type]
+        if ev is None:
+            raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
         with self._lock:
-            ev = self._events.acknowledge(event_id, by.strip(), _dt(when))  # type: ignore[arg-type]
-            if ev is None:
-                raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
             target = None
             for inst in self._instances.values():
                 if inst.event is not None and inst.event.id == event_id:
