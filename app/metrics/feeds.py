@@ -60,7 +60,7 @@ class _CameraTrack:
         self.state: str = _STOPPED
         self.source: str | None = None
         self.last_motion: float | None = None
-        self.first_seen = now
+        self.first_seen: float | None = now
         self.restarts: int | None = None
         self.incidents: deque[float] = deque()
         self.stall_open = False
@@ -185,8 +185,11 @@ class SupervisorFeed:
                 t.state = state
                 if state == _STOPPED:
                     t.last_motion = None
+                    t.first_seen = None  # "no motion" counts again from the next start
                     t.hb_dropped = t.hb_ts = None
                     continue
+                if t.first_seen is None:
+                    t.first_seen = now
                 source = st.source if st.source is not None else t.source
                 t.source = source
                 if st.restarts is not None:
@@ -203,6 +206,7 @@ class SupervisorFeed:
                     t.stall_open = False if source == "up" else t.stall_open
                 offline = 0.0 if (state == _RUNNING and source == "up") else 1.0
                 since = t.last_motion if t.last_motion is not None else t.first_seen
+                assert since is not None
                 rows.append((cid, offline, max(0.0, now - since), float(t.restarts or 0), float(len(t.incidents))))
         rec = self._reg.record_key
         for cid, offline, no_motion, restarts, incidents in rows:

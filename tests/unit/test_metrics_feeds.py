@@ -160,6 +160,11 @@ def test_supervisor_feed_series() -> None:
     feed.poll(T0 + 3701)
     assert reg.writes == n
     assert feed.watched_cameras() == []
+    # Started again: "no motion" counts from the new start, not from the first one.
+    sup.status[1] = WorkerStatus(1, run, pid=13, restarts=2, source="up")
+    feed.poll(T0 + 4000)
+    feed.poll(T0 + 4005)
+    assert reg.latest("no_motion_seconds", lab) == 5.0
     feed.close()
     assert sup.subscribers == []
 
