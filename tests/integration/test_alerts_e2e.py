@@ -100,7 +100,11 @@ def test_offline_alert_fires_when_the_stream_vanishes_and_resolves_when_it_retur
         assert ev.state is EventState.RESOLVED and ev.rule_id == rule.id and ev.camera_id == cam.id
         assert ev.threshold == 1.0 and ev.value == 0.0
         assert ev.fired_at is not None and ev.resolved_at is not None and ev.resolved_at > ev.fired_at
+        # Stopped on purpose: not "offline", nothing fires.
         sup.stop_worker(cam.id)
+        time.sleep(FOR + 2.0)
+        assert [c.kind for c in changes].count(ChangeKind.FIRING) == 1
+        assert engine.firing() == []
     finally:
         engine.stop()
         sampler.stop()
