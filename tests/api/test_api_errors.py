@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from app.api import ApiClient, ApiConfigError, ApiServer
+from app.api import ApiClient, ApiConfigError, ApiServer, ApiSettings
 from app.api.routes import ROUTES
 from app.api.token import TokenError, ensure_token, read_token
 from tests.api.conftest import SchemaMismatch, check_response
@@ -195,3 +195,35 @@ def test_the_schema_check_can_fail(client, live):
     r.status = 418
     with pytest.raises(SchemaMismatch, match="does not declare"):
         check_response("GET", "/api/v1/cameras", r)
+
+
+def test_settings_configure_the_server(live):
+    from app.api.server import K_ENABLED, K_MAX_BODY, K_PORT
+
+    with live.station.store.uow() as uow:
+        uow.settings.set_many({K_PORT: 0, K_MAX_BODY: 100})
+        uow.commit()
+    try:
+        server = ApiServer.from_settings(live.station, token_path=live.data_dir / "api-token", discovery=False)
+        assert server is not None and server.max_body == 100
+        with server:
+            assert server.port != live.api.port and server.port > 0
+            c = ApiClient(server.url, server.token)
+            r = c.request("POST", "/api/v1/alerts/rules", body={"name": "x" * 200})
+            assert r.status == 413
+            assert c.cameras().status == 200
+            c.close()
+        with live.station.store.uow() as uow:
+            uow.settings.set(K_ENABLED, False)
+            uow.commit()
+        assert ApiServer.from_settings(live.station) is None
+    finally:  # back to the defaults
+        d = ApiSettings()
+        with live.station.store.uow() as uow:
+            uow.settings.set_many({K_ENABLED: d.enabled, K_PORT: d.port, K_MAX_BODY: d.max_body})
+            uow.commit()
+
+
+def test_a_busy_port_is_a_clear_error(live):
+    with pytest.raises(ApiConfigError, match=f"cannot serve the API on 127.0.0.1:{live.api.port}"):
+        ApiServer(live.station, port=live.api.port, discovery=False).start()
