@@ -72,6 +72,7 @@ _OPS: dict[Comparator, Callable[[float, float], bool]] = {
 }
 _CAMERA_TARGETS = (TargetKind.CAMERA, TargetKind.ALL_CAMERAS)
 OFFLINE_METRIC = "offline"
+_NO_EVENT = (ChangeKind.PENDING, ChangeKind.CLEARED)
 
 
 class AlertEngineError(Exception):
@@ -364,7 +365,8 @@ class AlertEngine:
                 gone.append(inst)
             job = _Job(
                 saves=self._take_dirty(gone) + self._take_orphans(now),
-                changes=[(self._change(kind, inst, notify, msg, now), inst.event_key if inst.event else None,
+                changes=[(self._change(kind, inst, notify, msg, now),
+                          inst.event_key if inst.event and kind not in _NO_EVENT else None,
                           inst.rule.rule.notify if notify else None)
                          for kind, inst, notify, msg in changes],
             )
@@ -618,10 +620,11 @@ class AlertEngine:
 
     def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
         rule = inst.rule.rule
+        ev = inst.event if kind not in _NO_EVENT else None  # pending/cleared: no event (yet)
         return AlertChange(
             kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=_dt(now),  # type: ignore[arg-type]
             notify=notify, rule_id=rule.id, camera_id=inst.camera_id, value=inst.value,
-            threshold=rule.threshold, event=inst.event, message=msg or (inst.event.message if inst.event else ""),
+            threshold=rule.threshold, event=ev, message=msg or (ev.message if ev else ""),
             sound=rule.notify.sound, desktop=rule.notify.desktop,
         )
 

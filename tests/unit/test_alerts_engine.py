@@ -116,6 +116,8 @@ def test_pending_then_firing_exactly_at_for(store: Store) -> None:
     assert ev.fired_at == datetime.fromtimestamp(T0 + 10, UTC)
     assert ev.rule_id == rig.rules[0].id and ev.camera_id == 1
     assert ev.severity is Severity.WARNING
+    assert rig.changes[0].event is None  # pending: nothing stored yet
+    assert rig.changes[1].event == ev  # the firing carries the stored event (with its id)
     # The other camera has no rule and nothing happened to it.
     assert rig.state(camera=2) is AlertState.INACTIVE
 
