@@ -124,6 +124,36 @@ def _in_group(pid: int, pgid: int) -> bool:
         return False
 
 
+_HB_FLOATS = ("ts", "fps", "motion", "last_frame_age")
+_HB_INTS = ("camera_id", "decoded", "dropped", "width", "height", "preview_seq", "reconnects")
+_SOURCES = ("up", "down", "opening")
+
+
+def _clean_heartbeat(raw: dict[str, Any], prev_source: object) -> dict[str, Any]:
+    """The contract's heartbeat fields with their contract types; anything else is dropped.
+
+    A worker bug must not put a string where a number is read, or make the source
+    state flap (an invalid "source" keeps the previous one).
+    """
+    hb: dict[str, Any] = {"type": "heartbeat"}
+    for key in _HB_FLOATS:
+        v = raw.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            hb[key] = float(v)
+    for key in _HB_INTS:
+        v = raw.get(key)
+        if isinstance(v, int) and not isinstance(v, bool):
+            hb[key] = v
+    if isinstance(raw.get("motion_active"), bool):
+        hb["motion_active"] = raw["motion_active"]
+    source = raw.get("source")
+    hb["source"] = source if source in _SOURCES else prev_source
+    for key in ("codec", "error"):
+        v = raw.get(key)
+        hb[key] = v[:500] if isinstance(v, str) else None
+    return hb
+
+
 def _sanitize(token: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", token)[:48] or "x"
 
@@ -826,10 +856,13 @@ class Supervisor:
             self._selector.register(pidfd, selectors.EVENT_READ, ("exit", slot, proc))
         slot.proc = proc
         slot.next_start = None
-        write_pidfile(self.run_dir, PidRecord(
-            camera_id=spec.camera_id, pid=pid, create_time=ref.create_time, instance=instance,
-            owner=self.owner, started_at=proc.started_at, preview=str(preview),
-        ))
+        try:
+            write_pidfile(self.run_dir, PidRecord(
+                camera_id=spec.camera_id, pid=pid, create_time=ref.create_time, instance=instance,
+                owner=self.owner, started_at=proc.started_at, preview=str(preview),
+            ))
+        except OSError as exc:  # a safety net for crashes; the worker itself is fine
+            self._slog(slot, "WARNING", f"cannot write the pid file in {self.run_dir}: {exc}")
         self._slog(slot, "INFO", f"worker started: pid {pid}")
         self._set_state(slot, WorkerState.STARTING, f"spawned pid {pid}", pid=pid,
                         initiated_at=initiated_at, spawn_ms=round((time.time() - initiated_at) * 1000, 3))
@@ -906,9 +939,10 @@ class Supervisor:
         # need not delay the restart).
         proc.strays_killed = signal_refs(proc.descendants, signal.SIGKILL)
         self._sweeps.append((slot, proc))
-        remove_pidfile(self.run_dir, slot.camera_id)
+        with contextlib.suppress(OSError):
+            remove_pidfile(self.run_dir, slot.camera_id)
         if proc.preview is not None:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 proc.preview.unlink()
         slot.proc = None
 
@@ -1081,6 +1115,12 @@ class Supervisor:
                 buf.clear()
 
     def _handle_line(self, slot: _Slot, proc: _Proc, raw: bytes, stdout: bool) -> None:
+        try:
+            self._handle_line_unguarded(slot, proc, raw, stdout)
+        except Exception:  # one odd line must not cost the worker its output
+            log.exception("camera %s: cannot handle worker output line %r", slot.camera_id, raw[:200])
+
+    def _handle_line_unguarded(self, slot: _Slot, proc: _Proc, raw: bytes, stdout: bool) -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         if not text.strip():
             return
@@ -1106,6 +1146,7 @@ class Supervisor:
         if slot.proc is not proc or proc.exited:
             return  # last words of a process that has already ended
         prev_source = proc.hb.get("source")
+        hb = _clean_heartbeat(hb, prev_source)
         proc.hb = hb
         proc.last_hb_mono = self._clock()
         if proc.stop_reason is None and slot.state == WorkerState.STARTING:
@@ -1118,7 +1159,8 @@ class Supervisor:
             elif source == "up" and prev_source == "down":
                 self._slog(slot, "INFO", "source back up")
         if slot.state == WorkerState.RUNNING and proc.stop_reason is None:
-            slot.error = hb.get("error") if source != "up" else None
+            err = hb.get("error")
+            slot.error = str(err) if source != "up" and err is not None else None
         self._emit(slot, "heartbeat", hb)
         age = hb.get("last_frame_age")
         stall = slot.spec.stall_timeout

@@ -127,3 +127,21 @@ def test_stats_are_primed_and_include_descendants(harness: Harness) -> None:
     wait_for(lambda: (s := sup.stats(1)) is not None and s.cpu_percent > 0, 5, "non-zero CPU")
     s = sup.stats(1)
     assert s is not None and s.cpu_percent < 100
+
+
+def test_garbage_on_stdout_is_logged_not_fatal(harness: Harness) -> None:
+    sup = harness.supervisor(fast_policy(heartbeat_interval=0.2))
+    st = sup.start_worker(harness.spec(1, "--fake-garbage"))
+    wait_for(lambda: running(sup, 1), 10, "worker running")
+    wait_for(lambda: any("not json" in line.text for line in sup.logs(1)), 5, "the odd line logged")
+    time.sleep(1.0)
+    s = sup.status(1)
+    assert s.state == WorkerState.RUNNING and s.pid == st.pid and s.restarts == 0
+    # Fields of the odd heartbeat are dropped, not passed on with the wrong type.
+    assert s.fps is None or isinstance(s.fps, float)
+    assert s.source in (None, "up", "down", "opening")
+    assert s.error is None or isinstance(s.error, str)
+    assert isinstance(s.decoded, int) and (s.width is None or isinstance(s.width, int))
+    assert s.width is not True
+    # An invalid source value does not make the source state flap.
+    assert [e.detail["to"] for e in harness.recorder.of("source", 1)] == ["up"]

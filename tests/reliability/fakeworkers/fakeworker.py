@@ -52,6 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--fake-first-hb-delay", type=float, default=0.0)
     ap.add_argument("--fake-no-pdeathsig", action="store_true")
     ap.add_argument("--fake-log-every", type=float, default=0.0, help="an INFO line every N s")
+    ap.add_argument("--fake-garbage", action="store_true", help="odd lines on stdout after each heartbeat")
     return ap.parse_args(argv)
 
 
@@ -201,6 +202,12 @@ def main(argv: list[str]) -> int:
                     "width": 640, "height": 360, "codec": "rawvideo", "preview_seq": decoded * 2,
                     "reconnects": 0, "error": "fake source gone" if down else None,
                 })
+                if a.fake_garbage:
+                    emit({"type": "heartbeat", "fps": "fast", "source": 5, "last_frame_age": "old",
+                          "error": 3, "width": True, "decoded": None})
+                    with out_lock:
+                        sys.stdout.buffer.write(b"not json {\n\xff\xfe binary\n[1, 2]\n")
+                        sys.stdout.flush()
         time.sleep(0.01)
     journal(a.fake_journal, event="exit", code=0)
     return 0
