@@ -242,3 +242,17 @@ def test_missing_worker_executable_fails_with_a_clear_error(harness: Harness) ->
     assert st.state == WorkerState.FAILED and st.next_retry_in is None
     assert st.error is not None and "cannot start worker" in st.error
     assert harness.recorder.of("failed", 1)[0].detail["retry"] is False
+
+
+def test_backoff_resets_after_a_stable_run(harness: Harness) -> None:
+    policy = fast_policy(backoff_initial=0.4, backoff_factor=2.0, backoff_max=5.0, jitter=0.0,
+                         stable_after=0.6, crash_restart_immediately_if_stable=False)
+    sup = harness.supervisor(policy)
+    journal = harness.journal()
+    # Runs 1-2 fail at once (0.4 s, 0.8 s backoff); run 3 is stable, then crashes:
+    # its backoff starts over at 0.4 s instead of going on to 1.6 s.
+    sup.start_worker(harness.spec(1, "--fake-exit-schedule", "0,0,1.2"))
+    wait_for(lambda: len(journal.starts()) >= 4 and running(sup, 1), 15, "the fourth run")
+    announced = [e.detail["delay"] for e in harness.recorder.of("state", 1) if e.detail["to"] == "backoff"]
+    assert announced == [0.4, 0.8, 0.4]
+    assert sup.status(1).restarts == 3

@@ -40,6 +40,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     help="apply the faults only to the first N runs (by journal count)")
     ap.add_argument("--fake-exit-after", type=float)
     ap.add_argument("--fake-exit-code", type=int, default=1)
+    ap.add_argument("--fake-exit-schedule",
+                    help="per-run exit-after seconds, comma separated ('-' = run normally), "
+                         "e.g. '0,0,1.0': runs 1-2 fail at once, run 3 after 1 s, later runs live")
     ap.add_argument("--fake-signal-after", type=float)
     ap.add_argument("--fake-signal", default="SIGSEGV")
     ap.add_argument("--fake-ignore-term", action="store_true")
@@ -93,6 +96,10 @@ def main(argv: list[str]) -> int:
     a = parse(argv)
     run_no = previous_runs(a.fake_journal)
     faulty = a.fake_faulty_runs < 0 or run_no < a.fake_faulty_runs
+    if a.fake_exit_schedule is not None:
+        plan = a.fake_exit_schedule.split(",")
+        step = plan[run_no] if run_no < len(plan) else "-"
+        a.fake_exit_after = None if step.strip() == "-" else float(step)
     journal(a.fake_journal, event="start", run=run_no, faulty=faulty)
     if not a.fake_no_pdeathsig:
         parent = os.environ.get("EDGE_STATION_SUPERVISOR_PID")
