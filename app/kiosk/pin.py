@@ -120,6 +120,10 @@ class PinGuard:
     def has_pin(self) -> bool:
         return self._hash is not None
 
+    def reload(self, pin_hash: PinHash | None) -> None:
+        """Use a newly stored hash (set from the CLI while the kiosk runs); misses still count."""
+        self._hash = pin_hash
+
     def locked_for(self) -> float:
         """Seconds until the next attempt is accepted (0 = now)."""
         return max(0.0, self._locked_until - self._clock())

@@ -1,0 +1,103 @@
+"""``edge-station pin set|clear|status``: the kiosk's operator PIN, from the command line.
+
+Whoever can write the data dir can set or reset the PIN (that is the recovery
+path for a forgotten PIN). The PIN is never taken as a command-line argument
+(other users could read it in the process list): it is asked for twice on a
+terminal, or read as one line from standard input with ``--stdin``.
+
+A running kiosk reads the stored hash at every unlock attempt, so a new PIN
+counts at once, without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from app.kiosk.pin import (
+    MAX_LEN,
+    MIN_LEN,
+    PinError,
+    check_pin_format,
+    clear_pin,
+    load_pin,
+    save_pin,
+)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA_DIR = 0, 1, 2, 4
+
+
+def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``pin`` with ``set``, ``clear`` and ``status`` on the ``edge-station`` subparsers."""
+    p = sub.add_parser("pin", help="set, clear or check the kiosk's operator PIN",
+                       description="The operator PIN guards exit and settings in kiosk mode. It is stored "
+                                   "in the data dir as a salted scrypt hash.")
+    add_common(p)
+    p.set_defaults(handler=cmd_pin, pin_command="status")
+    psub = p.add_subparsers(dest="pin_command", metavar="{set,clear,status}")
+    s = psub.add_parser("set", help=f"set or reset the PIN ({MIN_LEN} to {MAX_LEN} digits)")
+    add_common(s)
+    s.add_argument("--stdin", action="store_true",
+                   help="read the PIN as one line from standard input (for scripts) instead of asking twice")
+    s.set_defaults(handler=cmd_pin)
+    c = psub.add_parser("clear", help="remove the PIN (kiosk exit and settings are then unprotected)")
+    add_common(c)
+    c.set_defaults(handler=cmd_pin)
+    st = psub.add_parser("status", help="say whether a PIN is set")
+    add_common(st)
+    st.set_defaults(handler=cmd_pin)
+
+
+def cmd_pin(args: argparse.Namespace, *, stdin: TextIO | None = None, out: TextIO | None = None,
+            err: TextIO | None = None, ask: Callable[[str], str] = getpass.getpass) -> int:
+    from app.paths import PathError, resolve_paths
+
+    stdin = stdin if stdin is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()
+    except PathError as e:
+        print(f"edge-station: error: {e}", file=err)
+        return EXIT_DATA_DIR
+    data_dir = paths.data_dir
+    command = getattr(args, "pin_command", None) or "status"
+    try:
+        if command == "status":
+            stored = load_pin(data_dir)
+            print(f"a kiosk PIN is set (data dir {data_dir})" if stored is not None else
+                  f"no kiosk PIN is set (data dir {data_dir}); kiosk exit and settings are unprotected",
+                  file=out)
+            return EXIT_OK
+        if command == "clear":
+            removed = clear_pin(data_dir)
+            print("kiosk PIN removed; kiosk exit and settings are now unprotected" if removed else
+                  "no kiosk PIN was set", file=out)
+            return EXIT_OK
+        if command == "set":
+            if args.stdin:
+                pin = stdin.readline().strip()
+            else:
+                if not stdin.isatty():
+                    print("edge-station: error: no terminal to ask for the PIN; pipe it in with "
+                          "'edge-station pin set --stdin'", file=err)
+                    return EXIT_USAGE
+                pin = ask(f"New kiosk PIN ({MIN_LEN}-{MAX_LEN} digits): ").strip()
+                check_pin_format(pin)
+                again = ask("Repeat the PIN: ").strip()
+                if again != pin:
+                    print("edge-station: error: the two PINs differ; nothing changed", file=err)
+                    return EXIT_USAGE
+            check_pin_format(pin)
+            path = save_pin(data_dir, pin)
+            print(f"kiosk PIN set ({path}); a running kiosk uses it from the next attempt", file=out)
+            return EXIT_OK
+    except PinError as e:
+        bad_input = "digits" in str(e)
+        print(f"edge-station: error: {e}{'; nothing changed' if bad_input else ''}", file=err)
+        return EXIT_USAGE if bad_input else EXIT_ERROR
+    print(f"edge-station: error: unknown pin command {command!r}", file=err)
+    return EXIT_USAGE

@@ -1,0 +1,749 @@
+"""Kiosk mode (``edge-station --kiosk``): the camera wall on the whole screen, for an unattended display.
+
+* frameless and fullscreen, no menus; if the desktop takes fullscreen away the
+  window goes back to it;
+* an alert ticker along the bottom with every firing alert;
+* Esc, Alt+F4, any close event and the settings (Ctrl+, or the ⚙ button) ask
+  for the operator PIN (a salted scrypt hash in the data dir, see
+  :mod:`app.kiosk.pin`; wrong attempts are rate limited). Without a stored PIN
+  they ask for a confirmation and the ticker says that the kiosk is unprotected;
+* active cameras autostart; the wall cycles through its pages every
+  ``kiosk.cycle_s`` seconds; a camera with a new alert (at least
+  ``kiosk.popup_severity``) fills the screen for ``kiosk.popup_s`` seconds;
+* the mouse cursor hides after ``kiosk.cursor_idle_s`` seconds without input;
+* the screen saver is inhibited through the freedesktop D-Bus service when the
+  desktop offers it (the log says when it cannot be);
+* a second launch on the same data dir brings this window forward.
+
+Time-driven behaviour (cycling, pop-up, cursor) is decided by :meth:`KioskWindow.tick`
+against an injectable monotonic clock; a 250 ms timer calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QCursor,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.kiosk.pin import MAX_LEN, MIN_LEN, PinGuard, load_pin
+from app.kiosk.settings import KioskSettings, load_kiosk_settings, severity_rank
+from app.ui.bridge import StationBridge
+from app.ui.formatting import fmt_clock
+from app.ui.screensaver import ScreenSaverInhibitor
+from app.ui.tasks import TaskRunner
+from app.ui.wall import CameraTile, CameraWall
+
+log = logging.getLogger("edge_station.kiosk")
+
+TICK_MS = 250
+REFRESH_MS = 500
+POPUP_FRAME_MS = 100
+TICKER_STEP_PX = 2
+TICKER_FRAME_MS = 40
+
+SEVERITY_COLOURS = {"info": "#42a5f5", "warning": "#ffb300", "critical": "#ef5350"}
+
+
+def _text(value: object) -> str:
+    return str(getattr(value, "value", value))
+
+
+# ---------------------------------------------------------------------- alert ticker
+
+
+@dataclass(frozen=True)
+class TickerItem:
+    key: tuple
+    severity: str
+    text: str
+    at: float
+
+
+class AlertTicker(QWidget):
+    """One line along the bottom of the screen; scrolls when the alerts do not fit."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("kioskTicker")
+        self._items: dict[tuple, TickerItem] = {}
+        self.notice = ""  # a standing note (no PIN set, station could not open...)
+        self.offset = 0
+        self.setMinimumHeight(40)
+        self._timer = QTimer(self)
+        self._timer.setInterval(TICKER_FRAME_MS)
+        self._timer.timeout.connect(self.step)
+        self._timer.start()
+
+    # ---- content
+
+    def set_item(self, item: TickerItem) -> None:
+        self._items[item.key] = item
+        self.update()
+
+    def remove(self, key: tuple) -> None:
+        if self._items.pop(key, None) is not None:
+            self.update()
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.update()
+
+    def items(self) -> list[TickerItem]:
+        """Newest first, critical before warning before info."""
+        return sorted(self._items.values(), key=lambda i: (-severity_rank(i.severity), -i.at))
+
+    def text(self) -> str:
+        parts = [i.text for i in self.items()]
+        if not parts:
+            parts = [self.tr("No active alerts")]
+        if self.notice:
+            parts.insert(0, self.notice)
+        return "     ◆     ".join(parts)
+
+    # ---- drawing
+
+    def step(self) -> None:
+        width = self.fontMetrics().horizontalAdvance(self.text())
+        if width <= self.width() - 16:
+            self.offset = 0
+        else:
+            self.offset = (self.offset + TICKER_STEP_PX) % (width + 80)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        items = self.items()
+        top = _text(items[0].severity) if items else ""
+        bg = QColor(SEVERITY_COLOURS.get(top, "#263238"))
+        bg.setAlpha(70 if items else 255)
+        p.fillRect(self.rect(), QColor("#101316"))
+        p.fillRect(self.rect(), bg)
+        font = QFont(self.font())
+        font.setPointSizeF(max(11.0, self.height() / 3.2))
+        font.setBold(bool(items))
+        p.setFont(font)
+        p.setPen(QColor("#ffffff"))
+        fm = p.fontMetrics()
+        y = (self.height() + fm.ascent() - fm.descent()) // 2
+        text = self.text()
+        width = fm.horizontalAdvance(text)
+        x = 8 - self.offset
+        p.drawText(x, y, text)
+        if width > self.width() - 16:  # seamless loop
+            p.drawText(x + width + 80, y, text)
+        p.end()
+
+
+# ---------------------------------------------------------------------- PIN dialog
+
+
+class PinDialog(QDialog):
+    """Asks for the operator PIN; ``unlocked`` is emitted once it is right (the check runs off the GUI thread)."""
+
+    unlocked = Signal()
+
+    def __init__(self, purpose: str, guard: PinGuard, check: Callable[[str], bool], tasks: TaskRunner,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("kioskPinDialog")
+        self.setModal(True)
+        self.setCursor(Qt.CursorShape.ArrowCursor)
+        self.purpose = purpose
+        self._guard = guard
+        self._check = check
+        self._tasks = tasks
+        self.checking = False
+        self.attempts = 0
+        self.setWindowTitle(self.tr("Operator PIN"))
+        lay = QVBoxLayout(self)
+        self.prompt = QLabel()
+        self.prompt.setWordWrap(True)
+        self.pin_edit = QLineEdit()
+        self.pin_edit.setObjectName("pinEdit")
+        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin_edit.setMaxLength(MAX_LEN)
+        self.pin_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+        self.pin_edit.setPlaceholderText(
+            self.tr("%1 to %2 digits").replace("%1", str(MIN_LEN)).replace("%2", str(MAX_LEN)))
+        self.message = QLabel()
+        self.message.setObjectName("pinMessage")
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(self.tr("Unlock"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Cancel"))
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.prompt)
+        lay.addWidget(self.pin_edit)
+        lay.addWidget(self.message)
+        lay.addWidget(self.buttons)
+        self.prompt.setText(self._prompt_text())
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self._update_lock)
+        self._update_lock()
+
+    def _prompt_text(self) -> str:
+        if self.purpose == "settings":
+            return self.tr("Enter the operator PIN to open the settings.")
+        return self.tr("Enter the operator PIN to leave kiosk mode.")
+
+    @property
+    def locked(self) -> bool:
+        return self._guard.locked_for() > 0
+
+    def submit(self) -> None:
+        if self.checking or self.locked:
+            return
+        pin = self.pin_edit.text().strip()
+        if not pin:
+            self.message.setText(self.tr("Type the PIN first."))
+            return
+        self.checking = True
+        self.ok_button.setEnabled(False)
+        self.message.setText(self.tr("Checking…"))
+        self._tasks.submit("check operator PIN", self._check, pin, on_ok=self._checked,
+                           on_error=self._failed, owner=self)
+
+    def _checked(self, ok: bool) -> None:
+        self.checking = False
+        self.attempts += 1
+        self.pin_edit.clear()
+        if ok:
+            self.message.setText("")
+            self.unlocked.emit()
+            self.accept()
+            return
+        self.message.setText(self.tr("Wrong PIN."))
+        self._update_lock()
+
+    def _failed(self, err: BaseException) -> None:
+        self.checking = False
+        log.error("the PIN could not be checked: %s", err)
+        self.message.setText(self.tr("The PIN could not be checked: %1").replace("%1", str(err)))
+        self._update_lock()
+
+    def _update_lock(self) -> None:
+        wait = self._guard.locked_for()
+        locked = wait > 0
+        self.pin_edit.setEnabled(not locked)
+        self.ok_button.setEnabled(not locked and not self.checking)
+        if locked:
+            self.message.setText(self.tr("Too many wrong PINs. Try again in %n second(s).", "", int(wait + 0.999)))
+            if not self._countdown.isActive():
+                self._countdown.start()
+        else:
+            if self._countdown.isActive():
+                self._countdown.stop()
+                self.message.setText("")
+            self.pin_edit.setFocus()
+
+
+class UnprotectedDialog(QDialog):
+    """No PIN stored: leaving (or opening the settings) only needs a confirmation."""
+
+    def __init__(self, purpose: str, data_dir: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("kioskUnprotectedDialog")
+        self.setModal(True)
+        self.setCursor(Qt.CursorShape.ArrowCursor)
+        self.purpose = purpose
+        self.setWindowTitle(self.tr("No operator PIN"))
+        lay = QVBoxLayout(self)
+        text = QLabel(self.tr("No operator PIN is set, so anyone at this screen can leave kiosk mode or "
+                              "change the settings.\nSet a PIN on this machine with:\n"
+                              "edge-station pin set --data-dir %1").replace("%1", str(data_dir)))
+        text.setWordWrap(True)
+        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(
+            self.tr("Open the settings") if purpose == "settings" else self.tr("Leave kiosk mode"))
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Cancel"))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+
+# ---------------------------------------------------------------------- pop-up
+
+
+class AlertPopup(QWidget):
+    """A camera on the whole kiosk screen with the alert that brought it up; a click dismisses it."""
+
+    dismissed = Signal()
+
+    def __init__(self, camera_id: int, name: str, title: str, severity: str,
+                 preview_path_for: Callable[[int], Any], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("kioskPopup")
+        self.camera_id = camera_id
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.banner = QLabel(title)
+        self.banner.setObjectName("kioskPopupBanner")
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        colour = SEVERITY_COLOURS.get(severity, "#ffb300")
+        self.banner.setStyleSheet(f"background: {colour}; color: #000; font-size: 22pt; font-weight: bold;"
+                                  "padding: 8px;")
+        self.tile = CameraTile(camera_id, name, preview_path_for)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.tile, 1)
+        self.tile.doubleClicked.connect(lambda _cid: self.dismissed.emit())
+
+    def mousePressEvent(self, event) -> None:
+        self.dismissed.emit()
+        event.accept()
+
+
+# ---------------------------------------------------------------------- the window
+
+
+class KioskWindow(QWidget):
+    """The kiosk's only window. Takes the station facade; same lifecycle as the main window
+    (``open_station()``, ``shutdown()``, ``stationReady``)."""
+
+    stationReady = Signal()
+    exitRequested = Signal(str)  # "exit" or "settings": a PIN prompt is up
+    popupShown = Signal(int)  # camera id
+    popupClosed = Signal()
+
+    def __init__(self, station: Any, *, settings: QSettings | None = None, tasks: TaskRunner | None = None,
+                 clock: Callable[[], float] = time.monotonic, autostart: bool = True,
+                 inhibitor: ScreenSaverInhibitor | None = None, instance_server: bool = True,
+                 parent: QWidget | None = None):
+        super().__init__(parent, Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint)
+        self.setObjectName("kioskWindow")
+        self.station = station
+        self.qsettings = settings
+        self.tasks = tasks if tasks is not None else TaskRunner(self)
+        self.bridge = StationBridge(station, self)
+        self.clock = clock
+        self.autostart = autostart
+        self.kiosk = KioskSettings()
+        self.guard = PinGuard(None, clock=clock)
+        self.has_pin: bool | None = None
+        self.ready = False
+        self.open_error: BaseException | None = None
+        self._shut_down = False
+        self._close_allowed = False
+        self._prompt: QDialog | None = None
+        self.popup: AlertPopup | None = None
+        self._popup_until = 0.0
+        self._last_cycle = clock()
+        self._last_input = clock()
+        self._last_cursor_pos = QCursor.pos()
+        self.cursor_hidden = False
+        self.cycles = 0
+        self.inhibitor = inhibitor if inhibitor is not None else ScreenSaverInhibitor(parent=self)
+        self._instance_server_wanted = instance_server
+        self.instance_server = None
+        self.settings_dialog: QWidget | None = None
+
+        self.setWindowTitle(self.tr("Edge Station — kiosk"))
+        self.setStyleSheet("#kioskWindow { background: #000; }")
+        self.wall = CameraWall(self._preview_path, controls=False)
+        self.wall.setObjectName("kioskWall")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.wall)
+        self.ticker = AlertTicker()
+        self.clock_label = QLabel()
+        self.clock_label.setObjectName("kioskClock")
+        self.clock_label.setStyleSheet("color: #cfd8dc; font-size: 16pt; padding: 0 10px;")
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("kioskSettingsButton")
+        self.settings_button.setText("⚙")
+        self.settings_button.setToolTip(self.tr("Settings (operator PIN)"))
+        self.settings_button.setAutoRaise(True)
+        self.settings_button.setStyleSheet("color: #90a4ae; font-size: 16pt;")
+        self.settings_button.clicked.connect(self.request_settings)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setSpacing(0)
+        bar.addWidget(self.ticker, 1)
+        bar.addWidget(self.clock_label)
+        bar.addWidget(self.settings_button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.stack, 1)
+        outer.addLayout(bar)
+
+        QShortcut(QKeySequence("Ctrl+,"), self, self.request_settings)
+
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(REFRESH_MS)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.tick_timer = QTimer(self)
+        self.tick_timer.setInterval(TICK_MS)
+        self.tick_timer.timeout.connect(self.tick)
+        self.popup_timer = QTimer(self)
+        self.popup_timer.setInterval(POPUP_FRAME_MS)
+        self.popup_timer.timeout.connect(self._poll_popup)
+        self.bridge.alertRaised.connect(self.on_alert_event)
+        self.bridge.settingsChanged.connect(lambda _ev: self.reload_settings())
+        self.bridge.camerasChanged.connect(self.refresh)
+        self.bridge.stateChanged.connect(lambda _ev: self.refresh())
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._update_clock()
+        self._update_notice()
+
+    # ------------------------------------------------------------ lifecycle (same as MainWindow)
+
+    def open_station(self) -> None:
+        """Open the station off the GUI thread, then autostart, load kiosk settings and the PIN."""
+        self.bridge.attach()
+        self.tick_timer.start()
+        self.tasks.submit("open station", self._open, on_ok=self._opened, on_error=self._open_failed)
+
+    def _open(self) -> tuple[KioskSettings, bool]:
+        self.station.open()
+        if self.autostart:
+            self.station.autostart()  # idempotent: cameras already started by the station stay as they are
+        return load_kiosk_settings(self.station), load_pin(self.station.paths.data_dir) is not None
+
+    def _opened(self, result: tuple[KioskSettings, bool]) -> None:
+        if self._shut_down:
+            return
+        kiosk, has_pin = result
+        self.ready = True
+        self.apply_settings(kiosk)
+        self.has_pin = has_pin
+        if not has_pin:
+            log.warning("kiosk mode without an operator PIN: exit and settings are unprotected "
+                        "(set one with 'edge-station pin set')")
+        self._update_notice()
+        self.refresh()
+        self.refresh_timer.start()
+        self._seed_alerts()
+        if self._instance_server_wanted:
+            self._start_instance_server()
+        self.stationReady.emit()
+
+    def _open_failed(self, err: BaseException) -> None:
+        self.open_error = err
+        from app.station import StationAlreadyRunning
+
+        if isinstance(err, StationAlreadyRunning):
+            # Another launch won the race for the data dir: bring it forward and leave.
+            from app.kiosk.instance import hand_off
+
+            answer = hand_off(self.station.paths.data_dir)
+            log.warning("%s", answer.message if answer else err)
+            self._close_allowed = True
+            QTimer.singleShot(0, self.close)
+            return
+        log.error("the station could not open: %s", err, exc_info=err)
+        self._update_notice()
+
+    def _start_instance_server(self) -> None:
+        from app.ui.single_instance import InstanceServer, InstanceServerError
+
+        self.instance_server = InstanceServer(self)
+        try:
+            self.instance_server.listen(self.station.paths.data_dir, getattr(self.station, "instance_lock", None))
+        except (InstanceServerError, OSError, RuntimeError) as e:
+            log.warning("a second launch will not be able to raise the kiosk: %s", e)
+
+    def shutdown(self) -> None:
+        """Stop timers, event delivery and the screen-saver inhibition; the caller closes the station."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        for t in (self.refresh_timer, self.tick_timer, self.popup_timer):
+            t.stop()
+        self.close_popup()
+        self.wall.shutdown()
+        self.inhibitor.release()
+        if self.instance_server is not None:
+            self.instance_server.close()
+        self.bridge.detach()
+        self.tasks.shutdown(wait=True)
+
+    def bring_forward(self) -> None:
+        """A second launch asked for this window: back to fullscreen, on top."""
+        self.showFullScreen()
+        self.raise_()
+        self.activateWindow()
+
+    # ------------------------------------------------------------ settings and PIN
+
+    def apply_settings(self, kiosk: KioskSettings) -> None:
+        for problem in kiosk.problems:
+            log.warning("%s", problem)
+        self.kiosk = kiosk
+        self.wall.set_grid(kiosk.grid)
+        self._last_cycle = self.clock()
+
+    def reload_settings(self) -> None:
+        if not self.ready or self._shut_down:
+            return
+        self.tasks.submit("kiosk settings", load_kiosk_settings, self.station, on_ok=self.apply_settings,
+                          quiet=True)
+
+    def check_pin(self, pin: str) -> bool:
+        """Check ``pin`` against the PIN stored now (a PIN set from the CLI counts at once). Blocking (scrypt)."""
+        self.guard.reload(load_pin(self.station.paths.data_dir))
+        self.has_pin = self.guard.has_pin
+        return self.guard.check(pin)
+
+    def request_exit(self) -> QDialog | None:
+        return self._ask("exit")
+
+    def request_settings(self) -> QDialog | None:
+        return self._ask("settings")
+
+    def _ask(self, purpose: str) -> QDialog | None:
+        if self._prompt is not None:  # one prompt at a time
+            self._prompt.raise_()
+            return self._prompt
+        self._show_cursor()
+        has_pin = load_pin(self.station.paths.data_dir) is not None
+        self.has_pin = has_pin
+        self._update_notice()
+        if has_pin:
+            dlg: QDialog = PinDialog(purpose, self.guard, self.check_pin, self.tasks, self)
+        else:
+            dlg = UnprotectedDialog(purpose, self.station.paths.data_dir, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda p=purpose: self._unlocked(p))
+        dlg.finished.connect(lambda _r: self._prompt_closed())
+        self._prompt = dlg
+        self.exitRequested.emit(purpose)
+        dlg.open()
+        return dlg
+
+    def _prompt_closed(self) -> None:
+        self._prompt = None
+        self._last_input = self.clock()
+
+    def _unlocked(self, purpose: str) -> None:
+        if purpose == "exit":
+            log.info("kiosk mode left by the operator")
+            self._close_allowed = True
+            QTimer.singleShot(0, self.close)
+        else:
+            QTimer.singleShot(0, self.open_settings)
+
+    def open_settings(self) -> QWidget:
+        """The station's settings dialog (only after the PIN, see :meth:`request_settings`)."""
+        from app.ui.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.station, self.tasks, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.setCursor(Qt.CursorShape.ArrowCursor)
+        applied = getattr(dlg, "applied", None)
+        if applied is not None:
+            applied.connect(self.reload_settings)
+        self.settings_dialog = dlg
+        dlg.open()
+        return dlg
+
+    # ------------------------------------------------------------ Qt events
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._close_allowed or self._shut_down:
+            self.shutdown()
+            event.accept()
+            return
+        event.ignore()  # Alt+F4, the window manager, a stray close(): the PIN decides
+        QTimer.singleShot(0, self.request_exit)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        alt_f4 = key == Qt.Key.Key_F4 and event.modifiers() & Qt.KeyboardModifier.AltModifier
+        if key == Qt.Key.Key_Escape or alt_f4:
+            if self.popup is not None and key == Qt.Key.Key_Escape:
+                self.close_popup()
+            else:
+                self.request_exit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if (event.type() == QEvent.Type.WindowStateChange and self.isVisible() and not self.isFullScreen()
+                and not self._close_allowed and not self._shut_down):
+            QTimer.singleShot(0, self.showFullScreen)  # the desktop took fullscreen away: take it back
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.inhibitor.state in ("idle", "released"):
+            self.inhibitor.inhibit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin,
+                            QEvent.Type.Wheel, QEvent.Type.KeyPress):
+            self._user_input()
+        return False
+
+    # ------------------------------------------------------------ live view
+
+    def _preview_path(self, camera_id: int):
+        return self.station.preview_path(camera_id) if self.ready else None
+
+    def refresh(self) -> None:
+        if not self.ready or self._shut_down:
+            return
+        statuses = self.station.live_status()
+        self.wall.set_statuses(statuses)
+        if self.popup is not None:
+            st = next((s for s in statuses if s.camera_id == self.popup.camera_id), None)
+            self.popup.tile.set_status(st)
+
+    def tick(self) -> None:
+        """Decide what time asks for: next page, end of a pop-up, hiding the cursor, the clock."""
+        now = self.clock()
+        pos = QCursor.pos()
+        if pos != self._last_cursor_pos:
+            self._last_cursor_pos = pos
+            self._user_input()
+        if self.popup is not None:
+            if now >= self._popup_until:
+                self.close_popup()
+        elif self.kiosk.cycle_s > 0 and now - self._last_cycle >= self.kiosk.cycle_s:
+            self._last_cycle = now
+            if self.wall.page_count() > 1:
+                self.wall.next_page()
+                self.cycles += 1
+        if (not self.cursor_hidden and self._prompt is None and self.settings_dialog is None
+                and now - self._last_input >= self.kiosk.cursor_idle_s):
+            self.cursor_hidden = True
+            self.setCursor(Qt.CursorShape.BlankCursor)
+        self._update_clock()
+
+    def _user_input(self) -> None:
+        self._last_input = self.clock()
+        self._show_cursor()
+
+    def _show_cursor(self) -> None:
+        if self.cursor_hidden:
+            self.cursor_hidden = False
+            self.setCursor(Qt.CursorShape.ArrowCursor)
+
+    def _update_clock(self) -> None:
+        self.clock_label.setText(fmt_clock(time.time()))
+
+    def _update_notice(self) -> None:
+        if self.open_error is not None:
+            self.ticker.notice = self.tr("The station could not open: %1").replace("%1", str(self.open_error))
+        elif self.has_pin is False:
+            self.ticker.notice = self.tr("No operator PIN set: kiosk exit is not protected")
+        else:
+            self.ticker.notice = ""
+        self.ticker.update()
+
+    # ------------------------------------------------------------ alerts
+
+    def _seed_alerts(self) -> None:
+        engine = getattr(self.station, "alerts", None)
+        if engine is None or not hasattr(engine, "firing"):
+            return
+        self.tasks.submit("firing alerts", engine.firing, on_ok=self._seeded, quiet=True)
+
+    def _seeded(self, statuses: list[Any]) -> None:
+        for st in statuses:
+            self.ticker.set_item(self._ticker_item(st, time.time()))
+
+    def _ticker_item(self, change: Any, at: float) -> TickerItem:
+        severity = _text(getattr(change, "severity", "warning"))
+        rule = str(getattr(change, "rule_name", "") or self.tr("alert"))
+        camera_id = getattr(change, "camera_id", None)
+        cam = self.station.camera(camera_id) if camera_id is not None else None
+        subject = cam.name if cam is not None else str(getattr(change, "subject", "") or "")
+        message = str(getattr(change, "message", "") or "")
+        label = {"critical": self.tr("CRITICAL"), "warning": self.tr("WARNING"),
+                 "info": self.tr("INFO")}.get(severity, severity.upper())
+        text = f"⚠ {label} · {subject} — {rule}" if subject else f"⚠ {label} · {rule}"
+        if message:
+            text += f": {message}"
+        key = (getattr(change, "rule_id", None) or rule, camera_id if camera_id is not None else subject)
+        return TickerItem(key, severity, text, at)
+
+    def on_alert_event(self, ev: Any) -> None:
+        """A station event of kind ``alert`` (data: an ``AlertChange``): update the ticker, maybe pop up."""
+        change = getattr(ev, "data", None)
+        if change is None:
+            return
+        kind = _text(getattr(change, "kind", "firing"))
+        item = self._ticker_item(change, getattr(ev, "ts", time.time()))
+        if kind in ("resolved", "cleared"):
+            self.ticker.remove(item.key)
+            return
+        if kind not in ("firing", "repeat"):
+            return
+        self.ticker.set_item(item)
+        camera_id = getattr(change, "camera_id", None)
+        if kind == "firing" and camera_id is not None and self.kiosk.pops_up(item.severity):
+            self.show_popup(int(camera_id), item.text, item.severity)
+
+    def show_popup(self, camera_id: int, title: str, severity: str = "warning") -> AlertPopup:
+        self.close_popup()
+        cam = self.station.camera(camera_id)
+        name = cam.name if cam is not None else str(camera_id)
+        popup = AlertPopup(camera_id, name, title, severity, self._preview_path)
+        popup.dismissed.connect(self.close_popup)
+        st = next((s for s in (self.station.live_status() if self.ready else []) if s.camera_id == camera_id),
+                  None)
+        popup.tile.set_status(st)
+        self.popup = popup
+        self.stack.addWidget(popup)
+        self.stack.setCurrentWidget(popup)
+        self._popup_until = self.clock() + self.kiosk.popup_s
+        self.popup_timer.start()
+        popup.tile.poll_frame()
+        log.info("camera %s (%s) popped up for %.0f s: %s", camera_id, name, self.kiosk.popup_s, title)
+        self.popupShown.emit(camera_id)
+        return popup
+
+    def close_popup(self) -> None:
+        popup = self.popup
+        if popup is None:
+            return
+        self.popup = None
+        self.popup_timer.stop()
+        self.stack.setCurrentWidget(self.wall)
+        self.stack.removeWidget(popup)
+        popup.tile.close_reader()
+        popup.deleteLater()
+        self._last_cycle = self.clock()  # a full interval on the page we come back to
+        self.popupClosed.emit()
+
+    def _poll_popup(self) -> None:
+        if self.popup is not None:
+            self.popup.tile.poll_frame()
