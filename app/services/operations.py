@@ -256,7 +256,7 @@ class DomainOperations:
             if other is not None and other.id != current.id:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
-                saved = uow.rules.update(rule)
+                saved = uow.rules.update(rule, expected_version=current.version)
                 uow.commit()
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e

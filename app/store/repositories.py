@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import (
     AlertRule,
@@ -171,11 +172,16 @@ class RuleRepository:
     def list(self) -> list[AlertRule]:
         return [_rule_from_row(r) for r in self._s.scalars(select(AlertRuleRow).order_by(AlertRuleRow.id))]
 
-    def update(self, rule: AlertRule) -> AlertRule:
+    def update(self, rule: AlertRule, *, expected_version: int | None = None) -> AlertRule:
+        """Write ``rule`` back. With ``expected_version``, refuse (StaleDataError) when the stored
+        rule is no longer at the version the caller read; the UPDATE itself also matches only
+        the version loaded here, so a writer racing in between cannot be overwritten."""
         assert rule.id is not None
         row = self._s.get(AlertRuleRow, rule.id)
         if row is None:
             raise KeyError(rule.id)
+        if expected_version is not None and row.version != expected_version:
+            raise StaleDataError(f"alert rule {rule.id} is at version {row.version}, not {expected_version}")
         _rule_to_row(rule, row)
         self._s.flush()
         return _rule_from_row(row)
