@@ -165,7 +165,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
         shot("cameras", window)
         pump(max(0.0, settle))
         for key in ("charts", "alerts", "rules", "rollout"):
-            window.tabs.setCurrentWidget(window.page(key))
+            window.show_page(key)
             pump(2.5)
             shot(key, window)
         window.wall.set_grid(3)

@@ -7,6 +7,7 @@ back on the GUI thread and show in the status bar.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QTableView,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -159,32 +161,47 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _add_optional_pages(self) -> None:
-        """Charts, alerts, rules and rollout: each page builds against the station's modules."""
-        from app.ui.rollout_page import RolloutPage
+        """Charts, alerts, rules and rollout, each built the first time it is shown (a faster start)."""
+
+        def charts() -> QWidget:
+            from app.ui.charts import ChartsPage
+
+            return ChartsPage(self.station)
+
+        def alerts() -> QWidget:
+            from app.ui.alerts_page import AlertsPage
+
+            return AlertsPage(self.station, self.tasks)
+
+        def rules() -> QWidget:
+            from app.ui.alerts_page import RulesPage
+
+            return RulesPage(self.station, self.tasks)
+
+        def rollout() -> QWidget:
+            from app.ui.rollout_page import RolloutPage
+
+            return RolloutPage(self.station, self.tasks)
 
         builders: list[tuple[str, str, Callable[[], QWidget]]] = []
-        try:
-            from app.ui.charts import ChartsPage
-        except ImportError as e:  # pyqtgraph missing: the rest of the window still works
-            log.warning("charts page unavailable: %s", e)
-        else:
-            builders.append(("charts", "Charts", lambda: ChartsPage(self.station)))
-        try:
-            from app.ui.alerts_page import AlertsPage, RulesPage
-        except ImportError as e:
-            log.warning("alerts pages unavailable: %s", e)
-        else:
-            builders.append(("alerts", "Alerts", lambda: AlertsPage(self.station, self.tasks)))
-            builders.append(("rules", "Rules", lambda: RulesPage(self.station, self.tasks)))
-        builders.append(("rollout", "Rollout", lambda: RolloutPage(self.station, self.tasks)))
+        if importlib.util.find_spec("pyqtgraph") is not None:
+            builders.append(("charts", "Charts", charts))
+        else:  # the rest of the window still works
+            log.warning("charts page unavailable: pyqtgraph is not installed")
+        builders += [("alerts", "Alerts", alerts), ("rules", "Rules", rules), ("rollout", "Rollout", rollout)]
         for key, title, build in builders:
-            page = build()
-            page.setObjectName(f"{key}Page")
-            self.pages[key] = page
-            self.tabs.addTab(page, icon(_PAGE_ICONS.get(key, key)), title)
+            holder = LazyPage(build, f"{key}Page")
+            self.pages[key] = holder
+            self.tabs.addTab(holder, icon(_PAGE_ICONS.get(key, key)), title)
 
     def page(self, key: str) -> QWidget:
-        return self.pages[key]
+        """The page itself (built now if it was not shown yet)."""
+        p = self.pages[key]
+        return p.ensure() if isinstance(p, LazyPage) else p
+
+    def show_page(self, key: str) -> QWidget:
+        self.tabs.setCurrentWidget(self.pages[key])
+        return self.page(key)
 
     def settings_dialog(self) -> QWidget:
         from app.ui.settings_dialog import SettingsDialog
@@ -239,7 +256,8 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.refresh_timer.stop()
         self.status_timer.stop()
-        for page in self.pages.values():
+        for holder in self.pages.values():
+            page = holder.page if isinstance(holder, LazyPage) else holder
             stop = getattr(page, "shutdown", None)
             if stop is not None:
                 stop()
@@ -727,6 +745,29 @@ class MainWindow(QMainWindow):
         s.setValue("wall/grid", self.wall.grid)
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()
+
+
+class LazyPage(QWidget):
+    """A tab's placeholder that builds its page the first time it is shown."""
+
+    def __init__(self, build: Callable[[], QWidget], name: str):
+        super().__init__()
+        self._build = build
+        self._name = name
+        self.page: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def ensure(self) -> QWidget:
+        if self.page is None:
+            self.page = self._build()
+            self.page.setObjectName(self._name)
+            self._layout.addWidget(self.page)
+        return self.page
+
+    def showEvent(self, event) -> None:
+        self.ensure()
+        super().showEvent(event)
 
 
 _PAGE_ICONS = {"cameras": "table", "wall": "wall", "charts": "charts", "alerts": "alerts", "rules": "rules",

@@ -44,8 +44,7 @@ def _rule_names(page) -> list[str]:
 
 
 def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, station, engine):
-    page = window.page("rules")
-    window.tabs.setCurrentWidget(page)
+    page = window.show_page("rules")
     qtbot.waitUntil(lambda: page.table.rowCount() >= 0 and page.rules is not None, timeout=5_000)
     dlg = page.new_rule("low_fps")
     f = dlg.form
@@ -87,8 +86,7 @@ def test_editing_a_rule_changed_elsewhere_is_a_conflict(qtbot, window, station, 
     res = station.ops.create_rule(CreateRule(AlertRule(
         name="Station hot", metric="cpu_percent", comparator=Comparator.GT, threshold=95,
         target=TargetKind.STATION)))
-    page = window.page("rules")
-    window.tabs.setCurrentWidget(page)
+    page = window.show_page("rules")
     qtbot.waitUntil(lambda: "Station hot" in _rule_names(page), timeout=5_000)
     page.select_rule("Station hot")
     dlg = page.edit_selected()
@@ -107,8 +105,7 @@ def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
         target=TargetKind.CAMERA, camera_id=cid, severity=Severity.CRITICAL, cooldown=0)))
     engine.load_rules()
     window.start_camera(cid)
-    page = window.page("alerts")
-    window.tabs.setCurrentWidget(page)
+    page = window.show_page("alerts")
 
     def firing() -> bool:
         return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" for a in page.active)

@@ -14,8 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def _page(qtbot, window) -> RolloutPage:
-    page = window.page("rollout")
-    window.tabs.setCurrentWidget(page)
+    page = window.show_page("rollout")
     qtbot.waitUntil(lambda: page.snapshot is not None, timeout=10_000)
     return page
 
@@ -114,8 +113,7 @@ def test_environment_locked_fields_are_shown_locked(qtbot, data_dir, ui_settings
         assert dlg.percent.value() == 25
         assert "ROLLOUT_PERCENT" in dlg.percent_lock.text() and dlg.percent_lock.isVisibleTo(dlg)
         assert dlg.use_domain.isEnabled()
-        page = w.page("rollout")
-        w.tabs.setCurrentWidget(page)
+        page = w.show_page("rollout")
         w.show()
         qtbot.waitUntil(lambda: page.snapshot is not None, timeout=10_000)
         assert "ROLLOUT_PERCENT" in page.lock_label.text()
