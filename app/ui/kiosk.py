@@ -191,7 +191,7 @@ class PinDialog(QDialog):
         self.pin_edit.setMaxLength(MAX_LEN)
         self.pin_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
         self.pin_edit.setPlaceholderText(
-            self.tr("%1 to %2 digits").replace("%1", str(MIN_LEN)).replace("%2", str(MAX_LEN)))
+            self.tr("{low} to {high} digits").format(low=MIN_LEN, high=MAX_LEN))
         self.message = QLabel()
         self.message.setObjectName("pinMessage")
         self.message.setWordWrap(True)
@@ -248,7 +248,7 @@ class PinDialog(QDialog):
     def _failed(self, err: BaseException) -> None:
         self.checking = False
         log.error("the PIN could not be checked: %s", err)
-        self.message.setText(self.tr("The PIN could not be checked: %1").replace("%1", str(err)))
+        self.message.setText(self.tr("The PIN could not be checked: {error}").format(error=err))
         self._update_lock()
 
     def _update_lock(self) -> None:
@@ -280,7 +280,7 @@ class UnprotectedDialog(QDialog):
         lay = QVBoxLayout(self)
         text = QLabel(self.tr("No operator PIN is set, so anyone at this screen can leave kiosk mode or "
                               "change the settings.\nSet a PIN on this machine with:\n"
-                              "edge-station pin set --data-dir %1").replace("%1", str(data_dir)))
+                              "edge-station pin set --data-dir {path}").format(path=data_dir))
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(text)
@@ -661,7 +661,7 @@ class KioskWindow(QWidget):
 
     def _update_notice(self) -> None:
         if self.open_error is not None:
-            self.ticker.notice = self.tr("The station could not open: %1").replace("%1", str(self.open_error))
+            self.ticker.notice = self.tr("The station could not open: {error}").format(error=self.open_error)
         elif self.has_pin is False:
             self.ticker.notice = self.tr("No operator PIN set: kiosk exit is not protected")
         else:
