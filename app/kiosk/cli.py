@@ -1,4 +1,9 @@
-"""``edge-station pin set|clear|status``: the kiosk's operator PIN, from the command line.
+"""``edge-station pin set|clear|status``, ``kiosk on|off|status`` and ``language [CODE]``.
+
+``pin``: the kiosk's operator PIN. ``kiosk on`` makes a plain ``edge-station``
+start in kiosk mode (the ``kiosk.enabled`` setting; ``--kiosk`` always does).
+``language`` shows or sets the window's language (``ui.language``: ``en``,
+``zh_CN`` or ``system``). Settings changes are audited.
 
 Whoever can write the data dir can set or reset the PIN (that is the recovery
 path for a forgotten PIN). The PIN is never taken as a command-line argument
@@ -31,7 +36,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA_DIR = 0, 1, 2, 4
 
 
 def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``pin`` with ``set``, ``clear`` and ``status`` on the ``edge-station`` subparsers."""
+    """Register ``pin set|clear|status``, ``kiosk on|off|status`` and ``language [CODE]``."""
+    _add_pin_cli(sub, add_common)
+    add_settings_cli(sub, add_common)
+
+
+def _add_pin_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("pin", help="set, clear or check the kiosk's operator PIN",
                        description="The operator PIN guards exit and settings in kiosk mode. It is stored "
                                    "in the data dir as a salted scrypt hash.")
@@ -49,6 +59,90 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
     st = psub.add_parser("status", help="say whether a PIN is set")
     add_common(st)
     st.set_defaults(handler=cmd_pin)
+
+
+def add_settings_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``kiosk on|off|status`` and ``language [CODE]``."""
+    k = sub.add_parser("kiosk", help="start the window in kiosk mode by default (on), or not (off)",
+                       description="Whether a plain 'edge-station' opens the fullscreen kiosk (setting "
+                                   "kiosk.enabled). 'edge-station --kiosk' always does.")
+    add_common(k)
+    k.add_argument("state", nargs="?", choices=("on", "off", "status"), default="status")
+    k.set_defaults(handler=cmd_kiosk)
+    lg = sub.add_parser("language", help="show or set the window's language (en, zh_CN, system)",
+                        description="The window's language (setting ui.language). 'system' follows the "
+                                    "system locale. Takes effect when the window starts again.")
+    add_common(lg)
+    lg.add_argument("code", nargs="?", help="en, zh_CN or system; without it: show the current setting")
+    lg.set_defaults(handler=cmd_language)
+
+
+def _store(args: argparse.Namespace, err: TextIO):
+    from app.paths import PathError, resolve_paths
+    from app.store import StoreError, open_store
+
+    try:
+        paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()
+    except PathError as e:
+        print(f"edge-station: error: {e}", file=err)
+        return None, EXIT_DATA_DIR
+    try:
+        return open_store(paths.db_url), EXIT_OK
+    except StoreError as e:
+        print(f"edge-station: error: {e}", file=err)
+        return None, 3
+
+
+def cmd_kiosk(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from app.kiosk.settings import K_ENABLED, write_settings
+
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    store, code = _store(args, err)
+    if store is None:
+        return code
+    try:
+        if args.state == "status":
+            with store.uow() as uow:
+                on = bool(uow.settings.get(K_ENABLED))
+        else:
+            on = args.state == "on"
+            write_settings(store, {K_ENABLED: on}, actor="cli", reason=f"kiosk {args.state}")
+    finally:
+        store.dispose()
+    print("kiosk mode: on (a plain 'edge-station' opens the fullscreen kiosk)" if on else
+          "kiosk mode: off (use 'edge-station --kiosk' for the kiosk)", file=out)
+    return EXIT_OK
+
+
+def cmd_language(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from app.kiosk.settings import K_LANGUAGE, LanguageError, normalize_language, write_settings
+
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    code_arg = args.code
+    lang: str | None = None
+    if code_arg is not None:
+        try:
+            lang = normalize_language(code_arg)
+        except LanguageError as e:
+            print(f"edge-station: error: {e}", file=err)
+            return EXIT_USAGE
+    store, code = _store(args, err)
+    if store is None:
+        return code
+    try:
+        if code_arg is None:
+            with store.uow() as uow:
+                lang = normalize_language(uow.settings.get(K_LANGUAGE))
+        else:
+            write_settings(store, {K_LANGUAGE: lang or "system"}, actor="cli", reason="language")
+    finally:
+        store.dispose()
+    shown = lang or "system (follows the system locale)"
+    print(f"window language: {shown}" + ("; takes effect when the window starts again" if code_arg else ""),
+          file=out)
+    return EXIT_OK
 
 
 def cmd_pin(args: argparse.Namespace, *, stdin: TextIO | None = None, out: TextIO | None = None,

@@ -29,6 +29,34 @@ K_CYCLE = "kiosk.cycle_s"
 K_POPUP = "kiosk.popup_s"
 K_POPUP_SEVERITY = "kiosk.popup_severity"
 K_CURSOR_IDLE = "kiosk.cursor_idle_s"
+#: start the window in kiosk mode even without ``--kiosk`` (read before any window exists)
+K_ENABLED = "kiosk.enabled"
+#: the window's language: ``en``, ``zh_CN``, or unset/``system`` to follow the system locale
+K_LANGUAGE = "ui.language"
+LANGUAGES = ("en", "zh_CN")
+OP_SETTINGS = "settings.set"  # the audit op of every settings change (as the rollout control writes it)
+
+
+class LanguageError(ValueError):
+    """A language the window does not ship."""
+
+
+def normalize_language(code: object) -> str | None:
+    """``'zh-CN'``/``'zh_cn'``/``'zh'`` -> ``'zh_CN'``; ``''``/``'system'``/None -> None (follow the system)."""
+    if code is None:
+        return None
+    text = str(code).strip().replace("-", "_")
+    if not text or text.lower() in ("system", "auto", "default"):
+        return None
+    for known in LANGUAGES:
+        if text.lower() == known.lower():
+            return known
+    lang = text.split("_")[0].lower()
+    if lang == "zh":
+        return "zh_CN"
+    if lang == "en":
+        return "en"
+    raise LanguageError(f"language {code!r} is not available; choose one of {', '.join(LANGUAGES)} or 'system'")
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -84,6 +112,46 @@ class KioskSettings:
     def pops_up(self, severity: object) -> bool:
         """True when an alert of ``severity`` should pop its camera up."""
         return self.popup_s > 0 and severity_rank(severity) >= severity_rank(self.popup_severity)
+
+
+def read_startup_settings(db_url: str) -> dict[str, Any]:
+    """``kiosk.enabled`` and ``ui.language`` from the database before any window exists.
+
+    Opens the store (running the migrations, as the station would a moment
+    later). Any problem with the database yields ``{}``: the station reports it
+    properly when it opens.
+    """
+    from app.store import open_store
+
+    try:
+        store = open_store(db_url)
+    except Exception:
+        return {}
+    try:
+        with store.uow() as uow:
+            return {k: v for k in (K_ENABLED, K_LANGUAGE) if (v := uow.settings.get(k)) is not None}
+    except Exception:
+        return {}
+    finally:
+        store.dispose()
+
+
+def write_settings(store: Any, values: Mapping[str, Any], *, actor: str, reason: str = "") -> list[str]:
+    """Store ``values`` with one audit entry per changed key, in one transaction; returns the changed keys."""
+    from app.domain.audit import AuditEntry
+
+    changed = []
+    with store.uow() as uow:
+        for key, new in values.items():
+            old = uow.settings.get(key)
+            if old == new:
+                continue
+            uow.settings.set(key, new)
+            uow.audit.add(AuditEntry(op=OP_SETTINGS, outcome="ok", key=key, actor=actor, reason=reason[:80],
+                                     detail={"old": old, "new": new}))
+            changed.append(key)
+        uow.commit()
+    return changed
 
 
 def load_kiosk_settings(station: Any) -> KioskSettings:

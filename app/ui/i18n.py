@@ -18,26 +18,23 @@ they are set.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
+from app.kiosk.settings import K_LANGUAGE, normalize_language, read_startup_settings
+from app.kiosk.settings import LanguageError as LanguageError  # re-exported for callers
 from app.ui.resources import resources_dir
 
 log = logging.getLogger("edge_station.ui.i18n")
 
-SETTING_KEY = "ui.language"
+SETTING_KEY = K_LANGUAGE
 SOURCE_LANGUAGE = "en"
 #: language code -> its own name (what a language chooser shows)
 LANGUAGES: dict[str, str] = {"en": "English", "zh_CN": "简体中文"}
 CATALOG = "edge_station"
-
-
-class LanguageError(ValueError):
-    """A language the window does not ship."""
 
 
 def translations_dir() -> Path:
@@ -53,22 +50,9 @@ def qm_path(language: str) -> Path:
     return translations_dir() / f"{CATALOG}_{language}.qm"
 
 
-def normalize(code: str | None) -> str | None:
+def normalize(code: object) -> str | None:
     """``'zh-CN'``, ``'zh_cn'``, ``'zh'`` -> ``'zh_CN'``; ``''``/``'system'``/None -> None (follow the system)."""
-    if code is None:
-        return None
-    text = str(code).strip().replace("-", "_")
-    if not text or text.lower() in ("system", "auto", "default"):
-        return None
-    for known in LANGUAGES:
-        if text.lower() == known.lower():
-            return known
-    lang = text.split("_")[0].lower()
-    if lang == "zh":
-        return "zh_CN"
-    if lang == "en":
-        return "en"
-    raise LanguageError(f"language {code!r} is not available; choose one of {', '.join(LANGUAGES)} or 'system'")
+    return normalize_language(code)
 
 
 def system_language(locale: QLocale | None = None) -> str:
@@ -93,31 +77,17 @@ def choose_language(setting: object = None, locale: QLocale | None = None) -> st
     return chosen or system_language(locale)
 
 
-def stored_language(settings: Mapping[str, Any] | None) -> object:
-    return (settings or {}).get(SETTING_KEY)
-
-
 def read_language_setting(db_url: str) -> object:
-    """``ui.language`` from the station's settings table before any window exists (None when unset).
+    """``ui.language`` from the station's settings table before any window exists (None when unset)."""
+    return read_startup_settings(db_url).get(SETTING_KEY)
 
-    Opens the store (which runs the migrations, as the station would a moment
-    later); any problem with the database is left for the station to report.
+
+def install_for_station(paths: Any) -> Translation:
+    """Install the language that the station's ``ui.language`` setting or the system asks for.
+
+    Call it after creating the QApplication and before building any window.
     """
-    try:
-        from app.store import open_store
-
-        store = open_store(db_url)
-    except Exception as e:
-        log.debug("language setting not read (%s); following the system", e)
-        return None
-    try:
-        with store.uow() as uow:
-            return uow.settings.get(SETTING_KEY)
-    except Exception as e:
-        log.debug("language setting not read (%s); following the system", e)
-        return None
-    finally:
-        store.dispose()
+    return install_translation(choose_language(read_language_setting(paths.db_url)))
 
 
 @dataclass
