@@ -47,6 +47,7 @@ from app.domain import (
 )
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
+from app.ui.ops import operation
 from app.ui.tasks import TaskRunner
 
 SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
@@ -466,7 +467,6 @@ class RuleDialog(QDialog):
         if self.form.problems or self._saving:
             return
         rule = self.form.rule()
-        ops = self.station.ops
         if self.editing and self.original is not None:
             changes = {f: getattr(rule, f) for f in (
                 "name", "target", "camera_id", "metric", "comparator", "threshold", "for_seconds",
@@ -476,9 +476,9 @@ class RuleDialog(QDialog):
                 self.accept()
                 return
             req: Any = UpdateRule(self.original.id, changes, expected_version=self.original.version)  # type: ignore[arg-type]
-            fn = ops.update_rule
+            fn = operation(self.station, "update_rule")
         else:
-            req, fn = CreateRule(rule.with_changes(id=None, version=1)), ops.create_rule
+            req, fn = CreateRule(rule.with_changes(id=None, version=1)), operation(self.station, "create_rule")
 
         def work() -> Any:
             result = fn(req)

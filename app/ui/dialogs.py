@@ -38,6 +38,7 @@ from app.domain.operations import (
     StatsRequest,
 )
 from app.ui.formatting import fmt_bytes, fmt_clock
+from app.ui.ops import operation
 from app.ui.tasks import Task, TaskRunner
 
 
@@ -95,7 +96,7 @@ class LogsDialog(QDialog):
         if self._loading:
             return
         self._loading = True
-        self.tasks.submit("logs", self.station.ops.camera_logs, LogsRequest(self.camera_id, self.limit),
+        self.tasks.submit("logs", operation(self.station, "camera_logs"), LogsRequest(self.camera_id, self.limit),
                           on_ok=self._loaded, on_error=self._failed, quiet=True, owner=self)
 
     def _loaded(self, logs: Any) -> None:
@@ -184,7 +185,7 @@ class SnapshotDialog(QDialog):
         self.take()
 
     def take(self) -> None:
-        self.tasks.submit("snapshot", self.station.ops.camera_snapshot, CameraRef(self.camera_id),
+        self.tasks.submit("snapshot", operation(self.station, "camera_snapshot"), CameraRef(self.camera_id),
                           on_ok=self._loaded, on_error=self._failed, owner=self)
 
     def _loaded(self, snap: Any) -> None:
@@ -251,7 +252,7 @@ class ProbeDialog(QDialog):
         self.timer.setInterval(100)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
-        self.task: Task = tasks.submit("probe", station.ops.probe_camera, ProbeRequest(camera_id, timeout),
+        self.task: Task = tasks.submit("probe", operation(station, "probe_camera"), ProbeRequest(camera_id, timeout),
                                        on_ok=self._done, on_error=self._failed, owner=self)
         self.resize(460, 160)
 
@@ -321,7 +322,7 @@ class StatsDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        self.tasks.submit("stats", self.station.ops.camera_stats, StatsRequest(self.camera_id, self.window_s),
+        self.tasks.submit("stats", operation(self.station, "camera_stats"), StatsRequest(self.camera_id, self.window_s),
                           on_ok=self._loaded, on_error=lambda e: self.labels["running"].setText(_err(e)), owner=self)
 
     def _loaded(self, st: CameraStats) -> None:

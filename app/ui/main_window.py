@@ -38,6 +38,7 @@ from app.ui.camera_dialog import CameraDialog
 from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from app.ui.formatting import fmt_bytes
 from app.ui.models import CAMERA_ID_ROLE, CameraTableModel
+from app.ui.ops import operation
 from app.ui.resources import icon
 from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
 from app.ui.tasks import TaskRunner
@@ -465,13 +466,13 @@ class MainWindow(QMainWindow):
         return s.name if s else f"camera {cid}"
 
     def start_camera(self, cid: int) -> None:
-        self.run_operation(f"Start {self._name(cid)}", self.station.ops.start_camera, CameraRef(cid))
+        self.run_operation(f"Start {self._name(cid)}", operation(self.station, "start_camera"), CameraRef(cid))
 
     def stop_camera(self, cid: int) -> None:
-        self.run_operation(f"Stop {self._name(cid)}", self.station.ops.stop_camera, StopCamera(cid))
+        self.run_operation(f"Stop {self._name(cid)}", operation(self.station, "stop_camera"), StopCamera(cid))
 
     def restart_camera(self, cid: int) -> None:
-        self.run_operation(f"Restart {self._name(cid)}", self.station.ops.restart_camera, CameraRef(cid))
+        self.run_operation(f"Restart {self._name(cid)}", operation(self.station, "restart_camera"), CameraRef(cid))
 
     def start_selected(self) -> None:
         for cid in self.selected_ids():
@@ -487,12 +488,12 @@ class MainWindow(QMainWindow):
 
     def activate_selected(self) -> None:
         for cid in self.selected_ids():
-            self.run_operation(f"Activate {self._name(cid)}", self.station.ops.activate_camera, CameraRef(cid),
+            self.run_operation(f"Activate {self._name(cid)}", operation(self.station, "activate_camera"), CameraRef(cid),
                                on_ok=lambda _r: self._reload_cameras_soon())
 
     def deactivate_selected(self) -> None:
         for cid in self.selected_ids():
-            self.run_operation(f"Deactivate {self._name(cid)}", self.station.ops.deactivate_camera,
+            self.run_operation(f"Deactivate {self._name(cid)}", operation(self.station, "deactivate_camera"),
                                CameraRef(cid), on_ok=lambda _r: self._reload_cameras_soon())
 
     # ------------------------------------------------------------ camera administration
@@ -550,7 +551,7 @@ class MainWindow(QMainWindow):
             for cid in camera_ids:
                 st = self.model.status(cid)
                 if st is not None and st.state.is_live:
-                    self.station.ops.stop_camera(StopCamera(cid))
+                    operation(self.station, "stop_camera")(StopCamera(cid))
                 self.station.admin.remove_camera(cid)
             return len(camera_ids)
 

@@ -132,3 +132,20 @@ def test_run_window_opens_autostarts_and_stops_everything_on_close(qtbot, data_d
     assert seen.get("running"), "no camera reached running with frames"
     for pid in seen["pids"]:  # type: ignore[union-attr]
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_window_operations_are_audited_as_the_operator(qtbot, window, station):
+    gate = camera_id(station, "Front gate")
+    with qtbot.waitSignal(window.operationFinished, timeout=10_000):
+        window.start_camera(gate)  # refused (inactive), and still an audited operation
+
+    def audited() -> list:
+        flush = getattr(getattr(station.router, "audit", None), "flush", None)
+        if flush is not None:
+            flush()
+        with station.store.uow() as uow:
+            return [e for e in uow.audit.recent(50) if e.op == "start_camera"]
+
+    qtbot.waitUntil(lambda: bool(audited()), timeout=10_000)
+    entry = audited()[0]
+    assert entry.actor == "operator" and entry.key.endswith(str(gate))
