@@ -68,6 +68,10 @@ POPUP_FRAME_MS = 100
 TICKER_STEP_PX = 2
 TICKER_FRAME_MS = 40
 
+#: PIN prompts are read from a few steps away and typed on touch screens: larger than desktop dialogs
+DIALOG_STYLE = ("QDialog { border: 2px solid #546e7a; } QLabel { font-size: 15pt; } "
+                "QLineEdit { font-size: 22pt; padding: 6px; } QPushButton { font-size: 14pt; padding: 6px 18px; }")
+
 SEVERITY_COLOURS = {"info": "#42a5f5", "warning": "#ffb300", "critical": "#ef5350"}
 
 
@@ -182,7 +186,11 @@ class PinDialog(QDialog):
         self.checking = False
         self.attempts = 0
         self.setWindowTitle(self.tr("Operator PIN"))
+        self.setMinimumWidth(520)
+        self.setStyleSheet(DIALOG_STYLE)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 20)
+        lay.setSpacing(12)
         self.prompt = QLabel()
         self.prompt.setWordWrap(True)
         self.pin_edit = QLineEdit()
@@ -221,7 +229,11 @@ class PinDialog(QDialog):
         return self._guard.locked_for() > 0
 
     def submit(self) -> None:
-        if self.checking or self.locked:
+        if self.checking:
+            return
+        if self.locked:  # refused unchecked; say why again
+            self.pin_edit.clear()
+            self._update_lock()
             return
         pin = self.pin_edit.text().strip()
         if not pin:
@@ -257,7 +269,9 @@ class PinDialog(QDialog):
         self.pin_edit.setEnabled(not locked)
         self.ok_button.setEnabled(not locked and not self.checking)
         if locked:
-            self.message.setText(self.tr("Too many wrong PINs. Try again in %n second(s).", "", int(wait + 0.999)))
+            self.pin_edit.clear()
+            self.message.setText(self.tr("Too many wrong PINs. Try again in {seconds} s.")
+                                 .format(seconds=int(wait + 0.999)))
             if not self._countdown.isActive():
                 self._countdown.start()
         else:
@@ -277,7 +291,11 @@ class UnprotectedDialog(QDialog):
         self.setCursor(Qt.CursorShape.ArrowCursor)
         self.purpose = purpose
         self.setWindowTitle(self.tr("No operator PIN"))
+        self.setMinimumWidth(560)
+        self.setStyleSheet(DIALOG_STYLE)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 20)
+        lay.setSpacing(12)
         text = QLabel(self.tr("No operator PIN is set, so anyone at this screen can leave kiosk mode or "
                               "change the settings.\nSet a PIN on this machine with:\n"
                               "edge-station pin set --data-dir {path}").format(path=data_dir))
@@ -493,6 +511,14 @@ class KioskWindow(QWidget):
             self.instance_server.close()
         self.bridge.detach()
         self.tasks.shutdown(wait=True)
+
+    def showFullScreen(self) -> None:  # noqa: N802 - Qt's name
+        """Fullscreen, also without a window manager (a bare X server on a kiosk box ignores the
+        fullscreen request, so the window takes the screen's geometry itself)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(screen.geometry())
+        super().showFullScreen()
 
     def bring_forward(self) -> None:
         """A second launch asked for this window: back to fullscreen, on top."""

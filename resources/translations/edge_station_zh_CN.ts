@@ -5,6 +5,7 @@
         <name>AlertTicker</name>
         <message>
             <source>No active alerts</source>
+            <extracomment>PIN prompts are read from a few steps away and typed on touch screens: larger than desktop dialogs</extracomment>
             <translation>无活动告警</translation>
         </message>
     </context>
@@ -85,11 +86,9 @@
             <source>The PIN could not be checked: {error}</source>
             <translation>无法验证 PIN：{error}</translation>
         </message>
-        <message numerus="yes">
-            <source>Too many wrong PINs. Try again in %n second(s).</source>
-            <translation>
-                <numerusform>PIN 错误次数过多。请在 %n 秒后重试。</numerusform>
-            </translation>
+        <message>
+            <source>Too many wrong PINs. Try again in {seconds} s.</source>
+            <translation>PIN 错误次数过多。请在 {seconds} 秒后重试。</translation>
         </message>
     </context>
     <context>

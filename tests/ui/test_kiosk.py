@@ -145,7 +145,7 @@ def test_repeated_wrong_pins_are_rate_limited(qtbot, kiosk, station, clock):
     for _ in range(kiosk.guard.free_attempts):
         enter(qtbot, dlg, "0000")
     assert dlg.locked and not dlg.pin_edit.isEnabled() and not dlg.ok_button.isEnabled()
-    assert "Try again in 30 second" in dlg.message.text()
+    assert "Try again in 30 s." in dlg.message.text()
     assert kiosk.check_pin(PIN) is False, "the right PIN is refused while locked"
     dlg.pin_edit.setText(PIN)
     dlg.submit()  # ignored while locked
@@ -154,7 +154,7 @@ def test_repeated_wrong_pins_are_rate_limited(qtbot, kiosk, station, clock):
     dlg._update_lock()
     assert dlg.pin_edit.isEnabled()
     enter(qtbot, dlg, "0000")  # one more miss: the wait doubles
-    assert "Try again in 60 second" in dlg.message.text()
+    assert "Try again in 60 s." in dlg.message.text()
     clock.advance(60)
     dlg._update_lock()
     enter(qtbot, dlg, PIN)
