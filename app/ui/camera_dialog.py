@@ -189,19 +189,29 @@ class CameraForm(QWidget):
         return label.text() if not label.isHidden() else ""
 
 
+def camera_template(defaults: dict[str, Any]) -> Camera:
+    """A new camera's starting values from the station's camera defaults (``camera_defaults.*``)."""
+    from app.ui import station_settings as ss
+
+    fps = float(defaults.get(ss.K_DEF_MAX_FPS) or 0)
+    return Camera(name="", source="test://moving", max_fps=fps or None,
+                  stall_timeout=float(defaults.get(ss.K_DEF_STALL, 10.0)),
+                  motion=MotionSettings(threshold=float(defaults.get(ss.K_DEF_MOTION, 0.02))))
+
+
 class CameraDialog(QDialog):
     """Add (``camera=None``) or edit a camera. Emits ``saved(Camera)`` after the station stored it."""
 
     saved = Signal(object)
 
     def __init__(self, station: Any, tasks: TaskRunner, camera: Camera | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, template: Camera | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
         self.original = camera
         self.setWindowTitle(f"Edit camera — {camera.name}" if camera else "Add camera")
-        self.form = CameraForm(camera)
+        self.form = CameraForm(camera or template)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.domain.operations import CameraRef, CameraStatus, StopCamera
 from app.ui.bridge import StationBridge
-from app.ui.camera_dialog import CameraDialog
+from app.ui.camera_dialog import CameraDialog, camera_template
 from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from app.ui.formatting import fmt_bytes
-from app.ui.models import CAMERA_ID_ROLE, CameraTableModel
+from app.ui.models import CAMERA_ID_ROLE, CameraTableModel, StateDelegate
 from app.ui.ops import operation
 from app.ui.resources import icon
 from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._refresh_pending = False
         self._shut_down = False
         self.last_message = ""
+        self.camera_defaults: dict[str, Any] = {}
         self.import_progress: QProgressDialog | None = None
 
         self.setWindowTitle("Edge Station")
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         for col, width in ((0, 180), (1, 150), (2, 70), (3, 80), (4, 90), (5, 70)):
             self.table.setColumnWidth(col, width)
         self.table.doubleClicked.connect(self._table_double_clicked)
+        self.table.setItemDelegateForColumn(CameraTableModel.COL_STATE, StateDelegate(self.table))
 
         self.wall = CameraWall(self._preview_path)
         self.wall.setObjectName("cameraWall")
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self.refresh_timer.timeout.connect(self.refresh)
         self.bridge.stateChanged.connect(lambda _ev: self._schedule_refresh())
         self.bridge.camerasChanged.connect(self._schedule_refresh)
+        self.bridge.settingsChanged.connect(lambda _ev: (self.refresh_status(), self.load_camera_defaults()))
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_MS)
         self.status_timer.timeout.connect(self.refresh_status)
@@ -211,8 +214,19 @@ class MainWindow(QMainWindow):
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.applied.connect(lambda: self.statusBar().showMessage("Settings saved", 5000))
         dlg.applied.connect(self.refresh_status)
+        dlg.applied.connect(self.load_camera_defaults)
         dlg.open()
         return dlg
+
+    def load_camera_defaults(self) -> None:
+        """Read the camera defaults for the add dialog (off the GUI thread)."""
+        from app.ui.station_settings import StationSettings
+
+        def loaded(values: dict[str, Any]) -> None:
+            self.camera_defaults = values
+
+        self.tasks.submit("camera defaults", StationSettings(self.station).load, on_ok=loaded,
+                          on_error=lambda e: log.warning("cannot read the camera defaults: %s", e), quiet=True)
 
     def toggle_fullscreen_wall(self) -> None:
         self.tabs.setCurrentWidget(self.wall)
@@ -237,6 +251,7 @@ class MainWindow(QMainWindow):
         self.refresh()
         self.refresh_timer.start()
         self._sampler = LoadSampler(self.station.paths.data_dir)
+        self.load_camera_defaults()
         self.refresh_status()
         self.status_timer.start()
         self._update_actions()
@@ -248,6 +263,9 @@ class MainWindow(QMainWindow):
         self.open_error = err
         log.error("the station could not open: %s", err, exc_info=err)
         self.statusBar().showMessage(f"The station could not open: {describe_error(err)}")
+        self.show_message("Edge Station cannot start",
+                          f"The station could not open:\n{err}\n\nRun 'edge-station doctor' for a check of this "
+                          "machine, or see the log.", QMessageBox.Icon.Critical)
 
     def shutdown(self) -> None:
         """Stop timers and event delivery; the caller closes the station afterwards."""
@@ -499,7 +517,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ camera administration
 
     def add_camera_dialog(self) -> CameraDialog:
-        dlg = CameraDialog(self.station, self.tasks, None, self)
+        dlg = CameraDialog(self.station, self.tasks, None, self, template=camera_template(self.camera_defaults))
         dlg.saved.connect(lambda cam: self._camera_saved(cam, "added"))
         dlg.open()
         return dlg

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.domain import mask_secrets
 from app.domain.operations import CameraStatus
@@ -171,3 +172,24 @@ class CameraTableModel(QAbstractTableModel):
         if s.pid:
             tips.append(f"pid {s.pid}")
         return _Row(s, cells, "\n".join(tips))
+
+
+class StateDelegate(QStyledItemDelegate):
+    """Keeps a state cell's colour visible when its row is selected (a frame marks the selection)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        colour = index.data(Qt.ItemDataRole.BackgroundRole)
+        if not (option.state & QStyle.StateFlag.State_Selected) or not isinstance(colour, QColor):
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.state &= ~QStyle.StateFlag.State_Selected
+        opt.backgroundBrush = QBrush(colour)
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        painter.save()
+        painter.setPen(QPen(option.palette.highlight().color(), 2))
+        painter.drawRect(option.rect.adjusted(1, 1, -1, -1))
+        painter.restore()

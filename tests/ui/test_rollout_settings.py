@@ -121,3 +121,19 @@ def test_environment_locked_fields_are_shown_locked(qtbot, data_dir, ui_settings
         w.shutdown()
     finally:
         station.close()
+
+
+def test_camera_defaults_from_the_settings_fill_the_add_dialog(qtbot, window, station):
+    dlg = window.settings_dialog()
+    qtbot.waitUntil(lambda: dlg._rollout_loaded is not None, timeout=5_000)
+    dlg.def_stall.setValue(42)
+    dlg.def_max_fps.setValue(7)
+    dlg.def_motion.setValue(0.05)
+    with qtbot.waitSignal(dlg.applied, timeout=10_000):
+        dlg.apply(close=True)
+    qtbot.waitUntil(lambda: window.camera_defaults.get("camera_defaults.stall_timeout") == 42, timeout=5_000)
+    add = window.add_camera_dialog()
+    assert add.form.stall_timeout.value() == 42
+    assert add.form.max_fps.value() == 7
+    assert abs(add.form.motion_threshold.value() - 0.05) < 1e-9
+    add.reject()
