@@ -53,7 +53,9 @@ install -D -m 644 packaging/deb/copyright "$stage/usr/share/doc/edge-station/cop
 for s in postinst prerm postrm; do install -m 755 "packaging/deb/$s" "$stage/DEBIAN/$s"; done
 
 echo "== computing dependencies (ldd over the bundle)"
-depends=$(python3 packaging/deb/shlibdeps.py "$stage/opt/edge-station") || die "the bundle needs libraries this machine lacks"
+fields=$(python3 packaging/deb/shlibdeps.py "$stage/opt/edge-station") || die "the bundle needs libraries this machine lacks"
+depends=$(sed -n 's/^Depends: //p' <<<"$fields")
+suggests=$(sed -n 's/^Suggests: //p' <<<"$fields")
 installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: edge-station
@@ -62,8 +64,8 @@ Architecture: $arch
 Maintainer: Edge Station packaging <packaging@edge-station.invalid>
 Installed-Size: $installed_kb
 Depends: $depends
-Recommends: fonts-dejavu-core | fonts-liberation2, libxkbcommon-x11-0, libxcb-cursor0
-Suggests: xvfb
+Recommends: fonts-dejavu-core | fonts-liberation2
+Suggests: xvfb${suggests:+, $suggests}
 Section: video
 Priority: optional
 Description: camera station for a small PC: supervised workers, alerts, live wall
@@ -85,3 +87,4 @@ dpkg-deb --root-owner-group -Z"$COMPRESSION" -z"$LEVEL" --build "$stage" "$deb" 
 dpkg-deb --info "$deb" >/dev/null || die "dpkg-deb cannot read back $deb"
 echo "== $deb: $(du -h "$deb" | cut -f1) ($(( $(date +%s) - start )) s to compress), installs ${installed_kb} KiB"
 echo "   Depends: $depends"
+echo "   Suggests: xvfb${suggests:+, $suggests}"

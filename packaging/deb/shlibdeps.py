@@ -89,32 +89,38 @@ def glibc_needed(root: Path) -> str:
     return ".".join(map(str, best))
 
 
+def is_optional(rel: str) -> bool:
+    return any(part in "/" + rel for part in OPTIONAL_PARTS)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
     root = Path(argv[0])
     found, missing = system_libraries(root)
-    hard_missing = {n: fs for n, fs in missing.items()
-                    if not all(any(d in "/" + f for d in OPTIONAL_PARTS) for f in fs)}
+    hard_missing = {n: fs for n, fs in missing.items() if not all(is_optional(f) for f in fs)}
     if hard_missing:
         for name, files in sorted(hard_missing.items()):
             print(f"shlibdeps: {name} not found (needed by {', '.join(sorted(files)[:3])})", file=sys.stderr)
         return 1
-    pkgs: set[str] = set()
-    for path in found:
+    required: set[str] = set()
+    optional: set[str] = set()
+    for path, files in found.items():
         try:
-            pkgs.add(owning_package(path))
+            pkg = owning_package(path).split(":")[0]
         except ShlibdepsError as e:
             print(f"shlibdeps: {e}", file=sys.stderr)
             return 1
+        (optional if all(is_optional(f) for f in files) else required).add(pkg)
     deps = []
-    for pkg in sorted(pkgs):
+    for pkg in sorted(required):
         if pkg == "libc6":  # the newest glibc symbol version that the bundle's files use
             deps.append(f"libc6 (>= {glibc_needed(root)})")
         else:
-            deps.append(pkg.split(":")[0])
-    print(", ".join(deps))
+            deps.append(pkg)
+    print("Depends: " + ", ".join(deps))
+    print("Suggests: " + ", ".join(sorted(optional - required)))
     return 0
 
 
