@@ -219,10 +219,13 @@ for w in $workers; do
     *) continue ;;  # gone already, or a short-lived helper
   esac
   [ "$exe" = "$EXE" ] || fail "worker $w runs $exe, not the bundle's own executable $EXE (args: $args)"
+  # No Python from outside the bundle: nothing mapped from a system or venv Python.
+  outside=$(awk '{print $6}' "/proc/$w/maps" 2>/dev/null | sort -u | grep -E '(python3|site-packages|\.venv)' | grep -v "^$BUNDLE/" || true)
+  [ -z "$outside" ] || fail "worker $w maps Python files from outside the bundle: $outside"
   nworkers=$((nworkers + 1))
 done
 [ "$nworkers" -ge 1 ] || fail "no child of headless is a worker ('... worker run ...'): $workers"
-ok "$nworkers workers, each '$EXE worker run ...'"
+ok "$nworkers workers, each '$EXE worker run ...', no Python mapped from outside the bundle"
 rc=0
 timeout 60 tail --pid="$HEADLESS_PID" -f /dev/null || fail "headless --duration 8 did not stop within 60 s"
 wait "$HEADLESS_PID" || rc=$?
