@@ -120,3 +120,19 @@ def test_fifty_clients_start_one_camera_once(live, client):
     workers = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE
                and "app.worker" in " ".join(p.cmdline())]
     assert [p.pid for p in workers] == [pid]  # one worker, not two
+
+
+def test_rules_made_through_the_api_reach_the_alert_engine(client, live):
+    """The alert engine evaluates what the API wrote, without a restart (the station notices the commit)."""
+    name = f"engine {uuid.uuid4().hex[:6]}"
+    r = client.request("POST", "/api/v1/alerts/rules",
+                       body={"name": name, "metric": "fps", "comparator": "<", "threshold": 3})
+    assert r.status == 201
+    rid = r.data["rule"]["id"]
+
+    def engine_rule():
+        return next((x for x in live.station.alerts.rules() if x.id == rid), None)
+
+    assert wait_for(engine_rule, timeout=10, what="the alert engine to load the new rule").threshold == 3
+    assert client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"threshold": 1.5}}).status == 200
+    wait_for(lambda: engine_rule().threshold == 1.5, timeout=10, what="the alert engine to load the change")
