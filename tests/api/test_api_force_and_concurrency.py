@@ -136,3 +136,13 @@ def test_rules_made_through_the_api_reach_the_alert_engine(client, live):
     assert wait_for(engine_rule, timeout=10, what="the alert engine to load the new rule").threshold == 3
     assert client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"threshold": 1.5}}).status == 200
     wait_for(lambda: engine_rule().threshold == 1.5, timeout=10, what="the alert engine to load the change")
+
+
+def test_rollout_document_counts_both_paths(client, live):
+    cam = live.demo["Server room"]
+    before = client.request("GET", "/api/v1/rollout").data["lifetime"].get("camera_status", {})
+    for force in ("domain", "legacy", "legacy"):
+        assert client.camera("status", cam, force=force).status == 200
+    after = client.request("GET", "/api/v1/rollout").data["lifetime"]["camera_status"]
+    for path, n in (("domain", 1), ("legacy", 2)):
+        assert after[path]["calls"] - before.get(path, {}).get("calls", 0) == n, (path, before, after)
