@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ METHODS: dict[str, tuple] = {
     "question": (1, 2), "information": (1, 2), "warning": (1, 2), "critical": (1, 2), "about": (1, 2),
     "getSaveFileName": (1, 3), "getOpenFileName": (1, 3), "getExistingDirectory": (1,),
     "getText": (1, 2), "getInt": (1, 2), "getItem": (1, 2), "getDouble": (1, 2),
-    "notify": (0, 1), "set_tooltip": (0,),
+    "notify": (0, 1), "set_tooltip": (0,), "show_message": (0, 1), "_action": (1,),
+    "run_operation": (0,),
 }
 CONSTRUCTORS: dict[str, tuple] = {
     "QLabel": (0,), "QPushButton": ("first",), "QToolButton": (), "QCheckBox": (0,), "QRadioButton": (0,),
@@ -55,6 +57,15 @@ class Hit:
     use_self: bool
     line: int
     text: str
+
+
+def _texts(node: ast.expr) -> list[ast.expr]:
+    """The text literals that ``node`` may evaluate to (both arms of ``a if c else b``, the ``or`` fallbacks)."""
+    if isinstance(node, ast.IfExp):
+        return _texts(node.body) + _texts(node.orelse)
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        return [t for v in node.values for t in _texts(v)]
+    return [node] if _is_text(node) else []
 
 
 def _is_text(node: ast.expr) -> bool:
@@ -92,10 +103,12 @@ class Scanner(ast.NodeVisitor):
 
     def _context(self) -> tuple[str, bool]:
         cls = self.class_stack[-1] if self.class_stack else None
-        fn = self.func_stack[-1] if self.func_stack else None
-        has_self = bool(fn and fn.args.args and fn.args.args[0].arg == "self")
-        if cls and cls in self.qobject_classes and has_self and not any(
-                isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list):
+        # a method of the class, or a closure inside one: ``self`` is in scope either way
+        method = next((f for f in self.func_stack if f.args.args and f.args.args[0].arg == "self"), None)
+        inner_rebinds = any(a.arg == "self" for f in self.func_stack if f is not method
+                            for a in f.args.args + f.args.kwonlyargs)
+        if cls and cls in self.qobject_classes and method is not None and not inner_rebinds and not any(
+                isinstance(d, ast.Name) and d.id == "staticmethod" for d in method.decorator_list):
             return cls, True
         return (cls or self.module_context), False
 
@@ -125,8 +138,14 @@ class Scanner(ast.NodeVisitor):
                 elif isinstance(pos, int) and pos < len(args) and _is_text(args[pos]):
                     picked.append(args[pos])
             for kw in node.keywords:
-                if kw.arg in KEYWORDS and _is_text(kw.value):
-                    picked.append(kw.value)
+                if kw.arg in KEYWORDS:
+                    picked += _texts(kw.value)
+            # positions were matched on whole arguments; expand conditional ones into their literals
+            for pos in positions:
+                if isinstance(pos, int) and pos < len(args) and not _is_text(args[pos]):
+                    picked += _texts(args[pos])
+                if pos == "first0" and args and not _is_text(args[0]):
+                    picked += _texts(args[0])
             ctx, use_self = self._context()
             for p in picked:
                 seg = ast.get_source_segment(self.source, p) or ""
@@ -201,7 +220,12 @@ def _fstring_to_format(node: ast.JoinedStr, source: str) -> tuple[str, str]:
         parts.append("{" + key + conv + spec + "}")
     template = "".join(parts)
     call_args = args + [f"{k}={e}" for k, e in kwargs.items()]
-    return repr(template) if '"' in template else '"' + template + '"', f".format({', '.join(call_args)})"
+    return _literal(template), f".format({', '.join(call_args)})"
+
+
+def _literal(text: str) -> str:
+    """A double-quoted Python literal of ``text`` (newlines escaped, non-ASCII kept)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def wrap_file(path: Path, qclasses: set[str]) -> int:
@@ -228,7 +252,9 @@ def wrap_file(path: Path, qclasses: set[str]) -> int:
                 print(f"{path}:{n.lineno}: skipped (nested format spec): {h.text}", file=sys.stderr)
                 continue
         else:
-            lit, fmt = src[start:end], ""
+            seg = src[start:end]
+            lit = seg if "\n" not in seg and not seg.startswith(("'", '"""')) else _literal(n.value)
+            fmt = ""
         if h.use_self:
             new = f"self.tr({lit}){fmt}"
         else:

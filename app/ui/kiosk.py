@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QColor,
@@ -431,9 +431,6 @@ class KioskWindow(QWidget):
         self.bridge.settingsChanged.connect(lambda _ev: self.reload_settings())
         self.bridge.camerasChanged.connect(self.refresh)
         self.bridge.stateChanged.connect(lambda _ev: self.refresh())
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
         self._update_clock()
         self._update_notice()
 
@@ -499,9 +496,6 @@ class KioskWindow(QWidget):
         if self._shut_down:
             return
         self._shut_down = True
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
         for t in (self.refresh_timer, self.tick_timer, self.popup_timer):
             t.stop()
         self.close_popup()
@@ -610,6 +604,7 @@ class KioskWindow(QWidget):
         QTimer.singleShot(0, self.request_exit)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        self._user_input()
         key = event.key()
         alt_f4 = key == Qt.Key.Key_F4 and event.modifiers() & Qt.KeyboardModifier.AltModifier
         if key == Qt.Key.Key_Escape or alt_f4:
@@ -631,12 +626,6 @@ class KioskWindow(QWidget):
         super().showEvent(event)
         if self.inhibitor.state in ("idle", "released"):
             self.inhibitor.inhibit()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin,
-                            QEvent.Type.Wheel, QEvent.Type.KeyPress):
-            self._user_input()
-        return False
 
     # ------------------------------------------------------------ live view
 

@@ -95,6 +95,7 @@ def test_kiosk_is_fullscreen_frameless_and_has_no_menus(qtbot, kiosk):
     assert kiosk.isFullScreen()
     assert kiosk.windowState() & Qt.WindowState.WindowFullScreen
     assert kiosk.windowFlags() & Qt.WindowType.FramelessWindowHint
+    assert kiosk.geometry() == kiosk.screen().geometry(), "covers the screen even without a window manager"
     assert not kiosk.findChildren(QMenuBar)
     wall = kiosk.findChild(CameraWall, "kioskWall")
     assert wall is not None and wall.isVisible()
