@@ -474,10 +474,13 @@ class KioskWindow(QWidget):
             # Another launch won the race for the data dir: bring it forward and leave.
             from app.kiosk.instance import hand_off
 
-            answer = hand_off(self.station.paths.data_dir)
-            log.warning("%s", answer.message if answer else err)
-            self._close_allowed = True
-            QTimer.singleShot(0, self.close)
+            def leave(answer: Any) -> None:
+                log.warning("%s", answer.message if answer is not None else err)
+                self._close_allowed = True
+                QTimer.singleShot(0, self.close)
+
+            self.tasks.submit("hand off to the running station", hand_off, self.station.paths.data_dir,
+                              on_ok=leave, on_error=lambda e: leave(None))
             return
         log.error("the station could not open: %s", err, exc_info=err)
         self._update_notice()

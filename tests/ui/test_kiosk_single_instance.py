@@ -122,3 +122,51 @@ def test_a_long_data_dir_gets_a_short_socket_path(qtbot, tmp_path):
     finally:
         server.close()
         lock.release()
+
+
+@pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)", *OFFSCREEN_NOISE)
+def test_the_main_window_answers_second_launches_too(qtbot, station, ui_settings):
+    import os
+
+    from app.ui.main_window import MainWindow
+    from app.ui.single_instance import install_instance_server
+
+    w = MainWindow(station, settings=ui_settings)
+    qtbot.addWidget(w)
+    server = install_instance_server(w, station)
+    w.show()
+    w.open_station()
+    qtbot.waitUntil(lambda: w.ready and bool(server.path), timeout=20_000)
+    try:
+        w.showMinimized()
+        answer = second_launch(qtbot, station.paths.data_dir)
+        assert answer["raised"] and answer["pid"] == os.getpid()
+        assert server.requests == 1
+        assert not w.isMinimized()
+    finally:
+        w.shutdown()
+
+
+@pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)", *OFFSCREEN_NOISE)
+def test_a_kiosk_that_loses_the_race_raises_the_winner_and_closes(qtbot, kiosk_on, station, ui_settings, tmp_path,
+                                                                   caplog):
+    """Two launches at once: both passed the hand-off check; the one whose station cannot lock leaves."""
+    from app.ui.kiosk import KioskWindow
+
+    loser_station = make_station(station.paths.data_dir)
+    loser = KioskWindow(loser_station, settings=ui_settings, autostart=False,
+                        inhibitor=ScreenSaverInhibitor(bus_address=f"unix:path={tmp_path / 'no-bus'}"))
+    qtbot.addWidget(loser)
+    loser.showFullScreen()
+    try:
+        loser.open_station()
+        qtbot.waitUntil(lambda: loser.open_error is not None, timeout=20_000)
+        assert isinstance(loser.open_error, StationAlreadyRunning)
+        qtbot.waitUntil(lambda: not loser.isVisible(), timeout=5_000)
+        qtbot.waitUntil(lambda: kiosk_on.instance_server.requests == 1, timeout=5_000)
+        assert loser_station.supervisor is None
+        assert "its window was brought forward" in caplog.text
+        assert kiosk_on.isVisible() and kiosk_on.ready
+    finally:
+        loser.shutdown()
+        loser_station.close()
