@@ -3,7 +3,7 @@
 Public names:
 
 * :class:`ApiServer` - ``ApiServer(station, host="127.0.0.1", port=8765, token_path=...)``, ``start()``/``stop()``;
-  ``ApiServer.from_settings(station)`` reads ``api.*`` from the station's settings
+  ``start_for_station(station)`` starts it as ``api.*`` in the station's settings say (or returns None)
 * :class:`ApiClient` - ``ApiClient.for_data_dir(data_dir)`` talks to a running station
 * :func:`openapi_document` - the OpenAPI 3.1 document (also served at ``/api/v1/openapi.json``)
 * :func:`add_cli` (``app.api.cli``) - the ``ctl`` command
@@ -11,10 +11,17 @@ Public names:
 
 from app.api.client import ApiClient, ClientError, Response
 from app.api.openapi import openapi_document
-from app.api.server import ApiConfigError, ApiError, ApiServer, ApiSettings, HttpError
+from app.api.server import (
+    ApiConfigError,
+    ApiError,
+    ApiServer,
+    ApiSettings,
+    HttpError,
+    start_for_station,
+)
 from app.api.token import TokenError, ensure_token, read_token
 
 __all__ = [
     "ApiClient", "ApiConfigError", "ApiError", "ApiServer", "ApiSettings", "ClientError", "HttpError", "Response",
-    "TokenError", "ensure_token", "openapi_document", "read_token",
+    "TokenError", "ensure_token", "openapi_document", "read_token", "start_for_station",
 ]

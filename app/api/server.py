@@ -95,6 +95,20 @@ class ApiSettings:
                    max_body=int(stored.get(K_MAX_BODY, d.max_body)))
 
 
+def start_for_station(station: Any) -> ApiServer | None:
+    """Start the API as the station's settings configure it (the station calls this when it opens).
+
+    Returns None when ``api.enabled`` is off, or when the API cannot start (a busy port, a
+    refused address): that is logged as an error and the station runs on without it.
+    """
+    try:
+        server = ApiServer.from_settings(station)
+        return server.start() if server is not None else None
+    except (ApiError, OSError, ValueError) as e:
+        log.error("the local API is not available: %s", e)
+        return None
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True

@@ -227,3 +227,35 @@ def test_settings_configure_the_server(live):
 def test_a_busy_port_is_a_clear_error(live):
     with pytest.raises(ApiConfigError, match=f"cannot serve the API on 127.0.0.1:{live.api.port}"):
         ApiServer(live.station, port=live.api.port, discovery=False).start()
+
+
+def test_start_for_station_logs_and_returns_none_when_it_cannot_start(live, caplog):
+    from app.api import start_for_station
+    from app.api.server import K_HOST, K_PORT
+
+    with live.station.store.uow() as uow:
+        uow.settings.set_many({K_PORT: live.api.port})  # taken by the running API
+        uow.commit()
+    try:
+        assert start_for_station(live.station) is None
+        assert "the local API is not available" in caplog.text and str(live.api.port) in caplog.text
+        with live.station.store.uow() as uow:
+            uow.settings.set_many({K_PORT: 0, K_HOST: "0.0.0.0"})  # not loopback, not allowed
+            uow.commit()
+        assert start_for_station(live.station) is None and "not a loopback address" in caplog.text
+        with live.station.store.uow() as uow:
+            uow.settings.set(K_HOST, "127.0.0.1")
+            uow.commit()
+        server = start_for_station(live.station)
+        assert server is not None
+        c = ApiClient(server.url, server.token)
+        try:
+            assert c.cameras().status == 200
+        finally:
+            c.close()
+            server.stop()
+    finally:
+        d = ApiSettings()
+        with live.station.store.uow() as uow:
+            uow.settings.set_many({K_PORT: d.port, K_HOST: d.host})
+            uow.commit()
