@@ -9,13 +9,15 @@ which stops every worker.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
@@ -110,6 +112,32 @@ def build_window(station: Any, *, kiosk: bool = False, settings: QSettings | Non
     return MainWindow(station, settings=settings)
 
 
+def _quit_on_signals(app: QApplication) -> Callable[[], None]:
+    """SIGTERM/SIGINT (logout, Ctrl-C, a service manager) end the event loop, so the station closes cleanly.
+
+    Python runs signal handlers only between bytecodes; a 200 ms timer lets it in while Qt waits.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, closing the window", signal.Signals(signum).name)
+        app.quit()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    tick = QTimer()
+    tick.setInterval(200)
+    tick.timeout.connect(lambda: None)
+    tick.start()
+
+    def restore() -> None:
+        tick.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    return restore
+
+
 def run_window(station: Any, kiosk: bool = False) -> int:
     """Show the window at once, open the station in the background, run until closed."""
     app = ensure_application()
@@ -124,9 +152,11 @@ def run_window(station: Any, kiosk: bool = False) -> int:
     else:
         window.show()
     window.open_station()
+    restore = _quit_on_signals(app)
     try:
         code = app.exec()
     finally:
+        restore()
         reporter.uninstall()
         window.shutdown()  # waits for running operations (the open, a stop...)
         station.close()  # stops every worker
