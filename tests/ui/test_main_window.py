@@ -149,3 +149,41 @@ def test_window_operations_are_audited_as_the_operator(qtbot, window, station):
     qtbot.waitUntil(lambda: bool(audited()), timeout=10_000)
     entry = audited()[0]
     assert entry.actor == "operator" and entry.key.endswith(str(gate))
+
+
+def test_sigterm_closes_the_window_and_stops_the_workers(qtbot, data_dir):
+    import os
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    from app.ui.app import run_window
+    from app.ui.main_window import MainWindow
+
+    station = make_station(data_dir, autostart=True)
+    pids: list[int] = []
+    ticks = {"n": 0}
+
+    def poll() -> None:
+        ticks["n"] += 1
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.station is station]
+        if wins and wins[0].ready and any((s.fps or 0) > 0 for s in wins[0].model.statuses()):
+            pids.extend(s.pid for s in wins[0].model.statuses() if s.pid)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        if ticks["n"] > 300:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        QTimer.singleShot(100, poll)
+
+    before = signal.getsignal(signal.SIGTERM)
+    QTimer.singleShot(0, poll)
+    try:
+        code = run_window(station)
+    finally:
+        station.close()
+    assert code == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert pids, "no worker was running before the signal"
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
