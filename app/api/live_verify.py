@@ -193,6 +193,11 @@ class _Runner:
 def run_live_verification(client: ApiClient, camera: int | str | None = None, *,
                           log: Callable[[str], None] = lambda s: None) -> LiveReport:
     """Run the scenario on both paths against the station behind ``client``; restores the camera."""
+    rollout = client.request("GET", "/api/v1/rollout")
+    if rollout.ok and rollout.data.get("settings", {}).get("latched"):
+        raise LiveVerifyError("the rollout is rolled back (latched): every call, forced or not, is served by "
+                              "legacy, so the domain path cannot be verified; turn the domain toggle on to clear "
+                              "the latch first")
     listing = client.cameras(query={})
     if not listing.ok:
         raise LiveVerifyError(f"cannot list the station's cameras: HTTP {listing.status} {listing.body[:200]!r}")

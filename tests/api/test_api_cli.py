@@ -118,3 +118,11 @@ def test_verify_live_reports_a_mismatch(live, monkeypatch):
     client.close()
     assert not report.passed and report.mismatches == 1
     assert "MISMATCH" in report.table() and "FAILED" in report.table()
+
+
+def test_verify_live_refuses_a_latched_rollout(capsys, live):
+    c = ApiClient.for_data_dir(live.data_dir)
+    assert c.request("PUT", "/api/v1/rollout", body={"rollback": True, "reason": "test"}).status == 200
+    c.close()
+    code, out, err = run(capsys, live, "verify")
+    assert code == 1 and "latched" in err
