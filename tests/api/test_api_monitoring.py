@@ -92,6 +92,10 @@ def test_health_reports_a_failing_camera_as_degraded(client, live):
 
         doc = wait_for(degraded, timeout=30, interval=0.3, what="the camera to be reported unhealthy")
         assert doc["status"] == "degraded"
+        # a live worker that never got a frame: the snapshot is "unavailable" (503), not a failure
+        snap = wait_for(lambda: (r := client.camera("snapshot", cam.id)).status == 503 and r, timeout=10,
+                        what="a 503 snapshot")
+        assert snap.error["code"] == "unavailable" and "has not published a frame" in snap.error["message"]
         mine = next(c for c in doc["cameras"] if c["camera_id"] == cam.id)
         assert mine["problem"] in ("source down", "worker failed", "worker restarting after a failure",
                                    "stream stalled")
