@@ -10,6 +10,7 @@ compile them all.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -95,3 +96,43 @@ def test_catalogue_compiles(tmp_path: Path) -> None:
 def test_catalogue_declares_its_language(language: str) -> None:
     root = ET.parse(TS).getroot()
     assert root.get("language") == language and root.get("sourcelanguage") == "en"
+
+
+def _literal(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _noop_contexts(tree: ast.AST) -> set[str]:
+    """Contexts whose strings the module marks with QT_TRANSLATE_NOOP (looked up later by value)."""
+    return {n.args[0].value for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "QT_TRANSLATE_NOOP"
+            and n.args and _literal(n.args[0])}
+
+
+def test_translated_texts_are_literals_lupdate_can_see() -> None:
+    """``self.tr(text)`` or a ``_tr(text)`` helper hides the string from lupdate: it is never translated.
+
+    Allowed: ``self.tr("literal")``, ``QCoreApplication.translate("Context", "literal")``, and
+    ``QCoreApplication.translate("Context", value)`` where the module marks that context's
+    values with ``QT_TRANSLATE_NOOP("Context", "literal")``.
+    """
+    hidden = []
+    for path in sorted((ROOT / "app" / "ui").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        marked = _noop_contexts(tree)
+        for n in ast.walk(tree):
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+                continue
+            where = f"{path.relative_to(ROOT)}:{n.lineno}"
+            if n.func.attr == "tr" and not (n.args and _literal(n.args[0])):
+                hidden.append(f"{where}: tr() of a non-literal")
+            elif n.func.attr == "translate" and len(n.args) >= 2:
+                ctx, text = n.args[0], n.args[1]
+                if not _literal(ctx):
+                    hidden.append(f"{where}: translate() with a non-literal context")
+                elif not _literal(text) and ctx.value not in marked:  # type: ignore[union-attr]
+                    hidden.append(f"{where}: translate({ctx.value!r}, <non-literal>) without "  # type: ignore[union-attr]
+                                  f"QT_TRANSLATE_NOOP({ctx.value!r}, ...) markers in the module")
+    assert not hidden, ("pyside6-lupdate only extracts literal strings; write the literal at the call "
+                        "(self.tr(\"...\") / QCoreApplication.translate(\"Context\", \"...\")) or mark "
+                        "the values with QT_TRANSLATE_NOOP:\n  " + "\n  ".join(hidden))
