@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import tempfile
 import threading
@@ -95,6 +96,7 @@ class Station:
         self._unsubscribe_supervisor: Callable[[], None] | None = None
         self._opened = False
         self.instance_lock: InstanceLock | None = None
+        self._fingerprint_at_open: tuple = ()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -125,6 +127,7 @@ class Station:
         self._unsubscribe_supervisor = self.supervisor.subscribe(self._on_supervisor_event)
         self._wire_operations()
         self._seed_default_rules()
+        self._fingerprint_at_open = self._db_fingerprint()
         self._reload_cameras()
         self._wire_metrics_and_alerts()
         self._opened = True
@@ -343,27 +346,34 @@ class Station:
     # ------------------------------------------------------------ other processes' changes
 
     def _watch_database(self) -> None:
-        """Notice commits made by another process (a CLI import, say) and apply them."""
+        """Notice commits made by any connection or process (a CLI import, say) and apply them.
+
+        SQLite: every commit writes the database file or its WAL, so the files' identity, size
+        and modification time are a fingerprint that costs no query and needs no long-lived
+        connection. Other databases: a fingerprint query over the tables a station caches.
+        The baseline is taken in :meth:`open` *before* the cameras are first loaded, so a
+        change that lands between that load and the first poll is not missed.
+        """
+        last = self._fingerprint_at_open
+        while not self._stop.wait(self.options.watch_interval):
+            try:
+                version = self._db_fingerprint()
+            except Exception:
+                log.debug("database change poll failed", exc_info=True)
+                continue
+            if version != last:
+                try:
+                    self._on_database_changed()
+                except Exception:
+                    log.exception("applying a database change failed")
+            last = version
+
+    def _db_fingerprint(self) -> tuple:
         assert self.store is not None
         engine = self.store.engine
-        last = None
-        try:
-            conn = engine.raw_connection()
-        except Exception:
-            log.exception("database watcher could not connect")
-            return
-        try:
-            while not self._stop.wait(self.options.watch_interval):
-                try:
-                    version = _data_version(conn, engine.dialect.name)
-                except Exception:
-                    log.debug("data_version poll failed", exc_info=True)
-                    continue
-                if last is not None and version != last:
-                    self._on_database_changed()
-                last = version
-        finally:
-            conn.close()
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            return _file_fingerprint(engine.url.database)
+        return _query_fingerprint(engine)
 
     def _on_database_changed(self) -> None:
         before = {c.id: c for c in self.cameras()}
@@ -396,19 +406,27 @@ class _RolloutHealthTick:
         self._router.check_health()
 
 
-def _data_version(conn, dialect: str) -> object:
-    cur = conn.cursor()
-    try:
-        if dialect == "sqlite":
-            cur.execute("PRAGMA data_version")
+def _file_fingerprint(db_file: str) -> tuple:
+    out = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(db_file + suffix)
+        except FileNotFoundError:
+            out.append(None)
         else:
-            cur.execute("SELECT count(*), max(updated_at) FROM cameras")
-        row = cur.fetchone()
-        if dialect != "sqlite":
-            conn.commit()
-        return tuple(row)
-    finally:
-        cur.close()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _query_fingerprint(engine) -> tuple:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT (SELECT count(*) FROM cameras), (SELECT max(updated_at) FROM cameras), "
+            "(SELECT count(*) FROM alert_rules), (SELECT max(updated_at) FROM alert_rules), "
+            "(SELECT max(updated_at) FROM settings)"
+        )).one())
 
 
 def status_line(station: Station) -> str:
