@@ -33,6 +33,7 @@ from PySide6.QtGui import (
     QColor,
     QCursor,
     QFont,
+    QFontMetrics,
     QKeyEvent,
     QKeySequence,
     QPainter,
@@ -134,11 +135,17 @@ class AlertTicker(QWidget):
     # ---- drawing
 
     def step(self) -> None:
-        width = self.fontMetrics().horizontalAdvance(self.text())
+        """Scroll by a few pixels when the line does not fit (no repaint while it stands still)."""
+        font = QFont(self.font())
+        font.setPointSizeF(max(11.0, self.height() / 3.2))
+        font.setBold(bool(self._items))
+        width = QFontMetrics(font).horizontalAdvance(self.text())
         if width <= self.width() - 16:
-            self.offset = 0
-        else:
-            self.offset = (self.offset + TICKER_STEP_PX) % (width + 80)
+            if self.offset:
+                self.offset = 0
+                self.update()
+            return
+        self.offset = (self.offset + TICKER_STEP_PX) % (width + 80)
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:

@@ -322,3 +322,16 @@ def test_active_cameras_autostart_in_kiosk_mode(qtbot, station, ui_settings, clo
     finally:
         w.shutdown()
         station.close()
+
+
+def test_the_ticker_scrolls_only_when_the_alerts_do_not_fit(qtbot, kiosk, station):
+    ticker = kiosk.ticker
+    ticker.step()
+    assert ticker.offset == 0
+    for i in range(12):
+        station.emit(alert(None, Severity.WARNING, rule=f"Disk almost full on volume {i}", rule_id=100 + i))
+    qtbot.waitUntil(lambda: len(ticker.items()) == 12, timeout=5_000)
+    ticker.step()
+    ticker.step()
+    assert ticker.offset > 0, "a line longer than the screen scrolls"
+    assert ticker.items()[0].severity == "warning" and kiosk.popup is None, "no camera: no pop-up"
