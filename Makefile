@@ -33,6 +33,7 @@ test: venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: venv
+	$(PIP) install --quiet -e '.[dev,bench]'
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b || exit 1; done
 
 lint: venv
