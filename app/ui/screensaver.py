@@ -112,7 +112,12 @@ class ScreenSaverInhibitor(QObject):
 
     def _unavailable(self, why: str) -> None:
         self.reason = why
-        log.warning("screen saver NOT inhibited: %s; the screen may blank while the kiosk shows", why)
+        from PySide6.QtGui import QGuiApplication
+
+        hint = ""
+        if QGuiApplication.platformName() == "xcb":
+            hint = " (turn blanking off in the X session instead, e.g. 'xset s off -dpms')"
+        log.warning("screen saver NOT inhibited: %s; the screen may blank while the kiosk shows%s", why, hint)
         self._set_state("unavailable")
 
     def _drop_connection(self) -> None:
