@@ -95,16 +95,25 @@ class Xvfb:
             if shutil.which(tool) is None:
                 raise BenchError(f"{tool} not found: apt-get install xvfb xdotool (or give the UI an "
                                  f"{EXIT_HOOK_ENV} hook)")
-        self.display = next(f":{n}" for n in range(91, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
-        self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sock = Path(f"/tmp/.X11-unix/X{self.display[1:]}")
-        deadline = time.monotonic() + 10
-        while not sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise BenchError(f"Xvfb {self.display} did not start")
-            time.sleep(0.02)
+        self.proc: subprocess.Popen | None = None
+        self.display = ""
+        self.start()
+
+    def start(self) -> None:
+        """Start Xvfb on a display it picks itself (-displayfd: no race with other X servers)."""
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
+        os.close(w)
+        with os.fdopen(r) as f:
+            number = f.readline().strip()
+        if not number or self.proc.poll() is not None:
+            self.close()
+            raise BenchError("Xvfb did not start")
+        self.display = f":{number}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def window_visible(self, pid: int) -> bool:
         out = subprocess.run(["xdotool", "search", "--all", "--onlyvisible", "--pid", str(pid),
@@ -113,11 +122,33 @@ class Xvfb:
         return out.returncode == 0 and bool(out.stdout.strip())
 
     def close(self) -> None:
-        stop(self.proc)
+        if self.proc is not None:
+            stop(self.proc)
 
 
-def first_window_xvfb(xvfb: Xvfb, cmd: list[str], env: dict[str, str]) -> float:
-    env = {**env, "DISPLAY": xvfb.display, "QT_QPA_PLATFORM": "xcb"}
+class WindowStartFailed(BenchError):
+    """The program exited before it showed a window."""
+
+
+def first_window_xvfb(xvfb: Xvfb, cmd: list[str], env: dict[str, str], attempts: int = 3) -> float:
+    """Spawn until the window is viewable. A start that dies before its window (seen now and
+    then on this shared machine: Qt cannot connect to the X server) is retried and reported."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _first_window_once(xvfb, cmd, env)
+        except WindowStartFailed as e:
+            print(f"  (start {attempt} of {' '.join(cmd[:1])} failed: {str(e)[-300:]!r})", flush=True)
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _first_window_once(xvfb: Xvfb, cmd: list[str], env: dict[str, str]) -> float:
+    if not xvfb.alive():  # something else ended our X server: start another
+        print(f"  (Xvfb {xvfb.display} is gone; starting a new one)", flush=True)
+        xvfb.start()
+    env = {k: v for k, v in env.items() if k != "QT_LOGGING_RULES"}  # keep Qt's reason if it fails
+    env.update(DISPLAY=xvfb.display, QT_QPA_PLATFORM="xcb")
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -125,7 +156,7 @@ def first_window_xvfb(xvfb: Xvfb, cmd: list[str], env: dict[str, str]) -> float:
             if xvfb.window_visible(proc.pid):
                 return time.perf_counter() - t0
             if proc.poll() is not None:
-                raise BenchError(f"{' '.join(cmd)} exited {proc.returncode} before showing a window: "
+                raise WindowStartFailed(f"{' '.join(cmd)} exited {proc.returncode} before showing a window: "
                                  f"{(proc.stderr.read() if proc.stderr else '')[-400:]}")
             if time.perf_counter() - t0 > WINDOW_TIMEOUT:
                 raise BenchError(f"no window from {' '.join(cmd)} within {WINDOW_TIMEOUT:.0f} s")
