@@ -179,17 +179,41 @@ def parse_query(route: Route, raw: str) -> dict[str, Any]:
 
 
 def decode_rule_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Type-check the ``changes`` of an update against the rule's fields (names are the operation's to judge)."""
+    """Check the names and types of the ``changes`` of an update against the rule's fields, reporting
+    every problem at once (the operation then judges the values: ranges, metric, schedule...)."""
     hints = type_hints(AlertRule)
     out: dict[str, Any] = {}
     errors: list[FieldError] = []
     for key, value in changes.items():
         tp = hints.get(key)
         if tp is None or key in ("id", "version"):
-            out[key] = value  # the operation names unknown fields in its own validation error
+            errors.append(FieldError(str(key), "is not a field of an alert rule that can be changed"))
             continue
         try:
-            out[key] = decode_value(Notify if key == "notify" else tp, value, f"changes.{key}")
+            if key == "notify" and isinstance(value, Mapping):
+                out[key] = _decode_notify_patch(value)
+            else:
+                out[key] = decode_value(tp, value, f"changes.{key}")
+        except ValidationError as e:
+            errors += e.errors
+    if errors:
+        raise ValidationError(errors, subject="changes")
+    return out
+
+
+def _decode_notify_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``notify`` change is a patch (the settings it leaves out keep their values): check the
+    types of the settings it names and pass it on as a mapping."""
+    hints = type_hints(Notify)
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for key, value in patch.items():
+        tp = hints.get(key)
+        if tp is None:
+            errors.append(FieldError(f"notify.{key}", "is not a notification setting"))
+            continue
+        try:
+            out[key] = decode_value(tp, value, f"changes.notify.{key}")
         except ValidationError as e:
             errors += e.errors
     if errors:

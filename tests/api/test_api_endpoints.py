@@ -158,3 +158,18 @@ def test_discovery_file_and_token_mode(live):
     assert disc["url"] == live.api.url and disc["port"] == live.api.port
     mode = stat.S_IMODE((live.data_dir / "api-token").stat().st_mode)
     assert mode == 0o600
+
+
+def test_a_notify_change_is_a_patch_on_both_paths(client, live):
+    for force in ("legacy", "domain"):
+        body = {"name": f"patch {force} {uuid.uuid4().hex[:4]}", "metric": "fps", "comparator": "<", "threshold": 1,
+                "notify": {"webhook_url": "https://hooks.example/x", "command": ["notify-send", "hi"], "sound": True}}
+        rid = client.request("POST", "/api/v1/alerts/rules", body=body).data["rule"]["id"]
+        r = client.op("PUT", f"/alerts/rules/{rid}", force=force, body={"changes": {"notify": {"desktop": False}}})
+        assert r.status == 200 and r.route["served_by"] == force
+        assert r.data["rule"]["notify"] == {"webhook_url": "https://hooks.example/x", "command": ["notify-send", "hi"],
+                                            "desktop": False, "sound": True}
+        bad = client.op("PUT", f"/alerts/rules/{rid}", force=force,
+                        body={"changes": {"notify": {"sound": "loud", "colour": "red"}}})
+        assert bad.status == 422
+        assert {e["field"] for e in bad.error["details"]["errors"]} == {"changes.notify.sound", "notify.colour"}
