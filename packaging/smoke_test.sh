@@ -13,7 +13,8 @@
 #      the example config, icons, style sheet, compiled translations; plus the .deb's
 #      menu entry, icons, kiosk unit and autostart entry
 #   2. --version is this source's version
-#   3. migrate on an empty database reaches the head revision of the source's migrations
+#   3. migrate on an empty database reaches the head revision of the source's migrations;
+#      the shipped example config passes 'import --dry-run'
 #   4. doctor: every check ok (Qt, PyAV, lavfi, shared memory, data dir, database)
 #   5. verify: legacy and domain agree on all operations (when this version has verify)
 #   6. headless with the demo cameras: workers run from the bundle's own executable,
@@ -176,6 +177,13 @@ if rev != sys.argv[2]:
 EOF
 out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" migrate 2>&1) || { echo "$out" >&2; fail "migrate of an up-to-date database exited non-zero"; }
 ok "empty database -> schema $head ($(python3 -c "import sqlite3,sys; print(len(sqlite3.connect(sys.argv[1]).execute(\"select name from sqlite_master where type='table'\").fetchall()))" "$DB_DIR/station.db") tables); a second migrate is a no-op"
+
+for example in "$INTERNAL/config/cameras.yaml" /usr/share/edge-station/cameras.yaml; do
+  [ -f "$example" ] || continue
+  out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" import "$example" --dry-run 2>&1) \
+    || { echo "$out" >&2; fail "the shipped example config $example does not import"; }
+  ok "example config: $out"
+done
 
 # ------------------------------------------------------------------ 4. doctor
 step "doctor"
