@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _feature_commands() -> list[Callable]:
-    return [_register_rollout]
+    from app.api.cli import add_cli as api_cli
+
+    return [_register_rollout, api_cli]
 
 
 def _register_rollout(sub, add_common) -> None:
@@ -122,6 +124,11 @@ def _register_rollout(sub, add_common) -> None:
     sub.choices["verify"].set_defaults(handler=cmd_verify)
     for name in ("rollout", "verify"):
         add_common(sub.choices[name])
+    verify = sub.choices["verify"]
+    verify.add_argument("--live", action="store_true",
+                        help="run the scenario against the running station through its control API")
+    verify.add_argument("--url", default=None, help="the running station's API URL (default: from the data dir)")
+    verify.add_argument("--camera", default=None, help="camera (name or id) to exercise with --live")
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -136,6 +143,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify on a scratch station; the result is recorded in this station's database for the gate."""
+    if args.live:
+        from app.api.cli import cmd_verify_live
+
+        return cmd_verify_live(args)
     from app.rollout.cli import cmd_verify as run
     from app.station import scratch_station
 
@@ -192,7 +203,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     paths = _paths(args)
     # Migrate (or refuse a newer database) before any window shows.
     _open_store(args).dispose()
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
     try:
         from app.ui.app import run_window
     except ImportError as e:
@@ -206,7 +217,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
     from app.store import StoreError
 
     paths = _paths(args)
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo))
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)
     except StationAlreadyRunning as e:

@@ -79,6 +79,7 @@ class StationOptions:
     policy: RestartPolicy | None = None
     watch_interval: float = 1.0
     owner: str | None = None
+    api: bool = False  # serve the local control API (the window and headless do; tests opt in)
 
 
 class Station:
@@ -97,6 +98,7 @@ class Station:
         self._opened = False
         self.instance_lock: InstanceLock | None = None
         self._fingerprint_at_open: tuple = ()
+        self.api = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -130,6 +132,10 @@ class Station:
         self._fingerprint_at_open = self._db_fingerprint()
         self._reload_cameras()
         self._wire_metrics_and_alerts()
+        if self.options.api:
+            from app.api import start_for_station
+
+            self.api = start_for_station(self)  # None (and logged) when the port is taken
         self._opened = True
         if self.options.autostart:
             self.autostart()
@@ -199,6 +205,9 @@ class Station:
 
     def close(self) -> None:
         """Stop every worker (in parallel) and release the database. Idempotent."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
@@ -459,6 +468,8 @@ def run_headless(station: Station, duration: float | None = None, status_interva
         active = [c.name for c in station.cameras() if c.active]
         print(f"edge-station headless: {len(station.cameras())} cameras ({len(active)} active); "
               f"data dir {station.paths.data_dir}. Stop with Ctrl-C.", flush=True)
+        if station.api is not None:
+            print(f"control API on {station.api.url} (token in {station.api.token_path})", flush=True)
         deadline = None if duration is None else time.monotonic() + duration
         while not stop.is_set():
             wait = status_interval if status_interval > 0 else None

@@ -220,12 +220,13 @@ class RolloutMetrics:
         return WindowStats(window_s, per_op, total, sum(v[0] for v in sh), sum(v[1] for v in sh))
 
     def lifetime(self) -> dict[str, dict[str, dict]]:
+        """op -> path -> counters since start (both paths of an operation, not just the last one)."""
+        out: dict[str, dict[str, dict]] = {}
         with self._lock:
-            return {
-                op: {path: {"calls": c.calls, "errors": c.errors, "fallbacks": c.fallbacks,
-                            "successes": c.successes, "answers": c.answers}}
-                for (op, path), c in self.totals.items()
-            }
+            for (op, path), c in self.totals.items():
+                out.setdefault(op, {})[path] = {"calls": c.calls, "errors": c.errors, "fallbacks": c.fallbacks,
+                                                "successes": c.successes, "answers": c.answers}
+        return out
 
     def reset(self) -> None:
         with self._lock:
