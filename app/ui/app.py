@@ -122,7 +122,9 @@ def _quit_on_signals(app: QApplication) -> Callable[[], None]:
 
     def handler(signum: int, _frame: object) -> None:
         log.info("received %s, closing the window", signal.Signals(signum).name)
-        app.quit()
+        # exit(), not quit(): Qt 6's quit() with windows open leaves a quit pending that ends the
+        # next event loop at once; run_window shuts the window down after exec() returns anyway.
+        app.exit(0)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     tick = QTimer()

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.camera_defaults: dict[str, Any] = {}
         self.import_progress: QProgressDialog | None = None
 
-        self.setWindowTitle("Edge Station")
+        self.setWindowTitle(self.tr("Edge Station"))
         self.setWindowIcon(icon("app"))
         self.resize(1200, 760)
 
@@ -110,8 +110,8 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.table, icon("table"), "Cameras")
-        self.tabs.addTab(self.wall, icon("wall"), "Wall")
+        self.tabs.addTab(self.table, icon("table"), self.tr("Cameras"))
+        self.tabs.addTab(self.wall, icon("wall"), self.tr("Wall"))
         self.pages: dict[str, QWidget] = {"cameras": self.table, "wall": self.wall}
         self._add_optional_pages()
         self.setCentralWidget(self.tabs)
@@ -133,14 +133,14 @@ class MainWindow(QMainWindow):
         for w in (self.busy_label, self.load_label, self.alerts_label, self.rollout_label):
             self.statusBar().addPermanentWidget(w)
         self.tasks.busyChanged.connect(self._on_busy)
-        self.statusBar().showMessage("Opening the station…")
+        self.statusBar().showMessage(self.tr("Opening the station…"))
         self.status_sample: StatusSample | None = None
         self._status_in_flight = False
         self._sampler: LoadSampler | None = None
 
         # ---- tray and notifications
         tray_menu = QMenu(self)
-        tray_menu.addAction("Show window", self._raise_window)
+        tray_menu.addAction(self.tr("Show window"), self._raise_window)
         tray_menu.addAction(self.actions["start_all"])
         tray_menu.addAction(self.actions["stop_all"])
         tray_menu.addSeparator()
@@ -189,10 +189,11 @@ class MainWindow(QMainWindow):
 
         builders: list[tuple[str, str, Callable[[], QWidget]]] = []
         if importlib.util.find_spec("pyqtgraph") is not None:
-            builders.append(("charts", "Charts", charts))
+            builders.append(("charts", self.tr("Charts"), charts))
         else:  # the rest of the window still works
             log.warning("charts page unavailable: pyqtgraph is not installed")
-        builders += [("alerts", "Alerts", alerts), ("rules", "Rules", rules), ("rollout", "Rollout", rollout)]
+        builders += [("alerts", self.tr("Alerts"), alerts), ("rules", self.tr("Rules"), rules),
+                     ("rollout", self.tr("Rollout"), rollout)]
         for key, title, build in builders:
             holder = LazyPage(build, f"{key}Page")
             self.pages[key] = holder
@@ -340,35 +341,35 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_actions(self) -> None:
-        self._action("start", "&Start", self.start_selected, "F5", tip="Start the selected cameras")
-        self._action("stop", "S&top", self.stop_selected, "Shift+F5", tip="Stop the selected cameras")
-        self._action("restart", "&Restart", self.restart_selected, "Ctrl+R",
-                     tip="Restart the selected cameras")
-        self._action("start_all", "Start &all", self.start_all, "Ctrl+Shift+F5",
-                     tip="Start every active camera")
-        self._action("stop_all", "Stop a&ll", self.stop_all, "Ctrl+Shift+F6", tip="Stop every camera")
-        self._action("activate", "&Activate", self.activate_selected, "Ctrl+Shift+A",
-                     tip="Mark the selected cameras active (they autostart)")
-        self._action("deactivate", "&Deactivate", self.deactivate_selected, "Ctrl+Shift+D",
-                     tip="Stop the selected cameras and mark them inactive")
-        self._action("add", "&Add camera…", self.add_camera_dialog, QKeySequence.StandardKey.New)
-        self._action("edit", "&Edit camera…", self.edit_selected_dialog, "F2")
-        self._action("remove", "Re&move camera…", self.remove_selected, QKeySequence.StandardKey.Delete)
-        self._action("logs", "&Logs…", lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
-        self._action("snapshot", "Sna&pshot…", lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
-        self._action("probe", "Pro&be source…", lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
-        self._action("stats", "Process s&tats…", lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
-        self._action("import", "&Import cameras…", self.import_dialog, "Ctrl+I")
-        self._action("export", "E&xport cameras…", self.export_dialog, "Ctrl+E")
-        self._action("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action("start", self.tr("&Start"), self.start_selected, "F5", tip=self.tr("Start the selected cameras"))
+        self._action("stop", self.tr("S&top"), self.stop_selected, "Shift+F5", tip=self.tr("Stop the selected cameras"))
+        self._action("restart", self.tr("&Restart"), self.restart_selected, "Ctrl+R",
+                     tip=self.tr("Restart the selected cameras"))
+        self._action("start_all", self.tr("Start &all"), self.start_all, "Ctrl+Shift+F5",
+                     tip=self.tr("Start every active camera"))
+        self._action("stop_all", self.tr("Stop a&ll"), self.stop_all, "Ctrl+Shift+F6", tip=self.tr("Stop every camera"))
+        self._action("activate", self.tr("&Activate"), self.activate_selected, "Ctrl+Shift+A",
+                     tip=self.tr("Mark the selected cameras active (they autostart)"))
+        self._action("deactivate", self.tr("&Deactivate"), self.deactivate_selected, "Ctrl+Shift+D",
+                     tip=self.tr("Stop the selected cameras and mark them inactive"))
+        self._action("add", self.tr("&Add camera…"), self.add_camera_dialog, QKeySequence.StandardKey.New)
+        self._action("edit", self.tr("&Edit camera…"), self.edit_selected_dialog, "F2")
+        self._action("remove", self.tr("Re&move camera…"), self.remove_selected, QKeySequence.StandardKey.Delete)
+        self._action("logs", self.tr("&Logs…"), lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
+        self._action("snapshot", self.tr("Sna&pshot…"), lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
+        self._action("probe", self.tr("Pro&be source…"), lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
+        self._action("stats", self.tr("Process s&tats…"), lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
+        self._action("import", self.tr("&Import cameras…"), self.import_dialog, "Ctrl+I")
+        self._action("export", self.tr("E&xport cameras…"), self.export_dialog, "Ctrl+E")
+        self._action("quit", self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
         for i, (key, page) in enumerate(self.pages.items(), start=1):
             self._action(f"page_{key}", self.tabs.tabText(self.tabs.indexOf(page)),
                          lambda p=page: self.tabs.setCurrentWidget(p), f"Ctrl+{i}", _PAGE_ICONS.get(key, key))
-        self._action("settings", "S&ettings…", self.settings_dialog, QKeySequence.StandardKey.Preferences,
+        self._action("settings", self.tr("S&ettings…"), self.settings_dialog, QKeySequence.StandardKey.Preferences,
                      "settings")
-        self._action("fullscreen_wall", "Wall full screen", self.toggle_fullscreen_wall, "F11", "fullscreen")
+        self._action("fullscreen_wall", self.tr("Wall full screen"), self.toggle_fullscreen_wall, "F11", "fullscreen")
 
-        tb = QToolBar("Camera actions")
+        tb = QToolBar(self.tr("Camera actions"))
         tb.setObjectName("cameraToolbar")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for key in ("start", "stop", "restart"):
@@ -384,7 +385,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        m = mb.addMenu("&Station")
+        m = mb.addMenu(self.tr("&Station"))
         m.addAction(self.actions["start_all"])
         m.addAction(self.actions["stop_all"])
         m.addSeparator()
@@ -393,14 +394,14 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.actions["quit"])
         self.station_menu = m
-        self.camera_menu = mb.addMenu("&Camera")
+        self.camera_menu = mb.addMenu(self.tr("&Camera"))
         for key in ("start", "stop", "restart", None, "activate", "deactivate", None, "add", "edit", "remove",
                     None, "logs", "snapshot", "probe", "stats"):
             if key is None:
                 self.camera_menu.addSeparator()
             else:
                 self.camera_menu.addAction(self.actions[key])
-        self.view_menu = mb.addMenu("&View")
+        self.view_menu = mb.addMenu(self.tr("&View"))
         for key in self.pages:
             self.view_menu.addAction(self.actions[f"page_{key}"])
         self.view_menu.addSeparator()

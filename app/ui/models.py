@@ -6,7 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -35,7 +42,10 @@ class CameraTableModel(QAbstractTableModel):
     row inserts/removes when cameras come and go.
     """
 
-    COLUMNS = ("Name", "State", "FPS", "Motion", "Uptime", "Restarts", "Source")
+    COLUMNS = (QT_TRANSLATE_NOOP("CameraTableModel", "Name"), QT_TRANSLATE_NOOP("CameraTableModel", "State"),
+               QT_TRANSLATE_NOOP("CameraTableModel", "FPS"), QT_TRANSLATE_NOOP("CameraTableModel", "Motion"),
+               QT_TRANSLATE_NOOP("CameraTableModel", "Uptime"), QT_TRANSLATE_NOOP("CameraTableModel", "Restarts"),
+               QT_TRANSLATE_NOOP("CameraTableModel", "Source"))
     COL_NAME, COL_STATE, COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS, COL_SOURCE = range(7)
     _NUMERIC = frozenset({COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS})
 
@@ -56,7 +66,7 @@ class CameraTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
+            return QCoreApplication.translate("CameraTableModel", self.COLUMNS[section])
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

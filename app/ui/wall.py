@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
@@ -180,15 +180,15 @@ class CameraTile(QWidget):
             self._paint_offline(p)
         else:
             p.setPen(QColor("#9aa4ae"))
-            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "waiting for the first frame…")
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, QCoreApplication.translate("CameraTile", "waiting for the first frame…"))
         self._paint_overlay(p)
         p.end()
 
     def offline_text(self) -> str:
         st = self.status
         if st is not None and st.state in LIVE_STATES and st.source == "down":
-            return f"SOURCE DOWN since {fmt_clock(self.offline_since)}"
-        return f"OFFLINE since {fmt_clock(self.offline_since)}"
+            return QCoreApplication.translate("CameraTile", "SOURCE DOWN since {0}").format(fmt_clock(self.offline_since))
+        return QCoreApplication.translate("CameraTile", "OFFLINE since {0}").format(fmt_clock(self.offline_since))
 
     def _paint_offline(self, p: QPainter) -> None:
         rect = self.rect()
@@ -316,7 +316,7 @@ class CameraWall(QWidget):
         self.layout_box = QComboBox()
         self.layout_box.addItems(list(LAYOUTS))
         self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(grid))
-        self.layout_box.setToolTip("Wall layout")
+        self.layout_box.setToolTip(self.tr("Wall layout"))
         self.layout_box.currentIndexChanged.connect(
             lambda i: self.set_grid(list(LAYOUTS.values())[i]))
         self.prev_btn = QPushButton("◀")
@@ -326,7 +326,7 @@ class CameraWall(QWidget):
         self.next_btn.setFixedWidth(32)
         self.prev_btn.clicked.connect(lambda: self.set_page(self._page - 1))
         self.next_btn.clicked.connect(lambda: self.set_page(self._page + 1))
-        bar.addWidget(QLabel("Layout:"))
+        bar.addWidget(QLabel(self.tr("Layout:")))
         bar.addWidget(self.layout_box)
         bar.addStretch(1)
         bar.addWidget(self.prev_btn)
@@ -348,7 +348,7 @@ class CameraWall(QWidget):
         self._grid_layout.setContentsMargins(0, 0, 0, 0)
         self._grid_layout.setSpacing(4)
         outer.addWidget(self._grid_host, 1)
-        self._empty = QLabel("No cameras. Add one from the Cameras page or import a cameras.yaml.")
+        self._empty = QLabel(self.tr("No cameras. Add one from the Cameras page or import a cameras.yaml."))
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         outer.addWidget(self._empty)
 
@@ -489,7 +489,7 @@ class CameraWall(QWidget):
             self._grid_layout.addWidget(tile, i // n, i % n)
             tile.show()
         pages = self.page_count()
-        self.page_label.setText(f"page {self._page + 1}/{pages}")
+        self.page_label.setText(self.tr("page {0}/{1}").format(self._page + 1, pages))
         for w in (self.prev_btn, self.next_btn, self.page_label):
             w.setVisible(pages > 1)
         self._empty.setVisible(not self._order)
