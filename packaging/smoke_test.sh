@@ -21,7 +21,7 @@
 #      heartbeats arrive (a status line with every active demo camera running at > 0 fps),
 #      a clean stop (exit 0, "all workers stopped", no process left behind)
 #   7. the window (and the kiosk, when this version has it) starts and stays up (offscreen)
-#      without an error or a missing module
+#      without an error or a missing module, and SIGTERM ends it
 # Exits non-zero, saying what failed, on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -287,8 +287,13 @@ for mode in "${window_modes[@]}"; do
     echo "   (in zh_CN)"
   fi
   rc=0
-  env "${lang[@]}" timeout -s TERM 6 "$BIN" "${flags[@]}" >"$TMP/$mode.out" 2>"$TMP/$mode.err" || rc=$?
-  # 124: still running when the timeout stopped it, as a window should be.
+  env "${lang[@]}" timeout -k 10 -s TERM 6 "$BIN" "${flags[@]}" >"$TMP/$mode.out" 2>"$TMP/$mode.err" || rc=$?
+  # 124: still running after 6 s, as a window should be, and stopped by TERM (a logout, or
+  # systemd stopping the kiosk unit). 137: TERM did not end it within 10 s and it was killed.
+  if [ "$rc" = 137 ]; then
+    cat "$TMP/$mode.err" >&2
+    fail "the $mode did not stop within 10 s of SIGTERM (it had to be killed)"
+  fi
   [ "$rc" = 124 ] || { cat "$TMP/$mode.out" "$TMP/$mode.err" >&2; fail "the $mode exited by itself with $rc within 6 s"; }
   # A page that cannot be built logs "... unavailable: No module named ..." and the window
   # carries on without it: in the bundle that is a missing hidden import, a failure here.

@@ -11,14 +11,13 @@
 #   /usr/lib/edge-station/edge-station-kiosk-start   what that autostart entry runs
 #   /usr/share/edge-station/cameras.yaml             the commented example configuration
 #   /usr/share/doc/edge-station/                     packaging.md (install/kiosk/upgrade/uninstall)
-# Environment: PYTHON (default .venv/bin/python), BUNDLE (default dist/edge-station), DIST (default dist),
+# Environment: BUNDLE (default dist/edge-station), DIST (default dist),
 # DEB_COMPRESSION and DEB_LEVEL (default zstd 12: ~113 MB in ~20 s on 2 cores; for a release
 # DEB_COMPRESSION=xz DEB_LEVEL=6 gives ~93 MB in ~3 min; zstd needs dpkg >= 1.21.18, which every
 # system with the glibc the bundle needs has).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PY=${PYTHON:-.venv/bin/python}
 BUNDLE=${BUNDLE:-dist/edge-station}
 DIST=${DIST:-dist}
 COMPRESSION=${DEB_COMPRESSION:-zstd}
@@ -27,7 +26,8 @@ die() { echo "packaging/deb/build_deb.sh: error: $*" >&2; exit 1; }
 
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (Debian/Ubuntu: apt-get install dpkg)"
 [ -x "$BUNDLE/edge-station" ] || die "no bundle at $BUNDLE: run packaging/build.sh first"
-version=$("$PY" -c 'import app; print(app.__version__)')
+version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)
+[ -n "$version" ] || die "cannot read __version__ from app/__init__.py"
 bundle_version=$("$BUNDLE/edge-station" --version) || die "$BUNDLE/edge-station --version failed"
 [ "$bundle_version" = "edge-station $version" ] || \
   die "the bundle is '$bundle_version' but the source is $version: rebuild it with packaging/build.sh"
