@@ -77,10 +77,10 @@ if [ -n "$INSTALL_DEB" ]; then
   [ -f "$INSTALL_DEB" ] || fail "$INSTALL_DEB does not exist: run 'make package' first"
   [ "$(id -u)" = 0 ] || fail "installing a .deb needs root"
   if command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq --no-install-recommends \
+    DEBIAN_FRONTEND=noninteractive timeout -k 10 300 apt-get install -y -qq --no-install-recommends \
       "$(realpath "$INSTALL_DEB")" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log" >&2; fail "apt-get install $INSTALL_DEB failed"; }
   else
-    timeout 120 dpkg -i "$INSTALL_DEB" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log" >&2; fail "dpkg -i $INSTALL_DEB failed"; }
+    timeout -k 10 120 dpkg -i "$INSTALL_DEB" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log" >&2; fail "dpkg -i $INSTALL_DEB failed"; }
   fi
   ok "installed $(dpkg-query -W -f='${Package} ${Version} (${Installed-Size} KiB)' edge-station)"
 fi
@@ -138,7 +138,7 @@ fi
 
 # ------------------------------------------------------------------ 2. --version
 step "$BIN --version"
-got=$(timeout 20 "$BIN" --version) || fail "--version exited non-zero"
+got=$(timeout -k 10 20 "$BIN" --version) || fail "--version exited non-zero"
 [ "$got" = "edge-station $VERSION" ] || fail "--version printed '$got', expected 'edge-station $VERSION'"
 ok "$got"
 
@@ -161,7 +161,7 @@ print(heads.pop())
 EOF
 ) || fail "cannot read the head revision from app/store/migrations/versions"
 DB_DIR="$TMP/migrate"
-out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" migrate 2>&1) || { echo "$out" >&2; fail "migrate exited non-zero"; }
+out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" migrate 2>&1) || { echo "$out" >&2; fail "migrate exited non-zero"; }
 echo "$out" | grep -q "is at schema $head" || { echo "$out" >&2; fail "migrate did not reach the head revision $head"; }
 python3 - "$DB_DIR/station.db" "$head" <<'EOF' || fail "the migrated database lacks tables or has the wrong revision"
 import sqlite3, sys
@@ -175,12 +175,12 @@ rev = con.execute("select version_num from alembic_version").fetchone()[0]
 if rev != sys.argv[2]:
     sys.exit(f"   alembic_version is {rev}, expected {sys.argv[2]}")
 EOF
-out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" migrate 2>&1) || { echo "$out" >&2; fail "migrate of an up-to-date database exited non-zero"; }
+out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" migrate 2>&1) || { echo "$out" >&2; fail "migrate of an up-to-date database exited non-zero"; }
 ok "empty database -> schema $head ($(python3 -c "import sqlite3,sys; print(len(sqlite3.connect(sys.argv[1]).execute(\"select name from sqlite_master where type='table'\").fetchall()))" "$DB_DIR/station.db") tables); a second migrate is a no-op"
 
 for example in "$INTERNAL/config/cameras.yaml" /usr/share/edge-station/cameras.yaml; do
   [ -f "$example" ] || continue
-  out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" import "$example" --dry-run 2>&1) \
+  out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" import "$example" --dry-run 2>&1) \
     || { echo "$out" >&2; fail "the shipped example config $example does not import"; }
   ok "example config: $out"
 done
@@ -188,7 +188,7 @@ done
 # ------------------------------------------------------------------ 4. doctor
 step "doctor"
 rc=0
-out=$(timeout "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" doctor 2>&1) || rc=$?
+out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" --data-dir "$DB_DIR" doctor 2>&1) || rc=$?
 [ "$rc" = 0 ] || { echo "$out" >&2; fail "doctor found a problem (exit $rc)"; }
 echo "$out" | sed 's/^/   /'
 echo "$out" | grep -q "FAIL" && fail "doctor printed a FAIL line"
@@ -199,7 +199,7 @@ done
 # ------------------------------------------------------------------ 5. verify
 if grep -qs '"verify"' app/rollout/cli.py; then
   step "verify (legacy vs domain on a scratch station)"
-  out=$(timeout 180 "$BIN" --data-dir "$TMP/verify" verify 2>&1) || { echo "$out" >&2; fail "verify failed or mismatched"; }
+  out=$(timeout -k 10 180 "$BIN" --data-dir "$TMP/verify" verify 2>&1) || { echo "$out" >&2; fail "verify failed or mismatched"; }
   echo "$out" | tail -1 | sed 's/^/   /'
   echo "$out" | grep -q "verify PASSED" || { echo "$out" >&2; fail "verify did not say PASSED"; }
 else
@@ -307,8 +307,8 @@ done
 if [ "$REMOVE" = 1 ]; then
   step "dpkg --remove, then --purge: the program goes, the data stays"
   before=$(sha256sum "$DATA/station.db" | cut -d' ' -f1)
-  timeout 120 dpkg --remove edge-station >"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg --remove failed"; }
-  timeout 120 dpkg --purge edge-station >>"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg --purge failed"; }
+  timeout -k 10 120 dpkg --remove edge-station >"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg --remove failed"; }
+  timeout -k 10 120 dpkg --purge edge-station >>"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg --purge failed"; }
   [ ! -e /usr/bin/edge-station ] || fail "/usr/bin/edge-station is still there after removal"
   [ ! -e /opt/edge-station ] || { find /opt/edge-station | head >&2; fail "/opt/edge-station is still there after removal"; }
   [ ! -e /usr/lib/systemd/user/edge-station-kiosk.service ] || fail "the kiosk unit is still there after removal"
