@@ -157,7 +157,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
         live = [c.id for c in station.cameras() if c.active]
         window.tabs.setCurrentWidget(window.wall)
         if not pump(60, lambda: all((t := window.wall.tile(cid)) is not None and t.frames_shown > 2
-                                    for cid in live)):
+                                    and t.status is not None and (t.status.fps or 0) > 0 for cid in live)):
             print("warning: not every active camera showed frames within 60 s", file=sys.stderr)
         shot("wall-2x2", window)
         window.tabs.setCurrentWidget(window.table)
