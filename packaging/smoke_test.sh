@@ -6,6 +6,7 @@
 #   --install DEB  install DEB first (apt-get resolves its Depends; dpkg -i without apt)
 #   --remove       at the end, remove and purge the package and check that the program is
 #                  gone while the operator's data (database, logs) is still there
+#   (with --install, the package is also installed over itself once: the upgrade path)
 #
 # Checks, with /usr/bin/edge-station (override: EDGE_STATION_BIN), QT_QPA_PLATFORM=offscreen,
 # a temporary HOME and data dirs, and a timeout on every step:
@@ -303,7 +304,20 @@ for mode in "${window_modes[@]}"; do
   ok "the $mode ran until stopped, no error and no missing module on stderr"
 done
 
-# ------------------------------------------------------------------ 8. remove keeps the data
+# ------------------------------------------------------------------ 8. upgrade in place keeps the data
+if [ -n "$INSTALL_DEB" ]; then
+  step "installing the package over itself (the upgrade path of the maintainer scripts)"
+  before=$(sha256sum "$DATA/station.db" | cut -d' ' -f1)
+  timeout -k 10 120 dpkg -i "$INSTALL_DEB" >"$TMP/upgrade.log" 2>&1 || { cat "$TMP/upgrade.log" >&2; fail "dpkg -i over the installed package failed"; }
+  grep -q "upgraded from $VERSION" "$TMP/upgrade.log" || { cat "$TMP/upgrade.log" >&2; fail "postinst did not run its upgrade branch"; }
+  [ "$(sha256sum "$DATA/station.db" | cut -d' ' -f1)" = "$before" ] || fail "upgrading the package changed the operator's database"
+  got=$(timeout -k 10 20 "$BIN" --version) || fail "--version after the upgrade exited non-zero"
+  out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" cameras list 2>&1) || { echo "$out" >&2; fail "'cameras list' on the kept database failed after the upgrade"; }
+  echo "$out" | grep -q "Lobby" || { echo "$out" >&2; fail "the demo cameras are gone after the upgrade"; }
+  ok "$got over itself; database unchanged and readable ($(echo "$out" | tail -n +2 | wc -l) cameras)"
+fi
+
+# ------------------------------------------------------------------ 9. remove keeps the data
 if [ "$REMOVE" = 1 ]; then
   step "dpkg --remove, then --purge: the program goes, the data stays"
   before=$(sha256sum "$DATA/station.db" | cut -d' ' -f1)
