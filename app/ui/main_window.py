@@ -251,7 +251,8 @@ class MainWindow(QMainWindow):
         self.ready = True
         self.refresh()
         self.refresh_timer.start()
-        self._sampler = LoadSampler(self.station.paths.data_dir)
+        if getattr(self.station, "metrics", None) is None:  # else the metrics' station feed measures
+            self._sampler = LoadSampler(self.station.paths.data_dir)
         self.load_camera_defaults()
         self.refresh_status()
         self.status_timer.start()

@@ -70,9 +70,31 @@ def rollout_text(settings: object) -> tuple[str, str]:
     return text, tip
 
 
+def load_from_metrics(registry: object, max_age: float = 5.0) -> StationLoad | None:
+    """The station series the metrics module records (cpu/memory/disk), or None when they are not fresh."""
+    latest = getattr(registry, "latest", None)
+    if latest is None:
+        return None
+    cpu = latest("cpu_percent", None, max_age=max_age)
+    mem = latest("memory_percent", None, max_age=max_age)
+    free = latest("disk_free_percent", None, max_age=max_age)
+    if cpu is None or mem is None or free is None:
+        return None
+    free_gb = latest("disk_free_gb", None, max_age=max_age)
+    return StationLoad(cpu_percent=cpu, memory_percent=mem, disk_percent=100.0 - free,
+                       disk_free=int((free_gb or 0) * 1e9))
+
+
 def collect_status(station: object, sampler: LoadSampler | None) -> StatusSample:
-    """Station load, alert counts and rollout stage from whatever the station offers."""
-    load = sampler.sample() if sampler is not None else None
+    """Station load, alert counts and rollout stage from whatever the station offers.
+
+    The load comes from the station's metrics when it records them (one psutil
+    reader per process: ``cpu_percent(interval=None)`` measures since the last
+    call by anyone), else from ``sampler``.
+    """
+    load = load_from_metrics(getattr(station, "metrics", None))
+    if load is None and sampler is not None:
+        load = sampler.sample()
     firing = unacked = None
     engine = getattr(station, "alerts", None)
     if engine is not None and hasattr(engine, "firing"):

@@ -13,9 +13,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_status_bar_shows_station_load(qtbot, window):
-    qtbot.waitUntil(lambda: window.status_sample is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.status_sample is not None and window.status_sample.load is not None,
+                    timeout=10_000)
     sample = window.status_sample
-    assert sample.load is not None and 0 <= sample.load.memory_percent <= 100
+    assert 0 <= sample.load.memory_percent <= 100 and 0 <= sample.load.disk_percent <= 100
+    metrics = getattr(window.station, "metrics", None)
+    if metrics is not None:  # read from the station's series, not a second psutil reader
+        assert metrics.latest("memory_percent") is not None
     assert window.load_label.text().startswith("CPU ")
     assert f"RAM {sample.load.memory_percent:.0f} %" in window.load_label.text()
 
