@@ -100,19 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("migrate", "create or upgrade the database schema, then exit", cmd_migrate)
 
-    p = sub.add_parser("_qtcheck", help=argparse.SUPPRESS)
-    p.set_defaults(handler=cmd_qtcheck)
-
-    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # the frozen bundle runs workers through itself
-    p.add_argument("worker_args", nargs=argparse.REMAINDER)
-    p.set_defaults(handler=cmd_worker)
     return parser
 
 
 def _feature_commands() -> list[Callable]:
     from app.api.cli import add_cli as api_cli
+    from app.kiosk.cli import add_cli as kiosk_cli
 
-    return [_register_rollout, api_cli]
+    return [_register_rollout, api_cli, kiosk_cli]
 
 
 def _register_rollout(sub, add_common) -> None:
@@ -339,27 +334,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_qtcheck(args: argparse.Namespace) -> int:
-    from app.ui.qtcheck import main as qtcheck
-
-    return qtcheck()
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from app.worker.cli import main as worker_main
-
-    return worker_main(args.worker_args)
-
-
 # ------------------------------------------------------------------ entry
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["worker"]:  # fast path: no parser, no imports beyond the worker's
+    # Internal entry points (not in --help): the frozen bundle runs workers and probes through
+    # itself, and doctor starts Qt in a child process. No parser, no imports beyond their own.
+    if argv[:1] == ["worker"]:
         from app.worker.cli import main as worker_main
 
         return worker_main(argv[1:])
+    if argv[:1] == ["_qtcheck"]:
+        from app.ui.qtcheck import main as qtcheck
+
+        return qtcheck()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or cmd_window
