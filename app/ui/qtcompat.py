@@ -70,7 +70,7 @@ def apply() -> dict[str, object]:
     if boosted:
         for obj in (None, True, False):
             _boost(obj)
-        log.warning("PySide6 leaks references of None/True (%s); made them immortal as a workaround. "
+        log.info("PySide6 leaks references of None/True (%s); made them immortal as a workaround. "
                     "Use a PySide6 other than 6.12.0.", ", ".join(sorted(found)))
     elif found:
         log.error("PySide6 leaks references of None/True (%s) and this Python cannot be patched; "
