@@ -119,12 +119,12 @@ class AlertsPage(QWidget):
         self.active: list[Any] = []
         self.history: list[Any] = []
         self._loading = False
-        self.summary = QLabel("Alerts: –")
-        self.ack_btn = QPushButton("Acknowledge")
+        self.summary = QLabel(self.tr("Alerts: –"))
+        self.ack_btn = QPushButton(self.tr("Acknowledge"))
         self.ack_btn.setShortcut("Ctrl+K")
-        self.ack_btn.setToolTip("Acknowledge the selected alerts (Ctrl+K)")
+        self.ack_btn.setToolTip(self.tr("Acknowledge the selected alerts (Ctrl+K)"))
         self.ack_btn.clicked.connect(self.acknowledge_selected)
-        self.ack_all_btn = QPushButton("Acknowledge all")
+        self.ack_all_btn = QPushButton(self.tr("Acknowledge all"))
         self.ack_all_btn.clicked.connect(self.acknowledge_all)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
@@ -171,7 +171,7 @@ class AlertsPage(QWidget):
     def refresh(self) -> None:
         engine = self.engine
         if engine is None:
-            self.summary.setText("Alerts are not available in this station")
+            self.summary.setText(self.tr("Alerts are not available in this station"))
             return
         if self._loading:
             return
@@ -288,14 +288,14 @@ class RuleForm(QWidget):
         for n in NoDataPolicy:
             self.no_data.addItem(n.value.replace("_", " "), n.value)
         self.schedule = QLineEdit(r.schedule)
-        self.schedule.setPlaceholderText("always, or e.g. mon-fri 08:00-18:00; sat 10:00-14:00")
-        self.enabled = QCheckBox("enabled")
-        self.desktop = QCheckBox("desktop notification")
-        self.sound = QCheckBox("sound")
+        self.schedule.setPlaceholderText(self.tr("always, or e.g. mon-fri 08:00-18:00; sat 10:00-14:00"))
+        self.enabled = QCheckBox(self.tr("enabled"))
+        self.desktop = QCheckBox(self.tr("desktop notification"))
+        self.sound = QCheckBox(self.tr("sound"))
         self.webhook = QLineEdit(r.notify.webhook_url or "")
-        self.webhook.setPlaceholderText("https://… (optional)")
+        self.webhook.setPlaceholderText(self.tr("https://… (optional)"))
         self.command = QLineEdit(" ".join(r.notify.command))
-        self.command.setPlaceholderText("program and arguments, run without a shell (optional)")
+        self.command.setPlaceholderText(self.tr("program and arguments, run without a shell (optional)"))
         self.description = QLineEdit(r.description)
 
         self.errors: dict[str, QLabel] = {}
@@ -315,24 +315,24 @@ class RuleForm(QWidget):
             self.errors[key] = err
             form.addRow(label, box)
 
-        row("&Name", self.name, "name")
-        row("&Target", self.target, "target")
-        row("&Camera", self.camera, "camera_id")
-        row("&Metric", self.metric, "metric")
+        row(self.tr("&Name"), self.name, "name")
+        row(self.tr("&Target"), self.target, "target")
+        row(self.tr("&Camera"), self.camera, "camera_id")
+        row(self.tr("&Metric"), self.metric, "metric")
         cond = QHBoxLayout()
         cond.addWidget(self.comparator)
         cond.addWidget(self.threshold, 1)
         cw = QWidget()
         cond.setContentsMargins(0, 0, 0, 0)
         cw.setLayout(cond)
-        row("Condition", cw, "threshold")
-        row("For", self.for_seconds, "for_seconds")
-        row("Keep firing for", self.keep_firing, "keep_firing_for")
-        row("Cooldown", self.cooldown, "cooldown")
-        row("Repeat every", self.repeat, "repeat_interval")
-        row("Severity", self.severity, "severity")
-        row("No data", self.no_data, "no_data")
-        row("Schedule", self.schedule, "schedule")
+        row(self.tr("Condition"), cw, "threshold")
+        row(self.tr("For"), self.for_seconds, "for_seconds")
+        row(self.tr("Keep firing for"), self.keep_firing, "keep_firing_for")
+        row(self.tr("Cooldown"), self.cooldown, "cooldown")
+        row(self.tr("Repeat every"), self.repeat, "repeat_interval")
+        row(self.tr("Severity"), self.severity, "severity")
+        row(self.tr("No data"), self.no_data, "no_data")
+        row(self.tr("Schedule"), self.schedule, "schedule")
         notify = QHBoxLayout()
         for w in (self.enabled, self.desktop, self.sound):
             notify.addWidget(w)
@@ -340,9 +340,9 @@ class RuleForm(QWidget):
         notify.setContentsMargins(0, 0, 0, 0)
         nw.setLayout(notify)
         form.addRow("", nw)
-        row("Webhook", self.webhook, "notify.webhook_url")
-        row("Command", self.command, "notify.command")
-        row("Description", self.description, "description")
+        row(self.tr("Webhook"), self.webhook, "notify.webhook_url")
+        row(self.tr("Command"), self.command, "notify.command")
+        row(self.tr("Description"), self.description, "description")
         self.general_error = QLabel()
         self.general_error.setStyleSheet("color: #c62828; font-weight: bold;")
         self.general_error.setWordWrap(True)
@@ -525,17 +525,17 @@ class RulesPage(QWidget):
                 self.template.addItem(key.replace("_", " "), key)
         except ImportError:  # pragma: no cover
             pass
-        self.new_btn = QPushButton("New…")
+        self.new_btn = QPushButton(self.tr("New…"))
         self.new_btn.clicked.connect(lambda: self.new_rule(self.template.currentData()))
-        self.edit_btn = QPushButton("Edit…")
+        self.edit_btn = QPushButton(self.tr("Edit…"))
         self.edit_btn.clicked.connect(self.edit_selected)
-        self.toggle_btn = QPushButton("Disable")
+        self.toggle_btn = QPushButton(self.tr("Disable"))
         self.toggle_btn.clicked.connect(self.toggle_selected)
-        self.delete_btn = QPushButton("Delete")
+        self.delete_btn = QPushButton(self.tr("Delete"))
         self.delete_btn.clicked.connect(lambda: self.delete_selected())
         self.message = QLabel()
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Template:"))
+        bar.addWidget(QLabel(self.tr("Template:")))
         bar.addWidget(self.template)
         for b in (self.new_btn, self.edit_btn, self.toggle_btn, self.delete_btn):
             bar.addWidget(b)

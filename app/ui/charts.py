@@ -122,7 +122,7 @@ class ChartsPage(QWidget):
         self.note = QLabel()
         self.note.setStyleSheet("color: #607d8b;")
         top = QHBoxLayout()
-        top.addWidget(QLabel("Show the last"))
+        top.addWidget(QLabel(self.tr("Show the last")))
         top.addWidget(self.window_box)
         top.addStretch(1)
         top.addWidget(self.note)
@@ -209,7 +209,7 @@ class ChartsPage(QWidget):
     def _refresh(self, plots: list[_Plot]) -> int:
         reg = self.registry
         if reg is None:
-            self.note.setText("metrics are not available in this station")
+            self.note.setText(self.tr("metrics are not available in this station"))
             return 0
         now = reg.now() if hasattr(reg, "now") else None
         updated = 0

@@ -119,7 +119,7 @@ class RolloutPage(QWidget):
         self._loading = False
         self.verifying = False
 
-        self.stage_label = QLabel("Rollout: –")
+        self.stage_label = QLabel(self.tr("Rollout: –"))
         f = QFont(self.font())
         f.setPointSizeF(f.pointSizeF() * 1.6)
         f.setBold(True)
@@ -129,12 +129,12 @@ class RolloutPage(QWidget):
         self.lock_label = QLabel()
         self.lock_label.setStyleSheet("color: #6d4c41; font-style: italic;")
         self.lock_label.hide()
-        self.advance_btn = QPushButton("Advance to next stage")
+        self.advance_btn = QPushButton(self.tr("Advance to next stage"))
         self.advance_btn.clicked.connect(lambda: self.advance())
-        self.rollback_btn = QPushButton("Roll back now")
+        self.rollback_btn = QPushButton(self.tr("Roll back now"))
         self.rollback_btn.setStyleSheet("QPushButton { color: #b71c1c; font-weight: bold; }")
         self.rollback_btn.clicked.connect(lambda: self.rollback(confirm=True))
-        self.verify_btn = QPushButton("Run verification")
+        self.verify_btn = QPushButton(self.tr("Run verification"))
         self.verify_btn.clicked.connect(self.verify)
         head = QVBoxLayout()
         head.addWidget(self.stage_label)
@@ -147,11 +147,11 @@ class RolloutPage(QWidget):
         btns.addWidget(self.rollback_btn)
         head.addLayout(btns)
 
-        self.health_label = QLabel("Health: –")
+        self.health_label = QLabel(self.tr("Health: –"))
         self.health_table = _ChecksTable()
-        self.gate_label = QLabel("Stage gate: –")
+        self.gate_label = QLabel(self.tr("Stage gate: –"))
         self.gate_table = _ChecksTable()
-        self.checklist_box = QGroupBox("Rollback checklist (verified)")
+        self.checklist_box = QGroupBox(self.tr("Rollback checklist (verified)"))
         self.checklist_table = _ChecksTable()
         QVBoxLayout(self.checklist_box).addWidget(self.checklist_table)
         self.checklist_box.hide()
@@ -185,7 +185,7 @@ class RolloutPage(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("Calls in the health window"))
+        rl.addWidget(QLabel(self.tr("Calls in the health window")))
         rl.addWidget(self.ops_table, 2)
         rl.addWidget(self.last_verify_label)
         rl.addWidget(self.verify_progress)
@@ -222,7 +222,7 @@ class RolloutPage(QWidget):
     def refresh(self) -> None:
         router = self.router
         if router is None:
-            self.stage_label.setText("Rollout: not available in this station")
+            self.stage_label.setText(self.tr("Rollout: not available in this station"))
             return
         if self._loading:
             return
@@ -242,10 +242,10 @@ class RolloutPage(QWidget):
         self.snapshot = snap
         s = snap.settings
         if s.latched:
-            self.stage_label.setText("Rollout: ROLLED BACK — every call on legacy")
+            self.stage_label.setText(self.tr("Rollout: ROLLED BACK — every call on legacy"))
             self.stage_label.setStyleSheet("color: #b71c1c;")
         elif not s.use_domain:
-            self.stage_label.setText("Rollout: legacy (domain path off)")
+            self.stage_label.setText(self.tr("Rollout: legacy (domain path off)"))
             self.stage_label.setStyleSheet("")
         else:
             self.stage_label.setText(f"Rollout: domain {s.percent} % (stage {snap.stage} %)")
@@ -272,7 +272,7 @@ class RolloutPage(QWidget):
         self.health_table.show_checks(h.checks)
         g = snap.gate
         if g is None:
-            self.gate_label.setText("Stage gate: –")
+            self.gate_label.setText(self.tr("Stage gate: –"))
             self.gate_table.show_checks(())
         elif g.next is None:
             self.gate_label.setText(f"Stage gate: at {g.current} % — the last stage")
@@ -307,7 +307,7 @@ class RolloutPage(QWidget):
                 f"Last verification: {ok} at {fmt_clock(lv.get('at'))} "
                 f"({lv.get('mismatches', 0)} mismatches, {lv.get('failures', 0)} failures)")
         else:
-            self.last_verify_label.setText("Last verification: never (the gate needs one)")
+            self.last_verify_label.setText(self.tr("Last verification: never (the gate needs one)"))
         self._update_buttons()
         self.snapshotShown.emit(snap)
 
