@@ -15,7 +15,8 @@
 #      menu entry, icons, kiosk unit and autostart entry
 #   2. --version is this source's version
 #   3. migrate on an empty database reaches the head revision of the source's migrations;
-#      the shipped example config passes 'import --dry-run'
+#      the shipped example config passes 'import --dry-run'; the PostgreSQL driver loads
+#      (when pyproject declares it for run time)
 #   4. doctor: every check ok (Qt, PyAV, lavfi, shared memory, data dir, database)
 #   5. verify: legacy and domain agree on all operations (when this version has verify)
 #   6. headless with the demo cameras: workers run from the bundle's own executable,
@@ -185,6 +186,18 @@ for example in "$INTERNAL/config/cameras.yaml" /usr/share/edge-station/cameras.y
     || { echo "$out" >&2; fail "the shipped example config $example does not import"; }
   ok "example config: $out"
 done
+
+# PostgreSQL for a fleet: when a run-time extra declares psycopg, the bundle must carry the
+# driver. A refused connection (port 1 on this machine) proves it loaded; nothing is contacted.
+if python3 -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; sys.exit(not any("psycopg" in d for k, ds in p.get("optional-dependencies", {}).items() if k not in ("dev", "test", "bench") for d in ds) and not any("psycopg" in d for d in p.get("dependencies", [])))'; then
+  rc=0
+  out=$(timeout -k 10 "$STEP_TIMEOUT" "$BIN" --data-dir "$TMP/pg" --db "postgresql+psycopg://smoke@127.0.0.1:1/none" migrate 2>&1) || rc=$?
+  if [ "$rc" != 3 ] || ! echo "$out" | grep -qi "connection refused\|connection failed"; then
+    echo "$out" >&2
+    fail "the PostgreSQL driver (psycopg) is not usable in the bundle (exit $rc)"
+  fi
+  ok "PostgreSQL driver present (a refused connection to 127.0.0.1:1 gives exit 3: $(echo "$out" | head -1 | cut -c1-90)...)"
+fi
 
 # ------------------------------------------------------------------ 4. doctor
 step "doctor"
