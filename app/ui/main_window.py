@@ -692,9 +692,12 @@ class MainWindow(QMainWindow):
         self.status_sample = sample
         if sample.load is not None:
             ld = sample.load
+            # Free space, not a percentage: on thin/overlay disks used + free != total, and the
+            # two usual percentages disagree (df's used/(used+free) vs 100 - free/total).
             self.load_label.setText(f"CPU {ld.cpu_percent:.0f} % · RAM {ld.memory_percent:.0f} % · "
-                                    f"disk {ld.disk_percent:.0f} %")
-            self.load_label.setToolTip(f"station load; {fmt_bytes(ld.disk_free)} free on the data dir's disk")
+                                    f"disk {fmt_bytes(ld.disk_free)} free")
+            self.load_label.setToolTip(f"station CPU and memory; {fmt_bytes(ld.disk_free)} free on the "
+                                       f"data dir's disk ({100 - ld.disk_percent:.0f} % of its size)")
         if sample.alerts_firing is None:
             self.alerts_label.setText("alerts –")
             self.alerts_label.setToolTip("no alert engine in this station")

@@ -16,7 +16,8 @@ def test_status_bar_shows_station_load(qtbot, window):
     qtbot.waitUntil(lambda: window.status_sample is not None and window.status_sample.load is not None,
                     timeout=10_000)
     sample = window.status_sample
-    assert 0 <= sample.load.memory_percent <= 100 and 0 <= sample.load.disk_percent <= 100
+    assert 0 <= sample.load.memory_percent <= 100 and sample.load.disk_free > 0
+    assert "free" in window.load_label.text()
     metrics = getattr(window.station, "metrics", None)
     if metrics is not None:  # read from the station's series, not a second psutil reader
         assert metrics.latest("memory_percent") is not None
