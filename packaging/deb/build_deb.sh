@@ -13,7 +13,7 @@
 #   /usr/share/doc/edge-station/                     packaging.md (install/kiosk/upgrade/uninstall)
 # Environment: BUNDLE (default dist/edge-station), DIST (default dist),
 # DEB_COMPRESSION and DEB_LEVEL (default zstd 12: ~118 MB in ~10-25 s on 2 cores; for a release
-# DEB_COMPRESSION=xz DEB_LEVEL=6 gives ~95 MB in ~3 min; zstd needs dpkg >= 1.21.18, which every
+# DEB_COMPRESSION=xz DEB_LEVEL=6 gives ~97 MB in 1.5-3 min; zstd needs dpkg >= 1.21.18, which every
 # system with the glibc the bundle needs has).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
