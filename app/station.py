@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.alerts import AlertEngine, Dispatcher, default_rules
 from app.domain import Camera
+from app.domain.audit import AuditEntry
 from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamera
 from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
@@ -41,7 +42,7 @@ from app.services.admin import StationAdmin
 from app.services.operations import DomainOperations, to_camera_status
 from app.services.ports import HeartbeatHistory, ProbeRunner
 from app.store import Store, open_store
-from app.store.yaml_io import ImportReport, import_cameras, parse_cameras_file
+from app.store.yaml_io import ImportReport, export_file, import_cameras, parse_cameras_file
 from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState
 
 if TYPE_CHECKING:
@@ -345,6 +346,34 @@ class Station:
                     self.ops.stop_camera(StopCamera(cam.id))
                 except Exception as e:
                     log.warning("stop of camera %s failed: %s", cam.id, e)
+
+    def reload_cameras(self) -> None:
+        """Re-read cameras, rules and rollout settings now (the watcher does it within a second)."""
+        self._on_database_changed()
+
+    def export_file(self, path: Path | str, *, include_secrets: bool = False) -> int:
+        assert self.store is not None
+        return export_file(self.store, path, include_secrets=include_secrets)
+
+    def get_settings(self) -> dict[str, Any]:
+        """Every stored setting (rollout settings go through the router, not here)."""
+        assert self.store is not None
+        with self.store.uow() as uow:
+            return uow.settings.all()
+
+    def set_settings(self, values: dict[str, Any], *, actor: str = "operator") -> None:
+        """Store settings in one transaction, each change audited with its old and new value."""
+        assert self.store is not None
+        with self.store.uow() as uow:
+            for key, value in values.items():
+                old = uow.settings.get(key)
+                if old == value:
+                    continue
+                uow.settings.set(key, value)
+                uow.audit.add(AuditEntry(op="settings.set", outcome="ok", key=key, actor=actor,
+                                         detail={"old": old, "new": value}))
+            uow.commit()
+        self.emit(StationEvent("settings"))
 
     def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
         assert self.store is not None

@@ -543,14 +543,9 @@ class MainWindow(QMainWindow):
         self._reload_cameras_soon()
 
     def _reload_cameras_soon(self) -> None:
-        """Ask the station to re-read its cameras (if it offers that); the table follows."""
-        reload = getattr(self.station, "reload_cameras", None)
-        if reload is None:  # until the facade has reload_cameras(): the database watcher's own hook
-            reload = getattr(self.station, "_on_database_changed", None)
-        if reload is not None:
-            self.tasks.submit("reload cameras", reload, on_ok=lambda _r: self._schedule_refresh(), quiet=True)
-        else:
-            self._schedule_refresh()
+        """Ask the station to re-read its cameras; the table follows."""
+        self.tasks.submit("reload cameras", self.station.reload_cameras,
+                          on_ok=lambda _r: self._schedule_refresh(), quiet=True)
 
     def remove_selected(self) -> None:
         self.remove_cameras(self.selected_ids(), confirm=True)
@@ -647,10 +642,7 @@ class MainWindow(QMainWindow):
 
     def export_cameras(self, path: Path, *, include_secrets: bool = False) -> None:
         def work() -> int:
-            export = getattr(self.station, "export_file", None)
-            if export is not None:
-                return int(export(path, include_secrets=include_secrets))
-            return export_cameras_file(self.station.cameras(), path, include_secrets=include_secrets)
+            return self.station.export_file(path, include_secrets=include_secrets)
 
         masked = "" if include_secrets else " (passwords masked)"
         self.run_operation(f"Export to {path.name}", work,
@@ -796,20 +788,6 @@ class LazyPage(QWidget):
 
 _PAGE_ICONS = {"cameras": "table", "wall": "wall", "charts": "charts", "alerts": "alerts", "rules": "rules",
                "rollout": "rollout"}
-
-
-def export_cameras_file(cameras: list[Any], path: Path, *, include_secrets: bool = False) -> int:
-    """Write cameras as a cameras.yaml (atomically). Used until the station offers ``export_file``."""
-    from app.store.yaml_io import export_text
-
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(export_text(list(cameras), include_secrets=include_secrets), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    return len(cameras)
 
 
 def _int(value: Any, default: int) -> int:

@@ -4,10 +4,8 @@ Keys the window owns (table ``settings``): ``kiosk.*`` and ``camera_defaults.*``
 the API/metrics endpoint keys are ``api.*`` (read by the API at start). Rollout
 settings go through the router, never through here.
 
-The facade methods ``Station.get_settings() -> dict`` and
-``Station.set_settings(values, actor=...)`` are used when the station has them;
-until then this module reads and writes the settings table through the
-station's store (one transaction per save).
+It reads and writes through ``Station.get_settings()`` and
+``Station.set_settings(values, actor=...)`` (one audited transaction per save).
 """
 
 from __future__ import annotations
@@ -59,12 +57,7 @@ class StationSettings:
     station: Any
 
     def load(self) -> dict[str, Any]:
-        getter = getattr(self.station, "get_settings", None)
-        if getter is not None:
-            stored = dict(getter())
-        else:
-            with self.station.store.uow() as uow:
-                stored = uow.settings.all()
+        stored = self.station.get_settings()
         return {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
 
     def save(self, values: Mapping[str, Any], *, actor: str = "operator") -> dict[str, Any]:
@@ -75,11 +68,5 @@ class StationSettings:
         if unknown:
             raise ValidationError([FieldError(k, "is not a setting the window manages") for k in unknown],
                                   subject="settings")
-        setter = getattr(self.station, "set_settings", None)
-        if setter is not None:
-            setter(dict(values), actor=actor)
-        else:
-            with self.station.store.uow() as uow:
-                uow.settings.set_many(dict(values))
-                uow.commit()
+        self.station.set_settings(dict(values), actor=actor)
         return self.load()

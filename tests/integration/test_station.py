@@ -86,3 +86,22 @@ def test_cli_change_in_another_process_reaches_the_running_station(station):
     wait_for(lambda: lobby.id not in [c.id for c in station.cameras()], 5, "Lobby gone")
     # Its worker is stopped: a removed camera leaves nothing running.
     wait_for(lambda: station.supervisor.status(lobby.id).state.value == "stopped", 10, "Lobby's worker stopped")
+
+
+def test_settings_changes_are_stored_and_audited(station):
+    events = []
+    station.subscribe(lambda ev: events.append(ev.kind))
+    station.set_settings({"kiosk.cycle_s": 20, "api.port": 9000}, actor="tester")
+    station.set_settings({"kiosk.cycle_s": 20}, actor="tester")  # unchanged: not audited again
+    assert station.get_settings()["kiosk.cycle_s"] == 20
+    with station.store.uow() as uow:
+        entries = [e for e in uow.audit.recent(op_prefix="settings.")]
+    assert sorted((e.key, e.detail["new"], e.actor) for e in entries) == [
+        ("api.port", 9000, "tester"), ("kiosk.cycle_s", 20, "tester")]
+    assert "settings" in events
+
+
+def test_export_through_the_facade(station, tmp_path):
+    out = tmp_path / "cams.yaml"
+    assert station.export_file(out) == 4
+    assert "Front gate" in out.read_text()
