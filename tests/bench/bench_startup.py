@@ -102,7 +102,8 @@ class Xvfb:
     def start(self) -> None:
         """Start Xvfb on a display it picks itself (-displayfd: no race with other X servers)."""
         r, w = os.pipe()
-        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
+                                      "-noreset"],  # no server reset when the last client leaves
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,))
         os.close(w)
         with os.fdopen(r) as f:
@@ -131,13 +132,14 @@ class WindowStartFailed(BenchError):
 
 
 def first_window_xvfb(xvfb: Xvfb, cmd: list[str], env: dict[str, str], attempts: int = 3) -> float:
-    """Spawn until the window is viewable. A start that dies before its window (seen now and
-    then on this shared machine: Qt cannot connect to the X server) is retried and reported."""
+    """Spawn until the window is viewable. A start that dies before its window is retried and
+    reported. (Without -noreset, Xvfb reset itself whenever the last client left, and a start
+    that came during the reset could not connect: 2 starts in 20.)"""
     for attempt in range(1, attempts + 1):
         try:
             return _first_window_once(xvfb, cmd, env)
         except WindowStartFailed as e:
-            print(f"  (start {attempt} of {' '.join(cmd[:1])} failed: {str(e)[-300:]!r})", flush=True)
+            print(f"  (start {attempt} of {cmd[0]} failed: {str(e)[:600]!r})", flush=True)
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
@@ -157,7 +159,7 @@ def _first_window_once(xvfb: Xvfb, cmd: list[str], env: dict[str, str]) -> float
                 return time.perf_counter() - t0
             if proc.poll() is not None:
                 raise WindowStartFailed(f"{' '.join(cmd)} exited {proc.returncode} before showing a window: "
-                                 f"{(proc.stderr.read() if proc.stderr else '')[-400:]}")
+                                        f"{(proc.stderr.read() if proc.stderr else '')[:800]}")
             if time.perf_counter() - t0 > WINDOW_TIMEOUT:
                 raise BenchError(f"no window from {' '.join(cmd)} within {WINDOW_TIMEOUT:.0f} s")
             time.sleep(0.005)
