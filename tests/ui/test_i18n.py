@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QLocale
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.kiosk.pin import save_pin
@@ -135,5 +135,30 @@ def test_the_kiosk_speaks_chinese(qtbot, chinese, station, ui_settings, tmp_path
         assert dlg.ok_button.text() == "解锁"
         assert dlg.pin_edit.placeholderText() == "4 至 12 位数字"
         dlg.reject()
+    finally:
+        w.shutdown()
+
+
+def test_the_main_window_speaks_chinese(qtbot, chinese, station, ui_settings):
+    from app.ui.main_window import MainWindow
+    from app.ui.models import CameraTableModel
+
+    w = MainWindow(station, settings=ui_settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
+        assert tabs[:2] == ["摄像头", "监控墙"]
+        menus = [a.text() for a in w.menuBar().actions()]
+        assert menus[:3] == ["工作站(&S)", "摄像头(&C)", "视图(&V)"]
+        assert w.actions["start"].text() == "启动(&S)"
+        assert w.actions["start"].toolTip().startswith("启动所选摄像头")
+        headers = [w.model.headerData(c, Qt.Orientation.Horizontal) for c in range(w.model.columnCount())]
+        assert headers[CameraTableModel.COL_NAME] == "名称" and headers[CameraTableModel.COL_STATE] == "状态"
+        assert w.statusBar().currentMessage() == "正在打开工作站…"
+        # Nothing English is left among the visible labels of the window's chrome.
+        english = [t for t in tabs + menus + headers if t and t.isascii() and any(ch.isalpha() for ch in t)
+                   and t not in ("FPS",)]
+        assert not english, f"untranslated labels: {english}"
     finally:
         w.shutdown()
