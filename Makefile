@@ -7,7 +7,10 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 export QT_LOGGING_RULES ?= qt.qpa.*=false
 
-.PHONY: run test lint venv bench screenshots clean doctor headless
+.PHONY: run test lint venv bench screenshots clean doctor headless translations package smoke
+
+# Qt Linguist catalogues (.ts, in git) compile to .qm (built, shipped, not in git).
+QM := $(patsubst %.ts,%.qm,$(wildcard resources/translations/*.ts))
 
 venv: $(STAMP)
 
@@ -17,8 +20,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+translations: $(QM)
+
+resources/translations/%.qm: resources/translations/%.ts $(STAMP)
+	$(VENV)/bin/pyside6-lrelease -silent $< -qm $@
+
 ## Start the app: a SQLite file in the user data dir, demo cameras on synthetic sources.
-run: venv
+run: venv translations
 	$(VENV)/bin/edge-station
 
 headless: venv
@@ -28,13 +36,25 @@ doctor: venv
 	$(VENV)/bin/edge-station doctor
 
 ## The whole test suite (lint, architecture check, unit, integration, UI, reliability).
-test: venv
+test: venv translations
 	$(VENV)/bin/ruff check app tests
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: venv
 	$(PIP) install --quiet -e '.[dev,bench]'
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b || exit 1; done
+
+## The PyInstaller bundle (dist/edge-station/) and the Debian package (dist/edge-station_*.deb).
+package: venv translations
+	bash packaging/build.sh
+	bash packaging/deb/build_deb.sh
+
+## Install the built .deb (and over itself: the upgrade path), check the installed program, remove it.
+smoke:
+	bash packaging/smoke_test.sh --install "$$(ls -t dist/edge-station_*.deb | head -n 1)" --remove
+
+screenshots: venv translations
+	$(PY) scripts/screenshots.py
 
 lint: venv
 	$(VENV)/bin/ruff check app tests
