@@ -345,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.worker.cli import main as worker_main
 
         return worker_main(argv[1:])
+    if argv == ["--version"]:  # without building the parser, which imports every feature's commands
+        print(f"{APP_NAME} {__version__}")
+        return EXIT_OK
     if argv[:1] == ["_qtcheck"]:
         from app.ui.qtcheck import main as qtcheck
 
