@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -130,18 +130,16 @@ class AlertsPage(QWidget):
         top.addWidget(self.summary, 1)
         top.addWidget(self.ack_btn)
         top.addWidget(self.ack_all_btn)
-        self.active_table = _table(["Severity", "Rule", "Subject", "State", "Value", "Threshold", "Since",
-                                    "Acknowledged"])
+        self.active_table = _table([self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Threshold"), self.tr("Since"), self.tr("Acknowledged")])
         self.active_table.setSelectionMode(QTableWidget.SelectionMode.ExtendedSelection)
         self.active_table.itemSelectionChanged.connect(self._update_buttons)
-        self.history_table = _table(["Severity", "Rule", "Subject", "State", "Value", "Fired", "Resolved",
-                                     "Acknowledged by", "Message"])
+        self.history_table = _table([self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Fired"), self.tr("Resolved"), self.tr("Acknowledged by"), self.tr("Message")])
         split = QSplitter(Qt.Orientation.Vertical)
-        for title, table in (("Active", self.active_table), ("History", self.history_table)):
+        for title, table in ((self.tr("Active"), self.active_table), (self.tr("History"), self.history_table)):
             box = QWidget()
             bl = QVBoxLayout(box)
             bl.setContentsMargins(0, 0, 0, 0)
-            bl.addWidget(QLabel(f"<b>{title}</b>"))
+            bl.addWidget(QLabel(self.tr("<b>{title}</b>").format(title=title)))
             bl.addWidget(table)
             split.addWidget(box)
         lay = QVBoxLayout(self)
@@ -186,7 +184,7 @@ class AlertsPage(QWidget):
 
         def failed(err: BaseException) -> None:
             self._loading = False
-            self.summary.setText(f"could not read the alerts: {_err(err)}")
+            self.summary.setText(self.tr("could not read the alerts: {0}").format(_err(err)))
 
         self.tasks.submit("alerts", read, on_ok=done, on_error=failed, quiet=True, owner=self)
 
@@ -205,8 +203,7 @@ class AlertsPage(QWidget):
             for e in history], [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in history])
         firing = [a for a in self.active if str(a.state) == "firing"]
         new = [a for a in firing if not a.acknowledged]
-        self.summary.setText(f"{len(firing)} firing ({len(new)} not acknowledged), "
-                             f"{len(self.active) - len(firing)} pending" if self.active else "No active alerts")
+        self.summary.setText(self.tr("{0} firing ({1} not acknowledged), {2} pending").format(len(firing), len(new), len(self.active) - len(firing)) if self.active else self.tr("No active alerts"))
         self._update_buttons()
         self.refreshed.emit()
 
@@ -240,7 +237,7 @@ class AlertsPage(QWidget):
             self.refresh()
 
         def failed(err: BaseException) -> None:
-            self.summary.setText(f"acknowledge failed: {_err(err)}")
+            self.summary.setText(self.tr("acknowledge failed: {0}").format(_err(err)))
             self.acknowledged.emit(False, _err(err))
             self.refresh()
 
@@ -421,7 +418,7 @@ def _secs() -> QDoubleSpinBox:
     s = QDoubleSpinBox()
     s.setRange(0, 7 * 86400)
     s.setDecimals(0)
-    s.setSuffix(" s")
+    s.setSuffix(QCoreApplication.translate("alerts_page", " s"))
     return s
 
 
@@ -442,7 +439,7 @@ class RuleDialog(QDialog):
         self.station, self.tasks = station, tasks
         self.editing = rule is not None and rule.id is not None
         self.original = rule
-        self.setWindowTitle(f"Edit rule — {rule.name}" if self.editing and rule else "New alert rule")
+        self.setWindowTitle(self.tr("Edit rule — {name}").format(name=rule.name) if self.editing and rule else self.tr("New alert rule"))
         self.form = RuleForm(station, rule)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
@@ -513,11 +510,11 @@ class RulesPage(QWidget):
         super().__init__(parent)
         self.station, self.tasks = station, tasks
         self.rules: list[AlertRule] = []
-        self.table = _table(["On", "Name", "Target", "Condition", "For", "Severity", "Notify", "Version"])
+        self.table = _table([self.tr("On"), self.tr("Name"), self.tr("Target"), self.tr("Condition"), self.tr("For"), self.tr("Severity"), self.tr("Notify"), self.tr("Version")])
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.template = QComboBox()
-        self.template.addItem("blank rule", None)
+        self.template.addItem(self.tr("blank rule"), None)
         try:
             from app.alerts.templates import templates
 
@@ -555,7 +552,7 @@ class RulesPage(QWidget):
         if admin is None:
             return
         self.tasks.submit("rules", admin.list_rules, on_ok=self.show_rules,
-                          on_error=lambda e: self.message.setText(f"could not read the rules: {_err(e)}"),
+                          on_error=lambda e: self.message.setText(self.tr("could not read the rules: {0}").format(_err(e))),
                           quiet=True, owner=self)
 
     def show_rules(self, rules: list[AlertRule]) -> None:
@@ -564,12 +561,13 @@ class RulesPage(QWidget):
 
         def target(r: AlertRule) -> str:
             if r.target == TargetKind.CAMERA:
-                return f"camera {names.get(r.camera_id, r.camera_id)}"
+                return self.tr("camera {name}").format(name=names.get(r.camera_id, r.camera_id))
             return str(r.target).replace("_", " ")
 
         def notify(r: AlertRule) -> str:
-            parts = [p for p, on in (("desktop", r.notify.desktop), ("sound", r.notify.sound),
-                                     ("webhook", bool(r.notify.webhook_url)), ("command", bool(r.notify.command)))
+            parts = [p for p, on in ((self.tr("desktop"), r.notify.desktop), (self.tr("sound"), r.notify.sound),
+                                     (self.tr("webhook"), bool(r.notify.webhook_url)),
+                                     (self.tr("command"), bool(r.notify.command)))
                      if on]
             return ", ".join(parts)
 
@@ -593,7 +591,7 @@ class RulesPage(QWidget):
         r = self.selected()
         for b in (self.edit_btn, self.toggle_btn, self.delete_btn):
             b.setEnabled(r is not None)
-        self.toggle_btn.setText("Enable" if r is not None and not r.enabled else "Disable")
+        self.toggle_btn.setText(self.tr("Enable") if r is not None and not r.enabled else self.tr("Disable"))
 
     def new_rule(self, template: str | None = None) -> RuleDialog:
         rule = None
@@ -602,7 +600,7 @@ class RulesPage(QWidget):
 
             rule = templates()[template]()
         dlg = RuleDialog(self.station, self.tasks, rule, self)
-        dlg.saved.connect(lambda r: self._done(f"rule {r.name} saved"))
+        dlg.saved.connect(lambda r: self._done(self.tr("rule {name} saved").format(name=r.name)))
         dlg.open()
         return dlg
 
@@ -611,7 +609,7 @@ class RulesPage(QWidget):
         if r is None:
             return None
         dlg = RuleDialog(self.station, self.tasks, r, self)
-        dlg.saved.connect(lambda rr: self._done(f"rule {rr.name} saved"))
+        dlg.saved.connect(lambda rr: self._done(self.tr("rule {name} saved").format(name=rr.name)))
         dlg.open()
         return dlg
 
@@ -620,7 +618,7 @@ class RulesPage(QWidget):
         if r is None or r.id is None:
             return
         want = not r.enabled
-        self._run(f"{'enable' if want else 'disable'} {r.name}",
+        self._run((self.tr("enable {name}") if want else self.tr("disable {name}")).format(name=r.name),
                   lambda: self.station.admin.set_rule_enabled(r.id, want))
 
     def delete_selected(self, *, confirm: bool = True) -> None:
@@ -630,10 +628,10 @@ class RulesPage(QWidget):
         if confirm:
             from PySide6.QtWidgets import QMessageBox
 
-            if QMessageBox.question(self, "Delete rule", f"Delete the rule {r.name!r}?") != \
+            if QMessageBox.question(self, self.tr("Delete rule"), self.tr("Delete the rule {name!r}?").format(name=r.name)) != \
                     QMessageBox.StandardButton.Yes:
                 return
-        self._run(f"delete {r.name}", lambda: self.station.admin.delete_rule(r.id))
+        self._run(self.tr("delete {name}").format(name=r.name), lambda: self.station.admin.delete_rule(r.id))
 
     def _run(self, what: str, fn) -> None:
         def work() -> None:
@@ -641,13 +639,13 @@ class RulesPage(QWidget):
             reload_rules(self.station)
 
         def failed(err: BaseException) -> None:
-            self.message.setText(f"{what} failed: {_err(err)}")
+            self.message.setText(self.tr("{what} failed: {0}").format(_err(err), what=what))
             self.actionFinished.emit(what, False, _err(err))
             self.refresh()
 
         self.tasks.submit(what, work, on_ok=lambda _r: self._done(what), on_error=failed, owner=self)
 
     def _done(self, what: str) -> None:
-        self.message.setText(f"{what}: done")
+        self.message.setText(self.tr("{what}: done").format(what=what))
         self.actionFinished.emit(what, True, "")
         self.refresh()

@@ -61,7 +61,7 @@ class ExceptionReporter(QObject):
         if args.exc_type is SystemExit or args.exc_value is None:
             return
         self.report(args.exc_type, args.exc_value, args.exc_traceback,
-                    where=f" in thread {args.thread.name if args.thread else '?'}")
+                    where=self.tr(" in thread {name}").format(name=args.thread.name if args.thread else "?"))
 
     def report(self, etype: type[BaseException], value: BaseException, tb: TracebackType | None,
                where: str = "") -> None:
@@ -69,7 +69,8 @@ class ExceptionReporter(QObject):
         self.count += 1
         log.error("uncaught exception%s", where, exc_info=(etype, value, tb))
         details = "".join(traceback.format_exception(etype, value, tb))
-        title = f"Unexpected error{where}: {etype.__name__}: {value}"
+        title = self.tr("Unexpected error{where}: {kind}: {error}").format(where=where, kind=etype.__name__,
+                                                                           error=value)
         try:
             self._post.emit(title, details)
         except RuntimeError:  # the reporter is gone (shutting down)
@@ -77,8 +78,8 @@ class ExceptionReporter(QObject):
 
     @Slot(str, str)
     def _show(self, title: str, details: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Critical, "Edge Station — unexpected error",
-                          title + "\n\nThe station keeps running. The details are in the log.",
+        box = QMessageBox(QMessageBox.Icon.Critical, self.tr("Edge Station — unexpected error"),
+                          title + "\n\n" + self.tr("The station keeps running. The details are in the log."),
                           QMessageBox.StandardButton.Ok, self._parent_widget)
         box.setDetailedText(details)
         box.setWindowModality(Qt.WindowModality.NonModal)
@@ -143,10 +144,17 @@ def _quit_on_signals(app: QApplication) -> Callable[[], None]:
 def run_window(station: Any, kiosk: bool = False) -> int:
     """Show the window at once, open the station in the background, run until closed."""
     app = ensure_application()
+    from app.ui.i18n import install_for_station
+
+    translation = install_for_station(station.paths)  # before any widget is built; kept until exit
     app.setWindowIcon(icon("app"))
     app.setStyleSheet(style_sheet())
     app.setQuitOnLastWindowClosed(True)
     window = build_window(station, kiosk=kiosk)
+    if not kiosk:  # the kiosk window answers second launches itself
+        from app.ui.single_instance import install_instance_server
+
+        install_instance_server(window, station)
     reporter = ExceptionReporter(window)
     reporter.install()
     if kiosk:
@@ -162,4 +170,5 @@ def run_window(station: Any, kiosk: bool = False) -> int:
         reporter.uninstall()
         window.shutdown()  # waits for running operations (the open, a stop...)
         station.close()  # stops every worker
+        translation.remove()
     return int(code)

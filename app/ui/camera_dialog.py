@@ -60,7 +60,7 @@ class CameraForm(QWidget):
         self.max_fps.setSpecialValueText(self.tr("source rate"))
         self.stall_timeout = QDoubleSpinBox()
         self.stall_timeout.setRange(0, 3600)
-        self.stall_timeout.setSuffix(" s")
+        self.stall_timeout.setSuffix(self.tr(" s"))
         self.motion_enabled = QCheckBox(self.tr("detect motion"))
         self.motion_threshold = QDoubleSpinBox()
         self.motion_threshold.setRange(0, 1)
@@ -210,7 +210,7 @@ class CameraDialog(QDialog):
         self.station = station
         self.tasks = tasks
         self.original = camera
-        self.setWindowTitle(f"Edit camera — {camera.name}" if camera else "Add camera")
+        self.setWindowTitle(self.tr("Edit camera — {name}").format(name=camera.name) if camera else self.tr("Add camera"))
         self.form = CameraForm(camera or template)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)

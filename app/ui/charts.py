@@ -21,7 +21,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QTimer, Signal  # noqa: E402
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QTimer, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
@@ -68,23 +68,23 @@ def _path(p: str) -> tuple[tuple[str, str], ...]:
 DASH = {"p50": None, "p95": "dash", "p99": "dot"}
 
 PLOTS: tuple[PlotSpec, ...] = (
-    PlotSpec("fps", "Camera FPS", "fps", per_camera="fps"),
-    PlotSpec("cpu", "Camera CPU", "%", per_camera="cpu_percent"),
-    PlotSpec("rss", "Camera memory (RSS)", "MB", per_camera="rss_mb"),
-    PlotSpec("motion", "Camera motion", "score", per_camera="motion"),
-    PlotSpec("station", "Station load", "%", lines=(
-        Line("cpu_percent", legend="CPU"), Line("memory_percent", legend="memory"),
-        Line("disk_free_percent", legend="disk used", transform=_used))),
-    PlotSpec("rollout", "Rollout: domain error rate and share", "%", lines=(
-        Line("domain_error_rate", legend="domain error rate", transform=_pct),
-        Line("domain_share", legend="domain share", transform=_pct),
-        Line("rollout_percent", legend="target %"))),
-    PlotSpec("latency", "Operation latency P50/P95/P99", "ms", lines=tuple(
+    PlotSpec("fps", QT_TRANSLATE_NOOP("ChartsPage", "Camera FPS"), "fps", per_camera="fps"),
+    PlotSpec("cpu", QT_TRANSLATE_NOOP("ChartsPage", "Camera CPU"), "%", per_camera="cpu_percent"),
+    PlotSpec("rss", QT_TRANSLATE_NOOP("ChartsPage", "Camera memory (RSS)"), "MB", per_camera="rss_mb"),
+    PlotSpec("motion", QT_TRANSLATE_NOOP("ChartsPage", "Camera motion"), QT_TRANSLATE_NOOP("ChartsPage", "score"), per_camera="motion"),
+    PlotSpec("station", QT_TRANSLATE_NOOP("ChartsPage", "Station load"), "%", lines=(
+        Line("cpu_percent", legend=QT_TRANSLATE_NOOP("ChartsPage", "CPU")), Line("memory_percent", legend=QT_TRANSLATE_NOOP("ChartsPage", "memory")),
+        Line("disk_free_percent", legend=QT_TRANSLATE_NOOP("ChartsPage", "disk used"), transform=_used))),
+    PlotSpec("rollout", QT_TRANSLATE_NOOP("ChartsPage", "Rollout: domain error rate and share"), "%", lines=(
+        Line("domain_error_rate", legend=QT_TRANSLATE_NOOP("ChartsPage", "domain error rate"), transform=_pct),
+        Line("domain_share", legend=QT_TRANSLATE_NOOP("ChartsPage", "domain share"), transform=_pct),
+        Line("rollout_percent", legend=QT_TRANSLATE_NOOP("ChartsPage", "target %")))),
+    PlotSpec("latency", QT_TRANSLATE_NOOP("ChartsPage", "Operation latency P50/P95/P99"), "ms", lines=tuple(
         Line(f"rollout_{q}_ms", _path(p), f"{p} {q.upper()}", style=(p, q))
         for p in ("domain", "legacy") for q in ("p50", "p95", "p99"))),
-    PlotSpec("fallbacks", "Fallbacks and domain errors (window)", "calls", lines=(
-        Line("rollout_fallbacks", _path("domain"), "fallbacks"),
-        Line("rollout_errors", _path("domain"), "domain errors"))),
+    PlotSpec("fallbacks", QT_TRANSLATE_NOOP("ChartsPage", "Fallbacks and domain errors (window)"), QT_TRANSLATE_NOOP("ChartsPage", "calls"), lines=(
+        Line("rollout_fallbacks", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "fallbacks")),
+        Line("rollout_errors", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "domain errors")))),
 )
 
 
@@ -133,8 +133,8 @@ class ChartsPage(QWidget):
         self.plots: dict[str, _Plot] = {}
         for i, spec in enumerate(PLOTS):
             axis = pg.DateAxisItem(orientation="bottom")
-            p = self.view.addPlot(row=i // 2, col=i % 2, title=spec.title, axisItems={"bottom": axis})
-            p.setLabel("left", units=None, text=spec.unit)
+            p = self.view.addPlot(row=i // 2, col=i % 2, title=QCoreApplication.translate("ChartsPage", spec.title), axisItems={"bottom": axis})
+            p.setLabel("left", units=None, text=QCoreApplication.translate("ChartsPage", spec.unit))
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
@@ -181,7 +181,7 @@ class ChartsPage(QWidget):
             pen = pg.mkPen(colour, width=1.5, style=dash)
         else:
             pen = pg.mkPen(pg.intColor(n, hues=9, values=1, maxValue=200), width=1.5)
-        item = plot.item.plot([], [], pen=pen, name=legend or key[0])
+        item = plot.item.plot([], [], pen=pen, name=QCoreApplication.translate("ChartsPage", legend) if legend else key[0])
         item.setClipToView(True)
         item.setDownsampling(auto=True, method="peak")
         c = _Curve(item, key[0], key[1], transform)

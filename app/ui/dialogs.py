@@ -57,7 +57,7 @@ class LogsDialog(QDialog):
                  parent: QWidget | None = None, *, limit: int = 500):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.limit = station, tasks, camera_id, limit
-        self.setWindowTitle(f"Logs — {name}")
+        self.setWindowTitle(self.tr("Logs — {name}").format(name=name))
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -103,12 +103,12 @@ class LogsDialog(QDialog):
         self._loading = False
         self.lines = tuple(logs.lines)
         self._render()
-        self.status.setText(f"{len(self.lines)} lines, read at {fmt_clock(time.time())}")
+        self.status.setText(self.tr("{0} lines, read at {1}").format(len(self.lines), fmt_clock(time.time())))
         self.loaded.emit(len(self.lines))
 
     def _failed(self, err: BaseException) -> None:
         self._loading = False
-        self.status.setText(f"could not read the logs: {_err(err)}")
+        self.status.setText(self.tr("could not read the logs: {0}").format(_err(err)))
 
     def _render(self) -> None:
         needle = self.filter.text().strip().lower()
@@ -156,7 +156,7 @@ class SnapshotDialog(QDialog):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.name = station, tasks, camera_id, name
-        self.setWindowTitle(f"Snapshot — {name}")
+        self.setWindowTitle(self.tr("Snapshot — {name}").format(name=name))
         self.image = QLabel(self.tr("taking a snapshot…"))
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumSize(320, 180)
@@ -195,12 +195,12 @@ class SnapshotDialog(QDialog):
             return
         self.snapshot, self.pixmap = snap, pm
         self.image.setPixmap(pm)
-        self.info.setText(f"{snap.width}×{snap.height}, taken {fmt_clock(snap.taken_at)} (frame {snap.seq})")
+        self.info.setText(self.tr("{width}×{height}, taken {0} (frame {seq})").format(fmt_clock(snap.taken_at), width=snap.width, height=snap.height, seq=snap.seq))
         self.save_btn.setEnabled(True)
         self.loaded.emit()
 
     def _failed(self, err: BaseException) -> None:
-        self.image.setText(f"No snapshot: {_err(err)}")
+        self.image.setText(self.tr("No snapshot: {0}").format(_err(err)))
         self.save_btn.setEnabled(False)
         self.failed.emit(_err(err))
 
@@ -211,7 +211,7 @@ class SnapshotDialog(QDialog):
 
     def _save(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.snapshot.taken_at))
-        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", f"{self.name}-{stamp}.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save snapshot"), f"{self.name}-{stamp}.png", self.tr("PNG (*.png)"))
         if path:
             self.save_to(path)
 
@@ -229,8 +229,8 @@ class ProbeDialog(QDialog):
                  parent: QWidget | None = None, *, timeout: float = 8.0):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.timeout = station, tasks, camera_id, timeout
-        self.setWindowTitle(f"Probe — {name}")
-        self.label = QLabel(f"Opening the source of {name} (up to {timeout:g} s)…")
+        self.setWindowTitle(self.tr("Probe — {name}").format(name=name))
+        self.label = QLabel(self.tr("Opening the source of {name} (up to {timeout:g} s)…").format(name=name, timeout=timeout))
         self.bar = QProgressBar()
         self.bar.setRange(0, int(timeout * 10))
         self.result_form = QFormLayout()
@@ -278,12 +278,14 @@ class ProbeDialog(QDialog):
         self.result = res
         self._finish()
         if res.ok:
-            self.label.setText(f"✔ The source answered in {res.elapsed:.1f} s.")
-            rows = [("Codec", res.codec or "?"), ("Size", f"{res.width}×{res.height}"),
-                    ("FPS", f"{res.fps:.2f}" if res.fps else "?"), ("Pixel format", res.pix_fmt or "?")]
+            self.label.setText(self.tr("✔ The source answered in {elapsed:.1f} s.").format(elapsed=res.elapsed))
+            rows = [(self.tr("Codec"), res.codec or "?"), (self.tr("Size"), f"{res.width}×{res.height}"),
+                    (self.tr("FPS"), f"{res.fps:.2f}" if res.fps else "?"),
+                    (self.tr("Pixel format"), res.pix_fmt or "?")]
         else:
-            self.label.setText(f"✘ The source did not open: {res.error}")
-            rows = [("Error", res.error or "unknown"), ("Elapsed", f"{res.elapsed:.1f} s")]
+            self.label.setText(self.tr("✘ The source did not open: {error}").format(error=res.error))
+            rows = [(self.tr("Error"), res.error or self.tr("unknown")),
+                    (self.tr("Elapsed"), self.tr("{elapsed:.1f} s").format(elapsed=res.elapsed))]
         for k, v in rows:
             self.result_form.addRow(k, QLabel(v))
         self.result_box.show()
@@ -294,7 +296,7 @@ class ProbeDialog(QDialog):
             return
         self.error = _err(err)
         self._finish()
-        self.label.setText(f"✘ Probe failed: {self.error}")
+        self.label.setText(self.tr("✘ Probe failed: {error}").format(error=self.error))
         self.finished_probe.emit(self.error)
 
 
@@ -307,12 +309,16 @@ class StatsDialog(QDialog):
                  parent: QWidget | None = None, *, window_s: float = 60.0):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.window_s = station, tasks, camera_id, window_s
-        self.setWindowTitle(f"Stats — {name}")
+        self.setWindowTitle(self.tr("Stats — {name}").format(name=name))
         self.form = QFormLayout()
         self.labels: dict[str, QLabel] = {}
-        for key in ("running", "pid", "cpu", "rss", "threads", "children", "fps", "frames", "motion", "samples"):
+        titles = {"running": self.tr("Running"), "pid": self.tr("PID"), "cpu": self.tr("CPU"),
+                  "rss": self.tr("Memory (RSS)"), "threads": self.tr("Threads"), "children": self.tr("Children"),
+                  "fps": self.tr("Frame rate"), "frames": self.tr("Frames"), "motion": self.tr("Motion"),
+                  "samples": self.tr("Samples")}
+        for key, title in titles.items():
             self.labels[key] = QLabel(self.tr("…"))
-            self.form.addRow(key.capitalize(), self.labels[key])
+            self.form.addRow(title, self.labels[key])
         refresh = QPushButton(self.tr("Refresh"))
         refresh.clicked.connect(self.refresh)
         lay = QVBoxLayout(self)
@@ -328,15 +334,15 @@ class StatsDialog(QDialog):
     def _loaded(self, st: CameraStats) -> None:
         self.stats = st
         L = self.labels
-        L["running"].setText("yes" if st.running else "no")
+        L["running"].setText(self.tr("yes") if st.running else self.tr("no"))
         L["pid"].setText(str(st.pid or "–"))
         L["cpu"].setText(f"{st.cpu_percent:.1f} %" if st.cpu_percent is not None else "–")
         L["rss"].setText(fmt_bytes(st.rss_bytes) or "–")
         L["threads"].setText(str(st.threads if st.threads is not None else "–"))
         L["children"].setText(str(st.children if st.children is not None else "–"))
         fps = "–" if st.fps_avg is None else f"{st.fps_avg:.1f} avg, {st.fps_min or 0:.1f} min"
-        L["fps"].setText(f"{fps} over {st.window_s:g} s")
-        L["frames"].setText(f"{st.decoded} decoded, {st.dropped} dropped")
-        L["motion"].setText("–" if st.motion_avg is None else f"{st.motion_avg:.3f} avg")
+        L["fps"].setText(self.tr("{fps} over {window_s:g} s").format(fps=fps, window_s=st.window_s))
+        L["frames"].setText(self.tr("{decoded} decoded, {dropped} dropped").format(decoded=st.decoded, dropped=st.dropped))
+        L["motion"].setText("–" if st.motion_avg is None else self.tr("{motion_avg:.3f} avg").format(motion_avg=st.motion_avg))
         L["samples"].setText(str(st.samples))
         self.loaded.emit(st)

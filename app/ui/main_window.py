@@ -124,11 +124,11 @@ class MainWindow(QMainWindow):
 
         # ---- status bar
         self.busy_label = QLabel()
-        self.load_label = QLabel("CPU – · RAM – · disk –")
+        self.load_label = QLabel(self.tr("CPU – · RAM – · disk –"))
         self.load_label.setObjectName("statusLoad")
-        self.alerts_label = QLabel("alerts –")
+        self.alerts_label = QLabel(self.tr("alerts –"))
         self.alerts_label.setObjectName("statusAlerts")
-        self.rollout_label = QLabel("rollout –")
+        self.rollout_label = QLabel(self.tr("rollout –"))
         self.rollout_label.setObjectName("statusRollout")
         for w in (self.busy_label, self.load_label, self.alerts_label, self.rollout_label):
             self.statusBar().addPermanentWidget(w)
@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
 
         dlg = SettingsDialog(self.station, self.tasks, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dlg.applied.connect(lambda: self.statusBar().showMessage("Settings saved", 5000))
+        dlg.applied.connect(lambda: self.statusBar().showMessage(self.tr("Settings saved"), 5000))
         dlg.applied.connect(self.refresh_status)
         dlg.applied.connect(self.load_camera_defaults)
         dlg.open()
@@ -258,16 +258,15 @@ class MainWindow(QMainWindow):
         self.status_timer.start()
         self._update_actions()
         n = len(self.model.statuses())
-        self.statusBar().showMessage(f"Station open: {n} cameras", 5000)
+        self.statusBar().showMessage(self.tr("Station open: {n} cameras").format(n=n), 5000)
         self.stationReady.emit()
 
     def _on_station_open_failed(self, err: BaseException) -> None:
         self.open_error = err
         log.error("the station could not open: %s", err, exc_info=err)
-        self.statusBar().showMessage(f"The station could not open: {describe_error(err)}")
-        self.show_message("Edge Station cannot start",
-                          f"The station could not open:\n{err}\n\nRun 'edge-station doctor' for a check of this "
-                          "machine, or see the log.", QMessageBox.Icon.Critical)
+        self.statusBar().showMessage(self.tr("The station could not open: {0}").format(describe_error(err)))
+        self.show_message(self.tr("Edge Station cannot start"),
+                          self.tr("The station could not open:\n{err}\n\nRun 'edge-station doctor' for a check of this machine, or see the log.").format(err=err), QMessageBox.Icon.Critical)
 
     def shutdown(self) -> None:
         """Stop timers and event delivery; the caller closes the station afterwards."""
@@ -465,7 +464,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{label}…")
 
         def ok(result: Any) -> None:
-            self.statusBar().showMessage(f"{label}: done", 4000)
+            self.statusBar().showMessage(self.tr("{label}: done").format(label=label), 4000)
             self._schedule_refresh()
             if on_ok is not None:
                 on_ok(result)
@@ -483,16 +482,16 @@ class MainWindow(QMainWindow):
 
     def _name(self, cid: int) -> str:
         s = self.model.status(cid)
-        return s.name if s else f"camera {cid}"
+        return s.name if s else self.tr("camera {id}").format(id=cid)
 
     def start_camera(self, cid: int) -> None:
-        self.run_operation(f"Start {self._name(cid)}", operation(self.station, "start_camera"), CameraRef(cid))
+        self.run_operation(self.tr("Start {0}").format(self._name(cid)), operation(self.station, "start_camera"), CameraRef(cid))
 
     def stop_camera(self, cid: int) -> None:
-        self.run_operation(f"Stop {self._name(cid)}", operation(self.station, "stop_camera"), StopCamera(cid))
+        self.run_operation(self.tr("Stop {0}").format(self._name(cid)), operation(self.station, "stop_camera"), StopCamera(cid))
 
     def restart_camera(self, cid: int) -> None:
-        self.run_operation(f"Restart {self._name(cid)}", operation(self.station, "restart_camera"), CameraRef(cid))
+        self.run_operation(self.tr("Restart {0}").format(self._name(cid)), operation(self.station, "restart_camera"), CameraRef(cid))
 
     def start_selected(self) -> None:
         for cid in self.selected_ids():
@@ -508,29 +507,29 @@ class MainWindow(QMainWindow):
 
     def activate_selected(self) -> None:
         for cid in self.selected_ids():
-            self.run_operation(f"Activate {self._name(cid)}", operation(self.station, "activate_camera"), CameraRef(cid),
+            self.run_operation(self.tr("Activate {0}").format(self._name(cid)), operation(self.station, "activate_camera"), CameraRef(cid),
                                on_ok=lambda _r: self._reload_cameras_soon())
 
     def deactivate_selected(self) -> None:
         for cid in self.selected_ids():
-            self.run_operation(f"Deactivate {self._name(cid)}", operation(self.station, "deactivate_camera"),
+            self.run_operation(self.tr("Deactivate {0}").format(self._name(cid)), operation(self.station, "deactivate_camera"),
                                CameraRef(cid), on_ok=lambda _r: self._reload_cameras_soon())
 
     # ------------------------------------------------------------ camera administration
 
     def add_camera_dialog(self) -> CameraDialog:
         dlg = CameraDialog(self.station, self.tasks, None, self, template=camera_template(self.camera_defaults))
-        dlg.saved.connect(lambda cam: self._camera_saved(cam, "added"))
+        dlg.saved.connect(lambda cam: self._camera_saved(cam, self.tr("Camera {name} added")))
         dlg.open()
         return dlg
 
     def edit_camera_dialog(self, camera_id: int) -> CameraDialog | None:
         cam = self.station.camera(camera_id)
         if cam is None:
-            self.statusBar().showMessage(f"camera {camera_id} no longer exists", 5000)
+            self.statusBar().showMessage(self.tr("camera {camera_id} no longer exists").format(camera_id=camera_id), 5000)
             return None
         dlg = CameraDialog(self.station, self.tasks, cam, self)
-        dlg.saved.connect(lambda c: self._camera_saved(c, "saved"))
+        dlg.saved.connect(lambda c: self._camera_saved(c, self.tr("Camera {name} saved")))
         dlg.open()
         return dlg
 
@@ -539,7 +538,7 @@ class MainWindow(QMainWindow):
         return self.edit_camera_dialog(ids[0]) if ids else None
 
     def _camera_saved(self, cam: Any, what: str) -> None:
-        self.statusBar().showMessage(f"Camera {cam.name} {what}", 5000)
+        self.statusBar().showMessage(what.format(name=cam.name), 5000)
         self._reload_cameras_soon()
 
     def _reload_cameras_soon(self) -> None:
@@ -557,8 +556,7 @@ class MainWindow(QMainWindow):
         names = ", ".join(self._name(c) for c in camera_ids)
         if confirm:
             answer = QMessageBox.question(
-                self, "Remove cameras", f"Remove {names}?\nRunning cameras are stopped first. "
-                "Their alert rules are removed with them.")
+                self, self.tr("Remove cameras"), self.tr("Remove {names}?\nRunning cameras are stopped first. Their alert rules are removed with them.").format(names=names))
             if answer != QMessageBox.StandardButton.Yes:
                 return
 
@@ -570,7 +568,7 @@ class MainWindow(QMainWindow):
                 self.station.admin.remove_camera(cid)
             return len(camera_ids)
 
-        self.run_operation(f"Remove {names}", work, on_ok=lambda _n: self._reload_cameras_soon())
+        self.run_operation(self.tr("Remove {names}").format(names=names), work, on_ok=lambda _n: self._reload_cameras_soon())
 
     def _per_camera_dialog(self, cls: type) -> QWidget | None:
         ids = self.selected_ids()
@@ -587,20 +585,20 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ import / export
 
     def import_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import cameras", "", "Cameras (*.yaml *.yml);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Import cameras"), "", self.tr("Cameras (*.yaml *.yml);;All files (*)"))
         if not path:
             return
         replace = QMessageBox.question(
-            self, "Import cameras", "Remove the cameras that are not in the file?",
+            self, self.tr("Import cameras"), self.tr("Remove the cameras that are not in the file?"),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
         self.import_cameras(Path(path), replace=replace)
 
     def import_cameras(self, path: Path, *, replace: bool = False) -> QProgressDialog:
         """Validate the whole file and apply it in one transaction, with a progress dialog."""
-        progress = QProgressDialog(f"Importing {path.name}: checking every camera, then applying…",
+        progress = QProgressDialog(self.tr("Importing {name}: checking every camera, then applying…").format(name=path.name),
                                    "", 0, 0, self)
-        progress.setWindowTitle("Import cameras")
+        progress.setWindowTitle(self.tr("Import cameras"))
         progress.setCancelButton(None)  # one transaction: it cannot stop half-way
         progress.setMinimumDuration(0)
         progress.setWindowModality(Qt.WindowModality.WindowModal)
@@ -612,30 +610,31 @@ class MainWindow(QMainWindow):
             progress.setValue(1)
             progress.close()
             summary = report.summary() if hasattr(report, "summary") else str(report)
-            self.last_message = f"Imported {path.name}: {summary}"
+            self.last_message = self.tr("Imported {name}: {summary}").format(name=path.name, summary=summary)
             self.statusBar().showMessage(self.last_message, 10000)
             self._schedule_refresh()
-            self.operationFinished.emit(f"Import {path.name}", True, summary)
+            self.operationFinished.emit(self.tr("Import {name}").format(name=path.name), True, summary)
 
         def failed(err: BaseException) -> None:
             progress.close()
             problems = getattr(err, "problems", None)
             text = "\n".join(problems) if problems else describe_error(err)
-            self.last_message = f"Import of {path.name} failed; nothing was changed.\n{text}"
-            self.statusBar().showMessage(f"Import of {path.name} failed: {text.splitlines()[0]}", 15000)
-            self.show_message("Import failed", self.last_message, QMessageBox.Icon.Warning)
-            self.operationFinished.emit(f"Import {path.name}", False, text)
+            self.last_message = self.tr("Import of {name} failed; nothing was changed.\n{text}").format(
+                name=path.name, text=text)
+            self.statusBar().showMessage(self.tr("Import of {name} failed: {0}").format(text.splitlines()[0], name=path.name), 15000)
+            self.show_message(self.tr("Import failed"), self.last_message, QMessageBox.Icon.Warning)
+            self.operationFinished.emit(self.tr("Import {name}").format(name=path.name), False, text)
 
         self.tasks.submit(f"Import {path.name}", lambda: self.station.import_file(path, replace=replace),
                           on_ok=ok, on_error=failed)
         return progress
 
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export cameras", "cameras.yaml", "Cameras (*.yaml *.yml)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export cameras"), "cameras.yaml", self.tr("Cameras (*.yaml *.yml)"))
         if not path:
             return
         secrets = QMessageBox.question(
-            self, "Export cameras", "Write passwords in source URLs in clear text?\n(No masks them as ***.)",
+            self, self.tr("Export cameras"), self.tr("Write passwords in source URLs in clear text?\n(No masks them as ***.)"),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
         self.export_cameras(Path(path), include_secrets=secrets)
@@ -644,10 +643,10 @@ class MainWindow(QMainWindow):
         def work() -> int:
             return self.station.export_file(path, include_secrets=include_secrets)
 
-        masked = "" if include_secrets else " (passwords masked)"
-        self.run_operation(f"Export to {path.name}", work,
+        masked = "" if include_secrets else self.tr(" (passwords masked)")
+        self.run_operation(self.tr("Export to {name}").format(name=path.name), work,
                            on_ok=lambda n: self.statusBar().showMessage(
-                               f"Exported {n} cameras to {path}{masked}", 10000))
+                               self.tr("Exported {n} cameras to {path}{masked}").format(n=n, path=path, masked=masked), 10000))
 
     def show_message(self, title: str, text: str, icon_kind: QMessageBox.Icon = QMessageBox.Icon.Information) -> None:
         box = QMessageBox(icon_kind, title, text, QMessageBox.StandardButton.Ok, self)
@@ -656,10 +655,10 @@ class MainWindow(QMainWindow):
         box.show()
 
     def start_all(self) -> None:
-        self.run_operation("Start all", self.station.autostart)
+        self.run_operation(self.tr("Start all"), self.station.autostart)
 
     def stop_all(self) -> None:
-        self.run_operation("Stop all", self.station.stop_all)
+        self.run_operation(self.tr("Stop all"), self.station.stop_all)
 
     # ------------------------------------------------------------ status bar, notifications
 
@@ -686,26 +685,24 @@ class MainWindow(QMainWindow):
             ld = sample.load
             # Free space, not a percentage: on thin/overlay disks used + free != total, and the
             # two usual percentages disagree (df's used/(used+free) vs 100 - free/total).
-            self.load_label.setText(f"CPU {ld.cpu_percent:.0f} % · RAM {ld.memory_percent:.0f} % · "
-                                    f"disk {fmt_bytes(ld.disk_free)} free")
-            self.load_label.setToolTip(f"station CPU and memory; {fmt_bytes(ld.disk_free)} free on the "
-                                       f"data dir's disk ({100 - ld.disk_percent:.0f} % of its size)")
+            self.load_label.setText(self.tr("CPU {cpu_percent:.0f} % · RAM {memory_percent:.0f} % · disk {0} free").format(fmt_bytes(ld.disk_free), cpu_percent=ld.cpu_percent, memory_percent=ld.memory_percent))
+            self.load_label.setToolTip(self.tr("station CPU and memory; {0} free on the data dir's disk ({1:.0f} % of its size)").format(fmt_bytes(ld.disk_free), 100 - ld.disk_percent))
         if sample.alerts_firing is None:
-            self.alerts_label.setText("alerts –")
-            self.alerts_label.setToolTip("no alert engine in this station")
+            self.alerts_label.setText(self.tr("alerts –"))
+            self.alerts_label.setToolTip(self.tr("no alert engine in this station"))
             firing = False
         else:
             firing = sample.alerts_firing > 0
             un = sample.alerts_unacknowledged or 0
-            self.alerts_label.setText(f"⚠ {sample.alerts_firing} alerts ({un} new)" if firing else "no alerts")
-            self.alerts_label.setToolTip(f"{sample.alerts_firing} firing, {un} not acknowledged")
+            self.alerts_label.setText(self.tr("⚠ {alerts_firing} alerts ({un} new)").format(alerts_firing=sample.alerts_firing, un=un) if firing else self.tr("no alerts"))
+            self.alerts_label.setToolTip(self.tr("{alerts_firing} firing, {un} not acknowledged").format(alerts_firing=sample.alerts_firing, un=un))
         if self.alerts_label.property("firing") != firing:
             self.alerts_label.setProperty("firing", firing)
             self.alerts_label.style().unpolish(self.alerts_label)
             self.alerts_label.style().polish(self.alerts_label)
-        self.rollout_label.setText(f"rollout: {sample.rollout}" if sample.rollout else "rollout –")
+        self.rollout_label.setText(self.tr("rollout: {rollout}").format(rollout=sample.rollout) if sample.rollout else self.tr("rollout –"))
         self.rollout_label.setToolTip(sample.rollout_tip)
-        self.notifier.set_tooltip(f"Edge Station — {self.alerts_label.text()}")
+        self.notifier.set_tooltip(self.tr("Edge Station — {0}").format(self.alerts_label.text()))
 
     def _on_alert_event(self, ev: Any) -> None:
         change = ev.data
@@ -717,16 +714,16 @@ class MainWindow(QMainWindow):
         title = f"{getattr(change, 'rule_name', 'alert')} — {kind}"
         msg = getattr(change, "message", "") or getattr(change, "subject", "")
         self.notifier.notify(title, msg, severity if kind != "resolved" else "info")
-        self.statusBar().showMessage(f"Alert: {title}: {msg}", 10000)
+        self.statusBar().showMessage(self.tr("Alert: {title}: {msg}").format(title=title, msg=msg), 10000)
         self.refresh_status()
 
     def _on_state_event(self, ev: Any) -> None:
         data = ev.data
         if getattr(data, "kind", None) == "failed":
-            name = self._name(ev.camera_id) if ev.camera_id is not None else "a camera"
+            name = self._name(ev.camera_id) if ev.camera_id is not None else self.tr("a camera")
             detail = getattr(data, "detail", None) or {}
             reason = detail.get("reason") if isinstance(detail, dict) else None
-            self.notifier.notify(f"{name} failed", str(reason or "the worker keeps failing; see its logs"),
+            self.notifier.notify(self.tr("{name} failed").format(name=name), str(reason or self.tr("the worker keeps failing; see its logs")),
                                  "critical")
 
     def _raise_window(self) -> None:
@@ -735,7 +732,7 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def _on_busy(self, n: int) -> None:
-        self.busy_label.setText(f"⟳ {n} running" if n else "")
+        self.busy_label.setText(self.tr("⟳ {n} running").format(n=n) if n else "")
 
     # ------------------------------------------------------------ settings
 

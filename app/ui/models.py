@@ -21,6 +21,20 @@ from app.domain import mask_secrets
 from app.domain.operations import CameraStatus
 from app.ui.formatting import fmt_duration, fmt_fps, fmt_motion, state_colour
 
+#: the worker states as the window shows them (STATE_ROLE keeps the raw value)
+STATE_TEXTS = (
+    QT_TRANSLATE_NOOP("CameraState", "inactive"), QT_TRANSLATE_NOOP("CameraState", "stopped"),
+    QT_TRANSLATE_NOOP("CameraState", "starting"), QT_TRANSLATE_NOOP("CameraState", "running"),
+    QT_TRANSLATE_NOOP("CameraState", "stalled"), QT_TRANSLATE_NOOP("CameraState", "backoff"),
+    QT_TRANSLATE_NOOP("CameraState", "stopping"), QT_TRANSLATE_NOOP("CameraState", "failed"),
+)
+
+
+def state_label(state: object) -> str:
+    """A worker state in the window's language (``running`` -> ``运行中``)."""
+    return QCoreApplication.translate("CameraState", str(state))
+
+
 CAMERA_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATE_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -162,9 +176,9 @@ class CameraTableModel(QAbstractTableModel):
 
     @staticmethod
     def _make_row(s: CameraStatus, source: str) -> _Row:
-        state = str(s.state)
-        if s.source == "down" and state == "running":
-            state = "running (source down)"
+        state = state_label(s.state)
+        if s.source == "down" and str(s.state) == "running":
+            state = QCoreApplication.translate("CameraTableModel", "running (source down)")
         cells = (
             s.name,
             state,
@@ -176,11 +190,12 @@ class CameraTableModel(QAbstractTableModel):
         )
         tips = []
         if s.error:
-            tips.append(f"error: {s.error}")
+            tips.append(QCoreApplication.translate("CameraTableModel", "error: {error}").format(error=s.error))
         if s.last_exit is not None:
-            tips.append(f"last exit: {s.last_exit.reason}")
+            tips.append(QCoreApplication.translate("CameraTableModel", "last exit: {reason}").format(
+                reason=s.last_exit.reason))
         if s.pid:
-            tips.append(f"pid {s.pid}")
+            tips.append(QCoreApplication.translate("CameraTableModel", "pid {pid}").format(pid=s.pid))
         return _Row(s, cells, "\n".join(tips))
 
 

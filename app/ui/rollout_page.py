@@ -76,7 +76,7 @@ def run_verify(station: Any, progress) -> Any:
 class _ChecksTable(QTableWidget):
     def __init__(self) -> None:
         super().__init__(0, 5)
-        self.setHorizontalHeaderLabels(["Check", "Status", "Value", "Limit", "Why"])
+        self.setHorizontalHeaderLabels([self.tr("Check"), self.tr("Status"), self.tr("Value"), self.tr("Limit"), self.tr("Why")])
         self.verticalHeader().setVisible(False)
         self.horizontalHeader().setStretchLastSection(True)
         for c in range(4):
@@ -156,8 +156,8 @@ class RolloutPage(QWidget):
         QVBoxLayout(self.checklist_box).addWidget(self.checklist_table)
         self.checklist_box.hide()
         self.ops_table = QTableWidget(0, 8)
-        self.ops_table.setHorizontalHeaderLabels(["Operation", "Path", "Calls", "Errors", "Fallbacks",
-                                                  "P50 ms", "P95 ms", "P99 ms"])
+        self.ops_table.setHorizontalHeaderLabels([self.tr("Operation"), self.tr("Path"), self.tr("Calls"), self.tr("Errors"), self.tr("Fallbacks"),
+                                                  self.tr("P50 ms"), self.tr("P95 ms"), self.tr("P99 ms")])
         self.ops_table.verticalHeader().setVisible(False)
         self.ops_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.ops_table.horizontalHeader().setStretchLastSection(True)
@@ -170,8 +170,7 @@ class RolloutPage(QWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.verify_out.setFont(mono)
-        self.verify_out.setPlaceholderText("Verification runs every operation on a scratch station, "
-                                           "forced to legacy and to domain, and compares the answers.")
+        self.verify_out.setPlaceholderText(self.tr("Verification runs every operation on a scratch station, forced to legacy and to domain, and compares the answers."))
         self.last_verify_label = QLabel()
 
         left = QWidget()
@@ -234,7 +233,7 @@ class RolloutPage(QWidget):
 
         def failed(err: BaseException) -> None:
             self._loading = False
-            self.detail_label.setText(f"could not read the rollout state: {err}")
+            self.detail_label.setText(self.tr("could not read the rollout state: {err}").format(err=err))
 
         self.tasks.submit("rollout snapshot", router.snapshot, on_ok=done, on_error=failed, quiet=True, owner=self)
 
@@ -248,26 +247,29 @@ class RolloutPage(QWidget):
             self.stage_label.setText(self.tr("Rollout: legacy (domain path off)"))
             self.stage_label.setStyleSheet("")
         else:
-            self.stage_label.setText(f"Rollout: domain {s.percent} % (stage {snap.stage} %)")
+            self.stage_label.setText(self.tr("Rollout: domain {percent} % (stage {stage} %)").format(percent=s.percent, stage=snap.stage))
             self.stage_label.setStyleSheet("color: #4a148c;")
-        shares = [f"target {snap.target_percent} % of keys",
-                  f"actual call share {_pct(snap.actual_call_share)}"]
+        shares = [self.tr("target {percent} % of keys").format(percent=snap.target_percent),
+                  self.tr("actual call share {share}").format(share=_pct(snap.actual_call_share))]
         for pop, ks in (snap.key_share or {}).items():
-            shares.append(f"{pop}: {ks.get('domain', 0)}/{ks.get('keys', 0)} keys on domain")
+            shares.append(self.tr("{population}: {domain}/{keys} keys on domain").format(
+                population=pop, domain=ks.get("domain", 0), keys=ks.get("keys", 0)))
         since = s.latched_at if s.latched else s.stage_entered_at
         if since:
-            shares.append(f"since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}")
+            shares.append(self.tr("since {time}").format(
+                time=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))))
         if s.latched and s.latch_reason:
-            shares.append(f"reason: {s.latch_reason}")
-        shares.append(f"auto-rollback {'on' if s.auto_rollback else 'off'}")
+            shares.append(self.tr("reason: {reason}").format(reason=s.latch_reason))
+        shares.append(self.tr("auto-rollback on") if s.auto_rollback else self.tr("auto-rollback off"))
         self.detail_label.setText(" · ".join(shares))
         locked = s.locked_fields()
         if locked:
-            self.lock_label.setText("🔒 set by the environment: " + ", ".join(sorted(s.overrides.values())))
+            self.lock_label.setText(self.tr("🔒 set by the environment: {variables}").format(
+                variables=", ".join(sorted(s.overrides.values()))))
         self.lock_label.setVisible(bool(locked))
 
         h = snap.health
-        self.health_label.setText(f"Health over {snap.window.window_s:.0f} s: {str(h.verdict).upper()}")
+        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s, str(h.verdict).upper()))
         self.health_label.setStyleSheet(f"background: {STATUS_COLOURS.get(str(h.verdict), '#fff')}; padding: 3px;")
         self.health_table.show_checks(h.checks)
         g = snap.gate
@@ -275,17 +277,17 @@ class RolloutPage(QWidget):
             self.gate_label.setText(self.tr("Stage gate: –"))
             self.gate_table.show_checks(())
         elif g.next is None:
-            self.gate_label.setText(f"Stage gate: at {g.current} % — the last stage")
+            self.gate_label.setText(self.tr("Stage gate: at {current} % — the last stage").format(current=g.current))
             self.gate_table.show_checks(g.checks)
         else:
-            verdict = "PASSED" if g.passed else "holding"
-            self.gate_label.setText(f"Stage gate {g.current} % → {g.next} %: {verdict}")
+            verdict = self.tr("PASSED") if g.passed else self.tr("holding")
+            self.gate_label.setText(self.tr("Stage gate {current} % → {next} %: {verdict}").format(current=g.current, next=g.next, verdict=verdict))
             self.gate_table.show_checks(g.checks)
         cl = snap.checklist
         self.checklist_box.setVisible(cl is not None)
         if cl is not None:
-            state = "complete" if cl.complete else ("FAILED" if cl.failed else "in progress")
-            self.checklist_box.setTitle(f"Rollback checklist (verified): {state}")
+            state = self.tr("complete") if cl.complete else (self.tr("FAILED") if cl.failed else self.tr("in progress"))
+            self.checklist_box.setTitle(self.tr("Rollback checklist (verified): {state}").format(state=state))
             self.checklist_table.show_checks(cl.checks)
         rows = []
         for op, paths in sorted(snap.window.per_op.items()):
@@ -302,10 +304,9 @@ class RolloutPage(QWidget):
                     item.setText(text)
         lv = s.last_verify
         if lv:
-            ok = "passed" if lv.get("passed") else "FAILED"
+            ok = self.tr("passed") if lv.get("passed") else self.tr("FAILED")
             self.last_verify_label.setText(
-                f"Last verification: {ok} at {fmt_clock(lv.get('at'))} "
-                f"({lv.get('mismatches', 0)} mismatches, {lv.get('failures', 0)} failures)")
+                self.tr("Last verification: {ok} at {0} ({1} mismatches, {2} failures)").format(fmt_clock(lv.get('at')), lv.get('mismatches', 0), lv.get('failures', 0), ok=ok))
         else:
             self.last_verify_label.setText(self.tr("Last verification: never (the gate needs one)"))
         self._update_buttons()
@@ -318,9 +319,9 @@ class RolloutPage(QWidget):
         gate_ok = bool(snap and snap.gate and snap.gate.passed)
         self.advance_btn.setEnabled(has and gate_ok and not locked)
         if snap and snap.gate and snap.gate.next is not None:
-            self.advance_btn.setText(f"Advance to {snap.gate.next} %")
-        self.advance_btn.setToolTip("locked by the environment" if locked else
-                                    "" if gate_ok else "the stage gate holds: see the checks")
+            self.advance_btn.setText(self.tr("Advance to {0} %").format(snap.gate.next))
+        self.advance_btn.setToolTip(self.tr("locked by the environment") if locked else
+                                    "" if gate_ok else self.tr("the stage gate holds: see the checks"))
         self.rollback_btn.setEnabled(has and not (snap and snap.settings.latched))
         self.verify_btn.setEnabled(has and not self.verifying)
 
@@ -333,7 +334,7 @@ class RolloutPage(QWidget):
 
         def failed(err: BaseException) -> None:
             text = f"{err} [{err.code}]" if isinstance(err, OperationError) else str(err)
-            self.detail_label.setText(f"{what} failed: {text}")
+            self.detail_label.setText(self.tr("{what} failed: {text}").format(what=what, text=text))
             self.actionFinished.emit(what, False, text)
             self.refresh()
 
@@ -352,8 +353,7 @@ class RolloutPage(QWidget):
         if router is None:
             return
         if confirm and QMessageBox.question(
-                self, "Roll back", "Send every call to the legacy implementation now?\n"
-                "The rollback is recorded and its checklist verified.") != QMessageBox.StandardButton.Yes:
+                self, self.tr("Roll back"), self.tr("Send every call to the legacy implementation now?\nThe rollback is recorded and its checklist verified.")) != QMessageBox.StandardButton.Yes:
             return
         ok, failed = self._finish("rollback")
         self.tasks.submit("roll back", lambda: router.rollback(actor="operator", reason=reason),
@@ -379,7 +379,7 @@ class RolloutPage(QWidget):
         def failed(err: BaseException) -> None:
             self.verifying = False
             self.verify_progress.hide()
-            self.verify_out.appendPlainText(f"verification could not run: {err}")
+            self.verify_out.appendPlainText(self.tr("verification could not run: {error}").format(error=err))
             self.verifyFinished.emit(str(err))
             self._update_buttons()
 

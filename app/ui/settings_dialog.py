@@ -156,8 +156,7 @@ class SettingsDialog(QDialog):
         self.data_dir.setReadOnly(True)
         self.db_url = QLineEdit(_redact(str(getattr(paths, "db_url", ""))))
         self.db_url.setReadOnly(True)
-        note = QLabel("Set with --data-dir / EDGE_STATION_DATA_DIR and --db / EDGE_STATION_DB; "
-                      "a change takes effect when the station starts again.")
+        note = QLabel(self.tr("Set with --data-dir / EDGE_STATION_DATA_DIR and --db / EDGE_STATION_DB; a change takes effect when the station starts again."))
         note.setWordWrap(True)
         note.setStyleSheet("color: #607d8b;")
         self.api_enabled = QCheckBox(self.tr("serve the control API and Prometheus metrics"))
@@ -190,7 +189,7 @@ class SettingsDialog(QDialog):
         self.kiosk_grid.addItems(["1×1", "2×2", "3×3", "4×4"])
         self.kiosk_cycle = QSpinBox()
         self.kiosk_cycle.setRange(0, 3600)
-        self.kiosk_cycle.setSuffix(" s")
+        self.kiosk_cycle.setSuffix(self.tr(" s"))
         self.kiosk_cycle.setSpecialValueText(self.tr("off"))
         form.addRow(self.tr("Operator PIN"), self.pin)
         form.addRow(self.tr("Repeat PIN"), self.pin2)
@@ -207,7 +206,7 @@ class SettingsDialog(QDialog):
         self.def_max_fps.setSpecialValueText(self.tr("source rate"))
         self.def_stall = QDoubleSpinBox()
         self.def_stall.setRange(0.5, 3600)
-        self.def_stall.setSuffix(" s")
+        self.def_stall.setSuffix(self.tr(" s"))
         self.def_motion = QDoubleSpinBox()
         self.def_motion.setRange(0.001, 0.999)
         self.def_motion.setDecimals(3)
@@ -253,8 +252,8 @@ class SettingsDialog(QDialog):
                 widget.setEnabled(var is None)
                 if var is not None:
                     shown = rollout.overrides.get(fld, var)
-                    note.setText(f"{LOCK} locked by the environment: {shown} (unset {var} to change it here)")
-                    widget.setToolTip(f"locked by {var}")
+                    note.setText(self.tr("{LOCK} locked by the environment: {shown} (unset {var} to change it here)").format(LOCK=LOCK, shown=shown, var=var))
+                    widget.setToolTip(self.tr("locked by {var}").format(var=var))
                     if fld == "use_domain":
                         widget.setChecked(rollout.use_domain)
                     else:
@@ -268,7 +267,7 @@ class SettingsDialog(QDialog):
         self.def_max_fps.setValue(float(stored[ss.K_DEF_MAX_FPS]))
         self.def_stall.setValue(float(stored[ss.K_DEF_STALL]))
         self.def_motion.setValue(float(stored[ss.K_DEF_MOTION]))
-        self.pin_state.setText("a PIN is set" if has_pin else "no PIN set (kiosk exit is not protected)")
+        self.pin_state.setText(self.tr("a PIN is set") if has_pin else self.tr("no PIN set (kiosk exit is not protected)"))
         self.clear_pin_btn.setEnabled(has_pin)
 
     # ------------------------------------------------------------ saving

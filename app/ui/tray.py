@@ -36,7 +36,7 @@ class Notifier(QObject):
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(icon("app"), window)
-            self.tray.setToolTip("Edge Station")
+            self.tray.setToolTip(self.tr("Edge Station"))
             if menu is not None:
                 self.tray.setContextMenu(menu)
             self.tray.activated.connect(self._on_activated)

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from app.domain import CameraState
 from app.domain.operations import CameraStatus
 from app.ui.formatting import LIVE_STATES, fmt_clock, fmt_fps, state_colour
+from app.ui.models import state_label
 from app.worker.preview import PreviewFrame, PreviewReader
 
 LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
@@ -201,7 +202,7 @@ class CameraTile(QWidget):
         st = self.status
         detail = ""
         if st is not None:
-            detail = str(st.state)
+            detail = state_label(st.state)
             if st.last_exit is not None:
                 detail += f" — {st.last_exit.reason}"
             elif st.error:
@@ -227,9 +228,10 @@ class CameraTile(QWidget):
         p.drawText(8, 4 + fm.ascent(), self.name)
         st = self.status
         state = str(st.state) if st else str(CameraState.STOPPED)
-        badge = state
+        badge = state_label(state)
         if st is not None and st.fps is not None and state in LIVE_STATES:
-            badge = f"{fmt_fps(st.fps)} fps  {state}"
+            badge = QCoreApplication.translate("CameraTile", "{fps} fps  {state}").format(
+                fps=fmt_fps(st.fps), state=state_label(state))
         bw = fm.horizontalAdvance(badge) + 12
         x = rect.width() - bw - 6
         p.fillRect(x, 3, bw, bar_h - 6, QColor(state_colour(state)))

@@ -28,12 +28,96 @@
             <translation>全部确认</translation>
         </message>
         <message>
+            <source>Severity</source>
+            <translation>严重程度</translation>
+        </message>
+        <message>
+            <source>Rule</source>
+            <translation>规则</translation>
+        </message>
+        <message>
+            <source>Subject</source>
+            <translation>对象</translation>
+        </message>
+        <message>
+            <source>State</source>
+            <translation>状态</translation>
+        </message>
+        <message>
+            <source>Value</source>
+            <translation>数值</translation>
+        </message>
+        <message>
+            <source>Threshold</source>
+            <translation>阈值</translation>
+        </message>
+        <message>
+            <source>Since</source>
+            <translation>开始时间</translation>
+        </message>
+        <message>
+            <source>Acknowledged</source>
+            <translation>已确认</translation>
+        </message>
+        <message>
+            <source>Fired</source>
+            <translation>触发时间</translation>
+        </message>
+        <message>
+            <source>Resolved</source>
+            <translation>恢复时间</translation>
+        </message>
+        <message>
+            <source>Acknowledged by</source>
+            <translation>确认人</translation>
+        </message>
+        <message>
+            <source>Message</source>
+            <translation>消息</translation>
+        </message>
+        <message>
+            <source>Active</source>
+            <translation>活动</translation>
+        </message>
+        <message>
+            <source>History</source>
+            <translation>历史</translation>
+        </message>
+        <message>
+            <source>&lt;b&gt;{title}&lt;/b&gt;</source>
+            <translation>&lt;b&gt;{title}&lt;/b&gt;</translation>
+        </message>
+        <message>
             <source>Alerts are not available in this station</source>
             <translation>此工作站不提供告警</translation>
+        </message>
+        <message>
+            <source>could not read the alerts: {0}</source>
+            <translation>无法读取告警：{0}</translation>
+        </message>
+        <message>
+            <source>{0} firing ({1} not acknowledged), {2} pending</source>
+            <translation>{0} 条触发中（{1} 条未确认），{2} 条待定</translation>
+        </message>
+        <message>
+            <source>No active alerts</source>
+            <translation>无活动告警</translation>
+        </message>
+        <message>
+            <source>acknowledge failed: {0}</source>
+            <translation>确认失败：{0}</translation>
         </message>
     </context>
     <context>
         <name>CameraDialog</name>
+        <message>
+            <source>Edit camera — {name}</source>
+            <translation>编辑摄像头 — {name}</translation>
+        </message>
+        <message>
+            <source>Add camera</source>
+            <translation>添加摄像头</translation>
+        </message>
         <message>
             <source>A running camera keeps its old settings until it is restarted.</source>
             <translation>正在运行的摄像头在重启之前沿用旧设置。</translation>
@@ -64,6 +148,10 @@
         <message>
             <source>source rate</source>
             <translation>源帧率</translation>
+        </message>
+        <message>
+            <source> s</source>
+            <translation> 秒</translation>
         </message>
         <message>
             <source>detect motion</source>
@@ -107,6 +195,42 @@
         </message>
     </context>
     <context>
+        <name>CameraState</name>
+        <message>
+            <source>inactive</source>
+            <extracomment>the worker states as the window shows them (STATE_ROLE keeps the raw value)</extracomment>
+            <translation>停用</translation>
+        </message>
+        <message>
+            <source>stopped</source>
+            <translation>已停止</translation>
+        </message>
+        <message>
+            <source>starting</source>
+            <translation>启动中</translation>
+        </message>
+        <message>
+            <source>running</source>
+            <translation>运行中</translation>
+        </message>
+        <message>
+            <source>stalled</source>
+            <translation>卡顿</translation>
+        </message>
+        <message>
+            <source>backoff</source>
+            <translation>退避等待</translation>
+        </message>
+        <message>
+            <source>stopping</source>
+            <translation>停止中</translation>
+        </message>
+        <message>
+            <source>failed</source>
+            <translation>失败</translation>
+        </message>
+    </context>
+    <context>
         <name>CameraTableModel</name>
         <message>
             <source>Name</source>
@@ -136,6 +260,23 @@
             <source>Source</source>
             <translation>视频源</translation>
         </message>
+        <message>
+            <source>running (source down)</source>
+            <extracomment>number of dataChanged emissions since creation (the tests and the benchmark read it)</extracomment>
+            <translation>运行中（视频源中断）</translation>
+        </message>
+        <message>
+            <source>error: {error}</source>
+            <translation>错误：{error}</translation>
+        </message>
+        <message>
+            <source>last exit: {reason}</source>
+            <translation>上次退出：{reason}</translation>
+        </message>
+        <message>
+            <source>pid {pid}</source>
+            <translation>进程号 {pid}</translation>
+        </message>
     </context>
     <context>
         <name>CameraTile</name>
@@ -151,6 +292,10 @@
         <message>
             <source>OFFLINE since {0}</source>
             <translation>自 {0} 起离线</translation>
+        </message>
+        <message>
+            <source>{fps} fps  {state}</source>
+            <translation>{fps} 帧/秒  {state}</translation>
         </message>
     </context>
     <context>
@@ -175,12 +320,103 @@
     <context>
         <name>ChartsPage</name>
         <message>
+            <source>Camera FPS</source>
+            <translation>摄像头帧率</translation>
+        </message>
+        <message>
+            <source>Camera CPU</source>
+            <translation>摄像头 CPU</translation>
+        </message>
+        <message>
+            <source>Camera memory (RSS)</source>
+            <translation>摄像头内存 (RSS)</translation>
+        </message>
+        <message>
+            <source>Camera motion</source>
+            <translation>摄像头移动</translation>
+        </message>
+        <message>
+            <source>score</source>
+            <translation>分值</translation>
+        </message>
+        <message>
+            <source>Station load</source>
+            <translation>工作站负载</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>memory</source>
+            <translation>内存</translation>
+        </message>
+        <message>
+            <source>disk used</source>
+            <translation>磁盘已用</translation>
+        </message>
+        <message>
+            <source>Rollout: domain error rate and share</source>
+            <translation>灰度发布：领域错误率与占比</translation>
+        </message>
+        <message>
+            <source>domain error rate</source>
+            <translation>领域错误率</translation>
+        </message>
+        <message>
+            <source>domain share</source>
+            <translation>领域占比</translation>
+        </message>
+        <message>
+            <source>target %</source>
+            <translation>目标 %</translation>
+        </message>
+        <message>
+            <source>Operation latency P50/P95/P99</source>
+            <translation>操作延迟 P50/P95/P99</translation>
+        </message>
+        <message>
+            <source>Fallbacks and domain errors (window)</source>
+            <translation>回退与领域错误（窗口内）</translation>
+        </message>
+        <message>
+            <source>calls</source>
+            <translation>调用</translation>
+        </message>
+        <message>
+            <source>fallbacks</source>
+            <translation>回退</translation>
+        </message>
+        <message>
+            <source>domain errors</source>
+            <translation>领域错误</translation>
+        </message>
+        <message>
             <source>Show the last</source>
             <translation>显示最近</translation>
         </message>
         <message>
             <source>metrics are not available in this station</source>
             <translation>此工作站不提供指标</translation>
+        </message>
+    </context>
+    <context>
+        <name>ExceptionReporter</name>
+        <message>
+            <source> in thread {name}</source>
+            <translation>（线程 {name}）</translation>
+        </message>
+        <message>
+            <source>Unexpected error{where}: {kind}: {error}</source>
+            <translation>意外错误{where}：{kind}：{error}</translation>
+        </message>
+        <message>
+            <source>Edge Station — unexpected error</source>
+            <translation>Edge Station — 意外错误</translation>
+        </message>
+        <message>
+            <source>The station keeps running. The details are in the log.</source>
+            <translation>工作站仍在运行。详细信息见日志。</translation>
         </message>
     </context>
     <context>
@@ -221,6 +457,10 @@
     <context>
         <name>LogsDialog</name>
         <message>
+            <source>Logs — {name}</source>
+            <translation>日志 — {name}</translation>
+        </message>
+        <message>
             <source>filter (text or level)</source>
             <translation>筛选（文本或级别）</translation>
         </message>
@@ -231,6 +471,14 @@
         <message>
             <source>Refresh</source>
             <translation>刷新</translation>
+        </message>
+        <message>
+            <source>{0} lines, read at {1}</source>
+            <translation>{0} 行，读取于 {1}</translation>
+        </message>
+        <message>
+            <source>could not read the logs: {0}</source>
+            <translation>无法读取日志：{0}</translation>
         </message>
     </context>
     <context>
@@ -246,6 +494,18 @@
         <message>
             <source>Wall</source>
             <translation>监控墙</translation>
+        </message>
+        <message>
+            <source>CPU – · RAM – · disk –</source>
+            <translation>CPU – · 内存 – · 磁盘 –</translation>
+        </message>
+        <message>
+            <source>alerts –</source>
+            <translation>告警 –</translation>
+        </message>
+        <message>
+            <source>rollout –</source>
+            <translation>灰度发布 –</translation>
         </message>
         <message>
             <source>Opening the station…</source>
@@ -270,6 +530,32 @@
         <message>
             <source>Rollout</source>
             <translation>灰度发布</translation>
+        </message>
+        <message>
+            <source>Settings saved</source>
+            <translation>设置已保存</translation>
+        </message>
+        <message>
+            <source>Station open: {n} cameras</source>
+            <translation>工作站已打开：{n} 个摄像头</translation>
+        </message>
+        <message>
+            <source>The station could not open: {0}</source>
+            <translation>工作站无法打开：{0}</translation>
+        </message>
+        <message>
+            <source>Edge Station cannot start</source>
+            <translation>Edge Station 无法启动</translation>
+        </message>
+        <message>
+            <source>The station could not open:
+{err}
+
+Run 'edge-station doctor' for a check of this machine, or see the log.</source>
+            <translation>工作站无法打开：
+{err}
+
+请运行 “edge-station doctor” 检查本机，或查看日志。</translation>
         </message>
         <message>
             <source>&amp;Start</source>
@@ -391,6 +677,191 @@
             <source>&amp;View</source>
             <translation>视图(&amp;V)</translation>
         </message>
+        <message>
+            <source>{label}: done</source>
+            <translation>{label}：完成</translation>
+        </message>
+        <message>
+            <source>camera {id}</source>
+            <translation>摄像头 {id}</translation>
+        </message>
+        <message>
+            <source>Start {0}</source>
+            <translation>启动 {0}</translation>
+        </message>
+        <message>
+            <source>Stop {0}</source>
+            <translation>停止 {0}</translation>
+        </message>
+        <message>
+            <source>Restart {0}</source>
+            <translation>重启 {0}</translation>
+        </message>
+        <message>
+            <source>Activate {0}</source>
+            <translation>启用 {0}</translation>
+        </message>
+        <message>
+            <source>Deactivate {0}</source>
+            <translation>停用 {0}</translation>
+        </message>
+        <message>
+            <source>Camera {name} added</source>
+            <translation>已添加摄像头 {name}</translation>
+        </message>
+        <message>
+            <source>camera {camera_id} no longer exists</source>
+            <translation>摄像头 {camera_id} 已不存在</translation>
+        </message>
+        <message>
+            <source>Camera {name} saved</source>
+            <translation>已保存摄像头 {name}</translation>
+        </message>
+        <message>
+            <source>Remove cameras</source>
+            <translation>删除摄像头</translation>
+        </message>
+        <message>
+            <source>Remove {names}?
+Running cameras are stopped first. Their alert rules are removed with them.</source>
+            <translation>删除 {names}？
+正在运行的摄像头会先被停止，其告警规则也将一并删除。</translation>
+        </message>
+        <message>
+            <source>Remove {names}</source>
+            <translation>删除 {names}</translation>
+        </message>
+        <message>
+            <source>Import cameras</source>
+            <translation>导入摄像头</translation>
+        </message>
+        <message>
+            <source>Cameras (*.yaml *.yml);;All files (*)</source>
+            <translation>摄像头 (*.yaml *.yml);;所有文件 (*)</translation>
+        </message>
+        <message>
+            <source>Remove the cameras that are not in the file?</source>
+            <translation>删除文件中没有的摄像头？</translation>
+        </message>
+        <message>
+            <source>Importing {name}: checking every camera, then applying…</source>
+            <translation>正在导入 {name}：先检查每个摄像头，然后应用…</translation>
+        </message>
+        <message>
+            <source>Imported {name}: {summary}</source>
+            <translation>已导入 {name}：{summary}</translation>
+        </message>
+        <message>
+            <source>Import {name}</source>
+            <translation>导入 {name}</translation>
+        </message>
+        <message>
+            <source>Import of {name} failed; nothing was changed.
+{text}</source>
+            <translation>导入 {name} 失败；未做任何更改。
+{text}</translation>
+        </message>
+        <message>
+            <source>Import of {name} failed: {0}</source>
+            <translation>导入 {name} 失败：{0}</translation>
+        </message>
+        <message>
+            <source>Import failed</source>
+            <translation>导入失败</translation>
+        </message>
+        <message>
+            <source>Export cameras</source>
+            <translation>导出摄像头</translation>
+        </message>
+        <message>
+            <source>Cameras (*.yaml *.yml)</source>
+            <translation>摄像头 (*.yaml *.yml)</translation>
+        </message>
+        <message>
+            <source>Write passwords in source URLs in clear text?
+(No masks them as ***.)</source>
+            <translation>以明文写入视频源 URL 中的密码？
+（选择“否”则以 *** 遮盖。）</translation>
+        </message>
+        <message>
+            <source> (passwords masked)</source>
+            <translation>（密码已遮盖）</translation>
+        </message>
+        <message>
+            <source>Export to {name}</source>
+            <translation>导出到 {name}</translation>
+        </message>
+        <message>
+            <source>Exported {n} cameras to {path}{masked}</source>
+            <translation>已将 {n} 个摄像头导出到 {path}{masked}</translation>
+        </message>
+        <message>
+            <source>Start all</source>
+            <translation>全部启动</translation>
+        </message>
+        <message>
+            <source>Stop all</source>
+            <translation>全部停止</translation>
+        </message>
+        <message>
+            <source>CPU {cpu_percent:.0f} % · RAM {memory_percent:.0f} % · disk {0} free</source>
+            <translation>CPU {cpu_percent:.0f} % · 内存 {memory_percent:.0f} % · 磁盘剩余 {0}</translation>
+        </message>
+        <message>
+            <source>station CPU and memory; {0} free on the data dir's disk ({1:.0f} % of its size)</source>
+            <translation>工作站 CPU 与内存；数据目录所在磁盘剩余 {0}（占其容量的 {1:.0f} %）</translation>
+        </message>
+        <message>
+            <source>no alert engine in this station</source>
+            <translation>此工作站没有告警引擎</translation>
+        </message>
+        <message>
+            <source>⚠ {alerts_firing} alerts ({un} new)</source>
+            <translation>⚠ {alerts_firing} 条告警（{un} 条新告警）</translation>
+        </message>
+        <message>
+            <source>no alerts</source>
+            <translation>无告警</translation>
+        </message>
+        <message>
+            <source>{alerts_firing} firing, {un} not acknowledged</source>
+            <translation>{alerts_firing} 条触发中，{un} 条未确认</translation>
+        </message>
+        <message>
+            <source>rollout: {rollout}</source>
+            <translation>灰度发布：{rollout}</translation>
+        </message>
+        <message>
+            <source>Edge Station — {0}</source>
+            <translation>Edge Station — {0}</translation>
+        </message>
+        <message>
+            <source>Alert: {title}: {msg}</source>
+            <translation>告警：{title}：{msg}</translation>
+        </message>
+        <message>
+            <source>a camera</source>
+            <translation>某个摄像头</translation>
+        </message>
+        <message>
+            <source>{name} failed</source>
+            <translation>{name} 失败</translation>
+        </message>
+        <message>
+            <source>the worker keeps failing; see its logs</source>
+            <translation>工作进程反复失败；请查看其日志</translation>
+        </message>
+        <message>
+            <source>⟳ {n} running</source>
+            <translation>⟳ {n} 项进行中</translation>
+        </message>
+    </context>
+    <context>
+        <name>Notifier</name>
+        <message>
+            <source>Edge Station</source>
+            <translation>Edge Station</translation>
+        </message>
     </context>
     <context>
         <name>PinDialog</name>
@@ -440,6 +911,61 @@
         </message>
     </context>
     <context>
+        <name>ProbeDialog</name>
+        <message>
+            <source>Probe — {name}</source>
+            <translation>探测 — {name}</translation>
+        </message>
+        <message>
+            <source>Opening the source of {name} (up to {timeout:g} s)…</source>
+            <translation>正在打开 {name} 的视频源（最多 {timeout:g} 秒）…</translation>
+        </message>
+        <message>
+            <source>✔ The source answered in {elapsed:.1f} s.</source>
+            <translation>✔ 视频源在 {elapsed:.1f} 秒内响应。</translation>
+        </message>
+        <message>
+            <source>Codec</source>
+            <translation>编解码器</translation>
+        </message>
+        <message>
+            <source>Size</source>
+            <translation>尺寸</translation>
+        </message>
+        <message>
+            <source>FPS</source>
+            <translation>帧率</translation>
+        </message>
+        <message>
+            <source>Pixel format</source>
+            <translation>像素格式</translation>
+        </message>
+        <message>
+            <source>✘ The source did not open: {error}</source>
+            <translation>✘ 视频源无法打开：{error}</translation>
+        </message>
+        <message>
+            <source>Error</source>
+            <translation>错误</translation>
+        </message>
+        <message>
+            <source>unknown</source>
+            <translation>未知</translation>
+        </message>
+        <message>
+            <source>Elapsed</source>
+            <translation>耗时</translation>
+        </message>
+        <message>
+            <source>{elapsed:.1f} s</source>
+            <translation>{elapsed:.1f} 秒</translation>
+        </message>
+        <message>
+            <source>✘ Probe failed: {error}</source>
+            <translation>✘ 探测失败：{error}</translation>
+        </message>
+    </context>
+    <context>
         <name>RolloutPage</name>
         <message>
             <source>Rollout: –</source>
@@ -470,12 +996,52 @@
             <translation>回滚检查清单（已验证）</translation>
         </message>
         <message>
+            <source>Operation</source>
+            <translation>操作</translation>
+        </message>
+        <message>
+            <source>Path</source>
+            <translation>路径</translation>
+        </message>
+        <message>
+            <source>Calls</source>
+            <translation>调用次数</translation>
+        </message>
+        <message>
+            <source>Errors</source>
+            <translation>错误</translation>
+        </message>
+        <message>
+            <source>Fallbacks</source>
+            <translation>回退次数</translation>
+        </message>
+        <message>
+            <source>P50 ms</source>
+            <translation>P50 毫秒</translation>
+        </message>
+        <message>
+            <source>P95 ms</source>
+            <translation>P95 毫秒</translation>
+        </message>
+        <message>
+            <source>P99 ms</source>
+            <translation>P99 毫秒</translation>
+        </message>
+        <message>
+            <source>Verification runs every operation on a scratch station, forced to legacy and to domain, and compares the answers.</source>
+            <translation>验证会在临时工作站上分别强制使用旧版实现和领域实现运行每个操作，并比较结果。</translation>
+        </message>
+        <message>
             <source>Calls in the health window</source>
             <translation>健康窗口内的调用</translation>
         </message>
         <message>
             <source>Rollout: not available in this station</source>
             <translation>灰度发布：此工作站不可用</translation>
+        </message>
+        <message>
+            <source>could not read the rollout state: {err}</source>
+            <translation>无法读取灰度发布状态：{err}</translation>
         </message>
         <message>
             <source>Rollout: ROLLED BACK — every call on legacy</source>
@@ -486,8 +1052,129 @@
             <translation>灰度发布：旧版实现（领域路径已关闭）</translation>
         </message>
         <message>
+            <source>Rollout: domain {percent} % (stage {stage} %)</source>
+            <translation>灰度发布：领域实现 {percent} %（阶段 {stage} %）</translation>
+        </message>
+        <message>
+            <source>target {percent} % of keys</source>
+            <translation>目标：{percent} % 的键</translation>
+        </message>
+        <message>
+            <source>actual call share {share}</source>
+            <translation>实际调用占比 {share}</translation>
+        </message>
+        <message>
+            <source>{population}: {domain}/{keys} keys on domain</source>
+            <translation>{population}：{domain}/{keys} 个键走领域实现</translation>
+        </message>
+        <message>
+            <source>since {time}</source>
+            <translation>自 {time} 起</translation>
+        </message>
+        <message>
+            <source>reason: {reason}</source>
+            <translation>原因：{reason}</translation>
+        </message>
+        <message>
+            <source>auto-rollback on</source>
+            <translation>自动回滚已开启</translation>
+        </message>
+        <message>
+            <source>auto-rollback off</source>
+            <translation>自动回滚已关闭</translation>
+        </message>
+        <message>
+            <source>🔒 set by the environment: {variables}</source>
+            <translation>🔒 由环境变量设置：{variables}</translation>
+        </message>
+        <message>
+            <source>Health over {0:.0f} s: {1}</source>
+            <translation>{0:.0f} 秒内的健康状况：{1}</translation>
+        </message>
+        <message>
+            <source>Stage gate: at {current} % — the last stage</source>
+            <translation>阶段门禁：已在 {current} % — 最后阶段</translation>
+        </message>
+        <message>
+            <source>PASSED</source>
+            <translation>已通过</translation>
+        </message>
+        <message>
+            <source>holding</source>
+            <translation>暂缓</translation>
+        </message>
+        <message>
+            <source>Stage gate {current} % → {next} %: {verdict}</source>
+            <translation>阶段门禁 {current} % → {next} %：{verdict}</translation>
+        </message>
+        <message>
+            <source>complete</source>
+            <translation>已完成</translation>
+        </message>
+        <message>
+            <source>FAILED</source>
+            <translation>失败</translation>
+        </message>
+        <message>
+            <source>in progress</source>
+            <translation>进行中</translation>
+        </message>
+        <message>
+            <source>Rollback checklist (verified): {state}</source>
+            <translation>回滚检查清单（已验证）：{state}</translation>
+        </message>
+        <message>
+            <source>passed</source>
+            <translation>通过</translation>
+        </message>
+        <message>
+            <source>Last verification: {ok} at {0} ({1} mismatches, {2} failures)</source>
+            <translation>上次验证：{ok}，时间 {0}（{1} 处不一致，{2} 处失败）</translation>
+        </message>
+        <message>
             <source>Last verification: never (the gate needs one)</source>
             <translation>上次验证：从未（门禁需要一次验证）</translation>
+        </message>
+        <message>
+            <source>Advance to {0} %</source>
+            <translation>推进到 {0} %</translation>
+        </message>
+        <message>
+            <source>locked by the environment</source>
+            <translation>已被环境变量锁定</translation>
+        </message>
+        <message>
+            <source>the stage gate holds: see the checks</source>
+            <translation>阶段门禁未通过：请查看检查项</translation>
+        </message>
+        <message>
+            <source>{what} failed: {text}</source>
+            <translation>{what} 失败：{text}</translation>
+        </message>
+        <message>
+            <source>Roll back</source>
+            <translation>回滚</translation>
+        </message>
+        <message>
+            <source>Send every call to the legacy implementation now?
+The rollback is recorded and its checklist verified.</source>
+            <translation>立即将所有调用切换到旧版实现？
+回滚会被记录，并验证其检查清单。</translation>
+        </message>
+        <message>
+            <source>verification could not run: {error}</source>
+            <translation>验证无法运行：{error}</translation>
+        </message>
+    </context>
+    <context>
+        <name>RuleDialog</name>
+        <message>
+            <source>Edit rule — {name}</source>
+            <translation>编辑规则 — {name}</translation>
+        </message>
+        <message>
+            <source>New alert rule</source>
+            <translation>新建告警规则</translation>
         </message>
     </context>
     <context>
@@ -580,6 +1267,42 @@
     <context>
         <name>RulesPage</name>
         <message>
+            <source>On</source>
+            <translation>启用</translation>
+        </message>
+        <message>
+            <source>Name</source>
+            <translation>名称</translation>
+        </message>
+        <message>
+            <source>Target</source>
+            <translation>目标</translation>
+        </message>
+        <message>
+            <source>Condition</source>
+            <translation>条件</translation>
+        </message>
+        <message>
+            <source>For</source>
+            <translation>持续</translation>
+        </message>
+        <message>
+            <source>Severity</source>
+            <translation>严重程度</translation>
+        </message>
+        <message>
+            <source>Notify</source>
+            <translation>通知</translation>
+        </message>
+        <message>
+            <source>Version</source>
+            <translation>版本</translation>
+        </message>
+        <message>
+            <source>blank rule</source>
+            <translation>空白规则</translation>
+        </message>
+        <message>
             <source>New…</source>
             <translation>新建…</translation>
         </message>
@@ -598,6 +1321,66 @@
         <message>
             <source>Template:</source>
             <translation>模板：</translation>
+        </message>
+        <message>
+            <source>could not read the rules: {0}</source>
+            <translation>无法读取规则：{0}</translation>
+        </message>
+        <message>
+            <source>camera {name}</source>
+            <translation>摄像头 {name}</translation>
+        </message>
+        <message>
+            <source>desktop</source>
+            <translation>桌面</translation>
+        </message>
+        <message>
+            <source>sound</source>
+            <translation>声音</translation>
+        </message>
+        <message>
+            <source>webhook</source>
+            <translation>Webhook</translation>
+        </message>
+        <message>
+            <source>command</source>
+            <translation>命令</translation>
+        </message>
+        <message>
+            <source>Enable</source>
+            <translation>启用</translation>
+        </message>
+        <message>
+            <source>rule {name} saved</source>
+            <translation>已保存规则 {name}</translation>
+        </message>
+        <message>
+            <source>enable {name}</source>
+            <translation>启用 {name}</translation>
+        </message>
+        <message>
+            <source>disable {name}</source>
+            <translation>禁用 {name}</translation>
+        </message>
+        <message>
+            <source>Delete rule</source>
+            <translation>删除规则</translation>
+        </message>
+        <message>
+            <source>Delete the rule {name!r}?</source>
+            <translation>删除规则 {name!r}？</translation>
+        </message>
+        <message>
+            <source>delete {name}</source>
+            <translation>删除 {name}</translation>
+        </message>
+        <message>
+            <source>{what} failed: {0}</source>
+            <translation>{what} 失败：{0}</translation>
+        </message>
+        <message>
+            <source>{what}: done</source>
+            <translation>{what}：完成</translation>
         </message>
     </context>
     <context>
@@ -635,6 +1418,10 @@
             <translation>灰度发布</translation>
         </message>
         <message>
+            <source>Set with --data-dir / EDGE_STATION_DATA_DIR and --db / EDGE_STATION_DB; a change takes effect when the station starts again.</source>
+            <translation>通过 --data-dir / EDGE_STATION_DATA_DIR 和 --db / EDGE_STATION_DB 设置；更改在工作站重新启动后生效。</translation>
+        </message>
+        <message>
             <source>serve the control API and Prometheus metrics</source>
             <translation>提供控制 API 和 Prometheus 指标</translation>
         </message>
@@ -669,6 +1456,10 @@
         <message>
             <source>Remove PIN</source>
             <translation>删除 PIN</translation>
+        </message>
+        <message>
+            <source> s</source>
+            <translation> 秒</translation>
         </message>
         <message>
             <source>off</source>
@@ -718,9 +1509,29 @@
             <source>Camera defaults</source>
             <translation>摄像头默认值</translation>
         </message>
+        <message>
+            <source>{LOCK} locked by the environment: {shown} (unset {var} to change it here)</source>
+            <translation>{LOCK} 已被环境变量锁定：{shown}（取消设置 {var} 后可在此更改）</translation>
+        </message>
+        <message>
+            <source>locked by {var}</source>
+            <translation>已被 {var} 锁定</translation>
+        </message>
+        <message>
+            <source>a PIN is set</source>
+            <translation>已设置 PIN</translation>
+        </message>
+        <message>
+            <source>no PIN set (kiosk exit is not protected)</source>
+            <translation>未设置 PIN（退出展台模式不受保护）</translation>
+        </message>
     </context>
     <context>
         <name>SnapshotDialog</name>
+        <message>
+            <source>Snapshot — {name}</source>
+            <translation>快照 — {name}</translation>
+        </message>
         <message>
             <source>taking a snapshot…</source>
             <translation>正在拍摄快照…</translation>
@@ -737,9 +1548,69 @@
             <source>Close</source>
             <translation>关闭</translation>
         </message>
+        <message>
+            <source>{width}×{height}, taken {0} (frame {seq})</source>
+            <translation>{width}×{height}，拍摄于 {0}（第 {seq} 帧）</translation>
+        </message>
+        <message>
+            <source>No snapshot: {0}</source>
+            <translation>没有快照：{0}</translation>
+        </message>
+        <message>
+            <source>Save snapshot</source>
+            <translation>保存快照</translation>
+        </message>
+        <message>
+            <source>PNG (*.png)</source>
+            <translation>PNG (*.png)</translation>
+        </message>
     </context>
     <context>
         <name>StatsDialog</name>
+        <message>
+            <source>Stats — {name}</source>
+            <translation>统计 — {name}</translation>
+        </message>
+        <message>
+            <source>Running</source>
+            <translation>运行中</translation>
+        </message>
+        <message>
+            <source>PID</source>
+            <translation>进程号</translation>
+        </message>
+        <message>
+            <source>CPU</source>
+            <translation>CPU</translation>
+        </message>
+        <message>
+            <source>Memory (RSS)</source>
+            <translation>内存 (RSS)</translation>
+        </message>
+        <message>
+            <source>Threads</source>
+            <translation>线程数</translation>
+        </message>
+        <message>
+            <source>Children</source>
+            <translation>子进程</translation>
+        </message>
+        <message>
+            <source>Frame rate</source>
+            <translation>帧率</translation>
+        </message>
+        <message>
+            <source>Frames</source>
+            <translation>帧</translation>
+        </message>
+        <message>
+            <source>Motion</source>
+            <translation>移动</translation>
+        </message>
+        <message>
+            <source>Samples</source>
+            <translation>样本数</translation>
+        </message>
         <message>
             <source>…</source>
             <translation>…</translation>
@@ -747,6 +1618,26 @@
         <message>
             <source>Refresh</source>
             <translation>刷新</translation>
+        </message>
+        <message>
+            <source>yes</source>
+            <translation>是</translation>
+        </message>
+        <message>
+            <source>no</source>
+            <translation>否</translation>
+        </message>
+        <message>
+            <source>{fps} over {window_s:g} s</source>
+            <translation>{window_s:g} 秒内 {fps}</translation>
+        </message>
+        <message>
+            <source>{decoded} decoded, {dropped} dropped</source>
+            <translation>已解码 {decoded}，丢弃 {dropped}</translation>
+        </message>
+        <message>
+            <source>{motion_avg:.3f} avg</source>
+            <translation>平均 {motion_avg:.3f}</translation>
         </message>
     </context>
     <context>
@@ -774,6 +1665,36 @@ edge-station pin set --data-dir {path}</translation>
         <message>
             <source>Cancel</source>
             <translation>取消</translation>
+        </message>
+    </context>
+    <context>
+        <name>_ChecksTable</name>
+        <message>
+            <source>Check</source>
+            <translation>检查项</translation>
+        </message>
+        <message>
+            <source>Status</source>
+            <translation>状态</translation>
+        </message>
+        <message>
+            <source>Value</source>
+            <translation>数值</translation>
+        </message>
+        <message>
+            <source>Limit</source>
+            <translation>限值</translation>
+        </message>
+        <message>
+            <source>Why</source>
+            <translation>原因</translation>
+        </message>
+    </context>
+    <context>
+        <name>alerts_page</name>
+        <message>
+            <source> s</source>
+            <translation> 秒</translation>
         </message>
     </context>
 </TS>
