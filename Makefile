@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-stamp
 export QT_LOGGING_RULES ?= qt.qpa.*=false
 
-.PHONY: run test lint venv bench screenshots clean doctor headless translations package smoke
+.PHONY: run test lint venv bench screenshots clean doctor headless translations lupdate package smoke
 
 # Qt Linguist catalogues (.ts, in git) compile to .qm (built, shipped, not in git).
 QM := $(patsubst %.ts,%.qm,$(wildcard resources/translations/*.ts))
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 translations: $(QM)
+
+## Re-extract the window's texts into the .ts catalogues (then translate the new entries).
+lupdate: venv
+	$(VENV)/bin/pyside6-lupdate -locations none -extensions py app/ui -ts $(wildcard resources/translations/*.ts)
 
 resources/translations/%.qm: resources/translations/%.ts $(STAMP)
 	$(VENV)/bin/pyside6-lrelease -silent $< -qm $@

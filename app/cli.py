@@ -193,17 +193,25 @@ def _find_camera(uow, ref: str):
 
 
 def cmd_window(args: argparse.Namespace) -> int:
+    from app.kiosk.instance import hand_off
+    from app.kiosk.settings import K_ENABLED, read_startup_settings
     from app.station import Station, StationOptions
 
     paths = _paths(args)
+    # One station per data dir: a second launch raises the running window instead.
+    answer = hand_off(paths.data_dir)
+    if answer is not None:
+        print(f"{APP_NAME}: {answer.message}", file=sys.stderr)
+        return answer.exit_code
     # Migrate (or refuse a newer database) before any window shows.
     _open_store(args).dispose()
+    kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
     try:
         from app.ui.app import run_window
     except ImportError as e:
         raise CliError(f"the window cannot start: {e}. Try '{APP_NAME} doctor'.", EXIT_ERROR) from None
-    return run_window(station, kiosk=args.kiosk)
+    return run_window(station, kiosk=kiosk)
 
 
 def cmd_headless(args: argparse.Namespace) -> int:
