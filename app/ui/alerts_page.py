@@ -511,6 +511,7 @@ class RulesPage(QWidget):
         self.station, self.tasks = station, tasks
         self.rules: list[AlertRule] = []
         self.table = _table([self.tr("On"), self.tr("Name"), self.tr("Target"), self.tr("Condition"), self.tr("For"), self.tr("Severity"), self.tr("Notify"), self.tr("Version")])
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)  # edit/toggle/delete act on one rule
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.template = QComboBox()
@@ -556,6 +557,7 @@ class RulesPage(QWidget):
                           quiet=True, owner=self)
 
     def show_rules(self, rules: list[AlertRule]) -> None:
+        before = self.selected()  # keep the operator's selection on the same rule, not the same row
         self.rules = sorted(rules, key=lambda r: r.name.lower())
         names = {c.id: c.name for c in self.station.cameras()}
 
@@ -575,6 +577,10 @@ class RulesPage(QWidget):
                             f"{r.metric} {r.comparator} {r.threshold:g}", f"{r.for_seconds:g} s",
                             str(r.severity), notify(r), str(r.version)] for r in self.rules],
               [None if r.enabled else "#eeeeee" for r in self.rules])
+        if before is not None:
+            for i, r in enumerate(self.rules):
+                if r.id == before.id:
+                    self.table.selectRow(i)
         self._update_buttons()
         self.refreshed.emit()
 
