@@ -7,8 +7,9 @@ non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import APP_NAME, __version__
@@ -129,11 +130,8 @@ def _register_rollout(sub, add_common) -> None:
 def cmd_rollout(args: argparse.Namespace) -> int:
     from app.rollout.cli import cmd_rollout as run
 
-    store = _open_store(args)
-    try:
+    with _store(args) as store:
         return run(args, store)
-    finally:
-        store.dispose()
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -145,11 +143,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from app.rollout.cli import cmd_verify as run
     from app.station import scratch_station
 
-    store = _open_store(args)
-    try:
+    with _store(args) as store:
         return run(args, scratch_station, store)
-    finally:
-        store.dispose()
 
 
 def _need_sub(p: argparse.ArgumentParser) -> int:
@@ -178,6 +173,16 @@ def _open_store(args: argparse.Namespace):
         return open_store(paths.db_url)
     except StoreError as e:
         raise CliError(str(e), EXIT_DATABASE) from None
+
+
+@contextlib.contextmanager
+def _store(args: argparse.Namespace) -> Iterator:
+    """The opened (migrated) store for one command, released when it is done."""
+    store = _open_store(args)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def _find_camera(uow, ref: str):
@@ -238,14 +243,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         cameras = parse_cameras_file(args.file)
     except ConfigFileError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    store = _open_store(args)
-    try:
+    with _store(args) as store:
         if args.dry_run:
             print(f"{args.file}: {len(cameras)} cameras, file is valid (nothing applied)")
             return EXIT_OK
         report = import_cameras(store, cameras, replace=args.replace)
-    finally:
-        store.dispose()
     print(f"imported {args.file}: {report.summary()}")
     return EXIT_OK
 
@@ -253,13 +255,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from app.store.yaml_io import ConfigFileError, export_file
 
-    store = _open_store(args)
     try:
-        n = export_file(store, args.file, include_secrets=args.include_secrets)
+        with _store(args) as store:
+            n = export_file(store, args.file, include_secrets=args.include_secrets)
     except ConfigFileError as e:
         raise CliError(str(e), EXIT_ERROR) from None
-    finally:
-        store.dispose()
     masked = "" if args.include_secrets else " (passwords masked)"
     print(f"exported {n} cameras to {args.file}{masked}")
     return EXIT_OK
@@ -268,12 +268,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_cameras_list(args: argparse.Namespace) -> int:
     from app.domain import mask_secrets
 
-    store = _open_store(args)
-    try:
-        with store.uow() as uow:
-            cams = uow.cameras.list()
-    finally:
-        store.dispose()
+    with _store(args) as store, store.uow() as uow:
+        cams = uow.cameras.list()
     if not cams:
         print("no cameras (add one with 'edge-station cameras add NAME SOURCE')")
         return EXIT_OK
@@ -295,28 +291,20 @@ def cmd_cameras_add(args: argparse.Namespace) -> int:
         ).validated()
     except ValidationError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    store = _open_store(args)
-    try:
-        with store.uow() as uow:
-            if uow.cameras.get_by_name(cam.name) is not None:
-                raise CliError(f"a camera named {cam.name!r} already exists", EXIT_USAGE)
-            saved = uow.cameras.add(cam)
-            uow.commit()
-    finally:
-        store.dispose()
+    with _store(args) as store, store.uow() as uow:
+        if uow.cameras.get_by_name(cam.name) is not None:
+            raise CliError(f"a camera named {cam.name!r} already exists", EXIT_USAGE)
+        saved = uow.cameras.add(cam)
+        uow.commit()
     print(f"added camera {saved.id}: {saved.name}")
     return EXIT_OK
 
 
 def cmd_cameras_remove(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    try:
-        with store.uow() as uow:
-            cam = _find_camera(uow, args.camera)
-            uow.cameras.remove(cam.id)
-            uow.commit()
-    finally:
-        store.dispose()
+    with _store(args) as store, store.uow() as uow:
+        cam = _find_camera(uow, args.camera)
+        uow.cameras.remove(cam.id)
+        uow.commit()
     print(f"removed camera {cam.id}: {cam.name}")
     return EXIT_OK
 
@@ -336,8 +324,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from app.store.db import head_revision, redact_url
 
-    store = _open_store(args)  # opening runs the migrations
-    store.dispose()
+    _open_store(args).dispose()  # opening runs the migrations
     print(f"database {redact_url(_paths(args).db_url)} is at schema {head_revision()}")
     return EXIT_OK
 
