@@ -117,10 +117,17 @@ class KioskSettings:
 def read_startup_settings(db_url: str) -> dict[str, Any]:
     """``kiosk.enabled`` and ``ui.language`` from the database before any window exists.
 
-    Opens the store (running the migrations, as the station would a moment
-    later). Any problem with the database yields ``{}``: the station reports it
-    properly when it opens.
+    A SQLite file already at this app's schema is read with the standard
+    library (:mod:`app.store.preflight`); anything else opens the store
+    (running the migrations, as the station would a moment later). Any problem
+    with the database yields ``{}``: the station reports it properly when it opens.
     """
+    from app.store.preflight import preflight
+
+    keys = (K_ENABLED, K_LANGUAGE)
+    pre = preflight(db_url, keys)
+    if pre.ready:
+        return pre.settings
     from app.store import open_store
 
     try:
@@ -129,7 +136,7 @@ def read_startup_settings(db_url: str) -> dict[str, Any]:
         return {}
     try:
         with store.uow() as uow:
-            return {k: v for k in (K_ENABLED, K_LANGUAGE) if (v := uow.settings.get(k)) is not None}
+            return {k: v for k in keys if (v := uow.settings.get(k)) is not None}
     except Exception:
         return {}
     finally:
