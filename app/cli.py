@@ -104,6 +104,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _window_parser() -> argparse.ArgumentParser:
+    """The options of the default command (the window): the full parser's, without its commands."""
+    p = argparse.ArgumentParser(prog=APP_NAME, add_help=False, allow_abbrev=False, exit_on_error=False)
+    _add_common(p)
+    p.add_argument("--kiosk", action="store_true")
+    p.add_argument("--no-demo", action="store_true")
+    return p
+
+
+def _parse_window_args(argv: list[str]) -> argparse.Namespace | None:
+    """``argv`` parsed as the window command, or None when it is anything else (a command, help, a typo).
+
+    Building the full parser imports every feature's commands (rollout, API, kiosk), which costs the
+    window about a third of a second before its first paint; the full parser handles everything else.
+    """
+    try:
+        args, rest = _window_parser().parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return None if rest else args
+
+
 def _feature_commands() -> list[Callable]:
     from app.api.cli import add_cli as api_cli
     from app.kiosk.cli import add_cli as kiosk_cli
@@ -208,8 +230,13 @@ def cmd_window(args: argparse.Namespace) -> int:
     if answer is not None:
         print(f"{APP_NAME}: {answer.message}", file=sys.stderr)
         return answer.exit_code
-    # Migrate (or refuse a newer database) before any window shows.
-    _open_store(args).dispose()
+    # Migrate (or refuse a newer database) before any window shows. A SQLite file already at this
+    # app's schema needs nothing: the preflight tells without importing SQLAlchemy and Alembic,
+    # and the station checks again through Alembic when it opens, after the first paint.
+    from app.store.preflight import preflight
+
+    if not preflight(paths.db_url).ready:
+        _open_store(args).dispose()
     kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
     try:
@@ -347,8 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.ui.qtcheck import main as qtcheck
 
         return qtcheck()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse_window_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", None) or cmd_window
     try:
         return int(handler(args) or 0)

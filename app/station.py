@@ -21,32 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.alerts import AlertEngine, Dispatcher, default_rules
 from app.domain import Camera
-from app.domain.audit import AuditEntry
 from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamera
 from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
-from app.legacy.operations import LegacyOperations
-from app.metrics import (
-    MetricsRegistry,
-    MetricsSampler,
-    RolloutFeed,
-    Rollup,
-    StationFeed,
-    SupervisorFeed,
-)
 from app.paths import StationPaths, sqlite_url
-from app.rollout.router import Router
-from app.services.admin import StationAdmin
-from app.services.operations import DomainOperations, to_camera_status
-from app.services.ports import HeartbeatHistory, ProbeRunner
-from app.store import Store, open_store
-from app.store.yaml_io import ImportReport, export_file, import_cameras, parse_cameras_file
-from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerState
 
+# The store, supervisor, operations, router, metrics and alerts (SQLAlchemy, Alembic, pydantic,
+# numpy, ddsketch...) are imported when the station opens, not here: the window imports this
+# module before it first paints, and opens the station on a background thread afterwards.
 if TYPE_CHECKING:
+    from app.rollout.router import Router
     from app.rollout.verify import ScratchStation
+    from app.store import Store
+    from app.store.yaml_io import ImportReport
+    from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent
 
 log = logging.getLogger("edge_station.station")
 
@@ -119,6 +108,9 @@ class Station:
         return self
 
     def _open_parts(self) -> None:
+        from app.store import open_store
+        from app.supervisor import Supervisor
+
         self.store = open_store(self.paths.db_url)
         if self.options.seed_demo:
             self._seed_demo()
@@ -145,6 +137,8 @@ class Station:
 
     def _seed_demo(self) -> None:
         """On the first start of an empty database, add the demo cameras (once, ever)."""
+        from app.store.yaml_io import parse_cameras_file
+
         assert self.store is not None
         demo = parse_cameras_file(DEMO_CAMERAS_FILE)
         with self.store.uow() as uow:
@@ -158,6 +152,8 @@ class Station:
 
     def _seed_default_rules(self) -> None:
         """The rollout health rules ship enabled: add them once, on the first start."""
+        from app.alerts import default_rules
+
         assert self.store is not None
         with self.store.uow() as uow:
             if uow.settings.get(SETTING_RULES_SEEDED):
@@ -169,6 +165,16 @@ class Station:
             uow.commit()
 
     def _wire_metrics_and_alerts(self) -> None:
+        from app.alerts import AlertEngine, Dispatcher
+        from app.metrics import (
+            MetricsRegistry,
+            MetricsSampler,
+            RolloutFeed,
+            Rollup,
+            StationFeed,
+            SupervisorFeed,
+        )
+
         assert self.store is not None and self.supervisor is not None
         self.metrics = MetricsRegistry()
         self.supervisor_feed = SupervisorFeed(self.supervisor, self.metrics).start()
@@ -193,6 +199,11 @@ class Station:
         self.alerts.start()
 
     def _wire_operations(self) -> None:
+        from app.legacy.operations import LegacyOperations
+        from app.rollout.router import Router
+        from app.services.admin import StationAdmin
+        from app.services.operations import DomainOperations
+        from app.services.ports import HeartbeatHistory, ProbeRunner
 
         assert self.store is not None and self.supervisor is not None
         self.history = HeartbeatHistory().attach(self.supervisor)
@@ -310,6 +321,8 @@ class Station:
 
     def live_status(self) -> list[CameraStatus]:
         """Every camera's state from the supervisor's snapshot: cheap, no database, not routed."""
+        from app.services.operations import to_camera_status
+
         sup = self.supervisor
         statuses = sup.statuses() if sup is not None else {}
         out = []
@@ -327,6 +340,8 @@ class Station:
 
     def autostart(self) -> None:
         """Start every active camera that is not running yet (used at open and by 'Start all')."""
+        from app.supervisor import WorkerState
+
         for cam in self.cameras():
             if not cam.active:
                 continue
@@ -339,6 +354,8 @@ class Station:
                 log.warning("autostart of camera %s (%s) failed: %s", cam.id, cam.name, e)
 
     def stop_all(self) -> None:
+        from app.supervisor import WorkerState
+
         for cam in self.cameras():
             st = self.supervisor.status(cam.id) if self.supervisor else None
             if st is not None and st.state != WorkerState.STOPPED:
@@ -352,6 +369,8 @@ class Station:
         self._on_database_changed()
 
     def export_file(self, path: Path | str, *, include_secrets: bool = False) -> int:
+        from app.store.yaml_io import export_file
+
         assert self.store is not None
         return export_file(self.store, path, include_secrets=include_secrets)
 
@@ -363,6 +382,8 @@ class Station:
 
     def set_settings(self, values: dict[str, Any], *, actor: str = "operator") -> None:
         """Store settings in one transaction, each change audited with its old and new value."""
+        from app.domain.audit import AuditEntry
+
         assert self.store is not None
         with self.store.uow() as uow:
             for key, value in values.items():
@@ -376,6 +397,8 @@ class Station:
         self.emit(StationEvent("settings"))
 
     def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
+        from app.store.yaml_io import import_cameras, parse_cameras_file
+
         assert self.store is not None
         report = import_cameras(self.store, parse_cameras_file(path), replace=replace)
         self._on_database_changed()
@@ -414,6 +437,8 @@ class Station:
         return _query_fingerprint(engine)
 
     def _on_database_changed(self) -> None:
+        from app.supervisor import WorkerState
+
         before = {c.id: c for c in self.cameras()}
         after = {c.id: c for c in self._reload_cameras()}
         sup = self.supervisor
