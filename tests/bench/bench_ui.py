@@ -3,10 +3,16 @@
 Run: ``python tests/bench/bench_ui.py [--runs 5] [--seconds 20] [--cameras 16]``
 (offscreen by default; ``--platform xcb`` under Xvfb or a desktop).
 
-1. Start to first paint: a fresh interpreter until the first paint event of the
-   main window. Edge Station (window + station opening in the background with
-   its demo cameras autostarting) vs a bare ``QMainWindow`` holding a pyqtgraph
-   ``PlotWidget``. Median of ``--runs`` alternating runs, ratio app / bare.
+1. Start to first paint: from spawning a fresh interpreter until the first
+   paint event of the main window. Edge Station is the real command
+   (``python -m app --data-dir D`` with ``EDGE_STATION_EXIT_AFTER_PAINT=1``:
+   argument parsing, the single-instance check, the database preflight, the
+   language, the window; the station then opens in the background with its
+   demo cameras autostarting) vs a bare ``QMainWindow`` holding a pyqtgraph
+   ``PlotWidget``. Two Edge Station figures: the usual start (the data dir's
+   database already at this app's schema) and the first start on an empty data
+   dir (the migrations run before the window shows). Median of ``--runs``
+   alternating runs, ratio app / bare.
 2. Event-loop lag: a 10 ms precise timer measures how late it fires (p50, p99,
    max) with N cameras (default 16) on the 4x4 wall at their 10 fps preview and
    the charts page refreshing at 2 Hz in a second window, vs the bare window
@@ -78,32 +84,6 @@ def child_bare_start() -> int:
     _keep = _first_paint_filter(app, win, painted)  # noqa: F841
     win.show()
     return app.exec()
-
-
-def child_app_start() -> int:
-    from PySide6.QtCore import QSettings, QTimer
-
-    from app.paths import resolve_paths
-    from app.station import Station, StationOptions
-    from app.ui.app import ensure_application
-    from app.ui.main_window import MainWindow
-
-    app = ensure_application(["bench"])
-    with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
-        station = Station(StationOptions(paths=resolve_paths(Path(tmp) / "data"), seed_demo=True, autostart=True))
-        win = MainWindow(station, settings=QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat))
-
-        def painted() -> None:
-            print("PAINTED", flush=True)
-            QTimer.singleShot(0, win.close)
-
-        _keep = _first_paint_filter(app, win, painted)  # noqa: F841
-        win.show()
-        win.open_station()
-        app.exec()
-        win.shutdown()
-        station.close()
-    return 0
 
 
 class _Lag:
@@ -249,22 +229,41 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
 
 
 def _spawn(args: list[str], platform: str, timeout: float) -> tuple[float, str]:
-    env = dict(os.environ, QT_QPA_PLATFORM=platform, PYTHONPATH=str(REPO_ROOT))
+    """Run this file as a child; (seconds from spawn to its PAINTED line, its stdout)."""
+    return _timed([sys.executable, __file__, *args], platform, timeout, "stdout", "PAINTED")
+
+
+APP_MARKER = "first paint"  # what the app prints on stderr when EDGE_STATION_EXIT_AFTER_PAINT=1
+
+
+def _spawn_app(data_dir: Path, platform: str, timeout: float) -> float:
+    """The real command, from spawn until it says it painted (it then quits and closes the station)."""
+    cmd = [sys.executable, "-m", "app", "--data-dir", str(data_dir)]
+    return _timed(cmd, platform, timeout, "stderr", APP_MARKER, {"EDGE_STATION_EXIT_AFTER_PAINT": "1"})[0]
+
+
+def _timed(cmd: list[str], platform: str, timeout: float, stream: str, marker: str,
+           extra_env: dict[str, str] | None = None) -> tuple[float, str]:
+    env = dict(os.environ, QT_QPA_PLATFORM=platform, PYTHONPATH=str(REPO_ROOT), **(extra_env or {}))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=str(REPO_ROOT))
+    watched, other = (proc.stdout, proc.stderr) if stream == "stdout" else (proc.stderr, proc.stdout)
+    assert watched is not None and other is not None
     first: float | None = None
     lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("PAINTED") and first is None:
+    for line in watched:
+        if marker in line and first is None:
             first = time.perf_counter() - t0
         lines.append(line)
+    rest = other.read()
     proc.wait(timeout)
     if proc.returncode != 0:
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"child {args} failed ({proc.returncode}): {err[-2000:]}")
-    return (first if first is not None else float("nan")), "".join(lines)
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {(''.join(lines) + rest)[-2000:]}")
+    if first is None:
+        raise RuntimeError(f"{cmd} never said {marker!r}: {(''.join(lines) + rest)[-2000:]}")
+    out = "".join(lines) if stream == "stdout" else rest
+    return first, out
 
 
 def _result(out: str) -> dict:
@@ -282,27 +281,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", default="wall+charts", help="lag child: wall+charts, wall, charts, table")
     ap.add_argument("--attribution", action="store_true", help="also measure wall only, charts only, table only")
     ap.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    ap.add_argument("--start-only", action="store_true", help="only figure 1 (start to first paint)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child == "bare-start":
         return child_bare_start()
-    if args.child == "app-start":
-        return child_app_start()
     if args.child == "lag-bare":
         return child_lag_bare(args.seconds)
     if args.child == "lag-wall":
         return child_lag_wall(args.seconds, args.cameras, args.variant)
 
     print(f"platform {args.platform}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    bare, app = [], []
-    for _ in range(args.runs):
-        bare.append(_spawn(["--child", "bare-start"], args.platform, 120)[0])
-        app.append(_spawn(["--child", "app-start"], args.platform, 120)[0])
-    mb, ma = statistics.median(bare), statistics.median(app)
-    print(f"\n1. start to first paint (median of {args.runs}, fresh interpreter)")
-    print(f"   bare PySide6 + pyqtgraph window  {mb * 1000:8.0f} ms   runs: {', '.join(f'{x * 1000:.0f}' for x in bare)}")
-    print(f"   Edge Station window              {ma * 1000:8.0f} ms   runs: {', '.join(f'{x * 1000:.0f}' for x in app)}")
-    print(f"   ratio app / bare                 {ma / mb:8.2f}")
+    bare: list[float] = []
+    usual: list[float] = []
+    first: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ui-start-") as tmp:
+        env_home = Path(tmp) / "home"  # QSettings and the XDG dirs of the children stay in here
+        env_home.mkdir()
+        os.environ["HOME"] = str(env_home)
+        os.environ.pop("XDG_CONFIG_HOME", None)
+        usual_dir = Path(tmp) / "usual"
+        _spawn_app(usual_dir, args.platform, 120)  # creates, migrates and seeds it; warms the page cache
+        _spawn(["--child", "bare-start"], args.platform, 120)  # the same warm-up for the baseline
+        for i in range(args.runs):
+            order = ("bare", "usual", "first") if i % 2 == 0 else ("first", "usual", "bare")
+            for which in order:
+                if which == "bare":
+                    bare.append(_spawn(["--child", "bare-start"], args.platform, 120)[0])
+                elif which == "usual":
+                    usual.append(_spawn_app(usual_dir, args.platform, 120))
+                else:
+                    first.append(_spawn_app(Path(tmp) / f"first-{i}", args.platform, 120))
+    mb, mu, mf = statistics.median(bare), statistics.median(usual), statistics.median(first)
+
+    def runs(xs: list[float]) -> str:
+        return ", ".join(f"{x * 1000:.0f}" for x in xs)
+
+    print(f"\n1. start to first paint (median of {args.runs}, fresh interpreter, spawn to first paint)")
+    print(f"   bare PySide6 + pyqtgraph window        {mb * 1000:8.0f} ms   runs: {runs(bare)}")
+    print(f"   Edge Station, database up to date      {mu * 1000:8.0f} ms   runs: {runs(usual)}")
+    print(f"   Edge Station, first start (migrates)   {mf * 1000:8.0f} ms   runs: {runs(first)}")
+    print(f"   ratio usual start / bare               {mu / mb:8.2f}")
+    print(f"   ratio first start / bare               {mf / mb:8.2f}")
+    if args.start_only:
+        return 0
 
     rb = _result(_spawn(["--child", "lag-bare", "--seconds", str(args.seconds)], args.platform, 300)[1])
     rw = _result(_spawn(["--child", "lag-wall", "--seconds", str(args.seconds), "--cameras", str(args.cameras)],
