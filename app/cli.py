@@ -230,6 +230,9 @@ def cmd_window(args: argparse.Namespace) -> int:
     if answer is not None:
         print(f"{APP_NAME}: {answer.message}", file=sys.stderr)
         return answer.exit_code
+    from app.logsetup import setup_logging
+
+    setup_logging(paths.log_dir)
     # Migrate (or refuse a newer database) before any window shows. A SQLite file already at this
     # app's schema needs nothing: the preflight tells without importing SQLAlchemy and Alembic,
     # and the station checks again through Alembic when it opens, after the first paint.
@@ -247,11 +250,13 @@ def cmd_window(args: argparse.Namespace) -> int:
 
 
 def cmd_headless(args: argparse.Namespace) -> int:
+    from app.logsetup import setup_logging
     from app.rollout.errors import RolloutSettingsError
     from app.station import Station, StationAlreadyRunning, StationOptions, run_headless
     from app.store import StoreError
 
     paths = _paths(args)
+    setup_logging(paths.log_dir)
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)

@@ -127,8 +127,13 @@ class ExceptionReporter(QObject):
 
     @Slot(str, str)
     def _show(self, title: str, details: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Critical, self.tr("Edge Station — unexpected error"),
-                          title + "\n\n" + self.tr("The station keeps running. The details are in the log."),
+        from app.logsetup import station_log_path
+
+        text = title + "\n\n" + self.tr("The station keeps running. The details are in the log.")
+        log_file = station_log_path()
+        if log_file is not None:
+            text += f"\n{log_file}"
+        box = QMessageBox(QMessageBox.Icon.Critical, self.tr("Edge Station — unexpected error"), text,
                           QMessageBox.StandardButton.Ok, self._parent_widget)
         box.setDetailedText(details)
         box.setWindowModality(Qt.WindowModality.NonModal)

@@ -67,3 +67,30 @@ def test_the_exception_reporter_shows_a_dialog_and_the_app_goes_on(qtbot):
     finally:
         reporter.uninstall()
     assert sys.excepthook != reporter._hook
+
+
+def test_an_uncaught_exception_lands_in_the_station_log_and_the_dialog_names_it(qtbot, tmp_path):
+    import logging
+
+    from app.logsetup import setup_logging, teardown_logging
+    from app.ui.app import ExceptionReporter
+
+    level = logging.getLogger().level
+    log_file = setup_logging(tmp_path)
+    reporter = ExceptionReporter()
+    reporter.install()
+    try:
+        with qtbot.waitSignal(reporter.reported, timeout=2_000):
+            try:
+                raise ValueError("kaput in a timer")
+            except ValueError:
+                sys.excepthook(*sys.exc_info())
+        assert str(log_file) in reporter.dialogs[0].text()
+        reporter.dialogs[0].close()
+    finally:
+        reporter.uninstall()
+        teardown_logging()
+        logging.getLogger().setLevel(level)
+    logged = log_file.read_text(encoding="utf-8")
+    assert "ERROR" in logged and "uncaught exception" in logged
+    assert "ValueError: kaput in a timer" in logged and "Traceback" in logged
