@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import OperationError
 from app.ui import station_settings as ss
+from app.ui.i18n import LANGUAGES
 from app.ui.tasks import TaskRunner
 
 LOCK = "🔒"
@@ -169,7 +170,19 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("API"), self.api_enabled)
         form.addRow(self.tr("API / metrics host"), self.api_host)
         form.addRow(self.tr("API / metrics port"), self.api_port)
+        self.language = QComboBox()
+        self.language.setObjectName("language")
+        self.language.addItem(self.tr("System language"), ss.SYSTEM_LANGUAGE)
+        for code, name in LANGUAGES.items():
+            self.language.addItem(name, code)  # each language in its own script, as pickers do
+        form.addRow(self.tr("Language"), self.language)
+        form.addRow("", self._restart_note())
         self.tabs.addTab(page, self.tr("General"))
+
+    def _restart_note(self) -> QLabel:
+        note = QLabel(self.tr("Takes effect when the window starts again."))
+        note.setStyleSheet("color: #607d8b;")
+        return note
 
     def _build_kiosk(self) -> None:
         page = QWidget()
@@ -191,6 +204,10 @@ class SettingsDialog(QDialog):
         self.kiosk_cycle.setRange(0, 3600)
         self.kiosk_cycle.setSuffix(self.tr(" s"))
         self.kiosk_cycle.setSpecialValueText(self.tr("off"))
+        self.kiosk_enabled = QCheckBox(self.tr("start the window as a kiosk (fullscreen wall, PIN to leave)"))
+        self.kiosk_enabled.setObjectName("kioskEnabled")
+        form.addRow(self.tr("Kiosk"), self.kiosk_enabled)
+        form.addRow("", self._restart_note())
         form.addRow(self.tr("Operator PIN"), self.pin)
         form.addRow(self.tr("Repeat PIN"), self.pin2)
         form.addRow("", _wrap(row))
@@ -264,6 +281,8 @@ class SettingsDialog(QDialog):
         self.api_port.setValue(int(stored[ss.K_API_PORT]))
         self.kiosk_grid.setCurrentIndex(max(0, min(3, int(stored[ss.K_KIOSK_GRID]) - 1)))
         self.kiosk_cycle.setValue(int(stored[ss.K_KIOSK_CYCLE]))
+        self.kiosk_enabled.setChecked(bool(stored[ss.K_KIOSK_ENABLED]))
+        self.language.setCurrentIndex(max(0, self.language.findData(stored[ss.K_LANGUAGE])))
         self.def_max_fps.setValue(float(stored[ss.K_DEF_MAX_FPS]))
         self.def_stall.setValue(float(stored[ss.K_DEF_STALL]))
         self.def_motion.setValue(float(stored[ss.K_DEF_MOTION]))
@@ -292,7 +311,8 @@ class SettingsDialog(QDialog):
         values = {
             ss.K_API_ENABLED: self.api_enabled.isChecked(), ss.K_API_HOST: self.api_host.text().strip(),
             ss.K_API_PORT: self.api_port.value(), ss.K_KIOSK_GRID: self.kiosk_grid.currentIndex() + 1,
-            ss.K_KIOSK_CYCLE: self.kiosk_cycle.value(), ss.K_DEF_MAX_FPS: self.def_max_fps.value(),
+            ss.K_KIOSK_CYCLE: self.kiosk_cycle.value(), ss.K_KIOSK_ENABLED: self.kiosk_enabled.isChecked(),
+            ss.K_LANGUAGE: self.language.currentData(), ss.K_DEF_MAX_FPS: self.def_max_fps.value(),
             ss.K_DEF_STALL: self.def_stall.value(), ss.K_DEF_MOTION: self.def_motion.value(),
         }
         stored = {k: v for k, v in values.items() if self._stored.get(k) != v}

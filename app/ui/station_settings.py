@@ -1,7 +1,9 @@
 """Qt-free access to the station's stored settings for the settings dialog.
 
-Keys the window owns (table ``settings``): ``kiosk.*`` and ``camera_defaults.*``;
-the API/metrics endpoint keys are ``api.*`` (read by the API at start). Rollout
+Keys the window owns (table ``settings``): ``kiosk.*``, ``ui.language`` and
+``camera_defaults.*``; the API/metrics endpoint keys are ``api.*`` (read by the
+API at start). ``ui.language`` and ``kiosk.enabled`` are read when the window
+starts (``edge-station language`` / ``edge-station kiosk on|off`` set them too). Rollout
 settings go through the router, never through here.
 
 It reads and writes through ``Station.get_settings()`` and
@@ -15,15 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.errors import FieldError, ValidationError
+from app.kiosk.settings import K_ENABLED as K_KIOSK_ENABLED
+from app.kiosk.settings import K_LANGUAGE, LANGUAGES, LanguageError, normalize_language
 
 K_API_ENABLED, K_API_HOST, K_API_PORT = "api.enabled", "api.host", "api.port"
 K_KIOSK_GRID, K_KIOSK_CYCLE = "kiosk.grid", "kiosk.cycle_s"
+SYSTEM_LANGUAGE = "system"  # stored for "follow the system locale", as the CLI stores it
 K_DEF_MAX_FPS, K_DEF_STALL, K_DEF_MOTION = (
     "camera_defaults.max_fps", "camera_defaults.stall_timeout", "camera_defaults.motion_threshold")
 
 DEFAULTS: dict[str, Any] = {
     K_API_ENABLED: True, K_API_HOST: "127.0.0.1", K_API_PORT: 8765,
-    K_KIOSK_GRID: 2, K_KIOSK_CYCLE: 0,
+    K_KIOSK_GRID: 2, K_KIOSK_CYCLE: 0, K_KIOSK_ENABLED: False, K_LANGUAGE: SYSTEM_LANGUAGE,
     K_DEF_MAX_FPS: 0.0, K_DEF_STALL: 10.0, K_DEF_MOTION: 0.02,
 }
 
@@ -40,6 +45,13 @@ def problems(values: Mapping[str, Any]) -> list[FieldError]:
     cycle = values.get(K_KIOSK_CYCLE)
     if cycle is not None and not (cycle == 0 or 5 <= cycle <= 3600):
         errs.append(FieldError(K_KIOSK_CYCLE, "must be 0 (off) or 5 to 3600 seconds"))
+    if K_LANGUAGE in values:
+        try:
+            normalize_language(values[K_LANGUAGE])
+        except LanguageError:
+            errs.append(FieldError(K_LANGUAGE, f"must be {SYSTEM_LANGUAGE!r} or one of {', '.join(LANGUAGES)}"))
+    if K_KIOSK_ENABLED in values and not isinstance(values[K_KIOSK_ENABLED], bool):
+        errs.append(FieldError(K_KIOSK_ENABLED, "must be true or false"))
     fps = values.get(K_DEF_MAX_FPS)
     if fps is not None and not (0 <= fps <= 240):
         errs.append(FieldError(K_DEF_MAX_FPS, "must be 0 (source rate) to 240"))
@@ -58,7 +70,12 @@ class StationSettings:
 
     def load(self) -> dict[str, Any]:
         stored = self.station.get_settings()
-        return {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS}}
+        out = {**DEFAULTS, **{k: v for k, v in stored.items() if k in DEFAULTS and v is not None}}
+        try:  # 'zh-CN', 'zh' or None as another tool stored it: shown as the choice it means
+            out[K_LANGUAGE] = normalize_language(out[K_LANGUAGE]) or SYSTEM_LANGUAGE
+        except LanguageError:
+            out[K_LANGUAGE] = SYSTEM_LANGUAGE  # the window starts in the system's language then, too
+        return out
 
     def save(self, values: Mapping[str, Any], *, actor: str = "operator") -> dict[str, Any]:
         errs = problems(values)

@@ -404,6 +404,7 @@
         <name>ExceptionReporter</name>
         <message>
             <source> in thread {name}</source>
+            <extracomment>``1``: quit as soon as the window has painted once (start-up benchmarks and the package smoke test)</extracomment>
             <translation>（线程 {name}）</translation>
         </message>
         <message>
@@ -1446,8 +1447,20 @@ The rollback is recorded and its checklist verified.</source>
             <translation>API / 指标端口</translation>
         </message>
         <message>
+            <source>System language</source>
+            <translation>跟随系统语言</translation>
+        </message>
+        <message>
+            <source>Language</source>
+            <translation>语言</translation>
+        </message>
+        <message>
             <source>General</source>
             <translation>常规</translation>
+        </message>
+        <message>
+            <source>Takes effect when the window starts again.</source>
+            <translation>窗口下次启动时生效。</translation>
         </message>
         <message>
             <source>leave empty to keep the current PIN</source>
@@ -1464,6 +1477,10 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>off</source>
             <translation>关闭</translation>
+        </message>
+        <message>
+            <source>start the window as a kiosk (fullscreen wall, PIN to leave)</source>
+            <translation>以展台模式启动窗口（全屏监控墙，凭 PIN 退出）</translation>
         </message>
         <message>
             <source>Operator PIN</source>

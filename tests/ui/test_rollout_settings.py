@@ -137,3 +137,41 @@ def test_camera_defaults_from_the_settings_fill_the_add_dialog(qtbot, window, st
     assert add.form.max_fps.value() == 7
     assert abs(add.form.motion_threshold.value() - 0.05) < 1e-9
     add.reject()
+
+
+def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qtbot, window, station):
+    from app.kiosk.settings import K_ENABLED, K_LANGUAGE, read_startup_settings
+    from app.ui.i18n import choose_language
+
+    station.set_settings({K_LANGUAGE: "zh-CN"}, actor="cli")  # as another tool may have spelt it
+    dlg = window.settings_dialog()
+    qtbot.waitUntil(lambda: dlg._rollout_loaded is not None, timeout=5_000)
+    assert dlg.language.currentData() == "zh_CN" and dlg.language.currentText() == "简体中文"
+    assert not dlg.kiosk_enabled.isChecked()
+    dlg.language.setCurrentIndex(dlg.language.findData("en"))
+    dlg.kiosk_enabled.setChecked(True)
+    with qtbot.waitSignal(dlg.applied, timeout=10_000):
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    # What the command line reads before the next window exists:
+    assert read_startup_settings(station.paths.db_url) == {K_ENABLED: True, K_LANGUAGE: "en"}
+    with station.store.uow() as uow:
+        audited = {(e.key, e.actor, (e.detail or {}).get("new")) for e in uow.audit.recent(50, op_prefix="settings.set")}
+    assert {(K_ENABLED, "operator", True), (K_LANGUAGE, "operator", "en")} <= audited
+
+    dlg.language.setCurrentIndex(dlg.language.findData("system"))
+    with qtbot.waitSignal(dlg.applied, timeout=10_000):
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    assert read_startup_settings(station.paths.db_url)[K_LANGUAGE] == "system"
+    assert choose_language("system") in ("en", "zh_CN")  # follows the system locale
+    dlg.close()
+
+
+def test_a_language_the_window_does_not_ship_is_refused(qtbot, window, station):
+    from app.ui.station_settings import K_LANGUAGE, problems
+
+    assert [e.field for e in problems({K_LANGUAGE: "klingon"})] == [K_LANGUAGE]
+    station.set_settings({K_LANGUAGE: "klingon"}, actor="test")  # typed into the database by hand
+    dlg = window.settings_dialog()
+    qtbot.waitUntil(lambda: dlg._rollout_loaded is not None, timeout=5_000)
+    assert dlg.language.currentData() == "system"  # what the window does with it, too
+    dlg.close()
