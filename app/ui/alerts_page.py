@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -48,6 +48,7 @@ from app.domain import (
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
 from app.ui.ops import operation
+from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
 
 SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
@@ -145,23 +146,12 @@ class AlertsPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(split, 1)
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        self.timer = RefreshWhileVisible(self, REFRESH_MS, self.refresh).timer
         self._update_buttons()
 
     @property
     def engine(self) -> Any:
         return getattr(self.station, "alerts", None)
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
-        self.timer.start()
-
-    def hideEvent(self, event) -> None:
-        super().hideEvent(event)
-        self.timer.stop()
 
     def shutdown(self) -> None:
         self.timer.stop()

@@ -21,8 +21,10 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QTimer, Signal  # noqa: E402
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+
+from app.ui.refresh import RefreshWhileVisible  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
 
@@ -150,9 +152,9 @@ class ChartsPage(QWidget):
             for line in spec.lines:
                 self._curve(self.plots[spec.key], (line.name, line.labels), line.legend, line.transform,
                             line.style)
-        self.timer = QTimer(self)
-        self.timer.setInterval(max(1, interval_ms // len(self.plots)))
-        self.timer.timeout.connect(self.refresh_next)
+        # One plot per tick, in turn: every plot refreshes once per interval_ms, spread out.
+        self.timer = RefreshWhileVisible(self, interval_ms // len(self.plots), self.refresh_next,
+                                         on_show=self.refresh).timer
         self._next = 0
 
     # ------------------------------------------------------------ data
@@ -245,17 +247,6 @@ class ChartsPage(QWidget):
         key = (name, tuple(sorted((labels or {}).items())))
         c = self.plots[plot_key].curves.get(key)
         return c.item if c else None
-
-    # ------------------------------------------------------------ visibility
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
-        self.timer.start()
-
-    def hideEvent(self, event) -> None:
-        super().hideEvent(event)
-        self.timer.stop()
 
     def shutdown(self) -> None:
         self.timer.stop()

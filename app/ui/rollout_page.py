@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import OperationError
 from app.ui.formatting import fmt_clock
+from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "inconclusive": "#fff9c4", "pending": "#eceff1",
@@ -198,9 +199,7 @@ class RolloutPage(QWidget):
         lay.addLayout(head)
         lay.addWidget(split, 1)
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        self.timer = RefreshWhileVisible(self, REFRESH_MS, self.refresh).timer
         self._update_buttons()
 
     @property
@@ -208,15 +207,6 @@ class RolloutPage(QWidget):
         return getattr(self.station, "router", None)
 
     # ------------------------------------------------------------ refresh
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.refresh()
-        self.timer.start()
-
-    def hideEvent(self, event) -> None:
-        super().hideEvent(event)
-        self.timer.stop()
 
     def refresh(self) -> None:
         router = self.router

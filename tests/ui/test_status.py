@@ -69,3 +69,28 @@ def test_rollout_text():
     _t, tip = rollout_text(RolloutSettings(use_domain=True, percent=10,
                                            overrides={"percent": "ROLLOUT_PERCENT=10"}))
     assert "ROLLOUT_PERCENT" in tip
+
+
+def test_a_page_refreshes_on_its_timer_only_while_visible(qtbot):
+    from PySide6.QtWidgets import QTabWidget, QWidget
+
+    from app.ui.refresh import RefreshWhileVisible
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    page, other = QWidget(), QWidget()
+    tabs.addTab(other, "other")
+    tabs.addTab(page, "page")
+    ticks, shows = [], []
+    helper = RefreshWhileVisible(page, 20, lambda: ticks.append(1), on_show=lambda: shows.append(1))
+    tabs.show()
+    qtbot.wait(100)
+    assert not ticks and not shows and not helper.timer.isActive()  # on a hidden tab: nothing
+    tabs.setCurrentWidget(page)
+    assert shows == [1] and helper.timer.isActive()  # refreshed at once when shown
+    qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=2_000)
+    tabs.setCurrentWidget(other)
+    assert not helper.timer.isActive()
+    n = len(ticks)
+    qtbot.wait(100)
+    assert len(ticks) == n
