@@ -17,14 +17,11 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLayout,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -47,6 +44,7 @@ from app.domain import (
 )
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
+from app.ui.form_dialog import FormDialog
 from app.ui.ops import operation
 from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
@@ -418,37 +416,19 @@ def _select(box: QComboBox, data: Any) -> None:
         box.setCurrentIndex(i)
 
 
-class RuleDialog(QDialog):
-    """Create (``rule=None`` or a template) or change an alert rule through the routed operations."""
+class RuleDialog(FormDialog):
+    """Create (``rule=None`` or a template) or change an alert rule through the routed operations.
 
-    saved = Signal(object)
+    Emits ``saved(AlertRule)`` after the station stored it.
+    """
 
     def __init__(self, station: Any, tasks: TaskRunner, rule: AlertRule | None = None,
                  parent: QWidget | None = None):
-        super().__init__(parent)
-        self.station, self.tasks = station, tasks
+        super().__init__(station, tasks, parent)
         self.editing = rule is not None and rule.id is not None
         self.original = rule
         self.setWindowTitle(self.tr("Edit rule — {name}").format(name=rule.name) if self.editing and rule else self.tr("New alert rule"))
-        self.form = RuleForm(station, rule)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with inline messages
-        lay.addWidget(self.form)
-        lay.addWidget(self.buttons)
-        self._saving = False
-        self.form.changed.connect(self._update)
-        self._update()
-        self.resize(560, self.sizeHint().height())
-
-    @property
-    def save_button(self):
-        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
-
-    def _update(self) -> None:
-        self.save_button.setEnabled(not self.form.problems and not self._saving)
+        self._set_form(RuleForm(station, rule))
 
     def save(self) -> None:
         if self.form.problems or self._saving:
@@ -472,22 +452,15 @@ class RuleDialog(QDialog):
             reload_rules(self.station)
             return result
 
-        self._saving = True
-        self._update()
-        self.tasks.submit("save rule", work, on_ok=self._saved, on_error=self._failed, owner=self)
+        self._submit("save rule", work)
 
-    def _saved(self, result: Any) -> None:
-        self._saving = False
-        self.saved.emit(result.rule)
-        self.accept()
+    def _saved_value(self, result: Any) -> Any:
+        return result.rule
 
-    def _failed(self, err: BaseException) -> None:
-        self._saving = False
+    def _problems_for(self, err: BaseException) -> tuple[list[FieldError], str]:
         if isinstance(err, ValidationError):
-            self.form.show_problems(err.errors)
-        else:
-            self.form.show_problems([], _err(err))
-        self._update()
+            return list(err.errors), ""
+        return [], _err(err)
 
 
 class RulesPage(QWidget):

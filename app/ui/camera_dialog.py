@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QSpinBox,
     QVBoxLayout,
@@ -27,12 +24,11 @@ from app.domain import (
     Camera,
     Conflict,
     MotionSettings,
-    OperationError,
-    ValidationError,
     has_secret,
     mask_secrets,
 )
 from app.domain.errors import FieldError
+from app.ui.form_dialog import FormDialog
 from app.ui.tasks import TaskRunner
 
 
@@ -199,41 +195,20 @@ def camera_template(defaults: dict[str, Any]) -> Camera:
                   motion=MotionSettings(threshold=float(defaults.get(ss.K_DEF_MOTION, 0.02))))
 
 
-class CameraDialog(QDialog):
+class CameraDialog(FormDialog):
     """Add (``camera=None``) or edit a camera. Emits ``saved(Camera)`` after the station stored it."""
-
-    saved = Signal(object)
 
     def __init__(self, station: Any, tasks: TaskRunner, camera: Camera | None = None,
                  parent: QWidget | None = None, *, template: Camera | None = None):
-        super().__init__(parent)
-        self.station = station
-        self.tasks = tasks
+        super().__init__(station, tasks, parent)
         self.original = camera
         self.setWindowTitle(self.tr("Edit camera — {name}").format(name=camera.name) if camera else self.tr("Add camera"))
-        self.form = CameraForm(camera or template)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with inline messages
-        lay.addWidget(self.form)
+        below = []
         if camera is not None:
             note = QLabel(self.tr("A running camera keeps its old settings until it is restarted."))
             note.setStyleSheet("color: #607d8b;")
-            lay.addWidget(note)
-        lay.addWidget(self.buttons)
-        self.form.changed.connect(self._update_save)
-        self._saving = False
-        self._update_save()
-        self.resize(560, self.sizeHint().height())
-
-    @property
-    def save_button(self):
-        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
-
-    def _update_save(self) -> None:
-        self.save_button.setEnabled(not self.form.problems and not self._saving)
+            below.append(note)
+        self._set_form(CameraForm(camera or template), *below)
 
     def save(self) -> None:
         if self.form.problems or self._saving:
@@ -241,37 +216,17 @@ class CameraDialog(QDialog):
         cam = self.form.camera()
         admin = self.station.admin
         if self.original is None:
-            fn, args = admin.add_camera, (cam,)
-        else:
-            changes = {k: getattr(cam, k) for k in ("name", "source", "active", "loop", "max_fps",
-                                                     "stall_timeout", "location", "tags", "motion")
-                       if getattr(cam, k) != getattr(self.original, k)}
-            if not changes:
-                self.accept()
-                return
-            fn, args = admin.update_camera, (self.original.id, changes)
-        self._saving = True
-        self._update_save()
-        self.tasks.submit("save camera", fn, *args, on_ok=self._saved, on_error=self._failed, owner=self)
-
-    def _saved(self, camera: Camera) -> None:
-        self._saving = False
-        self.saved.emit(camera)
-        self.accept()
-
-    def _failed(self, err: BaseException) -> None:
-        self._saving = False
-        if isinstance(err, ValidationError):
-            self.form.show_problems(err.errors)
-        elif isinstance(err, Conflict):
-            self.form.show_problems([FieldError("name", f"{err} [{err.code}]")])
-        elif isinstance(err, OperationError):
-            self.form.show_problems([], f"{err} [{err.code}]")
-        else:
-            self.form.show_problems([], f"could not save: {type(err).__name__}: {err}")
-        self._update_save()
-
-    def keyPressEvent(self, event) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.save_button.isEnabled():
+            self._submit("save camera", admin.add_camera, cam)
             return
-        super().keyPressEvent(event)
+        changes = {k: getattr(cam, k) for k in ("name", "source", "active", "loop", "max_fps",
+                                                 "stall_timeout", "location", "tags", "motion")
+                   if getattr(cam, k) != getattr(self.original, k)}
+        if not changes:
+            self.accept()
+            return
+        self._submit("save camera", admin.update_camera, self.original.id, changes)
+
+    def _problems_for(self, err: BaseException) -> tuple[list[FieldError], str]:
+        if isinstance(err, Conflict):  # a name another camera has
+            return [FieldError("name", f"{err} [{err.code}]")], ""
+        return super()._problems_for(err)

@@ -1,0 +1,89 @@
+"""A form dialog with inline problems and Save / Cancel (the camera and the rule dialogs).
+
+Save is enabled only while the form reports no problems and nothing is being
+saved; the save runs on the task runner; a refusal is shown inside the form
+(field by field when the station says which field), and the dialog stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLayout, QVBoxLayout, QWidget
+
+from app.domain import OperationError, ValidationError
+from app.domain.errors import FieldError
+from app.ui.tasks import TaskRunner
+
+
+class FormDialog(QDialog):
+    """Subclasses call :meth:`_set_form` once, then :meth:`_submit` from their ``save``.
+
+    The form needs ``problems`` (a list; empty when it can be saved), a ``changed``
+    signal and ``show_problems(problems: list[FieldError], general: str = "")``.
+    """
+
+    saved = Signal(object)
+
+    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.station, self.tasks = station, tasks
+        self._saving = False
+
+    def _set_form(self, form: Any, *below: QWidget) -> None:
+        self.form = form
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grow with inline messages
+        lay.addWidget(form)
+        for w in below:
+            lay.addWidget(w)
+        lay.addWidget(self.buttons)
+        form.changed.connect(self._update_save)
+        self._update_save()
+        self.resize(560, self.sizeHint().height())
+
+    @property
+    def save_button(self):
+        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
+
+    def _update_save(self) -> None:
+        self.save_button.setEnabled(not self.form.problems and not self._saving)
+
+    def save(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _submit(self, label: str, fn: Any, *args: Any) -> None:
+        self._saving = True
+        self._update_save()
+        self.tasks.submit(label, fn, *args, on_ok=self._saved, on_error=self._failed, owner=self)
+
+    def _saved_value(self, result: Any) -> Any:
+        """What ``saved`` carries for the operation's result (the result itself by default)."""
+        return result
+
+    def _saved(self, result: Any) -> None:
+        self._saving = False
+        self.saved.emit(self._saved_value(result))
+        self.accept()
+
+    def _problems_for(self, err: BaseException) -> tuple[list[FieldError], str]:
+        """(field problems, general message) to show for a refused save."""
+        if isinstance(err, ValidationError):
+            return list(err.errors), ""
+        if isinstance(err, OperationError):
+            return [], f"{err} [{err.code}]"
+        return [], f"could not save: {type(err).__name__}: {err}"
+
+    def _failed(self, err: BaseException) -> None:
+        self._saving = False
+        self.form.show_problems(*self._problems_for(err))
+        self._update_save()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.save_button.isEnabled():
+            return
+        super().keyPressEvent(event)
