@@ -27,7 +27,7 @@ from app.ui.resources import icon, style_sheet
 
 log = logging.getLogger("edge_station.ui")
 
-#: ``1``: quit as soon as the window has painted once (start-up benchmarks and the package smoke test)
+#: ``1``: quit as soon as the window has painted once (start-up benchmarks and tests)
 EXIT_AFTER_PAINT_ENV = "EDGE_STATION_EXIT_AFTER_PAINT"
 
 

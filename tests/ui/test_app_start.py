@@ -1,0 +1,51 @@
+"""The window's start: the station opens once, after the first paint, or after a fallback delay."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+from app.ui.app import OPEN_FALLBACK_MS, FirstPaintWatch, _open_after_first_paint, process_age_ms
+
+
+class _Window(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened_at: list[float] = []
+
+    def open_station(self) -> None:
+        self.opened_at.append(time.monotonic())
+
+
+def test_the_station_opens_once_right_after_the_first_paint(qtbot):
+    w = _Window()
+    qtbot.addWidget(w)
+    watch = FirstPaintWatch(QApplication.instance(), w)
+    _open_after_first_paint(w, watch)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(watch.painted, timeout=5_000) as sig:
+        w.show()
+    assert 0 < sig.args[0] < 10 * 60_000 and watch.ms == sig.args[0]  # the process's age, in ms
+    qtbot.waitUntil(lambda: bool(w.opened_at), timeout=2_000)
+    assert w.opened_at[0] - t0 < OPEN_FALLBACK_MS / 1000
+    qtbot.wait(OPEN_FALLBACK_MS + 200)  # the fallback timer fires too, and must not open it again
+    assert len(w.opened_at) == 1
+
+
+def test_without_a_paint_the_station_still_opens_after_the_fallback_delay(qtbot):
+    w = _Window()  # never shown: no paint
+    qtbot.addWidget(w)
+    watch = FirstPaintWatch(QApplication.instance(), w)
+    _open_after_first_paint(w, watch)
+    t0 = time.monotonic()
+    qtbot.waitUntil(lambda: bool(w.opened_at), timeout=OPEN_FALLBACK_MS + 3_000)
+    assert w.opened_at[0] - t0 >= OPEN_FALLBACK_MS / 1000 * 0.9
+    assert watch.ms is None
+
+
+def test_process_age_grows_with_time():
+    a = process_age_ms()
+    time.sleep(0.05)
+    b = process_age_ms()
+    assert 0 < a < b and 30 <= b - a <= 1_000
