@@ -58,6 +58,9 @@ def setup_logging(log_dir: Path, *, level: str | int | None = None) -> Path:
     root.addHandler(fh)
     root.addHandler(sh)
     root.setLevel(min(numeric, logging.WARNING))
+    # Alembic says at INFO which plugins it set up and which DDL mode it assumes, on every open;
+    # the store logs the migrations it ran itself.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     return path
 
 
@@ -67,6 +70,7 @@ def teardown_logging() -> None:
     for h in [h for h in root.handlers if isinstance(h, _OURS)]:
         root.removeHandler(h)
         h.close()
+    logging.getLogger("alembic").setLevel(logging.NOTSET)
 
 
 def station_log_path() -> Path | None:

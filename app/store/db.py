@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger("edge_station.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -89,11 +92,14 @@ def migrate(engine: Engine) -> str:
             f"database {redact_url(str(engine.url))} has schema revision {current}, which is newer than "
             f"this Edge Station knows (up to {script.get_current_head()}); install a newer Edge Station"
         )
+    head = script.get_current_head()
     try:
         command.upgrade(cfg, "head")
     except SQLAlchemyError as e:
         raise StoreError(f"migrating database {redact_url(str(engine.url))} failed: {e}") from e
-    return script.get_current_head()  # type: ignore[return-value]
+    if current != head:
+        log.info("database %s migrated from schema %s to %s", redact_url(str(engine.url)), current or "(empty)", head)
+    return head  # type: ignore[return-value]
 
 
 def is_migrated(engine: Engine) -> bool:

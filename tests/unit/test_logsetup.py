@@ -63,3 +63,15 @@ def test_the_file_is_rotated_by_size(tmp_path, monkeypatch, restore_root):
     assert (tmp_path / "station.log.1").exists()
     assert not (tmp_path / f"station.log.{logsetup.BACKUPS + 1}").exists()
     assert (tmp_path / "station.log").stat().st_size <= 2_000
+
+
+def test_the_log_says_what_was_migrated_without_alembics_chatter(tmp_path, restore_root):
+    from app.paths import sqlite_url
+    from app.store import open_store
+
+    path = setup_logging(tmp_path)
+    for _ in range(2):  # the second open finds nothing to migrate
+        open_store(sqlite_url(tmp_path / "station.db")).dispose()
+    text = path.read_text(encoding="utf-8")
+    assert text.count("migrated from schema (empty) to") == 1
+    assert "alembic" not in text
