@@ -105,7 +105,7 @@ def _table(headers: list[str]) -> QTableWidget:
     return t
 
 
-class AlertsPage(QWidget):
+class AlertsPage(RefreshWhileVisible, QWidget):
     """Active alerts (firing and pending) with acknowledge, and the event history."""
 
     refreshed = Signal()
@@ -144,7 +144,7 @@ class AlertsPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(split, 1)
-        self.timer = RefreshWhileVisible(self, REFRESH_MS, self.refresh).timer
+        self._refresh_while_visible(REFRESH_MS, self.refresh)
         self._update_buttons()
 
     @property

@@ -37,7 +37,9 @@ class FirstPaintWatch(QObject):
     painted = Signal(float)  # milliseconds since the process started
 
     def __init__(self, app: QApplication, window: QWidget, *, quit_after: bool = False):
-        super().__init__(window)
+        # No Qt parent: a child of the window that also holds the window would make a cycle whose
+        # collection can destroy the child twice. The caller keeps it as long as the window.
+        super().__init__()
         self._app = app
         self._window = window
         self._quit_after = quit_after

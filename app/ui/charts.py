@@ -107,7 +107,7 @@ class _Plot:
     curves: dict[SeriesKey, _Curve] = field(default_factory=dict)
 
 
-class ChartsPage(QWidget):
+class ChartsPage(RefreshWhileVisible, QWidget):
     """Live charts from the station's metrics registry (``station.metrics``)."""
 
     refreshed = Signal(int)  # curves updated in this refresh
@@ -153,8 +153,7 @@ class ChartsPage(QWidget):
                 self._curve(self.plots[spec.key], (line.name, line.labels), line.legend, line.transform,
                             line.style)
         # One plot per tick, in turn: every plot refreshes once per interval_ms, spread out.
-        self.timer = RefreshWhileVisible(self, interval_ms // len(self.plots), self.refresh_next,
-                                         on_show=self.refresh).timer
+        self._refresh_while_visible(interval_ms // len(self.plots), self.refresh_next, on_show=self.refresh)
         self._next = 0
 
     # ------------------------------------------------------------ data

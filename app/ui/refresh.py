@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QTimer
 
 
-class RefreshWhileVisible(QObject):
-    """Calls ``on_show`` (default: ``tick``) when ``page`` shows, then ``tick`` every ``interval_ms``
-    until it hides: a page on a hidden tab costs nothing."""
+class RefreshWhileVisible:
+    """Mixin for a QWidget page (list it before the Qt base): ``_refresh_on_show`` runs when the page
+    shows, then ``tick`` every ``interval_ms`` until it hides, so a page on a hidden tab costs nothing.
 
-    def __init__(self, page: QWidget, interval_ms: int, tick: Callable[[], object],
-                 on_show: Callable[[], object] | None = None):
-        super().__init__(page)
-        self._page = page
-        self._on_show = on_show or tick
-        self.timer = QTimer(self)
+    A mixin, not a helper object with an event filter: a child QObject that holds its parent page
+    makes a reference cycle whose collection can destroy the child twice.
+    """
+
+    timer: QTimer
+
+    def _refresh_while_visible(self, interval_ms: int, tick: Callable[[], object],
+                               on_show: Callable[[], object] | None = None) -> None:
+        self.timer = QTimer(self)  # type: ignore[arg-type]
         self.timer.setInterval(max(1, int(interval_ms)))
         self.timer.timeout.connect(tick)
-        page.installEventFilter(self)
+        self._refresh_on_show = on_show or tick
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if obj is self._page:
-            if event.type() == QEvent.Type.Show:
-                self._on_show()
-                self.timer.start()
-            elif event.type() == QEvent.Type.Hide:
-                self.timer.stop()
-        return False
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)  # type: ignore[misc]
+        self._refresh_on_show()
+        self.timer.start()
 
-    def stop(self) -> None:
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().hideEvent(event)  # type: ignore[misc]
         self.timer.stop()

@@ -105,7 +105,7 @@ class _ChecksTable(QTableWidget):
         return {self.item(r, 0).text(): self.item(r, 1).text() for r in range(self.rowCount())}
 
 
-class RolloutPage(QWidget):
+class RolloutPage(RefreshWhileVisible, QWidget):
     """What the integrator needs to move the station between implementations, with evidence."""
 
     snapshotShown = Signal(object)
@@ -199,7 +199,7 @@ class RolloutPage(QWidget):
         lay.addLayout(head)
         lay.addWidget(split, 1)
 
-        self.timer = RefreshWhileVisible(self, REFRESH_MS, self.refresh).timer
+        self._refresh_while_visible(REFRESH_MS, self.refresh)
         self._update_buttons()
 
     @property

@@ -76,21 +76,27 @@ def test_a_page_refreshes_on_its_timer_only_while_visible(qtbot):
 
     from app.ui.refresh import RefreshWhileVisible
 
+    ticks: list[int] = []
+    shows: list[int] = []
+
+    class Page(RefreshWhileVisible, QWidget):
+        def __init__(self) -> None:
+            super().__init__()
+            self._refresh_while_visible(20, lambda: ticks.append(1), on_show=lambda: shows.append(1))
+
     tabs = QTabWidget()
     qtbot.addWidget(tabs)
-    page, other = QWidget(), QWidget()
+    page, other = Page(), QWidget()
     tabs.addTab(other, "other")
     tabs.addTab(page, "page")
-    ticks, shows = [], []
-    helper = RefreshWhileVisible(page, 20, lambda: ticks.append(1), on_show=lambda: shows.append(1))
     tabs.show()
     qtbot.wait(100)
-    assert not ticks and not shows and not helper.timer.isActive()  # on a hidden tab: nothing
+    assert not ticks and not shows and not page.timer.isActive()  # on a hidden tab: nothing
     tabs.setCurrentWidget(page)
-    assert shows == [1] and helper.timer.isActive()  # refreshed at once when shown
+    assert shows == [1] and page.timer.isActive()  # refreshed at once when shown
     qtbot.waitUntil(lambda: len(ticks) >= 3, timeout=2_000)
     tabs.setCurrentWidget(other)
-    assert not helper.timer.isActive()
+    assert not page.timer.isActive()
     n = len(ticks)
     qtbot.wait(100)
     assert len(ticks) == n
