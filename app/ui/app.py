@@ -84,7 +84,7 @@ class ExceptionReporter(QObject):
     _post = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__()  # no Qt parent (see FirstPaintWatch); ``parent`` is the dialogs' parent
         self._parent_widget = parent
         self.dialogs: list[QMessageBox] = []
         self.count = 0
