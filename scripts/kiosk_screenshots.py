@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from screenshots import ScreenshotError, x_server  # noqa: E402  (the Xvfb start-up both scripts use)
 
 LANGUAGES = ("en", "zh_CN")
 SIZE = (1280, 720)
@@ -40,42 +41,6 @@ DEMO_RULES = {
     "zh_CN": {"no_motion": ("10 分钟无移动", "移动量 0.000 低于 0.010"),
               "motion": ("检测到移动", "移动量 0.31 高于 0.05")},
 }
-
-
-class ScreenshotError(Exception):
-    pass
-
-
-@contextmanager
-def x_server() -> Iterator[str]:
-    """$DISPLAY, or an Xvfb of our own on a free display for the duration."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        raise ScreenshotError("no $DISPLAY and no Xvfb: apt-get install -y xvfb xauth fonts-noto-cjk")
-    num = next((n for n in range(140, 190) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-                and not Path(f"/tmp/.X{n}-lock").exists()), None)
-    if num is None:
-        raise ScreenshotError("no free X display number in :140..:189")
-    proc = subprocess.Popen([xvfb, f":{num}", "-screen", "0", f"{SIZE[0]}x{SIZE[1]}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{num}").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ScreenshotError(f"Xvfb :{num} did not start")
-            time.sleep(0.05)
-        os.environ["DISPLAY"] = f":{num}"
-        yield f":{num}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def catalogue_dir(tmp: Path) -> Path:
@@ -198,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     try:
-        with x_server():
+        with x_server(*SIZE, displays=range(140, 190)):
             if a.language:
                 shoot_language(a.language, a.out, a.settle)
                 return 0

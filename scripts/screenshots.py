@@ -29,19 +29,22 @@ class ScreenshotError(Exception):
 
 
 @contextmanager
-def x_server(width: int = 1600, height: int = 1000) -> Iterator[str]:
-    """Use $DISPLAY, or start Xvfb on a free display number for the duration."""
+def x_server(width: int = 1600, height: int = 1000, displays: range = range(90, 140)) -> Iterator[str]:
+    """Use $DISPLAY, or start Xvfb on a free display number in ``displays`` for the duration.
+
+    Also used by kiosk_screenshots.py (with other display numbers, so both can run at once).
+    """
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
-        raise ScreenshotError("no $DISPLAY and no Xvfb: apt-get install -y xvfb xauth, or run under xvfb-run")
-    for num in range(90, 140):
-        if not Path(f"/tmp/.X{num}-lock").exists() and not Path(f"/tmp/.X11-unix/X{num}").exists():
-            break
-    else:
-        raise ScreenshotError("no free X display number in :90..:139")
+        raise ScreenshotError("no $DISPLAY and no Xvfb: apt-get install -y xvfb xauth fonts-noto-cjk, "
+                              "or run under xvfb-run")
+    num = next((n for n in displays if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                and not Path(f"/tmp/.X{n}-lock").exists()), None)
+    if num is None:
+        raise ScreenshotError(f"no free X display number in :{displays.start}..:{displays.stop - 1}")
     proc = subprocess.Popen([xvfb, f":{num}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -59,27 +62,6 @@ def x_server(width: int = 1600, height: int = 1000) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def wire_missing_parts(station) -> list[Callable[[], None]]:
-    """Give the station metrics and alerts if its facade does not have them yet (same wiring as the tests)."""
-    stops: list[Callable[[], None]] = []
-    if getattr(station, "metrics", None) is None or getattr(station, "alerts", None) is None:
-        from app.alerts import AlertEngine
-        from app.metrics.feeds import MetricsSampler, RolloutFeed, StationFeed, SupervisorFeed
-        from app.metrics.registry import MetricsRegistry
-
-        reg = MetricsRegistry()
-        feed = SupervisorFeed(station.supervisor, reg).start()
-        sampler = MetricsSampler([feed, StationFeed(station.paths.data_dir, reg),
-                                  RolloutFeed(station.router.snapshot, reg)]).start()
-        engine = AlertEngine(reg, store=station.store, cameras=feed.watched_cameras,
-                             camera_name=lambda cid: station.camera(cid).name if station.camera(cid) else None)
-        engine.load_rules()
-        engine.start(interval=1.0)
-        station.metrics, station.alerts = reg, engine
-        stops += [engine.stop, sampler.stop, feed.close]
-    return stops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +98,6 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     window.resize(width, height)
     window.show()
     window.open_station()
-    stops: list[Callable[[], None]] = []
     shots: list[Path] = []
 
     def pump(seconds: float, until: Callable[[], bool] | None = None) -> bool:
@@ -139,7 +120,6 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     try:
         if not pump(60, lambda: window.ready or window.open_error is not None) or not window.ready:
             raise ScreenshotError(f"the station did not open: {window.open_error}")
-        stops += wire_missing_parts(station)
         # Some life for the alert and rollout pages: a rule that fires, routed calls on both paths.
         lobby = next(c for c in station.cameras() if c.name == "Lobby")
         station.ops.create_rule(CreateRule(AlertRule(
@@ -213,11 +193,6 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     finally:
         window.shutdown()
         window.close()
-        for stop in stops:
-            try:
-                stop()
-            except Exception as e:  # keep closing the rest
-                print(f"warning: {e}", file=sys.stderr)
         station.close()
         app.processEvents()
     print(f"{len(shots)} screenshots in {out}/")

@@ -44,7 +44,7 @@ from app.domain import (
 )
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
-from app.ui.form_dialog import FormDialog
+from app.ui.form_dialog import FormDialog, InlineProblems
 from app.ui.ops import operation
 from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
@@ -235,7 +235,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
 # ---------------------------------------------------------------------------- rules
 
 
-class RuleForm(QWidget):
+class RuleForm(InlineProblems, QWidget):
     """Every field of an alert rule, validated with ``AlertRule.problems()`` as you type."""
 
     changed = Signal()
@@ -383,23 +383,6 @@ class RuleForm(QWidget):
         self.show_problems(self.problems)
         self.changed.emit()
 
-    def show_problems(self, problems: list[FieldError], general: str = "") -> None:
-        by: dict[str, list[str]] = {}
-        for p in problems:
-            if p.field in self.errors:
-                by.setdefault(p.field, []).append(p.message)
-            else:
-                general = "; ".join(filter(None, [general, str(p)]))
-        for key, label in self.errors.items():
-            msgs = by.get(key)
-            label.setText("; ".join(msgs) if msgs else "")
-            label.setVisible(bool(msgs))
-        self.general_error.setText(general)
-        self.general_error.setVisible(bool(general))
-
-    def error_text(self, key: str) -> str:
-        label = self.errors[key]
-        return label.text() if not label.isHidden() else ""
 
 
 def _secs() -> QDoubleSpinBox:

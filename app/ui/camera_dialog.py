@@ -28,11 +28,11 @@ from app.domain import (
     mask_secrets,
 )
 from app.domain.errors import FieldError
-from app.ui.form_dialog import FormDialog
+from app.ui.form_dialog import FormDialog, InlineProblems
 from app.ui.tasks import TaskRunner
 
 
-class CameraForm(QWidget):
+class CameraForm(InlineProblems, QWidget):
     """The camera's fields, each with an inline message line under it."""
 
     changed = Signal()
@@ -165,24 +165,8 @@ class CameraForm(QWidget):
         self.show_problems(self.problems)
         self.changed.emit()
 
-    def show_problems(self, problems: list[FieldError], general: str = "") -> None:
-        by_field: dict[str, list[str]] = {}
-        for p in problems:
-            key = "tags" if p.field.startswith("tags[") else p.field
-            if key not in self.errors:
-                general = "; ".join(filter(None, [general, str(p)]))
-                continue
-            by_field.setdefault(key, []).append(p.message)
-        for key, label in self.errors.items():
-            msgs = by_field.get(key)
-            label.setText("; ".join(msgs) if msgs else "")
-            label.setVisible(bool(msgs))
-        self.general_error.setText(general)
-        self.general_error.setVisible(bool(general))
-
-    def error_text(self, key: str) -> str:
-        label = self.errors[key]
-        return label.text() if not label.isHidden() else ""
+    def _problem_key(self, field: str) -> str:
+        return "tags" if field.startswith("tags[") else field
 
 
 def camera_template(defaults: dict[str, Any]) -> Camera:

@@ -10,11 +10,42 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
 
 from app.domain import OperationError, ValidationError
 from app.domain.errors import FieldError
 from app.ui.tasks import TaskRunner
+
+
+class InlineProblems:
+    """Mixin for a form widget: a label under each field (``errors``) and one for the rest
+    (``general_error``), filled from a list of :class:`FieldError`."""
+
+    errors: dict[str, QLabel]
+    general_error: QLabel
+
+    def _problem_key(self, field: str) -> str:
+        """The ``errors`` key a problem's field belongs to (a list item's field to its list, say)."""
+        return field
+
+    def show_problems(self, problems: list[FieldError], general: str = "") -> None:
+        by_field: dict[str, list[str]] = {}
+        for p in problems:
+            key = self._problem_key(p.field)
+            if key in self.errors:
+                by_field.setdefault(key, []).append(p.message)
+            else:
+                general = "; ".join(filter(None, [general, str(p)]))
+        for key, label in self.errors.items():
+            msgs = by_field.get(key)
+            label.setText("; ".join(msgs) if msgs else "")
+            label.setVisible(bool(msgs))
+        self.general_error.setText(general)
+        self.general_error.setVisible(bool(general))
+
+    def error_text(self, key: str) -> str:
+        label = self.errors[key]
+        return label.text() if not label.isHidden() else ""
 
 
 class FormDialog(QDialog):

@@ -13,30 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def engine(station, window, monkeypatch):
-    """The station's alert engine, or one wired the same way while the facade has none."""
-    existing = getattr(station, "alerts", None)
-    if existing is not None:
-        yield existing
-        return
-    from app.alerts import AlertEngine
-    from app.metrics.feeds import MetricsSampler, SupervisorFeed
-    from app.metrics.registry import MetricsRegistry
-
-    reg = MetricsRegistry()
-    feed = SupervisorFeed(station.supervisor, reg).start()
-    sampler = MetricsSampler([feed], interval=0.5).start()
-    eng = AlertEngine(reg, store=station.store, cameras=feed.watched_cameras,
-                      camera_name=lambda cid: (station.camera(cid).name if station.camera(cid) else None))
-    eng.load_rules()
-    eng.start(interval=0.5)
-    monkeypatch.setattr(station, "alerts", eng, raising=False)
-    try:
-        yield eng
-    finally:
-        eng.stop()
-        sampler.stop()
-        feed.close()
+def engine(station, window):
+    """The opened station's alert engine."""
+    assert station.alerts is not None
+    return station.alerts
 
 
 def _rule_names(page) -> list[str]:

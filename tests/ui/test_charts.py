@@ -13,23 +13,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def metrics(station, window):
-    """The station's registry, or one fed the same way while the facade has none."""
-    reg = getattr(station, "metrics", None)
-    if reg is not None:
-        yield reg
-        return
-    from app.metrics.feeds import MetricsSampler, RolloutFeed, StationFeed, SupervisorFeed
-    from app.metrics.registry import MetricsRegistry
-
-    reg = MetricsRegistry()
-    sup = SupervisorFeed(station.supervisor, reg).start()
-    sampler = MetricsSampler([sup, StationFeed(station.paths.data_dir, reg),
-                              RolloutFeed(station.router.snapshot, reg)], interval=0.5).start()
-    try:
-        yield reg
-    finally:
-        sampler.stop()
-        sup.close()
+    """The opened station's registry, fed by its supervisor, station and rollout feeds."""
+    assert station.metrics is not None
+    return station.metrics
 
 
 def test_charts_show_camera_fps_and_station_load(qtbot, window, station, metrics):
