@@ -32,6 +32,21 @@ OPERATIONS: dict[str, bool] = {
 }
 READ_ONLY_OPERATIONS = frozenset(op for op, writes in OPERATIONS.items() if not writes)
 
+#: the rollout tracks (docs/rollout.md): the alert-rule writes go first, the camera operations second
+RULES_TRACK = "rules"
+CAMERAS_TRACK = "cameras"
+TRACKS: dict[str, tuple[str, ...]] = {
+    RULES_TRACK: ("create_rule", "update_rule"),
+    CAMERAS_TRACK: tuple(op for op in OPERATIONS if op not in ("create_rule", "update_rule")),
+}
+TRACK_OF: dict[str, str] = {op: track for track, ops in TRACKS.items() for op in ops}
+assert set(TRACK_OF) == set(OPERATIONS), "every operation belongs to exactly one track"
+
+
+def track_of(op: str) -> str:
+    """The rollout track an operation belongs to; ``KeyError`` for an unknown operation."""
+    return TRACK_OF[op]
+
 
 # ---------------------------------------------------------------- requests
 
