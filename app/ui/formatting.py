@@ -25,6 +25,47 @@ def state_colour(state: str) -> str:
     return STATE_COLOURS.get(state, "#bdbdbd")
 
 
+#: what the operator sees about a camera: is video arriving? (the key, the colour)
+VIEW_COLOURS: dict[str, str] = {
+    "live": "#66bb6a",          # running, frames arriving: the only green
+    "no_frames": "#64b5f6",     # running, the source is opening or sent nothing yet
+    "source_down": "#ef5350",   # running, the worker cannot reach its source
+    "stalled": "#ffa726",
+    "starting": "#64b5f6",
+    "backoff": "#ffca28",
+    "stopping": "#90caf9",
+    "failed": "#ef5350",
+    "stopped": "#bdbdbd",
+    "inactive": "#9e9e9e",
+}
+
+
+def view_state(status) -> str:
+    """The state the window shows for a :class:`~app.domain.operations.CameraStatus`.
+
+    The worker's own state says whether a process runs; the operator cares
+    whether video arrives. ``running`` becomes ``live`` only while the source
+    is up and frames come in; ``source_down`` and ``no_frames`` are not green.
+    A camera deactivated on purpose is ``inactive``, whatever its worker did.
+    """
+    if status is None:
+        return "stopped"
+    state = str(status.state)
+    if state == CameraState.INACTIVE or (not status.active and state == CameraState.STOPPED):
+        return "inactive"
+    if state == CameraState.RUNNING:
+        if status.source == "down":
+            return "source_down"
+        if status.source != "up" or status.last_frame_age is None:
+            return "no_frames"
+        return "live"
+    return state if state in VIEW_COLOURS else "stopped"
+
+
+def view_colour(view: str) -> str:
+    return VIEW_COLOURS.get(view, "#bdbdbd")
+
+
 def fmt_fps(fps: float | None) -> str:
     return "" if fps is None else f"{fps:.1f}"
 

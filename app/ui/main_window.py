@@ -37,7 +37,8 @@ from app.ui.bridge import StationBridge
 from app.ui.camera_dialog import CameraDialog, camera_template
 from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from app.ui.formatting import fmt_bytes
-from app.ui.models import CAMERA_ID_ROLE, CameraTableModel, StateDelegate
+from app.ui.formatting import view_state
+from app.ui.models import CAMERA_ID_ROLE, CameraTableModel, StateDelegate, view_label
 from app.ui.ops import operation
 from app.ui.resources import icon
 from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self._refresh_pending = False
         self._shut_down = False
         self.last_message = ""
+        self.video_summary = ""
         self.camera_defaults: dict[str, Any] = {}
         self.import_progress: QProgressDialog | None = None
 
@@ -309,7 +311,29 @@ class MainWindow(QMainWindow):
         sources = {c.id: c.source for c in self.station.cameras()}
         self.model.update(statuses, sources)
         self.wall.set_statuses(statuses)
+        self.video_summary = self._video_summary(statuses)
+        self._update_tray_tooltip()
         self._update_actions()
+
+    def _video_summary(self, statuses: list[CameraStatus]) -> str:
+        """"2 cameras with video; no video: Yard (source down)" for the tray (stopped ones are not missed)."""
+        live = [s for s in statuses if view_state(s) == "live"]
+        text = self.tr("{live} cameras with video").format(live=len(live))
+        missing = [f"{s.name} ({view_label(view_state(s))})" for s in statuses
+                   if view_state(s) in _NO_VIDEO]
+        if missing:
+            text += self.tr("; no video: {names}").format(names=", ".join(missing[:5]))
+        return text
+
+    def _update_tray_tooltip(self) -> None:
+        self.notifier.set_tooltip(self.tr("Edge Station — {0}").format(
+            " · ".join(t for t in (self.video_summary, self.alerts_label.text()) if t)))
+        worst = "ok"
+        for s in self.model.statuses():
+            v = view_state(s)
+            if v in ("source_down", "failed", "stalled", "backoff"):
+                worst = "down"
+        self.notifier.set_state(worst)
 
     # ------------------------------------------------------------ selection
 
@@ -702,7 +726,7 @@ class MainWindow(QMainWindow):
             self.alerts_label.style().polish(self.alerts_label)
         self.rollout_label.setText(self.tr("rollout: {rollout}").format(rollout=sample.rollout) if sample.rollout else self.tr("rollout –"))
         self.rollout_label.setToolTip(sample.rollout_tip)
-        self.notifier.set_tooltip(self.tr("Edge Station — {0}").format(self.alerts_label.text()))
+        self._update_tray_tooltip()
 
     def _on_alert_event(self, ev: Any) -> None:
         change = ev.data
@@ -758,6 +782,10 @@ class MainWindow(QMainWindow):
         s.setValue("wall/grid", self.wall.grid)
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()
+
+
+#: started cameras that should have video and do not (the tray names them)
+_NO_VIDEO = frozenset({"source_down", "no_frames", "stalled", "backoff", "failed"})
 
 
 class LazyPage(QWidget):

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleO
 
 from app.domain import mask_secrets
 from app.domain.operations import CameraStatus
-from app.ui.formatting import fmt_duration, fmt_fps, fmt_motion, state_colour
+from app.ui.formatting import fmt_duration, fmt_fps, fmt_motion, view_colour, view_state
 
 #: the worker states as the window shows them (STATE_ROLE keeps the raw value)
 STATE_TEXTS = (
@@ -33,6 +33,21 @@ STATE_TEXTS = (
 def state_label(state: object) -> str:
     """A worker state in the window's language (``running`` -> ``运行中``)."""
     return QCoreApplication.translate("CameraState", str(state))
+
+
+#: what the window shows for a camera (see app.ui.formatting.view_state)
+VIEW_TEXTS = {
+    "live": QT_TRANSLATE_NOOP("CameraView", "running"),
+    "no_frames": QT_TRANSLATE_NOOP("CameraView", "no frames yet"),
+    "source_down": QT_TRANSLATE_NOOP("CameraView", "source down"),
+}
+
+
+def view_label(view: str) -> str:
+    """The text of a :func:`~app.ui.formatting.view_state` in the window's language."""
+    if view in VIEW_TEXTS:
+        return QCoreApplication.translate("CameraView", VIEW_TEXTS[view])
+    return state_label(view)
 
 
 CAMERA_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -95,7 +110,7 @@ class CameraTableModel(QAbstractTableModel):
         if role == STATE_ROLE:
             return str(row.status.state)
         if role == Qt.ItemDataRole.BackgroundRole and col == self.COL_STATE:
-            return self._colour(str(row.status.state))
+            return self._colour(view_state(row.status))
         if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_STATE:
             return QColor("#000000")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -134,7 +149,7 @@ class CameraTableModel(QAbstractTableModel):
         for i, (old, new) in enumerate(zip(self._rows, new_rows, strict=True)):
             self._rows[i] = new
             changed = [c for c in range(len(self.COLUMNS)) if old.cells[c] != new.cells[c]]
-            if old.status.state != new.status.state and self.COL_STATE not in changed:
+            if view_state(old.status) != view_state(new.status) and self.COL_STATE not in changed:
                 changed.append(self.COL_STATE)
             if old.tooltip != new.tooltip:
                 changed = list(range(len(self.COLUMNS)))
@@ -171,14 +186,12 @@ class CameraTableModel(QAbstractTableModel):
     def _colour(self, state: str) -> QColor:
         c = self._colours.get(state)
         if c is None:
-            c = self._colours[state] = QColor(state_colour(state))
+            c = self._colours[state] = QColor(view_colour(state))
         return c
 
     @staticmethod
     def _make_row(s: CameraStatus, source: str) -> _Row:
-        state = state_label(s.state)
-        if s.source == "down" and str(s.state) == "running":
-            state = QCoreApplication.translate("CameraTableModel", "running (source down)")
+        state = view_label(view_state(s))
         cells = (
             s.name,
             state,

@@ -24,6 +24,12 @@ _ICONS = {
 }
 
 
+def _warning_icon():
+    from PySide6.QtWidgets import QApplication, QStyle
+
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+
+
 class Notifier(QObject):
     """Shows notifications in the system tray when there is one; always records and signals them."""
 
@@ -33,6 +39,8 @@ class Notifier(QObject):
     def __init__(self, window: QWidget, menu: QMenu | None = None):
         super().__init__(window)
         self.history: list[Notification] = []
+        self.tooltip = ""
+        self.state = "ok"
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(icon("app"), window)
@@ -47,8 +55,17 @@ class Notifier(QObject):
         return self.tray is not None
 
     def set_tooltip(self, text: str) -> None:
+        self.tooltip = text
         if self.tray is not None:
             self.tray.setToolTip(text)
+
+    def set_state(self, state: str) -> None:
+        """``ok`` or ``down`` (a camera without video): the tray icon shows which."""
+        if state == self.state:
+            return
+        self.state = state
+        if self.tray is not None:
+            self.tray.setIcon(icon("app") if state == "ok" else _warning_icon())
 
     def notify(self, title: str, message: str, severity: str = "info", msecs: int = 8000) -> Notification:
         n = Notification(title, message, severity)

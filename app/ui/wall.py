@@ -39,10 +39,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import CameraState
 from app.domain.operations import CameraStatus
-from app.ui.formatting import LIVE_STATES, fmt_clock, fmt_fps, state_colour
-from app.ui.models import state_label
+from app.ui.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
+from app.ui.models import state_label, view_label
 from app.worker.preview import PreviewFrame, PreviewReader
 
 LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
@@ -89,6 +88,14 @@ class CameraTile(QWidget):
     @property
     def offline(self) -> bool:
         return is_offline(self.status)
+
+    @property
+    def view(self) -> str:
+        """What the badge shows (``live``, ``source_down``, ``inactive``, …; see ``view_state``)."""
+        return view_state(self.status)
+
+    def badge_text(self) -> str:
+        return view_label(self.view)
 
     @property
     def image(self) -> QImage | None:
@@ -187,6 +194,8 @@ class CameraTile(QWidget):
 
     def offline_text(self) -> str:
         st = self.status
+        if view_state(st) == "inactive":
+            return QCoreApplication.translate("CameraTile", "INACTIVE")
         if st is not None and st.state in LIVE_STATES and st.source == "down":
             return QCoreApplication.translate("CameraTile", "SOURCE DOWN since {0}").format(fmt_clock(self.offline_since))
         return QCoreApplication.translate("CameraTile", "OFFLINE since {0}").format(fmt_clock(self.offline_since))
@@ -197,11 +206,14 @@ class CameraTile(QWidget):
         font.setPointSizeF(max(9.0, min(22.0, rect.height() / 14)))
         font.setBold(True)
         p.setFont(font)
-        p.setPen(QColor("#ef5350"))
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.offline_text())
         st = self.status
+        inactive = view_state(st) == "inactive"
+        p.setPen(QColor(view_colour("inactive") if inactive else "#ef5350"))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.offline_text())
         detail = ""
-        if st is not None:
+        if inactive:
+            detail = QCoreApplication.translate("CameraTile", "deactivated; activate it to start")
+        elif st is not None:
             detail = state_label(st.state)
             if st.last_exit is not None:
                 detail += f" — {st.last_exit.reason}"
@@ -227,14 +239,14 @@ class CameraTile(QWidget):
         p.setPen(QColor("#ffffff"))
         p.drawText(8, 4 + fm.ascent(), self.name)
         st = self.status
-        state = str(st.state) if st else str(CameraState.STOPPED)
-        badge = state_label(state)
-        if st is not None and st.fps is not None and state in LIVE_STATES:
+        view = self.view
+        badge = view_label(view)
+        if st is not None and st.fps is not None and view in ("live", "stalled"):
             badge = QCoreApplication.translate("CameraTile", "{fps} fps  {state}").format(
-                fps=fmt_fps(st.fps), state=state_label(state))
+                fps=fmt_fps(st.fps), state=badge)
         bw = fm.horizontalAdvance(badge) + 12
         x = rect.width() - bw - 6
-        p.fillRect(x, 3, bw, bar_h - 6, QColor(state_colour(state)))
+        p.fillRect(x, 3, bw, bar_h - 6, QColor(view_colour(view)))
         p.setPen(QColor("#000000"))
         p.drawText(x + 6, 4 + fm.ascent(), badge)
         if st is not None and st.motion_active and not self.offline:  # motion dot
@@ -259,7 +271,7 @@ class CameraTile(QWidget):
 def _badge(s: CameraStatus | None) -> tuple:
     if s is None:
         return ()
-    return (s.name, s.state, s.source, fmt_fps(s.fps), s.motion_active, s.error,
+    return (s.name, view_state(s), s.source, fmt_fps(s.fps), s.motion_active, s.error,
             s.last_exit.reason if s.last_exit else None)
 
 

@@ -27,7 +27,7 @@ def test_only_changed_cells_are_signalled(qtbot):
     m.update([_st(1, "A"), _st(2, "B")], srcs)
     assert changes == []  # same snapshot: nothing to redraw
 
-    m.update([_st(1, "A"), _st(2, "B", CameraState.RUNNING, fps=9.5, uptime=3.0)], srcs)
+    m.update([_st(1, "A"), _st(2, "B", CameraState.RUNNING, fps=9.5, uptime=3.0, source="up", last_frame_age=0.1)], srcs)
     assert changes == [(1, m.COL_STATE, m.COL_UPTIME)]
     assert m.index(1, m.COL_FPS).data() == "9.5"
     assert m.index(1, m.COL_STATE).data(STATE_ROLE) == "running"
