@@ -36,8 +36,7 @@ from app.domain.operations import CameraRef, CameraStatus, StopCamera
 from app.ui.bridge import StationBridge
 from app.ui.camera_dialog import CameraDialog, camera_template
 from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
-from app.ui.formatting import fmt_bytes
-from app.ui.formatting import view_state
+from app.ui.formatting import fmt_bytes, view_state
 from app.ui.models import CAMERA_ID_ROLE, CameraTableModel, StateDelegate, view_label
 from app.ui.ops import operation
 from app.ui.resources import icon
