@@ -44,6 +44,15 @@ __all__ = ["Station", "StationAlreadyRunning", "StationEvent", "StationOptions",
 DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
 SETTING_RULES_SEEDED = "alerts.default_rules_seeded"
+#: the audit actor of the restarts and starts the station makes by itself after an edit
+EDIT_ACTOR = "station (camera settings changed)"
+#: the camera fields a worker reads at start: changing one needs a restart to apply
+WORKER_FIELDS = ("source", "max_fps", "loop", "motion", "stall_timeout")
+
+
+def worker_settings_changed(old: Camera, new: Camera) -> bool:
+    """True when ``new`` differs from ``old`` in something a running worker uses."""
+    return any(getattr(old, f) != getattr(new, f) for f in WORKER_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Station:
         self._sub_lock = threading.Lock()
         self._cameras: dict[int, Camera] = {}
         self._cam_lock = threading.Lock()
+        self._change_lock = threading.RLock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._unsubscribe_supervisor: Callable[[], None] | None = None
@@ -365,8 +375,32 @@ class Station:
                     log.warning("stop of camera %s failed: %s", cam.id, e)
 
     def reload_cameras(self) -> None:
-        """Re-read cameras, rules and rollout settings now (the watcher does it within a second)."""
+        """Re-read cameras, rules and rollout settings now (the watcher does it within a second).
+
+        A running camera whose worker settings changed (source, fps cap, loop, motion,
+        stall timeout) is restarted once through the router, audited as ``station``;
+        a camera added as active starts when the station autostarts its cameras.
+        """
         self._on_database_changed()
+
+    def _apply_camera_edit(self, camera: Camera) -> None:
+        from app.supervisor import WorkerState
+
+        st = self.supervisor.status(camera.id) if self.supervisor else None
+        if st is None or st.state in (WorkerState.STOPPED, WorkerState.STOPPING):
+            return  # a stopped worker reads the new settings when it next starts
+        log.info("camera %s (%s): worker settings changed, restarting its worker", camera.id, camera.name)
+        try:
+            self.router.call("restart_camera", CameraRef(camera.id), actor=EDIT_ACTOR)
+        except Exception as e:
+            log.warning("restart of camera %s after an edit failed: %s", camera.id, e)
+
+    def _start_added_camera(self, camera: Camera) -> None:
+        log.info("camera %s (%s) added as active: starting it", camera.id, camera.name)
+        try:
+            self.router.call("start_camera", CameraRef(camera.id), actor=EDIT_ACTOR)
+        except Exception as e:
+            log.warning("start of the added camera %s failed: %s", camera.id, e)
 
     def export_file(self, path: Path | str, *, include_secrets: bool = False) -> int:
         from app.store.yaml_io import export_file
@@ -437,6 +471,10 @@ class Station:
         return _query_fingerprint(engine)
 
     def _on_database_changed(self) -> None:
+        with self._change_lock:  # the watcher and reload_cameras(): each change is applied once
+            self._apply_database_change()
+
+    def _apply_database_change(self) -> None:
         from app.supervisor import WorkerState
 
         before = {c.id: c for c in self.cameras()}
@@ -451,6 +489,12 @@ class Station:
                         sup.stop_worker(cid)
                     except Exception as e:
                         log.warning("stopping camera %s after it was removed/deactivated: %s", cid, e)
+                elif new is not None and worker_settings_changed(old, new):
+                    self._apply_camera_edit(new)
+            if self._opened and self.options.autostart:
+                for cid, new in after.items():
+                    if new.active and cid not in before:
+                        self._start_added_camera(new)
         if getattr(self, "alerts", None) is not None:
             self.alerts.load_rules()  # a rule may have been added, changed or disabled
         if getattr(self, "router", None) is not None:

@@ -59,7 +59,8 @@ class StationAdmin:
         return saved
 
     def update_camera(self, camera_id: int, changes: Mapping[str, Any]) -> Camera:
-        """Change some fields of a camera. A running worker keeps its old settings until restarted."""
+        """Change some fields of a camera. The station restarts a running worker whose settings changed
+        (see ``Station.reload_cameras``)."""
         subject = f"changes to camera {camera_id}"
         with self._store.uow() as uow:
             current = uow.cameras.get(camera_id)

@@ -189,7 +189,10 @@ class CameraDialog(FormDialog):
         self.setWindowTitle(self.tr("Edit camera — {name}").format(name=camera.name) if camera else self.tr("Add camera"))
         below = []
         if camera is not None:
-            note = QLabel(self.tr("A running camera keeps its old settings until it is restarted."))
+            note = QLabel(self.tr("Saving a new source, frame-rate cap, loop, motion or stall setting "
+                                  "restarts a running camera once, so the change applies at once."))
+            note.setObjectName("applyNote")
+            note.setWordWrap(True)
             note.setStyleSheet("color: #607d8b;")
             below.append(note)
         self._set_form(CameraForm(camera or template), *below)
