@@ -19,6 +19,11 @@ Semantics (Prometheus-like, per rule instance = rule × subject):
   stays, nothing is notified) until it is back.
 - A firing stores an event (value, threshold, started/fired times); resolving
   closes it; an operator acknowledges it (who, when), which stops repeats.
+- A restart loses nothing: the events a previous run left firing are adopted
+  by their rule instance (same event, acknowledgement kept, not announced
+  again). The instance holds, without resolving, until its series has fresh
+  data or ``restore_grace`` seconds passed (cameras start a few seconds after
+  the engine); only events no instance adopted within the grace are closed.
 - Notifications: a firing is announced unless the same instance was announced
   less than ``cooldown`` seconds ago; while firing and unacknowledged it is
   announced again every ``max(repeat_interval, cooldown)`` when
@@ -103,7 +108,7 @@ class _Rule:
 class _Instance:
     __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
                  "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
-                 "seen", "last_eval", "event_key")
+                 "seen", "last_eval", "event_key", "adopted")
 
     def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
         self.rule = rule
@@ -126,6 +131,7 @@ class _Instance:
         # When it was last evaluated (inf: it was held or out of schedule, so a pending
         # period may not start before the next evaluation; None: never evaluated).
         self.last_eval: float | None = None
+        self.adopted = False  # carries a previous run's firing event and has seen no fresh data yet
 
 
 @dataclass
@@ -167,6 +173,7 @@ class AlertEngine:
         tz: tzinfo | None = None,
         rules: Iterable[AlertRule] = (),
         async_writes: bool = True,
+        restore_grace: float = 60.0,
     ):
         self._reg = registry
         self._store = store
@@ -184,6 +191,8 @@ class AlertEngine:
         self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
         self._retired: list[_Instance] = []  # instances of retargeted rules, closed by the next tick
         self._restored = False
+        self.restore_grace = restore_grace
+        self._restore_deadline: float | None = None  # set by the first tick after a restore
         self._ticks = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -296,6 +305,8 @@ class AlertEngine:
         with self._lock:
             self._ticks += 1
             tick_no = self._ticks
+            if self._restore_deadline is None:
+                self._restore_deadline = now + self.restore_grace
             local = datetime.fromtimestamp(now, self._tz) if self._tz is not None else datetime.fromtimestamp(now)
             cams = self._subject_cameras(now)
             cam_set = set(cams)
@@ -397,12 +408,13 @@ class AlertEngine:
             inst.last_notified = inst.since
             inst.announced = True
             inst.acknowledged = orphan.acknowledged
+            inst.adopted = True
         self._instances[(pr.key, camera_id)] = inst
         return inst
 
     def _take_orphans(self, now: float) -> list[tuple[_Instance | None, int, AlertEvent]]:
-        """Events of the previous run that no instance adopted: closed."""
-        if not self._orphans:
+        """Events of the previous run that no instance adopted within the grace: closed."""
+        if not self._orphans or (self._restore_deadline is not None and now < self._restore_deadline):
             return []
         closed = [
             (None, next(self._keys), ev.with_changes(
@@ -417,6 +429,9 @@ class AlertEngine:
               stale: float, changes: list) -> None:
         rule = pr.rule
         if sample is None or now - sample[0] > stale:
+            if inst.adopted and self._restore_deadline is not None and now < self._restore_deadline:
+                inst.last_true = now  # a restarted station has no data yet: the firing it adopted holds
+                return
             policy = rule.no_data
             if policy is NoDataPolicy.KEEP_LAST:
                 return
@@ -425,6 +440,7 @@ class AlertEngine:
         else:
             value = sample[1]
             cond = pr.op(value, rule.threshold)
+        inst.adopted = False
         state = inst.state
         if cond:
             inst.last_true = now
