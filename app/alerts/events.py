@@ -34,6 +34,8 @@ class StoreEventSink:
     def save(self, events: list[AlertEvent]) -> list[AlertEvent]:
         with self._store.uow() as uow:
             repo = AlertEventRepository(uow.session)
+            # A camera or rule removed since the engine evaluated: not a foreign key failure.
+            events = repo.without_gone_references(events)
             out = [repo.add(e) if e.id is None else repo.update(e) for e in events]
             uow.commit()
         return out

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.alerts import AlertEvent, EventState
 from app.domain.rules import Severity
-from app.store.models import AlertEventRow
+from app.store.models import AlertEventRow, AlertRuleRow, CameraRow
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -70,11 +70,18 @@ class AlertEventRepository:
         return _event_from_row(row)
 
     def update(self, ev: AlertEvent) -> AlertEvent:
+        """Store a change to an event. An event resolved once stays resolved as it was (a late
+        copy from the engine, after the camera's removal resolved it, only adds an acknowledgement)."""
         if ev.id is None:
             raise KeyError("alert event without an id")
         row = self._s.get(AlertEventRow, ev.id)
         if row is None:
             raise KeyError(ev.id)
+        if row.state == str(EventState.RESOLVED):
+            if row.acknowledged_by is None and ev.acknowledged_by is not None:
+                row.acknowledged_by, row.acknowledged_at = ev.acknowledged_by, ev.acknowledged_at
+                self._s.flush()
+            return _event_from_row(row)
         _event_to_row(ev, row)
         self._s.flush()
         return _event_from_row(row)
@@ -82,6 +89,34 @@ class AlertEventRepository:
     def get(self, event_id: int) -> AlertEvent | None:
         row = self._s.get(AlertEventRow, event_id)
         return _event_from_row(row) if row else None
+
+    def without_gone_references(self, events: list[AlertEvent]) -> list[AlertEvent]:
+        """``events`` with ``camera_id``/``rule_id`` set to ``None`` where that camera or rule was
+        removed meanwhile (the database did the same to stored rows: ``ON DELETE SET NULL``)."""
+        cams = {e.camera_id for e in events if e.camera_id is not None}
+        rules = {e.rule_id for e in events if e.rule_id is not None}
+        have_cams = set(self._s.scalars(select(CameraRow.id).where(CameraRow.id.in_(cams)))) if cams else set()
+        have_rules = set(self._s.scalars(select(AlertRuleRow.id).where(AlertRuleRow.id.in_(rules)))) if rules else set()
+        out = []
+        for e in events:
+            changes = {}
+            if e.camera_id is not None and e.camera_id not in have_cams:
+                changes["camera_id"] = None
+            if e.rule_id is not None and e.rule_id not in have_rules:
+                changes["rule_id"] = None
+            out.append(e.with_changes(**changes) if changes else e)
+        return out
+
+    def resolve_for_camera(self, camera_id: int, at: datetime, why: str = "camera removed") -> int:
+        """Resolve every firing event of one camera (in the caller's transaction); how many."""
+        res = self._s.execute(
+            update(AlertEventRow)
+            .where(AlertEventRow.camera_id == camera_id, AlertEventRow.state == str(EventState.FIRING))
+            .values(state=str(EventState.RESOLVED), resolved_at=at,
+                    message=AlertEventRow.message + f"; resolved: {why}")
+            .execution_options(synchronize_session=False)
+        )
+        return res.rowcount or 0
 
     def firing(self) -> list[AlertEvent]:
         """Events still open (the problem has not resolved), oldest first."""
