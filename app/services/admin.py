@@ -88,8 +88,7 @@ class StationAdmin:
             if state is not WorkerState.STOPPED:
                 raise InvalidState(
                     f"camera {camera_id} ({camera.name}) is {state.value}; stop it before removing it")
-            resolve_camera_alerts(uow, camera_id)
-            uow.cameras.remove(camera_id)
+            uow.cameras.remove(camera_id)  # resolves its firing alerts in this transaction
             uow.commit()
 
     # -- rules
@@ -124,15 +123,6 @@ class StationAdmin:
             saved = uow.rules.update(rule.with_changes(enabled=enabled, version=rule.version + 1))
             uow.commit()
         return saved
-
-
-def resolve_camera_alerts(uow: Any, camera_id: int) -> int:
-    """Resolve a camera's firing alerts in the transaction that removes the camera (no ghost stays)."""
-    from datetime import UTC, datetime
-
-    from app.store.alert_events import AlertEventRepository
-
-    return AlertEventRepository(uow.session).resolve_for_camera(camera_id, datetime.now(UTC))
 
 
 def _camera_changes(changes: Mapping[str, Any], current: Camera, subject: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from app.domain import (
     TargetKind,
 )
 from app.domain.audit import AuditEntry
+from app.store.alert_events import AlertEventRepository
 from app.store.models import AlertRuleRow, AuditRow, CameraRow, SettingRow, utcnow
 
 
@@ -84,10 +85,15 @@ class CameraRepository:
         return _camera_from_row(row)
 
     def remove(self, camera_id: int) -> bool:
+        """Delete a camera; its firing alerts resolve in the same transaction (no ghost events)."""
+        AlertEventRepository(self._s).resolve_for_camera(camera_id, datetime.now(UTC))
         res = self._s.execute(delete(CameraRow).where(CameraRow.id == camera_id))
         return bool(res.rowcount)
 
     def remove_all(self) -> int:
+        events = AlertEventRepository(self._s)
+        for cid in self._s.scalars(select(CameraRow.id)):
+            events.resolve_for_camera(cid, datetime.now(UTC))
         return self._s.execute(delete(CameraRow)).rowcount or 0
 
     def count(self) -> int:

@@ -8,7 +8,6 @@ database as it was. Every error names the file, the line and the field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -17,7 +16,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from app.domain import Camera, MotionSettings, has_secret, mask_secrets
-from app.store.alert_events import AlertEventRepository
 from app.store.uow import Store
 
 FORMAT_VERSION = 1
@@ -231,8 +229,6 @@ def import_cameras(store: Store, cameras: list[Camera], *, replace: bool = False
         if replace:
             for key, old in existing.items():
                 if key not in incoming:
-                    # Its firing alerts end with it, in this transaction (no ghost events).
-                    AlertEventRepository(uow.session).resolve_for_camera(old.id, datetime.now(UTC))  # type: ignore[arg-type]
                     uow.cameras.remove(old.id)  # type: ignore[arg-type]
                     removed.append(old.name)
         uow.commit()
