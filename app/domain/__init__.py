@@ -6,6 +6,7 @@ from app.domain.camera import (
     MotionSettings,
     has_secret,
     mask_secrets,
+    name_key,
     source_problem,
 )
 from app.domain.errors import (
@@ -34,5 +35,6 @@ __all__ = [
     "METRICS", "AlertRule", "Camera", "CameraState", "Comparator", "Conflict", "DomainError",
     "ErrorCode", "FieldError", "InvalidState", "MotionSettings", "NoDataPolicy", "NotFound",
     "Notify", "OperationError", "Severity", "TargetKind", "Unavailable", "ValidationError",
-    "has_secret", "mask_secrets", "parse_schedule", "source_problem",
+    "has_secret", "mask_secrets",
+    "name_key", "parse_schedule", "source_problem",
 ]

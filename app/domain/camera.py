@@ -15,6 +15,12 @@ SOURCE_SCHEMES = ("test", "rtsp", "rtsps", "http", "https", "file")
 TEST_PATTERNS = ("moving", "still", "bars", "life", "mandelbrot", "testsrc")  # the worker's lavfi patterns
 
 
+def name_key(name: str) -> str:
+    """What makes two names the same: camera and rule names are unique case-insensitively
+    (``Lobby``, ``lobby`` and ``LOBBY`` are one name), everywhere: store, both implementations, YAML."""
+    return name.strip().casefold()
+
+
 class CameraState(StrEnum):
     """What a camera is doing. ``inactive`` is decided by the camera's flag, the rest by its worker."""
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.domain.camera import CameraState
+from app.domain.camera import CameraState, name_key
 from app.domain.errors import (
     Conflict,
     FieldError,
@@ -128,7 +128,7 @@ class LegacyOperations:
                     select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
                 raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
                                       subject=f"alert rule {rule.name!r}")
-            if conn.execute(select(alert_rules.c.id).where(alert_rules.c.name == rule.name)).first():
+            if _rule_name_taken(conn, rule.name):
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
                 new_id = conn.execute(insert(alert_rules).values(**_rule_values(rule))).inserted_primary_key[0]
@@ -182,9 +182,7 @@ class LegacyOperations:
                     select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
                 raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
                                       subject=f"alert rule {rule.name!r}")
-            clash = conn.execute(select(alert_rules.c.id).where(
-                alert_rules.c.name == rule.name, alert_rules.c.id != req.rule_id)).first()
-            if clash:
+            if _rule_name_taken(conn, rule.name, other_than=req.rule_id):
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
                 res = conn.execute(update(alert_rules)
@@ -420,3 +418,10 @@ def _rule_from(row: Mapping[str, Any]) -> AlertRule:
                       desktop=bool(n.get("desktop", True)), sound=bool(n.get("sound", False))),
         description=row["description"], template=row["template"], version=row["version"],
     )
+
+
+def _rule_name_taken(conn: Any, name: str, other_than: int | None = None) -> bool:
+    """Whether another rule has this name, compared case-insensitively (``name_key``)."""
+    key = name_key(name)
+    return any(name_key(n) == key and rid != other_than
+               for rid, n in conn.execute(select(alert_rules.c.id, alert_rules.c.name)))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -100,6 +101,11 @@ class AlertEventRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Names are unique case-insensitively (``app.domain.name_key``); migration 0008 adds these.
+Index("uq_cameras_name_ci", func.lower(CameraRow.name), unique=True)
+Index("uq_alert_rules_name_ci", func.lower(AlertRuleRow.name), unique=True)
 
 
 class AuditRow(Base):

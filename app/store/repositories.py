@@ -18,6 +18,7 @@ from app.domain import (
     Notify,
     Severity,
     TargetKind,
+    name_key,
 )
 from app.domain.audit import AuditEntry
 from app.store.alert_events import AlertEventRepository
@@ -69,7 +70,9 @@ class CameraRepository:
         return _camera_from_row(row) if row else None
 
     def get_by_name(self, name: str) -> Camera | None:
-        row = self._s.scalars(select(CameraRow).where(CameraRow.name == name)).first()
+        """The camera with this name, compared case-insensitively (see ``name_key``)."""
+        cid = _id_by_name(self._s, CameraRow, name)
+        row = self._s.get(CameraRow, cid) if cid is not None else None
         return _camera_from_row(row) if row else None
 
     def list(self) -> list[Camera]:
@@ -98,6 +101,19 @@ class CameraRepository:
 
     def count(self) -> int:
         return self._s.scalar(select(func.count()).select_from(CameraRow)) or 0
+
+
+def _id_by_name(session: Session, row_cls: type, name: str) -> int | None:
+    """Id of the row whose name is ``name`` case-insensitively. The database's ``lower()`` index
+    narrows ASCII names; ``casefold`` decides (SQLite's ``lower`` leaves non-ASCII letters alone)."""
+    key = name_key(name)
+    exact = session.scalars(select(row_cls.id).where(func.lower(row_cls.name) == name.strip().lower())).first()
+    if exact is not None:
+        return exact
+    for rid, other in session.execute(select(row_cls.id, row_cls.name)):
+        if name_key(other) == key:
+            return rid
+    return None
 
 
 def _rule_from_row(row: AlertRuleRow) -> AlertRule:
@@ -172,7 +188,9 @@ class RuleRepository:
         return _rule_from_row(row) if row else None
 
     def get_by_name(self, name: str) -> AlertRule | None:
-        row = self._s.scalars(select(AlertRuleRow).where(AlertRuleRow.name == name)).first()
+        """The rule with this name, compared case-insensitively (see ``name_key``)."""
+        rid = _id_by_name(self._s, AlertRuleRow, name)
+        row = self._s.get(AlertRuleRow, rid) if rid is not None else None
         return _rule_from_row(row) if row else None
 
     def list(self) -> list[AlertRule]:

@@ -119,8 +119,8 @@
             <translation>添加摄像头</translation>
         </message>
         <message>
-            <source>A running camera keeps its old settings until it is restarted.</source>
-            <translation>正在运行的摄像头在重启之前沿用旧设置。</translation>
+            <source>Saving a new source, frame-rate cap, loop, motion or stall setting restarts a running camera once, so the change applies at once.</source>
+            <translation>保存新的视频源、帧率上限、循环、运动或停滞设置时，正在运行的摄像头会重启一次，使更改立即生效。</translation>
         </message>
     </context>
     <context>
@@ -155,7 +155,7 @@
         </message>
         <message>
             <source>detect motion</source>
-            <translation>检测移动</translation>
+            <translation>检测运动</translation>
         </message>
         <message>
             <source>comma separated, e.g. indoor, demo</source>
@@ -179,11 +179,11 @@
         </message>
         <message>
             <source>Motion &amp;threshold</source>
-            <translation>移动阈值(&amp;T)</translation>
+            <translation>运动阈值(&amp;T)</translation>
         </message>
         <message>
             <source>Motion &amp;warm-up frames</source>
-            <translation>移动检测预热帧数(&amp;W)</translation>
+            <translation>运动检测预热帧数(&amp;W)</translation>
         </message>
         <message>
             <source>&amp;Location</source>
@@ -246,7 +246,7 @@
         </message>
         <message>
             <source>Motion</source>
-            <translation>移动</translation>
+            <translation>运动</translation>
         </message>
         <message>
             <source>Uptime</source>
@@ -261,12 +261,8 @@
             <translation>视频源</translation>
         </message>
         <message>
-            <source>running (source down)</source>
-            <extracomment>number of dataChanged emissions since creation (the tests and the benchmark read it)</extracomment>
-            <translation>运行中（视频源中断）</translation>
-        </message>
-        <message>
             <source>error: {error}</source>
+            <extracomment>number of dataChanged emissions since creation (the tests and the benchmark read it)</extracomment>
             <translation>错误：{error}</translation>
         </message>
         <message>
@@ -286,6 +282,10 @@
             <translation>正在等待第一帧…</translation>
         </message>
         <message>
+            <source>INACTIVE</source>
+            <translation>已停用</translation>
+        </message>
+        <message>
             <source>SOURCE DOWN since {0}</source>
             <translation>视频源自 {0} 起中断</translation>
         </message>
@@ -294,8 +294,28 @@
             <translation>自 {0} 起离线</translation>
         </message>
         <message>
+            <source>deactivated; activate it to start</source>
+            <translation>已停用；启用后才能启动</translation>
+        </message>
+        <message>
             <source>{fps} fps  {state}</source>
             <translation>{fps} 帧/秒  {state}</translation>
+        </message>
+    </context>
+    <context>
+        <name>CameraView</name>
+        <message>
+            <source>running</source>
+            <extracomment>what the window shows for a camera (see app.ui.formatting.view_state)</extracomment>
+            <translation>运行中</translation>
+        </message>
+        <message>
+            <source>no frames yet</source>
+            <translation>尚无画面</translation>
+        </message>
+        <message>
+            <source>source down</source>
+            <translation>视频源中断</translation>
         </message>
     </context>
     <context>
@@ -333,7 +353,7 @@
         </message>
         <message>
             <source>Camera motion</source>
-            <translation>摄像头移动</translation>
+            <translation>摄像头运动</translation>
         </message>
         <message>
             <source>score</source>
@@ -404,7 +424,7 @@
         <name>ExceptionReporter</name>
         <message>
             <source> in thread {name}</source>
-            <extracomment>``1``: quit as soon as the window has painted once (start-up benchmarks and the package smoke test)</extracomment>
+            <extracomment>``1``: quit as soon as the window has painted once (start-up benchmarks and tests)</extracomment>
             <translation>（线程 {name}）</translation>
         </message>
         <message>
@@ -557,6 +577,14 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
 {err}
 
 请运行 “edge-station doctor” 检查本机，或查看日志。</translation>
+        </message>
+        <message>
+            <source>{live} cameras with video</source>
+            <translation>{live} 个摄像头有画面</translation>
+        </message>
+        <message>
+            <source>; no video: {names}</source>
+            <translation>；无画面：{names}</translation>
         </message>
         <message>
             <source>&amp;Start</source>
@@ -1516,7 +1544,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion threshold</source>
-            <translation>移动阈值</translation>
+            <translation>运动阈值</translation>
         </message>
         <message>
             <source>Used for cameras added from the window.</source>
@@ -1622,7 +1650,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion</source>
-            <translation>移动</translation>
+            <translation>运动</translation>
         </message>
         <message>
             <source>Samples</source>
