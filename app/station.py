@@ -44,6 +44,8 @@ __all__ = ["Station", "StationAlreadyRunning", "StationEvent", "StationOptions",
 DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
 SETTING_RULES_SEEDED = "alerts.default_rules_seeded"
+#: set once the "camera offline" rule was seeded (also on a station first started before it shipped)
+SETTING_OFFLINE_SEEDED = "alerts.camera_offline_seeded"
 #: the audit actor of the restarts and starts the station makes by itself after an edit
 EDIT_ACTOR = "station (camera settings changed)"
 #: the camera fields a worker reads at start: changing one needs a restart to apply
@@ -161,17 +163,23 @@ class Station:
         log.info("seeded %d demo cameras", len(demo))
 
     def _seed_default_rules(self) -> None:
-        """The rollout health rules ship enabled: add them once, on the first start."""
+        """The default rules ship enabled: add them once, on the first start. The "camera offline"
+        rule has its own mark, so a station first started before it shipped gets it once too;
+        a rule the operator deleted is never added again."""
         from app.alerts import default_rules
 
         assert self.store is not None
         with self.store.uow() as uow:
-            if uow.settings.get(SETTING_RULES_SEEDED):
+            first = not uow.settings.get(SETTING_RULES_SEEDED)
+            offline_due = not uow.settings.get(SETTING_OFFLINE_SEEDED)
+            if not first and not offline_due:
                 return
             for rule in default_rules():
-                if uow.rules.get_by_name(rule.name) is None:
+                wanted = first or (offline_due and rule.template == "camera_offline")
+                if wanted and uow.rules.get_by_name(rule.name) is None:
                     uow.rules.add(rule)
             uow.settings.set(SETTING_RULES_SEEDED, True)
+            uow.settings.set(SETTING_OFFLINE_SEEDED, True)
             uow.commit()
 
     def _wire_metrics_and_alerts(self) -> None:

@@ -145,5 +145,6 @@ def templates() -> dict[str, RuleFactory]:
 
 
 def default_rules() -> list[AlertRule]:
-    """What the station seeds on first run: the rollout health rules, enabled."""
-    return [rollout_error_rate(), rollout_success_rate(), rollout_latency()]
+    """What the station seeds on first run: "camera offline" for all cameras and the rollout
+    health rules, all enabled (a camera station alerts on a lost camera out of the box)."""
+    return [camera_offline(), rollout_error_rate(), rollout_success_rate(), rollout_latency()]

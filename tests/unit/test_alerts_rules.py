@@ -9,7 +9,7 @@ import pytest
 from app.alerts import AlertEngine, default_rules, templates
 from app.domain import METRICS, AlertRule, Comparator, Notify, TargetKind, ValidationError
 from app.domain.operations import CreateRule
-from app.domain.rules import NoDataPolicy
+from app.domain.rules import NoDataPolicy, Severity
 from app.metrics import MetricsRegistry
 from app.services.operations import DomainOperations
 from app.store import open_store
@@ -78,8 +78,10 @@ def test_every_template_builds_a_valid_rule_for_each_target() -> None:
         t["low_fps"](for_seconds=-1)
 
 
-def test_default_rules_are_the_three_rollout_health_rules_enabled(tmp_path: Path) -> None:
-    rules = default_rules()
+def test_default_rules_are_camera_offline_and_the_three_rollout_health_rules_enabled(tmp_path: Path) -> None:
+    offline, *rules = default_rules()
+    assert (offline.metric, offline.target, offline.severity, offline.enabled) == (
+        "offline", TargetKind.ALL_CAMERAS, Severity.CRITICAL, True)
     assert {(r.metric, r.comparator, r.threshold) for r in rules} == {
         ("domain_error_rate", Comparator.GT, 0.05),
         ("success_rate", Comparator.LT, 0.95),
@@ -92,10 +94,10 @@ def test_default_rules_are_the_three_rollout_health_rules_enabled(tmp_path: Path
     store = open_store(f"sqlite:///{tmp_path / 'station.db'}")
     try:
         with store.uow() as uow:
-            for r in rules:
+            for r in (offline, *rules):
                 uow.rules.add(r)
             uow.commit()
         engine = AlertEngine(MetricsRegistry(), store=store)
-        assert engine.load_rules() == 3
+        assert engine.load_rules() == 4
     finally:
         store.dispose()
