@@ -42,10 +42,41 @@ from PySide6.QtWidgets import (
 from app.domain.operations import CameraStatus
 from app.ui.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
 from app.ui.models import state_label, view_label
-from app.worker.preview import PreviewFrame, PreviewReader
+from app.worker.preview import PREVIEW_MAX_WIDTH, PreviewFrame, PreviewReader
 
 LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
 PREVIEW_INTERVAL_MS = 100  # 10 Hz: the worker publishes previews at most this often by default
+
+
+class PreviewRequests:
+    """The preview width each camera's slot is asked for: the widest tile showing it (a wall tile
+    and its fullscreen tile may show one camera at once), rounded up to 32 px, capped."""
+
+    def __init__(self) -> None:
+        self._wants: dict[Path, dict[int, int]] = {}
+
+    def set(self, path: Path, key: int, width: int) -> int:
+        self._wants.setdefault(path, {})[key] = width
+        return self.width(path)
+
+    def drop(self, key: int) -> None:
+        for path in list(self._wants):
+            self._wants[path].pop(key, None)
+            if not self._wants[path]:
+                del self._wants[path]
+
+    def width(self, path: Path) -> int:
+        return max(self._wants.get(path, {}).values(), default=0)
+
+
+#: one per GUI process: every tile of every window asks through it
+PREVIEW_REQUESTS = PreviewRequests()
+
+
+def wanted_preview_width(widget_width: int, dpr: float) -> int:
+    """The preview width a tile of ``widget_width`` logical pixels wants (device pixels, capped)."""
+    px = int(math.ceil(max(16, widget_width) * max(1.0, dpr) / 32.0) * 32)
+    return min(PREVIEW_MAX_WIDTH, px)
 
 
 def is_offline(status: CameraStatus | None) -> bool:
@@ -126,6 +157,7 @@ class CameraTile(QWidget):
         reader = self._ensure_reader()
         if reader is None:
             return False
+        self._ask_for_size(reader)
         seq = reader.seq
         if seq == self.seq or seq & 1:
             return False
@@ -145,6 +177,12 @@ class CameraTile(QWidget):
         self.frames_shown += 1
         self.update()
 
+    def _ask_for_size(self, reader: PreviewReader) -> None:
+        """Ask the worker for previews as wide as this tile draws them (the widest tile wins)."""
+        want = PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_width(self.width(), self.devicePixelRatioF()))
+        if want and reader.requested_width() != want:  # changed, or a restarted worker's new slot
+            reader.request_width(want)
+
     def _ensure_reader(self) -> PreviewReader | None:
         path = self._preview_path_for(self.camera_id)
         if path is None:
@@ -156,6 +194,7 @@ class CameraTile(QWidget):
         return self._reader
 
     def _close_reader(self) -> None:
+        PREVIEW_REQUESTS.drop(id(self))
         if self._reader is not None:
             self._reader.close()
         self._reader = None

@@ -3,12 +3,18 @@
 Layout (little-endian)::
 
     header  struct "<4sHHQdIII" (HEADER_SIZE = 36 bytes):
-            magic b"ESPV", version 1, reserved 0,
+            magic b"ESPV", version 1,
+            wanted u16 (the width a reader asks for, 0 = none: see ``request_width``),
             seq u64   (seqlock: odd while the writer is writing, even when complete),
             ts f64    (unix time of the frame), width u32, height u32,
             stride u32 (bytes per payload row)
     payload RGB24 rows starting at PAYLOAD_OFFSET (= HEADER_SIZE),
             room for PREVIEW_MAX_WIDTH x PREVIEW_MAX_HEIGHT.
+
+The preview follows what is shown: a reader (a wall tile, a fullscreen tile)
+writes the width it draws at into the header's ``wanted`` field and the writer
+scales to it (never above the source, within PREVIEW_MAX_WIDTH x
+PREVIEW_MAX_HEIGHT), so a 1x1 or fullscreen tile is sharp and a 4x4 one cheap.
 
 The worker (``PreviewWriter``) creates the file under a temporary name, sizes it,
 reserves its blocks, and renames it into place, so a reader never maps a
@@ -57,9 +63,11 @@ VERSION = 1
 HEADER_FORMAT = "<4sHHQdIII"
 HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 36
 PAYLOAD_OFFSET = HEADER_SIZE
-PREVIEW_MAX_WIDTH = 640
-PREVIEW_MAX_HEIGHT = 360
+PREVIEW_MAX_WIDTH = 1280
+PREVIEW_MAX_HEIGHT = 720
 SLOT_SIZE = HEADER_SIZE + PREVIEW_MAX_WIDTH * PREVIEW_MAX_HEIGHT * 3
+_WANT = struct.Struct("<H")
+_WANT_OFFSET = 6
 _SEQ = struct.Struct("<Q")
 _SEQ_OFFSET = 8
 _BODY = struct.Struct("<dIII")  # ts, width, height, stride
@@ -85,8 +93,9 @@ class PreviewFrame:
 
 
 def preview_size(src_width: int, src_height: int, max_width: int) -> tuple[int, int]:
-    """Preview size for a source frame: at most *max_width* wide and within 640x360,
-    aspect ratio kept, even dimensions."""
+    """Preview size for a source frame: at most *max_width* wide and within
+    PREVIEW_MAX_WIDTH x PREVIEW_MAX_HEIGHT, never larger than the source, aspect ratio kept,
+    even dimensions."""
     if src_width <= 0 or src_height <= 0:
         raise ValueError(f"bad source size {src_width}x{src_height}")
     scale = min(
@@ -161,6 +170,11 @@ class PreviewWriter:
             os.close(fd)
         return mm
 
+    def wanted_width(self) -> int:
+        """The width to scale to: what a reader asked for, else the worker's ``--preview-width``."""
+        want = _WANT.unpack_from(self._mm, _WANT_OFFSET)[0]
+        return min(PREVIEW_MAX_WIDTH, max(16, want)) if want else self.max_width
+
     def offer(self, frame: av.VideoFrame, ts: float | None = None) -> bool:
         """Write *frame* if the rate limit allows; returns whether it was written."""
         if not self._limiter.accept(time.monotonic()):
@@ -174,7 +188,7 @@ class PreviewWriter:
 
         if self._reformatter is None:
             self._reformatter = VideoReformatter()
-        width, height = preview_size(frame.width, frame.height, self.max_width)
+        width, height = preview_size(frame.width, frame.height, self.wanted_width())
         rgb = self._reformatter.reformat(
             frame, width=width, height=height, format="rgb24", interpolation=Interpolation.BILINEAR
         )
@@ -281,6 +295,27 @@ class PreviewReader:
             if seq1 == seq2:
                 return PreviewFrame(seq=seq1, ts=ts, width=width, height=height, image=image)
         return None
+
+    def requested_width(self) -> int:
+        """The width readers asked for in the current file (0: none, or no file)."""
+        mm = self._ensure()
+        return 0 if mm is None else int(_WANT.unpack_from(mm, _WANT_OFFSET)[0])
+
+    def request_width(self, width: int) -> bool:
+        """Ask the worker for previews ``width`` pixels wide (capped at PREVIEW_MAX_WIDTH); False
+        when there is no slot yet. A restarted worker makes a new file: ask again then."""
+        width = max(0, min(PREVIEW_MAX_WIDTH, int(width)))
+        if self._ensure() is None:
+            return False
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            os.pwrite(fd, _WANT.pack(width), _WANT_OFFSET)
+        finally:
+            os.close(fd)
+        return True
 
     @property
     def seq(self) -> int:

@@ -38,7 +38,7 @@ def test_layout_matches_the_contract(tmp_path):
     path = tmp_path / "cam.preview"
     writer = PreviewWriter(path)
     try:
-        assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 640 * 360 * 3
+        assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 1280 * 720 * 3
         raw = path.read_bytes()
         magic, version, reserved, seq, ts, w, h, stride = struct.unpack_from(HEADER_FORMAT, raw)
         assert (magic, version, reserved, seq, w, h, stride) == (b"ESPV", 1, 0, 0, 0, 0, 0)
@@ -189,6 +189,27 @@ def test_write_frame_downscales_to_rgb_keeping_aspect(tmp_path):
     assert right[2] > 200 and right[0] < 60
 
 
+def test_a_reader_asks_for_the_width_it_draws_at(tmp_path):
+    """A 1x1 or fullscreen tile asks for a wide preview, a 4x4 tile for a small one (defect 7)."""
+    frame = av.VideoFrame.from_ndarray(np.zeros((720, 1280, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+    path = tmp_path / "cam.preview"
+    writer = PreviewWriter(path, max_width=320, max_fps=100)
+    try:
+        with PreviewReader(path) as reader:
+            writer.write_frame(frame)
+            assert reader.read().width == 320  # nobody asked: the worker's --preview-width
+            assert reader.request_width(1280) and reader.requested_width() == 1280
+            writer.write_frame(frame)
+            assert (reader.read().width, reader.read().height) == (1280, 720)
+            reader.request_width(400)
+            writer.write_frame(frame)
+            assert reader.read().width == 400
+            reader.request_width(99_999)  # capped
+            assert reader.requested_width() == PREVIEW_MAX_WIDTH
+    finally:
+        writer.close()
+
+
 def test_offer_respects_the_preview_rate(tmp_path):
     frame = av.VideoFrame(64, 36, "yuv420p")
     writer = PreviewWriter(tmp_path / "p", max_fps=5)
@@ -205,7 +226,10 @@ def test_offer_respects_the_preview_rate(tmp_path):
 def test_preview_size_fits_the_slot():
     assert preview_size(1920, 1080, 320) == (320, 180)
     assert preview_size(1920, 1080, 640) == (640, 360)
-    assert preview_size(480, 640, 640) == (270, 360)  # portrait: limited by height
+    assert preview_size(1920, 1080, 1280) == (1280, 720)
+    assert preview_size(1920, 1080, 4000) == (1280, 720)  # the slot's cap
+    assert preview_size(480, 640, 1280) == (480, 640)  # portrait that fits: as it is
+    assert preview_size(1080, 1920, 1280) == (404, 720)  # portrait: limited by height
     assert preview_size(160, 90, 320) == (160, 90)  # never upscaled
 
 
@@ -220,7 +244,7 @@ def test_short_space_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(preview_mod.os, "statvfs", lambda _p: Full())
     with pytest.raises(
         PreviewSpaceError,
-        match=r"not enough free space for the preview slot in .*need 691236 bytes",
+        match=rf"not enough free space for the preview slot in .*need {SLOT_SIZE} bytes",
     ):
         PreviewWriter(tmp_path / "p")
     assert not list(tmp_path.iterdir())  # nothing left behind
