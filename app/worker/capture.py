@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -38,6 +39,7 @@ __all__ = [
     "CaptureError",
     "CaptureResult",
     "CaptureStats",
+    "FpsMeter",
     "codec_label",
     "describe_av_error",
 ]
@@ -67,6 +69,76 @@ class CaptureConfig:
     open_timeout: float = 10.0  # network open timeout (s)
     backoff_initial: float = BACKOFF_INITIAL
     backoff_max: float = BACKOFF_MAX
+
+
+class FpsMeter:
+    """Frames per second from the stream's own timestamps over a steady window.
+
+    Wall-clock counting reads bursts as speed: a 15 fps stream that delivers a
+    second of buffered frames at once after start, or catches up after a busy
+    moment, counted 26 or 111 fps. Here each analysed frame contributes its
+    presentation time: the rate is (frames - 1) / span over the last ``window``
+    seconds of *stream* time, and never more than ``ceiling`` (the source's
+    nominal rate and the fps cap, when known). Timestamps that go back (a looped
+    file) or jump ahead (a discontinuity) continue the clock instead of
+    producing a spike: the meter keeps a continuous stream time (``clock``).
+    """
+
+    def __init__(self, window: float = 2.0, ceiling: float | None = None, gap: float = 2.0):
+        self.window = window
+        self.ceiling = ceiling
+        self.gap = gap  # a forward jump larger than this is a discontinuity
+        self._times: deque[float] = deque()
+        self._offset = 0.0
+        self._last_raw: float | None = None
+        self._step = 0.0  # the last frame interval (stream time), to continue across jumps
+
+    def reset(self) -> None:
+        """The source was lost: forget the window (the clock stays continuous)."""
+        self._times.clear()
+
+    def clock(self, ts: float) -> float:
+        """The continuous stream time of a frame whose timestamp is ``ts`` (seconds)."""
+        last = self._last_raw
+        if last is not None:
+            delta = ts - last
+            if delta < 0 or delta > self.gap:  # looped, or a jump: continue where we were
+                step = self._step or (1.0 / self.ceiling if self.ceiling else 0.04)
+                self._offset += last - ts + step
+            elif delta > 0:
+                self._step = delta
+        self._last_raw = ts
+        return ts + self._offset
+
+    def note(self, t: float) -> float:
+        """Count an analysed frame at continuous stream time ``t``; returns the current rate."""
+        times = self._times
+        times.append(t)
+        while len(times) > 2 and t - times[0] > self.window:
+            times.popleft()
+        return self.rate()
+
+    def rate(self) -> float:
+        times = self._times
+        if len(times) < 2:
+            return 0.0
+        span = times[-1] - times[0]
+        if span <= 0:
+            return 0.0
+        fps = (len(times) - 1) / span
+        return min(fps, self.ceiling) if self.ceiling else fps
+
+
+def _nominal_rate(stream: av.video.stream.VideoStream) -> float | None:
+    """The source's declared frame rate, when it declares a sane one."""
+    for rate in (stream.average_rate, stream.guessed_rate):
+        try:
+            value = float(rate) if rate else 0.0
+        except (TypeError, ZeroDivisionError):
+            value = 0.0
+        if 1.0 <= value <= 240.0:
+            return value
+    return None
 
 
 def codec_label(name: str) -> str:
@@ -109,6 +181,9 @@ class Capture:
         self._motion_ok = True
         self._announced = False
         self._cap = RateLimiter(config.max_fps) if config.max_fps else None
+        self.fps = FpsMeter(window=max(2.0, 4.0 / config.max_fps) if config.max_fps else 2.0,
+                            gap=max(2.0, 3.0 / config.max_fps) if config.max_fps else 2.0)
+        self.stats.stream_fps = 0.0  # the heartbeat reports this meter's rate
         self._pace_base: float | None = None  # wall time of timestamp 0
         self._last_pts_time: float | None = None
 
@@ -176,6 +251,7 @@ class Capture:
         stats.source = "down"
         stats.error = error
         self.motion.reset()
+        self.fps.reset()
 
     def _open(self) -> av.container.InputContainer:
         spec = self.spec
@@ -212,6 +288,8 @@ class Capture:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         self._pace_base = None
+        ceilings = [r for r in (_nominal_rate(stream), self.config.max_fps) if r]
+        self.fps.ceiling = min(ceilings) if ceilings else None
         frames = 0
         try:
             for frame in self._frames(container, stream):
@@ -260,7 +338,9 @@ class Capture:
             stats.first_frame = now
         if frame.width != stats.width or frame.height != stats.height:
             stats.width, stats.height = frame.width, frame.height
-        if self._cap is not None and not self._cap.accept(now):
+        # Stream time, not arrival time: a burst of buffered frames is not a higher rate.
+        t = self.fps.clock(frame.time if frame.time is not None else now)
+        if self._cap is not None and not self._cap.accept(t):
             stats.dropped += 1
             return stop.is_set()
         if self._motion_ok:
@@ -274,6 +354,8 @@ class Capture:
         if self.preview is not None:
             self.preview.offer(frame)
         stats.processed += 1
+        stats.stream_fps = self.fps.note(t)
+        stats.last_processed = now
         return stop.is_set()
 
     def _wait_for_pts(self, frame: av.VideoFrame) -> bool:

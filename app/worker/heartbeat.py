@@ -49,6 +49,8 @@ class CaptureStats:
         self.opens = 0
         self.motion_peak = 0.0  # highest score since the last take_motion()
         self.motion_active = False  # any active frame since the last take_motion()
+        self.stream_fps: float | None = None  # set by the capture loop: fps from stream timestamps
+        self.last_processed: float | None = None  # time.monotonic() of the last analysed frame
 
     def note_motion(self, score: float, active: bool) -> None:
         if score > self.motion_peak:
@@ -81,7 +83,12 @@ class HeartbeatBuilder:
         mono = time.monotonic()
         processed = stats.processed
         fps = 0.0
-        if self._last_mono is not None and mono > self._last_mono:
+        if stats.stream_fps is not None:  # the capture loop measures from the stream's timestamps
+            seen = stats.last_processed
+            quiet = max(2.0, 3.0 / stats.stream_fps) if stats.stream_fps > 0 else 2.0
+            fresh = seen is not None and mono - seen <= quiet and stats.source == "up"
+            fps = stats.stream_fps if fresh else 0.0
+        elif self._last_mono is not None and mono > self._last_mono:
             fps = (processed - self._last_processed) / (mono - self._last_mono)
         self._last_mono, self._last_processed = mono, processed
         motion, active = stats.take_motion()
