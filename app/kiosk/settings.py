@@ -6,10 +6,11 @@ the settings dialog):
 ============================  =========  =============================================
 key                           default    meaning
 ============================  =========  =============================================
-``kiosk.grid``                2          tiles per side of the wall (1-4)
-``kiosk.cycle_s``             0          seconds between wall pages; 0 = no cycling
+``kiosk.grid``                0          tiles per side of the wall (1-4); 0 = a grid that fits every
+                                         active camera (up to 4×4, then pages)
+``kiosk.cycle_s``             10         seconds between wall pages; 0 = no cycling
 ``kiosk.popup_s``             20         seconds a camera with a new alert stays fullscreen; 0 = off
-``kiosk.popup_severity``      warning    lowest severity that pops a camera up
+``kiosk.popup_severity``      critical   lowest severity that pops a camera up
 ``kiosk.cursor_idle_s``       3          seconds without mouse movement before the cursor hides
 ============================  =========  =============================================
 
@@ -69,10 +70,10 @@ def severity_rank(severity: object) -> int:
 
 @dataclass(frozen=True)
 class KioskSettings:
-    grid: int = 2
-    cycle_s: float = 0.0
+    grid: int = 0  # 0: fit every active camera
+    cycle_s: float = 10.0
     popup_s: float = 20.0
-    popup_severity: str = "warning"
+    popup_severity: str = "critical"
     cursor_idle_s: float = 3.0
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -95,7 +96,7 @@ class KioskSettings:
                 return default
             return v
 
-        grid = int(number(K_GRID, d.grid, lambda v: v in (1, 2, 3, 4), "must be 1, 2, 3 or 4"))
+        grid = int(number(K_GRID, d.grid, lambda v: v in (0, 1, 2, 3, 4), "must be 0 (fit), 1, 2, 3 or 4"))
         cycle = number(K_CYCLE, d.cycle_s, lambda v: v == 0 or 5 <= v <= 3600,
                        "must be 0 (off) or 5 to 3600 seconds")
         popup = number(K_POPUP, d.popup_s, lambda v: 0 <= v <= 3600, "must be 0 (off) to 3600 seconds")
@@ -108,6 +109,16 @@ class KioskSettings:
             sev = d.popup_severity
         return cls(grid=grid, cycle_s=cycle, popup_s=popup, popup_severity=str(sev).lower(),
                    cursor_idle_s=idle, problems=tuple(problems))
+
+    def grid_for(self, cameras: int) -> int:
+        """Tiles per side for ``cameras`` active cameras: the set grid, or the smallest that fits
+        them all (more than 16 page, 4×4 at a time)."""
+        if self.grid:
+            return self.grid
+        side = 1
+        while side * side < cameras and side < 4:
+            side += 1
+        return side
 
     def pops_up(self, severity: object) -> bool:
         """True when an alert of ``severity`` should pop its camera up."""

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -261,6 +262,8 @@ class PinDialog(QDialog):
             self.unlocked.emit()
             self.accept()
             return
+        log.warning("kiosk: wrong operator PIN entered (%d attempts in this prompt) to %s",
+                    self.attempts, "open the settings" if self.purpose == "settings" else "leave kiosk mode")
         self.message.setText(self.tr("Wrong PIN."))
         self._update_lock()
 
@@ -337,9 +340,13 @@ class AlertPopup(QWidget):
         self.banner = QLabel(title)
         self.banner.setObjectName("kioskPopupBanner")
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Wraps (two lines at most on a small screen) and never widens the window past the screen.
+        self.banner.setWordWrap(True)
+        self.banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.banner.setToolTip(title)
         colour = SEVERITY_COLOURS.get(severity, "#ffb300")
-        self.banner.setStyleSheet(f"background: {colour}; color: #000; font-size: 22pt; font-weight: bold;"
-                                  "padding: 8px;")
+        self.banner.setStyleSheet(f"background: {colour}; color: #000; font-size: 20pt; font-weight: bold;"
+                                  "padding: 6px;")
         self.tile = CameraTile(camera_id, name, preview_path_for)
         lay.addWidget(self.banner)
         lay.addWidget(self.tile, 1)
@@ -393,8 +400,9 @@ class KioskWindow(QWidget):
         self._instance_server_wanted = instance_server
         self.instance_server = None
         self.settings_dialog: QWidget | None = None
+        self._opened_at: float | None = None  # unix time the station was open (older alerts do not pop up)
 
-        self.setWindowTitle(self.tr("Edge Station — kiosk"))
+        self.setWindowTitle(self.tr("Kiosk"))  # the desktop adds the product name
         self.setStyleSheet("#kioskWindow { background: #000; }")
         self.wall = CameraWall(self._preview_path, controls=False)
         self.wall.setObjectName("kioskWall")
@@ -411,10 +419,15 @@ class KioskWindow(QWidget):
         self.settings_button.setAutoRaise(True)
         self.settings_button.setStyleSheet("color: #90a4ae; font-size: 16pt;")
         self.settings_button.clicked.connect(self.request_settings)
+        self.page_label = QLabel()
+        self.page_label.setObjectName("kioskPage")
+        self.page_label.setStyleSheet("color: #cfd8dc; font-size: 14pt; padding: 0 8px;")
+        self.page_label.hide()
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.setSpacing(0)
         bar.addWidget(self.ticker, 1)
+        bar.addWidget(self.page_label)
         bar.addWidget(self.clock_label)
         bar.addWidget(self.settings_button)
         outer = QVBoxLayout(self)
@@ -460,6 +473,7 @@ class KioskWindow(QWidget):
             return
         kiosk, has_pin = result
         self.ready = True
+        self._opened_at = time.time()
         self.apply_settings(kiosk)
         self.has_pin = has_pin
         if not has_pin:
@@ -536,7 +550,7 @@ class KioskWindow(QWidget):
         for problem in kiosk.problems:
             log.warning("%s", problem)
         self.kiosk = kiosk
-        self.wall.set_grid(kiosk.grid)
+        self._fit_grid()
         self._last_cycle = self.clock()
 
     def reload_settings(self) -> None:
@@ -575,7 +589,16 @@ class KioskWindow(QWidget):
         self._prompt = dlg
         self.exitRequested.emit(purpose)
         dlg.open()
+        self._centre(dlg)
         return dlg
+
+    def _centre(self, dlg: QWidget) -> None:
+        """On the middle of the kiosk (without a window manager nobody else places it), within it."""
+        dlg.adjustSize()
+        area = self.geometry() if self.isVisible() else (self.screen() or QApplication.primaryScreen()).geometry()
+        w, h = min(dlg.width(), area.width()), min(dlg.height(), area.height())
+        dlg.resize(w, h)
+        dlg.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
 
     def _prompt_closed(self) -> None:
         self._prompt = None
@@ -645,11 +668,21 @@ class KioskWindow(QWidget):
     def refresh(self) -> None:
         if not self.ready or self._shut_down:
             return
-        statuses = self.station.live_status()
+        # Every active camera, and only those: a deactivated one takes no slot on an unattended screen.
+        statuses = [s for s in self.station.live_status() if s.active]
         self.wall.set_statuses(statuses)
+        self._fit_grid()
         if self.popup is not None:
             st = next((s for s in statuses if s.camera_id == self.popup.camera_id), None)
             self.popup.tile.set_status(st)
+
+    def _fit_grid(self) -> None:
+        """The set grid, or one that fits every active camera; the page indicator when there are pages."""
+        self.wall.set_grid(self.kiosk.grid_for(len(self.wall.tiles())))
+        pages = self.wall.page_count()
+        self.page_label.setVisible(pages > 1)
+        if pages > 1:
+            self.page_label.setText(self.tr("page {page}/{pages}").format(page=self.wall.page + 1, pages=pages))
 
     def tick(self) -> None:
         """Decide what time asks for: next page, end of a pop-up, hiding the cursor, the clock."""
@@ -666,6 +699,7 @@ class KioskWindow(QWidget):
             if self.wall.page_count() > 1:
                 self.wall.next_page()
                 self.cycles += 1
+                self._fit_grid()
         if (not self.cursor_hidden and self._prompt is None and self.settings_dialog is None
                 and now - self._last_input >= self.kiosk.cursor_idle_s):
             self.cursor_hidden = True
@@ -712,6 +746,8 @@ class KioskWindow(QWidget):
         cam = self.station.camera(camera_id) if camera_id is not None else None
         subject = cam.name if cam is not None else str(getattr(change, "subject", "") or "")
         message = str(getattr(change, "message", "") or "")
+        if rule and message.startswith(rule + ":"):  # the engine's message starts with the rule name
+            message = message[len(rule) + 1:].strip()
         label = {"critical": self.tr("CRITICAL"), "warning": self.tr("WARNING"),
                  "info": self.tr("INFO")}.get(severity, severity.upper())
         text = f"⚠ {label} · {subject} — {rule}" if subject else f"⚠ {label} · {rule}"
@@ -734,8 +770,20 @@ class KioskWindow(QWidget):
             return
         self.ticker.set_item(item)
         camera_id = getattr(change, "camera_id", None)
-        if kind == "firing" and camera_id is not None and self.kiosk.pops_up(item.severity):
+        if (kind == "firing" and camera_id is not None and self.kiosk.pops_up(item.severity)
+                and self._is_new(change)):
             self.show_popup(int(camera_id), item.text, item.severity)
+
+    def _is_new(self, change: Any) -> bool:
+        """Only a new, unacknowledged alert pops up: not one already acknowledged, nor one that
+        was firing before the kiosk opened (those are in the ticker)."""
+        ev = getattr(change, "event", None)
+        if ev is not None and getattr(ev, "acknowledged_by", None):
+            return False
+        fired = getattr(ev, "fired_at", None) if ev is not None else None
+        if fired is not None and self._opened_at is not None and fired.timestamp() < self._opened_at - 1.0:
+            return False
+        return True
 
     def show_popup(self, camera_id: int, title: str, severity: str = "warning") -> AlertPopup:
         self.close_popup()

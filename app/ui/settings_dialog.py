@@ -199,7 +199,7 @@ class SettingsDialog(QDialog):
         row.addWidget(self.pin_state, 1)
         row.addWidget(self.clear_pin_btn)
         self.kiosk_grid = QComboBox()
-        self.kiosk_grid.addItems(["1×1", "2×2", "3×3", "4×4"])
+        self.kiosk_grid.addItems([self.tr("fit every camera"), "1×1", "2×2", "3×3", "4×4"])
         self.kiosk_cycle = QSpinBox()
         self.kiosk_cycle.setRange(0, 3600)
         self.kiosk_cycle.setSuffix(self.tr(" s"))
@@ -279,7 +279,7 @@ class SettingsDialog(QDialog):
         self.api_enabled.setChecked(bool(stored[ss.K_API_ENABLED]))
         self.api_host.setText(str(stored[ss.K_API_HOST]))
         self.api_port.setValue(int(stored[ss.K_API_PORT]))
-        self.kiosk_grid.setCurrentIndex(max(0, min(3, int(stored[ss.K_KIOSK_GRID]) - 1)))
+        self.kiosk_grid.setCurrentIndex(max(0, min(4, int(stored[ss.K_KIOSK_GRID]))))
         self.kiosk_cycle.setValue(int(stored[ss.K_KIOSK_CYCLE]))
         self.kiosk_enabled.setChecked(bool(stored[ss.K_KIOSK_ENABLED]))
         self.language.setCurrentIndex(max(0, self.language.findData(stored[ss.K_LANGUAGE])))
@@ -310,7 +310,7 @@ class SettingsDialog(QDialog):
                     ropts[name] = w.value()
         values = {
             ss.K_API_ENABLED: self.api_enabled.isChecked(), ss.K_API_HOST: self.api_host.text().strip(),
-            ss.K_API_PORT: self.api_port.value(), ss.K_KIOSK_GRID: self.kiosk_grid.currentIndex() + 1,
+            ss.K_API_PORT: self.api_port.value(), ss.K_KIOSK_GRID: self.kiosk_grid.currentIndex(),
             ss.K_KIOSK_CYCLE: self.kiosk_cycle.value(), ss.K_KIOSK_ENABLED: self.kiosk_enabled.isChecked(),
             ss.K_LANGUAGE: self.language.currentData(), ss.K_DEF_MAX_FPS: self.def_max_fps.value(),
             ss.K_DEF_STALL: self.def_stall.value(), ss.K_DEF_MOTION: self.def_motion.value(),

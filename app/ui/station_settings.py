@@ -28,7 +28,7 @@ K_DEF_MAX_FPS, K_DEF_STALL, K_DEF_MOTION = (
 
 DEFAULTS: dict[str, Any] = {
     K_API_ENABLED: True, K_API_HOST: "127.0.0.1", K_API_PORT: 8765,
-    K_KIOSK_GRID: 2, K_KIOSK_CYCLE: 0, K_KIOSK_ENABLED: False, K_LANGUAGE: SYSTEM_LANGUAGE,
+    K_KIOSK_GRID: 0, K_KIOSK_CYCLE: 10, K_KIOSK_ENABLED: False, K_LANGUAGE: SYSTEM_LANGUAGE,
     K_DEF_MAX_FPS: 0.0, K_DEF_STALL: 10.0, K_DEF_MOTION: 0.02,
 }
 
@@ -40,8 +40,8 @@ def problems(values: Mapping[str, Any]) -> list[FieldError]:
     if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
         errs.append(FieldError(K_API_PORT, "must be a port number from 1 to 65535"))
     grid = values.get(K_KIOSK_GRID)
-    if grid is not None and grid not in (1, 2, 3, 4):
-        errs.append(FieldError(K_KIOSK_GRID, "must be 1, 2, 3 or 4 (tiles per side)"))
+    if grid is not None and grid not in (0, 1, 2, 3, 4):
+        errs.append(FieldError(K_KIOSK_GRID, "must be 0 (fit every camera), 1, 2, 3 or 4 (tiles per side)"))
     cycle = values.get(K_KIOSK_CYCLE)
     if cycle is not None and not (cycle == 0 or 5 <= cycle <= 3600):
         errs.append(FieldError(K_KIOSK_CYCLE, "must be 0 (off) or 5 to 3600 seconds"))

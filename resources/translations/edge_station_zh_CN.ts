@@ -278,7 +278,7 @@
         <name>CameraTile</name>
         <message>
             <source>waiting for the first frame…</source>
-            <extracomment>how many frames this tile turned into images (tests and the benchmark read it)</extracomment>
+            <extracomment>one per GUI process: every tile of every window asks through it how many frames this tile turned into images (tests and the benchmark read it)</extracomment>
             <translation>正在等待第一帧…</translation>
         </message>
         <message>
@@ -443,12 +443,16 @@
     <context>
         <name>KioskWindow</name>
         <message>
-            <source>Edge Station — kiosk</source>
-            <translation>Edge Station — 展台模式</translation>
+            <source>Kiosk</source>
+            <translation>展台模式</translation>
         </message>
         <message>
             <source>Settings (operator PIN)</source>
             <translation>设置（需要操作员 PIN）</translation>
+        </message>
+        <message>
+            <source>page {page}/{pages}</source>
+            <translation>第 {page}/{pages} 页</translation>
         </message>
         <message>
             <source>The station could not open: {error}</source>
@@ -1497,6 +1501,10 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>Remove PIN</source>
             <translation>删除 PIN</translation>
+        </message>
+        <message>
+            <source>fit every camera</source>
+            <translation>显示全部摄像头</translation>
         </message>
         <message>
             <source> s</source>

@@ -7,10 +7,18 @@ import pytest
 from app.kiosk.settings import KioskSettings, LanguageError, normalize_language, severity_rank
 
 
-def test_defaults():
+def test_defaults_show_every_camera_and_pop_up_only_critical():
     k = KioskSettings.from_mapping({})
-    assert (k.grid, k.cycle_s, k.popup_s, k.popup_severity, k.cursor_idle_s) == (2, 0.0, 20.0, "warning", 3.0)
+    assert (k.grid, k.cycle_s, k.popup_s, k.popup_severity, k.cursor_idle_s) == (0, 10.0, 20.0, "critical", 3.0)
     assert k.problems == ()
+    assert not k.pops_up("warning") and k.pops_up("critical")
+
+
+@pytest.mark.parametrize(("cameras", "side"), [(0, 1), (1, 1), (2, 2), (4, 2), (5, 3), (6, 3), (9, 3), (10, 4),
+                                               (16, 4), (40, 4)])
+def test_the_fitting_grid_shows_every_camera_up_to_4x4(cameras, side):
+    assert KioskSettings().grid_for(cameras) == side
+    assert KioskSettings(grid=2).grid_for(cameras) == 2
 
 
 def test_stored_values_are_used():
