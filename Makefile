@@ -30,8 +30,10 @@ resources/translations/%.qm: resources/translations/%.ts $(STAMP)
 	$(VENV)/bin/pyside6-lrelease -silent $< -qm $@
 
 ## Start the app: a SQLite file in the user data dir, demo cameras on synthetic sources.
+## On a machine without Qt's X11 libraries the window names them and the install command;
+## 'make doctor' checks the rest (nothing of Qt's own output is hidden).
 run: venv translations
-	$(VENV)/bin/edge-station
+	@$(VENV)/bin/edge-station || { code=$$?; echo "make run: edge-station exited with $$code; 'make doctor' checks this machine" >&2; exit $$code; }
 
 headless: venv
 	$(VENV)/bin/edge-station headless

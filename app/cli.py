@@ -347,7 +347,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     paths = _paths(args)
     ok = True
     for check in run_checks(paths):
-        mark = "ok  " if check.ok else "FAIL"
+        mark = ("info" if getattr(check, "info", False) else "ok  ") if check.ok else "FAIL"
         print(f"[{mark}] {check.name}: {check.detail}")
         ok = ok and check.ok
     return EXIT_OK if ok else EXIT_CHECK_FAILED

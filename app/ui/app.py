@@ -22,6 +22,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from app.doctor import missing_qt_libraries, qt_platform_name
 from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
 from app.ui.resources import icon, style_sheet
 
@@ -218,6 +219,15 @@ def _open_after_first_paint(window: MainWindow, first_paint: FirstPaintWatch) ->
 
 def run_window(station: Any, kiosk: bool = False) -> int:
     """Show the window at once, open the station in the background after its first paint, run until closed."""
+    if QApplication.instance() is None and qt_platform_name() not in ("offscreen", "minimal"):
+        # Qt aborts with only "no Qt platform plugin could be initialized" when its plugin lacks a
+        # library: name the libraries and the install command instead (a fresh machine's first run).
+        missing = missing_qt_libraries()
+        if missing is not None:
+            print(f"edge-station: error: the window cannot start. {missing.message()}. "
+                  "'edge-station doctor' checks the rest of this machine.", file=sys.stderr)
+            station.close()
+            return 1
     app = ensure_application()
     from app.ui.i18n import install_for_station
 

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 
 def main() -> int:
+    import sys
+
+    from app.doctor import missing_qt_libraries
+
+    missing = missing_qt_libraries()
+    if missing is not None:  # Qt would abort with only "no Qt platform plugin could be initialized"
+        print(missing.message(), file=sys.stderr)
+        return 3
     from PySide6 import __version__ as pyside_version
     from PySide6.QtGui import QGuiApplication
 

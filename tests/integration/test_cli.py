@@ -120,4 +120,4 @@ def test_doctor_reports_each_check(tmp_path):
     for name in ("python", "data dir", "database", "video (PyAV)", "test sources (lavfi)", "shared memory", "Qt platform"):
         assert f"[ok  ] {name}:" in out.stdout
     fresh = run("doctor", data_dir=tmp_path / "fresh", env={"QT_QPA_PLATFORM": "offscreen"}, timeout=90)
-    assert fresh.returncode == 5 and "[FAIL] database:" in fresh.stdout
+    assert fresh.returncode == 0 and "[info] database:" in fresh.stdout
