@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edge_station.station")
 
-__all__ = ["Station", "StationAlreadyRunning", "StationEvent", "StationOptions", "run_headless"]
+__all__ = ["ApiStatus", "Station", "StationAlreadyRunning", "StationEvent", "StationOptions", "run_headless"]
 
 DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
@@ -63,13 +63,47 @@ class StationEvent:
 
     kinds: ``state`` (a camera's worker changed state; data = CameraStatus),
     ``cameras`` (the camera list changed, here or in another process),
-    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``log``.
+    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``log``,
+    ``api`` (the local API started or could not; data = ApiStatus).
     """
 
     kind: str
     camera_id: int | None = None
     data: Any = None
     ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    """Whether the local control API runs, and if it should and does not, why (shown in the window)."""
+
+    enabled: bool
+    running: bool
+    host: str = ""
+    port: int | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.enabled and not self.running
+
+
+API_PORT_ENV = "EDGE_STATION_API_PORT"
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why nothing can listen on ``host:port`` (a quick bind), or None when it is free."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                return f"port {port} on {host} is already in use by another program"
+            return f"cannot listen on {host}:{port}: {e.strerror or e}"
+    return None
 
 
 @dataclass
@@ -101,6 +135,7 @@ class Station:
         self.instance_lock: InstanceLock | None = None
         self._fingerprint_at_open: tuple = ()
         self.api = None
+        self.api_status = ApiStatus(enabled=False, running=False)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -138,9 +173,7 @@ class Station:
         self._reload_cameras()
         self._wire_metrics_and_alerts()
         if self.options.api:
-            from app.api import start_for_station
-
-            self.api = start_for_station(self)  # None (and logged) when the port is taken
+            self._start_api()
         self._opened = True
         if self.options.autostart:
             self.autostart()
@@ -268,6 +301,49 @@ class Station:
             self.instance_lock.release()
             self.instance_lock = None
         self._opened = False
+
+    # ------------------------------------------------------------ the local API
+
+    def _start_api(self) -> ApiStatus:
+        from app.api import start_for_station
+
+        self.api = start_for_station(self)  # None (and logged) when it cannot start
+        self.api_status = status = self._api_status()
+        if status.failed:
+            log.error("the local API is not running: %s", status.error)
+        self.emit(StationEvent("api", data=status))
+        return status
+
+    def restart_api(self) -> ApiStatus:
+        """Stop the API and start it again as the settings say now (a new port, say); its status."""
+        if not self.options.api:
+            return self.api_status
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        return self._start_api()
+
+    def _api_status(self) -> ApiStatus:
+        assert self.store is not None
+        with self.store.uow() as uow:
+            enabled = uow.settings.get("api.enabled", True)
+            host = str(uow.settings.get("api.host", "127.0.0.1") or "127.0.0.1")
+            port_setting = uow.settings.get("api.port", 8765)
+        env_port = os.environ.get(API_PORT_ENV, "").strip()
+        try:
+            port = int(env_port or port_setting)
+        except (TypeError, ValueError):
+            port = None
+        enabled = enabled is not False
+        if self.api is not None:
+            with contextlib.suppress(Exception):
+                port = int(self.api.port)
+            return ApiStatus(enabled=True, running=True, host=str(getattr(self.api, "host", host)), port=port)
+        if not enabled:
+            return ApiStatus(enabled=False, running=False, host=host, port=port)
+        why = _port_problem(host, port) if port else f"the API port {port_setting!r} is not a port number"
+        return ApiStatus(enabled=True, running=False, host=host, port=port,
+                         error=why or "it could not start; see the station log")
 
     def __enter__(self) -> Station:
         return self.open()

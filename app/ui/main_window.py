@@ -131,7 +131,11 @@ class MainWindow(QMainWindow):
         self.alerts_label.setObjectName("statusAlerts")
         self.rollout_label = QLabel(self.tr("rollout –"))
         self.rollout_label.setObjectName("statusRollout")
-        for w in (self.busy_label, self.load_label, self.alerts_label, self.rollout_label):
+        self.api_label = QLabel()
+        self.api_label.setObjectName("statusApi")
+        self.api_label.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.api_label.hide()
+        for w in (self.busy_label, self.api_label, self.load_label, self.alerts_label, self.rollout_label):
             self.statusBar().addPermanentWidget(w)
         self.tasks.busyChanged.connect(self._on_busy)
         self.statusBar().showMessage(self.tr("Opening the station…"))
@@ -150,6 +154,7 @@ class MainWindow(QMainWindow):
         self.notifier.activated.connect(self._raise_window)
         self.bridge.alertRaised.connect(self._on_alert_event)
         self.bridge.stateChanged.connect(self._on_state_event)
+        self.bridge.event.connect(lambda ev: self.show_api_status(ev.data) if getattr(ev, "kind", None) == "api" else None)
 
         # ---- timers and events
         self.refresh_timer = QTimer(self)
@@ -723,9 +728,20 @@ class MainWindow(QMainWindow):
             self.alerts_label.setProperty("firing", firing)
             self.alerts_label.style().unpolish(self.alerts_label)
             self.alerts_label.style().polish(self.alerts_label)
+        self.show_api_status(getattr(self.station, "api_status", None))
         self.rollout_label.setText(self.tr("rollout: {rollout}").format(rollout=sample.rollout) if sample.rollout else self.tr("rollout –"))
         self.rollout_label.setToolTip(sample.rollout_tip)
         self._update_tray_tooltip()
+
+    def show_api_status(self, status: Any) -> None:
+        """A local API that should run and does not is said in the status bar (not only in the log)."""
+        failed = bool(getattr(status, "failed", False))
+        self.api_label.setVisible(failed)
+        if failed:
+            self.api_label.setText(self.tr("⚠ API not running: port {port} taken").format(port=status.port)
+                                   if "in use" in (status.error or "") else self.tr("⚠ API not running"))
+            self.api_label.setToolTip(self.tr("The local control API is not running: {error}. "
+                                              "Pick another port in Settings (Ctrl+,).").format(error=status.error))
 
     def _on_alert_event(self, ev: Any) -> None:
         change = ev.data

@@ -170,6 +170,10 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("API"), self.api_enabled)
         form.addRow(self.tr("API / metrics host"), self.api_host)
         form.addRow(self.tr("API / metrics port"), self.api_port)
+        self.api_state = QLabel()
+        self.api_state.setObjectName("apiState")
+        self.api_state.setWordWrap(True)
+        form.addRow("", self.api_state)
         self.language = QComboBox()
         self.language.setObjectName("language")
         self.language.addItem(self.tr("System language"), ss.SYSTEM_LANGUAGE)
@@ -279,6 +283,7 @@ class SettingsDialog(QDialog):
         self.api_enabled.setChecked(bool(stored[ss.K_API_ENABLED]))
         self.api_host.setText(str(stored[ss.K_API_HOST]))
         self.api_port.setValue(int(stored[ss.K_API_PORT]))
+        self.show_api_status(getattr(self.station, "api_status", None))
         self.kiosk_grid.setCurrentIndex(max(0, min(4, int(stored[ss.K_KIOSK_GRID]))))
         self.kiosk_cycle.setValue(int(stored[ss.K_KIOSK_CYCLE]))
         self.kiosk_enabled.setChecked(bool(stored[ss.K_KIOSK_ENABLED]))
@@ -340,6 +345,9 @@ class SettingsDialog(QDialog):
                 self.router.set_options(ropts, actor="operator")
             if stored:
                 self.store_settings.save(stored, actor="operator")
+            restart = getattr(self.station, "restart_api", None)
+            if restart is not None and any(k in stored for k in (ss.K_API_ENABLED, ss.K_API_HOST, ss.K_API_PORT)):
+                restart()  # the new port (or host) applies now
             if pin is not None:
                 from app.kiosk.pin import check_pin_format, save_pin
 
@@ -362,6 +370,19 @@ class SettingsDialog(QDialog):
             self.load()  # show what was actually stored
 
         self.tasks.submit("save settings", work, on_ok=ok, on_error=failed, owner=self)
+
+    def show_api_status(self, status: Any) -> None:
+        """Running, off, or not running and why (a port taken: pick another one here and save)."""
+        if status is None or (not status.enabled and not status.running):
+            self.api_state.setText(self.tr("The API is off.") if status is not None else "")
+            self.api_state.setStyleSheet("color: #607d8b;")
+        elif status.running:
+            self.api_state.setText(self.tr("Running on {host}:{port}.").format(host=status.host, port=status.port))
+            self.api_state.setStyleSheet("color: #2e7d32;")
+        else:
+            self.api_state.setText(self.tr("⚠ Not running: {error}. Choose another port and save; "
+                                           "the API starts again at once.").format(error=status.error))
+            self.api_state.setStyleSheet("color: #c62828; font-weight: bold;")
 
     def _clear_pin(self) -> None:
         from app.kiosk.pin import clear_pin

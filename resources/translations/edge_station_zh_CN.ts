@@ -869,6 +869,18 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>Edge Station — {0}</translation>
         </message>
         <message>
+            <source>⚠ API not running: port {port} taken</source>
+            <translation>⚠ API 未运行：端口 {port} 已被占用</translation>
+        </message>
+        <message>
+            <source>⚠ API not running</source>
+            <translation>⚠ API 未运行</translation>
+        </message>
+        <message>
+            <source>The local control API is not running: {error}. Pick another port in Settings (Ctrl+,).</source>
+            <translation>本地控制 API 未运行：{error}。请在“设置”（Ctrl+,）中选择其他端口。</translation>
+        </message>
+        <message>
             <source>Alert: {title}: {msg}</source>
             <translation>告警：{title}：{msg}</translation>
         </message>
@@ -1533,6 +1545,18 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>Cycle pages every</source>
             <translation>翻页间隔</translation>
+        </message>
+        <message>
+            <source>The API is off.</source>
+            <translation>API 已关闭。</translation>
+        </message>
+        <message>
+            <source>Running on {host}:{port}.</source>
+            <translation>正在 {host}:{port} 上运行。</translation>
+        </message>
+        <message>
+            <source>⚠ Not running: {error}. Choose another port and save; the API starts again at once.</source>
+            <translation>⚠ 未运行：{error}。请选择其他端口并保存，API 会立即重新启动。</translation>
         </message>
         <message>
             <source>Kiosk</source>
