@@ -53,6 +53,21 @@ REFRESH_MS = 500  # 2 Hz live view
 STATUS_MS = 1000
 
 
+#: the window's own state (tab, geometry, wall grid, column widths), in the data dir
+WINDOW_STATE_FILE = "window-state.ini"
+
+
+def window_settings(station: Any) -> QSettings:
+    """Where the window keeps its own state: ``window-state.ini`` in the station's data dir, so
+    ``EDGE_STATION_DATA_DIR`` / ``--data-dir`` isolates it like everything else (the user's
+    QSettings only when the station has no data dir)."""
+    paths = getattr(station, "paths", None)
+    data_dir = getattr(paths, "data_dir", None)
+    if data_dir is None:
+        return QSettings(ORG_NAME, APP_NAME)
+    return QSettings(str(Path(data_dir) / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+
+
 def describe_error(err: BaseException) -> str:
     """One line for the status bar: the operation's message and its stable code."""
     if isinstance(err, OperationError):
@@ -70,7 +85,7 @@ class MainWindow(QMainWindow):
                  tasks: TaskRunner | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
-        self.settings = settings if settings is not None else QSettings(ORG_NAME, APP_NAME)
+        self.settings = settings if settings is not None else window_settings(station)
         self.tasks = tasks if tasks is not None else TaskRunner(self)
         self.bridge = StationBridge(station, self)
         self.ready = False
@@ -789,6 +804,9 @@ class MainWindow(QMainWindow):
         tab = _int(s.value("window/tab"), 0)
         if 0 <= tab < self.tabs.count():
             self.tabs.setCurrentIndex(tab)
+        columns = s.value("table/header")
+        if isinstance(columns, QByteArray) and not columns.isEmpty():
+            self.table.horizontalHeader().restoreState(columns)
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -796,6 +814,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.setValue("wall/grid", self.wall.grid)
         s.setValue("window/tab", self.tabs.currentIndex())
+        s.setValue("table/header", self.table.horizontalHeader().saveState())
         s.sync()
 
 
