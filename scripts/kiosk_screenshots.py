@@ -38,8 +38,8 @@ SIZE = (1280, 720)
 DEMO_RULES = {
     "en": {"no_motion": ("No motion for 10 minutes", "motion 0.000 below 0.010"),
            "motion": ("Motion detected", "motion 0.31 above 0.05")},
-    "zh_CN": {"no_motion": ("10 分钟无移动", "移动量 0.000 低于 0.010"),
-              "motion": ("检测到移动", "移动量 0.31 高于 0.05")},
+    "zh_CN": {"no_motion": ("10 分钟无运动", "运动量 0.000 低于 0.010"),
+              "motion": ("检测到运动", "运动量 0.31 高于 0.05")},
 }
 
 

@@ -87,8 +87,9 @@ def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
     window.start_camera(cid)
     page = window.show_page("alerts")
 
-    def firing() -> bool:
-        return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" for a in page.active)
+    def firing() -> bool:  # and stored (its event id known: what the acknowledgement needs)
+        return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" and a.event_id is not None
+                   for a in page.active)
 
     qtbot.waitUntil(firing, timeout=START_TIMEOUT_MS)
     row = [i for i, a in enumerate(page.active) if a.rule_name == "Lobby has frames"][0]
