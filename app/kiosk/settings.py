@@ -111,7 +111,7 @@ class KioskSettings:
                    cursor_idle_s=idle, problems=tuple(problems))
 
     def grid_for(self, cameras: int) -> int:
-        """Tiles per side for ``cameras`` active cameras: the set grid, or the smallest that fits
+        """Tiles per row for ``cameras`` active cameras: the set grid, or the smallest that fits
         them all (more than 16 page, 4×4 at a time)."""
         if self.grid:
             return self.grid
@@ -119,6 +119,13 @@ class KioskSettings:
         while side * side < cameras and side < 4:
             side += 1
         return side
+
+    def rows_for(self, cameras: int) -> int:
+        """Rows per page: the set grid's, or as few as the cameras need (6 cameras: 3×2)."""
+        side = self.grid_for(cameras)
+        if self.grid:
+            return side
+        return max(1, min(side, -(-cameras // side)))
 
     def pops_up(self, severity: object) -> bool:
         """True when an alert of ``severity`` should pop its camera up."""

@@ -678,7 +678,8 @@ class KioskWindow(QWidget):
 
     def _fit_grid(self) -> None:
         """The set grid, or one that fits every active camera; the page indicator when there are pages."""
-        self.wall.set_grid(self.kiosk.grid_for(len(self.wall.tiles())))
+        n = len(self.wall.tiles())
+        self.wall.set_grid(self.kiosk.grid_for(n), self.kiosk.rows_for(n))
         pages = self.wall.page_count()
         self.page_label.setVisible(pages > 1)
         if pages > 1:

@@ -252,6 +252,8 @@ class CameraTile(QWidget):
         detail = ""
         if inactive:
             detail = QCoreApplication.translate("CameraTile", "deactivated; activate it to start")
+        elif st is not None and view_state(st) == "source_down" and st.error:
+            detail = st.error  # the worker runs and retries; what matters is why there is no video
         elif st is not None:
             detail = state_label(st.state)
             if st.last_exit is not None:
@@ -356,6 +358,7 @@ class CameraWall(QWidget):
         super().__init__(parent)
         self._preview_path_for = preview_path_for
         self._grid = grid
+        self._rows = grid  # rows per page: the grid's, or fewer (the kiosk fits 6 cameras as 3×2)
         self._page = 0
         self._tiles: dict[int, CameraTile] = {}
         self._order: list[int] = []
@@ -421,7 +424,7 @@ class CameraWall(QWidget):
         return self._page
 
     def page_count(self) -> int:
-        per = self._grid * self._grid
+        per = self._grid * self._rows
         return max(1, math.ceil(len(self._order) / per))
 
     def tiles(self) -> dict[int, CameraTile]:
@@ -431,16 +434,25 @@ class CameraWall(QWidget):
         return self._tiles.get(camera_id)
 
     def visible_tiles(self) -> list[CameraTile]:
-        per = self._grid * self._grid
+        per = self._grid * self._rows
         ids = self._order[self._page * per:(self._page + 1) * per]
         return [self._tiles[i] for i in ids if i in self._tiles]
 
-    def set_grid(self, n: int) -> None:
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def set_grid(self, n: int, rows: int | None = None) -> None:
+        """``n`` tiles per row, ``rows`` rows per page (``n`` when not given)."""
         if n not in LAYOUTS.values():
             raise ValueError(f"wall layout must be one of {sorted(LAYOUTS.values())}, not {n}")
-        if n == self._grid:
+        rows = n if rows is None else rows
+        if not 1 <= rows <= n:
+            raise ValueError(f"a wall of {n} columns has 1 to {n} rows, not {rows}")
+        if (n, rows) == (self._grid, self._rows):
             return
         self._grid = n
+        self._rows = rows
         self._page = 0
         self.layout_box.blockSignals(True)
         self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(n))
@@ -536,7 +548,7 @@ class CameraWall(QWidget):
                 w.hide()
         n = self._grid
         for r in range(4):
-            self._grid_layout.setRowStretch(r, 1 if r < n else 0)
+            self._grid_layout.setRowStretch(r, 1 if r < self._rows else 0)
             self._grid_layout.setColumnStretch(r, 1 if r < n else 0)
         for i, tile in enumerate(self.visible_tiles()):
             self._grid_layout.addWidget(tile, i // n, i % n)

@@ -61,8 +61,8 @@ def test_the_kiosk_fits_the_screen_with_every_active_camera(qtbot, station, ui_s
         assert w.popup.banner.width() <= size[0]
         w.close_popup()
         shown = {t.camera_id for t in w.wall.visible_tiles()}
-        assert shown == set(active), "every active camera on one page (3×3 for 6)"
-        assert w.wall.grid == 3 and not w.page_label.isVisible()
+        assert shown == set(active), "every active camera on one page (3×2 for 6)"
+        assert (w.wall.grid, w.wall.rows) == (3, 2) and not w.page_label.isVisible()
     finally:
         w.shutdown()
 

@@ -14,11 +14,12 @@ def test_defaults_show_every_camera_and_pop_up_only_critical():
     assert not k.pops_up("warning") and k.pops_up("critical")
 
 
-@pytest.mark.parametrize(("cameras", "side"), [(0, 1), (1, 1), (2, 2), (4, 2), (5, 3), (6, 3), (9, 3), (10, 4),
-                                               (16, 4), (40, 4)])
-def test_the_fitting_grid_shows_every_camera_up_to_4x4(cameras, side):
-    assert KioskSettings().grid_for(cameras) == side
-    assert KioskSettings(grid=2).grid_for(cameras) == 2
+@pytest.mark.parametrize(("cameras", "side", "rows"), [(0, 1, 1), (1, 1, 1), (2, 2, 1), (4, 2, 2), (5, 3, 2),
+                                                       (6, 3, 2), (7, 3, 3), (9, 3, 3), (10, 4, 3), (16, 4, 4),
+                                                       (40, 4, 4)])
+def test_the_fitting_grid_shows_every_camera_up_to_4x4(cameras, side, rows):
+    assert (KioskSettings().grid_for(cameras), KioskSettings().rows_for(cameras)) == (side, rows)
+    assert (KioskSettings(grid=2).grid_for(cameras), KioskSettings(grid=2).rows_for(cameras)) == (2, 2)
 
 
 def test_stored_values_are_used():
