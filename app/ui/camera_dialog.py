@@ -96,7 +96,7 @@ class CameraForm(InlineProblems, QWidget):
         row(self.tr("Max &FPS"), self.max_fps, "max_fps")
         row(self.tr("S&tall timeout"), self.stall_timeout, "stall_timeout")
         form.addRow("", self.motion_enabled)
-        row(self.tr("Motion &threshold"), self.motion_threshold, "motion.threshold")
+        row(self.tr("Motion t&hreshold"), self.motion_threshold, "motion.threshold")
         row(self.tr("Motion &warm-up frames"), self.warmup, "motion.warmup_frames")
         row(self.tr("&Location"), self.location, "location")
         row(self.tr("T&ags"), self.tags, "tags")

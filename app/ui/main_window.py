@@ -395,21 +395,26 @@ class MainWindow(QMainWindow):
                      tip=self.tr("Mark the selected cameras active (they autostart)"))
         self._action("deactivate", self.tr("&Deactivate"), self.deactivate_selected, "Ctrl+Shift+D",
                      tip=self.tr("Stop the selected cameras and mark them inactive"))
-        self._action("add", self.tr("&Add camera…"), self.add_camera_dialog, QKeySequence.StandardKey.New)
+        self._action("add", self.tr("Add &camera…"), self.add_camera_dialog, QKeySequence.StandardKey.New)
         self._action("edit", self.tr("&Edit camera…"), self.edit_selected_dialog, "F2")
         self._action("remove", self.tr("Re&move camera…"), self.remove_selected, QKeySequence.StandardKey.Delete)
         self._action("logs", self.tr("&Logs…"), lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
         self._action("snapshot", self.tr("Sna&pshot…"), lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
         self._action("probe", self.tr("Pro&be source…"), lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
-        self._action("stats", self.tr("Process s&tats…"), lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
+        self._action("stats", self.tr("Pr&ocess stats…"), lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
         self._action("import", self.tr("&Import cameras…"), self.import_dialog, "Ctrl+I")
         self._action("export", self.tr("E&xport cameras…"), self.export_dialog, "Ctrl+E")
         self._action("quit", self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
         for i, (key, page) in enumerate(self.pages.items(), start=1):
             self._action(f"page_{key}", self.tabs.tabText(self.tabs.indexOf(page)),
                          lambda p=page: self.tabs.setCurrentWidget(p), f"Ctrl+{i}", _PAGE_ICONS.get(key, key))
-        self._action("settings", self.tr("S&ettings…"), self.settings_dialog, QKeySequence.StandardKey.Preferences,
-                     "settings")
+        # The platform's Preferences key; Linux desktops have none, so Ctrl+, (as the kiosk uses).
+        prefs = QKeySequence(QKeySequence.StandardKey.Preferences)
+        self._action("settings", self.tr("S&ettings…"), self.settings_dialog,
+                     prefs if not prefs.isEmpty() else QKeySequence("Ctrl+,"), "settings")
+        self._action("shortcuts", self.tr("&Keyboard shortcuts"), self.shortcuts_dialog, QKeySequence.StandardKey.HelpContents,
+                     "help")
+        self._action("about", self.tr("&About Edge Station"), self.about_dialog, None, "app")
         self._action("fullscreen_wall", self.tr("Wall full screen"), self.toggle_fullscreen_wall, "F11", "fullscreen")
 
         tb = QToolBar(self.tr("Camera actions"))
@@ -451,6 +456,37 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.actions["fullscreen_wall"])
         m.insertAction(self.actions["quit"], self.actions["settings"])
         m.insertSeparator(self.actions["quit"])
+        self.help_menu = mb.addMenu(self.tr("&Help"))
+        self.help_menu.addAction(self.actions["shortcuts"])
+        self.help_menu.addAction(self.actions["about"])
+
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """(action, key) for every action that has a shortcut, in menu order."""
+        return [(a.text().replace("&", "").rstrip("…"), a.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
+                for a in self.actions.values() if not a.shortcut().isEmpty()]
+
+    def shortcuts_dialog(self) -> QMessageBox:
+        rows = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{key}</b></td></tr>" for name, key in self.shortcut_list())
+        box = QMessageBox(QMessageBox.Icon.NoIcon, self.tr("Keyboard shortcuts"), f"<table>{rows}</table>",
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("shortcutsDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def about_dialog(self) -> QMessageBox:
+        from app import __version__
+
+        paths = getattr(self.station, "paths", None)
+        text = self.tr("<b>Edge Station {version}</b><p>A camera station: supervised workers per camera, "
+                       "alerts, a live wall and a kiosk.</p><p>Data dir: {data_dir}</p>").format(
+            version=__version__, data_dir=getattr(paths, "data_dir", "–"))
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("About Edge Station"), text,
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("aboutDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def _update_actions(self) -> None:
         ready = self.ready and not self._shut_down

@@ -178,8 +178,8 @@
             <translation>卡顿超时(&amp;T)</translation>
         </message>
         <message>
-            <source>Motion &amp;threshold</source>
-            <translation>运动阈值(&amp;T)</translation>
+            <source>Motion t&amp;hreshold</source>
+            <translation>运动阈值(&amp;H)</translation>
         </message>
         <message>
             <source>Motion &amp;warm-up frames</source>
@@ -510,6 +510,7 @@
         <name>MainWindow</name>
         <message>
             <source>Edge Station</source>
+            <extracomment>the window's own state (tab, geometry, wall grid, column widths), in the data dir</extracomment>
             <translation>Edge Station</translation>
         </message>
         <message>
@@ -647,10 +648,6 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
             <translation>停止所选摄像头并标记为停用</translation>
         </message>
         <message>
-            <source>&amp;Add camera…</source>
-            <translation>添加摄像头(&amp;A)…</translation>
-        </message>
-        <message>
             <source>&amp;Edit camera…</source>
             <translation>编辑摄像头(&amp;E)…</translation>
         </message>
@@ -671,10 +668,6 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
             <translation>探测视频源(&amp;B)…</translation>
         </message>
         <message>
-            <source>Process s&amp;tats…</source>
-            <translation>进程统计(&amp;T)…</translation>
-        </message>
-        <message>
             <source>&amp;Import cameras…</source>
             <translation>导入摄像头(&amp;I)…</translation>
         </message>
@@ -689,6 +682,14 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
         <message>
             <source>S&amp;ettings…</source>
             <translation>设置(&amp;E)…</translation>
+        </message>
+        <message>
+            <source>&amp;Keyboard shortcuts</source>
+            <translation>键盘快捷键(&amp;K)</translation>
+        </message>
+        <message>
+            <source>&amp;About Edge Station</source>
+            <translation>关于 Edge Station(&amp;A)</translation>
         </message>
         <message>
             <source>Wall full screen</source>
@@ -709,6 +710,22 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
         <message>
             <source>&amp;View</source>
             <translation>视图(&amp;V)</translation>
+        </message>
+        <message>
+            <source>&amp;Help</source>
+            <translation>帮助(&amp;H)</translation>
+        </message>
+        <message>
+            <source>Keyboard shortcuts</source>
+            <translation>键盘快捷键</translation>
+        </message>
+        <message>
+            <source>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;A camera station: supervised workers per camera, alerts, a live wall and a kiosk.&lt;/p&gt;&lt;p&gt;Data dir: {data_dir}&lt;/p&gt;</source>
+            <translation>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;摄像头工作站：每个摄像头一个受监管的工作进程、告警、实时画面墙和展台模式。&lt;/p&gt;&lt;p&gt;数据目录：{data_dir}&lt;/p&gt;</translation>
+        </message>
+        <message>
+            <source>About Edge Station</source>
+            <translation>关于 Edge Station</translation>
         </message>
         <message>
             <source>{label}: done</source>
@@ -867,6 +884,14 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
         <message>
             <source>Edge Station — {0}</source>
             <translation>Edge Station — {0}</translation>
+        </message>
+        <message>
+            <source>Add &amp;camera…</source>
+            <translation>添加摄像头(&amp;C)…</translation>
+        </message>
+        <message>
+            <source>Pr&amp;ocess stats…</source>
+            <translation>进程统计(&amp;O)…</translation>
         </message>
         <message>
             <source>⚠ API not running: port {port} taken</source>
