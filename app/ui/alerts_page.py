@@ -117,6 +117,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self.tasks = tasks
         self.active: list[Any] = []
         self.history: list[Any] = []
+        self.comparators: dict[Any, str] = {}  # rule id -> "<", ">=", ... (the threshold column shows it)
         self._loading = False
         self.summary = QLabel(self.tr("Alerts: –"))
         self.ack_btn = QPushButton(self.tr("Acknowledge"))
@@ -163,12 +164,14 @@ class AlertsPage(RefreshWhileVisible, QWidget):
             return
         self._loading = True
 
-        def read() -> tuple[list[Any], list[Any]]:
-            return list(engine.statuses()), list(engine.history(200))
+        def read() -> tuple[list[Any], list[Any], dict[Any, str]]:
+            comparators = {r.id: str(r.comparator) for r in engine.rules()} if hasattr(engine, "rules") else {}
+            return list(engine.statuses()), list(engine.history(200)), comparators
 
-        def done(data: tuple[list[Any], list[Any]]) -> None:
+        def done(data: tuple[list[Any], list[Any], dict[Any, str]]) -> None:
             self._loading = False
-            self.show_alerts(*data)
+            self.comparators = data[2]
+            self.show_alerts(data[0], data[1])
 
         def failed(err: BaseException) -> None:
             self._loading = False
@@ -183,7 +186,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self.history = history
         _fill(self.active_table, [
             [str(a.severity), a.rule_name, a.subject, str(a.state) + (" (held)" if a.inhibited else ""),
-             _val(a.value), _val(a.threshold), _when(a.since), "yes" if a.acknowledged else ""]
+             _val(a.value), self._threshold(a), _when(a.since), "yes" if a.acknowledged else ""]
             for a in self.active], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
         _fill(self.history_table, [
             [str(e.severity), e.rule_name, e.subject, str(e.state), _val(e.value), _when(e.fired_at),
@@ -194,6 +197,11 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self.summary.setText(self.tr("{0} firing ({1} not acknowledged), {2} pending").format(len(firing), len(new), len(self.active) - len(firing)) if self.active else self.tr("No active alerts"))
         self._update_buttons()
         self.refreshed.emit()
+
+    def _threshold(self, a: Any) -> str:
+        """``< 100``: the threshold with the rule's comparator (a bare ``100`` says nothing)."""
+        cmp = self.comparators.get(getattr(a, "rule_id", None))
+        return f"{cmp} {_val(a.threshold)}" if cmp else _val(a.threshold)
 
     def _selected(self) -> list[Any]:
         rows = sorted({i.row() for i in self.active_table.selectedIndexes()})
@@ -456,6 +464,7 @@ class RulesPage(QWidget):
         super().__init__(parent)
         self.station, self.tasks = station, tasks
         self.rules: list[AlertRule] = []
+        self._select_after: str | None = None
         self.table = _table([self.tr("On"), self.tr("Name"), self.tr("Target"), self.tr("Condition"), self.tr("For"), self.tr("Severity"), self.tr("Notify"), self.tr("Version")])
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)  # edit/toggle/delete act on one rule
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
@@ -523,7 +532,10 @@ class RulesPage(QWidget):
                             f"{r.metric} {r.comparator} {r.threshold:g}", f"{r.for_seconds:g} s",
                             str(r.severity), notify(r), str(r.version)] for r in self.rules],
               [None if r.enabled else "#eeeeee" for r in self.rules])
-        if before is not None:
+        if self._select_after is not None and any(r.name == self._select_after for r in self.rules):
+            self.select_rule(self._select_after)
+            self._select_after = None
+        elif before is not None:
             for i, r in enumerate(self.rules):
                 if r.id == before.id:
                     self.table.selectRow(i)
@@ -552,7 +564,7 @@ class RulesPage(QWidget):
 
             rule = templates()[template]()
         dlg = RuleDialog(self.station, self.tasks, rule, self)
-        dlg.saved.connect(lambda r: self._done(self.tr("rule {name} saved").format(name=r.name)))
+        dlg.saved.connect(lambda r: self._done(self.tr("rule {name} saved").format(name=r.name), select=r.name))
         dlg.open()
         return dlg
 
@@ -561,7 +573,7 @@ class RulesPage(QWidget):
         if r is None:
             return None
         dlg = RuleDialog(self.station, self.tasks, r, self)
-        dlg.saved.connect(lambda rr: self._done(self.tr("rule {name} saved").format(name=rr.name)))
+        dlg.saved.connect(lambda rr: self._done(self.tr("rule {name} saved").format(name=rr.name), select=rr.name))
         dlg.open()
         return dlg
 
@@ -597,7 +609,9 @@ class RulesPage(QWidget):
 
         self.tasks.submit(what, work, on_ok=lambda _r: self._done(what), on_error=failed, owner=self)
 
-    def _done(self, what: str) -> None:
+    def _done(self, what: str, select: str | None = None) -> None:
+        if select is not None:
+            self._select_after = select  # a saved rule becomes the selection once the list is read again
         self.message.setText(self.tr("{what}: done").format(what=what))
         self.actionFinished.emit(what, True, "")
         self.refresh()

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QSettings, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -37,7 +38,7 @@ from app.ui.bridge import StationBridge
 from app.ui.camera_dialog import CameraDialog, camera_template
 from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from app.ui.formatting import fmt_bytes, view_state
-from app.ui.models import CAMERA_ID_ROLE, CameraTableModel, StateDelegate, view_label
+from app.ui.models import CAMERA_ID_ROLE, SORT_ROLE, CameraTableModel, StateDelegate, view_label
 from app.ui.ops import operation
 from app.ui.resources import icon
 from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self.last_message = ""
         self.video_summary = ""
+        self._select_after_refresh: int | None = None
         self.camera_defaults: dict[str, Any] = {}
         self.import_progress: QProgressDialog | None = None
 
@@ -103,9 +105,17 @@ class MainWindow(QMainWindow):
 
         # ---- pages
         self.model = CameraTableModel(self)
+        # Sorted by any column (numbers as numbers) and filtered by a text that any column may hold.
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.table = QTableView()
         self.table.setObjectName("cameraTable")
-        self.table.setModel(self.model)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the station's order until a header is clicked
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -126,9 +136,21 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.table, icon("table"), self.tr("Cameras"))
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("cameraFilter")
+        self.filter_edit.setPlaceholderText(self.tr("Filter cameras by name, state or source (Ctrl+F)"))
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.cameras_page = QWidget()
+        self.cameras_page.setObjectName("camerasPage")
+        cam_lay = QVBoxLayout(self.cameras_page)
+        cam_lay.setContentsMargins(4, 4, 4, 0)
+        cam_lay.setSpacing(4)
+        cam_lay.addWidget(self.filter_edit)
+        cam_lay.addWidget(self.table, 1)
+        self.tabs.addTab(self.cameras_page, icon("table"), self.tr("Cameras"))
         self.tabs.addTab(self.wall, icon("wall"), self.tr("Wall"))
-        self.pages: dict[str, QWidget] = {"cameras": self.table, "wall": self.wall}
+        self.pages: dict[str, QWidget] = {"cameras": self.cameras_page, "wall": self.wall}
         self._add_optional_pages()
         self.setCentralWidget(self.tabs)
 
@@ -250,6 +272,11 @@ class MainWindow(QMainWindow):
         self.tasks.submit("camera defaults", StationSettings(self.station).load, on_ok=loaded,
                           on_error=lambda e: log.warning("cannot read the camera defaults: %s", e), quiet=True)
 
+    def focus_filter(self) -> None:
+        self.tabs.setCurrentWidget(self.cameras_page)
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
     def toggle_fullscreen_wall(self) -> None:
         self.tabs.setCurrentWidget(self.wall)
         if self.isFullScreen():
@@ -330,6 +357,9 @@ class MainWindow(QMainWindow):
         sources = {c.id: c.source for c in self.station.cameras()}
         self.model.update(statuses, sources)
         self.wall.set_statuses(statuses)
+        if self._select_after_refresh is not None and self.model.row_of(self._select_after_refresh) >= 0:
+            self.select_camera(self._select_after_refresh)
+            self._select_after_refresh = None
         self.video_summary = self._video_summary(statuses)
         self._update_tray_tooltip()
         self._update_actions()
@@ -357,13 +387,18 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ selection
 
     def selected_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
         return [cid for r in rows if (cid := self.model.camera_id(r)) is not None]
 
     def select_camera(self, camera_id: int) -> None:
         row = self.model.row_of(camera_id)
         if row >= 0:
-            self.table.selectRow(row)
+            shown = self.proxy.mapFromSource(self.model.index(row, 0))
+            if not shown.isValid():  # filtered out: show it
+                self.filter_edit.clear()
+                shown = self.proxy.mapFromSource(self.model.index(row, 0))
+            self.table.selectRow(shown.row())
+            self.table.scrollTo(shown)
 
     def _selected_statuses(self) -> list[CameraStatus]:
         return [s for cid in self.selected_ids() if (s := self.model.status(cid)) is not None]
@@ -416,6 +451,7 @@ class MainWindow(QMainWindow):
                      "help")
         self._action("about", self.tr("&About Edge Station"), self.about_dialog, None, "app")
         self._action("fullscreen_wall", self.tr("Wall full screen"), self.toggle_fullscreen_wall, "F11", "fullscreen")
+        self._action("filter", self.tr("Filter cameras"), self.focus_filter, QKeySequence.StandardKey.Find, "table")
 
         tb = QToolBar(self.tr("Camera actions"))
         tb.setObjectName("cameraToolbar")
@@ -618,6 +654,7 @@ class MainWindow(QMainWindow):
 
     def _camera_saved(self, cam: Any, what: str) -> None:
         self.statusBar().showMessage(what.format(name=cam.name), 5000)
+        self._select_after_refresh = getattr(cam, "id", None)  # the new or edited camera becomes the selection
         self._reload_cameras_soon()
 
     def _reload_cameras_soon(self) -> None:

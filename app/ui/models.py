@@ -52,6 +52,8 @@ def view_label(view: str) -> str:
 
 CAMERA_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATE_ROLE = Qt.ItemDataRole.UserRole + 2
+#: what a column sorts by: numbers as numbers, text case-insensitively
+SORT_ROLE = Qt.ItemDataRole.UserRole + 3
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -109,6 +111,8 @@ class CameraTableModel(QAbstractTableModel):
             return row.status.camera_id
         if role == STATE_ROLE:
             return str(row.status.state)
+        if role == SORT_ROLE:
+            return self._sort_key(row, col)
         if role == Qt.ItemDataRole.BackgroundRole and col == self.COL_STATE:
             return self._colour(view_state(row.status))
         if role == Qt.ItemDataRole.ForegroundRole and col == self.COL_STATE:
@@ -118,6 +122,15 @@ class CameraTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in self._NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _sort_key(self, row: _Row, col: int) -> Any:
+        st = row.status
+        numbers = {self.COL_FPS: st.fps, self.COL_MOTION: st.motion, self.COL_UPTIME: st.uptime,
+                   self.COL_RESTARTS: st.restarts}
+        if col in numbers:
+            value = numbers[col]
+            return -1.0 if value is None else float(value)
+        return row.cells[col].casefold()
 
     # ------------------------------------------------------------ snapshot
 

@@ -234,6 +234,7 @@
         <name>CameraTableModel</name>
         <message>
             <source>Name</source>
+            <extracomment>what a column sorts by: numbers as numbers, text case-insensitively</extracomment>
             <translation>名称</translation>
         </message>
         <message>
@@ -514,6 +515,10 @@
             <translation>Edge Station</translation>
         </message>
         <message>
+            <source>Filter cameras by name, state or source (Ctrl+F)</source>
+            <translation>按名称、状态或视频源筛选摄像头（Ctrl+F）</translation>
+        </message>
+        <message>
             <source>Cameras</source>
             <translation>摄像头</translation>
         </message>
@@ -694,6 +699,10 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
         <message>
             <source>Wall full screen</source>
             <translation>监控墙全屏</translation>
+        </message>
+        <message>
+            <source>Filter cameras</source>
+            <translation>筛选摄像头</translation>
         </message>
         <message>
             <source>Camera actions</source>

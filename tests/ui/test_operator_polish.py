@@ -84,3 +84,69 @@ def test_settings_have_a_shortcut_and_help_lists_every_shortcut(qtbot, window):
     about = window.about_dialog()
     assert str(window.station.paths.data_dir) in about.text()
     about.close()
+
+
+def test_the_camera_table_sorts_numbers_as_numbers_and_filters(qtbot, window, station):
+    from PySide6.QtCore import Qt
+
+    from app.domain import CameraState
+    from app.domain.operations import CameraStatus
+    from app.ui.models import CameraTableModel
+
+    ids = [c.id for c in station.cameras()]
+    statuses = [CameraStatus(cid, name, CameraState.STOPPED, True, restarts=n)
+                for cid, name, n in zip(ids, ("b-cam", "A-cam", "c-cam", "d-cam"), (10, 9, 100, 2), strict=True)]
+    window.model.update(statuses, {cid: f"test://{i}" for i, cid in enumerate(ids)})
+    window.table.sortByColumn(CameraTableModel.COL_RESTARTS, Qt.SortOrder.AscendingOrder)
+
+    def shown(col: int) -> list[str]:
+        return [window.proxy.index(r, col).data() for r in range(window.proxy.rowCount())]
+
+    assert shown(CameraTableModel.COL_RESTARTS) == ["2", "9", "10", "100"], "numbers, not text (10 < 9)"
+    window.table.sortByColumn(CameraTableModel.COL_NAME, Qt.SortOrder.AscendingOrder)
+    assert shown(CameraTableModel.COL_NAME) == ["A-cam", "b-cam", "c-cam", "d-cam"]
+    window.filter_edit.setText("C-CAM")
+    assert shown(CameraTableModel.COL_NAME) == ["c-cam"]
+    window.table.selectRow(0)
+    assert window.selected_ids() == [ids[2]], "the selection is the camera shown, not the model's row 0"
+    window.select_camera(ids[0])  # a filtered-out camera: the filter clears so it can be shown
+    assert window.filter_edit.text() == "" and window.selected_ids() == [ids[0]]
+
+
+def test_a_new_camera_becomes_the_selection(qtbot, window, station):
+    from app.domain import Camera
+
+    dlg = window.add_camera_dialog()
+    dlg.form.name.setText("Side door")
+    dlg.form.source.setText("test://still")
+    dlg.save()
+    qtbot.waitUntil(lambda: any(c.name == "Side door" for c in station.cameras()), timeout=10_000)
+    new = next(c for c in station.cameras() if c.name == "Side door")
+    qtbot.waitUntil(lambda: window.selected_ids() == [new.id], timeout=10_000)
+    assert isinstance(new, Camera)
+
+
+def test_a_saved_rule_becomes_the_selection_and_thresholds_show_their_comparator(qtbot, window, station):
+    from PySide6.QtCore import Qt
+
+    from app.domain import AlertRule, Comparator, TargetKind
+    from app.domain.operations import CreateRule
+
+    page = window.show_page("rules")
+    qtbot.waitUntil(lambda: bool(page.rules), timeout=5_000)
+    dlg = page.new_rule("low_fps")
+    dlg.form.name.setText("Zz slow lobby")
+    qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.selected() is not None and page.selected().name == "Zz slow lobby", timeout=10_000)
+
+    station.ops.create_rule(CreateRule(AlertRule(name="Too slow", metric="fps", comparator=Comparator.LT,
+                                                 threshold=100.0, target=TargetKind.ALL_CAMERAS, for_seconds=0)))
+    station.alerts.load_rules()
+    alerts = window.show_page("alerts")
+    lobby = next(c.id for c in station.cameras() if c.name == "Lobby")
+    window.start_camera(lobby)
+    qtbot.waitUntil(lambda: any(a.rule_name == "Too slow" for a in alerts.active), timeout=30_000)
+    row = next(i for i, a in enumerate(alerts.active) if a.rule_name == "Too slow")
+    qtbot.waitUntil(lambda: alerts.active_table.item(row, 5).text() == "< 100", timeout=5_000)
+    window.stop_camera(lobby)
+    qtbot.waitUntil(lambda: window.model.status(lobby).state == "stopped", timeout=15_000)

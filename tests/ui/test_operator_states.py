@@ -58,7 +58,7 @@ def test_a_dead_http_camera_is_not_green_in_table_wall_and_tray(qtbot, window, s
     window.tabs.setCurrentWidget(window.wall)
     qtbot.wait(50)
     _shot(window, "dead-camera-table-wall.png")
-    window.tabs.setCurrentWidget(window.table)
+    window.show_page("cameras")
     _shot(window, "dead-camera-table.png")
     window.stop_camera(cid)
     qtbot.waitUntil(lambda: window.model.status(cid).state == "stopped", timeout=15_000)
