@@ -428,6 +428,28 @@ class Station:
                 out.append(to_camera_status(cam, ws))
         return out
 
+    def metric_history(self, name: str, labels: Any = None, since: float = 0.0,
+                       until: float | None = None) -> tuple[Any, Any]:
+        """Stored minute means of one series, ``(times, values)`` as numpy arrays (minute
+        middles, unix s): the charts' history from before a restart. Empty without a store."""
+        import numpy as np
+
+        from app.metrics.rollup import history_arrays, rollup_history
+
+        if self.store is None:
+            return np.empty(0), np.empty(0)
+        cols = history_arrays(rollup_history(self.store, name, labels, since, until))
+        return cols["t"] + 30.0, cols["mean"]
+
+    def metric_series(self, name: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        """The stored (rolled-up) series keys of one metric, e.g. every camera's ``fps``."""
+        from app.store.rollups import RollupRepository
+
+        if self.store is None:
+            return []
+        with self.store.uow() as uow:
+            return [k for k in RollupRepository(uow.session).series_keys() if k[0] == name]
+
     def preview_path(self, camera_id: int) -> Path | None:
         """The camera's shared-memory preview slot (read it with app.worker.preview.PreviewReader)."""
         return self.supervisor.preview_path(camera_id) if self.supervisor else None

@@ -13,6 +13,7 @@ antialiasing is off.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,11 @@ pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground
 
 REFRESH_MS = 500  # 2 Hz
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600}
+WINDOW_TEXTS = (QT_TRANSLATE_NOOP("ChartsPage", "5 min"), QT_TRANSLATE_NOOP("ChartsPage", "15 min"),
+                QT_TRANSLATE_NOOP("ChartsPage", "1 h"))
+#: 16 colours that stay apart from each other on white (one per camera up to 16)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#e6550d", "#3182bd", "#31a354")
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -98,6 +104,8 @@ class _Curve:
     transform: Callable[[np.ndarray], np.ndarray] | None
     last: tuple[float, int] = (0.0, -1)  # (last ts, count) drawn
     updates: int = 0
+    history: tuple[np.ndarray, np.ndarray] | None = None  # stored minutes before the live window
+    history_window: int = 0
 
 
 @dataclass
@@ -105,6 +113,7 @@ class _Plot:
     spec: PlotSpec
     item: pg.PlotItem
     curves: dict[SeriesKey, _Curve] = field(default_factory=dict)
+    legend: Any = None  # a LegendItem under the plot, outside its data area
 
 
 class ChartsPage(RefreshWhileVisible, QWidget):
@@ -117,10 +126,12 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         super().__init__(parent)
         self.station = station
         self._registry = registry
+        self._stored: dict[str, list[SeriesKey]] | None = None
         self.window_s = 300
         self.window_box = QComboBox()
-        self.window_box.addItems(list(WINDOWS))
-        self.window_box.currentTextChanged.connect(self._set_window)
+        for text in WINDOWS:
+            self.window_box.addItem(QCoreApplication.translate("ChartsPage", text), text)
+        self.window_box.currentIndexChanged.connect(lambda _i: self._set_window(self.window_box.currentData()))
         self.note = QLabel()
         self.note.setStyleSheet("color: #607d8b;")
         top = QHBoxLayout()
@@ -133,22 +144,25 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
         self.plots: dict[str, _Plot] = {}
+        grid = self.view.ci.layout
         for i, spec in enumerate(PLOTS):
             axis = pg.DateAxisItem(orientation="bottom")
-            p = self.view.addPlot(row=i // 2, col=i % 2, title=QCoreApplication.translate("ChartsPage", spec.title), axisItems={"bottom": axis})
+            row = (i // 2) * 2  # the plot; its legend in the row below, outside the data area
+            p = self.view.addPlot(row=row, col=i % 2, title=QCoreApplication.translate("ChartsPage", spec.title), axisItems={"bottom": axis})
             p.setLabel("left", units=None, text=QCoreApplication.translate("ChartsPage", spec.unit))
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
-            legend = p.addLegend(offset=(5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
-                                 pen=pg.mkPen(200, 200, 200))
-            legend.setColumnCount(3 if len(spec.lines) > 4 else 1)
+            legend = pg.LegendItem(labelTextSize="8pt", colCount=4)
+            self.view.addItem(legend, row=row + 1, col=i % 2)
+            grid.setRowStretchFactor(row, 10)
+            grid.setRowStretchFactor(row + 1, 0)
             p.getAxis("left").enableAutoSIPrefix(False)
             p.getViewBox().setLimits(yMin=0, minYRange=1)
             p.setMenuEnabled(False)
             p.getViewBox().setMouseEnabled(x=False, y=True)
             p.enableAutoRange(axis="y", enable=True)
-            self.plots[spec.key] = _Plot(spec, p)
+            self.plots[spec.key] = _Plot(spec, p, legend=legend)
             for line in spec.lines:
                 self._curve(self.plots[spec.key], (line.name, line.labels), line.legend, line.transform,
                             line.style)
@@ -163,7 +177,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         return self._registry if self._registry is not None else getattr(self.station, "metrics", None)
 
     def _set_window(self, text: str) -> None:
-        self.window_s = WINDOWS[text]
+        self.window_s = WINDOWS.get(text, self.window_s)
         for p in self.plots.values():
             for c in p.curves.values():
                 c.last = (0.0, -1)
@@ -181,8 +195,11 @@ class ChartsPage(RefreshWhileVisible, QWidget):
                     "p99": pg.QtCore.Qt.PenStyle.DotLine}[q]
             pen = pg.mkPen(colour, width=1.5, style=dash)
         else:
-            pen = pg.mkPen(pg.intColor(n, hues=9, values=1, maxValue=200), width=1.5)
-        item = plot.item.plot([], [], pen=pen, name=QCoreApplication.translate("ChartsPage", legend) if legend else key[0])
+            pen = pg.mkPen(PALETTE[n % len(PALETTE)], width=1.5)
+        name = QCoreApplication.translate("ChartsPage", legend) if legend else key[0]
+        item = plot.item.plot([], [], pen=pen, name=name)
+        if plot.legend is not None:
+            plot.legend.addItem(item, name)
         item.setClipToView(True)
         item.setDownsampling(auto=True, method="peak")
         c = _Curve(item, key[0], key[1], transform)
@@ -213,31 +230,60 @@ class ChartsPage(RefreshWhileVisible, QWidget):
             self.note.setText(self.tr("metrics are not available in this station"))
             return 0
         now = reg.now() if hasattr(reg, "now") else None
+        end = now if now is not None else time.time()
         updated = 0
         for plot in plots:
             spec = plot.spec
             if spec.per_camera:
-                for key in reg.keys(spec.per_camera):
+                for key in [*reg.keys(spec.per_camera), *self._stored_series(spec.per_camera)]:
                     labels = dict(key[1])
                     if "camera" in labels and key not in plot.curves:
                         self._curve(plot, key, self._camera_name(labels["camera"]), None)
             for key, c in plot.curves.items():
+                hx, hy = self._history(c, end)
                 sample = reg.latest_sample(key)
-                if sample is None:
+                if sample is None and not len(hx):
                     continue
                 xs, ys = reg.window(c.name, c.labels, self.window_s, now)
-                mark = (float(xs[-1]) if len(xs) else 0.0, len(xs))
+                mark = (float(xs[-1]) if len(xs) else 0.0, len(xs) + len(hx))
                 if mark == c.last:
                     continue
                 c.last = mark
+                if len(hx):  # stored minutes before the first live sample (after a restart)
+                    keep = hx < (xs[0] if len(xs) else np.inf)
+                    xs, ys = np.concatenate([hx[keep], xs]), np.concatenate([hy[keep], ys])
                 if c.transform is not None:
                     ys = c.transform(ys)
                 c.item.setData(xs, ys)
                 c.updates += 1
                 updated += 1
+            # Every chart shows the same time range, the chosen window up to now.
+            plot.item.setXRange(end - self.window_s, end, padding=0)
         self.note.setText("")
         self.refreshed.emit(updated)
         return updated
+
+    def _stored_series(self, name: str) -> list[SeriesKey]:
+        """Per-camera series known only from the stored rollups (cameras not running since a restart)."""
+        if self._stored is None:
+            get = getattr(self.station, "metric_series", None)
+            try:
+                self._stored = {n: get(n) for n in {p.per_camera for p in PLOTS if p.per_camera}} if get else {}
+            except Exception:  # noqa: BLE001 - history is a bonus; live data still shows
+                self._stored = {}
+        return list(self._stored.get(name, ()))
+
+    def _history(self, c: _Curve, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """The curve's stored minute means within the window (read once per window choice)."""
+        if c.history is None or c.history_window != self.window_s:
+            get = getattr(self.station, "metric_history", None)
+            empty = (np.empty(0), np.empty(0))
+            try:
+                c.history = get(c.name, c.labels, end - self.window_s, end) if get else empty
+            except Exception:  # noqa: BLE001 - as above
+                c.history = empty
+            c.history_window = self.window_s
+        return c.history
 
     def curve_count(self) -> int:
         return sum(len(p.curves) for p in self.plots.values())

@@ -341,7 +341,20 @@
     <context>
         <name>ChartsPage</name>
         <message>
+            <source>5 min</source>
+            <translation>5 分钟</translation>
+        </message>
+        <message>
+            <source>15 min</source>
+            <translation>15 分钟</translation>
+        </message>
+        <message>
+            <source>1 h</source>
+            <translation>1 小时</translation>
+        </message>
+        <message>
             <source>Camera FPS</source>
+            <extracomment>16 colours that stay apart from each other on white (one per camera up to 16)</extracomment>
             <translation>摄像头帧率</translation>
         </message>
         <message>

@@ -40,7 +40,8 @@ def test_charts_show_camera_fps_and_station_load(qtbot, window, station, metrics
     qtbot.waitUntil(lambda: station_cpu.getData()[1] is not None and len(station_cpu.getData()[1]) > 0,
                     timeout=10_000)
     # The legend names the camera, and curves are made once: more refreshes make no new items.
-    assert page.plots["fps"].item.legend is not None
+    legend = page.plots["fps"].legend
+    assert legend is not None and any(label.text == "Lobby" for _sample, label in legend.items)
     for _ in range(3):
         page.refresh()
     assert page.curve_count() == fixed
