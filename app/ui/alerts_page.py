@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -51,6 +51,21 @@ from app.ui.tasks import TaskRunner
 
 SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
 REFRESH_MS = 2000
+
+
+#: severities and alert states as the window shows them (the stored values stay English)
+ALERT_TEXTS = (
+    QT_TRANSLATE_NOOP("AlertText", "critical"), QT_TRANSLATE_NOOP("AlertText", "warning"),
+    QT_TRANSLATE_NOOP("AlertText", "info"), QT_TRANSLATE_NOOP("AlertText", "firing"),
+    QT_TRANSLATE_NOOP("AlertText", "pending"), QT_TRANSLATE_NOOP("AlertText", "resolved"),
+    QT_TRANSLATE_NOOP("AlertText", "inactive"), QT_TRANSLATE_NOOP("AlertText", " (held)"),
+    QT_TRANSLATE_NOOP("AlertText", "yes"),
+)
+
+
+def alert_text(value: object) -> str:
+    """A severity or state in the window's language (``critical`` -> ``严重``)."""
+    return QCoreApplication.translate("AlertText", str(getattr(value, "value", value)))
 
 
 def _when(dt: datetime | None) -> str:
@@ -185,11 +200,11 @@ class AlertsPage(RefreshWhileVisible, QWidget):
                                                     a.rule_name))
         self.history = history
         _fill(self.active_table, [
-            [str(a.severity), a.rule_name, a.subject, str(a.state) + (" (held)" if a.inhibited else ""),
-             _val(a.value), self._threshold(a), _when(a.since), "yes" if a.acknowledged else ""]
+            [alert_text(a.severity), a.rule_name, a.subject, alert_text(a.state) + (alert_text(" (held)") if a.inhibited else ""),
+             _val(a.value), self._threshold(a), _when(a.since), alert_text("yes") if a.acknowledged else ""]
             for a in self.active], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
         _fill(self.history_table, [
-            [str(e.severity), e.rule_name, e.subject, str(e.state), _val(e.value), _when(e.fired_at),
+            [alert_text(e.severity), e.rule_name, e.subject, alert_text(e.state), _val(e.value), _when(e.fired_at),
              _when(e.resolved_at), e.acknowledged_by or "", e.message]
             for e in history], [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in history])
         firing = [a for a in self.active if str(a.state) == "firing"]
@@ -292,6 +307,7 @@ class RuleForm(InlineProblems, QWidget):
         self.description = QLineEdit(r.description)
 
         self.errors: dict[str, QLabel] = {}
+        touch: list[tuple[QWidget, str]] = []
         form = QFormLayout(self)
 
         def row(label: str, widget: QWidget, key: str) -> None:
@@ -306,6 +322,7 @@ class RuleForm(InlineProblems, QWidget):
             err.hide()
             bl.addWidget(err)
             self.errors[key] = err
+            touch.append((widget, key))
             form.addRow(label, box)
 
         row(self.tr("&Name"), self.name, "name")
@@ -366,6 +383,8 @@ class RuleForm(InlineProblems, QWidget):
         for c in (self.enabled, self.desktop, self.sound):
             c.toggled.connect(self._changed)
         self.problems: list[FieldError] = []
+        for widget, key in touch:  # after the initial values: a message shows once its field is edited
+            self.touch_on_edit(widget, key)
         self._changed()
 
     def rule(self) -> AlertRule:
@@ -530,7 +549,7 @@ class RulesPage(QWidget):
 
         _fill(self.table, [["✔" if r.enabled else "", r.name, target(r),
                             f"{r.metric} {r.comparator} {r.threshold:g}", f"{r.for_seconds:g} s",
-                            str(r.severity), notify(r), str(r.version)] for r in self.rules],
+                            alert_text(r.severity), notify(r), str(r.version)] for r in self.rules],
               [None if r.enabled else "#eeeeee" for r in self.rules])
         if self._select_after is not None and any(r.name == self._select_after for r in self.rules):
             self.select_rule(self._select_after)

@@ -69,6 +69,7 @@ class CameraForm(InlineProblems, QWidget):
         self.tags.setPlaceholderText(self.tr("comma separated, e.g. indoor, demo"))
 
         self.errors: dict[str, QLabel] = {}
+        touch: list[tuple[QWidget, str]] = []
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
 
@@ -86,6 +87,7 @@ class CameraForm(InlineProblems, QWidget):
                 err.hide()
                 lay.addWidget(err)
                 self.errors[key] = err
+                touch.append((widget, key))
             form.addRow(label, box)
 
         row(self.tr("&Name"), self.name, "name")
@@ -130,6 +132,8 @@ class CameraForm(InlineProblems, QWidget):
             c.toggled.connect(self._changed)
         self.show_secret.toggled.connect(self._toggle_secret)
         self.problems: list[FieldError] = []
+        for widget, key in touch:  # after the initial values: a message shows once its field is edited
+            self.touch_on_edit(widget, key)
         self._changed()
 
     def _toggle_secret(self, show: bool) -> None:

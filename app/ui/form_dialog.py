@@ -9,36 +9,94 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
 
 from app.domain import OperationError, ValidationError
 from app.domain.errors import FieldError
 from app.ui.tasks import TaskRunner
 
+#: the domain's field messages as the window shows them (in its language)
+FIELD_MESSAGES = (
+    QT_TRANSLATE_NOOP("FieldError", "must not be empty"),
+    QT_TRANSLATE_NOOP("FieldError", "must be at most 64 characters"),
+    QT_TRANSLATE_NOOP("FieldError", "must be at most 100 characters"),
+    QT_TRANSLATE_NOOP("FieldError", "may contain letters, digits, spaces and . - _ ( ) # /"),
+    QT_TRANSLATE_NOOP("FieldError", "must be a finite number"),
+    QT_TRANSLATE_NOOP("FieldError", "must be between 0 and 1 (exclusive)"),
+    QT_TRANSLATE_NOOP("FieldError", "must be greater than 0 and at most 240"),
+    QT_TRANSLATE_NOOP("FieldError", "must be greater than 0 and at most 3600 seconds"),
+    QT_TRANSLATE_NOOP("FieldError", "is required when the target is one camera"),
+    QT_TRANSLATE_NOOP("FieldError", "is only allowed when the target is one camera"),
+    QT_TRANSLATE_NOOP("FieldError", "must be an http:// or https:// URL with a host"),
+)
+
+
+def field_message(message: str) -> str:
+    return QCoreApplication.translate("FieldError", message)
+
 
 class InlineProblems:
     """Mixin for a form widget: a label under each field (``errors``) and one for the rest
-    (``general_error``), filled from a list of :class:`FieldError`."""
+    (``general_error``), filled from a list of :class:`FieldError`.
+
+    Messages show once the user has edited the form (or the station refused it), not on a
+    form just opened; the message line keeps
+    its room when empty, so the fields below never move.
+    """
 
     errors: dict[str, QLabel]
     general_error: QLabel
+
+    def touch_on_edit(self, widget: QWidget, key: str) -> None:
+        """Show ``key``'s problems after ``widget`` was first edited."""
+        self.__dict__["_touched_tracking"] = True
+        for name in ("textChanged", "valueChanged", "currentIndexChanged", "toggled"):
+            signal = getattr(widget, name, None)
+            if signal is not None:
+                signal.connect(lambda *_a, k=key: self._touch(k))
+                return
+
+    def _touch(self, key: str) -> None:
+        touched = self.__dict__.setdefault("_touched", set())
+        if key not in touched:
+            touched.add(key)
+            self.show_problems(getattr(self, "problems", []), getattr(self, "_general", ""))
+
+    def reveal_problems(self) -> None:
+        """Show every problem (a save was tried, or the station answered)."""
+        self.__dict__["_reveal"] = True
+        self.show_problems(getattr(self, "problems", []), getattr(self, "_general", ""))
+
+    def _shown(self, key: str) -> bool:
+        # Once the user has edited the form, every message shows (a target set to "one camera"
+        # makes the camera field's problem); a form just opened shows none yet.
+        return bool(self.__dict__.get("_reveal")) or bool(self.__dict__.get("_touched")) \
+            or "_touched_tracking" not in self.__dict__
 
     def _problem_key(self, field: str) -> str:
         """The ``errors`` key a problem's field belongs to (a list item's field to its list, say)."""
         return field
 
     def show_problems(self, problems: list[FieldError], general: str = "") -> None:
+        self.__dict__["_general"] = general
+        if general:
+            self.__dict__["_reveal"] = True  # the station answered: show it all
         by_field: dict[str, list[str]] = {}
         for p in problems:
             key = self._problem_key(p.field)
             if key in self.errors:
-                by_field.setdefault(key, []).append(p.message)
-            else:
+                if self._shown(key):
+                    by_field.setdefault(key, []).append(field_message(p.message))
+            elif self._shown(key):
                 general = "; ".join(filter(None, [general, str(p)]))
         for key, label in self.errors.items():
             msgs = by_field.get(key)
             label.setText("; ".join(msgs) if msgs else "")
+            sp = label.sizePolicy()
+            if not sp.retainSizeWhenHidden():  # an empty message line keeps its room: nothing moves
+                sp.setRetainSizeWhenHidden(True)
+                label.setSizePolicy(sp)
             label.setVisible(bool(msgs))
         self.general_error.setText(general)
         self.general_error.setVisible(bool(general))
@@ -111,6 +169,9 @@ class FormDialog(QDialog):
 
     def _failed(self, err: BaseException) -> None:
         self._saving = False
+        reveal = getattr(self.form, "reveal_problems", None)
+        if reveal is not None:
+            self.form.__dict__["_reveal"] = True  # the station's answer is shown whatever was edited
         self.form.show_problems(*self._problems_for(err))
         self._update_save()
 

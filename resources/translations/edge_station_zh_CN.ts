@@ -2,6 +2,46 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN" sourcelanguage="en">
     <context>
+        <name>AlertText</name>
+        <message>
+            <source>critical</source>
+            <extracomment>severities and alert states as the window shows them (the stored values stay English)</extracomment>
+            <translation>严重</translation>
+        </message>
+        <message>
+            <source>warning</source>
+            <translation>警告</translation>
+        </message>
+        <message>
+            <source>info</source>
+            <translation>信息</translation>
+        </message>
+        <message>
+            <source>firing</source>
+            <translation>告警中</translation>
+        </message>
+        <message>
+            <source>pending</source>
+            <translation>待定</translation>
+        </message>
+        <message>
+            <source>resolved</source>
+            <translation>已解除</translation>
+        </message>
+        <message>
+            <source>inactive</source>
+            <translation>停用</translation>
+        </message>
+        <message>
+            <source> (held)</source>
+            <translation>（暂缓）</translation>
+        </message>
+        <message>
+            <source>yes</source>
+            <translation>是</translation>
+        </message>
+    </context>
+    <context>
         <name>AlertTicker</name>
         <message>
             <source>No active alerts</source>
@@ -452,6 +492,54 @@
         <message>
             <source>The station keeps running. The details are in the log.</source>
             <translation>工作站仍在运行。详细信息见日志。</translation>
+        </message>
+    </context>
+    <context>
+        <name>FieldError</name>
+        <message>
+            <source>must not be empty</source>
+            <extracomment>the domain's field messages as the window shows them (in its language)</extracomment>
+            <translation>不能为空</translation>
+        </message>
+        <message>
+            <source>must be at most 64 characters</source>
+            <translation>最多 64 个字符</translation>
+        </message>
+        <message>
+            <source>must be at most 100 characters</source>
+            <translation>最多 100 个字符</translation>
+        </message>
+        <message>
+            <source>may contain letters, digits, spaces and . - _ ( ) # /</source>
+            <translation>只能包含字母、数字、空格及 . - _ ( ) # /</translation>
+        </message>
+        <message>
+            <source>must be a finite number</source>
+            <translation>必须是有限的数字</translation>
+        </message>
+        <message>
+            <source>must be between 0 and 1 (exclusive)</source>
+            <translation>必须在 0 到 1 之间（不含端点）</translation>
+        </message>
+        <message>
+            <source>must be greater than 0 and at most 240</source>
+            <translation>必须大于 0 且不超过 240</translation>
+        </message>
+        <message>
+            <source>must be greater than 0 and at most 3600 seconds</source>
+            <translation>必须大于 0 且不超过 3600 秒</translation>
+        </message>
+        <message>
+            <source>is required when the target is one camera</source>
+            <translation>目标为单个摄像头时必须填写</translation>
+        </message>
+        <message>
+            <source>is only allowed when the target is one camera</source>
+            <translation>仅在目标为单个摄像头时可填写</translation>
+        </message>
+        <message>
+            <source>must be an http:// or https:// URL with a host</source>
+            <translation>必须是带主机名的 http:// 或 https:// 地址</translation>
         </message>
     </context>
     <context>

@@ -41,8 +41,13 @@ def _add_via_dialog(qtbot, window, station, name: str, source: str) -> int:
 def test_add_dialog_validates_inline_and_saves(qtbot, window, station):
     dlg = window.add_camera_dialog()
     f = dlg.form
+    assert f.error_text("name") == "", "a form just opened shows no error yet"
+    assert not dlg.save_button.isEnabled()
+    top = f.source.mapTo(f, f.source.rect().topLeft()).y()
+    f.name.setText("x")
     f.name.clear()
     assert "must not be empty" in f.error_text("name")
+    assert f.source.mapTo(f, f.source.rect().topLeft()).y() == top, "the message does not move the fields"
     assert not dlg.save_button.isEnabled()
     f.source.setText("ftp://example.org/cam")
     assert "unsupported scheme" in f.error_text("source")

@@ -150,3 +150,30 @@ def test_a_saved_rule_becomes_the_selection_and_thresholds_show_their_comparator
     qtbot.waitUntil(lambda: alerts.active_table.item(row, 5).text() == "< 100", timeout=5_000)
     window.stop_camera(lobby)
     qtbot.waitUntil(lambda: window.model.status(lobby).state == "stopped", timeout=15_000)
+
+
+def test_chinese_shows_severities_states_field_messages_and_motion_in_chinese(qtbot, station, catalogue_dir):
+    from app.ui.alerts_page import alert_text
+    from app.ui.charts import WINDOW_TEXTS
+    from app.ui.models import view_label
+
+    t = install_translation("zh_CN", directory=catalogue_dir)
+    try:
+        assert (alert_text("critical"), alert_text("firing")) == ("严重", "告警中")
+        assert view_label("source_down") == "视频源中断" and view_label("inactive") == "停用"
+        from PySide6.QtCore import QCoreApplication
+        assert QCoreApplication.translate("ChartsPage", WINDOW_TEXTS[0]) == "5 分钟"
+        from app.ui.tasks import TaskRunner
+
+        dlg = CameraDialog(station, TaskRunner(), None)
+        qtbot.addWidget(dlg)
+        dlg.form.name.setText("x")
+        dlg.form.name.clear()
+        assert dlg.form.error_text("name") == "不能为空"
+        labels = " ".join(_form_labels(dlg))
+        assert "运动" in labels and "移动" not in labels
+        dlg.close()
+    finally:
+        t.remove()
+    text = ts_path("zh_CN").read_text(encoding="utf-8")
+    assert "移动" not in text, "motion is 运动, not 移动"
