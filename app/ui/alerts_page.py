@@ -101,6 +101,7 @@ def _fill(table: QTableWidget, rows: list[list[str]], colours: list[str | None] 
                 table.setItem(r, c, item)
             if item.text() != text:
                 item.setText(text)
+                item.setToolTip(text)  # a cell too narrow elides with "…"; the whole text is here
             if colours is not None:
                 item.setBackground(QColor(colours[r]) if colours[r] else QColor(0, 0, 0, 0))
 

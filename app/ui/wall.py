@@ -136,8 +136,9 @@ class CameraTile(QWidget):
         was_offline = self.offline
         old = self.status
         self.status = status
-        if status is not None:
+        if status is not None and status.name != self.name:
             self.name = status.name
+            self.setToolTip(status.name)
         now_offline = self.offline
         if now_offline and not was_offline:
             at = status.last_exit.at if status and status.last_exit else None
@@ -277,8 +278,6 @@ class CameraTile(QWidget):
         fm = p.fontMetrics()
         bar_h = fm.height() + 8
         p.fillRect(0, 0, rect.width(), bar_h, QColor(0, 0, 0, 150))
-        p.setPen(QColor("#ffffff"))
-        p.drawText(8, 4 + fm.ascent(), self.name)
         st = self.status
         view = self.view
         badge = view_label(view)
@@ -290,6 +289,11 @@ class CameraTile(QWidget):
         p.fillRect(x, 3, bw, bar_h - 6, QColor(view_colour(view)))
         p.setPen(QColor("#000000"))
         p.drawText(x + 6, 4 + fm.ascent(), badge)
+        # The name gets what the badge (and the motion dot) leave, elided with "…", never cut
+        # (the whole name is the tile's tooltip).
+        room = max(0, x - 8 - (bar_h + 8 if st is not None and st.motion_active else 0) - 8)
+        p.setPen(QColor("#ffffff"))
+        p.drawText(8, 4 + fm.ascent(), fm.elidedText(self.name, Qt.TextElideMode.ElideRight, room))
         if st is not None and st.motion_active and not self.offline:  # motion dot
             p.setBrush(QColor("#ff3d00"))
             p.setPen(QPen(QColor("#ffffff"), 1.5))
