@@ -26,7 +26,8 @@ def test_the_station_opens_once_right_after_the_first_paint(qtbot):
     t0 = time.monotonic()
     with qtbot.waitSignal(watch.painted, timeout=5_000) as sig:
         w.show()
-    assert 0 < sig.args[0] < 10 * 60_000 and watch.ms == sig.args[0]  # the process's age, in ms
+    # the process's age, in ms (the whole suite runs in this process: it may be long past 10 min)
+    assert 0 < sig.args[0] <= process_age_ms() and watch.ms == sig.args[0]
     qtbot.waitUntil(lambda: bool(w.opened_at), timeout=2_000)
     assert w.opened_at[0] - t0 < OPEN_FALLBACK_MS / 1000
     qtbot.wait(OPEN_FALLBACK_MS + 200)  # the fallback timer fires too, and must not open it again
