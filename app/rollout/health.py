@@ -5,8 +5,10 @@ settings, so they are tested on synthetic windows. Each result is a list of
 :class:`Check` items with the measured value and the limit, so the UI and the CLI
 can show *why*.
 
+The health verdict is judged per operation and per track by
+:mod:`app.rollout.analysis` (confidence bounds, a latency floor, a failure limit).
 Too few calls is ``inconclusive``: it never passes a gate and never triggers a
-rollback; it holds.
+rollback; it holds (and, when it lasts, warns).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from app.rollout import analysis
+from app.rollout.analysis import Analysis, HealthState
 from app.rollout.metrics import DOMAIN, LEGACY, WindowStats
 from app.rollout.settings import STAGES, RolloutSettings, Thresholds
 
@@ -47,15 +51,39 @@ class Check:
 
 @dataclass(frozen=True)
 class HealthVerdict:
+    """The health verdict: the worst of the active tracks', with one check per judged operation.
+
+    ``analysis`` has the per-operation, per-track detail (:mod:`app.rollout.analysis`);
+    ``alerting_tracks`` names the tracks whose verdict is ``alert``.
+    """
+
     verdict: Verdict
     checks: tuple[Check, ...]
+    analysis: Analysis | None = None
 
     @property
     def reasons(self) -> list[str]:
         return [c.message for c in self.checks if c.status is not Status.PASS]
 
+    @property
+    def alerting_tracks(self) -> list[str]:
+        if self.analysis is None:
+            return []
+        return [n for n, t in self.analysis.tracks.items() if t.verdict == analysis.ALERT]
+
+    @property
+    def warnings(self) -> list[str]:
+        if self.analysis is None:
+            return []
+        return [f"{n}: {t.warning}" for n, t in self.analysis.tracks.items() if t.active and t.warning]
+
     def as_dict(self) -> dict:
-        return {"verdict": str(self.verdict), "reasons": self.reasons, "checks": [c.as_dict() for c in self.checks]}
+        out = {"verdict": str(self.verdict), "reasons": self.reasons, "checks": [c.as_dict() for c in self.checks]}
+        if self.analysis is not None:
+            out.update(analysis.as_dict(self.analysis))
+            out["verdict"] = str(self.verdict)
+            out["warnings"] = self.warnings
+        return out
 
 
 def _p95_ratio(stats: WindowStats) -> float | None:
@@ -79,38 +107,43 @@ def _latency_check(stats: WindowStats, th: Thresholds, name: str) -> Check:
     return Check(name, Status.PASS, round(ratio, 3), limit, msg)
 
 
-def evaluate_health(stats: WindowStats, th: Thresholds) -> HealthVerdict:
-    """DESIGN §6 health: error rate, end-to-end success, P95 ratio, with a minimum sample size."""
-    d = stats.path(DOMAIN)
+_OP_STATUS = {analysis.PASS: Status.PASS, analysis.FAIL: Status.FAIL, analysis.HOLD: Status.INCONCLUSIVE,
+              analysis.PENDING: Status.PENDING}
+
+
+def verdict_of(result: Analysis) -> HealthVerdict:
+    """The :class:`HealthVerdict` of an analysis: one :class:`Check` per check of every judged operation."""
     checks: list[Check] = []
-    if d.calls < th.min_samples:
-        few = f"too few domain calls in the window ({d.calls} < {th.min_samples})"
-        checks.append(Check("domain_error_rate", Status.INCONCLUSIVE, d.error_rate, f"<= {th.max_domain_error_rate}", few))
-        checks.append(Check("success_rate", Status.INCONCLUSIVE, d.success_rate, f">= {th.min_success_rate}", few))
-    else:
-        er, sr = d.error_rate or 0.0, d.success_rate or 0.0
-        checks.append(Check(
-            "domain_error_rate", Status.FAIL if er > th.max_domain_error_rate else Status.PASS, round(er, 4),
-            f"<= {th.max_domain_error_rate}",
-            f"domain error rate {er:.1%} over {d.calls} calls (limit {th.max_domain_error_rate:.0%})"))
-        checks.append(Check(
-            "success_rate", Status.FAIL if sr < th.min_success_rate else Status.PASS, round(sr, 4),
-            f">= {th.min_success_rate}",
-            f"end-to-end success {sr:.1%} over {d.calls} domain calls (minimum {th.min_success_rate:.0%})"))
-    checks.append(_latency_check(stats, th, "p95_ratio"))
-    if any(c.status is Status.FAIL for c in checks):
-        verdict = Verdict.ALERT
-    elif any(c.status is Status.INCONCLUSIVE for c in checks):
-        verdict = Verdict.INCONCLUSIVE
-    else:
-        verdict = Verdict.OK
-    return HealthVerdict(verdict, tuple(checks))
+    for t in result.tracks.values():
+        seen = [o for o in t.ops if not o.idle]
+        if not seen and t.active:
+            checks.append(Check(f"{t.track}: traffic", Status.INCONCLUSIVE, 0, None,
+                                f"{t.track}: no domain calls in the window"))
+        for o in seen:
+            for c in o.checks:
+                checks.append(Check(f"{o.op}: {c.name}", _OP_STATUS[c.status], c.value, c.limit,
+                                    f"{o.op}: {c.message}"))
+        if t.warning:
+            checks.append(Check(f"{t.track}: inconclusive", Status.INCONCLUSIVE, t.inconclusive_since, None,
+                                f"{t.track}: {t.warning}"))
+    return HealthVerdict(Verdict(result.verdict), tuple(checks), result)
 
 
-def health_metrics(stats: WindowStats) -> dict[str, float | None]:
-    """The rollout metrics alert rules can watch (names match ``app.domain.rules.METRICS``)."""
-    d = stats.path(DOMAIN)
-    return {"domain_error_rate": d.error_rate, "success_rate": d.success_rate, "p95_ratio": _p95_ratio(stats)}
+def evaluate_health(stats: WindowStats, th: Thresholds, state: HealthState | None = None, now: float = 0.0,
+                    active: Any = None) -> HealthVerdict:
+    """Health per operation and per track (see :mod:`app.rollout.analysis`); ``state`` carries the
+    latency failure streaks and inconclusive holds from the previous evaluation (``None``: a first
+    look, so a latency regression alone never alerts when ``failure_limit`` > 1)."""
+    return verdict_of(analysis.judge(stats, th, state, now, active))
+
+
+def health_metrics(stats: WindowStats | HealthVerdict, th: Thresholds | None = None) -> dict[str, float | None]:
+    """The rollout metrics alert rules watch (names match ``app.domain.rules.METRICS``), from a
+    verdict or, for a first look, from a window."""
+    if isinstance(stats, HealthVerdict):
+        assert stats.analysis is not None
+        return analysis.health_series(stats.analysis)
+    return analysis.health_series(analysis.judge(stats, th or Thresholds()))
 
 
 # ---------------------------------------------------------------- stage gate

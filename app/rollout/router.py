@@ -3,10 +3,12 @@
 Decision order: rollback latch -> per-call force -> master toggle -> percent
 (sticky per key, exact share; see :mod:`app.rollout.bucketing`).
 
-Fallback: an unexpected exception from the domain path (the domain path is
-transactional, so nothing happened) is counted and the call is served by legacy.
-An ``OperationError`` is an answer and is returned as is. A ``SideEffectFailure``
-is counted and re-raised, never retried. A *forced* call never falls back: the
+Fallback: an unexpected exception from the domain path before any side effect is
+counted and the call is served by legacy. The domain path marks its side effects
+(a spawn, a signal, a commit) in the call context (:mod:`app.domain.effects`);
+any failure after a mark, like a ``SideEffectFailure``, is counted, never retried,
+and raised as a ``SideEffectFailure`` naming what was marked. An
+``OperationError`` is an answer and is returned as is. A *forced* call never falls back: the
 caller asked for that path (``edge-station verify`` relies on it).
 
 Settings: loaded at construction, then reloaded from the store at most once per
@@ -34,10 +36,12 @@ from functools import partial
 from typing import Any
 
 from app.domain.audit import AuditEntry
+from app.domain.effects import call_effects
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
     READ_ONLY_OPERATIONS,
+    TRACKS,
     CameraLogs,
     CameraRef,
     CameraStats,
@@ -56,6 +60,7 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
+from app.rollout.analysis import HealthState
 from app.rollout.auditlog import AuditLog
 from app.rollout.bucketing import Population
 from app.rollout.control import RolloutControl
@@ -74,6 +79,7 @@ from app.rollout.health import (
     Checklist,
     GateResult,
     HealthVerdict,
+    Status,
     Verdict,
     evaluate_health,
     health_metrics,
@@ -134,6 +140,14 @@ def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor:
                       at=datetime.fromtimestamp(at, UTC))
 
 
+def _active_tracks(s: RolloutSettings) -> dict[str, bool]:
+    """Which tracks are meant to route calls to the domain path (their target share is above 0)."""
+    tracks = getattr(s, "tracks", None)
+    if isinstance(tracks, Mapping):
+        return {name: t.target_percent > 0 for name, t in tracks.items()}
+    return dict.fromkeys(TRACKS, s.target_percent > 0)
+
+
 class Router:
     """Routes the thirteen operations between ``legacy`` and ``domain``; itself a StationOperations."""
 
@@ -187,6 +201,8 @@ class Router:
         self._expiry = clock() + settings_ttl
         self._next_health = clock() + health_interval
         self._last_verdict: HealthVerdict | None = None
+        self._health_state = HealthState()  # latency failure streaks, inconclusive holds (app.rollout.analysis)
+        self._fault: Any = None  # the drill's fault injection (app.rollout.drill); None unless a drill runs
         self._shadow_inline = shadow_inline
         self._shadow_pool: ThreadPoolExecutor | None = None
         self._shadow_busy: Future | None = None
@@ -280,23 +296,33 @@ class Router:
         success = True
         raised: BaseException | None = None
         result: Any = None
-        impl = self.domain if decision.path == DOMAIN else self.legacy
-        try:
-            result = getattr(impl, op)(request)
-            outcome = "ok"
-        except OperationError as e:
-            answer, raised, outcome = True, e, f"error:{e.code}"
-        except SideEffectFailure as e:
-            error, success, raised, outcome = True, False, e, "failed_after_side_effect"
-            log.error("%s on the %s path failed after a side effect (key %s): %r", op, decision.path,
-                      decision.key, e.cause)
-        except Exception as e:
+        on_domain = decision.path == DOMAIN
+        impl = self.domain if on_domain else self.legacy
+        fault = self._fault if on_domain else None
+        with call_effects() as effects:
+            try:
+                result = (fault.call(op, getattr(impl, op), request) if fault is not None
+                          else getattr(impl, op)(request))
+                outcome = "ok"
+            except OperationError as e:
+                answer, raised, outcome = True, e, f"error:{e.code}"
+            except Exception as e:
+                raised, outcome = e, "failed"
+        if outcome == "failed":
+            assert raised is not None
             error = True
-            if decision.path == DOMAIN and not decision.forced:
+            if effects and not isinstance(raised, SideEffectFailure):
+                raised = SideEffectFailure(op, raised, tuple(effects.marks))
+            if isinstance(raised, SideEffectFailure):  # never retried: something may have changed
+                success, outcome = False, "failed_after_side_effect"
+                log.error("%s on the %s path failed after a side effect (key %s): %s", op, decision.path,
+                          decision.key, raised)
+            elif on_domain and not decision.forced:
+                cause, raised = raised, None
                 fallback = True
-                decision = replace(decision, fallback=True, fallback_cause=type(e).__name__)
+                decision = replace(decision, fallback=True, fallback_cause=type(cause).__name__)
                 log.warning("%s on the domain path failed before any side effect (key %s); "
-                            "falling back to legacy", op, decision.key, exc_info=e)
+                            "falling back to legacy", op, decision.key, exc_info=cause)
                 try:
                     result = getattr(self.legacy, op)(request)
                     outcome = "fallback_ok"
@@ -305,7 +331,7 @@ class Router:
                 except Exception as e2:
                     success, raised, outcome = False, e2, "fallback_failed"
             else:
-                success, raised, outcome = False, e, "failed"
+                success = False
         latency = time.perf_counter() - t0
         self._local.decision = decision
         self.metrics.record(op, decision.path, latency, error=error, fallback=fallback, success=success,
@@ -373,17 +399,25 @@ class Router:
 
     # ------------------------------------------------------------ health, latch, control
 
+    def _judge(self, s: RolloutSettings, stats: WindowStats | None = None) -> HealthVerdict:
+        """The per-operation verdict on the current window, from the carried state (nothing is stored)."""
+        stats = stats if stats is not None else self.metrics.summary(s.thresholds.window_s)
+        return evaluate_health(stats, s.thresholds, self._health_state, self._clock(), _active_tracks(s))
+
     def check_health(self) -> HealthVerdict:
         """Judge the current window; with auto-rollback on, an alert latches a rollback."""
         s = self.settings
         self._next_health = self._clock() + self._health_interval
-        verdict = evaluate_health(self.metrics.summary(s.thresholds.window_s), s.thresholds)
+        verdict = self._judge(s)
+        if verdict.analysis is not None:
+            self._health_state = verdict.analysis.state
         changed = self._last_verdict is None or verdict.verdict != self._last_verdict.verdict
         self._last_verdict = verdict
         if changed:
             self._emit("health", verdict)
         if verdict.verdict is Verdict.ALERT and s.auto_rollback and not s.latched:
-            reason = "auto-rollback: " + "; ".join(verdict.reasons)
+            failing = [c.message for c in verdict.checks if c.status is Status.FAIL]
+            reason = f"auto-rollback ({', '.join(verdict.alerting_tracks)}): " + "; ".join(failing)
             log.error("rollout health alert, rolling back: %s", reason)
             self.rollback(actor="auto-rollback", reason=reason)
         return verdict
@@ -420,8 +454,9 @@ class Router:
         return self.reload(), result
 
     def health_metrics(self) -> dict[str, float | None]:
-        """``domain_error_rate``, ``success_rate``, ``p95_ratio`` over the health window (for alert rules)."""
-        return health_metrics(self.metrics.summary(self._settings.thresholds.window_s))
+        """``domain_error_rate``, ``success_rate``, ``p95_ratio``, ``health_inconclusive`` (for alert rules;
+        see :func:`app.rollout.analysis.health_series`)."""
+        return health_metrics(self._judge(self._settings))
 
     def snapshot(self, *, gate_ttl: float = 10.0) -> RolloutSnapshot:
         s = self.settings
@@ -436,10 +471,11 @@ class Router:
                 log.exception("computing the rollout gate failed")
                 self._gate_cache = (now, None, None)
         gate, checklist = (self._gate_cache[1], self._gate_cache[2]) if self._gate_cache else (None, None)
+        health = self._judge(s, stats)
         return RolloutSnapshot(
             settings=s, stage=s.stage, target_percent=s.target_percent, actual_call_share=stats.domain_share,
-            key_share=key_share(s, self._pops), window=stats, health=evaluate_health(stats, s.thresholds),
-            metrics=health_metrics(stats), gate=gate, checklist=checklist, lifetime=self.metrics.lifetime())
+            key_share=key_share(s, self._pops), window=stats, health=health,
+            metrics=health_metrics(health), gate=gate, checklist=checklist, lifetime=self.metrics.lifetime())
 
     def close(self) -> None:
         """Stop the shadow thread and write the buffered audit entries."""

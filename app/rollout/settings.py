@@ -85,6 +85,11 @@ class Thresholds:
     gate_max_error_rate: float = 0.01  # gate: domain error rate at the stage
     gate_min_calls: int = 500  # gate: domain calls at the stage
     gate_min_hold_s: float = 86400.0  # gate: time at the stage (24 h)
+    # health per operation (app.rollout.analysis, docs/rollout.md section 4)
+    failure_limit: int = 3  # latency: consecutive failing windows before it alerts (Flagger's threshold)
+    latency_floor_ms: float = 5.0  # latency: a P95 difference up to this is never a regression
+    min_failures: int = 3  # error checks: failed calls needed before a bound can fire
+    inconclusive_warn_s: float = 3600.0  # a track inconclusive this long raises a warning alert
 
     _LIMITS = {
         "window_s": (10.0, 86400.0),
@@ -95,6 +100,10 @@ class Thresholds:
         "gate_max_error_rate": (0.0, 1.0),
         "gate_min_calls": (0, 10_000_000),
         "gate_min_hold_s": (0.0, 90 * 86400.0),
+        "failure_limit": (1, 100),
+        "latency_floor_ms": (0.0, 60_000.0),
+        "min_failures": (1, 1000),
+        "inconclusive_warn_s": (10.0, 90 * 86400.0),
     }
 
     @classmethod
