@@ -52,7 +52,8 @@ class StationEvent:
 
     kinds: ``state`` (a camera's worker changed state; data = CameraStatus),
     ``cameras`` (the camera list changed, here or in another process),
-    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``log``.
+    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``rollout`` (a track's
+    settings, latch or reports changed here), ``log``.
     """
 
     kind: str
@@ -125,6 +126,9 @@ class Station:
         self._fingerprint_at_open = self._db_fingerprint()
         self._reload_cameras()
         self._wire_metrics_and_alerts()
+        from app.rollout.canary import Canary
+
+        self.canary = Canary(self.router, lambda: [c.id for c in self.cameras() if c.id is not None]).start()
         if self.options.api:
             from app.api import start_for_station
 
@@ -221,6 +225,9 @@ class Station:
             self.api.stop()
             self.api = None
         self._stop.set()
+        if getattr(self, "canary", None) is not None:
+            self.canary.stop()
+            self.canary = None
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
@@ -274,6 +281,106 @@ class Station:
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}")
         return self.router.call_with_decision(op, request, force=force, actor=actor)
+
+    # ------------------------------------------------------------ rollout (per track)
+    #
+    # The window, the CLI and the API use these; each change is validated and audited by
+    # app.rollout.control, and every view is told with a "rollout" event. ``track`` is
+    # "rules", "cameras" or (where it makes sense) "all".
+
+    def rollout_snapshot(self) -> Any:
+        """The router's :class:`~app.rollout.router.RolloutSnapshot` (both tracks, gates, checklists, reports)."""
+        return self.router.snapshot(gate_ttl=0.0)
+
+    def rollout_status(self) -> dict[str, Any]:
+        """The snapshot as a JSON-ready document (``tracks`` -> per track settings, gate, checklist, reports)."""
+        return self.rollout_snapshot().as_dict()
+
+    def _rollout_changed(self) -> None:
+        self.emit(StationEvent("rollout"))
+
+    def rollout_set(self, *, track: str = "all", use_domain: object = None, percent: object = None,
+                    reason: str = "set", override_reason: str | None = None, actor: str = "operator") -> Any:
+        """Set a track's toggle/percent (raising goes through its gate, or needs ``override_reason``)."""
+        s = self.router.set(track=track, use_domain=use_domain, percent=percent, reason=reason,
+                            override_reason=override_reason, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_advance(self, *, track: str, override_reason: str | None = None, actor: str = "operator") -> Any:
+        """Advance a track one stage; ``GateRefused`` (with the gate) when it holds and no override is given."""
+        result = self.router.advance(track=track, override_reason=override_reason, actor=actor)
+        self._rollout_changed()
+        return result
+
+    def rollout_rollback(self, *, track: str = "all", reason: str = "manual rollback",
+                         actor: str = "operator") -> dict[str, Any]:
+        """Roll back a track or all (latched); returns ``{track: checklist dict}`` as verified now."""
+        from app.rollout.settings import parse_tracks
+
+        self.router.rollback(track=track, reason=reason, actor=actor)
+        self._rollout_changed()
+        out = {}
+        for t in parse_tracks(track):
+            c = self.router.checklist(t)
+            out[t] = c.as_dict() if c is not None else None
+        return out
+
+    def rollout_resume(self, *, track: str, reason: str, actor: str = "operator") -> Any:
+        """Clear a track's rollback latch (audited with ``reason``); the track stays at 0 %."""
+        s = self.router.resume(track=track, reason=reason, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_options(self, changes: dict[str, object], *, actor: str = "operator") -> Any:
+        """Change shared options: auto_rollback, shadow_rate, canary_rate, thresholds and stage holds."""
+        s = self.router.set_options(changes, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_gate(self, track: str) -> Any:
+        return self.router.gate(track)
+
+    def rollout_reports(self, track: str | None = None, *, open_only: bool = False) -> list[dict[str, Any]]:
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        return [report_dict(r) for r in self.router.control.list_reports(track, open_only=open_only)]
+
+    def file_report(self, *, track: str, text: str, camera_id: int | None = None, rule_id: int | None = None,
+                    operator: str = "operator") -> dict[str, Any]:
+        """File a problem report against the current stage of ``track`` (audited; holds its gate)."""
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        rep = self.router.control.file_report(track=track, text=text, operator=operator, camera_id=camera_id,
+                                              rule_id=rule_id)
+        self.router.reload()
+        self._rollout_changed()
+        return report_dict(rep)
+
+    def resolve_report(self, report_id: int, *, note: str, operator: str = "operator") -> dict[str, Any]:
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        rep = self.router.control.resolve_report(report_id, by=operator, note=note)
+        self.router.reload()
+        self._rollout_changed()
+        return report_dict(rep)
+
+    def rehearse_rollback(self, *, track: str = "cameras", actor: str = "operator",
+                          progress: Callable[[str], None] | None = None) -> Any:
+        """``rollout rehearse``: rehearse and verify a rollback of ``track`` on a scratch station, and
+        record the result here (decision point 2). Blocking (seconds): keep it off a GUI thread."""
+        from app.rollout.rehearse import rehearse_rollback
+
+        result = rehearse_rollback(scratch_station, track=track, progress=progress)
+        assert self.router.control is not None
+        self.router.control.record_rehearsal(track, result.passed, [c.as_dict() for c in result.checks],
+                                             actor=actor)
+        self.router.reload()
+        self._rollout_changed()
+        return result
 
     # ------------------------------------------------------------ events
 
@@ -545,7 +652,8 @@ def run_headless(station: Station, duration: float | None = None, status_interva
 
 @contextlib.contextmanager
 def scratch_station() -> Iterator[ScratchStation]:
-    """A throwaway station for ``edge-station verify``: temporary database, synthetic cameras.
+    """A throwaway station for ``edge-station verify`` and ``rollout rehearse``: temporary database,
+    synthetic cameras.
 
     Nothing autostarts; an active ``test://moving`` camera and an inactive
     ``test://still`` one are added. Everything is stopped and deleted on exit.
@@ -564,6 +672,7 @@ def scratch_station() -> Iterator[ScratchStation]:
             yield ScratchStation(
                 legacy=station.legacy_ops, domain=station.domain_ops,
                 active_camera=active.id, inactive_camera=inactive.id,  # type: ignore[arg-type]
+                store=station.store,
             )
         finally:
             station.close()

@@ -198,8 +198,11 @@ class RolloutMetrics:
                 slot[1] += 1
                 self.shadow_totals[1] += 1
 
-    def summary(self, window_s: float | None = None, now: float | None = None) -> WindowStats:
-        """Figures over the last ``window_s`` seconds (default: the metrics' window)."""
+    def summary(self, window_s: float | None = None, now: float | None = None,
+                ops: Iterable[str] | None = None) -> WindowStats:
+        """Figures over the last ``window_s`` seconds (default: the metrics' window); ``ops`` = only
+        these operations (one track's, for its charts; shadow figures stay station-wide)."""
+        only = frozenset(ops) if ops is not None else None
         window_s = min(window_s or self.window_s, self.window_s)
         now = self._clock() if now is None else now
         first = int((now - window_s) // self.bucket_s) + 1
@@ -209,7 +212,8 @@ class RolloutMetrics:
             for idx, bucket in self._buckets.items():
                 if first <= idx <= last:
                     for key, cell in bucket.items():
-                        groups.setdefault(key, []).append(cell)
+                        if only is None or key[0] in only:
+                            groups.setdefault(key, []).append(cell)
             sh = [v for i, v in self._shadow.items() if first <= i <= last]
             per_op: dict[str, dict[str, PathStats]] = {}
             by_path: dict[str, list[_Cell]] = {}

@@ -48,7 +48,8 @@ class ScratchStation:
     """What the scenario needs from a scratch station.
 
     ``active_camera``: an active camera with a synthetic source, not running yet;
-    ``inactive_camera``: an inactive one; ``missing_camera``: an id no camera has.
+    ``inactive_camera``: an inactive one; ``missing_camera``: an id no camera has; ``store``:
+    its store, for a router with settings and audit (``rollout rehearse``).
     """
 
     legacy: StationOperations
@@ -56,6 +57,7 @@ class ScratchStation:
     active_camera: int
     inactive_camera: int
     missing_camera: int = 999_999
+    store: Any = None  # the scratch station's store (``rollout rehearse`` routes through it)
 
 
 StationFactory = Callable[[], AbstractContextManager[ScratchStation]]
@@ -210,7 +212,7 @@ def _run_path(factory: StationFactory, path: str, frame_timeout: float) -> list[
                     _wait_for_frames(router, station.active_camera, path, frame_timeout)
                 try:
                     req = step.build(station, ctx)
-                    res, decision = router.call_with_decision(step.op, req, force=Force(path))
+                    res, decision = router.call_with_decision(step.op, req, force=Force(path), actor="verify")
                     out = normalize(res)
                     if step.op == "create_rule" and "rule_id" not in ctx:
                         ctx["rule_id"] = res.rule.id

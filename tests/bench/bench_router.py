@@ -25,6 +25,9 @@ from app.domain.operations import CameraRef, CameraStatus  # noqa: E402
 from app.rollout import AuditLog, Router  # noqa: E402
 from app.rollout.decision import store_keys_provider  # noqa: E402
 
+#: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
+SETUP = "test setup"
+
 
 def compare(direct, routed, req, rounds: int, calls: int) -> tuple[float, float, float]:
     """Paired timing: each iteration times one direct and one routed call (order alternating);
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for pct, impl, label in ((100, st.domain, "domain"), (0, st.legacy, "legacy")):
             router = Router(st.legacy, st.domain, store, store_keys_provider(store), env={},
                             audit=AuditLog(store, flush_interval=1.0))
-            router.set(use_domain=pct > 0, percent=pct, actor="bench")
+            router.set(use_domain=pct > 0, percent=pct, actor="bench", override_reason=SETUP)
             router.set_options({"shadow_rate": 0.0})
             assert router.decide("camera_status", req).path == label
             md, mr, ratio = compare(impl.camera_status, router.camera_status, req, a.rounds, a.calls)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
         noop = Noop()
         router = Router(noop, noop, store, store_keys_provider(store), env={}, audit=AuditLog(store))  # type: ignore[arg-type]
-        router.set(use_domain=True, percent=50, actor="bench")
+        router.set(use_domain=True, percent=50, actor="bench", override_reason=SETUP)
         router.set_options({"shadow_rate": 0.0})
         md, mr, _ = compare(noop.camera_status, router.camera_status, req, a.rounds, a.calls * 5)
         router.close()

@@ -10,6 +10,9 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.station_settings import K_API_PORT, K_KIOSK_CYCLE, StationSettings
 from tests.ui.conftest import make_station
 
+#: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
+SETUP = "test setup"
+
 pytestmark = pytest.mark.slow
 
 
@@ -22,7 +25,7 @@ def _page(qtbot, window) -> RolloutPage:
 def test_rollout_page_follows_the_router_and_rolls_back(qtbot, window, station):
     page = _page(qtbot, window)
     assert "legacy" in page.stage_label.text()
-    station.router.set(use_domain=True, percent=25, actor="test")
+    station.router.set(use_domain=True, percent=25, actor="test", override_reason=SETUP)
     with qtbot.waitSignal(page.snapshotShown, timeout=10_000):
         page.refresh()
     assert "domain 25 %" in page.stage_label.text()
