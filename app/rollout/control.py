@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -228,7 +228,9 @@ class RolloutControl:
 
     def _change(self, values: dict[str, Any], *, actor: str, reason: str,
                 extra: Iterable[AuditEntry] = ()) -> None:
-        """Write settings and one audit entry per changed key, in one transaction."""
+        """Write settings and one audit entry per changed key, in one transaction (stamped with
+        ``wall``, the clock the gate and the checklist are judged on)."""
+        at = _ts(self.wall())
         with self.store.uow() as uow:
             for key, new in values.items():
                 old = uow.settings.get(key)
@@ -236,9 +238,9 @@ class RolloutControl:
                     continue
                 uow.settings.set(key, new)
                 uow.audit.add(AuditEntry(op=OP_SETTINGS, outcome="ok", key=key, actor=actor, reason=reason[:80],
-                                         detail={"old": old, "new": new}))
+                                         detail={"old": old, "new": new}, at=at))
             for e in extra:
-                uow.audit.add(e)
+                uow.audit.add(e if e.at is not None else replace(e, at=at))
             uow.commit()
 
     def _refuse_locked(self, ts: TrackSettings, fields_: list[str], what: str) -> None:
@@ -523,7 +525,8 @@ class RolloutControl:
             rep = uow.reports.add(ProblemReport(track=track, stage=stage, text=text, operator=operator[:80],
                                                 camera_id=camera_id, rule_id=rule_id))
             uow.audit.add(AuditEntry(op=OP_REPORT, outcome="open", key=f"report:{rep.id}", actor=operator[:80],
-                                     reason=f"{track} at {stage} %", detail=report_dict(rep)))
+                                     reason=f"{track} at {stage} %", detail=report_dict(rep),
+                                     at=_ts(self.wall())))
             uow.commit()
         return rep
 
@@ -547,7 +550,8 @@ class RolloutControl:
             rep = uow.reports.resolve(report_id, by=by[:80], resolution=note.strip())
             assert rep is not None
             uow.audit.add(AuditEntry(op=OP_REPORT_RESOLVED, outcome="resolved", key=f"report:{report_id}",
-                                     actor=by[:80], reason=note.strip()[:80], detail=report_dict(rep)))
+                                     actor=by[:80], reason=note.strip()[:80], detail=report_dict(rep),
+                                     at=_ts(self.wall())))
             uow.commit()
         return rep
 

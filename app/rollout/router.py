@@ -546,12 +546,12 @@ class Router:
     def gate(self, track: str) -> GateResult:
         if self.audit is not None:
             self.audit.flush()
-        return self._need_control("there is no gate").gate(track, self.settings)
+        return self._need_control("there is no gate").gate(track)  # fresh settings, not the cached ones
 
     def checklist(self, track: str) -> Checklist | None:
         if self.audit is not None:
             self.audit.flush()
-        return self._need_control("there is no checklist").checklist(track, self.settings)
+        return self._need_control("there is no checklist").checklist(track)
 
     def health_metrics(self) -> dict[str, float | None]:
         """``domain_error_rate``, ``success_rate``, ``p95_ratio``, ``health_inconclusive`` (for alert rules;
