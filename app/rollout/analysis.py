@@ -351,10 +351,12 @@ def health_series(analysis: Analysis) -> dict[str, float | None]:
     }
 
 
-def needs_lines(analysis: Analysis) -> list[str]:
+def needs_lines(analysis: Analysis, *, active_only: bool = False) -> list[str]:
     """One line per operation that still needs calls, for ``rollout status``."""
     out = []
     for t in analysis.tracks.values():
+        if active_only and not t.active:
+            continue
         for o in t.ops:
             parts = []
             for path, n in o.needs.items():
@@ -371,3 +373,33 @@ def needs_lines(analysis: Analysis) -> list[str]:
 def as_dict(analysis: Analysis) -> dict[str, Any]:
     return {"verdict": analysis.verdict, "tracks": {n: t.as_dict() for n, t in analysis.tracks.items()},
             "needs": analysis.needs()}
+
+
+def active_tracks(settings: Any) -> dict[str, bool]:
+    """Which tracks are meant to route calls to the domain path (their target share is above 0)."""
+    tracks = getattr(settings, "tracks", None)
+    if isinstance(tracks, Mapping):
+        return {name: t.target_percent > 0 for name, t in tracks.items()}
+    return dict.fromkeys(TRACKS, settings.target_percent > 0)
+
+
+def status_health(control: Any, settings: Any) -> Analysis:
+    """The health of the last window as ``rollout status`` sees it from another process: judged on
+    the audit log (a first look: the failure limit's streaks live in the running station)."""
+    th = settings.thresholds
+    stats = control.audit_stats(control.wall() - th.window_s, th.window_s)
+    return judge(stats, th, None, control.wall(), active_tracks(settings))
+
+
+def status_lines(result: Analysis, window_s: float) -> list[str]:
+    if not any(t.active for t in result.tracks.values()):
+        return [f"health ({window_s:.0f} s window): not judged, no track routes calls to the domain path"]
+    lines = [f"health ({window_s:.0f} s window): {result.verdict}"]
+    for t in result.tracks.values():
+        if t.active:
+            lines.append(f"  track {t.track:<8} {t.verdict}" + (f" - {t.warning}" if t.warning else ""))
+    needs = needs_lines(result, active_only=True)
+    if needs:
+        lines.append("calls still needed for a verdict (per operation, in one window):")
+        lines += [f"  {ln}" for ln in needs]
+    return lines

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.alerts import AlertEngine, default_rules, templates
-from app.domain import METRICS, AlertRule, Comparator, Notify, TargetKind, ValidationError
+from app.domain import METRICS, AlertRule, Comparator, Notify, Severity, TargetKind, ValidationError
 from app.domain.operations import CreateRule
 from app.domain.rules import NoDataPolicy
 from app.metrics import MetricsRegistry
@@ -78,13 +78,15 @@ def test_every_template_builds_a_valid_rule_for_each_target() -> None:
         t["low_fps"](for_seconds=-1)
 
 
-def test_default_rules_are_the_three_rollout_health_rules_enabled(tmp_path: Path) -> None:
+def test_default_rules_are_the_rollout_health_rules_enabled(tmp_path: Path) -> None:
     rules = default_rules()
     assert {(r.metric, r.comparator, r.threshold) for r in rules} == {
         ("domain_error_rate", Comparator.GT, 0.05),
         ("success_rate", Comparator.LT, 0.95),
         ("p95_ratio", Comparator.GT, 1.5),
+        ("health_inconclusive", Comparator.GE, 1.0),
     }
+    assert {r.metric: r.severity for r in rules}["health_inconclusive"] is Severity.WARNING
     assert all(r.enabled and r.target is TargetKind.ROLLOUT for r in rules)
     # Inconclusive (no value written) holds the state rather than passing.
     assert all(r.no_data is NoDataPolicy.KEEP_LAST for r in rules)
@@ -96,6 +98,6 @@ def test_default_rules_are_the_three_rollout_health_rules_enabled(tmp_path: Path
                 uow.rules.add(r)
             uow.commit()
         engine = AlertEngine(MetricsRegistry(), store=store)
-        assert engine.load_rules() == 3
+        assert engine.load_rules() == 4
     finally:
         store.dispose()
