@@ -159,15 +159,21 @@ class RolloutMetrics:
         return self._cur
 
     def record(self, op: str, path: str, latency_s: float, *, error: bool = False, fallback: bool = False,
-               success: bool = True, answer: bool = False) -> None:
-        """Count one routed call (see the module docstring for the meaning of each flag)."""
+               success: bool = True, answer: bool = False, counted: bool = True) -> None:
+        """Count one routed call (see the module docstring for the meaning of each flag).
+
+        ``counted=False`` (a forced call, a verify run): only the lifetime totals see it, never the
+        window that health and the charts judge."""
         key = (op, path)
         now = self._clock()
         with self._lock:
-            bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
-            cell = bucket.get(key)
-            if cell is None:
-                cell = bucket[key] = _Cell()
+            if counted:
+                bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
+                cell = bucket.get(key)
+                if cell is None:
+                    cell = bucket[key] = _Cell()
+            else:
+                cell = _Cell()  # thrown away
             tot = self.totals.get(key)
             if tot is None:
                 tot = self.totals[key] = _Cell(with_sketch=False)

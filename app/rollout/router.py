@@ -379,9 +379,9 @@ class Router:
                 success = False
         latency = time.perf_counter() - t0
         self._local.decision = decision
-        if not decision.forced and actor not in UNCOUNTED_ACTORS:  # recorded in the audit, never counted
-            self.metrics.record(op, decision.path, latency, error=error, fallback=fallback, success=success,
-                                answer=answer)
+        # forced and verify calls are recorded (audit, lifetime totals) but never counted in the health window
+        self.metrics.record(op, decision.path, latency, error=error, fallback=fallback, success=success,
+                            answer=answer, counted=not decision.forced and actor not in UNCOUNTED_ACTORS)
         self._audit(op, decision, outcome, latency, at, actor, raised)
         if (op in READ_ONLY_OPERATIONS and not fallback and success and not decision.forced
                 and not self._settings.tracks[TRACK_OF[op]].latched

@@ -371,7 +371,9 @@ class RolloutSettings:
             "auto_rollback": self.auto_rollback, "shadow_rate": self.shadow_rate, "canary_rate": self.canary_rate,
             "thresholds": asdict(self.thresholds), "last_verify": self.last_verify,
             "last_rehearsal": self.last_rehearsal, "locked": self.locked_fields(),
-            "use_domain": self.use_domain, "latched": self.latched, "target_percent": self.target_percent,
+            # one-line summaries over both tracks (the one-track API and the status bar read these)
+            "use_domain": self.use_domain, "percent": self.percent, "latched": self.latched,
+            "latch_reason": self.latch_reason, "target_percent": self.target_percent, "stage": self.stage,
         }
 
     @classmethod
