@@ -155,17 +155,23 @@ class Station:
         log.info("seeded %d demo cameras", len(demo))
 
     def _seed_default_rules(self) -> None:
-        """The rollout health rules ship enabled: add them once, on the first start."""
+        """The rollout health rules ship enabled: each default rule is added once (the setting lists
+        the templates seeded, so a rule deleted later stays deleted and a new default still arrives)."""
         from app.alerts import default_rules
 
         assert self.store is not None
         with self.store.uow() as uow:
-            if uow.settings.get(SETTING_RULES_SEEDED):
+            seeded = uow.settings.get(SETTING_RULES_SEEDED)
+            if seeded is True:  # seeded before the list was kept: the first three rollout rules
+                seeded = ["rollout_error_rate", "rollout_success_rate", "rollout_latency"]
+            done = set(seeded) if isinstance(seeded, list) else set()
+            todo = [r for r in default_rules() if r.template not in done]
+            if not todo:
                 return
-            for rule in default_rules():
+            for rule in todo:
                 if uow.rules.get_by_name(rule.name) is None:
                     uow.rules.add(rule)
-            uow.settings.set(SETTING_RULES_SEEDED, True)
+            uow.settings.set(SETTING_RULES_SEEDED, sorted(done | {r.template for r in todo}))
             uow.commit()
 
     def _wire_metrics_and_alerts(self) -> None:
