@@ -184,13 +184,15 @@ class Station:
             StationFeed,
             SupervisorFeed,
         )
+        from app.metrics.tracks import RolloutTrackFeed
 
         assert self.store is not None and self.supervisor is not None
         self.metrics = MetricsRegistry()
         self.supervisor_feed = SupervisorFeed(self.supervisor, self.metrics).start()
         self.sampler = MetricsSampler(
             [self.supervisor_feed, StationFeed(self.paths.data_dir, self.metrics),
-             RolloutFeed(self.router.snapshot, self.metrics), _RolloutHealthTick(self.router)],
+             RolloutFeed(self.router.snapshot, self.metrics), RolloutTrackFeed(self.router.snapshot, self.metrics),
+             _RolloutHealthTick(self.router)],
             rollup=Rollup(self.metrics, self.store),
         ).start()
         self.dispatcher = Dispatcher()

@@ -87,6 +87,14 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("fallbacks", QT_TRANSLATE_NOOP("ChartsPage", "Fallbacks and domain errors (window)"), QT_TRANSLATE_NOOP("ChartsPage", "calls"), lines=(
         Line("rollout_fallbacks", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "fallbacks")),
         Line("rollout_errors", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "domain errors")))),
+    # per rollout track (app.metrics.tracks): the plan rolls out the rules track first, then the cameras track
+    PlotSpec("tracks", QT_TRANSLATE_NOOP("ChartsPage", "Per track: domain error rate and domain share"), "%",
+             lines=tuple(Line(f"rollout_track_{m}", (("track", t),), f"{t} {legend}", transform=_pct)
+                         for t in ("rules", "cameras")
+                         for m, legend in (("error_rate", "errors"), ("domain_share", "share")))),
+    PlotSpec("track_latency", QT_TRANSLATE_NOOP("ChartsPage", "Per track: P95 latency by path"), "ms",
+             lines=tuple(Line("rollout_track_p95_ms", (("path", p), ("track", t)), f"{t} {p} P95")
+                         for t in ("rules", "cameras") for p in ("domain", "legacy"))),
 )
 
 

@@ -392,6 +392,14 @@
             <translation>领域错误</translation>
         </message>
         <message>
+            <source>Per track: domain error rate and domain share</source>
+            <translation>按轨道：领域错误率与领域占比</translation>
+        </message>
+        <message>
+            <source>Per track: P95 latency by path</source>
+            <translation>按轨道：各路径 P95 延迟</translation>
+        </message>
+        <message>
             <source>Show the last</source>
             <translation>显示最近</translation>
         </message>
@@ -404,7 +412,7 @@
         <name>ExceptionReporter</name>
         <message>
             <source> in thread {name}</source>
-            <extracomment>``1``: quit as soon as the window has painted once (start-up benchmarks and the package smoke test)</extracomment>
+            <extracomment>``1``: quit as soon as the window has painted once (start-up benchmarks and tests)</extracomment>
             <translation>（线程 {name}）</translation>
         </message>
         <message>
@@ -973,28 +981,24 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>灰度发布：–</translation>
         </message>
         <message>
-            <source>Advance to next stage</source>
-            <translation>推进到下一阶段</translation>
-        </message>
-        <message>
-            <source>Roll back now</source>
-            <translation>立即回滚</translation>
-        </message>
-        <message>
             <source>Run verification</source>
             <translation>运行验证</translation>
         </message>
         <message>
+            <source>Rehearse a cameras rollback</source>
+            <translation>演练摄像头轨道回滚</translation>
+        </message>
+        <message>
+            <source>decision point 2: roll the cameras track back on a scratch station and verify that no domain code runs afterwards</source>
+            <translation>决策点 2：在临时站点上回滚摄像头轨道，并验证之后不再运行任何领域代码</translation>
+        </message>
+        <message>
+            <source>Roll back all tracks</source>
+            <translation>回滚所有轨道</translation>
+        </message>
+        <message>
             <source>Health: –</source>
             <translation>健康状况：–</translation>
-        </message>
-        <message>
-            <source>Stage gate: –</source>
-            <translation>阶段门禁：–</translation>
-        </message>
-        <message>
-            <source>Rollback checklist (verified)</source>
-            <translation>回滚检查清单（已验证）</translation>
         </message>
         <message>
             <source>Operation</source>
@@ -1045,36 +1049,70 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>无法读取灰度发布状态：{err}</translation>
         </message>
         <message>
-            <source>Rollout: ROLLED BACK — every call on legacy</source>
-            <translation>灰度发布：已回滚 — 所有调用走旧版实现</translation>
+            <source>{track} ROLLED BACK</source>
+            <translation>{track} 已回滚</translation>
         </message>
         <message>
-            <source>Rollout: legacy (domain path off)</source>
-            <translation>灰度发布：旧版实现（领域路径已关闭）</translation>
+            <source>{track} legacy</source>
+            <translation>{track} 旧实现</translation>
         </message>
         <message>
-            <source>Rollout: domain {percent} % (stage {stage} %)</source>
-            <translation>灰度发布：领域实现 {percent} %（阶段 {stage} %）</translation>
+            <source>{track} {percent} %</source>
+            <translation>{track} {percent} %</translation>
         </message>
         <message>
-            <source>target {percent} % of keys</source>
-            <translation>目标：{percent} % 的键</translation>
+            <source>Rollout: {tracks}</source>
+            <translation>发布：{tracks}</translation>
         </message>
         <message>
-            <source>actual call share {share}</source>
-            <translation>实际调用占比 {share}</translation>
+            <source>canary {rate} calls/min</source>
+            <translation>金丝雀 {rate} 次/分钟</translation>
         </message>
         <message>
-            <source>{population}: {domain}/{keys} keys on domain</source>
-            <translation>{population}：{domain}/{keys} 个键走领域实现</translation>
+            <source>canary off</source>
+            <translation>金丝雀已关闭</translation>
         </message>
         <message>
-            <source>since {time}</source>
-            <translation>自 {time} 起</translation>
+            <source>shadow rate {rate}</source>
+            <translation>影子比较比例 {rate}</translation>
         </message>
         <message>
-            <source>reason: {reason}</source>
-            <translation>原因：{reason}</translation>
+            <source>last rehearsal: {ok} at {when}</source>
+            <translation>上次演练：{when} {ok}</translation>
+        </message>
+        <message>
+            <source>Send every call of the {track} track(s) to the legacy implementation now?
+The rollback is recorded and its checklist verified.</source>
+            <translation>现在把 {track} 轨道的所有调用都交给旧实现吗？
+回滚会被记录，其检查清单会被验证。</translation>
+        </message>
+        <message>
+            <source>Resume the {track} track</source>
+            <translation>恢复 {track} 轨道</translation>
+        </message>
+        <message>
+            <source>What was found and fixed? (recorded in the audit log)</source>
+            <translation>发现并修复了什么？（记入审计日志）</translation>
+        </message>
+        <message>
+            <source>Report a problem ({track} track)</source>
+            <translation>报告问题（{track} 轨道）</translation>
+        </message>
+        <message>
+            <source>What went wrong? (the track's gate holds until the report is resolved)</source>
+            <translation>出了什么问题？（在报告解决之前，该轨道的关卡保持不放行）</translation>
+        </message>
+        <message>
+            <source>Resolve report #{id}</source>
+            <translation>解决报告 #{id}</translation>
+        </message>
+        <message>
+            <source>What was found or done?</source>
+            <translation>发现了什么或做了什么？</translation>
+        </message>
+        <message>
+            <source>the rehearsal could not run: {error}</source>
+            <translation>演练无法运行：{error}</translation>
         </message>
         <message>
             <source>auto-rollback on</source>
@@ -1085,48 +1123,20 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>自动回滚已关闭</translation>
         </message>
         <message>
-            <source>🔒 set by the environment: {variables}</source>
-            <translation>🔒 由环境变量设置：{variables}</translation>
-        </message>
-        <message>
             <source>Health over {0:.0f} s: {1}</source>
             <translation>{0:.0f} 秒内的健康状况：{1}</translation>
-        </message>
-        <message>
-            <source>Stage gate: at {current} % — the last stage</source>
-            <translation>阶段门禁：已在 {current} % — 最后阶段</translation>
-        </message>
-        <message>
-            <source>PASSED</source>
-            <translation>已通过</translation>
-        </message>
-        <message>
-            <source>holding</source>
-            <translation>暂缓</translation>
-        </message>
-        <message>
-            <source>Stage gate {current} % → {next} %: {verdict}</source>
-            <translation>阶段门禁 {current} % → {next} %：{verdict}</translation>
-        </message>
-        <message>
-            <source>complete</source>
-            <translation>已完成</translation>
         </message>
         <message>
             <source>FAILED</source>
             <translation>失败</translation>
         </message>
         <message>
-            <source>in progress</source>
-            <translation>进行中</translation>
-        </message>
-        <message>
-            <source>Rollback checklist (verified): {state}</source>
-            <translation>回滚检查清单（已验证）：{state}</translation>
-        </message>
-        <message>
             <source>passed</source>
             <translation>通过</translation>
+        </message>
+        <message>
+            <source>no rollback rehearsal yet</source>
+            <translation>尚未演练回滚</translation>
         </message>
         <message>
             <source>Last verification: {ok} at {0} ({1} mismatches, {2} failures)</source>
@@ -1137,30 +1147,20 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>上次验证：从未（门禁需要一次验证）</translation>
         </message>
         <message>
-            <source>Advance to {0} %</source>
-            <translation>推进到 {0} %</translation>
-        </message>
-        <message>
-            <source>locked by the environment</source>
-            <translation>已被环境变量锁定</translation>
-        </message>
-        <message>
-            <source>the stage gate holds: see the checks</source>
-            <translation>阶段门禁未通过：请查看检查项</translation>
-        </message>
-        <message>
             <source>{what} failed: {text}</source>
             <translation>{what} 失败：{text}</translation>
         </message>
         <message>
-            <source>Roll back</source>
-            <translation>回滚</translation>
+            <source>Advance with an override</source>
+            <translation>越过关卡推进</translation>
         </message>
         <message>
-            <source>Send every call to the legacy implementation now?
-The rollback is recorded and its checklist verified.</source>
-            <translation>立即将所有调用切换到旧版实现？
-回滚会被记录，并验证其检查清单。</translation>
+            <source>The stage gate holds. Why advance anyway? (recorded in the audit log)</source>
+            <translation>阶段关卡未放行。为什么仍要推进？（记入审计日志）</translation>
+        </message>
+        <message>
+            <source>Roll back</source>
+            <translation>回滚</translation>
         </message>
         <message>
             <source>verification could not run: {error}</source>
@@ -1391,10 +1391,6 @@ The rollback is recorded and its checklist verified.</source>
             <translation>设置</translation>
         </message>
         <message>
-            <source>serve calls with the domain implementation</source>
-            <translation>使用领域实现处理调用</translation>
-        </message>
-        <message>
             <source>roll back automatically when the domain path is unhealthy</source>
             <translation>领域路径不健康时自动回滚</translation>
         </message>
@@ -1403,12 +1399,12 @@ The rollback is recorded and its checklist verified.</source>
             <translation>领域路径</translation>
         </message>
         <message>
-            <source>Rollout percentage</source>
-            <translation>灰度发布百分比</translation>
-        </message>
-        <message>
             <source>Shadow compare rate</source>
             <translation>影子比对比例</translation>
+        </message>
+        <message>
+            <source>Canary calls (read-only, routed)</source>
+            <translation>金丝雀调用（只读，按路由）</translation>
         </message>
         <message>
             <source>This station has no rollout router.</source>
@@ -1503,6 +1499,30 @@ The rollback is recorded and its checklist verified.</source>
             <translation>展台模式</translation>
         </message>
         <message>
+            <source>{track} track</source>
+            <translation>{track} 轨道</translation>
+        </message>
+        <message>
+            <source>domain path on</source>
+            <translation>启用领域路径</translation>
+        </message>
+        <message>
+            <source>only to raise the share past the gate (audited)</source>
+            <translation>仅用于越过关卡提高占比（会审计）</translation>
+        </message>
+        <message>
+            <source>Percent</source>
+            <translation>百分比</translation>
+        </message>
+        <message>
+            <source>Override reason</source>
+            <translation>越过理由</translation>
+        </message>
+        <message>
+            <source> calls/min</source>
+            <translation> 次/分钟</translation>
+        </message>
+        <message>
             <source>source rate</source>
             <translation>源帧率</translation>
         </message>
@@ -1533,6 +1553,10 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>locked by {var}</source>
             <translation>已被 {var} 锁定</translation>
+        </message>
+        <message>
+            <source>{LOCK} rolled back ({reason}): clear the latch with Resume on the rollout page</source>
+            <translation>{LOCK} 已回滚（{reason}）：请在发布页面用“恢复”解除锁定</translation>
         </message>
         <message>
             <source>a PIN is set</source>
@@ -1655,6 +1679,157 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>{motion_avg:.3f} avg</source>
             <translation>平均 {motion_avg:.3f}</translation>
+        </message>
+    </context>
+    <context>
+        <name>TrackPanel</name>
+        <message>
+            <source>Rules track (alert-rule writes, first)</source>
+            <translation>规则轨道（告警规则写入，先发布）</translation>
+        </message>
+        <message>
+            <source>Cameras track (camera operations, second)</source>
+            <translation>摄像头轨道（摄像头操作，后发布）</translation>
+        </message>
+        <message>
+            <source>Advance</source>
+            <translation>推进</translation>
+        </message>
+        <message>
+            <source>Advance with override…</source>
+            <translation>越过关卡推进…</translation>
+        </message>
+        <message>
+            <source>Roll back</source>
+            <translation>回滚</translation>
+        </message>
+        <message>
+            <source>Resume…</source>
+            <translation>恢复…</translation>
+        </message>
+        <message>
+            <source>Report a problem…</source>
+            <translation>报告问题…</translation>
+        </message>
+        <message>
+            <source>Stage gate: –</source>
+            <translation>阶段关卡：–</translation>
+        </message>
+        <message>
+            <source>Open problem reports: none</source>
+            <translation>未解决的问题报告：无</translation>
+        </message>
+        <message>
+            <source>#</source>
+            <translation>#</translation>
+        </message>
+        <message>
+            <source>Stage</source>
+            <translation>阶段</translation>
+        </message>
+        <message>
+            <source>By</source>
+            <translation>报告人</translation>
+        </message>
+        <message>
+            <source>Problem</source>
+            <translation>问题</translation>
+        </message>
+        <message>
+            <source>Resolve selected report…</source>
+            <translation>解决所选报告…</translation>
+        </message>
+        <message>
+            <source>ROLLED BACK — every call on legacy</source>
+            <translation>已回滚 — 所有调用走旧实现</translation>
+        </message>
+        <message>
+            <source>COMPLETE at 100 % — legacy may be retired</source>
+            <translation>已在 100 % 完成 — 可以停用旧实现</translation>
+        </message>
+        <message>
+            <source>legacy (stage 0 %)</source>
+            <translation>旧实现（阶段 0 %）</translation>
+        </message>
+        <message>
+            <source>stage {stage} % · domain {percent} %</source>
+            <translation>阶段 {stage} % · 领域 {percent} %</translation>
+        </message>
+        <message>
+            <source>latched {when}: {reason}</source>
+            <translation>{when} 锁定：{reason}</translation>
+        </message>
+        <message>
+            <source>held {held} of {hold} · {left} left</source>
+            <translation>已保持 {held}，共需 {hold} · 还剩 {left}</translation>
+        </message>
+        <message>
+            <source>actual call share {share}</source>
+            <translation>实际调用占比 {share}</translation>
+        </message>
+        <message>
+            <source>{population}: {domain}/{keys} keys on domain</source>
+            <translation>{population}：{domain}/{keys} 个键在领域路径</translation>
+        </message>
+        <message>
+            <source>🔒 set by the environment: {variables}</source>
+            <translation>🔒 由环境变量设置：{variables}</translation>
+        </message>
+        <message>
+            <source>Stage gate at 100 %: complete</source>
+            <translation>100 % 阶段关卡：已完成</translation>
+        </message>
+        <message>
+            <source>Stage gate at 100 %: holding until the track is complete</source>
+            <translation>100 % 阶段关卡：保持直到轨道完成</translation>
+        </message>
+        <message>
+            <source>PASSED</source>
+            <translation>通过</translation>
+        </message>
+        <message>
+            <source>holding</source>
+            <translation>保持中</translation>
+        </message>
+        <message>
+            <source>Stage gate {current} % → {next} %: {verdict}</source>
+            <translation>阶段关卡 {current} % → {next} %：{verdict}</translation>
+        </message>
+        <message>
+            <source>still needs {n} item(s)</source>
+            <translation>还需要 {n} 项</translation>
+        </message>
+        <message>
+            <source>complete</source>
+            <translation>已完成</translation>
+        </message>
+        <message>
+            <source>FAILED</source>
+            <translation>失败</translation>
+        </message>
+        <message>
+            <source>in progress</source>
+            <translation>进行中</translation>
+        </message>
+        <message>
+            <source>Rollback checklist (verified): {state}</source>
+            <translation>回滚检查清单（已验证）：{state}</translation>
+        </message>
+        <message>
+            <source>Open problem reports: {n} (they hold the gate)</source>
+            <translation>未解决的问题报告：{n}（它们使关卡保持不放行）</translation>
+        </message>
+        <message>
+            <source>Advance to {0} %</source>
+            <translation>推进到 {0} %</translation>
+        </message>
+        <message>
+            <source>locked by the environment</source>
+            <translation>被环境变量锁定</translation>
+        </message>
+        <message>
+            <source>the stage gate holds: see the checks</source>
+            <translation>阶段关卡未放行：请查看检查项</translation>
         </message>
     </context>
     <context>
