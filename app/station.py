@@ -581,7 +581,7 @@ class _RolloutHealthTick:
         self._router = router
 
     def poll(self, now: float) -> None:
-        self._router.check_health()
+        self._router.health_tick()
 
 
 def _file_fingerprint(db_file: str) -> tuple:

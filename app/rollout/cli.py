@@ -190,13 +190,12 @@ def _rollback_and_verify(control: RolloutControl, args: argparse.Namespace, out:
             lists[name] = c
             if c is None or as_json:
                 continue
-            if not shown[name]:
-                print(f"rollback checklist of the {name} track:", file=out)
             for item in c.checks:
                 final = item.status in (Status.PASS, Status.FAIL) or (
                     item.status is Status.INCONCLUSIVE and time.monotonic() >= deadline)
                 if item.name not in shown[name] and (final or time.monotonic() >= deadline):
-                    print(_check_line(item), file=out, flush=True)
+                    mark = _MARK.get(str(item.status), "[?]")
+                    print(f"  {mark} {name + ': ' + item.name:<30} {item.message}", file=out, flush=True)
                     shown[name].add(item.name)
         done = all(c is not None and (c.complete or c.failed) for c in lists.values())
         if done or time.monotonic() >= deadline:

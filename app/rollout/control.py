@@ -98,6 +98,8 @@ OP_REPORT = "rollout.report"
 OP_REPORT_RESOLVED = "rollout.report_resolved"
 #: a sampled shadow comparison that agreed (a disagreement is ``SHADOW_MISMATCH_OP``)
 SHADOW_OP = "rollout.shadow"
+#: a running router applied a track's rollback latch (written by the router on reload)
+LATCH_APPLIED_OP = "rollout.latch_applied"
 
 #: callers whose calls are recorded but never count as gate evidence, even when routed
 UNCOUNTED_ACTORS = frozenset({"verify", "rehearse"})
@@ -564,18 +566,31 @@ class RolloutControl:
         pops = build_populations(settings.salt, self.keys_provider())
         on = keys_on_domain(key_share(settings, pops), track)
         ops = set(TRACKS[track])
-        domain_calls = shadow = 0
+        entries = self._entries(ts.latched_at)
+        # From when the running station(s) applied the latch (a rollback made by the CLI reaches a running
+        # station within a second); without such a record, from the rollback itself.
+        applied = [_unix(e.at) for e in entries if e.op == LATCH_APPLIED_OP and e.key == track]
+        cutoff = max((a for a in applied if a is not None), default=ts.latched_at)
+        domain_calls = shadow = in_flight = 0
         legacy: list[AuditEntry] = []
-        for e in self._entries(ts.latched_at):
+        for e in entries:
+            at = _unix(e.at) or 0.0
             if e.op in ops:
                 if e.path == DOMAIN:
-                    domain_calls += 1
+                    if at < cutoff:
+                        in_flight += 1
+                    else:
+                        domain_calls += 1
                 elif e.path == LEGACY:
                     legacy.append(e)
             elif e.op in (SHADOW_OP, SHADOW_MISMATCH_OP) and e.reason in ops and e.path == DOMAIN:
-                shadow += 1
+                if at < cutoff:
+                    in_flight += 1
+                else:
+                    shadow += 1
         elapsed = self.wall() - ts.latched_at
-        return RollbackEvidence(on, domain_calls, shadow, stats_from_audit(legacy, elapsed).path(LEGACY), elapsed)
+        return RollbackEvidence(on, domain_calls, shadow, stats_from_audit(legacy, elapsed).path(LEGACY), elapsed,
+                                in_flight=in_flight, applied_after_s=cutoff - ts.latched_at if applied else None)
 
     def checklist(self, track: str, settings: RolloutSettings | None = None) -> Checklist | None:
         """A track's rollback checklist, verified on the current keys and the audit log (None if no rollback)."""

@@ -373,13 +373,17 @@ class RollbackEvidence:
     puts on the domain path; ``domain_calls`` = calls of the track's operations that ran on the
     domain path since the rollback, **of any kind** (routed, forced, canary); ``shadow_domain`` =
     shadow comparisons that ran the domain path since the rollback; ``legacy`` = legacy figures
-    since the rollback; ``elapsed_s`` = seconds since the rollback."""
+    since the rollback; ``elapsed_s`` = seconds since the rollback. When a running station
+    records that it applied the latch, the two counts start there and ``in_flight`` counts the
+    domain calls between the rollback and that moment (``applied_after_s`` seconds later)."""
 
     domain_keys: int
     domain_calls: int
     shadow_domain: int
     legacy: PathStats
     elapsed_s: float
+    in_flight: int = 0
+    applied_after_s: float | None = None
 
 
 def rollback_checklist(settings: RolloutSettings, track: str, ev: RollbackEvidence) -> Checklist:
@@ -402,6 +406,9 @@ def rollback_checklist(settings: RolloutSettings, track: str, ev: RollbackEviden
             st, msg = Status.PENDING, f"no {what} so far; {left}"
         else:
             st, msg = Status.PASS, f"no {what} in the {th.window_s:.0f} s after the rollback"
+        if name == "no_domain_calls" and ev.applied_after_s is not None:
+            msg += (f" (the running station applied the rollback {ev.applied_after_s:.1f} s after it"
+                    + (f"; {ev.in_flight} calls were in flight before that)" if ev.in_flight else ")"))
         checks.append(Check(name, st, n, 0, msg))
     lg = ev.legacy
     er = lg.error_rate or 0.0

@@ -44,7 +44,7 @@ from functools import partial
 from typing import Any
 
 from app.domain.audit import AuditEntry
-from app.domain.effects import call_effects
+from app.domain.effects import begin_call, end_call
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
@@ -344,19 +344,22 @@ class Router:
         on_domain = decision.path == DOMAIN
         impl = self.domain if on_domain else self.legacy
         fault = self._fault if on_domain else None
-        with call_effects() as effects:
-            try:
-                result = (fault.call(op, getattr(impl, op), request) if fault is not None
-                          else getattr(impl, op)(request))
-                outcome = "ok"
-            except OperationError as e:
-                answer, raised, outcome = True, e, f"error:{e.code}"
-            except Exception as e:
-                raised, outcome = e, "failed"
+        effects, token = begin_call() if on_domain else (None, None)  # the side-effect mark
+        try:
+            result = (fault.call(op, getattr(impl, op), request) if fault is not None
+                      else getattr(impl, op)(request))
+            outcome = "ok"
+        except OperationError as e:
+            answer, raised, outcome = True, e, f"error:{e.code}"
+        except Exception as e:
+            raised, outcome = e, "failed"
+        finally:
+            if token is not None:
+                end_call(token)
         if outcome == "failed":
             assert raised is not None
             error = True
-            if effects and not isinstance(raised, SideEffectFailure):
+            if effects is not None and effects.marks and not isinstance(raised, SideEffectFailure):
                 raised = SideEffectFailure(op, raised, tuple(effects.marks))
             if isinstance(raised, SideEffectFailure):  # never retried: something may have changed
                 success, outcome = False, "failed_after_side_effect"
@@ -455,6 +458,13 @@ class Router:
         """The per-operation verdict on the current window, from the carried state (nothing is stored)."""
         stats = stats if stats is not None else self.metrics.summary(s.thresholds.window_s)
         return evaluate_health(stats, s.thresholds, self._health_state, self._clock(), _active_tracks(s))
+
+    def health_tick(self) -> None:
+        """Judge health if it is due (every ``health_interval``): the station's sampler calls it each
+        second, so auto-rollback never waits for the next call, and the window is judged once per
+        interval however many callers there are."""
+        if self._clock() >= self._next_health:
+            self.check_health()
 
     def check_health(self) -> HealthVerdict:
         """Judge the current window; with auto-rollback on, an alert latches a rollback."""
@@ -574,7 +584,9 @@ class Router:
                 log.exception("computing the rollout gates failed")
                 self._gate_cache = (now, {}, {}, {})
         gates, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
-        health = self._judge(s, stats)
+        last = self._last_verdict
+        # the verdict of the last check when it is current (judged once per health_interval)
+        health = last if last is not None and now < self._next_health else self._judge(s, stats)
         return RolloutSnapshot(
             settings=s, stage=max(t.stage for t in s.tracks.values()), target_percent=s.target_percent,
             actual_call_share=stats.domain_share, key_share=key_share(s, self._pops), window=stats,

@@ -264,3 +264,33 @@ def test_a_track_verdict_is_the_worst_of_its_operations_and_tracks_are_separate(
     a = judge(m.summary(), TH, None, clock())
     assert a.tracks["rules"].verdict == ALERT and a.tracks["cameras"].verdict == OK
     assert a.verdict == ALERT
+
+
+# ---------------------------------------------------------------- the window's merged buckets
+
+
+def test_the_incremental_window_equals_a_merge_of_every_bucket():
+    from app.rollout.metrics import _stats
+
+    clock = Clock(0.0)
+    m = RolloutMetrics(window_s=60, bucket_s=5, clock=clock)
+    rng = random.Random(5)
+    for step in range(400):
+        clock.t += rng.choice([0.3, 1.0, 2.5, 7.0, 31.0])  # sometimes a whole window passes at once
+        for _ in range(rng.randint(0, 4)):
+            m.record(rng.choice(["camera_status", "probe_camera", "create_rule"]), rng.choice([DOMAIN, LEGACY]),
+                     rng.uniform(0.001, 0.2), error=rng.random() < 0.1)
+        if step % 3:
+            continue
+        got = m.summary()
+        first, last = int((clock.t - 60) // 5) + 1, int(clock.t // 5)
+        cells: dict = {}
+        for idx, bucket in m._buckets.items():
+            if first <= idx <= last:
+                for key, cell in bucket.items():
+                    cells.setdefault(key, []).append(cell)
+        want = {key: _stats(cs) for key, cs in cells.items()}
+        assert {(op, p): st for op, paths in got.per_op.items() for p, st in paths.items()} == want
+        for path in (DOMAIN, LEGACY):
+            pooled = _stats([c for (_, p), cs in cells.items() if p == path for c in cs])
+            assert got.total.get(path, pooled) == pooled

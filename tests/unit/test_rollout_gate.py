@@ -3,6 +3,8 @@ reports, the plan's holds, a total rollback, the environment route."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from app import __version__
@@ -332,6 +334,45 @@ def test_after_a_rollback_no_domain_code_runs_at_all_shadow_included(store):
         assert c.complete, c.as_dict()
         assert {x.name for x in c.checks} >= {"no_domain_calls", "no_shadow_on_domain"}
     r.close()
+
+
+def test_a_rollback_from_another_process_counts_from_when_the_station_applied_it(store):
+    r, control, legacy, domain, state, wall = make(store, clock=Clock(0.0))  # the settings TTL never runs out
+    r.set(track="cameras", use_domain=True, percent=100, override_reason="test setup")
+    r.set_options({"window_s": 60})
+    r.reload()
+    wall.t += 1
+    other = RolloutControl(store, env={}, wall=wall, keys_provider=keys_for(state))
+    other.rollback(track="cameras", reason="from the command line")  # the running router has not seen it yet
+    wall.t += 0.5
+    assert r.call_with_decision("camera_status", CameraRef(1))[1].path == "domain"  # in flight
+    wall.t += 0.5
+    r.reload()  # what the station's database watcher does within a second
+    wall.t += 0.5
+    assert r.call_with_decision("camera_status", CameraRef(1))[1].path == "legacy"
+    r.audit.flush()
+    wall.t += 61
+    c = other.checklist("cameras")
+    assert c.complete, c.as_dict()
+    msg = {x.name: x.message for x in c.checks}["no_domain_calls"]
+    assert "applied the rollback 1.0 s after it; 1 calls were in flight before that" in msg
+    r.close()
+
+
+def test_without_a_station_applying_the_latch_a_domain_call_after_it_fails_the_checklist(store):
+    r, control, legacy, domain, state, wall = make(store)
+    r.set(track="cameras", use_domain=True, percent=100, override_reason="test setup")
+    r.close()  # from here on only an old process (that records no latch) would use the database
+    wall.t += 1
+    control.rollback(track="cameras", reason="t")
+    wall.t += 1
+    with store.uow() as uow:  # that process's call, as its audit would have it
+        uow.audit.add(AuditEntry(op="camera_status", outcome="ok", key="camera:1", path="domain",
+                                 reason="percent_in", at=datetime.fromtimestamp(wall.t, UTC)))
+        uow.commit()
+    wall.t += 61
+    c = control.checklist("cameras")
+    assert {x.name for x in c.checks if x.status is Status.FAIL} == {"no_domain_calls"}
 
 
 def test_the_checklist_fails_on_a_shadow_comparison_that_ran_the_domain_path(store):
