@@ -72,7 +72,13 @@ from app.domain.operations import (
 from app.rollout.analysis import HealthState
 from app.rollout.auditlog import AuditLog
 from app.rollout.bucketing import Population
-from app.rollout.control import SHADOW_OP, UNCOUNTED_ACTORS, RolloutControl, report_dict
+from app.rollout.control import (
+    LATCH_APPLIED_OP,
+    SHADOW_OP,
+    UNCOUNTED_ACTORS,
+    RolloutControl,
+    report_dict,
+)
 from app.rollout.decision import (
     Decision,
     Force,
@@ -274,14 +280,31 @@ class Router:
         """Re-read settings and keys now (the station calls it when it knows something changed)."""
         with self._lock:
             try:
+                prev = self._settings
                 self._settings = self._load_settings()
                 self._load_keys()
+                self._note_latches(prev, self._settings)
             except Exception:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
             self._gate_cache = None
             self._decisions = {}
             return self._settings
+
+    def _note_latches(self, prev: RolloutSettings, new: RolloutSettings) -> None:
+        """Audit the moment this router applies a rollback latch made elsewhere (the CLI, another
+        process) or here: the rollback checklist counts domain calls from then on, and names the
+        calls made between the rollback and this moment (in flight) separately."""
+        if self.audit is None:
+            return
+        at = self._wall()
+        entries = [AuditEntry(op=LATCH_APPLIED_OP, outcome="ok", key=t, actor="station",
+                              reason=f"applied the rollback of the {t} track",
+                              detail={"latched_at": new.tracks[t].latched_at, "pid": os.getpid()},
+                              at=datetime.fromtimestamp(at, UTC))
+                   for t in TRACK_NAMES if new.tracks[t].latched and not prev.tracks[t].latched]
+        if entries:
+            self.audit.write(entries)
 
     @property
     def settings(self) -> RolloutSettings:
