@@ -11,8 +11,10 @@ the canary"), on both paths (domain keys and legacy keys alike, for the latency
 baseline). Writes are never made by the canary: evidence for the writes comes from
 real calls and the scratch-station rehearsal.
 
-The canary runs only while the cameras track routes some keys to the domain path (a
-track at 0 % or latched gets no canary call), and never makes two calls at once.
+The canary runs while the cameras track routes some keys to the domain path, and while it
+is rolled back (latched: every canary call then goes to legacy, which is what the rollback
+checklist judges legacy health on); a track at 0 % and not latched gets no canary call.
+It never makes two calls at once.
 """
 
 from __future__ import annotations
@@ -62,8 +64,11 @@ class Canary:
         self.made = 0
 
     def active(self) -> bool:
+        """While the cameras track routes keys to the domain path, or is rolled back (its calls then
+        go to legacy: the evidence the rollback checklist's ``legacy_healthy`` is judged on)."""
         s = self._router.settings
-        return s.canary_rate > 0 and s.track("cameras").target_percent > 0
+        t = s.track("cameras")
+        return s.canary_rate > 0 and (t.target_percent > 0 or t.latched)
 
     def step(self) -> tuple[str, Any] | None:
         """Make one canary call now (when active); returns ``(operation, decision)`` or None."""

@@ -471,5 +471,9 @@ def test_canary_calls_are_routed_counted_and_stop_after_a_latch(store):
     with store.uow() as uow:
         assert {e.actor for e in uow.audit.recent(500) if e.op in CANARY_OPERATIONS} == {"canary"}
     r.rollback(track="cameras", reason="t")
-    assert canary.step() is None
+    domain.calls.clear()
+    after = [canary.step() for _ in range(len(CANARY_OPERATIONS))]  # evidence for the checklist: on legacy
+    assert {d.reason for _, d in after} == {"rollback_latch"} and domain.calls == []
+    r.resume(track="cameras", reason="fixed")
+    assert canary.step() is None  # at 0 % and not latched: nothing to collect
     r.close()
