@@ -145,6 +145,12 @@ def test_the_plan_holds_and_a_track_is_complete_after_seven_days_at_100():
     assert g.next is None and not g.complete and g.left_s == pytest.approx(DAY)
     g = evaluate_gate(settings_at("rules", 100, 7 * DAY, last_verify=VERIFIED), "rules", ev, NOW)
     assert g.complete and not g.passed  # complete, and there is no stage to advance to
+    # one legacy call in flight while 100 % began is no baseline: it neither holds nor judges latency
+    ev = GateEvidence(window(every("rules", 30, 1)), version=__version__)
+    g = evaluate_gate(settings_at("rules", 100, 7 * DAY, last_verify=VERIFIED), "rules", ev, NOW)
+    assert g.complete, g.needs
+    g = evaluate_gate(settings_at("rules", 50, 7 * DAY, last_verify=VERIFIED), "rules", ev, NOW)
+    assert failing(g) == {"latency": Status.INCONCLUSIVE}  # below 100 % too few legacy calls still hold
 
 
 def test_a_latch_holds_the_gate_and_names_resume():
