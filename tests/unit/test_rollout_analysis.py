@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.rollout.analysis import (
     ALERT,
@@ -294,3 +296,21 @@ def test_the_incremental_window_equals_a_merge_of_every_bucket():
         for path in (DOMAIN, LEGACY):
             pooled = _stats([c for (_, p), cs in cells.items() if p == path for c in cs])
             assert got.total.get(path, pooled) == pooled
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(mix=st.dictionaries(st.sampled_from(sorted(LATENCY)), st.tuples(st.integers(0, 300), st.integers(0, 300)),
+                           min_size=1))
+def test_equal_paths_never_alert_at_any_mix(mix):
+    clock = Clock()
+    m = metrics(clock)
+    state = None
+    rng = random.Random(len(mix))
+    for _ in range(4):
+        for op, (nd, nl) in mix.items():
+            add(m, op, DOMAIN, nd, LATENCY[op], jitter=0.3, rng=rng)
+            add(m, op, LEGACY, nl, LATENCY[op], jitter=0.3, rng=rng)
+        a = judge(m.summary(), TH, state, clock())
+        state = a.state
+        assert a.verdict != ALERT, a.tracks["cameras"].reasons
+        clock.t += 301
