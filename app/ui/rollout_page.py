@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import OperationError
+from app.rollout.metrics import DOMAIN, LEGACY
 from app.ui.formatting import fmt_clock
 from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
@@ -111,6 +112,53 @@ class _ChecksTable(QTableWidget):
         return {self.item(r, 0).text(): self.item(r, 1).text() for r in range(self.rowCount())}
 
 
+class NeedsTable(QTableWidget):
+    """Per operation of one track: how many more calls health needs before it can judge it.
+
+    Fed from the router snapshot's health (``health.as_dict()["tracks"][track]["ops"][op]["needs"]``,
+    path -> more calls, ``None`` = cannot become healthy in this window). Lists only the operations
+    that still need some; the panel hides it when none does or the track routes nothing to domain.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(0, 3)
+        self.setHorizontalHeaderLabels([self.tr("Operation"), self.tr("More domain calls"),
+                                        self.tr("More legacy calls")])
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setMaximumHeight(140)
+
+    def _more(self, n: Any) -> str:
+        if n is None:
+            return self.tr("cannot become healthy in this window")
+        return "–" if not n else f"{int(n):,}"
+
+    def show_needs(self, track: dict | None) -> int:
+        """Show the operations of ``track`` (a health track dict) that still need calls; return how many."""
+        rows = []
+        if track and track.get("active"):
+            for op, o in sorted((track.get("ops") or {}).items()):
+                needs = o.get("needs") or {}
+                if any(v is None or v > 0 for v in needs.values()):
+                    rows.append((op, needs))
+        self.setRowCount(len(rows))
+        for r, (op, needs) in enumerate(rows):
+            for c, text in enumerate((op, self._more(needs.get(DOMAIN, 0)), self._more(needs.get(LEGACY, 0)))):
+                item = self.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.setItem(r, c, item)
+                if item.text() != text:
+                    item.setText(text)
+        return len(rows)
+
+    def needs(self) -> dict[str, tuple[str, str]]:
+        return {self.item(r, 0).text(): (self.item(r, 1).text(), self.item(r, 2).text())
+                for r in range(self.rowCount())}
+
+
 def _dur(s: float | None) -> str:
     if s is None:
         return "–"
@@ -175,6 +223,11 @@ class TrackPanel(QGroupBox):
         self.checklist_table = _ChecksTable()
         self.checklist_label.hide()
         self.checklist_table.hide()
+        self.needs_label = QLabel()
+        self.needs_label.setWordWrap(True)
+        self.needs_table = NeedsTable()
+        self.needs_label.hide()
+        self.needs_table.hide()
         self.reports_label = QLabel(self.tr("Open problem reports: none"))
         self.reports_table = QTableWidget(0, 4)
         self.reports_table.setHorizontalHeaderLabels([self.tr("#"), self.tr("Stage"), self.tr("By"), self.tr("Problem")])
@@ -193,6 +246,8 @@ class TrackPanel(QGroupBox):
         lay.addLayout(btns)
         lay.addWidget(self.gate_label)
         lay.addWidget(self.gate_table, 3)
+        lay.addWidget(self.needs_label)
+        lay.addWidget(self.needs_table, 1)
         lay.addWidget(self.checklist_label)
         lay.addWidget(self.checklist_table, 2)
         lay.addWidget(self.reports_label)
@@ -253,6 +308,7 @@ class TrackPanel(QGroupBox):
                 head += " — " + self.tr("still needs {n} item(s)").format(n=len(g.needs))
             self.gate_label.setText(head)
             self.gate_table.show_checks(checks)
+        self.show_needs(snap.health)
         cl = snap.checklists.get(self.track)
         self.checklist_label.setVisible(cl is not None)
         self.checklist_table.setVisible(cl is not None)
@@ -273,6 +329,15 @@ class TrackPanel(QGroupBox):
                     item.setText(text)
         self.resolve_btn.setEnabled(bool(reps))
         self.update_buttons(snap)
+
+    def show_needs(self, health: Any) -> None:
+        """The calls each operation still needs before health can judge it (hidden when none does)."""
+        tracks = (health.as_dict() if hasattr(health, "as_dict") else dict(health or {})).get("tracks") or {}
+        n = self.needs_table.show_needs(tracks.get(self.track))
+        self.needs_label.setText(self.tr("Health cannot judge {n} operation(s) yet: calls still needed "
+                                         "in one window").format(n=n))
+        self.needs_label.setVisible(n > 0)
+        self.needs_table.setVisible(n > 0)
 
     def update_buttons(self, snap: Any) -> None:
         s, g = self.settings, self.gate
