@@ -297,8 +297,11 @@ class Station:
     # "rules", "cameras" or (where it makes sense) "all".
 
     def rollout_snapshot(self) -> Any:
-        """The router's :class:`~app.rollout.router.RolloutSnapshot` (both tracks, gates, checklists, reports)."""
-        return self.router.snapshot(gate_ttl=0.0)
+        """The router's :class:`~app.rollout.router.RolloutSnapshot` (both tracks, gates, checklists, reports).
+
+        The gates are read from the audit log at most every two seconds (every change made through
+        this station or seen in its database resets them at once)."""
+        return self.router.snapshot(gate_ttl=2.0)
 
     def rollout_status(self) -> dict[str, Any]:
         """The snapshot as a JSON-ready document (``tracks`` -> per track settings, gate, checklist, reports)."""
