@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.rollout.metrics import DOMAIN, LEGACY
 from app.ui.formatting import fmt_clock
+from app.ui.reasons import translate_reason, translate_status
 from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
 
@@ -97,7 +98,7 @@ class _ChecksTable(QTableWidget):
         self.setRowCount(len(checks))
         for r, c in enumerate(checks):
             status = str(c.status)
-            cells = [c.name, status, _num(c.value), _num(c.limit), c.message]
+            cells = [c.name, translate_status(status), _num(c.value), _num(c.limit), translate_reason(c.message)]
             for col, text in enumerate(cells):
                 item = self.item(r, col)
                 if item is None:
@@ -106,10 +107,15 @@ class _ChecksTable(QTableWidget):
                 if item.text() != text:
                     item.setText(text)
                 if col == 1:
+                    item.setData(Qt.ItemDataRole.UserRole, status)
                     item.setBackground(QColor(STATUS_COLOURS.get(status, "#ffffff")))
+                if col == 4:
+                    item.setToolTip(text)
 
     def statuses(self) -> dict[str, str]:
-        return {self.item(r, 0).text(): self.item(r, 1).text() for r in range(self.rowCount())}
+        """check name -> status (``pass``, ``fail``, …: the check's own word, whatever the language)."""
+        return {self.item(r, 0).text(): self.item(r, 1).data(Qt.ItemDataRole.UserRole)
+                for r in range(self.rowCount())}
 
 
 class NeedsTable(QTableWidget):

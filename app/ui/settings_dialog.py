@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,19 +39,24 @@ from app.ui.tasks import TaskRunner
 
 LOCK = "🔒"
 
-_THRESHOLD_LABELS = {
-    "window_s": ("Health window", " s"),
-    "max_domain_error_rate": ("Max domain error rate", ""),
-    "min_success_rate": ("Min end-to-end success", ""),
-    "max_p95_ratio": ("Max P95 ratio (domain/legacy)", "×"),
-    "min_samples": ("Min calls per path", ""),
-    "gate_max_error_rate": ("Gate: max error rate", ""),
-    "gate_min_calls_per_op": ("Gate: min routed domain calls per operation", ""),
-    "gate_min_latency_calls": ("Gate: min calls per path for latency", ""),
-    "hold_10_s": ("Hold at 10 %", " s"),
-    "hold_25_s": ("Hold at 25 %", " s"),
-    "hold_50_s": ("Hold at 50 %", " s"),
-    "hold_100_s": ("Hold at 100 % (until complete)", " s"),
+_THRESHOLD_LABELS = {  # name -> (label, suffix); labels translated where the dialog shows them
+    "window_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Health window"), " s"),
+    "max_domain_error_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Max domain error rate"), ""),
+    "min_success_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Min end-to-end success"), ""),
+    "max_p95_ratio": (QT_TRANSLATE_NOOP("SettingsDialog", "Max P95 ratio (domain/legacy)"), "×"),
+    "min_samples": (QT_TRANSLATE_NOOP("SettingsDialog", "Min calls per path"), ""),
+    "gate_max_error_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: max error rate"), ""),
+    "gate_min_calls_per_op": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: min routed domain calls per operation"), ""),
+    "gate_min_latency_calls": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: min calls per path for latency"), ""),
+    "hold_10_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 10 %"), " s"),
+    "hold_25_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 25 %"), " s"),
+    "hold_50_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 50 %"), " s"),
+    "hold_100_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 100 % (until complete)"), " s"),
+    "failure_limit": (QT_TRANSLATE_NOOP("SettingsDialog", "Latency: failing windows in a row before an alert"), ""),
+    "latency_floor_ms": (QT_TRANSLATE_NOOP("SettingsDialog", "Latency: P95 difference never a regression up to"),
+                         " ms"),
+    "min_failures": (QT_TRANSLATE_NOOP("SettingsDialog", "Errors: failed calls before a bound can fire"), ""),
+    "inconclusive_warn_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Warn when inconclusive for longer than"), " s"),
 }
 
 TRACK_NAMES = ("rules", "cameras")
@@ -166,6 +171,7 @@ class SettingsDialog(QDialog):
             pass
         for name, (lo, hi) in limits.items():
             label, suffix = _THRESHOLD_LABELS.get(name, (name, ""))
+            label = QCoreApplication.translate("SettingsDialog", label) if name in _THRESHOLD_LABELS else name
             w: QDoubleSpinBox | QSpinBox
             if isinstance(lo, int) and isinstance(hi, int):
                 w = QSpinBox()

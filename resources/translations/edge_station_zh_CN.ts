@@ -320,6 +320,62 @@
     <context>
         <name>ChartsPage</name>
         <message>
+            <source>domain P50</source>
+            <translation>领域 P50</translation>
+        </message>
+        <message>
+            <source>domain P95</source>
+            <translation>领域 P95</translation>
+        </message>
+        <message>
+            <source>domain P99</source>
+            <translation>领域 P99</translation>
+        </message>
+        <message>
+            <source>legacy P50</source>
+            <translation>旧实现 P50</translation>
+        </message>
+        <message>
+            <source>legacy P95</source>
+            <translation>旧实现 P95</translation>
+        </message>
+        <message>
+            <source>legacy P99</source>
+            <translation>旧实现 P99</translation>
+        </message>
+        <message>
+            <source>rules errors</source>
+            <translation>规则错误率</translation>
+        </message>
+        <message>
+            <source>rules share</source>
+            <translation>规则占比</translation>
+        </message>
+        <message>
+            <source>cameras errors</source>
+            <translation>摄像头错误率</translation>
+        </message>
+        <message>
+            <source>cameras share</source>
+            <translation>摄像头占比</translation>
+        </message>
+        <message>
+            <source>rules domain P95</source>
+            <translation>规则 领域 P95</translation>
+        </message>
+        <message>
+            <source>rules legacy P95</source>
+            <translation>规则 旧实现 P95</translation>
+        </message>
+        <message>
+            <source>cameras domain P95</source>
+            <translation>摄像头 领域 P95</translation>
+        </message>
+        <message>
+            <source>cameras legacy P95</source>
+            <translation>摄像头 旧实现 P95</translation>
+        </message>
+        <message>
             <source>Camera FPS</source>
             <translation>摄像头帧率</translation>
         </message>
@@ -426,6 +482,94 @@
         <message>
             <source>The station keeps running. The details are in the log.</source>
             <translation>工作站仍在运行。详细信息见日志。</translation>
+        </message>
+    </context>
+    <context>
+        <name>HealthReasons</name>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): above {limit} with 95 % confidence</source>
+            <extracomment>English templates marked for translation; the first that matches a reason wins</extracomment>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：以 95 % 置信度高于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): below {limit}</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, {need} more clean calls to tell</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，还需 {need} 次无错调用才能判断</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, too many errors to call it healthy</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，错误过多，无法判为健康</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): below {limit} with 95 % confidence</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：以 95 % 置信度低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): at least {limit}</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：不低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, {need} more successful calls to tell</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，还需 {need} 次成功调用才能判断</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, too many failures to call it healthy</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，失败过多，无法判为健康</translation>
+        </message>
+        <message>
+            <source>{op}: latency: too few calls to compare (domain {d}, legacy {l}, need {need} each)</source>
+            <translation>{op}：延迟：调用太少，无法比较（领域 {d}，旧实现 {l}，各需 {need}）</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): within the bound</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：在界限内</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): under the {floor} ms floor</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：低于 {floor} ms 下限</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): above {limit} x in {count} consecutive windows</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：连续 {count} 个窗口超过 {limit} 倍</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): above {limit} x in window {count} of {of}</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：第 {count}/{of} 个窗口超过 {limit} 倍</translation>
+        </message>
+        <message>
+            <source>{track}: no domain calls in the window</source>
+            <translation>{track}：窗口内没有领域调用</translation>
+        </message>
+        <message>
+            <source>{track}: not enough domain traffic to judge (inconclusive for {m} min)</source>
+            <translation>{track}：领域流量不足，无法判断（已无定论 {m} 分钟）</translation>
+        </message>
+        <message>
+            <source>pass</source>
+            <translation>通过</translation>
+        </message>
+        <message>
+            <source>fail</source>
+            <translation>未通过</translation>
+        </message>
+        <message>
+            <source>inconclusive</source>
+            <translation>无定论</translation>
+        </message>
+        <message>
+            <source>pending</source>
+            <translation>待定</translation>
+        </message>
+        <message>
+            <source>ok</source>
+            <translation>正常</translation>
+        </message>
+        <message>
+            <source>alert</source>
+            <translation>告警</translation>
         </message>
     </context>
     <context>
@@ -863,6 +1007,25 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
         <message>
             <source>⟳ {n} running</source>
             <translation>⟳ {n} 项进行中</translation>
+        </message>
+    </context>
+    <context>
+        <name>NeedsTable</name>
+        <message>
+            <source>Operation</source>
+            <translation>操作</translation>
+        </message>
+        <message>
+            <source>More domain calls</source>
+            <translation>还需领域调用</translation>
+        </message>
+        <message>
+            <source>More legacy calls</source>
+            <translation>还需旧实现调用</translation>
+        </message>
+        <message>
+            <source>cannot become healthy in this window</source>
+            <translation>本窗口内无法判为健康</translation>
         </message>
     </context>
     <context>
@@ -1399,6 +1562,70 @@ The rollback is recorded and its checklist verified.</source>
             <translation>领域路径</translation>
         </message>
         <message>
+            <source>Health window</source>
+            <translation>健康窗口</translation>
+        </message>
+        <message>
+            <source>Max domain error rate</source>
+            <translation>领域错误率上限</translation>
+        </message>
+        <message>
+            <source>Min end-to-end success</source>
+            <translation>端到端成功率下限</translation>
+        </message>
+        <message>
+            <source>Max P95 ratio (domain/legacy)</source>
+            <translation>P95 比值上限（领域/旧实现）</translation>
+        </message>
+        <message>
+            <source>Min calls per path</source>
+            <translation>每条路径最少调用数</translation>
+        </message>
+        <message>
+            <source>Gate: max error rate</source>
+            <translation>关卡：错误率上限</translation>
+        </message>
+        <message>
+            <source>Gate: min routed domain calls per operation</source>
+            <translation>关卡：每个操作最少路由领域调用数</translation>
+        </message>
+        <message>
+            <source>Gate: min calls per path for latency</source>
+            <translation>关卡：延迟比较每条路径最少调用数</translation>
+        </message>
+        <message>
+            <source>Hold at 10 %</source>
+            <translation>10 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 25 %</source>
+            <translation>25 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 50 %</source>
+            <translation>50 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 100 % (until complete)</source>
+            <translation>100 % 阶段保持（直至完成）</translation>
+        </message>
+        <message>
+            <source>Latency: failing windows in a row before an alert</source>
+            <translation>延迟：告警前连续不合格窗口数</translation>
+        </message>
+        <message>
+            <source>Latency: P95 difference never a regression up to</source>
+            <translation>延迟：P95 差值不超过此值不算退化</translation>
+        </message>
+        <message>
+            <source>Errors: failed calls before a bound can fire</source>
+            <translation>错误：界限触发前最少失败调用数</translation>
+        </message>
+        <message>
+            <source>Warn when inconclusive for longer than</source>
+            <translation>无定论超过此时长时警告</translation>
+        </message>
+        <message>
             <source>Shadow compare rate</source>
             <translation>影子比对比例</translation>
         </message>
@@ -1818,6 +2045,10 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>Open problem reports: {n} (they hold the gate)</source>
             <translation>未解决的问题报告：{n}（它们使关卡保持不放行）</translation>
+        </message>
+        <message>
+            <source>Health cannot judge {n} operation(s) yet: calls still needed in one window</source>
+            <translation>健康检查尚无法判断 {n} 个操作：单个窗口内还需的调用数</translation>
         </message>
         <message>
             <source>Advance to {0} %</source>
