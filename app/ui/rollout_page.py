@@ -13,6 +13,7 @@ visible. Every action runs on a task thread through the station's facade
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
 from typing import Any
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Qt, Signal
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import OperationError
+from app.rollout.errors import VerificationCancelled
 from app.rollout.metrics import DOMAIN, LEGACY
 from app.ui.formatting import fmt_clock
 from app.ui.reasons import translate_reason, translate_status
@@ -62,15 +64,18 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def run_verify(station: Any, progress) -> Any:
-    """Run ``verify`` on a scratch station and record the result for the gate (Qt-free helper)."""
+def run_verify(station: Any, progress, on_step=None, cancelled=None) -> Any:
+    """Run ``verify`` on a scratch station and record the result for the gate (Qt-free helper).
+
+    ``on_step(StepProgress)`` before each step; ``cancelled()`` asked before each step: a cancelled
+    run raises :class:`~app.rollout.errors.VerificationCancelled` and records nothing."""
     verify = getattr(station, "verify", None)
     if verify is not None:
-        return verify(progress=progress)
+        return verify(progress=progress, on_step=on_step, cancelled=cancelled)
     from app.rollout.verify import run_verification
     from app.station import scratch_station
 
-    report = run_verification(scratch_station, progress=progress)
+    report = run_verification(scratch_station, progress=progress, on_step=on_step, cancelled=cancelled)
     control = getattr(getattr(station, "router", None), "control", None)
     if control is not None:
         d = report.as_dict()
@@ -381,6 +386,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
     snapshotShown = Signal(object)
     actionFinished = Signal(str, bool, str)  # what, ok, message
     verifyFinished = Signal(object)  # VerifyReport or error text
+    verifyProgress = Signal(object)  # StepProgress of the step now running
     rehearseFinished = Signal(object)  # RehearsalResult or error text
 
     def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
@@ -437,6 +443,13 @@ class RolloutPage(RefreshWhileVisible, QWidget):
         self.verify_progress = QProgressBar()
         self.verify_progress.setRange(0, 0)
         self.verify_progress.hide()
+        self.verify_step_label = QLabel()
+        self.verify_step_label.hide()
+        self.cancel_verify_btn = QPushButton(self.tr("Cancel"))
+        self.cancel_verify_btn.setToolTip(self.tr("stop the verification before its next step; nothing is recorded"))
+        self.cancel_verify_btn.clicked.connect(self.cancel_verify)
+        self.cancel_verify_btn.hide()
+        self._verify_task: Any = None
         self.verify_out = QPlainTextEdit()
         self.verify_out.setReadOnly(True)
         mono = QFont("monospace")
@@ -457,7 +470,11 @@ class RolloutPage(RefreshWhileVisible, QWidget):
         br = QVBoxLayout(bottom_right)
         br.setContentsMargins(0, 0, 0, 0)
         br.addWidget(self.last_verify_label)
-        br.addWidget(self.verify_progress)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.verify_progress, 1)
+        progress_row.addWidget(self.cancel_verify_btn)
+        br.addLayout(progress_row)
+        br.addWidget(self.verify_step_label)
         br.addWidget(self.verify_out, 1)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(bottom_left)
@@ -681,37 +698,76 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             track=track, progress=lines.emit_line), on_ok=ok, on_error=failed, owner=self)
 
     def verify(self) -> None:
+        """Run the verification on a task thread: step n of N shown, Cancel stops it between steps."""
         if self.verifying or self.router is None:
             return
         self.verifying = True
         self._update_buttons()
         self.verify_out.clear()
+        self.verify_progress.setRange(0, 0)
         self.verify_progress.show()
+        self.verify_step_label.setText(self.tr("preparing the scratch station…"))
+        self.verify_step_label.show()
+        self.cancel_verify_btn.setText(self.tr("Cancel"))
+        self.cancel_verify_btn.setEnabled(True)
+        self.cancel_verify_btn.show()
         lines = _LineSink(self)
         lines.line.connect(self.verify_out.appendPlainText)
+        lines.step.connect(self._show_verify_step)
+
+        def end() -> None:
+            self.verifying = False
+            self._verify_task = None
+            self.verify_progress.hide()
+            self.cancel_verify_btn.hide()
+            self.verify_step_label.hide()
 
         def ok(report: Any) -> None:
-            self.verifying = False
-            self.verify_progress.hide()
+            end()
             self.verify_out.appendPlainText(report.table())
             self.verifyFinished.emit(report)
             self.refresh()
 
         def failed(err: BaseException) -> None:
-            self.verifying = False
-            self.verify_progress.hide()
-            self.verify_out.appendPlainText(self.tr("verification could not run: {error}").format(error=err))
+            end()
+            if isinstance(err, VerificationCancelled | CancelledError):
+                self.verify_out.appendPlainText(self.tr("verification cancelled: nothing was recorded for the gate"))
+            else:
+                self.verify_out.appendPlainText(self.tr("verification could not run: {error}").format(error=err))
             self.verifyFinished.emit(str(err))
             self._update_buttons()
 
-        self.tasks.submit("verify", run_verify, self.station, lines.emit_line, on_ok=ok, on_error=failed,
-                          owner=self)
+        def work(task: Any) -> Any:
+            return run_verify(self.station, lines.emit_line, lines.emit_step, task.cancel_event.is_set)
+
+        self._verify_task = self.tasks.submit("verify", work, on_ok=ok, on_error=failed, owner=self, pass_task=True)
+
+    def _show_verify_step(self, step: Any) -> None:
+        if not self.verifying:
+            return
+        self.verify_progress.setRange(0, step.total)
+        self.verify_progress.setValue(step.done)
+        self.verify_step_label.setText(self.tr("step {number} of {total}: {path} {operation} ({case})").format(
+            number=step.number, total=step.total, path=step.path, operation=step.op, case=step.case))
+        self.verifyProgress.emit(step)
+
+    def cancel_verify(self) -> None:
+        """Stop the running verification before its next step (nothing is recorded for the gate)."""
+        if self._verify_task is None:
+            return
+        self._verify_task.cancel_event.set()
+        self.cancel_verify_btn.setEnabled(False)
+        self.cancel_verify_btn.setText(self.tr("Cancelling…"))
 
 
 class _LineSink(QObject):
-    """Carries progress lines from the verify thread to the GUI thread (a queued signal)."""
+    """Carries progress lines and steps from the verify thread to the GUI thread (queued signals)."""
 
     line = Signal(str)
+    step = Signal(object)  # app.rollout.verify.StepProgress
 
     def emit_line(self, text: str) -> None:
         self.line.emit(text)
+
+    def emit_step(self, step: Any) -> None:
+        self.step.emit(step)

@@ -1196,6 +1196,14 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>P99 毫秒</translation>
         </message>
         <message>
+            <source>Cancel</source>
+            <translation>取消</translation>
+        </message>
+        <message>
+            <source>stop the verification before its next step; nothing is recorded</source>
+            <translation>在下一步之前停止验证；不会记录任何结果</translation>
+        </message>
+        <message>
             <source>Verification runs every operation on a scratch station, forced to legacy and to domain, and compares the answers.</source>
             <translation>验证会在临时工作站上分别强制使用旧版实现和领域实现运行每个操作，并比较结果。</translation>
         </message>
@@ -1278,6 +1286,14 @@ The rollback is recorded and its checklist verified.</source>
             <translation>演练无法运行：{error}</translation>
         </message>
         <message>
+            <source>step {number} of {total}: {path} {operation} ({case})</source>
+            <translation>第 {number}/{total} 步：{path} {operation}（{case}）</translation>
+        </message>
+        <message>
+            <source>Cancelling…</source>
+            <translation>正在取消…</translation>
+        </message>
+        <message>
             <source>auto-rollback on</source>
             <translation>自动回滚已开启</translation>
         </message>
@@ -1324,6 +1340,14 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>Roll back</source>
             <translation>回滚</translation>
+        </message>
+        <message>
+            <source>preparing the scratch station…</source>
+            <translation>正在准备临时工作站…</translation>
+        </message>
+        <message>
+            <source>verification cancelled: nothing was recorded for the gate</source>
+            <translation>验证已取消：未为关卡记录任何结果</translation>
         </message>
         <message>
             <source>verification could not run: {error}</source>
