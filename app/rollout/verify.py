@@ -154,10 +154,11 @@ OnStep = Callable[[StepProgress], None]
 Cancelled = Callable[[], bool]
 
 
-def _check_cancelled(cancelled: Cancelled | None, number: int) -> None:
+def _check_cancelled(cancelled: Cancelled | None, number: int, *, waiting: bool = False) -> None:
     if cancelled is not None and cancelled():
-        raise VerificationCancelled(f"verification cancelled before step {number} of {TOTAL_STEPS}; "
-                                    "nothing was recorded")
+        where = (f"in step {number} of {TOTAL_STEPS} (waiting for the first frames)" if waiting
+                 else f"before step {number} of {TOTAL_STEPS}")
+        raise VerificationCancelled(f"verification cancelled {where}; nothing was recorded")
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def _wait_for_frames(router: Router, cam: int, path: str, timeout: float, cancel
                      number: int = 0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _check_cancelled(cancelled, number)
+        _check_cancelled(cancelled, number, waiting=True)
         try:
             st = router.call("camera_status", CameraRef(cam), force=path)
             if st.last_frame_age is not None or (st.fps or 0) > 0:

@@ -33,10 +33,12 @@ def test_verify_shows_its_step_and_cancel_records_nothing(qtbot, window, station
         page.cancel_verify_btn.click()
         assert not page.cancel_verify_btn.isEnabled()
     msg = sig.args[0]
-    assert isinstance(msg, str) and "cancelled before step" in msg, msg
-    stopped_before = int(re.search(r"before step (\d+)", msg).group(1))
-    assert steps == list(range(1, stopped_before))  # no step began after the one it stopped before
-    assert stopped_before <= TOTAL_STEPS
+    assert isinstance(msg, str) and "verification cancelled" in msg, msg
+    m = re.search(r"cancelled (before|in) step (\d+) of", msg)
+    assert m, msg
+    last = int(m.group(2)) - (m.group(1) == "before")  # the last step that began
+    assert steps == list(range(1, last + 1))  # no step began after the one it stopped in or before
+    assert last < TOTAL_STEPS
     assert "nothing was recorded" in page.verify_out.toPlainText()
     # nothing half-recorded: no verification for the gate, the gate still asks for one
     assert station.router.reload().last_verify is None
