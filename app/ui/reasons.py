@@ -44,6 +44,36 @@ TEMPLATES: tuple[str, ...] = (
                       "above {limit} x in window {count} of {of}"),
     QT_TRANSLATE_NOOP("HealthReasons", "{track}: no domain calls in the window"),
     QT_TRANSLATE_NOOP("HealthReasons", "{track}: not enough domain traffic to judge (inconclusive for {m} min)"),
+    # the limits the health checks name
+    QT_TRANSLATE_NOOP("HealthReasons", "95 % interval of the error rate <= {limit}"),
+    QT_TRANSLATE_NOOP("HealthReasons", "95 % interval of end-to-end success >= {limit}"),
+    QT_TRANSLATE_NOOP("HealthReasons", "domain P95 <= {ratio} x legacy P95, or within {floor} ms of it, "
+                      "in {n} consecutive windows"),
+    # the stage gate's checks (app.rollout.health.evaluate_gate)
+    QT_TRANSLATE_NOOP("HealthReasons", "no rollback latched"),
+    QT_TRANSLATE_NOOP("HealthReasons", "no open problem report"),
+    QT_TRANSLATE_NOOP("HealthReasons", "already at 100 %: there is no further stage"),
+    QT_TRANSLATE_NOOP("HealthReasons", "`edge-station verify` has not passed yet"),
+    QT_TRANSLATE_NOOP("HealthReasons", "the last `edge-station verify` is older than the last settings change: "
+                      "run it again"),
+    QT_TRANSLATE_NOOP("HealthReasons", "the last `edge-station verify` passed on this version ({version}), "
+                      "after the last settings change"),
+    QT_TRANSLATE_NOOP("HealthReasons", "the last `edge-station verify` failed ({m} mismatches, {f} failures)"),
+    QT_TRANSLATE_NOOP("HealthReasons", "held {held} at {stage} % (the plan: at least {hold}; {left} left)"),
+    QT_TRANSLATE_NOOP("HealthReasons", "held {held} at {stage} % (the plan: at least {hold})"),
+    QT_TRANSLATE_NOOP("HealthReasons", "every operation of the {track} track has at least {need} routed domain "
+                      "calls at this stage"),
+    QT_TRANSLATE_NOOP("HealthReasons", "coverage: need {need} routed domain calls of each operation at this stage; "
+                      "unseen on the domain path: {ops}; too few: {low}"),
+    QT_TRANSLATE_NOOP("HealthReasons", "coverage: need {need} routed domain calls of each operation at this stage; "
+                      "unseen on the domain path: {ops}"),
+    QT_TRANSLATE_NOOP("HealthReasons", "coverage: need {need} routed domain calls of each operation at this stage; "
+                      "too few: {low}"),
+    QT_TRANSLATE_NOOP("HealthReasons", "no routed domain call at this stage yet"),
+    QT_TRANSLATE_NOOP("HealthReasons", "0 errors in {n} routed domain calls"),
+    QT_TRANSLATE_NOOP("HealthReasons", "latency: too few routed calls to compare (domain {d}, legacy {l}, "
+                      "need {need} each)"),
+    QT_TRANSLATE_NOOP("HealthReasons", "{mm} shadow comparison mismatches at this stage (must be 0)"),
 )
 
 

@@ -103,7 +103,8 @@ class _ChecksTable(QTableWidget):
         self.setRowCount(len(checks))
         for r, c in enumerate(checks):
             status = str(c.status)
-            cells = [c.name, translate_status(status), _num(c.value), _num(c.limit), translate_reason(c.message)]
+            limit = translate_reason(c.limit) if isinstance(c.limit, str) else _num(c.limit)
+            cells = [c.name, translate_status(status), _num(c.value), limit, translate_reason(c.message)]
             for col, text in enumerate(cells):
                 item = self.item(r, col)
                 if item is None:
@@ -139,6 +140,7 @@ class NeedsTable(QTableWidget):
         self.horizontalHeader().setStretchLastSection(True)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # compact: more rows in view
         self.setMaximumHeight(140)
 
     def _more(self, n: Any) -> str:

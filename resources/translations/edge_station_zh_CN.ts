@@ -548,6 +548,86 @@
             <translation>{track}：领域流量不足，无法判断（已无定论 {m} 分钟）</translation>
         </message>
         <message>
+            <source>95 % interval of the error rate &lt;= {limit}</source>
+            <translation>错误率的 95 % 区间 &lt;= {limit}</translation>
+        </message>
+        <message>
+            <source>95 % interval of end-to-end success &gt;= {limit}</source>
+            <translation>端到端成功率的 95 % 区间 &gt;= {limit}</translation>
+        </message>
+        <message>
+            <source>domain P95 &lt;= {ratio} x legacy P95, or within {floor} ms of it, in {n} consecutive windows</source>
+            <translation>领域 P95 &lt;= {ratio} 倍旧实现 P95，或相差不超过 {floor} ms，连续 {n} 个窗口</translation>
+        </message>
+        <message>
+            <source>no rollback latched</source>
+            <translation>未锁定回滚</translation>
+        </message>
+        <message>
+            <source>no open problem report</source>
+            <translation>没有未解决的问题报告</translation>
+        </message>
+        <message>
+            <source>already at 100 %: there is no further stage</source>
+            <translation>已在 100 %：没有下一阶段</translation>
+        </message>
+        <message>
+            <source>`edge-station verify` has not passed yet</source>
+            <translation>`edge-station verify` 尚未通过</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` is older than the last settings change: run it again</source>
+            <translation>上次 `edge-station verify` 早于最近一次设置更改：请重新运行</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` passed on this version ({version}), after the last settings change</source>
+            <translation>上次 `edge-station verify` 在当前版本（{version}）上、最近一次设置更改之后通过</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` failed ({m} mismatches, {f} failures)</source>
+            <translation>上次 `edge-station verify` 未通过（{m} 处不一致，{f} 次失败）</translation>
+        </message>
+        <message>
+            <source>held {held} at {stage} % (the plan: at least {hold}; {left} left)</source>
+            <translation>已在 {stage} % 保持 {held}（计划：至少 {hold}；还剩 {left}）</translation>
+        </message>
+        <message>
+            <source>held {held} at {stage} % (the plan: at least {hold})</source>
+            <translation>已在 {stage} % 保持 {held}（计划：至少 {hold}）</translation>
+        </message>
+        <message>
+            <source>every operation of the {track} track has at least {need} routed domain calls at this stage</source>
+            <translation>{track} 轨道的每个操作在本阶段都至少有 {need} 次路由的领域调用</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; unseen on the domain path: {ops}; too few: {low}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；领域路径上未出现：{ops}；太少：{low}</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; unseen on the domain path: {ops}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；领域路径上未出现：{ops}</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; too few: {low}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；太少：{low}</translation>
+        </message>
+        <message>
+            <source>no routed domain call at this stage yet</source>
+            <translation>本阶段尚无路由的领域调用</translation>
+        </message>
+        <message>
+            <source>0 errors in {n} routed domain calls</source>
+            <translation>{n} 次路由的领域调用中 0 个错误</translation>
+        </message>
+        <message>
+            <source>latency: too few routed calls to compare (domain {d}, legacy {l}, need {need} each)</source>
+            <translation>延迟：路由的调用太少，无法比较（领域 {d}，旧实现 {l}，各需 {need}）</translation>
+        </message>
+        <message>
+            <source>{mm} shadow comparison mismatches at this stage (must be 0)</source>
+            <translation>本阶段影子比对不一致 {mm} 次（必须为 0）</translation>
+        </message>
+        <message>
             <source>pass</source>
             <translation>通过</translation>
         </message>

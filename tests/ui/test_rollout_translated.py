@@ -99,6 +99,9 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
         err_status, err_why = rows["create_rule: error_rate"]
         if language == "zh_CN":
             assert status == "通过" and "领域 P95" in why and "在界限内" in why
+            limit = table.item([table.item(i, 0).text() for i in range(table.rowCount())].index(
+                "camera_logs: latency"), 3).text()
+            assert limit.startswith("领域 P95 <= 1.5 倍旧实现 P95"), limit
             assert "尚无定论" in err_why and "1/12" in err_why  # the numbers kept
             assert page.panels["cameras"].needs_table.horizontalHeaderItem(1).text() == "还需领域调用"
         else:
@@ -109,6 +112,17 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
     finally:
         tasks.shutdown()
         r.close()
+
+    # the stage gate's reasons on the station's own rollout page
+    rp = window.show_page("rollout")
+    qtbot.waitUntil(lambda: rp.snapshot is not None, timeout=10_000)
+    gt = rp.panels["rules"].gate_table
+    why = {gt.item(i, 0).text(): gt.item(i, 4).text() for i in range(gt.rowCount())}
+    if language == "zh_CN":
+        assert why["rollback_latch"] == "未锁定回滚" and "尚未通过" in why["verification"]
+        assert why["open_reports"] == "没有未解决的问题报告"
+    else:
+        assert why["rollback_latch"] == "no rollback latched" and "has not passed yet" in why["verification"]
 
     legends = [QCoreApplication.translate("ChartsPage", line.legend) for spec in PLOTS
                if spec.key in ("latency", "tracks", "track_latency") for line in spec.lines]
