@@ -151,9 +151,10 @@ def _register_rollout(sub, add_common) -> None:
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     from app.rollout.cli import cmd_rollout as run
+    from app.station import scratch_station
 
     with _store(args) as store:
-        return run(args, store)
+        return run(args, store, make_station_parts=scratch_station)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

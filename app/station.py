@@ -63,7 +63,8 @@ class StationEvent:
 
     kinds: ``state`` (a camera's worker changed state; data = CameraStatus),
     ``cameras`` (the camera list changed, here or in another process),
-    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``log``,
+    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``rollout`` (a track's
+    settings, latch or reports changed here), ``log``,
     ``api`` (the local API started or could not; data = ApiStatus).
     """
 
@@ -172,6 +173,9 @@ class Station:
         self._fingerprint_at_open = self._db_fingerprint()
         self._reload_cameras()
         self._wire_metrics_and_alerts()
+        from app.rollout.canary import Canary
+
+        self.canary = Canary(self.router, lambda: [c.id for c in self.cameras() if c.id is not None]).start()
         if self.options.api:
             self._start_api()
         self._opened = True
@@ -196,22 +200,26 @@ class Station:
         log.info("seeded %d demo cameras", len(demo))
 
     def _seed_default_rules(self) -> None:
-        """The default rules ship enabled: add them once, on the first start. The "camera offline"
-        rule has its own mark, so a station first started before it shipped gets it once too;
-        a rule the operator deleted is never added again."""
+        """The default rules ship enabled: each default rule is added once (the setting lists the
+        templates seeded, so a rule the operator deleted is never added again and a new default
+        still reaches a station seeded before it shipped, once)."""
         from app.alerts import default_rules
 
         assert self.store is not None
         with self.store.uow() as uow:
-            first = not uow.settings.get(SETTING_RULES_SEEDED)
-            offline_due = not uow.settings.get(SETTING_OFFLINE_SEEDED)
-            if not first and not offline_due:
+            seeded = uow.settings.get(SETTING_RULES_SEEDED)
+            if seeded is True:  # seeded before the list was kept: the first three rollout rules
+                seeded = ["rollout_error_rate", "rollout_success_rate", "rollout_latency"]
+            done = set(seeded) if isinstance(seeded, list) else set()
+            if uow.settings.get(SETTING_OFFLINE_SEEDED):
+                done.add("camera_offline")
+            todo = [r for r in default_rules() if r.template not in done]
+            if not todo:
                 return
-            for rule in default_rules():
-                wanted = first or (offline_due and rule.template == "camera_offline")
-                if wanted and uow.rules.get_by_name(rule.name) is None:
+            for rule in todo:
+                if uow.rules.get_by_name(rule.name) is None:
                     uow.rules.add(rule)
-            uow.settings.set(SETTING_RULES_SEEDED, True)
+            uow.settings.set(SETTING_RULES_SEEDED, sorted(done | {r.template for r in todo}))
             uow.settings.set(SETTING_OFFLINE_SEEDED, True)
             uow.commit()
 
@@ -225,13 +233,15 @@ class Station:
             StationFeed,
             SupervisorFeed,
         )
+        from app.metrics.tracks import RolloutTrackFeed
 
         assert self.store is not None and self.supervisor is not None
         self.metrics = MetricsRegistry()
         self.supervisor_feed = SupervisorFeed(self.supervisor, self.metrics).start()
         self.sampler = MetricsSampler(
             [self.supervisor_feed, StationFeed(self.paths.data_dir, self.metrics),
-             RolloutFeed(self.router.snapshot, self.metrics), _RolloutHealthTick(self.router)],
+             RolloutFeed(self.router.snapshot, self.metrics), RolloutTrackFeed(self.router.snapshot, self.metrics),
+             _RolloutHealthTick(self.router)],
             rollup=Rollup(self.metrics, self.store),
         ).start()
         self.dispatcher = Dispatcher()
@@ -272,6 +282,9 @@ class Station:
             self.api.stop()
             self.api = None
         self._stop.set()
+        if getattr(self, "canary", None) is not None:
+            self.canary.stop()
+            self.canary = None
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
@@ -368,6 +381,109 @@ class Station:
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}")
         return self.router.call_with_decision(op, request, force=force, actor=actor)
+
+    # ------------------------------------------------------------ rollout (per track)
+    #
+    # The window, the CLI and the API use these; each change is validated and audited by
+    # app.rollout.control, and every view is told with a "rollout" event. ``track`` is
+    # "rules", "cameras" or (where it makes sense) "all".
+
+    def rollout_snapshot(self) -> Any:
+        """The router's :class:`~app.rollout.router.RolloutSnapshot` (both tracks, gates, checklists, reports).
+
+        The gates are read from the audit log at most every two seconds (every change made through
+        this station or seen in its database resets them at once)."""
+        return self.router.snapshot(gate_ttl=2.0)
+
+    def rollout_status(self) -> dict[str, Any]:
+        """The snapshot as a JSON-ready document (``tracks`` -> per track settings, gate, checklist, reports)."""
+        return self.rollout_snapshot().as_dict()
+
+    def _rollout_changed(self) -> None:
+        self.emit(StationEvent("rollout"))
+
+    def rollout_set(self, *, track: str = "all", use_domain: object = None, percent: object = None,
+                    reason: str = "set", override_reason: str | None = None, actor: str = "operator") -> Any:
+        """Set a track's toggle/percent (raising goes through its gate, or needs ``override_reason``)."""
+        s = self.router.set(track=track, use_domain=use_domain, percent=percent, reason=reason,
+                            override_reason=override_reason, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_advance(self, *, track: str, override_reason: str | None = None, actor: str = "operator") -> Any:
+        """Advance a track one stage; ``GateRefused`` (with the gate) when it holds and no override is given."""
+        result = self.router.advance(track=track, override_reason=override_reason, actor=actor)
+        self._rollout_changed()
+        return result
+
+    def rollout_rollback(self, *, track: str = "all", reason: str = "manual rollback",
+                         actor: str = "operator") -> dict[str, Any]:
+        """Roll back a track or all (latched); returns ``{track: checklist dict}`` as verified now."""
+        from app.rollout.settings import parse_tracks
+
+        self.router.rollback(track=track, reason=reason, actor=actor)
+        self._rollout_changed()
+        out = {}
+        for t in parse_tracks(track):
+            c = self.router.checklist(t)
+            out[t] = c.as_dict() if c is not None else None
+        return out
+
+    def rollout_resume(self, *, track: str, reason: str, actor: str = "operator") -> Any:
+        """Clear a track's rollback latch (audited with ``reason``); the track stays at 0 %."""
+        s = self.router.resume(track=track, reason=reason, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_options(self, changes: dict[str, object], *, actor: str = "operator") -> Any:
+        """Change shared options: auto_rollback, shadow_rate, canary_rate, thresholds and stage holds."""
+        s = self.router.set_options(changes, actor=actor)
+        self._rollout_changed()
+        return s
+
+    def rollout_gate(self, track: str) -> Any:
+        return self.router.gate(track)
+
+    def rollout_reports(self, track: str | None = None, *, open_only: bool = False) -> list[dict[str, Any]]:
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        return [report_dict(r) for r in self.router.control.list_reports(track, open_only=open_only)]
+
+    def file_report(self, *, track: str, text: str, camera_id: int | None = None, rule_id: int | None = None,
+                    operator: str = "operator") -> dict[str, Any]:
+        """File a problem report against the current stage of ``track`` (audited; holds its gate)."""
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        rep = self.router.control.file_report(track=track, text=text, operator=operator, camera_id=camera_id,
+                                              rule_id=rule_id)
+        self.router.reload()
+        self._rollout_changed()
+        return report_dict(rep)
+
+    def resolve_report(self, report_id: int, *, note: str, operator: str = "operator") -> dict[str, Any]:
+        from app.rollout.control import report_dict
+
+        assert self.router.control is not None
+        rep = self.router.control.resolve_report(report_id, by=operator, note=note)
+        self.router.reload()
+        self._rollout_changed()
+        return report_dict(rep)
+
+    def rehearse_rollback(self, *, track: str = "cameras", actor: str = "operator",
+                          progress: Callable[[str], None] | None = None) -> Any:
+        """``rollout rehearse``: rehearse and verify a rollback of ``track`` on a scratch station, and
+        record the result here (decision point 2). Blocking (seconds): keep it off a GUI thread."""
+        from app.rollout.rehearse import rehearse_rollback
+
+        result = rehearse_rollback(scratch_station, track=track, progress=progress)
+        assert self.router.control is not None
+        self.router.control.record_rehearsal(track, result.passed, [c.as_dict() for c in result.checks],
+                                             actor=actor)
+        self.router.reload()
+        self._rollout_changed()
+        return result
 
     # ------------------------------------------------------------ events
 
@@ -616,7 +732,7 @@ class _RolloutHealthTick:
         self._router = router
 
     def poll(self, now: float) -> None:
-        self._router.check_health()
+        self._router.health_tick()
 
 
 def _file_fingerprint(db_file: str) -> tuple:
@@ -695,7 +811,8 @@ def run_headless(station: Station, duration: float | None = None, status_interva
 
 @contextlib.contextmanager
 def scratch_station() -> Iterator[ScratchStation]:
-    """A throwaway station for ``edge-station verify``: temporary database, synthetic cameras.
+    """A throwaway station for ``edge-station verify`` and ``rollout rehearse``: temporary database,
+    synthetic cameras.
 
     Nothing autostarts; an active ``test://moving`` camera and an inactive
     ``test://still`` one are added. Everything is stopped and deleted on exit.
@@ -714,6 +831,7 @@ def scratch_station() -> Iterator[ScratchStation]:
             yield ScratchStation(
                 legacy=station.legacy_ops, domain=station.domain_ops,
                 active_camera=active.id, inactive_camera=inactive.id,  # type: ignore[arg-type]
+                store=station.store,
             )
         finally:
             station.close()

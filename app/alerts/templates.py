@@ -3,8 +3,8 @@
 ``templates()`` maps a template name to a factory; every factory takes keyword
 arguments only (``camera_id=None`` means every camera) and returns an
 unsaved, validated :class:`AlertRule` whose ``template`` names its origin.
-``default_rules()`` are the rules a new station is seeded with: the three
-rollout health rules of DESIGN §6, enabled.
+``default_rules()`` are the rules a new station is seeded with: the rollout
+health rules (docs/rollout.md section 4), enabled.
 """
 
 from __future__ import annotations
@@ -127,6 +127,15 @@ def rollout_latency(*, threshold: float = 1.5, **kw) -> AlertRule:
                     "rollout_latency", "The domain path is markedly slower than the legacy path in the same window.", kw)
 
 
+def rollout_inconclusive(**kw) -> AlertRule:
+    # The rollout's own setting (inconclusive_warn_s) decides when the series turns 1.
+    return _rollout("Rollout: not enough domain traffic to judge", "health_inconclusive", Comparator.GE, 1.0,
+                    "rollout_inconclusive",
+                    "A track routing to the domain path has been inconclusive for longer than the rollout's "
+                    "inconclusive_warn_s: too few calls per operation to tell healthy from unhealthy.",
+                    {"severity": Severity.WARNING, **kw})
+
+
 def templates() -> dict[str, RuleFactory]:
     return {
         "camera_offline": camera_offline,
@@ -141,10 +150,12 @@ def templates() -> dict[str, RuleFactory]:
         "rollout_error_rate": rollout_error_rate,
         "rollout_success_rate": rollout_success_rate,
         "rollout_latency": rollout_latency,
+        "rollout_inconclusive": rollout_inconclusive,
     }
 
 
 def default_rules() -> list[AlertRule]:
     """What the station seeds on first run: "camera offline" for all cameras and the rollout
     health rules, all enabled (a camera station alerts on a lost camera out of the box)."""
-    return [camera_offline(), rollout_error_rate(), rollout_success_rate(), rollout_latency()]
+    return [camera_offline(), rollout_error_rate(), rollout_success_rate(), rollout_latency(),
+            rollout_inconclusive()]

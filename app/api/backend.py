@@ -87,13 +87,16 @@ class StationBackend:
         if sum(bool(s) for s in steps) != 1:
             raise RolloutSettingsError("give exactly one of: settings to change, rollback=true, advance=true")
         router = self.router
+        track = change.track or "all"
         if change.rollback:
-            router.rollback(actor=actor, reason=change.reason or "rollback through the API")
+            router.rollback(track=track, actor=actor, reason=change.reason or "rollback through the API")
         elif change.advance:
-            router.advance(actor=actor)
+            router.advance(actor=actor, track=change.track if change.track != "all" else None,
+                           override_reason=change.override_reason)
         else:
             if change.use_domain is not None or change.percent is not None:
-                router.set(use_domain=change.use_domain, percent=change.percent, actor=actor)
+                router.set(use_domain=change.use_domain, percent=change.percent, actor=actor, track=track,
+                           reason=change.reason or "set through the API", override_reason=change.override_reason)
             options: dict[str, Any] = dict(change.thresholds or {})
             if change.auto_rollback is not None:
                 options["auto_rollback"] = change.auto_rollback

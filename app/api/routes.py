@@ -72,6 +72,8 @@ class RolloutUpdate:
     rollback: bool = False
     advance: bool = False
     reason: str = ""
+    track: str | None = None  # rules | cameras | all (default: both tracks; advance: each whose gate passes)
+    override_reason: str | None = None  # raise a share / advance although the gate holds (audited)
 
 
 @dataclass(frozen=True)

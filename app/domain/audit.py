@@ -19,3 +19,27 @@ class AuditEntry:
     detail: dict = field(default_factory=dict)
     at: datetime | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProblemReport:
+    """An operator's problem report against the current stage of a rollout track.
+
+    An open report holds the track's stage gate until it is resolved (docs/rollout.md).
+    """
+
+    track: str
+    stage: int
+    text: str
+    operator: str = ""
+    camera_id: int | None = None
+    rule_id: int | None = None
+    created_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str = ""
+    resolution: str = ""
+    id: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None

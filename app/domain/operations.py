@@ -226,7 +226,9 @@ class SideEffectFailure(Exception):
     path is taken as a failure before any side effect and may fall back.
     """
 
-    def __init__(self, op: str, cause: BaseException):
-        super().__init__(f"{op} failed after a side effect: {cause!r}")
+    def __init__(self, op: str, cause: BaseException, effects: tuple[str, ...] = ()):
+        what = f" ({'; '.join(effects)})" if effects else ""
+        super().__init__(f"{op} failed after a side effect{what}: {cause!r}")
         self.op = op
         self.cause = cause
+        self.effects = tuple(effects)  # what the call marked before it failed (app.domain.effects)

@@ -78,6 +78,8 @@ METRICS: dict[str, tuple[tuple[TargetKind, ...], str, str]] = {
     "domain_error_rate": ((TargetKind.ROLLOUT,), "ratio", "domain path errors before fallback / calls"),
     "success_rate": ((TargetKind.ROLLOUT,), "ratio", "end-to-end success after fallback / calls"),
     "p95_ratio": ((TargetKind.ROLLOUT,), "ratio", "domain P95 latency / legacy P95 latency"),
+    "health_inconclusive": ((TargetKind.ROLLOUT,), "bool",
+                            "1 while a track routing to the domain path is inconclusive for too long"),
 }
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -301,6 +301,7 @@ class RolloutFeed:
             ("domain_error_rate", "ratio", "domain path errors before fallback / calls"),
             ("success_rate", "ratio", "end-to-end success after fallback / calls"),
             ("p95_ratio", "ratio", "domain P95 latency / legacy P95 latency"),
+            ("health_inconclusive", "bool", "1 while a track is inconclusive for too long"),
             ("domain_share", "ratio", "share of calls served by the domain path"),
         ):
             registry.register_series(name, unit=unit, help=text)

@@ -3,7 +3,8 @@
 The keys of one population (all cameras, all rules) are ranked by a stable hash
 of ``salt + key`` (BLAKE2b, 64 bits); the salt is per station and persisted, so the
 ranking survives restarts. At ``p`` percent the first ``round_half_up(p * N / 100)``
-keys of the ranking go to the domain path. Therefore:
+keys of the ranking go to the domain path, and at least one key when ``p > 0`` (a stage
+with no key on the domain path would collect no evidence: 3 rules at 10 % -> 1). Therefore:
 
 * the actual share over the current keys is the target as closely as N allows
   (8 cameras at 25 % -> exactly 2),
@@ -30,12 +31,12 @@ def key_hash(salt: str, key: str) -> int:
 
 
 def domain_count(percent: int, n: int) -> int:
-    """How many of ``n`` keys go to the domain path at ``percent`` (round half up)."""
+    """How many of ``n`` keys go to the domain path at ``percent`` (round half up, at least one)."""
     if percent <= 0 or n <= 0:
         return 0
     if percent >= 100:
         return n
-    return (percent * n * 2 + 100) // 200
+    return max(1, (percent * n * 2 + 100) // 200)
 
 
 class Population:

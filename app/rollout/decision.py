@@ -1,4 +1,8 @@
-"""The routing decision: rollback latch -> force -> master toggle -> percent (pure functions)."""
+"""The routing decision, per track: rollback latch -> force -> toggle -> percent (pure functions).
+
+Each operation belongs to one track (``app.domain.operations.track_of``); the decision of a
+call reads only that track's settings, so the two tracks are independent.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from app.domain.operations import TRACKS
 from app.rollout.bucketing import Population
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.rollout.settings import RolloutSettings
+from app.rollout.settings import RolloutSettings, TrackSettings
 
 
 class Force(StrEnum):
@@ -40,6 +45,12 @@ class Decision:
     percent: int = 0
     fallback: bool = False
     fallback_cause: str = ""
+    track: str = ""
+
+    @property
+    def routed(self) -> bool:
+        """Routed by percent (not forced, not latched, not off): the only calls a gate or health counts."""
+        return self.reason in (R_PERCENT_IN, R_PERCENT_OUT)
 
     @property
     def served_by(self) -> str:
@@ -76,22 +87,28 @@ def routing_key(op: str, req: Any) -> tuple[str, str]:
     return POP_CAMERA, f"camera:{req.camera_id}"
 
 
-def decide(settings: RolloutSettings, population: Population, key: str, force: Force | str | None = None) -> Decision:
-    """Apply the decision order to one key."""
-    if settings.latched:
-        return Decision(LEGACY, R_LATCH, key)
+def decide(track: TrackSettings, population: Population, key: str, force: Force | str | None = None) -> Decision:
+    """Apply the decision order of one track to one key."""
+    t = track.name
+    if track.latched:
+        return Decision(LEGACY, R_LATCH, key, track=t)
     if force is not None:
         force = Force(force)
         if force is Force.DOMAIN:
-            return Decision(DOMAIN, R_FORCE_DOMAIN, key)
+            return Decision(DOMAIN, R_FORCE_DOMAIN, key, track=t)
         if force is Force.LEGACY:
-            return Decision(LEGACY, R_FORCE_LEGACY, key)
-    if not settings.use_domain:
-        return Decision(LEGACY, R_OFF, key)
-    p = settings.percent
+            return Decision(LEGACY, R_FORCE_LEGACY, key, track=t)
+    if not track.use_domain:
+        return Decision(LEGACY, R_OFF, key, track=t)
+    p = track.percent
     if population.is_domain(key, p):
-        return Decision(DOMAIN, R_PERCENT_IN, key, p)
-    return Decision(LEGACY, R_PERCENT_OUT, key, p)
+        return Decision(DOMAIN, R_PERCENT_IN, key, p, track=t)
+    return Decision(LEGACY, R_PERCENT_OUT, key, p, track=t)
+
+
+#: which populations of keys each track routes (cameras by id, the station's one list key, rules)
+TRACK_POPULATIONS: dict[str, tuple[str, ...]] = {"rules": (POP_RULE,), "cameras": (POP_CAMERA, POP_STATION)}
+assert set(TRACK_POPULATIONS) == set(TRACKS)
 
 
 KeysProvider = Callable[[], Mapping[str, Iterable[str]]]
@@ -118,11 +135,23 @@ def store_keys_provider(store: Any) -> KeysProvider:
 
 
 def key_share(settings: RolloutSettings, populations: Mapping[str, Population]) -> dict[str, dict[str, Any]]:
-    """Per population: how many current keys the decision puts on the domain path (no force)."""
+    """Per track and population: how many current keys the decision puts on the domain path (no force).
+
+    ``{"rules": {"rule": {...}}, "cameras": {"camera": {...}, "station": {...}}}``."""
     out: dict[str, dict[str, Any]] = {}
-    for name, pop in populations.items():
-        keys = pop.ranked()
-        on = [k for k in keys if decide(settings, pop, k).path == DOMAIN]
-        out[name] = {"keys": len(keys), "domain": len(on),
-                     "share": (len(on) / len(keys)) if keys else None, "domain_keys": on}
+    for track, pop_names in TRACK_POPULATIONS.items():
+        ts = settings.track(track)
+        per: dict[str, Any] = {}
+        for name in pop_names:
+            pop = populations.get(name) or Population(settings.salt, ())
+            keys = pop.ranked()
+            on = [k for k in keys if decide(ts, pop, k).path == DOMAIN]
+            per[name] = {"keys": len(keys), "domain": len(on),
+                         "share": (len(on) / len(keys)) if keys else None, "domain_keys": on}
+        out[track] = per
     return out
+
+
+def keys_on_domain(share: Mapping[str, dict[str, Any]], track: str) -> int:
+    """How many current keys of ``track`` route to the domain path (from :func:`key_share`)."""
+    return sum(v["domain"] for v in share.get(track, {}).values())

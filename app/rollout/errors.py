@@ -25,3 +25,7 @@ class GateRefused(RolloutError):
 
 class VerificationError(RolloutError):
     """The verification scenario could not run at all (scratch station not buildable, ...)."""
+
+
+class VerificationCancelled(VerificationError):
+    """The operator cancelled a verification between two steps: nothing is recorded for the gate."""

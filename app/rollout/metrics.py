@@ -126,6 +126,39 @@ def _stats(cells: Iterable[_Cell]) -> PathStats:
     return PathStats(calls, errors, fallbacks, successes, answers, p50, p95, p99)
 
 
+_ALL = "*"  # the per-path key of a merged bucket: (_ALL, path)
+
+
+def _merge_into(out: _Cell, c: _Cell) -> None:
+    out.calls += c.calls
+    out.errors += c.errors
+    out.fallbacks += c.fallbacks
+    out.successes += c.successes
+    out.answers += c.answers
+    if c.sketch is not None and c.sketch.count:
+        if out.sketch is None:
+            out.sketch = DDSketch()
+        out.sketch.merge(c.sketch)
+
+
+def _add_bucket(dst: dict[tuple[str, str], _Cell], bucket: dict[tuple[str, str], _Cell]) -> None:
+    """Merge one bucket into ``dst``, per key and into the per-path ``(_ALL, path)`` cells."""
+    for (op, path), cell in bucket.items():
+        for key in ((op, path), (_ALL, path)):
+            out = dst.get(key)
+            if out is None:
+                out = dst[key] = _Cell(with_sketch=False)
+            _merge_into(out, cell)
+
+
+def _copy(cells: dict[tuple[str, str], _Cell]) -> dict[tuple[str, str], _Cell]:
+    out = {}
+    for key, c in cells.items():
+        n = out[key] = _Cell(with_sketch=False)
+        _merge_into(n, c)
+    return out
+
+
 class RolloutMetrics:
     """Thread-safe counters and latency sketches per (operation, path) over a sliding window."""
 
@@ -141,12 +174,17 @@ class RolloutMetrics:
         self._shadow: dict[int, list[int]] = {}  # bucket -> [calls, mismatches]
         self._cur_idx: int | None = None
         self._cur: dict[tuple[str, str], _Cell] = {}
+        # the completed buckets, merged as a two-stack sliding window (see _completed)
+        self._done: tuple[list[tuple[int, dict[tuple[str, str], _Cell]]], dict[tuple[str, str], _Cell]] | None = None
+        self._done_first = self._done_end = self._back_end = 0
         self.totals: dict[tuple[str, str], _Cell] = {}
         self.shadow_totals = [0, 0]
 
     def _bucket(self, now: float) -> dict[tuple[str, str], _Cell]:
         idx = int(now // self.bucket_s)
         if idx != self._cur_idx:
+            if self._cur_idx is not None and idx < self._cur_idx:
+                self._done = None  # the clock went back: a completed bucket may change again
             self._cur_idx = idx
             cur = self._buckets.get(idx)
             if cur is None:
@@ -159,15 +197,21 @@ class RolloutMetrics:
         return self._cur
 
     def record(self, op: str, path: str, latency_s: float, *, error: bool = False, fallback: bool = False,
-               success: bool = True, answer: bool = False) -> None:
-        """Count one routed call (see the module docstring for the meaning of each flag)."""
+               success: bool = True, answer: bool = False, counted: bool = True) -> None:
+        """Count one routed call (see the module docstring for the meaning of each flag).
+
+        ``counted=False`` (a forced call, a verify run): only the lifetime totals see it, never the
+        window that health and the charts judge."""
         key = (op, path)
         now = self._clock()
         with self._lock:
-            bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
-            cell = bucket.get(key)
-            if cell is None:
-                cell = bucket[key] = _Cell()
+            if counted:
+                bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
+                cell = bucket.get(key)
+                if cell is None:
+                    cell = bucket[key] = _Cell()
+            else:
+                cell = _Cell()  # thrown away
             tot = self.totals.get(key)
             if tot is None:
                 tot = self.totals[key] = _Cell(with_sketch=False)
@@ -198,26 +242,74 @@ class RolloutMetrics:
                 slot[1] += 1
                 self.shadow_totals[1] += 1
 
-    def summary(self, window_s: float | None = None, now: float | None = None) -> WindowStats:
-        """Figures over the last ``window_s`` seconds (default: the metrics' window)."""
+    def summary(self, window_s: float | None = None, now: float | None = None,
+                ops: Iterable[str] | None = None) -> WindowStats:
+        """Figures over the last ``window_s`` seconds (default: the metrics' window); ``ops`` = only
+        these operations (one track's, for its charts; shadow figures stay station-wide)."""
+        only = frozenset(ops) if ops is not None else None
         window_s = min(window_s or self.window_s, self.window_s)
         now = self._clock() if now is None else now
         first = int((now - window_s) // self.bucket_s) + 1
         last = int(now // self.bucket_s)
         with self._lock:
-            groups: dict[tuple[str, str], list[_Cell]] = {}
-            for idx, bucket in self._buckets.items():
-                if first <= idx <= last:
-                    for key, cell in bucket.items():
-                        groups.setdefault(key, []).append(cell)
+            done, done_paths = self._completed(first, last)
+            groups: dict[tuple[str, str], list[_Cell]] = {
+                key: list(cells) for key, cells in done.items() if only is None or key[0] in only}
+            for key, cell in self._buckets.get(last, {}).items():
+                if only is None or key[0] in only:
+                    groups.setdefault(key, []).append(cell)
             sh = [v for i, v in self._shadow.items() if first <= i <= last]
             per_op: dict[str, dict[str, PathStats]] = {}
             by_path: dict[str, list[_Cell]] = {}
             for (op, path), cells in groups.items():
                 per_op.setdefault(op, {})[path] = _stats(cells)
-                by_path.setdefault(path, []).extend(cells)
+                if only is not None:
+                    by_path.setdefault(path, []).extend(cells)
+            if only is None:  # the merged completed buckets per path, and the current bucket's cells
+                for path, cells in done_paths.items():
+                    by_path.setdefault(path, []).extend(cells)
+                for (_, path), cell in self._buckets.get(last, {}).items():
+                    by_path.setdefault(path, []).append(cell)
             total = {p: _stats(cells) for p, cells in by_path.items()}
         return WindowStats(window_s, per_op, total, sum(v[0] for v in sh), sum(v[1] for v in sh))
+
+    def _completed(self, first: int, last: int) -> tuple[dict[tuple[str, str], list[_Cell]], dict[str, list[_Cell]]]:
+        """The buckets ``first .. last - 1``, per key and per path, as at most two merged cells each.
+
+        Completed buckets never change, so they are merged once, as a two-stack sliding window:
+        the *front* holds suffix merges of the older buckets (one per start bucket), the *back* the
+        merge of the newer ones. The window moving on adds one bucket to the back; when the front
+        runs out it is rebuilt from the window's buckets (once per window length). Amortized, that
+        is about three sketch merges per key and bucket instead of one per bucket and summary."""
+        if self._done is None or first > self._done_end or first < self._done_first:
+            self._rebuild_front(first, last)
+        assert self._done is not None
+        front, back = self._done
+        for idx in range(self._back_end + 1, last):  # newly completed buckets join the back
+            bucket = self._buckets.get(idx)
+            if bucket:
+                _add_bucket(back, bucket)
+        self._back_end = max(self._back_end, last - 1)
+        while front and front[0][0] < first:
+            front.pop(0)
+        groups: dict[tuple[str, str], list[_Cell]] = {}
+        paths: dict[str, list[_Cell]] = {}
+        for part in ((front[0][1] if front else {}), back):
+            for (op, path), cell in part.items():
+                (paths.setdefault(path, []) if op == _ALL else groups.setdefault((op, path), [])).append(cell)
+        return groups, paths
+
+    def _rebuild_front(self, first: int, last: int) -> None:
+        front: list[tuple[int, dict[tuple[str, str], _Cell]]] = []
+        running: dict[tuple[str, str], _Cell] = {}
+        for idx in sorted((i for i in self._buckets if first <= i < last), reverse=True):
+            running = _copy(running)
+            _add_bucket(running, self._buckets[idx])
+            front.append((idx, running))
+        front.reverse()
+        self._done = (front, {})
+        self._done_first, self._done_end = first, last - 1
+        self._back_end = last - 1
 
     def lifetime(self) -> dict[str, dict[str, dict]]:
         """op -> path -> counters since start (both paths of an operation, not just the last one)."""
@@ -234,6 +326,7 @@ class RolloutMetrics:
             self._shadow.clear()
             self._cur_idx = None
             self._cur = {}
+            self._done = None
             self.totals.clear()
             self.shadow_totals = [0, 0]
 

@@ -1,12 +1,22 @@
 """The rollout router: one :class:`StationOperations` that chooses a path per call.
 
-Decision order: rollback latch -> per-call force -> master toggle -> percent
-(sticky per key, exact share; see :mod:`app.rollout.bucketing`).
+Decision order, per track (``app.domain.operations.track_of``): the track's rollback
+latch -> per-call force -> the track's toggle -> the track's percent (sticky per key,
+exact share; see :mod:`app.rollout.bucketing`). The two tracks are independent.
 
-Fallback: an unexpected exception from the domain path (the domain path is
-transactional, so nothing happened) is counted and the call is served by legacy.
-An ``OperationError`` is an answer and is returned as is. A ``SideEffectFailure``
-is counted and re-raised, never retried. A *forced* call never falls back: the
+Evidence: forced calls and the calls of ``verify`` and ``rehearse`` are audited but never
+counted in the health window (only real traffic and the canary's routed calls are).
+After a track's rollback latch no domain code runs for its operations at all: the
+latch wins over force, and the shadow comparison never runs the domain path of a
+latched track (a sampled comparison is audited: ``rollout.shadow`` or
+``rollout.shadow_mismatch``, so the rollback checklist can verify it).
+
+Fallback: an unexpected exception from the domain path before any side effect is
+counted and the call is served by legacy. The domain path marks its side effects
+(a spawn, a signal, a commit) in the call context (:mod:`app.domain.effects`);
+any failure after a mark, like a ``SideEffectFailure``, is counted, never retried,
+and raised as a ``SideEffectFailure`` naming what was marked. An
+``OperationError`` is an answer and is returned as is. A *forced* call never falls back: the
 caller asked for that path (``edge-station verify`` relies on it).
 
 Settings: loaded at construction, then reloaded from the store at most once per
@@ -28,16 +38,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from app.domain.audit import AuditEntry
+from app.domain.effects import begin_call, end_call
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
     READ_ONLY_OPERATIONS,
+    TRACK_OF,
+    TRACKS,
     CameraLogs,
     CameraRef,
     CameraStats,
@@ -56,9 +69,16 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
+from app.rollout.analysis import HealthState
 from app.rollout.auditlog import AuditLog
 from app.rollout.bucketing import Population
-from app.rollout.control import RolloutControl
+from app.rollout.control import (
+    LATCH_APPLIED_OP,
+    SHADOW_OP,
+    UNCOUNTED_ACTORS,
+    RolloutControl,
+    report_dict,
+)
 from app.rollout.decision import (
     Decision,
     Force,
@@ -69,18 +89,19 @@ from app.rollout.decision import (
     routing_key,
     store_keys_provider,
 )
-from app.rollout.errors import RolloutError
+from app.rollout.errors import GateRefused, RolloutError
 from app.rollout.health import (
     Checklist,
     GateResult,
     HealthVerdict,
+    Status,
     Verdict,
     evaluate_health,
     health_metrics,
 )
 from app.rollout.metrics import DOMAIN, LEGACY, SHADOW_MISMATCH_OP, RolloutMetrics, WindowStats
 from app.rollout.normalize import differences, normalize
-from app.rollout.settings import RolloutSettings
+from app.rollout.settings import TRACK_NAMES, RolloutSettings, parse_tracks
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +120,54 @@ class RolloutSnapshot:
     window: WindowStats
     health: HealthVerdict
     metrics: dict[str, float | None]  # domain_error_rate, success_rate, p95_ratio
-    gate: GateResult | None
-    checklist: Checklist | None
+    gates: dict[str, GateResult | None]  # per track
+    checklists: dict[str, Checklist | None]  # per track, while latched
     lifetime: dict[str, dict[str, dict]]
+    track_windows: dict[str, WindowStats] = field(default_factory=dict)  # per track: its operations only
+    reports: dict[str, list[dict]] = field(default_factory=dict)  # per track: the open problem reports
+
+    @property
+    def gate(self) -> GateResult | None:
+        """The gate of the first track that is not complete (the plan's order), for one-line summaries."""
+        for name in TRACK_NAMES:
+            g = self.gates.get(name)
+            if g is not None and not g.complete:
+                return g
+        return self.gates.get(TRACK_NAMES[-1])
+
+    @property
+    def checklist(self) -> Checklist | None:
+        return next((c for c in self.checklists.values() if c is not None), None)
+
+    def track_share(self, track: str) -> float | None:
+        """The actual share of the track's calls that went to the domain path in the window."""
+        w = self.track_windows.get(track)
+        return w.domain_share if w is not None else None
 
     def as_dict(self) -> dict:
+        tracks = {}
+        for name in TRACK_NAMES:
+            ts = self.settings.track(name)
+            g, c = self.gates.get(name), self.checklists.get(name)
+            w = self.track_windows.get(name)
+            tracks[name] = {
+                "settings": ts.as_dict(), "stage": ts.stage, "target_percent": ts.target_percent,
+                "actual_call_share": w.domain_share if w is not None else None,
+                "key_share": {k: {kk: vv for kk, vv in v.items() if kk != "domain_keys"}
+                              for k, v in self.key_share.get(name, {}).items()},
+                "window": {p: st.as_dict() for p, st in w.total.items()} if w is not None else {},
+                "gate": g.as_dict() if g else None, "rollback_checklist": c.as_dict() if c else None,
+                "open_reports": self.reports.get(name, []),
+            }
         return {
             "settings": self.settings.as_dict(),
             "stage": self.stage,
             "target_percent": self.target_percent,
             "actual_call_share": self.actual_call_share,
-            "key_share": {k: {kk: vv for kk, vv in v.items() if kk != "domain_keys"} for k, v in self.key_share.items()},
+            "tracks": tracks,
             "window": self.window.as_dict(),
             "health": self.health.as_dict(),
             "metrics": self.metrics,
-            "gate": self.gate.as_dict() if self.gate else None,
-            "rollback_checklist": self.checklist.as_dict() if self.checklist else None,
             "lifetime": self.lifetime,
         }
 
@@ -132,6 +185,14 @@ def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor:
     return AuditEntry(op=op, outcome=outcome, key=d.key, path=d.path, latency_ms=latency * 1000.0,
                       fallback=d.fallback, actor=actor, reason=d.reason, detail=detail,
                       at=datetime.fromtimestamp(at, UTC))
+
+
+def _active_tracks(s: RolloutSettings) -> dict[str, bool]:
+    """Which tracks are meant to route calls to the domain path (their target share is above 0)."""
+    tracks = getattr(s, "tracks", None)
+    if isinstance(tracks, Mapping):
+        return {name: t.target_percent > 0 for name, t in tracks.items()}
+    return dict.fromkeys(TRACKS, s.target_percent > 0)
 
 
 class Router:
@@ -174,6 +235,10 @@ class Router:
                 store, env=self.env, wall=wall, keys_provider=keys_provider)
             self._keys_provider = keys_provider or store_keys_provider(store)
             self.audit: AuditLog | None = audit if audit is not None else AuditLog(store)
+            # The plan's rollback route (start with USE_DOMAIN_SERVICE=false ROLLOUT_PERCENT=0) is a rollback.
+            for track in self.control.note_environment_rollback():
+                log.warning("the environment turned the %s track off: recorded as a rollback (latched); "
+                            "clear it with `edge-station rollout resume --track %s`", track, track)
         else:
             self.control = None
             self._keys_provider = keys_provider or (lambda: {})
@@ -187,10 +252,12 @@ class Router:
         self._expiry = clock() + settings_ttl
         self._next_health = clock() + health_interval
         self._last_verdict: HealthVerdict | None = None
+        self._health_state = HealthState()  # latency failure streaks, inconclusive holds (app.rollout.analysis)
+        self._fault: Any = None  # the drill's fault injection (app.rollout.drill); None unless a drill runs
         self._shadow_inline = shadow_inline
         self._shadow_pool: ThreadPoolExecutor | None = None
         self._shadow_busy: Future | None = None
-        self._gate_cache: tuple[float, GateResult | None, Checklist | None] | None = None
+        self._gate_cache: tuple[float, dict, dict, dict] | None = None
 
     # ------------------------------------------------------------ settings and keys
 
@@ -213,14 +280,31 @@ class Router:
         """Re-read settings and keys now (the station calls it when it knows something changed)."""
         with self._lock:
             try:
+                prev = self._settings
                 self._settings = self._load_settings()
                 self._load_keys()
+                self._note_latches(prev, self._settings)
             except Exception:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
             self._gate_cache = None
             self._decisions = {}
             return self._settings
+
+    def _note_latches(self, prev: RolloutSettings, new: RolloutSettings) -> None:
+        """Audit the moment this router applies a rollback latch made elsewhere (the CLI, another
+        process) or here: the rollback checklist counts domain calls from then on, and names the
+        calls made between the rollback and this moment (in flight) separately."""
+        if self.audit is None:
+            return
+        at = self._wall()
+        entries = [AuditEntry(op=LATCH_APPLIED_OP, outcome="ok", key=t, actor="station",
+                              reason=f"applied the rollback of the {t} track",
+                              detail={"latched_at": new.tracks[t].latched_at, "pid": os.getpid()},
+                              at=datetime.fromtimestamp(at, UTC))
+                   for t in TRACK_NAMES if new.tracks[t].latched and not prev.tracks[t].latched]
+        if entries:
+            self.audit.write(entries)
 
     @property
     def settings(self) -> RolloutSettings:
@@ -255,7 +339,7 @@ class Router:
             pop = self._pops.get(pop_name)
             if pop is None:
                 pop = self._pops[pop_name] = Population(s.salt, ())
-            d = decide(s, pop, key, force)
+            d = decide(s.tracks[TRACK_OF[op]], pop, key, force)
             if len(cache) < 100_000:
                 cache[(key, force)] = d
         return d
@@ -280,23 +364,36 @@ class Router:
         success = True
         raised: BaseException | None = None
         result: Any = None
-        impl = self.domain if decision.path == DOMAIN else self.legacy
+        on_domain = decision.path == DOMAIN
+        impl = self.domain if on_domain else self.legacy
+        fault = self._fault if on_domain else None
+        effects, token = begin_call() if on_domain else (None, None)  # the side-effect mark
         try:
-            result = getattr(impl, op)(request)
+            result = (fault.call(op, getattr(impl, op), request) if fault is not None
+                      else getattr(impl, op)(request))
             outcome = "ok"
         except OperationError as e:
             answer, raised, outcome = True, e, f"error:{e.code}"
-        except SideEffectFailure as e:
-            error, success, raised, outcome = True, False, e, "failed_after_side_effect"
-            log.error("%s on the %s path failed after a side effect (key %s): %r", op, decision.path,
-                      decision.key, e.cause)
         except Exception as e:
+            raised, outcome = e, "failed"
+        finally:
+            if token is not None:
+                end_call(token)
+        if outcome == "failed":
+            assert raised is not None
             error = True
-            if decision.path == DOMAIN and not decision.forced:
+            if effects is not None and effects.marks and not isinstance(raised, SideEffectFailure):
+                raised = SideEffectFailure(op, raised, tuple(effects.marks))
+            if isinstance(raised, SideEffectFailure):  # never retried: something may have changed
+                success, outcome = False, "failed_after_side_effect"
+                log.error("%s on the %s path failed after a side effect (key %s): %s", op, decision.path,
+                          decision.key, raised)
+            elif on_domain and not decision.forced:
+                cause, raised = raised, None
                 fallback = True
-                decision = replace(decision, fallback=True, fallback_cause=type(e).__name__)
+                decision = replace(decision, fallback=True, fallback_cause=type(cause).__name__)
                 log.warning("%s on the domain path failed before any side effect (key %s); "
-                            "falling back to legacy", op, decision.key, exc_info=e)
+                            "falling back to legacy", op, decision.key, exc_info=cause)
                 try:
                     result = getattr(self.legacy, op)(request)
                     outcome = "fallback_ok"
@@ -305,13 +402,15 @@ class Router:
                 except Exception as e2:
                     success, raised, outcome = False, e2, "fallback_failed"
             else:
-                success, raised, outcome = False, e, "failed"
+                success = False
         latency = time.perf_counter() - t0
         self._local.decision = decision
+        # forced and verify calls are recorded (audit, lifetime totals) but never counted in the health window
         self.metrics.record(op, decision.path, latency, error=error, fallback=fallback, success=success,
-                            answer=answer)
+                            answer=answer, counted=not decision.forced and actor not in UNCOUNTED_ACTORS)
         self._audit(op, decision, outcome, latency, at, actor, raised)
         if (op in READ_ONLY_OPERATIONS and not fallback and success and not decision.forced
+                and not self._settings.tracks[TRACK_OF[op]].latched
                 and self._settings.shadow_rate > 0 and self._rng.random() < self._settings.shadow_rate):
             self._shadow(op, request, decision, raised if raised is not None else result)
         if self._clock() >= self._next_health:
@@ -351,6 +450,8 @@ class Router:
         """Run a read-only request on the other path and compare; returns True on a match."""
         assert op in READ_ONLY_OPERATIONS, op  # writes are never run twice
         other_path = LEGACY if decision.path == DOMAIN else DOMAIN
+        if other_path == DOMAIN and self.settings.tracks[TRACK_OF[op]].latched:
+            return True  # latched since the sample was taken: no domain code after a rollback
         other = self.legacy if other_path == LEGACY else self.domain
         try:
             shadow: Any = getattr(other, op)(request)
@@ -361,6 +462,9 @@ class Router:
         a, b = normalize(primary), normalize(shadow) if not isinstance(shadow, dict) else shadow
         match = a == b
         self.metrics.record_shadow(not match)
+        if match and self.audit is not None:
+            self.audit.record(AuditEntry(op=SHADOW_OP, outcome="match", key=decision.key, path=other_path,
+                                         reason=op, detail={"primary_path": decision.path}))
         if not match:
             log.warning("shadow comparison of %s (%s): %s and %s differ in %s", op, decision.key,
                         decision.path, other_path, differences(a, b))
@@ -373,55 +477,119 @@ class Router:
 
     # ------------------------------------------------------------ health, latch, control
 
+    def _judge(self, s: RolloutSettings, stats: WindowStats | None = None) -> HealthVerdict:
+        """The per-operation verdict on the current window, from the carried state (nothing is stored)."""
+        stats = stats if stats is not None else self.metrics.summary(s.thresholds.window_s)
+        return evaluate_health(stats, s.thresholds, self._health_state, self._clock(), _active_tracks(s))
+
+    def health_tick(self) -> None:
+        """Judge health if it is due (every ``health_interval``): the station's sampler calls it each
+        second, so auto-rollback never waits for the next call, and the window is judged once per
+        interval however many callers there are."""
+        if self._clock() >= self._next_health:
+            self.check_health()
+
     def check_health(self) -> HealthVerdict:
         """Judge the current window; with auto-rollback on, an alert latches a rollback."""
         s = self.settings
         self._next_health = self._clock() + self._health_interval
-        verdict = evaluate_health(self.metrics.summary(s.thresholds.window_s), s.thresholds)
+        verdict = self._judge(s)
+        if verdict.analysis is not None:
+            self._health_state = verdict.analysis.state
         changed = self._last_verdict is None or verdict.verdict != self._last_verdict.verdict
         self._last_verdict = verdict
         if changed:
             self._emit("health", verdict)
-        if verdict.verdict is Verdict.ALERT and s.auto_rollback and not s.latched:
-            reason = "auto-rollback: " + "; ".join(verdict.reasons)
-            log.error("rollout health alert, rolling back: %s", reason)
-            self.rollback(actor="auto-rollback", reason=reason)
+        if verdict.verdict is Verdict.ALERT and s.auto_rollback:
+            # per track: roll back the tracks whose operations alert (both when the verdict does not say)
+            alerting = list(getattr(verdict, "alerting_tracks", None) or TRACK_NAMES)
+            todo = [t for t in alerting if not s.tracks[t].latched and s.tracks[t].target_percent > 0]
+            if todo:
+                failing = [c.message for c in verdict.checks if c.status is Status.FAIL]
+                reason = f"auto-rollback ({', '.join(todo)}): " + "; ".join(failing)
+                log.error("rollout health alert, rolling back: %s", reason)
+                for t in todo:
+                    self.rollback(track=t, actor="auto-rollback", reason=reason)
         return verdict
 
-    def rollback(self, *, actor: str = "", reason: str = "manual rollback") -> RolloutSettings:
+    def _need_control(self, what: str) -> RolloutControl:
+        if self.control is None:
+            raise RolloutError(f"this router has no store: {what}")
+        return self.control
+
+    def rollback(self, *, track: str | None = "all", actor: str = "", reason: str = "manual rollback"
+                 ) -> RolloutSettings:
+        """Roll back one track or ``"all"`` (latched; audited)."""
+        tracks = parse_tracks(track)
         with self._lock:
             if self.control is not None:
-                self.control.rollback(actor=actor, reason=reason)
+                self.control.rollback(track=track, actor=actor, reason=reason)
             else:
-                self._settings = self._settings.with_changes(
-                    use_domain=False, percent=0, latched=True, latch_reason=reason, latched_at=self._wall())
+                s = self._settings
+                for t in tracks:
+                    s = s.with_track(t, use_domain=False, percent=0, latched=True, latch_reason=reason,
+                                     latched_at=self._wall())
+                self._settings = s
             s = self.reload()
         self._emit("latched", s)
         return s
 
-    def set(self, *, use_domain: object = None, percent: object = None, actor: str = "") -> RolloutSettings:
-        if self.control is None:
-            raise RolloutError("this router has no store: settings cannot be changed")
-        self.control.set(use_domain=use_domain, percent=percent, actor=actor)
+    def resume(self, *, track: str | None, actor: str = "", reason: str = "") -> RolloutSettings:
+        """Clear a track's latch (audited, with a reason); the track stays at 0 %."""
+        self._need_control("the rollout cannot resume").resume(track=track, actor=actor, reason=reason)
+        return self.reload()
+
+    def set(self, *, use_domain: object = None, percent: object = None, actor: str = "",
+            track: str | None = "all", reason: str = "set", override_reason: str | None = None) -> RolloutSettings:
+        """Set the toggle/percent of one track or both (``track="all"``, the default); raising a share
+        goes through the track's gate or needs ``override_reason`` (see RolloutControl.set)."""
+        control = self._need_control("settings cannot be changed")
+        if self.audit is not None:
+            self.audit.flush()
+        control.set(use_domain=use_domain, percent=percent, track=track, actor=actor, reason=reason,
+                    override_reason=override_reason)
         return self.reload()
 
     def set_options(self, changes: Mapping[str, object], *, actor: str = "") -> RolloutSettings:
-        if self.control is None:
-            raise RolloutError("this router has no store: settings cannot be changed")
-        self.control.set_options(changes, actor=actor)
+        self._need_control("settings cannot be changed").set_options(changes, actor=actor)
         return self.reload()
 
-    def advance(self, *, actor: str = "") -> tuple[RolloutSettings, GateResult]:
-        if self.control is None:
-            raise RolloutError("this router has no store: the rollout cannot advance")
+    def advance(self, *, actor: str = "", track: str | None = None,
+                override_reason: str | None = None) -> tuple[RolloutSettings, GateResult]:
+        """Advance one track a stage. ``track=None`` (the one-track API): every track whose gate
+        passes, in the plan's order; refused when none does."""
+        control = self._need_control("the rollout cannot advance")
         if self.audit is not None:
             self.audit.flush()
-        _, result = self.control.advance(actor=actor)
-        return self.reload(), result
+        if track is not None:
+            _, result = control.advance(track=track, actor=actor, override_reason=override_reason)
+            return self.reload(), result
+        results: list[GateResult] = []
+        refused: GateRefused | None = None
+        for t in TRACK_NAMES:
+            try:
+                results.append(control.advance(track=t, actor=actor, override_reason=override_reason)[1])
+            except GateRefused as e:
+                refused = refused or e
+        if not results:
+            assert refused is not None
+            raise refused
+        return self.reload(), results[0]
+
+    def gate(self, track: str) -> GateResult:
+        if self.audit is not None:
+            self.audit.flush()
+        return self._need_control("there is no gate").gate(track)  # fresh settings, not the cached ones
+
+    def checklist(self, track: str) -> Checklist | None:
+        if self.audit is not None:
+            self.audit.flush()
+        return self._need_control("there is no checklist").checklist(track)
 
     def health_metrics(self) -> dict[str, float | None]:
-        """``domain_error_rate``, ``success_rate``, ``p95_ratio`` over the health window (for alert rules)."""
-        return health_metrics(self.metrics.summary(self._settings.thresholds.window_s))
+        """``domain_error_rate``, ``success_rate``, ``p95_ratio``, ``health_inconclusive`` (for alert rules;
+        see :func:`app.rollout.analysis.health_series`)."""
+        return health_metrics(self._judge(self._settings))
 
     def snapshot(self, *, gate_ttl: float = 10.0) -> RolloutSnapshot:
         s = self.settings
@@ -431,15 +599,23 @@ class Router:
             try:
                 if self.audit is not None:
                     self.audit.flush()
-                self._gate_cache = (now, self.control.gate(s), self.control.checklist(s))
+                gates = {t: self.control.gate(t, s) for t in TRACK_NAMES}
+                lists = {t: self.control.checklist(t, s) for t in TRACK_NAMES}
+                reports = {t: [report_dict(r) for r in self.control.open_reports(t)] for t in TRACK_NAMES}
+                self._gate_cache = (now, gates, lists, reports)
             except Exception:
-                log.exception("computing the rollout gate failed")
-                self._gate_cache = (now, None, None)
-        gate, checklist = (self._gate_cache[1], self._gate_cache[2]) if self._gate_cache else (None, None)
+                log.exception("computing the rollout gates failed")
+                self._gate_cache = (now, {}, {}, {})
+        gates, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
+        last = self._last_verdict
+        # the verdict of the last check when it is current (judged once per health_interval)
+        health = last if last is not None and now < self._next_health else self._judge(s, stats)
         return RolloutSnapshot(
-            settings=s, stage=s.stage, target_percent=s.target_percent, actual_call_share=stats.domain_share,
-            key_share=key_share(s, self._pops), window=stats, health=evaluate_health(stats, s.thresholds),
-            metrics=health_metrics(stats), gate=gate, checklist=checklist, lifetime=self.metrics.lifetime())
+            settings=s, stage=max(t.stage for t in s.tracks.values()), target_percent=s.target_percent,
+            actual_call_share=stats.domain_share, key_share=key_share(s, self._pops), window=stats,
+            health=health, metrics=health_metrics(health), gates=dict(gates), checklists=dict(lists),
+            lifetime=self.metrics.lifetime(), reports=dict(reports),
+            track_windows={t: self.metrics.summary(s.thresholds.window_s, ops=TRACKS[t]) for t in TRACK_NAMES})
 
     def close(self) -> None:
         """Stop the shadow thread and write the buffered audit entries."""

@@ -1,15 +1,23 @@
 """Rollout settings: what is persisted, what the environment overrides, and their validation.
 
-Persisted keys (table ``settings``) are listed in :data:`KEYS`. Two of them can be
-overridden by environment variables, read **once, when the settings are loaded**
-(the router loads them at construction and reloads the persisted part at most
-once per ``settings_ttl`` seconds; the environment mapping it was given is kept):
+The thirteen operations are rolled out on two **tracks** (``app.domain.operations.TRACKS``):
+``rules`` (the alert-rule writes, first) and ``cameras`` (the eleven camera operations,
+second). Each track has its own toggle, percent, stage, hold timer and rollback latch,
+persisted as ``rollout.<track>.<field>`` (table ``settings``); the auto-rollback switch,
+the salt, the shadow and canary rates, the thresholds and the stage plan are shared.
 
-* ``USE_DOMAIN_SERVICE`` (``1/0``, ``true/false``, ``on/off``, ``yes/no``) overrides ``rollout.use_domain``
-* ``ROLLOUT_PERCENT`` (integer 0-100) overrides ``rollout.percent``
+Environment overrides, read **once, when the settings are loaded** (the router loads
+them at construction and reloads the persisted part at most once per ``settings_ttl``
+seconds; the environment mapping it was given is kept):
 
-An override is shown as locked by the UI (:meth:`RolloutSettings.locked_fields`),
-and the CLI refuses to change a locked field. The rollback latch wins over both.
+* ``USE_DOMAIN_SERVICE`` (``1/0``, ``true/false``, ``on/off``, ``yes/no``) sets ``use_domain`` of both tracks
+* ``ROLLOUT_PERCENT`` (integer 0-100) sets ``percent`` of both tracks
+* ``USE_DOMAIN_SERVICE_RULES`` / ``_CAMERAS`` and ``ROLLOUT_PERCENT_RULES`` / ``_CAMERAS``
+  override one track (they win over the two-track variables)
+
+A variable naming an unknown track (``ROLLOUT_PERCENT_CAMERA``) is refused. An override
+is shown as locked by the UI (:meth:`RolloutSettings.locked_fields`), and the CLI refuses
+to change a locked field. The rollback latch of a track wins over all of them.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from app.domain.operations import TRACKS
 from app.rollout.errors import RolloutSettingsError
 
 ENV_USE_DOMAIN = "USE_DOMAIN_SERVICE"
@@ -28,20 +37,50 @@ ENV_PERCENT = "ROLLOUT_PERCENT"
 #: the stages an integrator advances through (0 = not started)
 STAGES: tuple[int, ...] = (10, 25, 50, 100)
 
-K_USE_DOMAIN = "rollout.use_domain"
-K_PERCENT = "rollout.percent"
+#: the track names, in the plan's order (rules first)
+TRACK_NAMES: tuple[str, ...] = tuple(TRACKS)
+
+# shared keys
 K_AUTO_ROLLBACK = "rollout.auto_rollback"
-K_LATCHED = "rollout.latched"
-K_LATCH_REASON = "rollout.latch_reason"
-K_LATCHED_AT = "rollout.latched_at"
-K_STAGE_ENTERED_AT = "rollout.stage_entered_at"
 K_SALT = "rollout.salt"
 K_LAST_VERIFY = "rollout.last_verify"
+K_LAST_REHEARSAL = "rollout.last_rehearsal"
 K_SHADOW_RATE = "rollout.shadow_rate"
+K_CANARY_RATE = "rollout.canary_rate"
 T_PREFIX = "rollout.thresholds."
+
+# per-track fields (key: rollout.<track>.<field>, see track_key)
+F_USE_DOMAIN = "use_domain"
+F_PERCENT = "percent"
+F_LATCHED = "latched"
+F_LATCH_REASON = "latch_reason"
+F_LATCHED_AT = "latched_at"
+F_STAGE_ENTERED_AT = "stage_entered_at"
+TRACK_FIELDS = (F_USE_DOMAIN, F_PERCENT, F_LATCHED, F_LATCH_REASON, F_LATCHED_AT, F_STAGE_ENTERED_AT)
+
+# the one-track keys of a database from before the tracks (migrated by 0007_rollout_tracks)
+LEGACY_ONE_TRACK_KEYS = tuple(f"rollout.{f}" for f in TRACK_FIELDS)
 
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"0", "false", "off", "no", "n"}
+
+
+def track_key(track: str, name: str) -> str:
+    return f"rollout.{track}.{name}"
+
+
+def check_track(track: object) -> str:
+    """``track`` if it names a track; :class:`RolloutSettingsError` naming the known ones otherwise."""
+    if track not in TRACKS:
+        raise RolloutSettingsError(f"unknown rollout track {track!r} (tracks: {', '.join(TRACK_NAMES)})")
+    return track  # type: ignore[return-value]
+
+
+def parse_tracks(track: object) -> tuple[str, ...]:
+    """``"all"`` -> every track; one track name -> that track (refused when unknown)."""
+    if track in (None, "all", "both"):
+        return TRACK_NAMES
+    return (check_track(str(track).strip().lower()),)
 
 
 def parse_bool(text: object, *, what: str) -> bool:
@@ -73,18 +112,30 @@ def parse_percent(text: object, *, what: str) -> int:
     return value
 
 
+DAY = 86400.0
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """Health and gate thresholds (DESIGN §6). Stored as ``rollout.thresholds.<name>``."""
+    """Health and gate thresholds and the stage plan (docs/rollout.md). Stored as ``rollout.thresholds.<name>``."""
 
     window_s: float = 300.0  # the sliding window health is judged on
     max_domain_error_rate: float = 0.05  # health: domain errors before fallback / domain calls
     min_success_rate: float = 0.95  # health: end-to-end success after fallback / domain calls
     max_p95_ratio: float = 1.5  # health and gate: domain P95 / legacy P95 in the same window
     min_samples: int = 50  # fewer calls than this on a path = inconclusive (holds)
-    gate_max_error_rate: float = 0.01  # gate: domain error rate at the stage
-    gate_min_calls: int = 500  # gate: domain calls at the stage
-    gate_min_hold_s: float = 86400.0  # gate: time at the stage (24 h)
+    gate_max_error_rate: float = 0.01  # gate: domain error rate of the track at the stage
+    gate_min_calls_per_op: int = 10  # gate coverage: routed domain calls of every operation of the track
+    gate_min_latency_calls: int = 20  # gate: routed calls on each path before the P95 ratio is judged
+    hold_10_s: float = 1 * DAY  # the plan's calendar: minimum time held at each stage
+    hold_25_s: float = 3 * DAY
+    hold_50_s: float = 7 * DAY
+    hold_100_s: float = 7 * DAY  # at 100 %: until the track is complete (legacy may be retired)
+    # health per operation (app.rollout.analysis, docs/rollout.md section 4)
+    failure_limit: int = 3  # latency: consecutive failing windows before it alerts (Flagger's threshold)
+    latency_floor_ms: float = 5.0  # latency: a P95 difference up to this is never a regression
+    min_failures: int = 3  # error checks: failed calls needed before a bound can fire
+    inconclusive_warn_s: float = 3600.0  # a track inconclusive this long raises a warning alert
 
     _LIMITS = {
         "window_s": (10.0, 86400.0),
@@ -93,13 +144,25 @@ class Thresholds:
         "max_p95_ratio": (1.0, 100.0),
         "min_samples": (1, 1_000_000),
         "gate_max_error_rate": (0.0, 1.0),
-        "gate_min_calls": (0, 10_000_000),
-        "gate_min_hold_s": (0.0, 90 * 86400.0),
+        "gate_min_calls_per_op": (1, 1_000_000),
+        "gate_min_latency_calls": (1, 1_000_000),
+        "hold_10_s": (0.0, 90 * DAY),
+        "hold_25_s": (0.0, 90 * DAY),
+        "hold_50_s": (0.0, 90 * DAY),
+        "hold_100_s": (0.0, 90 * DAY),
+        "failure_limit": (1, 100),
+        "latency_floor_ms": (0.0, 60_000.0),
+        "min_failures": (1, 1000),
+        "inconclusive_warn_s": (10.0, 90 * DAY),
     }
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+    def hold_s(self, stage: int) -> float:
+        """The minimum hold at ``stage`` (0 for stage 0: nothing to hold)."""
+        return float(getattr(self, f"hold_{stage}_s", 0.0)) if stage in STAGES else 0.0
 
     @classmethod
     def coerce(cls, name: str, value: object) -> float | int:
@@ -108,7 +171,7 @@ class Thresholds:
             raise RolloutSettingsError(f"unknown rollout threshold {name!r} (known: {', '.join(cls.names())})")
         lo, hi = cls._LIMITS[name]
         try:
-            num = float(value) if not isinstance(value, bool) else math.nan
+            num = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
         except (TypeError, ValueError):
             num = math.nan
         if not math.isfinite(num) or not lo <= num <= hi:
@@ -133,23 +196,23 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class RolloutSettings:
-    """The effective rollout settings (persisted values with environment overrides applied)."""
+class TrackSettings:
+    """One track's effective settings (persisted values with environment overrides applied)."""
 
+    name: str = TRACK_NAMES[0]
     use_domain: bool = False
     percent: int = 0
-    auto_rollback: bool = True
     latched: bool = False
     latch_reason: str = ""
     latched_at: float | None = None  # unix time
     stage_entered_at: float | None = None  # unix time the current percent/toggle was set
-    salt: str = ""
-    shadow_rate: float = 0.02
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    last_verify: dict | None = None  # {"at": unix time, "passed": bool, "mismatches": n, "failures": n}
     stored_use_domain: bool = False
     stored_percent: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # field -> "ENV_VAR=value"
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return TRACKS[self.name]
 
     def locked_fields(self) -> dict[str, str]:
         """``{field: environment variable name}`` for the fields the environment overrides."""
@@ -164,7 +227,7 @@ class RolloutSettings:
 
     @property
     def stage(self) -> int:
-        """The current stage: the highest of :data:`STAGES` not above the target percent (0 if none)."""
+        """The highest of :data:`STAGES` not above the target percent (0 if none)."""
         t = self.target_percent
         return max((s for s in STAGES if s <= t), default=0)
 
@@ -173,62 +236,166 @@ class RolloutSettings:
         d["locked"] = self.locked_fields()
         d["target_percent"] = self.target_percent
         d["stage"] = self.stage
-        d.pop("salt")
+        d["operations"] = list(self.operations)
         return d
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, tuple[str, str]]]:
+    """``{track: {field: (variable, raw value)}}``; refuses a variable naming an unknown track."""
+    per_track: dict[str, dict[str, tuple[str, str]]] = {t: {} for t in TRACK_NAMES}
+    for base, fld in ((ENV_USE_DOMAIN, F_USE_DOMAIN), (ENV_PERCENT, F_PERCENT)):
+        raw = env.get(base)
+        if raw is not None and raw.strip() != "":
+            for t in TRACK_NAMES:
+                per_track[t][fld] = (base, raw)
+        for name, raw in env.items():
+            if not name.startswith(base + "_"):
+                continue
+            suffix = name[len(base) + 1:]
+            track = suffix.lower()
+            if track not in TRACKS:
+                known = ", ".join(f"{base}_{t.upper()}" for t in TRACK_NAMES)
+                raise RolloutSettingsError(
+                    f"environment variable {name} names an unknown rollout track {suffix!r} "
+                    f"(use {base} for both tracks, or one of {known})")
+            if raw is not None and raw.strip() != "":
+                per_track[track][fld] = (name, raw)
+    return per_track
+
+
+def _time(stored: Mapping[str, Any], key: str) -> float | None:
+    v = stored.get(key)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _bool(stored: Mapping[str, Any], key: str, default: bool) -> bool:
+    try:
+        return parse_bool(stored.get(key, default), what=key)
+    except RolloutSettingsError:
+        return default
+
+
+def _track_from_stored(track: str, stored: Mapping[str, Any], env: Mapping[str, tuple[str, str]]) -> TrackSettings:
+    stored_use = _bool(stored, track_key(track, F_USE_DOMAIN), False)
+    try:
+        stored_pct = parse_percent(stored.get(track_key(track, F_PERCENT), 0), what=track_key(track, F_PERCENT))
+    except RolloutSettingsError:
+        stored_pct = 0
+    use, pct = stored_use, stored_pct
+    overrides: dict[str, str] = {}
+    if F_USE_DOMAIN in env:
+        var, raw = env[F_USE_DOMAIN]
+        use = parse_bool(raw, what=var)
+        overrides[F_USE_DOMAIN] = f"{var}={raw}"
+    if F_PERCENT in env:
+        var, raw = env[F_PERCENT]
+        pct = parse_percent(raw, what=var)
+        overrides[F_PERCENT] = f"{var}={raw}"
+    return TrackSettings(
+        name=track, use_domain=use, percent=pct,
+        latched=_bool(stored, track_key(track, F_LATCHED), False),
+        latch_reason=str(stored.get(track_key(track, F_LATCH_REASON)) or ""),
+        latched_at=_time(stored, track_key(track, F_LATCHED_AT)),
+        stage_entered_at=_time(stored, track_key(track, F_STAGE_ENTERED_AT)),
+        stored_use_domain=stored_use, stored_percent=stored_pct, overrides=overrides)
+
+
+def _rate(stored: Mapping[str, Any], key: str, default: float, hi: float) -> float:
+    try:
+        v = float(stored.get(key, default))
+    except (TypeError, ValueError):
+        return default
+    return v if math.isfinite(v) and 0.0 <= v <= hi else default
+
+
+#: the canary's highest rate (calls per minute)
+MAX_CANARY_RATE = 600.0
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """The effective rollout settings: one :class:`TrackSettings` per track and the shared options."""
+
+    tracks: dict[str, TrackSettings] = field(default_factory=lambda: {t: TrackSettings(t) for t in TRACK_NAMES})
+    auto_rollback: bool = True
+    salt: str = ""
+    shadow_rate: float = 0.02
+    canary_rate: float = 0.0  # routed canary calls of the read-only operations per minute (0 = off)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    last_verify: dict | None = None  # {"at", "passed", "mismatches", "failures", "version"}
+    last_rehearsal: dict | None = None  # {"at", "passed", "track", "version", "checks"}
+
+    def track(self, name: str) -> TrackSettings:
+        return self.tracks[check_track(name)]
+
+    # -------- summaries over both tracks (status bar, the health document)
+
+    @property
+    def use_domain(self) -> bool:
+        return any(t.use_domain for t in self.tracks.values())
+
+    @property
+    def latched(self) -> bool:
+        return any(t.latched for t in self.tracks.values())
+
+    @property
+    def target_percent(self) -> int:
+        """The highest target share of the tracks (each track has its own: ``track(name)``)."""
+        return max((t.target_percent for t in self.tracks.values()), default=0)
+
+    @property
+    def percent(self) -> int:
+        """The highest percent of the tracks (for one-line summaries)."""
+        return max((t.percent for t in self.tracks.values()), default=0)
+
+    @property
+    def stage(self) -> int:
+        """The highest stage of the tracks (for one-line summaries)."""
+        return max((t.stage for t in self.tracks.values()), default=0)
+
+    @property
+    def latch_reason(self) -> str:
+        return "; ".join(f"{t.name}: {t.latch_reason}" for t in self.tracks.values() if t.latched)
+
+    def locked_fields(self) -> dict[str, str]:
+        """``{"<track>.<field>": environment variable}`` for every overridden field."""
+        return {f"{t.name}.{f}": v for t in self.tracks.values() for f, v in t.locked_fields().items()}
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return {f"{t.name}.{f}": v for t in self.tracks.values() for f, v in t.overrides.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tracks": {n: t.as_dict() for n, t in self.tracks.items()},
+            "auto_rollback": self.auto_rollback, "shadow_rate": self.shadow_rate, "canary_rate": self.canary_rate,
+            "thresholds": asdict(self.thresholds), "last_verify": self.last_verify,
+            "last_rehearsal": self.last_rehearsal, "locked": self.locked_fields(),
+            # one-line summaries over both tracks (the one-track API and the status bar read these)
+            "use_domain": self.use_domain, "percent": self.percent, "latched": self.latched,
+            "latch_reason": self.latch_reason, "target_percent": self.target_percent, "stage": self.stage,
+        }
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any], env: Mapping[str, str]) -> RolloutSettings:
         """Build from the persisted key/value pairs and the environment (raises on a bad override)."""
-
-        def _bool(key: str, default: bool) -> bool:
-            try:
-                return parse_bool(stored.get(key, default), what=key)
-            except RolloutSettingsError:
-                return default
-
-        stored_use = _bool(K_USE_DOMAIN, False)
-        try:
-            stored_pct = parse_percent(stored.get(K_PERCENT, 0), what=K_PERCENT)
-        except RolloutSettingsError:
-            stored_pct = 0
-        use, pct = stored_use, stored_pct
-        overrides: dict[str, str] = {}
-        raw = env.get(ENV_USE_DOMAIN)
-        if raw is not None and raw.strip() != "":
-            use = parse_bool(raw, what=ENV_USE_DOMAIN)
-            overrides["use_domain"] = f"{ENV_USE_DOMAIN}={raw}"
-        raw = env.get(ENV_PERCENT)
-        if raw is not None and raw.strip() != "":
-            pct = parse_percent(raw, what=ENV_PERCENT)
-            overrides["percent"] = f"{ENV_PERCENT}={raw}"
-        try:
-            shadow = float(stored.get(K_SHADOW_RATE, 0.02))
-            if not 0.0 <= shadow <= 1.0:
-                shadow = 0.02
-        except (TypeError, ValueError):
-            shadow = 0.02
-
-        def _time(key: str) -> float | None:
-            v = stored.get(key)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-        lv = stored.get(K_LAST_VERIFY)
+        env_tracks = _env_overrides(env)
+        lv, lr = stored.get(K_LAST_VERIFY), stored.get(K_LAST_REHEARSAL)
         return cls(
-            use_domain=use,
-            percent=pct,
-            auto_rollback=_bool(K_AUTO_ROLLBACK, True),
-            latched=_bool(K_LATCHED, False),
-            latch_reason=str(stored.get(K_LATCH_REASON) or ""),
-            latched_at=_time(K_LATCHED_AT),
-            stage_entered_at=_time(K_STAGE_ENTERED_AT),
+            tracks={t: _track_from_stored(t, stored, env_tracks[t]) for t in TRACK_NAMES},
+            auto_rollback=_bool(stored, K_AUTO_ROLLBACK, True),
             salt=str(stored.get(K_SALT) or ""),
-            shadow_rate=shadow,
+            shadow_rate=_rate(stored, K_SHADOW_RATE, 0.02, 1.0),
+            canary_rate=_rate(stored, K_CANARY_RATE, 0.0, MAX_CANARY_RATE),
             thresholds=Thresholds.from_settings(stored),
             last_verify=dict(lv) if isinstance(lv, dict) else None,
-            stored_use_domain=stored_use,
-            stored_percent=stored_pct,
-            overrides=overrides,
+            last_rehearsal=dict(lr) if isinstance(lr, dict) else None,
         )
+
+    def with_track(self, name: str, **changes: Any) -> RolloutSettings:
+        tracks = dict(self.tracks)
+        tracks[name] = replace(tracks[name], **changes)
+        return replace(self, tracks=tracks)
 
     def with_changes(self, **changes: Any) -> RolloutSettings:
         return replace(self, **changes)

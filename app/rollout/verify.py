@@ -8,6 +8,11 @@ path (forced calls never fall back, so a domain failure shows as one). Results
 are normalized (:mod:`app.rollout.normalize`) and compared step by step; error
 answers are compared by code.
 
+Long work reports and can stop: ``on_step`` is called with a :class:`StepProgress` before each
+step (step *n* of the 2 × ``len(SCENARIO)`` steps of both runs); ``cancelled()`` is asked before
+each step (and while waiting for frames), and when it answers true the run stops there with
+:class:`~app.rollout.errors.VerificationCancelled`: no report, so nothing is recorded for a gate.
+
 The factory: ``make_station_parts()`` returns a context manager that yields a
 :class:`ScratchStation` and tears it all down (workers stopped, files removed)
 on exit.
@@ -37,7 +42,7 @@ from app.domain.operations import (
     UpdateRule,
 )
 from app.rollout.decision import Force
-from app.rollout.errors import VerificationError
+from app.rollout.errors import VerificationCancelled, VerificationError
 from app.rollout.metrics import DOMAIN, LEGACY
 from app.rollout.normalize import differences, normalize, summarize
 from app.rollout.router import Router
@@ -48,7 +53,8 @@ class ScratchStation:
     """What the scenario needs from a scratch station.
 
     ``active_camera``: an active camera with a synthetic source, not running yet;
-    ``inactive_camera``: an inactive one; ``missing_camera``: an id no camera has.
+    ``inactive_camera``: an inactive one; ``missing_camera``: an id no camera has; ``store``:
+    its store, for a router with settings and audit (``rollout rehearse``).
     """
 
     legacy: StationOperations
@@ -56,6 +62,7 @@ class ScratchStation:
     active_camera: int
     inactive_camera: int
     missing_camera: int = 999_999
+    store: Any = None  # the scratch station's store (``rollout rehearse`` routes through it)
 
 
 StationFactory = Callable[[], AbstractContextManager[ScratchStation]]
@@ -120,6 +127,38 @@ SCENARIO: tuple[Step, ...] = (
 )
 
 assert {s.op for s in SCENARIO} == set(OPERATIONS), "the scenario must cover all thirteen operations"
+
+
+TOTAL_STEPS = 2 * len(SCENARIO)  # the scenario on the legacy path, then on the domain path
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """The step about to run: ``number`` of ``total`` (1-based, both runs counted), its path, operation, case."""
+
+    number: int
+    total: int
+    path: str
+    op: str
+    case: str
+
+    @property
+    def done(self) -> int:
+        return self.number - 1
+
+    def text(self) -> str:
+        return f"step {self.number} of {self.total}: {self.path} {self.op} ({self.case})"
+
+
+OnStep = Callable[[StepProgress], None]
+Cancelled = Callable[[], bool]
+
+
+def _check_cancelled(cancelled: Cancelled | None, number: int, *, waiting: bool = False) -> None:
+    if cancelled is not None and cancelled():
+        where = (f"in step {number} of {TOTAL_STEPS} (waiting for the first frames)" if waiting
+                 else f"before step {number} of {TOTAL_STEPS}")
+        raise VerificationCancelled(f"verification cancelled {where}; nothing was recorded")
 
 
 @dataclass(frozen=True)
@@ -187,9 +226,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _wait_for_frames(router: Router, cam: int, path: str, timeout: float) -> None:
+def _wait_for_frames(router: Router, cam: int, path: str, timeout: float, cancelled: Cancelled | None = None,
+                     number: int = 0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _check_cancelled(cancelled, number, waiting=True)
         try:
             st = router.call("camera_status", CameraRef(cam), force=path)
             if st.last_frame_age is not None or (st.fps or 0) > 0:
@@ -199,18 +240,24 @@ def _wait_for_frames(router: Router, cam: int, path: str, timeout: float) -> Non
         time.sleep(0.1)
 
 
-def _run_path(factory: StationFactory, path: str, frame_timeout: float) -> list[Any]:
+def _run_path(factory: StationFactory, path: str, frame_timeout: float, *, first: int = 1,
+              on_step: OnStep | None = None, cancelled: Cancelled | None = None) -> list[Any]:
     outcomes: list[Any] = []
+    _check_cancelled(cancelled, first)
     with factory() as station:
         router = Router(station.legacy, station.domain, None, env={})
         try:
             ctx: dict[str, Any] = {}
-            for step in SCENARIO:
+            for i, step in enumerate(SCENARIO):
+                number = first + i
+                _check_cancelled(cancelled, number)
+                if on_step is not None:
+                    on_step(StepProgress(number, TOTAL_STEPS, path, step.op, step.case))
                 if step.wait_for_frames:
-                    _wait_for_frames(router, station.active_camera, path, frame_timeout)
+                    _wait_for_frames(router, station.active_camera, path, frame_timeout, cancelled, number)
                 try:
                     req = step.build(station, ctx)
-                    res, decision = router.call_with_decision(step.op, req, force=Force(path))
+                    res, decision = router.call_with_decision(step.op, req, force=Force(path), actor="verify")
                     out = normalize(res)
                     if step.op == "create_rule" and "rule_id" not in ctx:
                         ctx["rule_id"] = res.rule.id
@@ -229,17 +276,22 @@ def _run_path(factory: StationFactory, path: str, frame_timeout: float) -> list[
 
 
 def run_verification(make_station_parts: StationFactory, *, frame_timeout: float = 20.0,
-                     progress: Callable[[str], None] | None = None) -> VerifyReport:
+                     progress: Callable[[str], None] | None = None, on_step: OnStep | None = None,
+                     cancelled: Cancelled | None = None) -> VerifyReport:
     """Run the scenario forced to legacy, then forced to domain, and compare (never raises for a
-    mismatch; :class:`VerificationError` only if nothing could run)."""
+    mismatch; :class:`VerificationError` only if nothing could run, :class:`VerificationCancelled`
+    when ``cancelled()`` answered true before a step)."""
     t0 = time.monotonic()
     report = VerifyReport()
     runs: dict[str, list[Any]] = {}
-    for path in (LEGACY, DOMAIN):
+    for k, path in enumerate((LEGACY, DOMAIN)):
         if progress:
             progress(f"running the scenario on the {path} path")
         try:
-            runs[path] = _run_path(make_station_parts, path, frame_timeout)
+            runs[path] = _run_path(make_station_parts, path, frame_timeout, first=1 + k * len(SCENARIO),
+                                   on_step=on_step, cancelled=cancelled)
+        except VerificationCancelled:
+            raise
         except Exception as e:
             report.errors.append(f"the {path} run could not complete: {type(e).__name__}: {e}")
     if not runs:

@@ -3,9 +3,11 @@
 Style: load entities through a unit of work and its repositories, decide with
 the domain's rules, act through the :class:`SupervisorPort`, commit explicitly.
 Business refusals are :class:`OperationError` subclasses with stable codes.
-An unexpected exception *after* a side effect (a worker started or stopped, a
-row committed) is raised as :class:`SideEffectFailure` so the rollout router
-never falls back on it; one *before* any side effect propagates unchanged.
+Just before a side effect (spawning or signalling a worker, committing) the
+operation marks it in the call context (:func:`app.domain.effects.mark_side_effect`):
+the rollout router never retries a call on legacy once it is marked, whatever
+fails after it. An unexpected exception *after* a side effect is also raised as
+:class:`SideEffectFailure`; one *before* any side effect propagates unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain.camera import Camera, CameraState
+from app.domain.effects import mark_side_effect
 from app.domain.errors import (
     Conflict,
     FieldError,
@@ -233,6 +236,7 @@ class DomainOperations:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
                 saved = uow.rules.add(rule)
+                mark_side_effect(f"commit: alert rule {rule.name!r} created")
                 uow.commit()
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
@@ -257,6 +261,7 @@ class DomainOperations:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
                 saved = uow.rules.update(rule, expected_version=current.version)
+                mark_side_effect(f"commit: alert rule {req.rule_id} updated")
                 uow.commit()
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
@@ -280,8 +285,10 @@ class DomainOperations:
         current = self._sup.status(req.camera_id)
         if current.state not in STARTABLE_STATES:
             raise InvalidState(f"camera {camera.id} ({camera.name}) is already {current.state.value}")
+        spec = spec_for(camera, self._worker_command)
         try:
-            ws = self._sup.start_worker(spec_for(camera, self._worker_command))
+            mark_side_effect(f"spawn: the worker of camera {camera.id}")
+            ws = self._sup.start_worker(spec)
         except SupervisorError as e:
             raise supervisor_refusal(camera, e) from e
         with after_side_effect("start_camera"):
@@ -295,6 +302,7 @@ class DomainOperations:
         if current.state is WorkerState.STOPPED:
             raise InvalidState(f"camera {camera.id} ({camera.name}) is not running")
         try:
+            mark_side_effect(f"signal: stop the worker of camera {camera.id}")
             ws = self._sup.stop_worker(req.camera_id, timeout=req.timeout)
         except SupervisorError as e:
             raise supervisor_refusal(camera, e) from e
@@ -308,8 +316,10 @@ class DomainOperations:
         spec = spec_for(camera, self._worker_command)
         try:
             if self._sup.status(req.camera_id).state is WorkerState.STOPPED:
+                mark_side_effect(f"spawn: the worker of camera {camera.id}")
                 ws = self._sup.start_worker(spec)
             else:
+                mark_side_effect(f"signal and spawn: restart the worker of camera {camera.id}")
                 ws = self._sup.restart_worker(spec)
         except SupervisorError as e:
             raise supervisor_refusal(camera, e) from e
@@ -338,6 +348,7 @@ class DomainOperations:
             changed = not camera.active
             if changed:
                 camera = uow.cameras.update(camera.with_changes(active=True))
+                mark_side_effect(f"commit: camera {req.camera_id} activated")
                 uow.commit()
         with after_side_effect("activate_camera") if changed else nullcontext():
             return self._status(camera)
@@ -347,6 +358,7 @@ class DomainOperations:
         changed = False
         if self._sup.status(req.camera_id).state is not WorkerState.STOPPED:
             try:
+                mark_side_effect(f"signal: stop the worker of camera {camera.id}")
                 self._sup.stop_worker(req.camera_id)
                 changed = True
             except NotRunning:
@@ -360,6 +372,7 @@ class DomainOperations:
                     if fresh is None:
                         raise NotFound(f"camera {req.camera_id} does not exist")
                     camera = uow.cameras.update(fresh.with_changes(active=False))
+                    mark_side_effect(f"commit: camera {req.camera_id} deactivated")
                     uow.commit()
                 changed = True
         with after_side_effect("deactivate_camera") if changed else nullcontext():

@@ -125,6 +125,25 @@ class AuditRow(Base):
     detail: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
 
 
+class ProblemReportRow(Base):
+    """An operator's problem report against a rollout track's stage (open until resolved)."""
+
+    __tablename__ = "rollout_reports"
+    __table_args__ = (Index("ix_rollout_reports_track_open", "track", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    track: Mapped[str] = mapped_column(String(20), nullable=False)
+    stage: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    operator: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    camera_id: Mapped[int | None] = mapped_column(Integer)
+    rule_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    resolution: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
 class SettingRow(Base):
     __tablename__ = "settings"
 

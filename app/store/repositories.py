@@ -20,9 +20,9 @@ from app.domain import (
     TargetKind,
     name_key,
 )
-from app.domain.audit import AuditEntry
+from app.domain.audit import AuditEntry, ProblemReport
 from app.store.alert_events import AlertEventRepository
-from app.store.models import AlertRuleRow, AuditRow, CameraRow, SettingRow, utcnow
+from app.store.models import AlertRuleRow, AuditRow, CameraRow, ProblemReportRow, SettingRow, utcnow
 
 
 def _camera_from_row(row: CameraRow) -> Camera:
@@ -270,3 +270,49 @@ class AuditRepository:
         if since is not None:
             q = q.where(AuditRow.at >= since)
         return [_audit_from_row(r) for r in self._s.scalars(q)]
+
+
+def _report_from_row(row: ProblemReportRow) -> ProblemReport:
+    return ProblemReport(
+        id=row.id, track=row.track, stage=row.stage, text=row.text, operator=row.operator,
+        camera_id=row.camera_id, rule_id=row.rule_id, created_at=row.created_at,
+        resolved_at=row.resolved_at, resolved_by=row.resolved_by, resolution=row.resolution,
+    )
+
+
+class ReportRepository:
+    """Problem reports against rollout tracks (``app.domain.audit.ProblemReport``)."""
+
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, report: ProblemReport) -> ProblemReport:
+        row = ProblemReportRow(
+            track=report.track, stage=report.stage, text=report.text, operator=report.operator,
+            camera_id=report.camera_id, rule_id=report.rule_id, created_at=report.created_at or utcnow(),
+        )
+        self._s.add(row)
+        self._s.flush()
+        return _report_from_row(row)
+
+    def get(self, report_id: int) -> ProblemReport | None:
+        row = self._s.get(ProblemReportRow, report_id)
+        return _report_from_row(row) if row is not None else None
+
+    def list(self, track: str | None = None, *, open_only: bool = False) -> list[ProblemReport]:
+        q = select(ProblemReportRow).order_by(ProblemReportRow.id)
+        if track is not None:
+            q = q.where(ProblemReportRow.track == track)
+        if open_only:
+            q = q.where(ProblemReportRow.resolved_at.is_(None))
+        return [_report_from_row(r) for r in self._s.scalars(q)]
+
+    def resolve(self, report_id: int, *, by: str, resolution: str) -> ProblemReport | None:
+        row = self._s.get(ProblemReportRow, report_id)
+        if row is None:
+            return None
+        row.resolved_at = utcnow()
+        row.resolved_by = by
+        row.resolution = resolution
+        self._s.flush()
+        return _report_from_row(row)

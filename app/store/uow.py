@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.store.repositories import (
     AuditRepository,
     CameraRepository,
+    ReportRepository,
     RuleRepository,
     SettingsRepository,
 )
@@ -30,6 +31,7 @@ class SqlUnitOfWork:
         self.rules = RuleRepository(s)
         self.settings = SettingsRepository(s)
         self.audit = AuditRepository(s)
+        self.reports = ReportRepository(s)
         return self
 
     def __exit__(self, *exc) -> None:

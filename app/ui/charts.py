@@ -75,6 +75,26 @@ def _path(p: str) -> tuple[tuple[str, str], ...]:
 
 DASH = {"p50": None, "p95": "dash", "p99": "dot"}
 
+# legends written out whole, so that each is extracted for translation
+_LATENCY_LEGENDS = {
+    ("domain", "p50"): QT_TRANSLATE_NOOP("ChartsPage", "domain P50"),
+    ("domain", "p95"): QT_TRANSLATE_NOOP("ChartsPage", "domain P95"),
+    ("domain", "p99"): QT_TRANSLATE_NOOP("ChartsPage", "domain P99"),
+    ("legacy", "p50"): QT_TRANSLATE_NOOP("ChartsPage", "legacy P50"),
+    ("legacy", "p95"): QT_TRANSLATE_NOOP("ChartsPage", "legacy P95"),
+    ("legacy", "p99"): QT_TRANSLATE_NOOP("ChartsPage", "legacy P99"),
+}
+_TRACK_LEGENDS = {
+    ("rules", "error_rate"): QT_TRANSLATE_NOOP("ChartsPage", "rules errors"),
+    ("rules", "domain_share"): QT_TRANSLATE_NOOP("ChartsPage", "rules share"),
+    ("cameras", "error_rate"): QT_TRANSLATE_NOOP("ChartsPage", "cameras errors"),
+    ("cameras", "domain_share"): QT_TRANSLATE_NOOP("ChartsPage", "cameras share"),
+    ("rules", "domain"): QT_TRANSLATE_NOOP("ChartsPage", "rules domain P95"),
+    ("rules", "legacy"): QT_TRANSLATE_NOOP("ChartsPage", "rules legacy P95"),
+    ("cameras", "domain"): QT_TRANSLATE_NOOP("ChartsPage", "cameras domain P95"),
+    ("cameras", "legacy"): QT_TRANSLATE_NOOP("ChartsPage", "cameras legacy P95"),
+}
+
 PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("fps", QT_TRANSLATE_NOOP("ChartsPage", "Camera FPS"), "fps", per_camera="fps"),
     PlotSpec("cpu", QT_TRANSLATE_NOOP("ChartsPage", "Camera CPU"), "%", per_camera="cpu_percent"),
@@ -88,11 +108,18 @@ PLOTS: tuple[PlotSpec, ...] = (
         Line("domain_share", legend=QT_TRANSLATE_NOOP("ChartsPage", "domain share"), transform=_pct),
         Line("rollout_percent", legend=QT_TRANSLATE_NOOP("ChartsPage", "target %")))),
     PlotSpec("latency", QT_TRANSLATE_NOOP("ChartsPage", "Operation latency P50/P95/P99"), "ms", lines=tuple(
-        Line(f"rollout_{q}_ms", _path(p), f"{p} {q.upper()}", style=(p, q))
+        Line(f"rollout_{q}_ms", _path(p), _LATENCY_LEGENDS[p, q], style=(p, q))
         for p in ("domain", "legacy") for q in ("p50", "p95", "p99"))),
     PlotSpec("fallbacks", QT_TRANSLATE_NOOP("ChartsPage", "Fallbacks and domain errors (window)"), QT_TRANSLATE_NOOP("ChartsPage", "calls"), lines=(
         Line("rollout_fallbacks", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "fallbacks")),
         Line("rollout_errors", _path("domain"), QT_TRANSLATE_NOOP("ChartsPage", "domain errors")))),
+    # per rollout track (app.metrics.tracks): the plan rolls out the rules track first, then the cameras track
+    PlotSpec("tracks", QT_TRANSLATE_NOOP("ChartsPage", "Per track: domain error rate and domain share"), "%",
+             lines=tuple(Line(f"rollout_track_{m}", (("track", t),), _TRACK_LEGENDS[t, m], transform=_pct)
+                         for t in ("rules", "cameras") for m in ("error_rate", "domain_share"))),
+    PlotSpec("track_latency", QT_TRANSLATE_NOOP("ChartsPage", "Per track: P95 latency by path"), "ms",
+             lines=tuple(Line("rollout_track_p95_ms", (("path", p), ("track", t)), _TRACK_LEGENDS[t, p])
+                         for t in ("rules", "cameras") for p in ("domain", "legacy"))),
 )
 
 

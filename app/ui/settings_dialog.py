@@ -1,7 +1,10 @@
 """The settings dialog: rollout, general, kiosk and camera defaults.
 
-Rollout settings go through the station's router (validated and audited there);
-a field that the environment overrides is shown locked with the variable's name.
+Rollout settings go through the station's router (validated and audited there), one
+column per track (rules, cameras). A field that the environment overrides is shown
+locked with the variable's name; a latched track is shown locked too (only an audited
+Resume on the rollout page clears a latch). Raising a track's percent goes through its
+stage gate: the save is refused with the gate's reasons unless an override reason is given.
 The other settings are stored in the station's settings table. Saving runs off
 the GUI thread; refusals show in the dialog.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +21,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -35,16 +39,27 @@ from app.ui.tasks import TaskRunner
 
 LOCK = "🔒"
 
-_THRESHOLD_LABELS = {
-    "window_s": ("Health window", " s"),
-    "max_domain_error_rate": ("Max domain error rate", ""),
-    "min_success_rate": ("Min end-to-end success", ""),
-    "max_p95_ratio": ("Max P95 ratio (domain/legacy)", "×"),
-    "min_samples": ("Min calls per path", ""),
-    "gate_max_error_rate": ("Gate: max error rate", ""),
-    "gate_min_calls": ("Gate: min domain calls", ""),
-    "gate_min_hold_s": ("Gate: min time at stage", " s"),
+_THRESHOLD_LABELS = {  # name -> (label, suffix); labels translated where the dialog shows them
+    "window_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Health window"), " s"),
+    "max_domain_error_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Max domain error rate"), ""),
+    "min_success_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Min end-to-end success"), ""),
+    "max_p95_ratio": (QT_TRANSLATE_NOOP("SettingsDialog", "Max P95 ratio (domain/legacy)"), "×"),
+    "min_samples": (QT_TRANSLATE_NOOP("SettingsDialog", "Min calls per path"), ""),
+    "gate_max_error_rate": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: max error rate"), ""),
+    "gate_min_calls_per_op": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: min routed domain calls per operation"), ""),
+    "gate_min_latency_calls": (QT_TRANSLATE_NOOP("SettingsDialog", "Gate: min calls per path for latency"), ""),
+    "hold_10_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 10 %"), " s"),
+    "hold_25_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 25 %"), " s"),
+    "hold_50_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 50 %"), " s"),
+    "hold_100_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Hold at 100 % (until complete)"), " s"),
+    "failure_limit": (QT_TRANSLATE_NOOP("SettingsDialog", "Latency: failing windows in a row before an alert"), ""),
+    "latency_floor_ms": (QT_TRANSLATE_NOOP("SettingsDialog", "Latency: P95 difference never a regression up to"),
+                         " ms"),
+    "min_failures": (QT_TRANSLATE_NOOP("SettingsDialog", "Errors: failed calls before a bound can fire"), ""),
+    "inconclusive_warn_s": (QT_TRANSLATE_NOOP("SettingsDialog", "Warn when inconclusive for longer than"), " s"),
 }
+
+TRACK_NAMES = ("rules", "cameras")
 
 
 def _redact(url: str) -> str:
@@ -105,23 +120,47 @@ class SettingsDialog(QDialog):
     def _build_rollout(self) -> None:
         page = QWidget()
         form = QFormLayout(page)
-        self.use_domain = QCheckBox(self.tr("serve calls with the domain implementation"))
-        self.use_domain_lock = self._lock_note()
-        self.percent = QSpinBox()
-        self.percent.setRange(0, 100)
-        self.percent.setSuffix(" %")
-        self.percent_lock = self._lock_note()
+        self.track_use: dict[str, QCheckBox] = {}
+        self.track_percent: dict[str, QSpinBox] = {}
+        self.track_lock: dict[str, QLabel] = {}
+        self.track_latch: dict[str, QLabel] = {}
+        self.override_reason: dict[str, QLineEdit] = {}
+        cols = QHBoxLayout()
+        for track in TRACK_NAMES:
+            box = QGroupBox(self.tr("{track} track").format(track=track))
+            box.setObjectName(f"rolloutTrack_{track}")
+            f = QFormLayout(box)
+            use = QCheckBox(self.tr("domain path on"))
+            pct = QSpinBox()
+            pct.setRange(0, 100)
+            pct.setSuffix(" %")
+            lock = self._lock_note()
+            latch = self._lock_note()
+            latch.setWordWrap(True)
+            reason = QLineEdit()
+            reason.setPlaceholderText(self.tr("only to raise the share past the gate (audited)"))
+            f.addRow(self.tr("Domain path"), use)
+            f.addRow(self.tr("Percent"), pct)
+            f.addRow("", lock)
+            f.addRow("", latch)
+            f.addRow(self.tr("Override reason"), reason)
+            self.track_use[track], self.track_percent[track] = use, pct
+            self.track_lock[track], self.track_latch[track], self.override_reason[track] = lock, latch, reason
+            cols.addWidget(box, 1)
+        form.addRow(_wrap(cols))
         self.auto_rollback = QCheckBox(self.tr("roll back automatically when the domain path is unhealthy"))
         self.shadow_rate = QDoubleSpinBox()
         self.shadow_rate.setRange(0, 1)
         self.shadow_rate.setDecimals(3)
         self.shadow_rate.setSingleStep(0.01)
-        form.addRow(self.tr("Domain path"), self.use_domain)
-        form.addRow("", self.use_domain_lock)
-        form.addRow(self.tr("Rollout percentage"), self.percent)
-        form.addRow("", self.percent_lock)
+        self.canary_rate = QDoubleSpinBox()
+        self.canary_rate.setRange(0, 600)
+        self.canary_rate.setDecimals(1)
+        self.canary_rate.setSuffix(self.tr(" calls/min"))
+        self.canary_rate.setSpecialValueText(self.tr("off"))
         form.addRow("", self.auto_rollback)
         form.addRow(self.tr("Shadow compare rate"), self.shadow_rate)
+        form.addRow(self.tr("Canary calls (read-only, routed)"), self.canary_rate)
         self.thresholds: dict[str, QDoubleSpinBox | QSpinBox] = {}
         limits: dict[str, tuple[float, float]] = {}
         try:
@@ -132,6 +171,7 @@ class SettingsDialog(QDialog):
             pass
         for name, (lo, hi) in limits.items():
             label, suffix = _THRESHOLD_LABELS.get(name, (name, ""))
+            label = QCoreApplication.translate("SettingsDialog", label) if name in _THRESHOLD_LABELS else name
             w: QDoubleSpinBox | QSpinBox
             if isinstance(lo, int) and isinstance(hi, int):
                 w = QSpinBox()
@@ -260,26 +300,33 @@ class SettingsDialog(QDialog):
         rollout, stored, has_pin = data
         self._rollout_loaded, self._stored = rollout, stored
         if rollout is not None:
-            self.use_domain.setChecked(rollout.stored_use_domain)
-            self.percent.setValue(rollout.stored_percent)
             self.auto_rollback.setChecked(rollout.auto_rollback)
             self.shadow_rate.setValue(rollout.shadow_rate)
+            self.canary_rate.setValue(rollout.canary_rate)
             for name, w in self.thresholds.items():
                 w.setValue(getattr(rollout.thresholds, name))
             self.locked = rollout.locked_fields()
-            for fld, widget, note in (("use_domain", self.use_domain, self.use_domain_lock),
-                                      ("percent", self.percent, self.percent_lock)):
-                var = self.locked.get(fld)
-                widget.setEnabled(var is None)
-                if var is not None:
-                    shown = rollout.overrides.get(fld, var)
-                    note.setText(self.tr("{LOCK} locked by the environment: {shown} (unset {var} to change it here)").format(LOCK=LOCK, shown=shown, var=var))
-                    widget.setToolTip(self.tr("locked by {var}").format(var=var))
-                    if fld == "use_domain":
-                        widget.setChecked(rollout.use_domain)
-                    else:
-                        widget.setValue(rollout.percent)
-                note.setVisible(var is not None)
+            for track in TRACK_NAMES:
+                t = rollout.track(track)
+                use, pct = self.track_use[track], self.track_percent[track]
+                use.setChecked(t.use_domain)  # the effective values: what the rollout page shows
+                pct.setValue(t.percent)
+                self.override_reason[track].clear()
+                notes = []
+                for fld, widget in (("use_domain", use), ("percent", pct)):
+                    var = t.locked_fields().get(fld)
+                    widget.setEnabled(var is None and not t.latched)
+                    widget.setToolTip(self.tr("locked by {var}").format(var=var) if var else "")
+                    if var is not None:
+                        notes.append(self.tr("{LOCK} locked by the environment: {shown} (unset {var} to change it here)").format(
+                            LOCK=LOCK, shown=t.overrides.get(fld, var), var=var))
+                self.track_lock[track].setText("\n".join(notes))
+                self.track_lock[track].setVisible(bool(notes))
+                latch = self.track_latch[track]
+                latch.setText(self.tr("{LOCK} rolled back ({reason}): clear the latch with Resume on the rollout page").format(
+                    LOCK=LOCK, reason=t.latch_reason or "–") if t.latched else "")
+                latch.setVisible(t.latched)
+                self.override_reason[track].setEnabled(not t.latched)
         self.api_enabled.setChecked(bool(stored[ss.K_API_ENABLED]))
         self.api_host.setText(str(stored[ss.K_API_HOST]))
         self.api_port.setValue(int(stored[ss.K_API_PORT]))
@@ -296,20 +343,31 @@ class SettingsDialog(QDialog):
 
     # ------------------------------------------------------------ saving
 
-    def pending_changes(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str | None]:
-        """(rollout set, rollout options, stored settings, new PIN) that differ from what was loaded."""
+    def pending_changes(self) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any], str | None]:
+        """({track: rollout set}, rollout options, stored settings, new PIN) that differ from what was loaded."""
         r = self._rollout_loaded
-        rset: dict[str, Any] = {}
+        rset: dict[str, dict[str, Any]] = {}
         ropts: dict[str, Any] = {}
         if r is not None:
-            if "use_domain" not in self.locked and self.use_domain.isChecked() != r.stored_use_domain:
-                rset["use_domain"] = self.use_domain.isChecked()
-            if "percent" not in self.locked and self.percent.value() != r.stored_percent:
-                rset["percent"] = self.percent.value()
+            for track in TRACK_NAMES:
+                t = r.track(track)
+                if t.latched:
+                    continue
+                change: dict[str, Any] = {}
+                locked = t.locked_fields()
+                if "use_domain" not in locked and self.track_use[track].isChecked() != t.use_domain:
+                    change["use_domain"] = self.track_use[track].isChecked()
+                if "percent" not in locked and self.track_percent[track].value() != t.percent:
+                    change["percent"] = self.track_percent[track].value()
+                if change:
+                    change["override_reason"] = self.override_reason[track].text().strip() or None
+                    rset[track] = change
             if self.auto_rollback.isChecked() != r.auto_rollback:
                 ropts["auto_rollback"] = self.auto_rollback.isChecked()
             if abs(self.shadow_rate.value() - r.shadow_rate) > 1e-9:
                 ropts["shadow_rate"] = self.shadow_rate.value()
+            if abs(self.canary_rate.value() - r.canary_rate) > 1e-9:
+                ropts["canary_rate"] = self.canary_rate.value()
             for name, w in self.thresholds.items():
                 if abs(float(w.value()) - float(getattr(r.thresholds, name))) > 1e-9:
                     ropts[name] = w.value()
@@ -340,7 +398,8 @@ class SettingsDialog(QDialog):
 
         def work() -> None:
             if rset and self.router is not None:
-                self.router.set(**rset, actor="operator")
+                for track, change in rset.items():  # each through its gate (or its override reason)
+                    self.router.set(track=track, actor="operator", reason="set in the settings dialog", **change)
             if ropts and self.router is not None:
                 self.router.set_options(ropts, actor="operator")
             if stored:

@@ -50,8 +50,31 @@ class StatusSample:
     rollout_tip: str = ""
 
 
+def _track_text(t: object) -> tuple[str, str]:
+    name = getattr(t, "name", "")
+    if getattr(t, "latched", False):
+        return f"{name} ROLLED BACK", f"{name}: rollback latched: {getattr(t, 'latch_reason', '') or 'no reason given'}"
+    pct = int(getattr(t, "target_percent", 0) or 0)
+    if not pct:
+        return f"{name} legacy", f"{name}: every call on the legacy implementation"
+    return f"{name} {pct} %", f"{name}: {pct} % of keys on the domain path (stage {getattr(t, 'stage', pct)} %)"
+
+
 def rollout_text(settings: object) -> tuple[str, str]:
-    """``("domain 25 %", tooltip)`` from a RolloutSettings-like object."""
+    """``("rules 25 % · cameras legacy", tooltip)`` from a RolloutSettings (one part per track);
+    ``("domain 25 %", tooltip)`` from a one-track settings-like object."""
+    tracks = getattr(settings, "tracks", None)
+    if isinstance(tracks, dict) and tracks:
+        parts = [_track_text(t) for t in tracks.values()]
+        if all(text.endswith(" legacy") for text, _ in parts):
+            text = "legacy"
+        else:
+            text = " · ".join(t for t, _ in parts)
+        tip = "; ".join(tp for _, tp in parts)
+        locked = settings.locked_fields()  # type: ignore[attr-defined]
+        if locked:
+            tip += "; locked by " + ", ".join(sorted(set(locked.values())))
+        return text, tip
     latched = bool(getattr(settings, "latched", False))
     use = bool(getattr(settings, "use_domain", False))
     pct = int(getattr(settings, "percent", 0) or 0)

@@ -195,7 +195,7 @@
         </message>
         <message>
             <source>detect motion</source>
-            <translation>检测运动</translation>
+            <translation>检测移动</translation>
         </message>
         <message>
             <source>comma separated, e.g. indoor, demo</source>
@@ -223,7 +223,7 @@
         </message>
         <message>
             <source>Motion &amp;warm-up frames</source>
-            <translation>运动检测预热帧数(&amp;W)</translation>
+            <translation>移动检测预热帧数(&amp;W)</translation>
         </message>
         <message>
             <source>&amp;Location</source>
@@ -287,7 +287,7 @@
         </message>
         <message>
             <source>Motion</source>
-            <translation>运动</translation>
+            <translation>移动</translation>
         </message>
         <message>
             <source>Uptime</source>
@@ -393,8 +393,64 @@
             <translation>1 小时</translation>
         </message>
         <message>
-            <source>Camera FPS</source>
+            <source>domain P50</source>
             <extracomment>16 colours that stay apart from each other on white (one per camera up to 16)</extracomment>
+            <translation>领域 P50</translation>
+        </message>
+        <message>
+            <source>domain P95</source>
+            <translation>领域 P95</translation>
+        </message>
+        <message>
+            <source>domain P99</source>
+            <translation>领域 P99</translation>
+        </message>
+        <message>
+            <source>legacy P50</source>
+            <translation>旧实现 P50</translation>
+        </message>
+        <message>
+            <source>legacy P95</source>
+            <translation>旧实现 P95</translation>
+        </message>
+        <message>
+            <source>legacy P99</source>
+            <translation>旧实现 P99</translation>
+        </message>
+        <message>
+            <source>rules errors</source>
+            <translation>规则错误率</translation>
+        </message>
+        <message>
+            <source>rules share</source>
+            <translation>规则占比</translation>
+        </message>
+        <message>
+            <source>cameras errors</source>
+            <translation>摄像头错误率</translation>
+        </message>
+        <message>
+            <source>cameras share</source>
+            <translation>摄像头占比</translation>
+        </message>
+        <message>
+            <source>rules domain P95</source>
+            <translation>规则 领域 P95</translation>
+        </message>
+        <message>
+            <source>rules legacy P95</source>
+            <translation>规则 旧实现 P95</translation>
+        </message>
+        <message>
+            <source>cameras domain P95</source>
+            <translation>摄像头 领域 P95</translation>
+        </message>
+        <message>
+            <source>cameras legacy P95</source>
+            <translation>摄像头 旧实现 P95</translation>
+        </message>
+        <message>
+            <source>Camera FPS</source>
             <translation>摄像头帧率</translation>
         </message>
         <message>
@@ -407,7 +463,7 @@
         </message>
         <message>
             <source>Camera motion</source>
-            <translation>摄像头运动</translation>
+            <translation>摄像头移动</translation>
         </message>
         <message>
             <source>score</source>
@@ -464,6 +520,14 @@
         <message>
             <source>domain errors</source>
             <translation>领域错误</translation>
+        </message>
+        <message>
+            <source>Per track: domain error rate and domain share</source>
+            <translation>按轨道：领域错误率与领域占比</translation>
+        </message>
+        <message>
+            <source>Per track: P95 latency by path</source>
+            <translation>按轨道：各路径 P95 延迟</translation>
         </message>
         <message>
             <source>Show the last</source>
@@ -540,6 +604,174 @@
         <message>
             <source>must be an http:// or https:// URL with a host</source>
             <translation>必须是带主机名的 http:// 或 https:// 地址</translation>
+        </message>
+    </context>
+    <context>
+        <name>HealthReasons</name>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): above {limit} with 95 % confidence</source>
+            <extracomment>English templates marked for translation; the first that matches a reason wins</extracomment>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：以 95 % 置信度高于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): below {limit}</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, {need} more clean calls to tell</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，还需 {need} 次无错调用才能判断</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, too many errors to call it healthy</source>
+            <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，错误过多，无法判为健康</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): below {limit} with 95 % confidence</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：以 95 % 置信度低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): at least {limit}</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：不低于 {limit}</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, {need} more successful calls to tell</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，还需 {need} 次成功调用才能判断</translation>
+        </message>
+        <message>
+            <source>{op}: end-to-end success {k}/{n} ({rate}, 95 % interval {lo}-{hi}): inconclusive, too many failures to call it healthy</source>
+            <translation>{op}：端到端成功率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：尚无定论，失败过多，无法判为健康</translation>
+        </message>
+        <message>
+            <source>{op}: latency: too few calls to compare (domain {d}, legacy {l}, need {need} each)</source>
+            <translation>{op}：延迟：调用太少，无法比较（领域 {d}，旧实现 {l}，各需 {need}）</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): within the bound</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：在界限内</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): under the {floor} ms floor</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：低于 {floor} ms 下限</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): above {limit} x in {count} consecutive windows</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：连续 {count} 个窗口超过 {limit} 倍</translation>
+        </message>
+        <message>
+            <source>{op}: domain P95 {d} ms vs legacy P95 {l} ms ({ratio} x, {diff} ms): above {limit} x in window {count} of {of}</source>
+            <translation>{op}：领域 P95 {d} ms 对比旧实现 P95 {l} ms（{ratio} 倍，{diff} ms）：第 {count}/{of} 个窗口超过 {limit} 倍</translation>
+        </message>
+        <message>
+            <source>{track}: no domain calls in the window</source>
+            <translation>{track}：窗口内没有领域调用</translation>
+        </message>
+        <message>
+            <source>{track}: not enough domain traffic to judge (inconclusive for {m} min)</source>
+            <translation>{track}：领域流量不足，无法判断（已无定论 {m} 分钟）</translation>
+        </message>
+        <message>
+            <source>95 % interval of the error rate &lt;= {limit}</source>
+            <translation>错误率的 95 % 区间 &lt;= {limit}</translation>
+        </message>
+        <message>
+            <source>95 % interval of end-to-end success &gt;= {limit}</source>
+            <translation>端到端成功率的 95 % 区间 &gt;= {limit}</translation>
+        </message>
+        <message>
+            <source>domain P95 &lt;= {ratio} x legacy P95, or within {floor} ms of it, in {n} consecutive windows</source>
+            <translation>领域 P95 &lt;= {ratio} 倍旧实现 P95，或相差不超过 {floor} ms，连续 {n} 个窗口</translation>
+        </message>
+        <message>
+            <source>no rollback latched</source>
+            <translation>未锁定回滚</translation>
+        </message>
+        <message>
+            <source>no open problem report</source>
+            <translation>没有未解决的问题报告</translation>
+        </message>
+        <message>
+            <source>already at 100 %: there is no further stage</source>
+            <translation>已在 100 %：没有下一阶段</translation>
+        </message>
+        <message>
+            <source>`edge-station verify` has not passed yet</source>
+            <translation>`edge-station verify` 尚未通过</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` is older than the last settings change: run it again</source>
+            <translation>上次 `edge-station verify` 早于最近一次设置更改：请重新运行</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` passed on this version ({version}), after the last settings change</source>
+            <translation>上次 `edge-station verify` 在当前版本（{version}）上、最近一次设置更改之后通过</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` failed ({m} mismatches, {f} failures)</source>
+            <translation>上次 `edge-station verify` 未通过（{m} 处不一致，{f} 次失败）</translation>
+        </message>
+        <message>
+            <source>held {held} at {stage} % (the plan: at least {hold}; {left} left)</source>
+            <translation>已在 {stage} % 保持 {held}（计划：至少 {hold}；还剩 {left}）</translation>
+        </message>
+        <message>
+            <source>held {held} at {stage} % (the plan: at least {hold})</source>
+            <translation>已在 {stage} % 保持 {held}（计划：至少 {hold}）</translation>
+        </message>
+        <message>
+            <source>every operation of the {track} track has at least {need} routed domain calls at this stage</source>
+            <translation>{track} 轨道的每个操作在本阶段都至少有 {need} 次路由的领域调用</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; unseen on the domain path: {ops}; too few: {low}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；领域路径上未出现：{ops}；太少：{low}</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; unseen on the domain path: {ops}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；领域路径上未出现：{ops}</translation>
+        </message>
+        <message>
+            <source>coverage: need {need} routed domain calls of each operation at this stage; too few: {low}</source>
+            <translation>覆盖：本阶段每个操作需要 {need} 次路由的领域调用；太少：{low}</translation>
+        </message>
+        <message>
+            <source>no routed domain call at this stage yet</source>
+            <translation>本阶段尚无路由的领域调用</translation>
+        </message>
+        <message>
+            <source>0 errors in {n} routed domain calls</source>
+            <translation>{n} 次路由的领域调用中 0 个错误</translation>
+        </message>
+        <message>
+            <source>latency: too few routed calls to compare (domain {d}, legacy {l}, need {need} each)</source>
+            <translation>延迟：路由的调用太少，无法比较（领域 {d}，旧实现 {l}，各需 {need}）</translation>
+        </message>
+        <message>
+            <source>{mm} shadow comparison mismatches at this stage (must be 0)</source>
+            <translation>本阶段影子比对不一致 {mm} 次（必须为 0）</translation>
+        </message>
+        <message>
+            <source>pass</source>
+            <translation>通过</translation>
+        </message>
+        <message>
+            <source>fail</source>
+            <translation>未通过</translation>
+        </message>
+        <message>
+            <source>inconclusive</source>
+            <translation>无定论</translation>
+        </message>
+        <message>
+            <source>pending</source>
+            <translation>待定</translation>
+        </message>
+        <message>
+            <source>ok</source>
+            <translation>正常</translation>
+        </message>
+        <message>
+            <source>alert</source>
+            <translation>告警</translation>
         </message>
     </context>
     <context>
@@ -1037,6 +1269,25 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
         </message>
     </context>
     <context>
+        <name>NeedsTable</name>
+        <message>
+            <source>Operation</source>
+            <translation>操作</translation>
+        </message>
+        <message>
+            <source>More domain calls</source>
+            <translation>还需领域调用</translation>
+        </message>
+        <message>
+            <source>More legacy calls</source>
+            <translation>还需旧实现调用</translation>
+        </message>
+        <message>
+            <source>cannot become healthy in this window</source>
+            <translation>本窗口内无法判为健康</translation>
+        </message>
+    </context>
+    <context>
         <name>Notifier</name>
         <message>
             <source>Edge Station</source>
@@ -1152,28 +1403,24 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>灰度发布：–</translation>
         </message>
         <message>
-            <source>Advance to next stage</source>
-            <translation>推进到下一阶段</translation>
-        </message>
-        <message>
-            <source>Roll back now</source>
-            <translation>立即回滚</translation>
-        </message>
-        <message>
             <source>Run verification</source>
             <translation>运行验证</translation>
         </message>
         <message>
+            <source>Rehearse a cameras rollback</source>
+            <translation>演练摄像头轨道回滚</translation>
+        </message>
+        <message>
+            <source>decision point 2: roll the cameras track back on a scratch station and verify that no domain code runs afterwards</source>
+            <translation>决策点 2：在临时站点上回滚摄像头轨道，并验证之后不再运行任何领域代码</translation>
+        </message>
+        <message>
+            <source>Roll back all tracks</source>
+            <translation>回滚所有轨道</translation>
+        </message>
+        <message>
             <source>Health: –</source>
             <translation>健康状况：–</translation>
-        </message>
-        <message>
-            <source>Stage gate: –</source>
-            <translation>阶段门禁：–</translation>
-        </message>
-        <message>
-            <source>Rollback checklist (verified)</source>
-            <translation>回滚检查清单（已验证）</translation>
         </message>
         <message>
             <source>Operation</source>
@@ -1208,6 +1455,14 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>P99 毫秒</translation>
         </message>
         <message>
+            <source>Cancel</source>
+            <translation>取消</translation>
+        </message>
+        <message>
+            <source>stop the verification before its next step; nothing is recorded</source>
+            <translation>在下一步之前停止验证；不会记录任何结果</translation>
+        </message>
+        <message>
             <source>Verification runs every operation on a scratch station, forced to legacy and to domain, and compares the answers.</source>
             <translation>验证会在临时工作站上分别强制使用旧版实现和领域实现运行每个操作，并比较结果。</translation>
         </message>
@@ -1224,36 +1479,78 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>无法读取灰度发布状态：{err}</translation>
         </message>
         <message>
-            <source>Rollout: ROLLED BACK — every call on legacy</source>
-            <translation>灰度发布：已回滚 — 所有调用走旧版实现</translation>
+            <source>{track} ROLLED BACK</source>
+            <translation>{track} 已回滚</translation>
         </message>
         <message>
-            <source>Rollout: legacy (domain path off)</source>
-            <translation>灰度发布：旧版实现（领域路径已关闭）</translation>
+            <source>{track} legacy</source>
+            <translation>{track} 旧实现</translation>
         </message>
         <message>
-            <source>Rollout: domain {percent} % (stage {stage} %)</source>
-            <translation>灰度发布：领域实现 {percent} %（阶段 {stage} %）</translation>
+            <source>{track} {percent} %</source>
+            <translation>{track} {percent} %</translation>
         </message>
         <message>
-            <source>target {percent} % of keys</source>
-            <translation>目标：{percent} % 的键</translation>
+            <source>Rollout: {tracks}</source>
+            <translation>发布：{tracks}</translation>
         </message>
         <message>
-            <source>actual call share {share}</source>
-            <translation>实际调用占比 {share}</translation>
+            <source>canary {rate} calls/min</source>
+            <translation>金丝雀 {rate} 次/分钟</translation>
         </message>
         <message>
-            <source>{population}: {domain}/{keys} keys on domain</source>
-            <translation>{population}：{domain}/{keys} 个键走领域实现</translation>
+            <source>canary off</source>
+            <translation>金丝雀已关闭</translation>
         </message>
         <message>
-            <source>since {time}</source>
-            <translation>自 {time} 起</translation>
+            <source>shadow rate {rate}</source>
+            <translation>影子比较比例 {rate}</translation>
         </message>
         <message>
-            <source>reason: {reason}</source>
-            <translation>原因：{reason}</translation>
+            <source>last rehearsal: {ok} at {when}</source>
+            <translation>上次演练：{when} {ok}</translation>
+        </message>
+        <message>
+            <source>Send every call of the {track} track(s) to the legacy implementation now?
+The rollback is recorded and its checklist verified.</source>
+            <translation>现在把 {track} 轨道的所有调用都交给旧实现吗？
+回滚会被记录，其检查清单会被验证。</translation>
+        </message>
+        <message>
+            <source>Resume the {track} track</source>
+            <translation>恢复 {track} 轨道</translation>
+        </message>
+        <message>
+            <source>What was found and fixed? (recorded in the audit log)</source>
+            <translation>发现并修复了什么？（记入审计日志）</translation>
+        </message>
+        <message>
+            <source>Report a problem ({track} track)</source>
+            <translation>报告问题（{track} 轨道）</translation>
+        </message>
+        <message>
+            <source>What went wrong? (the track's gate holds until the report is resolved)</source>
+            <translation>出了什么问题？（在报告解决之前，该轨道的关卡保持不放行）</translation>
+        </message>
+        <message>
+            <source>Resolve report #{id}</source>
+            <translation>解决报告 #{id}</translation>
+        </message>
+        <message>
+            <source>What was found or done?</source>
+            <translation>发现了什么或做了什么？</translation>
+        </message>
+        <message>
+            <source>the rehearsal could not run: {error}</source>
+            <translation>演练无法运行：{error}</translation>
+        </message>
+        <message>
+            <source>step {number} of {total}: {path} {operation} ({case})</source>
+            <translation>第 {number}/{total} 步：{path} {operation}（{case}）</translation>
+        </message>
+        <message>
+            <source>Cancelling…</source>
+            <translation>正在取消…</translation>
         </message>
         <message>
             <source>auto-rollback on</source>
@@ -1264,48 +1561,20 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>自动回滚已关闭</translation>
         </message>
         <message>
-            <source>🔒 set by the environment: {variables}</source>
-            <translation>🔒 由环境变量设置：{variables}</translation>
-        </message>
-        <message>
             <source>Health over {0:.0f} s: {1}</source>
             <translation>{0:.0f} 秒内的健康状况：{1}</translation>
-        </message>
-        <message>
-            <source>Stage gate: at {current} % — the last stage</source>
-            <translation>阶段门禁：已在 {current} % — 最后阶段</translation>
-        </message>
-        <message>
-            <source>PASSED</source>
-            <translation>已通过</translation>
-        </message>
-        <message>
-            <source>holding</source>
-            <translation>暂缓</translation>
-        </message>
-        <message>
-            <source>Stage gate {current} % → {next} %: {verdict}</source>
-            <translation>阶段门禁 {current} % → {next} %：{verdict}</translation>
-        </message>
-        <message>
-            <source>complete</source>
-            <translation>已完成</translation>
         </message>
         <message>
             <source>FAILED</source>
             <translation>失败</translation>
         </message>
         <message>
-            <source>in progress</source>
-            <translation>进行中</translation>
-        </message>
-        <message>
-            <source>Rollback checklist (verified): {state}</source>
-            <translation>回滚检查清单（已验证）：{state}</translation>
-        </message>
-        <message>
             <source>passed</source>
             <translation>通过</translation>
+        </message>
+        <message>
+            <source>no rollback rehearsal yet</source>
+            <translation>尚未演练回滚</translation>
         </message>
         <message>
             <source>Last verification: {ok} at {0} ({1} mismatches, {2} failures)</source>
@@ -1316,30 +1585,28 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>上次验证：从未（门禁需要一次验证）</translation>
         </message>
         <message>
-            <source>Advance to {0} %</source>
-            <translation>推进到 {0} %</translation>
-        </message>
-        <message>
-            <source>locked by the environment</source>
-            <translation>已被环境变量锁定</translation>
-        </message>
-        <message>
-            <source>the stage gate holds: see the checks</source>
-            <translation>阶段门禁未通过：请查看检查项</translation>
-        </message>
-        <message>
             <source>{what} failed: {text}</source>
             <translation>{what} 失败：{text}</translation>
+        </message>
+        <message>
+            <source>Advance with an override</source>
+            <translation>越过关卡推进</translation>
+        </message>
+        <message>
+            <source>The stage gate holds. Why advance anyway? (recorded in the audit log)</source>
+            <translation>阶段关卡未放行。为什么仍要推进？（记入审计日志）</translation>
         </message>
         <message>
             <source>Roll back</source>
             <translation>回滚</translation>
         </message>
         <message>
-            <source>Send every call to the legacy implementation now?
-The rollback is recorded and its checklist verified.</source>
-            <translation>立即将所有调用切换到旧版实现？
-回滚会被记录，并验证其检查清单。</translation>
+            <source>preparing the scratch station…</source>
+            <translation>正在准备临时工作站…</translation>
+        </message>
+        <message>
+            <source>verification cancelled: nothing was recorded for the gate</source>
+            <translation>验证已取消：未为关卡记录任何结果</translation>
         </message>
         <message>
             <source>verification could not run: {error}</source>
@@ -1570,10 +1837,6 @@ The rollback is recorded and its checklist verified.</source>
             <translation>设置</translation>
         </message>
         <message>
-            <source>serve calls with the domain implementation</source>
-            <translation>使用领域实现处理调用</translation>
-        </message>
-        <message>
             <source>roll back automatically when the domain path is unhealthy</source>
             <translation>领域路径不健康时自动回滚</translation>
         </message>
@@ -1582,12 +1845,76 @@ The rollback is recorded and its checklist verified.</source>
             <translation>领域路径</translation>
         </message>
         <message>
-            <source>Rollout percentage</source>
-            <translation>灰度发布百分比</translation>
+            <source>Health window</source>
+            <translation>健康窗口</translation>
+        </message>
+        <message>
+            <source>Max domain error rate</source>
+            <translation>领域错误率上限</translation>
+        </message>
+        <message>
+            <source>Min end-to-end success</source>
+            <translation>端到端成功率下限</translation>
+        </message>
+        <message>
+            <source>Max P95 ratio (domain/legacy)</source>
+            <translation>P95 比值上限（领域/旧实现）</translation>
+        </message>
+        <message>
+            <source>Min calls per path</source>
+            <translation>每条路径最少调用数</translation>
+        </message>
+        <message>
+            <source>Gate: max error rate</source>
+            <translation>关卡：错误率上限</translation>
+        </message>
+        <message>
+            <source>Gate: min routed domain calls per operation</source>
+            <translation>关卡：每个操作最少路由领域调用数</translation>
+        </message>
+        <message>
+            <source>Gate: min calls per path for latency</source>
+            <translation>关卡：延迟比较每条路径最少调用数</translation>
+        </message>
+        <message>
+            <source>Hold at 10 %</source>
+            <translation>10 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 25 %</source>
+            <translation>25 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 50 %</source>
+            <translation>50 % 阶段保持</translation>
+        </message>
+        <message>
+            <source>Hold at 100 % (until complete)</source>
+            <translation>100 % 阶段保持（直至完成）</translation>
+        </message>
+        <message>
+            <source>Latency: failing windows in a row before an alert</source>
+            <translation>延迟：告警前连续不合格窗口数</translation>
+        </message>
+        <message>
+            <source>Latency: P95 difference never a regression up to</source>
+            <translation>延迟：P95 差值不超过此值不算退化</translation>
+        </message>
+        <message>
+            <source>Errors: failed calls before a bound can fire</source>
+            <translation>错误：界限触发前最少失败调用数</translation>
+        </message>
+        <message>
+            <source>Warn when inconclusive for longer than</source>
+            <translation>无定论超过此时长时警告</translation>
         </message>
         <message>
             <source>Shadow compare rate</source>
             <translation>影子比对比例</translation>
+        </message>
+        <message>
+            <source>Canary calls (read-only, routed)</source>
+            <translation>金丝雀调用（只读，按路由）</translation>
         </message>
         <message>
             <source>This station has no rollout router.</source>
@@ -1658,6 +1985,18 @@ The rollback is recorded and its checklist verified.</source>
             <translation> 秒</translation>
         </message>
         <message>
+            <source>The API is off.</source>
+            <translation>API 已关闭。</translation>
+        </message>
+        <message>
+            <source>Running on {host}:{port}.</source>
+            <translation>正在 {host}:{port} 上运行。</translation>
+        </message>
+        <message>
+            <source>⚠ Not running: {error}. Choose another port and save; the API starts again at once.</source>
+            <translation>⚠ 未运行：{error}。请选择其他端口并保存，API 会立即重新启动。</translation>
+        </message>
+        <message>
             <source>off</source>
             <translation>关闭</translation>
         </message>
@@ -1682,20 +2021,32 @@ The rollback is recorded and its checklist verified.</source>
             <translation>翻页间隔</translation>
         </message>
         <message>
-            <source>The API is off.</source>
-            <translation>API 已关闭。</translation>
-        </message>
-        <message>
-            <source>Running on {host}:{port}.</source>
-            <translation>正在 {host}:{port} 上运行。</translation>
-        </message>
-        <message>
-            <source>⚠ Not running: {error}. Choose another port and save; the API starts again at once.</source>
-            <translation>⚠ 未运行：{error}。请选择其他端口并保存，API 会立即重新启动。</translation>
-        </message>
-        <message>
             <source>Kiosk</source>
             <translation>展台模式</translation>
+        </message>
+        <message>
+            <source>{track} track</source>
+            <translation>{track} 轨道</translation>
+        </message>
+        <message>
+            <source>domain path on</source>
+            <translation>启用领域路径</translation>
+        </message>
+        <message>
+            <source>only to raise the share past the gate (audited)</source>
+            <translation>仅用于越过关卡提高占比（会审计）</translation>
+        </message>
+        <message>
+            <source>Percent</source>
+            <translation>百分比</translation>
+        </message>
+        <message>
+            <source>Override reason</source>
+            <translation>越过理由</translation>
+        </message>
+        <message>
+            <source> calls/min</source>
+            <translation> 次/分钟</translation>
         </message>
         <message>
             <source>source rate</source>
@@ -1711,7 +2062,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion threshold</source>
-            <translation>运动阈值</translation>
+            <translation>移动阈值</translation>
         </message>
         <message>
             <source>Used for cameras added from the window.</source>
@@ -1728,6 +2079,10 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>locked by {var}</source>
             <translation>已被 {var} 锁定</translation>
+        </message>
+        <message>
+            <source>{LOCK} rolled back ({reason}): clear the latch with Resume on the rollout page</source>
+            <translation>{LOCK} 已回滚（{reason}）：请在发布页面用“恢复”解除锁定</translation>
         </message>
         <message>
             <source>a PIN is set</source>
@@ -1817,7 +2172,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion</source>
-            <translation>运动</translation>
+            <translation>移动</translation>
         </message>
         <message>
             <source>Samples</source>
@@ -1850,6 +2205,161 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>{motion_avg:.3f} avg</source>
             <translation>平均 {motion_avg:.3f}</translation>
+        </message>
+    </context>
+    <context>
+        <name>TrackPanel</name>
+        <message>
+            <source>Rules track (alert-rule writes, first)</source>
+            <translation>规则轨道（告警规则写入，先发布）</translation>
+        </message>
+        <message>
+            <source>Cameras track (camera operations, second)</source>
+            <translation>摄像头轨道（摄像头操作，后发布）</translation>
+        </message>
+        <message>
+            <source>Advance</source>
+            <translation>推进</translation>
+        </message>
+        <message>
+            <source>Advance with override…</source>
+            <translation>越过关卡推进…</translation>
+        </message>
+        <message>
+            <source>Roll back</source>
+            <translation>回滚</translation>
+        </message>
+        <message>
+            <source>Resume…</source>
+            <translation>恢复…</translation>
+        </message>
+        <message>
+            <source>Report a problem…</source>
+            <translation>报告问题…</translation>
+        </message>
+        <message>
+            <source>Stage gate: –</source>
+            <translation>阶段关卡：–</translation>
+        </message>
+        <message>
+            <source>Open problem reports: none</source>
+            <translation>未解决的问题报告：无</translation>
+        </message>
+        <message>
+            <source>#</source>
+            <translation>#</translation>
+        </message>
+        <message>
+            <source>Stage</source>
+            <translation>阶段</translation>
+        </message>
+        <message>
+            <source>By</source>
+            <translation>报告人</translation>
+        </message>
+        <message>
+            <source>Problem</source>
+            <translation>问题</translation>
+        </message>
+        <message>
+            <source>Resolve selected report…</source>
+            <translation>解决所选报告…</translation>
+        </message>
+        <message>
+            <source>ROLLED BACK — every call on legacy</source>
+            <translation>已回滚 — 所有调用走旧实现</translation>
+        </message>
+        <message>
+            <source>COMPLETE at 100 % — legacy may be retired</source>
+            <translation>已在 100 % 完成 — 可以停用旧实现</translation>
+        </message>
+        <message>
+            <source>legacy (stage 0 %)</source>
+            <translation>旧实现（阶段 0 %）</translation>
+        </message>
+        <message>
+            <source>stage {stage} % · domain {percent} %</source>
+            <translation>阶段 {stage} % · 领域 {percent} %</translation>
+        </message>
+        <message>
+            <source>latched {when}: {reason}</source>
+            <translation>{when} 锁定：{reason}</translation>
+        </message>
+        <message>
+            <source>held {held} of {hold} · {left} left</source>
+            <translation>已保持 {held}，共需 {hold} · 还剩 {left}</translation>
+        </message>
+        <message>
+            <source>actual call share {share}</source>
+            <translation>实际调用占比 {share}</translation>
+        </message>
+        <message>
+            <source>{population}: {domain}/{keys} keys on domain</source>
+            <translation>{population}：{domain}/{keys} 个键在领域路径</translation>
+        </message>
+        <message>
+            <source>🔒 set by the environment: {variables}</source>
+            <translation>🔒 由环境变量设置：{variables}</translation>
+        </message>
+        <message>
+            <source>Stage gate at 100 %: complete</source>
+            <translation>100 % 阶段关卡：已完成</translation>
+        </message>
+        <message>
+            <source>Stage gate at 100 %: holding until the track is complete</source>
+            <translation>100 % 阶段关卡：保持直到轨道完成</translation>
+        </message>
+        <message>
+            <source>PASSED</source>
+            <translation>通过</translation>
+        </message>
+        <message>
+            <source>holding</source>
+            <translation>保持中</translation>
+        </message>
+        <message>
+            <source>Stage gate {current} % → {next} %: {verdict}</source>
+            <translation>阶段关卡 {current} % → {next} %：{verdict}</translation>
+        </message>
+        <message>
+            <source>still needs {n} item(s)</source>
+            <translation>还需要 {n} 项</translation>
+        </message>
+        <message>
+            <source>complete</source>
+            <translation>已完成</translation>
+        </message>
+        <message>
+            <source>FAILED</source>
+            <translation>失败</translation>
+        </message>
+        <message>
+            <source>in progress</source>
+            <translation>进行中</translation>
+        </message>
+        <message>
+            <source>Rollback checklist (verified): {state}</source>
+            <translation>回滚检查清单（已验证）：{state}</translation>
+        </message>
+        <message>
+            <source>Open problem reports: {n} (they hold the gate)</source>
+            <translation>未解决的问题报告：{n}（它们使关卡保持不放行）</translation>
+        </message>
+        <message>
+            <source>Health cannot judge {n} operation(s) yet: calls still needed in one window</source>
+            <translation>健康检查尚无法判断 {n} 个操作：单个窗口内还需的调用数</translation>
+        </message>
+        <message>
+            <source>Advance to {0} %</source>
+            <translation>推进到 {0} %</translation>
+        </message>
+        <message>
+            <source>locked by the environment</source>
+            <translation>被环境变量锁定</translation>
+        </message>
+        <message>
+            <source>the stage gate holds: see the checks</source>
+            <translation>阶段关卡未放行：请查看检查项</translation>
         </message>
     </context>
     <context>

@@ -126,8 +126,8 @@ def _put_cameras_back(request: pytest.FixtureRequest) -> Iterator[None]:
             (st.domain_ops.activate_camera if active else st.domain_ops.deactivate_camera)(CameraRef(cam_id))
     if hasattr(live.router, "control") and live.router.control is not None:
         s = live.router.settings
-        if s.latched:  # turning the toggle on is what clears a rollback latch
-            live.router.set(use_domain=True, actor="test cleanup")
+        if s.latched:  # only an audited resume clears a rollback latch
+            live.router.resume(track="all", actor="test cleanup", reason="test cleanup")
         if s.use_domain or s.percent or s.latched:
             live.router.set(use_domain=False, percent=0, actor="test cleanup")
         assert not live.router.settings.latched

@@ -54,8 +54,11 @@ def test_ctl_operations(capsys, live, tmp_path):
     code, out, err = run(capsys, live, "update-rule", rid, "--set", "threshold=high")
     assert code == 1 and "[validation]" in err and "threshold" in err
 
-    code, out, _ = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10")
-    assert code == 0 and "domain on, 10 %" in out
+    # raising a share goes through each track's gate: no back door through the one-track API
+    code, out, err = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10")
+    assert code == 1 and "cannot raise the rules track from 0 % to 10 %" in err and "verify" in err
+    code, out, _ = run(capsys, live, "rollout", "--use-domain", "off", "--percent", "0")
+    assert code == 0 and "domain off, 0 %" in out
     code, out, _ = run(capsys, live, "health")
     assert code == 0 and out.startswith("station: ")
     code, out, _ = run(capsys, live, "metrics")

@@ -107,12 +107,19 @@ def test_rollout_get_and_put(client, live):
     r = client.request("GET", "/api/v1/rollout")
     assert r.status == 200 and r.data["settings"]["use_domain"] is False
     r = client.request("PUT", "/api/v1/rollout", body={"use_domain": True, "percent": 25, "reason": "test"})
+    assert r.status == 409 and "cannot raise the rules track from 0 % to 25 %" in r.error["message"]  # the gate
+    r = client.request("PUT", "/api/v1/rollout", body={"use_domain": True, "percent": 25, "reason": "test",
+                                                        "override_reason": "api test"})
     assert r.status == 200, r.json
     assert r.data["settings"]["use_domain"] is True and r.data["settings"]["percent"] == 25
-    assert live.router.settings.percent == 25
+    assert {t: d["settings"]["percent"] for t, d in r.data["tracks"].items()} == {"rules": 25, "cameras": 25}
+    assert live.router.settings.track("cameras").percent == 25
     with live.station.store.uow() as uow:
         entries = [e for e in uow.audit.recent(limit=50) if e.op == "settings.set" and e.actor == "api"]
-    assert {e.key for e in entries} >= {"rollout.use_domain", "rollout.percent"}
+        overrides = [e for e in uow.audit.recent(limit=50) if e.op == "rollout.override"]
+    assert {e.key for e in entries} >= {f"rollout.{t}.{f}" for t in ("rules", "cameras")
+                                        for f in ("use_domain", "percent")}
+    assert {(e.key, e.reason) for e in overrides} == {("rules", "api test"), ("cameras", "api test")}
     r = client.request("PUT", "/api/v1/rollout", body={"rollback": True, "reason": "test rollback"})
     assert r.status == 200 and r.data["settings"]["latched"] is True and r.data["settings"]["percent"] == 0
     r = client.request("PUT", "/api/v1/rollout", body={"percent": 101})

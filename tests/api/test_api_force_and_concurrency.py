@@ -35,7 +35,8 @@ def test_force_is_honoured_and_visible(client, live):
     r = client.camera("status", cam)
     assert r.route["path"] == "legacy" and r.route["reason"] == "domain_off" and not r.route["forced"]
     # at 100 % every key goes to the domain path; force_domain=false still wins
-    assert client.request("PUT", "/api/v1/rollout", body={"use_domain": True, "percent": 100}).status == 200
+    assert client.request("PUT", "/api/v1/rollout", body={"use_domain": True, "percent": 100,
+                                                          "override_reason": "test setup"}).status == 200
     wait_for(lambda: client.camera("status", cam).route["path"] == "domain", what="the new percent")
     assert client.camera("status", cam).route["reason"] == "percent_in"
     assert client.camera("status", cam, force="legacy").route["path"] == "legacy"

@@ -7,7 +7,16 @@ Run: ``.venv/bin/python tests/bench/bench_router.py [--rounds 30] [--calls 200]`
    runs). Rounds alternate direct and routed batches; the figure is the ratio of the median
    per-call times (target <= 1.05).
 2. Recording cost: a no-op operation direct vs routed; the difference is what the router adds
-   per call (decision, metrics with DDSketch, buffered audit entry) - target <= 10 us.
+   per call (decision, metrics with DDSketch, buffered audit entry, the side-effect call context,
+   the periodic health checks that fall into the run) - target <= 10 us.
+3. Per-operation health evaluation: one ``check_health`` (window summary of 13 operations x 2
+   paths, Wilson bounds, latency per operation) on a full window; and recording plus every
+   deferred evaluation per call (routed calls check every 5 s, the sampler's tick once a second,
+   each window judged once per interval), simulated at 10, 100 and 1000 calls/s on a virtual
+   clock against the direct calls of the same run - target <= 10 us.
+4. The fault drill on a scratch station (real workers, real clock, 10 s window): time from the
+   injection to the auto-rollback latch, median of ``--drills`` runs, for "fail 20 %" and for
+   "slow 3 x" on one operation (1 ms floor: the operations take about 1 ms).
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ from app.domain.camera import CameraState  # noqa: E402
 from app.domain.operations import CameraRef, CameraStatus  # noqa: E402
 from app.rollout import AuditLog, Router  # noqa: E402
 from app.rollout.decision import store_keys_provider  # noqa: E402
+
+#: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
+SETUP = "test setup"
 
 
 def compare(direct, routed, req, rounds: int, calls: int) -> tuple[float, float, float]:
@@ -59,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--drills", type=int, default=5, help="drill runs per case (0: skip the drills)")
     a = ap.parse_args(argv)
 
     from app.station import scratch_station
@@ -70,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         for pct, impl, label in ((100, st.domain, "domain"), (0, st.legacy, "legacy")):
             router = Router(st.legacy, st.domain, store, store_keys_provider(store), env={},
                             audit=AuditLog(store, flush_interval=1.0))
-            router.set(use_domain=pct > 0, percent=pct, actor="bench")
+            router.set(use_domain=pct > 0, percent=pct, actor="bench", override_reason=SETUP)
             router.set_options({"shadow_rate": 0.0})
             assert router.decide("camera_status", req).path == label
             md, mr, ratio = compare(impl.camera_status, router.camera_status, req, a.rounds, a.calls)
@@ -81,14 +94,119 @@ def main(argv: list[str] | None = None) -> int:
 
         noop = Noop()
         router = Router(noop, noop, store, store_keys_provider(store), env={}, audit=AuditLog(store))  # type: ignore[arg-type]
-        router.set(use_domain=True, percent=50, actor="bench")
+        router.set(use_domain=True, percent=50, actor="bench", override_reason=SETUP)
         router.set_options({"shadow_rate": 0.0})
         md, mr, _ = compare(noop.camera_status, router.camera_status, req, a.rounds, a.calls * 5)
-        router.close()
         cost = (mr - md) * 1e6
         print(f"recording cost (no-op op): direct {md * 1e6:.2f} us, routed {mr * 1e6:.2f} us -> "
               f"{cost:.2f} us per call (target <= 10 us: {'ok' if cost <= 10 else 'ABOVE TARGET'})")
+        router.close()
+        health_cost()
+        for rate in (10, 100, 1000):
+            deferred(rate)
+    if a.drills:
+        drill_times(a.drills)
     return 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _noop_router(clock: _Clock) -> tuple[Router, Noop]:
+    from app.rollout.metrics import RolloutMetrics
+
+    noop = Noop()
+    router = Router(noop, noop, None, lambda: {"camera": [f"camera:{i}" for i in range(1, 9)]},  # type: ignore[arg-type]
+                    env={"USE_DOMAIN_SERVICE": "1", "ROLLOUT_PERCENT": "50"}, clock=clock,
+                    metrics=RolloutMetrics(window_s=300, clock=clock))
+    router._settings = router._settings.with_changes(shadow_rate=0.0)
+    return router, noop
+
+
+def health_cost(repeats: int = 100) -> None:
+    """One ``check_health`` (summary + per-operation verdict) on a window with all 13 operations on
+    both paths, and one summary after the window moved on by a bucket (the incremental merge)."""
+    import random
+
+    from app.domain.operations import OPERATIONS
+    from app.rollout.metrics import DOMAIN, LEGACY
+
+    clock = _Clock()
+    router, _ = _noop_router(clock)
+    rng = random.Random(3)
+    for _ in range(300):
+        clock.t += 1.0
+        for op in OPERATIONS:
+            for path in (DOMAIN, LEGACY):
+                router.metrics.record(op, path, rng.uniform(0.001, 0.003))
+    router.metrics.summary()
+    times, steps = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        router.check_health()
+        times.append(time.perf_counter() - t0)
+    for _ in range(30):
+        clock.t += router.metrics.bucket_s
+        router.metrics.record("camera_status", DOMAIN, 0.001)
+        t0 = time.perf_counter()
+        router.metrics.summary()
+        steps.append(time.perf_counter() - t0)
+    router.close()
+    print(f"health evaluation (13 ops x 2 paths, full 300 s window): median {statistics.median(times) * 1e3:.3f} ms "
+          f"per check_health; window moved on one bucket: median {statistics.median(steps) * 1e3:.3f} ms, "
+          f"max {max(steps) * 1e3:.1f} ms (the front rebuilt once per window)")
+
+
+def deferred(rate: int, seconds: int = 600) -> None:
+    """Recording plus every deferred health evaluation, per call: ``rate`` routed calls a virtual
+    second for ``seconds`` (routed calls check health every 5 s, the sampler ticks once a second)
+    against the same calls made directly, in the same run. CPU time of this thread (``thread_time``),
+    so the figure does not count the time a shared, loaded machine gives to other processes."""
+    reqs = [CameraRef(i) for i in range(1, 9)]
+    clock = _Clock()
+    router, noop = _noop_router(clock)
+    step = 1.0 / rate
+    routed = direct = 0.0
+    for _ in range(seconds):
+        t0 = time.thread_time()
+        for i in range(rate):
+            noop.camera_status(reqs[i % 8])
+        t1 = time.thread_time()
+        for i in range(rate):
+            router.camera_status(reqs[i % 8])
+            clock.t += step
+        router.health_tick()  # the station's sampler, once a second
+        t2 = time.thread_time()
+        direct += t1 - t0
+        routed += t2 - t1
+    router.close()
+    n = rate * seconds
+    cost = (routed - direct) / n * 1e6
+    print(f"recording + deferred health at {rate:>4} calls/s ({seconds} s simulated): direct {direct / n * 1e6:.2f} us, "
+          f"routed {routed / n * 1e6:.2f} us -> {cost:.2f} us per call "
+          f"(target <= 10 us: {'ok' if cost <= 10 else 'ABOVE TARGET'})")
+
+
+def drill_times(n: int) -> None:
+    from app.rollout.drill import FaultSpec, drill_on_scratch, scratch_drill_station
+
+    cases = [("fail 20 % on camera_status", FaultSpec(fail_rate=0.2), ("camera_status",)),
+             ("slow 3 x on camera_snapshot", FaultSpec(slow_factor=3.0, ops=("camera_snapshot",)),
+              ("camera_status", "camera_snapshot"))]
+    with scratch_drill_station(4) as st:
+        for label, spec, ops in cases:
+            latch = []
+            for _ in range(n):
+                r = drill_on_scratch(spec, ops=ops, station=st, floor_ms=1.0)
+                latch.append(r.time_to_latch_s if r.latched else float("inf"))
+            med = statistics.median(latch)
+            print(f"drill {label}: injection -> latch median {med:.1f} s of {n} "
+                  f"(runs: {', '.join(f'{t:.1f}' for t in latch)}; bound {r.bound_s:g} s, window {r.window_s:g} s)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Rollout page and settings dialog against a real station and its rollout router."""
+"""Rollout page (two tracks) and settings dialog against a real station and its rollout router."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.station_settings import K_API_PORT, K_KIOSK_CYCLE, StationSettings
 from tests.ui.conftest import make_station
 
+#: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
+SETUP = "test setup"
+
 pytestmark = pytest.mark.slow
 
 
@@ -19,26 +22,120 @@ def _page(qtbot, window) -> RolloutPage:
     return page
 
 
+def _shown(qtbot, page, predicate, timeout=10_000):
+    """Refresh the page until a snapshot taken after this call shows what ``predicate`` asks."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        with qtbot.waitSignal(page.snapshotShown, timeout=timeout):
+            page.refresh()
+        if predicate(page):
+            return
+        assert time.monotonic() < deadline, "the page did not show the expected state in time"
+
+
+def _checks(table) -> dict[str, str]:
+    return table.statuses()
+
+
+def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
+    """rules 10 -> 100 with holds, decision point 2 refused then passed, cameras 10, a report holding
+    the gate, a rollback that leaves zero domain calls: all from the page's own actions."""
+    page = _page(qtbot, window)
+    rules, cams = page.panels["rules"], page.panels["cameras"]
+    assert "legacy" in rules.state_label.text() and "legacy" in cams.state_label.text()
+    assert not rules.advance_btn.isEnabled()  # not verified yet
+    assert _checks(rules.gate_table)["verification"] == "fail"
+    assert {"dp2_rules_complete", "dp2_camera_verification", "dp2_rollback_rehearsed"} <= set(_checks(cams.gate_table))
+    # a short plan for the test (the defaults are 1, 3, 7 and 7 days), then a fresh verification
+    station.rollout_options({"hold_10_s": 0, "hold_25_s": 0, "hold_50_s": 0, "hold_100_s": 0,
+                             "gate_min_calls_per_op": 2, "gate_min_latency_calls": 2, "max_p95_ratio": 100,
+                             "latency_floor_ms": 60_000, "shadow_rate": 0})
+    station.router.control.record_verification(True, 0, 0, actor="test")
+    _shown(qtbot, page, lambda p: rules.advance_btn.isEnabled())
+    assert rules.advance_btn.text() == "Advance to 10 %"
+    from app.domain.operations import CreateRule, UpdateRule
+    from tests.unit.test_rollout_fakes import sample_rule
+
+    n = 0
+    for stage in (10, 25, 50, 100):
+        with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
+            rules.advance_btn.click()
+        assert sig.args[:2] == ["advance", True], sig.args
+        assert station.router.reload().track("rules").percent == stage
+        for _ in range(300):  # real rule writes, routed, until every rule operation is covered at the stage
+            n += 1
+            rule = station.call("create_rule", CreateRule(sample_rule(f"window rule {n}"))).rule
+            station.call("update_rule", UpdateRule(rule.id, {"threshold": 2.0}))
+            cov = next(c for c in station.rollout_gate("rules").checks if c.name == "coverage")
+            if cov.status == "pass":
+                break
+        if stage < 100:
+            _shown(qtbot, page, lambda p: rules.advance_btn.isEnabled())
+    _shown(qtbot, page, lambda p: "COMPLETE" in rules.state_label.text())
+    assert rules.advance_btn.isHidden() and rules.override_btn.isHidden()  # no "Advance to 10 %" at 100 %
+    # decision point 2: refused (no rehearsal), then passed after the page's rehearsal
+    assert not cams.advance_btn.isEnabled() and _checks(cams.gate_table)["dp2_rollback_rehearsed"] == "fail"
+    assert _checks(cams.gate_table)["dp2_rules_complete"] == "pass"
+    with qtbot.waitSignal(page.rehearseFinished, timeout=120_000) as sig:
+        page.rehearse("cameras")
+    assert not isinstance(sig.args[0], str) and sig.args[0].passed, sig.args[0]
+    _shown(qtbot, page, lambda p: cams.advance_btn.isEnabled())
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        cams.advance_btn.click()
+    assert station.router.reload().track("cameras").percent == 10
+    # a report holds the cameras gate and is listed on the page
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        page.file_report("cameras", text="the Lobby snapshot is black", operator="ana")
+    _shown(qtbot, page, lambda p: cams.reports_table.rowCount() == 1)
+    assert _checks(cams.gate_table)["open_reports"] == "fail" and not cams.advance_btn.isEnabled()
+    assert "the Lobby snapshot is black" in cams.reports_table.item(0, 3).text()
+    # roll back everything: zero domain calls afterwards
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        page.rollback("all", confirm=False)
+    _shown(qtbot, page, lambda p: "ROLLED BACK" in rules.state_label.text() and "ROLLED BACK" in cams.state_label.text())
+    assert cams.resume_btn.isVisibleTo(cams) and not cams.rollback_btn.isEnabled()
+    assert cams.checklist_table.isVisibleTo(cams) and "no_shadow_on_domain" in _checks(cams.checklist_table)
+    domain_before = sum(v.get("domain", {}).get("calls", 0) for v in station.router.metrics.lifetime().values())
+    for cam in station.cameras():
+        from app.domain.operations import CameraRef
+
+        station.call("camera_status", CameraRef(cam.id), force="domain")
+    station.call("create_rule", CreateRule(sample_rule("after the rollback")))
+    domain_after = sum(v.get("domain", {}).get("calls", 0) for v in station.router.metrics.lifetime().values())
+    assert domain_after == domain_before
+    # resume clears a latch only with a reason
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        page.resume("rules", reason="rule writer fixed")
+    _shown(qtbot, page, lambda p: not rules.resume_btn.isVisibleTo(rules))
+    assert "legacy" in rules.state_label.text()
+
+
 def test_rollout_page_follows_the_router_and_rolls_back(qtbot, window, station):
     page = _page(qtbot, window)
     assert "legacy" in page.stage_label.text()
-    station.router.set(use_domain=True, percent=25, actor="test")
+    station.router.set(use_domain=True, percent=25, actor="test", override_reason=SETUP)
     with qtbot.waitSignal(page.snapshotShown, timeout=10_000):
         page.refresh()
-    assert "domain 25 %" in page.stage_label.text()
-    assert page.rollback_btn.isEnabled()
+    assert "rules 25 %" in page.stage_label.text() and "cameras 25 %" in page.stage_label.text()
+    assert "stage 25 %" in page.panels["cameras"].state_label.text()
+    assert page.panels["cameras"].rollback_btn.isEnabled()
     # Gate: no verification and no calls yet: it holds, advance is off.
-    assert not page.advance_btn.isEnabled()
-    assert page.gate_table.rowCount() > 0
+    assert not page.panels["rules"].advance_btn.isEnabled()
+    assert page.panels["rules"].gate_table.rowCount() > 0
 
     with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
-        page.rollback(confirm=False)
+        page.rollback("cameras", confirm=False)
     assert sig.args[:2] == ["rollback", True]
-    assert station.router.settings.latched and station.router.settings.target_percent == 0
-    qtbot.waitUntil(lambda: "ROLLED BACK" in page.stage_label.text(), timeout=10_000)
-    qtbot.waitUntil(lambda: page.checklist_box.isVisibleTo(page), timeout=10_000)
-    assert page.checklist_table.rowCount() > 0
-    assert not page.rollback_btn.isEnabled()
+    cams = station.router.settings.track("cameras")
+    assert cams.latched and cams.target_percent == 0
+    assert station.router.settings.track("rules").target_percent == 25  # the tracks are independent
+    panel = page.panels["cameras"]
+    qtbot.waitUntil(lambda: "ROLLED BACK" in panel.state_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: panel.checklist_table.isVisibleTo(panel), timeout=10_000)
+    assert panel.checklist_table.rowCount() > 0
+    assert not panel.rollback_btn.isEnabled()
 
 
 def test_verify_from_the_page_is_recorded_for_the_gate(qtbot, window, station):
@@ -58,16 +155,35 @@ def test_verify_from_the_page_is_recorded_for_the_gate(qtbot, window, station):
 def test_settings_dialog_saves_rollout_and_station_settings(qtbot, window, station):
     dlg = window.settings_dialog()
     qtbot.waitUntil(lambda: dlg._rollout_loaded is not None, timeout=5_000)
-    assert dlg.percent.isEnabled() and dlg.use_domain.isEnabled()
-    dlg.use_domain.setChecked(True)
-    dlg.percent.setValue(10)
+    assert dlg.track_percent["rules"].isEnabled() and dlg.track_use["cameras"].isEnabled()
+    # raising a percent goes through the track's gate: refused (not verified), nothing changed
+    dlg.track_use["rules"].setChecked(True)
+    dlg.track_percent["rules"].setValue(10)
+    with qtbot.waitSignal(dlg.failed, timeout=10_000) as sig:
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
+    assert "cannot raise the rules track from 0 % to 10 %" in sig.args[0] and "verify" in sig.args[0]
+    assert station.router.reload().track("rules").target_percent == 0
+    # ... or with an override reason, audited
+    dlg.track_use["rules"].setChecked(True)
+    dlg.track_percent["rules"].setValue(10)
+    dlg.override_reason["rules"].setText("bench station")
     dlg.auto_rollback.setChecked(False)
     dlg.api_port.setValue(9876)
     dlg.kiosk_cycle.setValue(15)
     with qtbot.waitSignal(dlg.applied, timeout=10_000):
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     s = station.router.reload()
-    assert s.use_domain and s.percent == 10 and not s.auto_rollback
+    assert s.track("rules").target_percent == 10 and s.track("cameras").target_percent == 0
+    assert not s.auto_rollback
+    with station.store.uow() as uow:
+        (o,) = uow.audit.recent(5, op_prefix="rollout.override")
+    assert (o.key, o.reason, o.actor) == ("rules", "bench station", "operator")
+    qtbot.waitUntil(lambda: dlg.track_percent["rules"].value() == 10, timeout=5_000)  # reloaded: page and dialog agree
+    # a latched track is locked in the dialog: only an audited resume clears it
+    station.rollout_rollback(track="rules", reason="test")
+    dlg.load()
+    qtbot.waitUntil(lambda: dlg.track_latch["rules"].isVisibleTo(dlg), timeout=5_000)
+    assert not dlg.track_percent["rules"].isEnabled() and "Resume" in dlg.track_latch["rules"].text()
     stored = StationSettings(station).load()
     assert stored[K_API_PORT] == 9876 and stored[K_KIOSK_CYCLE] == 15
 
@@ -109,14 +225,15 @@ def test_environment_locked_fields_are_shown_locked(qtbot, data_dir, ui_settings
         qtbot.waitUntil(lambda: w.ready, timeout=20_000)
         dlg = SettingsDialog(station, w.tasks, w)
         qtbot.waitUntil(lambda: dlg._rollout_loaded is not None, timeout=5_000)
-        assert not dlg.percent.isEnabled()
-        assert dlg.percent.value() == 25
-        assert "ROLLOUT_PERCENT" in dlg.percent_lock.text() and dlg.percent_lock.isVisibleTo(dlg)
-        assert dlg.use_domain.isEnabled()
+        for track in ("rules", "cameras"):  # ROLLOUT_PERCENT sets both tracks
+            assert not dlg.track_percent[track].isEnabled()
+            assert dlg.track_percent[track].value() == 25
+            assert "ROLLOUT_PERCENT" in dlg.track_lock[track].text() and dlg.track_lock[track].isVisibleTo(dlg)
+            assert dlg.track_use[track].isEnabled()
         page = w.show_page("rollout")
         w.show()
         qtbot.waitUntil(lambda: page.snapshot is not None, timeout=10_000)
-        assert "ROLLOUT_PERCENT" in page.lock_label.text()
+        assert "ROLLOUT_PERCENT" in page.panels["cameras"].lock_label.text()
         dlg.close()
         w.shutdown()
     finally:

@@ -63,11 +63,13 @@ def test_rollout_text():
     from app.rollout.settings import RolloutSettings
 
     assert rollout_text(RolloutSettings())[0] == "legacy"
-    assert rollout_text(RolloutSettings(use_domain=True, percent=25))[0] == "domain 25 %"
-    text, tip = rollout_text(RolloutSettings(use_domain=True, percent=50, latched=True, latch_reason="p95"))
-    assert text == "ROLLED BACK" and "p95" in tip
-    _t, tip = rollout_text(RolloutSettings(use_domain=True, percent=10,
-                                           overrides={"percent": "ROLLOUT_PERCENT=10"}))
+    rules25 = RolloutSettings().with_track("rules", use_domain=True, percent=25)
+    assert rollout_text(rules25)[0] == "rules 25 % · cameras legacy"
+    text, tip = rollout_text(rules25.with_track("cameras", use_domain=False, percent=0, latched=True,
+                                                latch_reason="p95"))
+    assert text == "rules 25 % · cameras ROLLED BACK" and "p95" in tip
+    _t, tip = rollout_text(RolloutSettings().with_track("cameras", use_domain=True, percent=10,
+                                                        overrides={"percent": "ROLLOUT_PERCENT=10"}))
     assert "ROLLOUT_PERCENT" in tip
 
 

@@ -78,7 +78,7 @@ def test_every_template_builds_a_valid_rule_for_each_target() -> None:
         t["low_fps"](for_seconds=-1)
 
 
-def test_default_rules_are_camera_offline_and_the_three_rollout_health_rules_enabled(tmp_path: Path) -> None:
+def test_default_rules_are_camera_offline_and_the_four_rollout_health_rules_enabled(tmp_path: Path) -> None:
     offline, *rules = default_rules()
     assert (offline.metric, offline.target, offline.severity, offline.enabled) == (
         "offline", TargetKind.ALL_CAMERAS, Severity.CRITICAL, True)
@@ -86,7 +86,9 @@ def test_default_rules_are_camera_offline_and_the_three_rollout_health_rules_ena
         ("domain_error_rate", Comparator.GT, 0.05),
         ("success_rate", Comparator.LT, 0.95),
         ("p95_ratio", Comparator.GT, 1.5),
+        ("health_inconclusive", Comparator.GE, 1.0),
     }
+    assert {r.metric: r.severity for r in rules}["health_inconclusive"] is Severity.WARNING
     assert all(r.enabled and r.target is TargetKind.ROLLOUT for r in rules)
     # Inconclusive (no value written) holds the state rather than passing.
     assert all(r.no_data is NoDataPolicy.KEEP_LAST for r in rules)
@@ -98,6 +100,6 @@ def test_default_rules_are_camera_offline_and_the_three_rollout_health_rules_ena
                 uow.rules.add(r)
             uow.commit()
         engine = AlertEngine(MetricsRegistry(), store=store)
-        assert engine.load_rules() == 4
+        assert engine.load_rules() == 5
     finally:
         store.dispose()

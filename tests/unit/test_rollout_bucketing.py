@@ -18,7 +18,10 @@ def test_exact_share_over_the_current_keys(keys, salt, p):
     pop = Population(salt, keys)
     on = [k for k in keys if pop.is_domain(k, p)]
     assert len(on) == domain_count(p, len(keys))
-    assert abs(len(on) - p * len(keys) / 100) <= 0.5
+    if p > 0 and keys and p * len(keys) < 50:
+        assert len(on) == 1  # at least one key at a stage above 0 (a stage with none collects no evidence)
+    else:
+        assert abs(len(on) - p * len(keys) / 100) <= 0.5
 
 
 @given(keys_st, salt_st, pct_st, pct_st)

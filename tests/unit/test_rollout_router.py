@@ -18,12 +18,23 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
-from app.rollout import AuditLog, Force, RolloutControl, RolloutError, RolloutSettings, Router
-from app.rollout.bucketing import Population
+from app.rollout import (
+    AuditLog,
+    Force,
+    RolloutControl,
+    RolloutError,
+    RolloutSettings,
+    Router,
+    TrackSettings,
+)
+from app.rollout.bucketing import Population, domain_count
 from app.rollout.decision import decide
 from app.rollout.settings import ENV_PERCENT, ENV_USE_DOMAIN
 from app.store import open_store
 from tests.unit.test_rollout_fakes import NoSample, fake_pair, keys_for, sample_rule
+
+#: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
+SETUP = "test setup"
 
 
 class Clock:
@@ -68,7 +79,7 @@ def test_router_is_a_station_operations(store):
 def test_eight_cameras_25_percent_exactly_two_same_after_restart_and_kept_at_50(db_url):
     store = open_store(db_url)
     r, legacy, domain, _ = make_router(store)
-    r.set(use_domain=True, percent=25, actor="test")
+    r.set(use_domain=True, percent=25, actor="test", override_reason=SETUP)
     first = domain_cameras(r)
     assert len(first) == 2
     for i in range(1, 9):
@@ -80,7 +91,7 @@ def test_eight_cameras_25_percent_exactly_two_same_after_restart_and_kept_at_50(
     store = open_store(db_url)  # a restart: new process state, same database
     r2, *_ = make_router(store)
     assert domain_cameras(r2) == first
-    r2.set(percent=50, actor="test")
+    r2.set(percent=50, actor="test", override_reason=SETUP)
     at50 = domain_cameras(r2)
     assert len(at50) == 4 and first <= at50
     r2.close()
@@ -90,10 +101,10 @@ def test_eight_cameras_25_percent_exactly_two_same_after_restart_and_kept_at_50(
 def test_every_decision_carries_its_reason(store):
     r, *_ = make_router(store)
     assert r.decide("camera_status", CameraRef(1)).reason == "domain_off"
-    r.set(use_domain=True, percent=100)
+    r.set(use_domain=True, percent=100, override_reason=SETUP)
     _, d = r.call_with_decision("camera_status", CameraRef(1))
     assert (d.path, d.reason, d.key) == ("domain", "percent_in", "camera:1")
-    r.set(percent=0)
+    r.set(percent=0, override_reason=SETUP)
     assert r.decide("camera_status", CameraRef(1)).reason == "percent_out"
     assert r.decide("camera_status", CameraRef(1), Force.DOMAIN).reason == "force_domain"
     r.rollback(actor="test")
@@ -112,13 +123,14 @@ def test_keys_per_operation():
 
 
 settings_st = st.builds(
-    RolloutSettings, use_domain=st.booleans(), percent=st.integers(0, 100), latched=st.booleans(),
-    salt=st.text(min_size=1, max_size=8))
+    TrackSettings, name=st.sampled_from(["rules", "cameras"]), use_domain=st.booleans(),
+    percent=st.integers(0, 100), latched=st.booleans())
+salt_st = st.text(min_size=1, max_size=8)
 
 
-@given(settings_st, st.integers(1, 50), st.sampled_from([Force.DOMAIN, Force.LEGACY]))
-def test_force_wins_over_toggle_and_percent_but_not_over_the_latch(s, cam, force):
-    pop = Population(s.salt, [f"camera:{i}" for i in range(1, 20)])
+@given(settings_st, salt_st, st.integers(1, 50), st.sampled_from([Force.DOMAIN, Force.LEGACY]))
+def test_force_wins_over_toggle_and_percent_but_not_over_the_latch(s, salt, cam, force):
+    pop = Population(salt, [f"camera:{i}" for i in range(1, 20)])
     d = decide(s, pop, f"camera:{cam}", force)
     if s.latched:
         assert (d.path, d.reason) == ("legacy", "rollback_latch")
@@ -126,9 +138,9 @@ def test_force_wins_over_toggle_and_percent_but_not_over_the_latch(s, cam, force
         assert d.path == force.value and d.forced
 
 
-@given(settings_st, st.integers(1, 50), st.sampled_from([None, Force.NONE, "none"]))
-def test_no_force_follows_toggle_then_percent(s, cam, force):
-    pop = Population(s.salt, [f"camera:{i}" for i in range(1, 20)])
+@given(settings_st, salt_st, st.integers(1, 50), st.sampled_from([None, Force.NONE, "none"]))
+def test_no_force_follows_toggle_then_percent(s, salt, cam, force):
+    pop = Population(salt, [f"camera:{i}" for i in range(1, 20)])
     d = decide(s, pop, f"camera:{cam}", force)
     if s.latched or not s.use_domain:
         assert d.path == "legacy"
@@ -146,22 +158,27 @@ def test_environment_overrides_persisted_settings(stored_use, stored_pct, env_us
         env[ENV_USE_DOMAIN] = env_use
     if env_pct is not None:
         env[ENV_PERCENT] = str(env_pct)
-    s = RolloutSettings.from_stored({"rollout.use_domain": stored_use, "rollout.percent": stored_pct}, env)
+    stored = {f"rollout.{t}.{k}": v for t in ("rules", "cameras")
+              for k, v in (("use_domain", stored_use), ("percent", stored_pct))}
+    both = RolloutSettings.from_stored(stored, env)
     want_use = stored_use if env_use is None else env_use.strip().lower() in ("1", "true", "on", "yes")
-    assert s.use_domain == want_use
-    assert s.percent == (stored_pct if env_pct is None else env_pct)
-    assert (s.stored_use_domain, s.stored_percent) == (stored_use, stored_pct)
-    assert set(s.locked_fields()) == {f for f, v in (("use_domain", env_use), ("percent", env_pct)) if v is not None}
+    for s in both.tracks.values():  # the two-track variables set both tracks
+        assert s.use_domain == want_use
+        assert s.percent == (stored_pct if env_pct is None else env_pct)
+        assert (s.stored_use_domain, s.stored_percent) == (stored_use, stored_pct)
+        assert set(s.locked_fields()) == {f for f, v in (("use_domain", env_use), ("percent", env_pct))
+                                          if v is not None}
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.integers(0, 100), st.integers(0, 100))
+@given(st.integers(0, 100), st.integers(1, 100))  # env 0 over a running track is a rollback: test_rollout_gate
 def test_environment_override_wins_in_a_router_over_the_store(store, stored, env_pct):
-    RolloutControl(store, env={}).set(use_domain=True, percent=stored)
+    RolloutControl(store, env={}).set(use_domain=True, percent=stored, override_reason=SETUP)
     r, *_ = make_router(store, env={ENV_PERCENT: str(env_pct), ENV_USE_DOMAIN: "1"})
-    assert r.settings.percent == env_pct
-    assert len(domain_cameras(r)) == (env_pct * 8 * 2 + 100) // 200
-    assert r.locked_fields() == {"percent": ENV_PERCENT, "use_domain": ENV_USE_DOMAIN}
+    assert r.settings.track("cameras").percent == env_pct and r.settings.track("rules").percent == env_pct
+    assert len(domain_cameras(r)) == domain_count(env_pct, 8)
+    assert r.locked_fields() == {f"{t}.{f}": v for t in ("rules", "cameras")
+                                 for f, v in (("percent", ENV_PERCENT), ("use_domain", ENV_USE_DOMAIN))}
     r.close()
 
 
@@ -177,7 +194,7 @@ def test_bad_environment_value_is_refused_with_its_name(store):
 
 def all_domain(store, **kw):
     r, legacy, domain, state = make_router(store, **kw)
-    r.set(use_domain=True, percent=100)
+    r.set(use_domain=True, percent=100, override_reason=SETUP)
     return r, legacy, domain, state
 
 
@@ -276,11 +293,12 @@ def test_writes_are_audited_at_once_reads_are_buffered_until_flush(store):
 
 def test_settings_changes_are_audited_with_old_and_new(store):
     c = RolloutControl(store, env={})
-    c.set(use_domain=True, percent=10, actor="integrator")
+    c.set(use_domain=True, percent=10, actor="integrator", override_reason=SETUP)
     with store.uow() as uow:
         e = {x.key: x for x in uow.audit.recent(20, op_prefix="settings.set")}
-    assert e["rollout.percent"].detail == {"old": None, "new": 10}
-    assert e["rollout.percent"].actor == "integrator"
+    assert e["rollout.rules.percent"].detail == {"old": None, "new": 10}
+    assert e["rollout.cameras.percent"].detail == {"old": None, "new": 10}
+    assert e["rollout.rules.percent"].actor == "integrator"
 
 
 def test_background_audit_flusher_writes_reads(store):
@@ -302,7 +320,7 @@ def test_background_audit_flusher_writes_reads(store):
 def test_a_change_from_another_process_takes_effect_after_the_ttl(store):
     clock = Clock()
     r, *_ = make_router(store, clock=clock, settings_ttl=1.0)
-    RolloutControl(store, env={}).set(use_domain=True, percent=100)  # e.g. the CLI
+    RolloutControl(store, env={}).set(use_domain=True, percent=100, override_reason=SETUP)  # e.g. the CLI
     assert r.decide("camera_status", CameraRef(1)).path == "legacy"  # cached, no DB read per call
     clock.t += 1.01
     assert r.decide("camera_status", CameraRef(1)).path == "domain"
@@ -312,7 +330,7 @@ def test_a_change_from_another_process_takes_effect_after_the_ttl(store):
 def test_new_cameras_join_the_population_after_the_ttl(store):
     clock = Clock()
     r, legacy, domain, state = make_router(store, n=4, clock=clock)
-    r.set(use_domain=True, percent=50)
+    r.set(use_domain=True, percent=50, override_reason=SETUP)
     assert len(domain_cameras(r, 4)) == 2
     from tests.unit.test_rollout_fakes import FakeCam
 
@@ -325,7 +343,7 @@ def test_new_cameras_join_the_population_after_the_ttl(store):
 
 def test_shadow_comparison_records_read_mismatches_and_never_runs_writes_twice(store):
     r, legacy, domain, _ = make_router(store, shadow_inline=True)
-    r.set(use_domain=True, percent=100)
+    r.set(use_domain=True, percent=100, override_reason=SETUP)
     r.set_options({"shadow_rate": 1.0})
     domain.tamper["camera_status"] = lambda s: replace(s, name="renamed")
     r.camera_status(CameraRef(1))  # domain serves, legacy shadows: mismatch
@@ -340,12 +358,12 @@ def test_shadow_comparison_records_read_mismatches_and_never_runs_writes_twice(s
     with store.uow() as uow:
         (e,) = uow.audit.recent(5, op_prefix="rollout.shadow_mismatch")
     assert e.reason == "camera_status" and e.detail["diff"] == ["name"]
-    assert RolloutControl(store, env={}).gate().checks  # the mismatch reaches the gate (see test_rollout_health)
+    assert RolloutControl(store, env={}).gate("cameras").checks  # the mismatch reaches the gate (test_rollout_gate)
 
 
 def test_shadow_in_background_thread(store):
     r, legacy, domain, _ = make_router(store)
-    r.set(use_domain=True, percent=100)
+    r.set(use_domain=True, percent=100, override_reason=SETUP)
     r.set_options({"shadow_rate": 1.0})
     r.camera_status(CameraRef(1))
     r.close()  # waits for the shadow thread
@@ -367,7 +385,7 @@ def test_scratch_router_without_store():
     r.rollback(reason="t")
     assert r.settings.latched
     with pytest.raises(RolloutError):
-        r.set(percent=10)
+        r.set(percent=10, override_reason=SETUP)
     r.close()
 
 
@@ -376,7 +394,7 @@ def test_read_only_calls_cost_no_database_round_trip(store):
 
     clock = Clock()
     r, *_ = make_router(store, clock=clock)
-    r.set(use_domain=True, percent=50)
+    r.set(use_domain=True, percent=50, override_reason=SETUP)
     statements: list[str] = []
     listener = lambda *a: statements.append(a[2])  # noqa: E731
     event.listen(store.engine, "before_cursor_execute", listener)
@@ -395,7 +413,7 @@ def test_concurrent_calls_are_all_counted(store):
     import threading
 
     r, legacy, domain, _ = make_router(store)
-    r.set(use_domain=True, percent=50)
+    r.set(use_domain=True, percent=50, override_reason=SETUP)
 
     def worker():
         for i in range(248):  # 31 calls per camera

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008_operator_names'
-down_revision = '0001'
+down_revision = '0007_rollout_tracks'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,166 @@
+"""The fault drill end to end on a scratch station (real router, real workers, real operations), and the
+side-effect mark on a real spawn. The health windows run on a step clock (every call moves it 50 ms on),
+so many windows pass in a few seconds; latencies are measured in real time."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from app.domain.operations import CameraRef, SideEffectFailure, StopCamera
+from app.rollout.drill import (
+    FaultSpec,
+    InjectedFault,
+    StepClock,
+    drill_on_scratch,
+    drill_thresholds,
+    inject,
+    scratch_drill_station,
+    scratch_router,
+)
+from app.rollout.drill import cmd_drill as run_drill_cli
+from app.rollout.metrics import DOMAIN
+from app.rollout.router import Router
+from app.services.operations import DomainOperations
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def station():
+    with scratch_drill_station(4) as st:
+        yield st
+
+
+#: the operations here take about 1 ms, so a 3 x slowdown adds about 2 ms: under the station's 5 ms floor
+#: (never a regression by design). The drills run with a 1 ms floor, the no-fault runs too.
+FLOOR_MS = 1.0
+
+
+def drill(station, spec, ops=("camera_status",), seed=1):
+    return drill_on_scratch(spec, ops=ops, station=station, clock=StepClock(0.05), rng=random.Random(seed),
+                            floor_ms=FLOOR_MS)
+
+
+def test_failing_one_call_in_five_latches_within_the_bound(station):
+    report = drill(station, FaultSpec(fail_rate=0.2))
+    assert report.injected_failures > 0
+    assert report.alerted and report.latched, report.lines()
+    assert report.time_to_latch_s <= report.bound_s == 20.5
+    assert "camera_status: domain error rate" in report.latch_reason
+    assert report.passed
+
+
+def test_slowing_one_operation_three_fold_latches_after_the_failure_limit(station):
+    report = drill(station, FaultSpec(slow_factor=3.0, ops=("camera_snapshot",)),
+                   ops=("camera_status", "camera_snapshot"))
+    assert report.slowed_calls > 0 and report.injected_failures == 0
+    assert report.latched, report.lines()
+    assert "camera_snapshot: domain P95" in report.latch_reason
+    assert "in 3 consecutive windows" in report.latch_reason
+    assert "camera_status" not in report.latch_reason  # the other operation is not blamed
+    assert 2 * report.window_s <= report.time_to_latch_s <= report.bound_s
+
+
+def test_no_injection_raises_no_alert_in_ten_runs(station):
+    for run in range(10):
+        report = drill(station, FaultSpec(), ops=("camera_status", "camera_logs", "list_status"), seed=run)
+        assert not report.alerted and not report.latched, (run, report.lines(), report.reasons)
+        assert report.duration_s >= report.bound_s  # it ran its full length: several windows
+        assert report.passed
+
+
+def test_the_injection_ends_with_the_drill_even_when_it_raises(station):
+    router = scratch_router(station, drill_thresholds(), percent=100)
+    try:
+        with pytest.raises(RuntimeError, match="boom"), inject(router, FaultSpec(fail_rate=1.0)):
+            assert router._fault is not None
+            _, d = router.call_with_decision("camera_status", CameraRef(station.drill_cameras[0]))
+            assert d.fallback and d.fallback_cause == InjectedFault.__name__
+            raise RuntimeError("boom")
+        assert router._fault is None
+        _, d = router.call_with_decision("camera_status", CameraRef(station.drill_cameras[0]))
+        assert d.path == DOMAIN and not d.fallback
+    finally:
+        router.close()
+
+
+def test_the_cli_drill_reports_alert_latch_and_times(station, monkeypatch):
+    import app.rollout.drill as drill_mod
+
+    monkeypatch.setattr(drill_mod, "scratch_drill_station", lambda cameras=4: _reuse(station))
+    out, err = io.StringIO(), io.StringIO()
+    args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=False,
+                           reason="", json=False, floor_ms=None)
+    assert run_drill_cli(args, out=out, err=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "health alerted: after" in text and "latch fired:    after" in text and "drill PASSED" in text
+    bad = SimpleNamespace(**{**vars(args), "fail": 1.5})
+    assert run_drill_cli(bad, out=out, err=err) == 2
+    assert "--fail 1.5 must be a share from 0 to 1" in err.getvalue()
+    live = SimpleNamespace(**{**vars(args), "live": True})
+    assert run_drill_cli(live, out=out, err=err) == 2
+    assert "--live needs --reason" in err.getvalue()
+
+
+class _reuse:
+    def __init__(self, station):
+        self.station = station
+
+    def __enter__(self):
+        return self.station
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------- the side-effect mark on a real spawn
+
+
+class SpawnsThenFails:
+    """The real supervisor, except that ``start_worker`` raises after it has spawned the worker."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def start_worker(self, spec):
+        self._real.start_worker(spec)
+        raise RuntimeError("the supervisor answered garbage after the spawn")
+
+
+def test_a_domain_start_that_spawned_and_then_failed_is_not_retried_and_reports_the_truth():
+    with scratch_drill_station(1) as st:
+        cam = st.drill_cameras[0]
+        st.legacy_ops.stop_camera(StopCamera(cam))
+        domain = DomainOperations(st.store, SpawnsThenFails(st.supervisor), st.probe_runner, st.history)
+        router = Router(st.legacy_ops, domain, None, keys_provider=lambda: {"camera": [f"camera:{cam}"]},
+                        env={"USE_DOMAIN_SERVICE": "1", "ROLLOUT_PERCENT": "100"})
+        calls = []
+        real_legacy_start = st.legacy_ops.start_camera
+        st.legacy_ops.start_camera = lambda req: calls.append(req) or real_legacy_start(req)
+        try:
+            with pytest.raises(SideEffectFailure) as ei:
+                router.start_camera(CameraRef(cam))
+            assert calls == []  # never retried on legacy (which would have answered "already starting")
+            assert ei.value.effects == (f"spawn: the worker of camera {cam}",)
+            assert "garbage after the spawn" in str(ei.value)
+            d = router.last_decision
+            assert d.path == DOMAIN and not d.fallback
+            # the truth: the worker runs, and both paths say so
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and router.camera_status(CameraRef(cam)).state.value != "running":
+                time.sleep(0.05)
+            assert router.camera_status(CameraRef(cam)).state.value == "running"
+            assert st.legacy_ops.camera_status(CameraRef(cam)).pid == st.supervisor.status(cam).pid is not None
+            s = router.metrics.summary().per_op["start_camera"][DOMAIN]
+            assert (s.calls, s.errors, s.fallbacks, s.successes) == (1, 1, 0, 0)
+        finally:
+            st.legacy_ops.start_camera = real_legacy_start
+            router.close()
