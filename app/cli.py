@@ -269,13 +269,13 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app.store.yaml_io import ConfigFileError, import_cameras, parse_cameras_file
+    from app.store.yaml_io import ConfigFileError, import_cameras, max_file_bytes, parse_cameras_file
 
-    try:
-        cameras = parse_cameras_file(args.file)
-    except ConfigFileError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
     with _store(args) as store:
+        try:
+            cameras = parse_cameras_file(args.file, max_bytes=max_file_bytes(store))
+        except ConfigFileError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
         if args.dry_run:
             print(f"{args.file}: {len(cameras)} cameras, file is valid (nothing applied)")
             return EXIT_OK

@@ -397,10 +397,11 @@ class Station:
         self.emit(StationEvent("settings"))
 
     def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
-        from app.store.yaml_io import import_cameras, parse_cameras_file
+        from app.store.yaml_io import import_cameras, max_file_bytes, parse_cameras_file
 
         assert self.store is not None
-        report = import_cameras(self.store, parse_cameras_file(path), replace=replace)
+        cameras = parse_cameras_file(path, max_bytes=max_file_bytes(self.store))
+        report = import_cameras(self.store, cameras, replace=replace)
         self._on_database_changed()
         return report
 
