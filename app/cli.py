@@ -269,7 +269,12 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app.store.yaml_io import ConfigFileError, import_cameras, max_file_bytes, parse_cameras_file
+    from app.store.yaml_io import (
+        ConfigFileError,
+        import_cameras,
+        max_file_bytes,
+        parse_cameras_file,
+    )
 
     with _store(args) as store:
         try:
