@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from app import APP_NAME
+from app.files import make_private_dir
 
 ENV_DATA_DIR = "EDGE_STATION_DATA_DIR"
 ENV_DB = "EDGE_STATION_DB"
@@ -46,7 +47,7 @@ class StationPaths:
         """Create the data dir and its subfolders, or raise :class:`PathError` saying why not."""
         for d in (self.data_dir, self.run_dir, self.log_dir):
             try:
-                d.mkdir(parents=True, exist_ok=True)
+                make_private_dir(d)  # 0700: the database and logs name cameras and hold passwords
             except OSError as e:
                 raise PathError(f"cannot create {d}: {e.strerror or e}") from e
         probe = self.data_dir / ".write-test"

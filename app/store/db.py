@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from alembic import command
@@ -35,12 +36,31 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _private_files(path: Path):
+    """A connect listener making the database and its WAL files 0600 (they hold camera passwords)."""
+    done: set[str] = set()
+
+    def listener(_dbapi_conn, _record) -> None:
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if str(f) in done:
+                continue
+            try:
+                os.chmod(f, 0o600)
+                done.add(str(f))
+            except OSError:  # not created yet (the WAL files come with the first write)
+                pass
+
+    return listener
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and synchronous=NORMAL."""
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
             event.listen(engine, "connect", _sqlite_pragmas)
+            if engine.url.database and engine.url.database != ":memory:":
+                event.listen(engine, "connect", _private_files(Path(engine.url.database)))
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, SQLAlchemyError) as e:
