@@ -207,7 +207,7 @@ class Station:
 
         assert self.store is not None and self.supervisor is not None
         self.history = HeartbeatHistory().attach(self.supervisor)
-        self.probe_runner = ProbeRunner()
+        self.probe_runner = ProbeRunner(run_dir=self.paths.run_dir)
         self.domain_ops = DomainOperations(self.store, self.supervisor, self.probe_runner, self.history)
         self.legacy_ops = LegacyOperations(self.store.engine, self.supervisor, self.probe_runner, self.history)
         self.admin = StationAdmin(self.store, self.supervisor)

@@ -14,21 +14,29 @@ same objects duck-typed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import queue
+import secrets
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import psutil
 
 from app.domain.camera import mask_secrets
 from app.domain.errors import Unavailable
 from app.supervisor.model import LogLine, ProcessStats, SupervisorEvent, WorkerSpec, WorkerStatus
+from app.supervisor.proctree import INSTANCE_ENV, MARKER_ENV, PARENT_ENV
 
 Clock = Callable[[], float]
 
@@ -61,12 +69,14 @@ class ProbeRunner:
     """
 
     def __init__(self, command: Sequence[str] | None = None, *, grace: float = 2.0,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, run_dir: Path | None = None) -> None:
         if grace < 0:
             raise ValueError(f"grace must be >= 0, got {grace}")
         self._command = tuple(command) if command else None
         self.grace = grace
         self._env = dict(env) if env is not None else None
+        # A pid file per probe in flight: the next start reaps one a killed station left.
+        self.run_dir = Path(run_dir) if run_dir is not None else None
 
     def command_for(self, source: str, timeout: float) -> list[str]:
         if self._command is None:
@@ -75,23 +85,34 @@ class ProbeRunner:
             prefix: Sequence[str] = worker_command()
         else:
             prefix = self._command
-        return [*prefix, "probe", source, "--timeout", f"{timeout:g}"]
+        # The source comes on stdin: a password must not show on the command line.
+        return [*prefix, "probe", "-", "--timeout", f"{timeout:g}"]
 
     def probe(self, source: str, timeout: float) -> dict[str, Any]:
         shown = mask_secrets(source)
         env = dict(os.environ if self._env is None else self._env)
-        env["EDGE_STATION_WORKER"] = "1"
-        try:
-            proc = subprocess.Popen(
-                self.command_for(source, timeout),
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        instance = secrets.token_hex(8)
+        env.update({MARKER_ENV: "1", INSTANCE_ENV: instance, PARENT_ENV: str(os.getpid())})
+        argv = self.command_for(source, timeout)
+
+        def spawn() -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True, env=env, text=True, errors="replace",
             )
+
+        try:
+            # The probe's parent-death signal fires when the thread that forked it ends:
+            # fork from one long-lived thread, so a probe dies with the station, not
+            # with a request's thread.
+            proc = _SPAWNER.run(spawn)
         except OSError as e:
             raise Unavailable(f"cannot run the probe for {shown}: {e}") from e
+        pidfile = self._write_pidfile(proc.pid, instance)
         limit = timeout + self.grace
         try:
-            out, err = proc.communicate(timeout=limit)
+            out, err = proc.communicate(input=source + "\n", timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             try:
@@ -107,11 +128,58 @@ class ProbeRunner:
             _kill_group(proc)
             proc.wait()
             raise
+        finally:
+            if pidfile is not None:
+                with contextlib.suppress(OSError):
+                    pidfile.unlink()
         answer = _last_json_object(out)
         if answer is not None:
             return answer
         tail = (err or "").strip().splitlines()[-1:] or ["no output"]
         return {"ok": False, "error": f"probe exited with code {proc.returncode} without an answer: {tail[0]}"}
+
+
+    def _write_pidfile(self, pid: int, instance: str) -> Path | None:
+        if self.run_dir is None:
+            return None
+        from app.supervisor.pidfiles import PidRecord, write_probe_pidfile
+
+        try:
+            create_time = psutil.Process(pid).create_time()
+            return write_probe_pidfile(self.run_dir, PidRecord(
+                camera_id=-1, pid=pid, create_time=create_time, instance=instance, owner="probe",
+                started_at=time.time()))
+        except (OSError, psutil.Error):
+            return None  # it may have ended already; a safety net only
+
+
+class _Spawner:
+    """One long-lived daemon thread that forks on behalf of other threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="edge-probe-spawner", daemon=True)
+                self._thread.start()
+        fut: Future[Any] = Future()
+        self._jobs.put((fn, fut))
+        return fut.result()
+
+    def _loop(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.command == "probe":
-        _die_with_parent(os.getppid(), threading.Event(), threading.Event())
+        _die_with_parent(_expected_parent(), threading.Event(), threading.Event())
     try:
         if args.command == "probe":
             args.url = _source_arg(args.url)
@@ -223,8 +223,7 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
     sys.stdout.flush()
     sys.stderr.flush()
     _setup_logging(args.log_level, SinkLogHandler(LineSink(sys.stderr.fileno())))
-    parent = os.getppid()
-    _die_with_parent(parent, stop, wake)
+    _die_with_parent(_expected_parent(), stop, wake)
 
     from app.worker.motion import MotionConfig, MotionDetector
     from app.worker.preview import PreviewError, PreviewWriter
@@ -378,6 +377,16 @@ def _install_signal_handlers(stop: threading.Event, wake: threading.Event) -> No
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+
+
+def _expected_parent() -> int:
+    """The station that spawned us (it says so in the environment), else our parent now.
+
+    A parent that died before this process got here has already been replaced by
+    init or a subreaper: comparing with the recorded pid catches that too.
+    """
+    recorded = os.environ.get("EDGE_STATION_SUPERVISOR_PID", "")
+    return int(recorded) if recorded.isdigit() else os.getppid()
 
 
 def _die_with_parent(parent: int, stop: threading.Event, wake: threading.Event) -> None:
