@@ -38,6 +38,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
 
 
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds (> 0, or >= 0); nan, inf and negatives refused."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            bound = "above 0" if positive else "0 or more"
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds, {bound}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
@@ -57,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("headless", "run the station without a window until TERM or Ctrl-C", cmd_headless)
     p.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--status-interval", type=float, default=10.0, metavar="S",
+    p.add_argument("--duration", type=_seconds(positive=True), default=None, metavar="S",
+                   help="stop after S seconds (a number above 0)")
+    p.add_argument("--status-interval", type=_seconds(positive=False), default=10.0, metavar="S",
                    help="print every camera's state every S seconds (0: never; default 10)")
 
     p = add("import", "import cameras from a YAML file (all or nothing)", cmd_import)
