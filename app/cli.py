@@ -419,6 +419,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, OperationError):
             print(f"{APP_NAME}: error: {e} [{e.code}]", file=sys.stderr)
             return EXIT_ERROR
+        if "sqlalchemy" in sys.modules or "sqlite3" in sys.modules:
+            from app.store.db import describe_db_error
+
+            known = describe_db_error(e)
+            if known is not None:  # busy, damaged, disk full: one line, no SQL
+                print(f"{APP_NAME}: error: {known}", file=sys.stderr)
+                return EXIT_DATABASE
         import logging
 
         logging.getLogger(APP_NAME).debug("unexpected error", exc_info=True)

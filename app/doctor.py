@@ -43,14 +43,24 @@ def check_data_dir(paths: StationPaths) -> Check:
 
 
 def check_database(paths: StationPaths) -> Check:
-    from app.store.db import StoreError, current_revision, head_revision, make_engine, redact_url
+    from app.store.db import (
+        StoreError,
+        check_sqlite_file,
+        current_revision,
+        head_revision,
+        make_engine,
+        redact_url,
+    )
 
     try:
         engine = make_engine(paths.db_url)
     except StoreError as e:
         return Check("database", False, str(e))
     try:
+        check_sqlite_file(engine)  # an empty file, not SQLite, or PRAGMA quick_check finds damage
         current = current_revision(engine)
+    except StoreError as e:
+        return Check("database", False, str(e))
     except Exception as e:  # noqa: BLE001 - any driver error is the finding
         return Check("database", False, f"cannot open {redact_url(paths.db_url)}: {e}")
     finally:

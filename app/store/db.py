@@ -27,12 +27,76 @@ class SchemaTooNew(StoreError):
     pass
 
 
+class DatabaseDamaged(StoreError):
+    """The file is not a usable database: empty, not SQLite, or failing its integrity check."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process holds the write lock for longer than the busy timeout."""
+
+
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for another process's lock before "busy"
+
+
+def describe_db_error(exc: BaseException) -> StoreError | None:
+    """A driver error as the one-line StoreError a person can act on, or None if it is not one.
+
+    No SQL, no parameters: "database is locked" becomes "busy (held by another process)",
+    a damaged file says so, a full disk says so.
+    """
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).lower()
+    if "database is locked" in text or "database is busy" in text:
+        return DatabaseBusy(f"the database is busy (held by another process) for more than "
+                            f"{BUSY_TIMEOUT_MS / 1000:g} s; try again when it is done")
+    if "malformed" in text or "file is not a database" in text or "disk image" in text:
+        return DatabaseDamaged(f"the database is damaged ({orig}): restore a backup, or move the file "
+                               "away to start with a new one; 'edge-station doctor' checks it")
+    if "database or disk is full" in text or "no space" in text:
+        return StoreError("the disk is full: the database cannot be written (reads still work); free some space")
+    return None
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    db = engine.url.database
+    return Path(db) if db and db != ":memory:" else None
+
+
+def quick_check(engine: Engine) -> str:
+    """``PRAGMA quick_check``'s verdict: "ok", or its first finding (SQLite only)."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("PRAGMA quick_check(5)").fetchall()
+    found = [str(r[0]) for r in rows]
+    return "ok" if found == ["ok"] else "; ".join(found)
+
+
+def check_sqlite_file(engine: Engine) -> None:
+    """Refuse an empty file and a damaged database before anything is written to them."""
+    path = sqlite_path(engine)
+    if path is None or not path.exists():
+        return
+    if path.is_file() and path.stat().st_size == 0:
+        raise DatabaseDamaged(
+            f"database {path} is an empty file (0 bytes), not a station database: move it away to "
+            "start with a new one, or restore a backup")
+    try:
+        verdict = quick_check(engine)
+    except DBAPIError as e:
+        raise describe_db_error(e) or StoreError(f"cannot open database {path}: {e.orig}") from None
+    if verdict != "ok":
+        raise DatabaseDamaged(
+            f"database {path} is damaged (PRAGMA quick_check: {verdict[:300]}): restore a backup, or "
+            "move the file away to start with a new one")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 
@@ -102,10 +166,12 @@ def migrate(engine: Engine) -> str:
     """Bring the schema to this app's head; refuse a database written by a newer app."""
     cfg = _alembic_config(engine)
     script = ScriptDirectory.from_config(cfg)
+    check_sqlite_file(engine)
     try:
         current = current_revision(engine)
     except DBAPIError as e:
-        raise StoreError(f"cannot open database {redact_url(str(engine.url))}: {e.orig}") from e
+        raise describe_db_error(e) or StoreError(
+            f"cannot open database {redact_url(str(engine.url))}: {e.orig}") from e
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
         raise SchemaTooNew(
@@ -116,7 +182,8 @@ def migrate(engine: Engine) -> str:
     try:
         command.upgrade(cfg, "head")
     except SQLAlchemyError as e:
-        raise StoreError(f"migrating database {redact_url(str(engine.url))} failed: {e}") from e
+        raise describe_db_error(e) or StoreError(
+            f"migrating database {redact_url(str(engine.url))} failed: {e}") from e
     if current != head:
         log.info("database %s migrated from schema %s to %s", redact_url(str(engine.url)), current or "(empty)", head)
     return head  # type: ignore[return-value]
