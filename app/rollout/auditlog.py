@@ -4,6 +4,14 @@ A read-only call must not cost a database round trip, so its entry goes into an
 in-memory buffer that a background thread writes in one transaction every
 ``flush_interval`` seconds (and :meth:`AuditLog.close` writes the rest). A write
 operation is recorded at once, in its own transaction, right after it returns.
+
+One entry that cannot be written (text that is not valid UTF-8, a detail that
+does not serialize) must not block the rest: when a batch fails, its entries are
+written one by one; an entry that fails on its own for a reason other than the
+database being unavailable is set aside (kept in :attr:`AuditLog.set_aside`, said
+once in the station log with its content escaped) and the others are written.
+When the database itself is unavailable (locked, disk full) the entries stay
+buffered for the next flush.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+
+from sqlalchemy.exc import OperationalError
 
 from app.domain.audit import AuditEntry
 
@@ -24,6 +34,8 @@ class AuditLog:
         self._buf: deque[AuditEntry | Callable[[], AuditEntry]] = deque()
         self._max = max_buffer
         self.dropped = 0
+        self.set_aside: deque[tuple[AuditEntry | None, str]] = deque(maxlen=1000)
+        self.set_aside_total = 0
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._interval = flush_interval
@@ -49,20 +61,49 @@ class AuditLog:
             uow.commit()
 
     def flush(self) -> int:
+        """Write what is buffered; returns how many entries were written."""
         batch: list[AuditEntry] = []
         while self._buf:
             try:
                 item = self._buf.popleft()
             except IndexError:
                 break
-            batch.append(item if isinstance(item, AuditEntry) else item())
+            if isinstance(item, AuditEntry):
+                batch.append(item)
+                continue
+            try:
+                batch.append(item())
+            except Exception as e:  # noqa: BLE001 - the maker's bug costs one entry, not the batch
+                self._set_aside(None, f"making the entry failed: {type(e).__name__}: {e}")
         try:
             self.write(batch)
-        except Exception:
-            log.exception("writing %d audit entries failed; keeping them for the next flush", len(batch))
+            return len(batch)
+        except OperationalError as e:  # the database is unavailable: keep everything for later
+            log.warning("writing %d audit entries failed (%s); keeping them for the next flush",
+                        len(batch), _one_line(e))
             self._buf.extendleft(reversed(batch))
             return 0
-        return len(batch)
+        except Exception:  # noqa: BLE001 - find the entry (or entries) that cannot be written
+            pass
+        written = 0
+        keep: list[AuditEntry] = []
+        for entry in batch:
+            try:
+                self.write([entry])
+                written += 1
+            except OperationalError:
+                keep.append(entry)
+            except Exception as e:  # noqa: BLE001
+                self._set_aside(entry, f"{type(e).__name__}: {_one_line(e)}")
+        if keep:
+            self._buf.extendleft(reversed(keep))
+        return written
+
+    def _set_aside(self, entry: AuditEntry | None, why: str) -> None:
+        self.set_aside.append((entry, why))
+        self.set_aside_total += 1
+        shown = ascii(entry)[:500] if entry is not None else "(no entry)"
+        log.warning("an audit entry cannot be written and was set aside (%s): %s", why[:300], shown)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -74,8 +115,14 @@ class AuditLog:
         return len(self._buf)
 
     def close(self) -> None:
+        """Stop the flusher and write what is left (a bad entry is set aside, not a reason to lose the rest)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
         self.flush()
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e)
+    return " ".join(text.split())[:300]
