@@ -12,13 +12,19 @@ database being unavailable is set aside (kept in :attr:`AuditLog.set_aside`, sai
 once in the station log with its content escaped) and the others are written.
 When the database itself is unavailable (locked, disk full) the entries stay
 buffered for the next flush.
+
+Retention: the flusher also prunes the log every ``prune_interval`` seconds, by age
+(setting ``audit.retention_days``, default 30) and by size (``audit.max_rows``,
+default 100,000 rows, the newest kept), as the metric rollups are pruned.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterable
 
 from sqlalchemy.exc import OperationalError
@@ -27,10 +33,30 @@ from app.domain.audit import AuditEntry
 
 log = logging.getLogger(__name__)
 
+SETTING_RETENTION_DAYS = "audit.retention_days"
+SETTING_MAX_ROWS = "audit.max_rows"
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_MAX_ROWS = 100_000
+PRUNE_INTERVAL = 600.0
+
+
+def _positive(value: object, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        n = float(value)
+    except ValueError:
+        return default
+    return n if n > 0 and n == n and n != float("inf") else default
+
 
 class AuditLog:
-    def __init__(self, store, *, flush_interval: float = 1.0, max_buffer: int = 100_000, background: bool = True):
+    def __init__(self, store, *, flush_interval: float = 1.0, max_buffer: int = 100_000, background: bool = True,
+                 prune_interval: float = PRUNE_INTERVAL):
         self._store = store
+        self._prune_interval = prune_interval
+        self._next_prune = 0.0  # the first pass soon after start
+        self.pruned_total = 0
         self._buf: deque[AuditEntry | Callable[[], AuditEntry]] = deque()
         self._max = max_buffer
         self.dropped = 0
@@ -109,6 +135,32 @@ class AuditLog:
         while not self._stop.wait(self._interval):
             if self._buf:
                 self.flush()
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self._prune_interval
+                try:
+                    self.prune()
+                except Exception as e:  # noqa: BLE001 - retried at the next interval
+                    log.warning("pruning the audit log failed (%s); retrying in %g s", _one_line(e),
+                                self._prune_interval)
+
+    def retention(self) -> tuple[float, int]:
+        """(days, rows) from the settings, defaults for missing or unusable values."""
+        with self._store.uow() as uow:
+            days = _positive(uow.settings.get(SETTING_RETENTION_DAYS), DEFAULT_RETENTION_DAYS)
+            rows = int(_positive(uow.settings.get(SETTING_MAX_ROWS), DEFAULT_MAX_ROWS))
+        return days, rows
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete entries past the retention (age, then size); returns how many."""
+        days, rows = self.retention()
+        now = now or datetime.now(UTC)
+        with self._write_lock, self._store.uow() as uow:
+            n = uow.audit.prune(now - timedelta(days=days), rows)
+            uow.commit()
+        if n:
+            self.pruned_total += n
+            log.info("audit log: %d entries past the retention (%g days, %d rows) deleted", n, days, rows)
+        return n
 
     @property
     def pending(self) -> int:

@@ -62,3 +62,29 @@ def test_an_unavailable_database_keeps_the_entries_for_later(store, tmp_path: Pa
         holder.close()
     assert audit.flush() == 1
     assert ops_written(store) == ["list_status"]
+
+
+def test_retention_by_age_and_by_size(store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.rollout.auditlog import DEFAULT_MAX_ROWS, DEFAULT_RETENTION_DAYS, SETTING_MAX_ROWS, SETTING_RETENTION_DAYS
+
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    audit = AuditLog(store, background=False)
+    assert audit.retention() == (DEFAULT_RETENTION_DAYS, DEFAULT_MAX_ROWS)
+    audit.write([AuditEntry(op=f"old{i}", outcome="ok", at=now - timedelta(days=40 + i)) for i in range(3)])
+    audit.write([AuditEntry(op=f"new{i:02d}", outcome="ok", at=now - timedelta(hours=i)) for i in range(20)])
+    assert audit.prune(now) == 3  # by age: 30 days by default
+    assert len(ops_written(store)) == 20
+    with store.uow() as uow:
+        uow.settings.set(SETTING_MAX_ROWS, 5)
+        uow.settings.set(SETTING_RETENTION_DAYS, "not a number")  # unusable: the default
+        uow.commit()
+    assert audit.retention() == (DEFAULT_RETENTION_DAYS, 5)
+    assert audit.prune(now) == 15  # by size: the newest 5 stay
+    assert ops_written(store) == ["new15", "new16", "new17", "new18", "new19"]  # the last written stay
+    with store.uow() as uow:
+        uow.settings.set(SETTING_RETENTION_DAYS, 0.5)
+        uow.commit()
+    assert audit.prune(now) == 5  # 15-19 hours old, past half a day
+    assert ops_written(store) == []
