@@ -24,8 +24,8 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import OperationalError
 

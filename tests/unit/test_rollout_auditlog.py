@@ -67,7 +67,12 @@ def test_an_unavailable_database_keeps_the_entries_for_later(store, tmp_path: Pa
 def test_retention_by_age_and_by_size(store) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from app.rollout.auditlog import DEFAULT_MAX_ROWS, DEFAULT_RETENTION_DAYS, SETTING_MAX_ROWS, SETTING_RETENTION_DAYS
+    from app.rollout.auditlog import (
+        DEFAULT_MAX_ROWS,
+        DEFAULT_RETENTION_DAYS,
+        SETTING_MAX_ROWS,
+        SETTING_RETENTION_DAYS,
+    )
 
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     audit = AuditLog(store, background=False)
