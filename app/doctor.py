@@ -39,6 +39,9 @@ def check_data_dir(paths: StationPaths) -> Check:
     except PathError as e:
         return Check("data dir", False, str(e))
     free = shutil.disk_usage(paths.data_dir).free
+    if free < 1 << 20:
+        return Check("data dir", False, f"{paths.data_dir}: disk full, {free} bytes free (reads work, nothing "
+                                        "can be written: free some space)")
     return Check("data dir", True, f"{paths.data_dir} is writable, {free / 2**30:.1f} GiB free")
 
 

@@ -7,6 +7,8 @@ platform's user data dir (platformdirs) with a SQLite file in it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,10 @@ class StationPaths:
             probe.write_text("ok")
             probe.unlink()
         except OSError as e:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                return self  # writable but full: reads keep working, health says "disk full"
             raise PathError(f"data dir {self.data_dir} is not writable: {e.strerror or e}") from e
         return self
 

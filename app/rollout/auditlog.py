@@ -38,6 +38,7 @@ SETTING_MAX_ROWS = "audit.max_rows"
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_ROWS = 100_000
 PRUNE_INTERVAL = 600.0
+UNAVAILABLE_REPORT_INTERVAL = 60.0
 
 
 def _positive(value: object, default: float) -> float:
@@ -57,6 +58,7 @@ class AuditLog:
         self._prune_interval = prune_interval
         self._next_prune = 0.0  # the first pass soon after start
         self.pruned_total = 0
+        self._last_unavailable = float("-inf")
         self._buf: deque[AuditEntry | Callable[[], AuditEntry]] = deque()
         self._max = max_buffer
         self.dropped = 0
@@ -105,8 +107,11 @@ class AuditLog:
             self.write(batch)
             return len(batch)
         except OperationalError as e:  # the database is unavailable: keep everything for later
-            log.warning("writing %d audit entries failed (%s); keeping them for the next flush",
-                        len(batch), _one_line(e))
+            now = time.monotonic()
+            if now - self._last_unavailable >= UNAVAILABLE_REPORT_INTERVAL:  # once a minute, not per flush
+                self._last_unavailable = now
+                log.warning("writing %d audit entries failed (%s); keeping them for the next flush",
+                            len(batch), _one_line(e))
             self._buf.extendleft(reversed(batch))
             return 0
         except Exception:  # noqa: BLE001 - find the entry (or entries) that cannot be written

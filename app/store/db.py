@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -52,7 +54,8 @@ def describe_db_error(exc: BaseException) -> StoreError | None:
     if "malformed" in text or "file is not a database" in text or "disk image" in text:
         return DatabaseDamaged(f"the database is damaged ({orig}): restore a backup, or move the file "
                                "away to start with a new one; 'edge-station doctor' checks it")
-    if "database or disk is full" in text or "no space" in text:
+    if ("database or disk is full" in text or "no space" in text
+            or "readonly database" in text and _FULL_DISK_FILES):
         return StoreError("the disk is full: the database cannot be written (reads still work); free some space")
     return None
 
@@ -100,6 +103,65 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+LOW_SPACE_BYTES = 1 << 20  # below this much free space the disk counts as full
+_FULL_DISK_FILES: set[str] = set()  # databases opened read-only because their disk was full
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path.parent if not path.is_dir() else path).free
+    except OSError:
+        return None
+
+
+def _sqlite_creator(path: Path):
+    """Connections with the station's pragmas; on a full disk, a read-only one so reads keep working.
+
+    Opening a WAL database needs to write its -shm/-wal files; with no space left that
+    is "disk I/O error" for every read. When the disk is full the connection is opened
+    ``immutable`` instead (nothing can be written anyway): reads work, a write says
+    the disk is full (:func:`describe_db_error`).
+    """
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        try:
+            _sqlite_pragmas(conn, None)
+            _FULL_DISK_FILES.discard(str(path))
+            return conn
+        except sqlite3.OperationalError as e:
+            free = free_bytes(path)
+            if free is None or free >= LOW_SPACE_BYTES or not path.exists():
+                conn.close()
+                raise
+            conn.close()
+            if str(path) not in _FULL_DISK_FILES:
+                log.info("disk full (%s bytes free): %s is opened read-only until there is space (%s)",
+                            free, path, e)
+            _FULL_DISK_FILES.add(str(path))
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+        ro.execute("PRAGMA foreign_keys=ON")
+        return ro
+
+    return connect
+
+
+def storage_health(engine: Engine) -> dict[str, object]:
+    """What a health document says about the database's storage (SQLite file only).
+
+    ``{"ok": bool, "problem": str | None, "free_bytes": int | None}``; the problem is
+    "disk full" when the file system holding the database has less than 1 MiB free.
+    """
+    path = sqlite_path(engine)
+    if path is None:
+        return {"ok": True, "problem": None, "free_bytes": None}
+    free = free_bytes(path)
+    if free is not None and free < LOW_SPACE_BYTES:
+        return {"ok": False, "problem": f"disk full: {free} bytes free on the database's file system",
+                "free_bytes": free}
+    return {"ok": True, "problem": None, "free_bytes": free}
+
+
 def _private_files(path: Path):
     """A connect listener making the database and its WAL files 0600 (they hold camera passwords)."""
     done: set[str] = set()
@@ -122,9 +184,14 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
-            event.listen(engine, "connect", _sqlite_pragmas)
-            if engine.url.database and engine.url.database != ":memory:":
-                event.listen(engine, "connect", _private_files(Path(engine.url.database)))
+            path = sqlite_path(engine)
+            if path is not None and not engine.url.query:
+                # Our own connect: the pragmas, and a read-only fallback on a full disk.
+                engine.dispose()
+                engine = create_engine(url, poolclass=NullPool, creator=_sqlite_creator(path))
+                event.listen(engine, "connect", _private_files(path))
+            else:
+                event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, SQLAlchemyError) as e:
