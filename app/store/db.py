@@ -150,7 +150,9 @@ def storage_health(engine: Engine) -> dict[str, object]:
     """What a health document says about the database's storage (SQLite file only).
 
     ``{"ok": bool, "problem": str | None, "free_bytes": int | None}``; the problem is
-    "disk full" when the file system holding the database has less than 1 MiB free.
+    "disk full" when the file system holding the database has less than 1 MiB free, and
+    "the database is busy (held by another process)" when another connection holds the
+    write lock right now.
     """
     path = sqlite_path(engine)
     if path is None:
@@ -159,6 +161,19 @@ def storage_health(engine: Engine) -> dict[str, object]:
     if free is not None and free < LOW_SPACE_BYTES:
         return {"ok": False, "problem": f"disk full: {free} bytes free on the database's file system",
                 "free_bytes": free}
+    if path.exists():
+        # Can a write start now? Take the write lock for an instant, without waiting.
+        try:
+            conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                return {"ok": False, "problem": "the database is busy (held by another process)",
+                        "free_bytes": free}
     return {"ok": True, "problem": None, "free_bytes": free}
 
 

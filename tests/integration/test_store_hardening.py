@@ -15,6 +15,7 @@ from pathlib import Path
 from app.domain import Camera
 from app.paths import sqlite_url
 from app.store import open_store
+from app.store.db import make_engine, storage_health
 from tests.integration.test_cli import assert_one_line_error, run
 
 EXIT_DATABASE = 3
@@ -80,6 +81,12 @@ def test_a_write_lock_held_by_another_process_says_busy(tmp_path: Path) -> None:
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # the write lock, held
+        engine = make_engine(sqlite_url(path))
+        try:
+            health = storage_health(engine)
+        finally:
+            engine.dispose()
+        assert health["ok"] is False and health["problem"] == "the database is busy (held by another process)"
         t0 = time.monotonic()
         out = run("cameras", "add", "Porch", "test://still", data_dir=data)
         took = time.monotonic() - t0
@@ -92,6 +99,11 @@ def test_a_write_lock_held_by_another_process_says_busy(tmp_path: Path) -> None:
     assert took < 30
     ok = run("cameras", "add", "Porch", "test://still", data_dir=data)  # the lock gone: it works
     assert ok.returncode == 0, ok.stderr
+    engine = make_engine(sqlite_url(path))
+    try:
+        assert storage_health(engine)["ok"] is True
+    finally:
+        engine.dispose()
 
 
 def test_data_dir_database_and_logs_are_private(tmp_path: Path) -> None:
