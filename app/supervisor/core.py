@@ -56,6 +56,7 @@ try:
 except ImportError:  # not POSIX: the run-dir lock is skipped
     fcntl = None  # type: ignore[assignment]
 
+from app.domain.text import mask_urls, printable
 from app.supervisor.fdreserve import (
     DEFAULT_RESERVE,
     FdReserve,
@@ -161,7 +162,7 @@ def _clean_heartbeat(raw: dict[str, Any], prev_source: object) -> dict[str, Any]
     hb["source"] = source if source in _SOURCES else prev_source
     for key in ("codec", "error"):
         v = raw.get(key)
-        hb[key] = v[:500] if isinstance(v, str) else None
+        hb[key] = printable(mask_urls(v[:500])) if isinstance(v, str) else None
     return hb
 
 
@@ -1230,7 +1231,7 @@ class Supervisor:
         else:
             level, msg = parse_worker_line(text)
             if level in ("ERROR", "CRITICAL") or not proc.last_err_line:
-                proc.last_err_line = msg[:500]
+                proc.last_err_line = printable(mask_urls(msg[:500]))  # it ends up in exit reasons
             line = slot.log.add("worker", level, msg, limited=True)
         if line is not None:
             self._emit_log(slot, line)
