@@ -77,3 +77,22 @@ def test_camera_source_is_one_bounded_line_and_a_parsable_url(station: Station, 
         station.admin.update_camera(camera.id, {"source": source})
     assert [e.field for e in ei.value.errors] == ["source"]
     assert station.admin.get_camera(camera.id).source == camera.source
+
+
+def test_camera_logs_never_show_a_password(ops: StationOperations, station: Station) -> None:
+    from app.domain.operations import CameraRef, LogsRequest
+    from tests.contract.helpers import wait_for
+
+    cam = station.admin.add_camera(Camera(name="Porch", source="rtsp://admin:Sup3rSecret@127.0.0.1:9/live"))
+    assert cam.id is not None
+    ops.start_camera(CameraRef(cam.id))
+
+    def worker_spoke() -> list[str]:
+        texts = [ln.text for ln in ops.camera_logs(LogsRequest(cam.id, limit=500)).lines]
+        return texts if any(ln.startswith("worker for camera") or "cannot open" in ln for ln in texts) else []
+
+    texts = wait_for(worker_spoke, 20, "the worker's own log lines")
+    assert any("admin:***@127.0.0.1:9" in t for t in texts), texts
+    assert not any("Sup3rSecret" in t for t in texts)
+    log_file = station.supervisor.log_path(cam.id)
+    assert "Sup3rSecret" not in log_file.read_text()
