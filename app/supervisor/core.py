@@ -129,6 +129,18 @@ def default_worker_command() -> list[str]:
     return list(worker_command())
 
 
+def _has_exited(pid: int) -> bool:
+    """Whether our child has exited, without reaping it (its pgid stays ours until _on_exit)."""
+    if not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+    except OSError:
+        return False
+
+
 def _in_group(pid: int, pgid: int) -> bool:
     try:
         return os.getpgid(pid) == pgid
@@ -597,7 +609,7 @@ class Supervisor:
                     self._on_exit(slot, proc)
                     continue
                 if proc.stop_deadline is not None and not proc.killed and now >= proc.stop_deadline:
-                    if proc.popen.poll() is not None:  # it has exited; its pidfd is not read yet
+                    if _has_exited(proc.pid):  # it has exited; its pidfd is not read yet
                         self._on_exit(slot, proc)
                         continue
                     self._slog(slot, "WARNING", f"worker pid {proc.pid} did not stop within the timeout: killing it")
