@@ -71,6 +71,9 @@ def test_a_leftover_probe_is_reaped_at_start(harness: Harness) -> None:
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
                               start_new_session=True)
     try:
+        # Until it has exec'd, the child still shows this process's environment (no marker).
+        wait_for(lambda: (psutil.Process(orphan.pid).environ().get(INSTANCE_ENV) == instance), 10,
+                 "the stand-in to run with its marker")
         write_probe_pidfile(run_dir, PidRecord(camera_id=-1, pid=orphan.pid,
                                                create_time=psutil.Process(orphan.pid).create_time(),
                                                instance=instance, owner="probe", started_at=time.time()))
