@@ -88,7 +88,9 @@ def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
     page = window.show_page("alerts")
 
     def firing() -> bool:
-        return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" for a in page.active)
+        # Firing *and* its event stored (what acknowledging needs; the row is written a moment later).
+        return any(a.rule_name == "Lobby has frames" and str(a.state) == "firing" and a.event_id is not None
+                   for a in page.active)
 
     qtbot.waitUntil(firing, timeout=START_TIMEOUT_MS)
     row = [i for i, a in enumerate(page.active) if a.rule_name == "Lobby has frames"][0]
