@@ -38,6 +38,23 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
 
 
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds (> 0, or >= 0); nan, inf and negatives refused."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            bound = "above 0" if positive else "0 or more"
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds, {bound}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
@@ -57,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("headless", "run the station without a window until TERM or Ctrl-C", cmd_headless)
     p.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    p.add_argument("--status-interval", type=float, default=10.0, metavar="S",
+    p.add_argument("--duration", type=_seconds(positive=True), default=None, metavar="S",
+                   help="stop after S seconds (a number above 0)")
+    p.add_argument("--status-interval", type=_seconds(positive=False), default=10.0, metavar="S",
                    help="print every camera's state every S seconds (0: never; default 10)")
 
     p = add("import", "import cameras from a YAML file (all or nothing)", cmd_import)
@@ -270,13 +288,18 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app.store.yaml_io import ConfigFileError, import_cameras, parse_cameras_file
+    from app.store.yaml_io import (
+        ConfigFileError,
+        import_cameras,
+        max_file_bytes,
+        parse_cameras_file,
+    )
 
-    try:
-        cameras = parse_cameras_file(args.file)
-    except ConfigFileError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
     with _store(args) as store:
+        try:
+            cameras = parse_cameras_file(args.file, max_bytes=max_file_bytes(store))
+        except ConfigFileError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
         if args.dry_run:
             print(f"{args.file}: {len(cameras)} cameras, file is valid (nothing applied)")
             return EXIT_OK
@@ -397,6 +420,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, OperationError):
             print(f"{APP_NAME}: error: {e} [{e.code}]", file=sys.stderr)
             return EXIT_ERROR
+        if "sqlalchemy" in sys.modules or "sqlite3" in sys.modules:
+            from app.store.db import describe_db_error
+
+            known = describe_db_error(e)
+            if known is not None:  # busy, damaged, disk full: one line, no SQL
+                print(f"{APP_NAME}: error: {known}", file=sys.stderr)
+                return EXIT_DATABASE
         import logging
 
         logging.getLogger(APP_NAME).debug("unexpected error", exc_info=True)

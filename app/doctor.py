@@ -138,11 +138,21 @@ def check_data_dir(paths: StationPaths) -> Check:
     except PathError as e:
         return Check("data dir", False, str(e))
     free = shutil.disk_usage(paths.data_dir).free
+    if free < 1 << 20:
+        return Check("data dir", False, f"{paths.data_dir}: disk full, {free} bytes free (reads work, nothing "
+                                        "can be written: free some space)")
     return Check("data dir", True, f"{paths.data_dir} is writable, {free / 2**30:.1f} GiB free")
 
 
 def check_database(paths: StationPaths) -> Check:
-    from app.store.db import StoreError, current_revision, head_revision, make_engine, redact_url
+    from app.store.db import (
+        StoreError,
+        check_sqlite_file,
+        current_revision,
+        head_revision,
+        make_engine,
+        redact_url,
+    )
     from app.store.preflight import sqlite_file
 
     db_file = sqlite_file(paths.db_url)
@@ -154,7 +164,10 @@ def check_database(paths: StationPaths) -> Check:
     except StoreError as e:
         return Check("database", False, str(e))
     try:
+        check_sqlite_file(engine)  # an empty file, not SQLite, or PRAGMA quick_check finds damage
         current = current_revision(engine)
+    except StoreError as e:
+        return Check("database", False, str(e))
     except Exception as e:  # noqa: BLE001 - any driver error is the finding
         return Check("database", False, f"cannot open {redact_url(paths.db_url)}: {e}")
     finally:

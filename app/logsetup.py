@@ -14,6 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from app.domain.text import mask_urls
+from app.files import PrivateRotatingFileHandler
+
 STATION_LOG = "station.log"
 LOG_LEVEL_ENV = "EDGE_STATION_LOG_LEVEL"
 MAX_BYTES = 2_000_000
@@ -23,7 +26,14 @@ _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(threadName)s] %(message)
 _STDERR_FORMAT = "edge-station: %(levelname)s: %(message)s"
 
 
-class _StationFileHandler(logging.handlers.RotatingFileHandler):
+class _MaskingFormatter(logging.Formatter):
+    """Formats as usual, then masks URL passwords (a source may appear in any message)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_urls(super().format(record))
+
+
+class _StationFileHandler(PrivateRotatingFileHandler):
     pass
 
 
@@ -51,10 +61,10 @@ def setup_logging(log_dir: Path, *, level: str | int | None = None) -> Path:
         h.close()
     fh = _StationFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
     fh.setLevel(numeric)
-    fh.setFormatter(logging.Formatter(_FILE_FORMAT))
+    fh.setFormatter(_MaskingFormatter(_FILE_FORMAT))
     sh = _StationStderrHandler(sys.stderr)
     sh.setLevel(logging.WARNING)
-    sh.setFormatter(logging.Formatter(_STDERR_FORMAT))
+    sh.setFormatter(_MaskingFormatter(_STDERR_FORMAT))
     root.addHandler(fh)
     root.addHandler(sh)
     root.setLevel(min(numeric, logging.WARNING))

@@ -7,6 +7,8 @@ platform's user data dir (platformdirs) with a SQLite file in it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import platformdirs
 
 from app import APP_NAME
+from app.files import make_private_dir
 
 ENV_DATA_DIR = "EDGE_STATION_DATA_DIR"
 ENV_DB = "EDGE_STATION_DB"
@@ -46,7 +49,7 @@ class StationPaths:
         """Create the data dir and its subfolders, or raise :class:`PathError` saying why not."""
         for d in (self.data_dir, self.run_dir, self.log_dir):
             try:
-                d.mkdir(parents=True, exist_ok=True)
+                make_private_dir(d)  # 0700: the database and logs name cameras and hold passwords
             except OSError as e:
                 raise PathError(f"cannot create {d}: {e.strerror or e}") from e
         probe = self.data_dir / ".write-test"
@@ -54,6 +57,10 @@ class StationPaths:
             probe.write_text("ok")
             probe.unlink()
         except OSError as e:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                return self  # writable but full: reads keep working, health says "disk full"
             raise PathError(f"data dir {self.data_dir} is not writable: {e.strerror or e}") from e
         return self
 

@@ -268,7 +268,7 @@ class Station:
 
         assert self.store is not None and self.supervisor is not None
         self.history = HeartbeatHistory().attach(self.supervisor)
-        self.probe_runner = ProbeRunner()
+        self.probe_runner = ProbeRunner(run_dir=self.paths.run_dir)
         self.domain_ops = DomainOperations(self.store, self.supervisor, self.probe_runner, self.history)
         self.legacy_ops = LegacyOperations(self.store.engine, self.supervisor, self.probe_runner, self.history)
         self.admin = StationAdmin(self.store, self.supervisor)
@@ -653,10 +653,11 @@ class Station:
         self.emit(StationEvent("settings"))
 
     def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
-        from app.store.yaml_io import import_cameras, parse_cameras_file
+        from app.store.yaml_io import import_cameras, max_file_bytes, parse_cameras_file
 
         assert self.store is not None
-        report = import_cameras(self.store, parse_cameras_file(path), replace=replace)
+        cameras = parse_cameras_file(path, max_bytes=max_file_bytes(self.store))
+        report = import_cameras(self.store, cameras, replace=replace)
         self._on_database_changed()
         return report
 

@@ -8,8 +8,12 @@ from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from app.domain.errors import FieldError, ValidationError
+from app.domain.text import bad_character, text_problem
 
 NAME_MAX = 64
+SOURCE_MAX = 2048  # a URL longer than this is a mistake (and an argument list too long)
+LOCATION_MAX = 200
+TAG_MAX = 40
 _NAME_RE = re.compile(r"^[\w][\w .\-()#/]*$", re.UNICODE)
 SOURCE_SCHEMES = ("test", "rtsp", "rtsps", "http", "https", "file")
 TEST_PATTERNS = ("moving", "still", "bars", "life", "mandelbrot", "testsrc")  # the worker's lavfi patterns
@@ -69,8 +73,9 @@ class Camera:
         """Every rule this camera breaks (empty when valid)."""
         errs: list[FieldError] = []
         name = self.name.strip() if isinstance(self.name, str) else ""
-        if not name:
-            errs.append(FieldError("name", "must not be empty"))
+        name_err = text_problem(self.name, max_len=10 * NAME_MAX, required=True)
+        if name_err:
+            errs.append(FieldError("name", name_err))
         elif len(name) > NAME_MAX:
             errs.append(FieldError("name", f"must be at most {NAME_MAX} characters"))
         elif not _NAME_RE.match(name):
@@ -86,11 +91,15 @@ class Camera:
             errs.append(FieldError("motion.threshold", "must be between 0 and 1 (exclusive)"))
         if not (0 <= self.motion.warmup_frames <= 1000):
             errs.append(FieldError("motion.warmup_frames", "must be between 0 and 1000"))
-        if len(self.location) > 200:
-            errs.append(FieldError("location", "must be at most 200 characters"))
+        loc_err = text_problem(self.location, max_len=LOCATION_MAX)
+        if loc_err:
+            errs.append(FieldError("location", loc_err))
         for i, tag in enumerate(self.tags):
-            if not tag or len(tag) > 40 or tag.strip() != tag:
-                errs.append(FieldError(f"tags[{i}]", "must be 1-40 characters without surrounding spaces"))
+            tag_err = text_problem(tag, max_len=TAG_MAX, required=True)
+            if tag_err:
+                errs.append(FieldError(f"tags[{i}]", tag_err))
+            elif tag.strip() != tag:
+                errs.append(FieldError(f"tags[{i}]", f"must be 1-{TAG_MAX} characters without surrounding spaces"))
         return errs
 
     def validated(self) -> Camera:
@@ -105,14 +114,23 @@ def source_problem(source: str) -> str | None:
     """Why ``source`` is not a usable camera source, or ``None``. Never opens it."""
     if not isinstance(source, str) or not source.strip():
         return "must not be empty"
+    if len(source) > SOURCE_MAX:
+        return f"must be at most {SOURCE_MAX} characters (got {len(source)})"
     source = source.strip()
+    bad = bad_character(source)
+    if bad is not None:
+        pos, why = bad
+        return f"must be one line without {why} (at character {pos + 1})"
     if source.startswith("/dev/video"):
         return None if source[len("/dev/video"):].isdigit() else "a capture device looks like /dev/videoN"
     if "://" not in source:
         if source.startswith("/") or source.startswith("./") or re.match(r"^[A-Za-z]:\\", source):
             return None  # a file path; whether it exists is checked when it is opened
         return "must be a URL (test://, rtsp://, rtsps://, http(s)://, file://), a file path or /dev/videoN"
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError as e:  # "Invalid IPv6 URL": an unclosed [ in the host
+        return f"is not a valid URL: {e} (an IPv6 host is written in brackets, e.g. rtsp://[fe80::1]:554/)"
     scheme = parts.scheme.lower()
     if scheme not in SOURCE_SCHEMES:
         return f"unsupported scheme {scheme!r} (use one of {', '.join(SOURCE_SCHEMES)})"
@@ -123,7 +141,11 @@ def source_problem(source: str) -> str | None:
         return None
     if scheme == "file":
         return None if parts.path else "file:// URL has no path"
-    if not parts.hostname:
+    try:
+        host = parts.hostname
+    except ValueError as e:
+        return f"is not a valid URL: {e}"
+    if not host:
         return f"{scheme}:// URL has no host"
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -136,8 +158,14 @@ def mask_secrets(source: str) -> str:
     """Replace a password in a URL with ``***`` (user stays visible)."""
     if "://" not in source:
         return source
-    parts = urlsplit(source)
-    if parts.password is None:
+    try:
+        parts = urlsplit(source)
+        password = parts.password
+    except ValueError:  # not a URL that parses: mask whatever looks like user:password@
+        from app.domain.text import mask_urls
+
+        return mask_urls(source)
+    if password is None:
         return source
     host = parts.hostname or ""
     if parts.port:
@@ -147,4 +175,7 @@ def mask_secrets(source: str) -> str:
 
 
 def has_secret(source: str) -> bool:
-    return "://" in source and urlsplit(source).password is not None
+    try:
+        return "://" in source and urlsplit(source).password is not None
+    except ValueError:
+        return False

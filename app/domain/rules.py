@@ -10,6 +10,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from app.domain.errors import FieldError, ValidationError
+from app.domain.text import text_problem
 
 
 class TargetKind(StrEnum):
@@ -57,6 +58,9 @@ class NoDataPolicy(StrEnum):
 
 
 _CAMERA = (TargetKind.CAMERA, TargetKind.ALL_CAMERAS)
+RULE_NAME_MAX = 100
+DESCRIPTION_MAX = 500
+WEBHOOK_URL_MAX = 2048
 
 #: metric name -> (target kinds it applies to, unit, description)
 METRICS: dict[str, tuple[tuple[TargetKind, ...], str, str]] = {
@@ -179,10 +183,9 @@ class AlertRule:
 
     def problems(self) -> list[FieldError]:
         errs: list[FieldError] = []
-        if not isinstance(self.name, str) or not self.name.strip():
-            errs.append(FieldError("name", "must not be empty"))
-        elif len(self.name) > 100:
-            errs.append(FieldError("name", "must be at most 100 characters"))
+        name_err = text_problem(self.name, max_len=RULE_NAME_MAX, required=True)
+        if name_err:
+            errs.append(FieldError("name", name_err))
         try:
             target = TargetKind(self.target)
         except ValueError:
@@ -223,13 +226,26 @@ class AlertRule:
         except ScheduleError as e:
             errs.append(FieldError("schedule", str(e)))
         if self.notify.webhook_url:
-            parts = urlsplit(self.notify.webhook_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            url_err = text_problem(self.notify.webhook_url, max_len=WEBHOOK_URL_MAX)
+            try:
+                parts = urlsplit(self.notify.webhook_url) if url_err is None else None
+                host = parts.hostname if parts is not None else None
+            except ValueError as e:
+                url_err, parts, host = f"is not a valid URL: {e}", None, None
+            if url_err:
+                errs.append(FieldError("notify.webhook_url", url_err))
+            elif parts is None or parts.scheme not in ("http", "https") or not host:
                 errs.append(FieldError("notify.webhook_url", "must be an http:// or https:// URL with a host"))
         if self.notify.command and not all(isinstance(a, str) and a for a in self.notify.command):
             errs.append(FieldError("notify.command", "must be a list of non-empty strings"))
-        if len(self.description) > 500:
-            errs.append(FieldError("description", "must be at most 500 characters"))
+        elif self.notify.command:
+            for i, arg in enumerate(self.notify.command):
+                arg_err = text_problem(arg, max_len=4096)
+                if arg_err:
+                    errs.append(FieldError(f"notify.command[{i}]", arg_err))
+        desc_err = text_problem(self.description, max_len=DESCRIPTION_MAX, multiline=True)
+        if desc_err:
+            errs.append(FieldError("description", desc_err))
         return errs
 
     def validated(self) -> AlertRule:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -26,13 +29,169 @@ class SchemaTooNew(StoreError):
     pass
 
 
+class DatabaseDamaged(StoreError):
+    """The file is not a usable database: empty, not SQLite, or failing its integrity check."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process holds the write lock for longer than the busy timeout."""
+
+
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for another process's lock before "busy"
+
+
+def describe_db_error(exc: BaseException) -> StoreError | None:
+    """A driver error as the one-line StoreError a person can act on, or None if it is not one.
+
+    No SQL, no parameters: "database is locked" becomes "busy (held by another process)",
+    a damaged file says so, a full disk says so.
+    """
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).lower()
+    if "database is locked" in text or "database is busy" in text:
+        return DatabaseBusy(f"the database is busy (held by another process) for more than "
+                            f"{BUSY_TIMEOUT_MS / 1000:g} s; try again when it is done")
+    if "malformed" in text or "file is not a database" in text or "disk image" in text:
+        return DatabaseDamaged(f"the database is damaged ({orig}): restore a backup, or move the file "
+                               "away to start with a new one; 'edge-station doctor' checks it")
+    if ("database or disk is full" in text or "no space" in text
+            or "readonly database" in text and _FULL_DISK_FILES):
+        return StoreError("the disk is full: the database cannot be written (reads still work); free some space")
+    return None
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    db = engine.url.database
+    return Path(db) if db and db != ":memory:" else None
+
+
+def quick_check(engine: Engine) -> str:
+    """``PRAGMA quick_check``'s verdict: "ok", or its first finding (SQLite only)."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("PRAGMA quick_check(5)").fetchall()
+    found = [str(r[0]) for r in rows]
+    return "ok" if found == ["ok"] else "; ".join(found)
+
+
+def check_sqlite_file(engine: Engine) -> None:
+    """Refuse an empty file and a damaged database before anything is written to them."""
+    path = sqlite_path(engine)
+    if path is None or not path.exists():
+        return
+    if path.is_file() and path.stat().st_size == 0:
+        raise DatabaseDamaged(
+            f"database {path} is an empty file (0 bytes), not a station database: move it away to "
+            "start with a new one, or restore a backup")
+    try:
+        verdict = quick_check(engine)
+    except DBAPIError as e:
+        raise describe_db_error(e) or StoreError(f"cannot open database {path}: {e.orig}") from None
+    if verdict != "ok":
+        raise DatabaseDamaged(
+            f"database {path} is damaged (PRAGMA quick_check: {verdict[:300]}): restore a backup, or "
+            "move the file away to start with a new one")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+LOW_SPACE_BYTES = 1 << 20  # below this much free space the disk counts as full
+_FULL_DISK_FILES: set[str] = set()  # databases opened read-only because their disk was full
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path.parent if not path.is_dir() else path).free
+    except OSError:
+        return None
+
+
+def _sqlite_creator(path: Path):
+    """Connections with the station's pragmas; on a full disk, a read-only one so reads keep working.
+
+    Opening a WAL database needs to write its -shm/-wal files; with no space left that
+    is "disk I/O error" for every read. When the disk is full the connection is opened
+    ``immutable`` instead (nothing can be written anyway): reads work, a write says
+    the disk is full (:func:`describe_db_error`).
+    """
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        try:
+            _sqlite_pragmas(conn, None)
+            _FULL_DISK_FILES.discard(str(path))
+            return conn
+        except sqlite3.OperationalError as e:
+            free = free_bytes(path)
+            if free is None or free >= LOW_SPACE_BYTES or not path.exists():
+                conn.close()
+                raise
+            conn.close()
+            if str(path) not in _FULL_DISK_FILES:
+                log.info("disk full (%s bytes free): %s is opened read-only until there is space (%s)",
+                            free, path, e)
+            _FULL_DISK_FILES.add(str(path))
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+        ro.execute("PRAGMA foreign_keys=ON")
+        return ro
+
+    return connect
+
+
+def storage_health(engine: Engine) -> dict[str, object]:
+    """What a health document says about the database's storage (SQLite file only).
+
+    ``{"ok": bool, "problem": str | None, "free_bytes": int | None}``; the problem is
+    "disk full" when the file system holding the database has less than 1 MiB free, and
+    "the database is busy (held by another process)" when another connection holds the
+    write lock right now.
+    """
+    path = sqlite_path(engine)
+    if path is None:
+        return {"ok": True, "problem": None, "free_bytes": None}
+    free = free_bytes(path)
+    if free is not None and free < LOW_SPACE_BYTES:
+        return {"ok": False, "problem": f"disk full: {free} bytes free on the database's file system",
+                "free_bytes": free}
+    if path.exists():
+        # Can a write start now? Take the write lock for an instant, without waiting.
+        try:
+            conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                return {"ok": False, "problem": "the database is busy (held by another process)",
+                        "free_bytes": free}
+    return {"ok": True, "problem": None, "free_bytes": free}
+
+
+def _private_files(path: Path):
+    """A connect listener making the database and its WAL files 0600 (they hold camera passwords)."""
+    done: set[str] = set()
+
+    def listener(_dbapi_conn, _record) -> None:
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if str(f) in done:
+                continue
+            try:
+                os.chmod(f, 0o600)
+                done.add(str(f))
+            except OSError:  # not created yet (the WAL files come with the first write)
+                pass
+
+    return listener
 
 
 def make_engine(url: str) -> Engine:
@@ -40,7 +199,14 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
-            event.listen(engine, "connect", _sqlite_pragmas)
+            path = sqlite_path(engine)
+            if path is not None and not engine.url.query:
+                # Our own connect: the pragmas, and a read-only fallback on a full disk.
+                engine.dispose()
+                engine = create_engine(url, poolclass=NullPool, creator=_sqlite_creator(path))
+                event.listen(engine, "connect", _private_files(path))
+            else:
+                event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, SQLAlchemyError) as e:
@@ -82,10 +248,12 @@ def migrate(engine: Engine) -> str:
     """Bring the schema to this app's head; refuse a database written by a newer app."""
     cfg = _alembic_config(engine)
     script = ScriptDirectory.from_config(cfg)
+    check_sqlite_file(engine)
     try:
         current = current_revision(engine)
     except DBAPIError as e:
-        raise StoreError(f"cannot open database {redact_url(str(engine.url))}: {e.orig}") from e
+        raise describe_db_error(e) or StoreError(
+            f"cannot open database {redact_url(str(engine.url))}: {e.orig}") from e
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
         raise SchemaTooNew(
@@ -96,7 +264,8 @@ def migrate(engine: Engine) -> str:
     try:
         command.upgrade(cfg, "head")
     except SQLAlchemyError as e:
-        raise StoreError(f"migrating database {redact_url(str(engine.url))} failed: {e}") from e
+        raise describe_db_error(e) or StoreError(
+            f"migrating database {redact_url(str(engine.url))} failed: {e}") from e
     if current != head:
         log.info("database %s migrated from schema %s to %s", redact_url(str(engine.url)), current or "(empty)", head)
     return head  # type: ignore[return-value]

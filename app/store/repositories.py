@@ -263,6 +263,18 @@ class AuditRepository:
         for e in entries:
             self.add(e)
 
+    def count(self) -> int:
+        return int(self._s.scalar(select(func.count()).select_from(AuditRow)) or 0)
+
+    def prune(self, before: datetime, keep_rows: int) -> int:
+        """Delete entries older than ``before``, then the oldest beyond ``keep_rows``; returns how many."""
+        n = self._s.execute(delete(AuditRow).where(AuditRow.at < before)).rowcount or 0
+        if self.count() > keep_rows:
+            cutoff = self._s.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).offset(keep_rows).limit(1))
+            if cutoff is not None:
+                n += self._s.execute(delete(AuditRow).where(AuditRow.id <= cutoff)).rowcount or 0
+        return n
+
     def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if op_prefix:

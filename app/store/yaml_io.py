@@ -19,6 +19,11 @@ from app.domain import Camera, MotionSettings, has_secret, mask_secrets
 from app.store.uow import Store
 
 FORMAT_VERSION = 1
+#: the ``import.max_bytes`` setting's default: a cameras file is a few KB per camera
+DEFAULT_MAX_FILE_BYTES = 1_000_000
+SETTING_MAX_FILE_BYTES = "import.max_bytes"
+MAX_DEPTH = 32  # a cameras file nests 4 levels; anything far deeper is not one
+MAX_VALUES = 100_000  # values after aliases are expanded (an alias chain grows exponentially)
 Number = Annotated[float, Field(strict=True)]  # ints accepted, strings and booleans not
 
 
@@ -84,8 +89,60 @@ class ImportReport:
 # ------------------------------------------------------------------ reading
 
 
-def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+class _Budget:
+    """Counts the values an alias-expanding walk produces; refuses beyond MAX_VALUES."""
+
+    def __init__(self) -> None:
+        self.left = MAX_VALUES
+
+    def take(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ConfigFileError("", [f"line {node.start_mark.line + 1}: (file): aliases expand to more "
+                                       f"than {MAX_VALUES:,} values; write the values out instead"])
+
+
+def _check_shape(text: str) -> None:
+    """Refuse deep nesting and alias bombs before anything recursive reads the file.
+
+    One pass over PyYAML's parse events (its parser is iterative, so this pass is safe
+    at any depth): the nesting depth, and how many values the file holds once every
+    alias is expanded (each anchor's expanded size is known when its node ends).
+    """
+    stack: list[list] = []  # per open collection: [anchor, values so far]
+    sizes: dict[str, int] = {}
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            n = sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            n = 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise ConfigFileError("", [f"line {event.start_mark.line + 1}: (file): nested more than "
+                                           f"{MAX_DEPTH} levels deep"])
+            continue
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, n = stack.pop()
+            if anchor:
+                sizes[anchor] = n
+        else:
+            continue
+        if stack:
+            stack[-1][1] += n
+        total += n if isinstance(event, yaml.AliasEvent) else 0
+        if stack and stack[-1][1] > MAX_VALUES or total > MAX_VALUES:
+            raise ConfigFileError("", [f"line {event.start_mark.line + 1}: (file): aliases expand to more "
+                                       f"than {MAX_VALUES:,} values; write the values out instead"])
+
+
+def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], budget: _Budget | None = None) -> Any:
     """Turn a composed YAML node into Python data, remembering each path's line."""
+    budget = budget or _Budget()
+    budget.take(node)
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -94,12 +151,12 @@ def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
             if key in out:
                 raise ConfigFileError("", [f"line {key_node.start_mark.line + 1}: {_field_name(path + (key,))}: duplicate key"])
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _plain(value_node, path + (key,), lines)
+            out[key] = _plain(value_node, path + (key,), lines, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(v, path + (i,), lines) for i, v in enumerate(node.value)]
+        return [_plain(v, path + (i,), lines, budget) for i, v in enumerate(node.value)]
     # A scalar: let the safe loader resolve its type (int, float, bool, null, str).
-    return yaml.safe_load(yaml.serialize(node))
+    return yaml.SafeLoader("").construct_object(node)
 
 
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
@@ -116,11 +173,19 @@ def _field_name(loc: tuple) -> str:
     return out or "(file)"
 
 
-def parse_cameras_file(path: Path | str) -> list[Camera]:
-    """Read and check a cameras file; return the cameras or raise :class:`ConfigFileError`."""
+def parse_cameras_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Camera]:
+    """Read and check a cameras file; return the cameras or raise :class:`ConfigFileError`.
+
+    A file over ``max_bytes`` (the ``import.max_bytes`` setting) is refused before it is read.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ConfigFileError(path, [f"{path}:1: the file is larger than {max_bytes:,} bytes "
+                                         f"(setting {SETTING_MAX_FILE_BYTES})"])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigFileError(path, [f"{path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -131,7 +196,10 @@ def parse_cameras_file(path: Path | str) -> list[Camera]:
 def parse_cameras_text(text: str, filename: str = "<text>") -> list[Camera]:
     lines: dict[tuple, int] = {}
     try:
+        _check_shape(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except ConfigFileError as e:
+        raise ConfigFileError(filename, [f"{filename}:{p.removeprefix('line ')}" for p in e.problems]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{filename}:{mark.line + 1}" if mark else filename
@@ -235,8 +303,21 @@ def import_cameras(store: Store, cameras: list[Camera], *, replace: bool = False
     return ImportReport(tuple(added), tuple(updated), tuple(unchanged), tuple(removed))
 
 
+def max_file_bytes(store: Store) -> int:
+    """The ``import.max_bytes`` setting (a positive whole number), else the default."""
+    with store.uow() as uow:
+        value = uow.settings.get(SETTING_MAX_FILE_BYTES)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return DEFAULT_MAX_FILE_BYTES
+    try:
+        n = int(value)
+    except ValueError:
+        return DEFAULT_MAX_FILE_BYTES
+    return n if n > 0 else DEFAULT_MAX_FILE_BYTES
+
+
 def import_file(store: Store, path: Path | str, *, replace: bool = False) -> ImportReport:
-    return import_cameras(store, parse_cameras_file(path), replace=replace)
+    return import_cameras(store, parse_cameras_file(path, max_bytes=max_file_bytes(store)), replace=replace)
 
 
 # ------------------------------------------------------------------ writing
@@ -274,18 +355,60 @@ def export_text(cameras: list[Camera], *, include_secrets: bool = False) -> str:
 
 
 def export_file(store: Store, path: Path | str, *, include_secrets: bool = False) -> int:
-    """Write every camera to ``path`` (atomically); returns how many."""
+    """Write every camera to ``path`` atomically; returns how many.
+
+    Only a regular file is written: a device, a directory, a FIFO or a socket is
+    refused. A symbolic link is followed (its target is replaced, the link stays).
+    A file with passwords in clear (``include_secrets``) is made 0600.
+    """
     with store.uow() as uow:
         cams = uow.cameras.list()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(export_text(cams, include_secrets=include_secrets), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ConfigFileError(path, [f"{path}: cannot write: {e.strerror or e}"]) from None
+    write_private_text(Path(path), export_text(cams, include_secrets=include_secrets),
+                       private=include_secrets)
     return len(cams)
+
+
+def write_private_text(path: Path, text: str, *, private: bool) -> None:
+    """Replace ``path`` with ``text`` in one step (a temporary file in the same folder, renamed)."""
+    import os
+    import stat
+    import tempfile
+
+    target = Path(os.path.realpath(path))  # a symlink is followed to the file it names
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise ConfigFileError(path, [f"{path}: cannot write: {e.strerror or e}"]) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket"
+                if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ConfigFileError(path, [f"{path}: is {kind}; export writes regular files only"])
+    if private:
+        mode = 0o600
+    elif st is not None:
+        mode = stat.S_IMODE(st.st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp_name = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, target)
+        tmp_name = None
+    except OSError as e:
+        raise ConfigFileError(path, [f"{path}: cannot write: {e.strerror or e}"]) from None
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
 
 
 __all__ = [

@@ -56,6 +56,13 @@ try:
 except ImportError:  # not POSIX: the run-dir lock is skipped
     fcntl = None  # type: ignore[assignment]
 
+from app.domain.text import mask_urls, printable
+from app.supervisor.fdreserve import (
+    DEFAULT_RESERVE,
+    FdReserve,
+    is_transient_spawn_error,
+    raise_nofile_limit,
+)
 from app.supervisor.logbuf import LogSink, parse_worker_line
 from app.supervisor.model import (
     AlreadyRunning,
@@ -88,7 +95,7 @@ from app.supervisor.proctree import (
     ProcRef,
     TreeSampler,
     descendants,
-    find_by_env,
+    find_by_env_values,
     ppid_map,
     ref_of,
     signal_group,
@@ -105,6 +112,11 @@ MAX_PENDING_LINE = 65536  # a stdout/stderr "line" longer than this is cut
 POLL_INTERVAL = 0.1  # exit polling where there is no pidfd
 STATS_INTERVAL = 1.0
 COMMAND_TIMEOUT = 30.0
+# The loop wakes at least once a second; a wake-up this much later than planned (or a
+# pass over the loop this long) means the station itself was stopped (SIGSTOP, a
+# suspended machine, a long pause): heartbeat ages then count from the resume.
+LOOP_STALL_SLACK = 1.0
+MAX_SOURCE_BYTES = 65536  # what the worker reads of its source from stdin
 
 _ACTIVE = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED, WorkerState.STOPPING)
 
@@ -115,6 +127,18 @@ def default_worker_command() -> list[str]:
     except ImportError as exc:  # the worker package is missing from this build
         raise SpawnError(f"cannot find the worker launcher app.worker.launch: {exc}") from exc
     return list(worker_command())
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether our child has exited, without reaping it (its pgid stays ours until _on_exit)."""
+    if not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+    except OSError:
+        return False
 
 
 def _in_group(pid: int, pgid: int) -> bool:
@@ -150,7 +174,7 @@ def _clean_heartbeat(raw: dict[str, Any], prev_source: object) -> dict[str, Any]
     hb["source"] = source if source in _SOURCES else prev_source
     for key in ("codec", "error"):
         v = raw.get(key)
-        hb[key] = v[:500] if isinstance(v, str) else None
+        hb[key] = printable(mask_urls(v[:500])) if isinstance(v, str) else None
     return hb
 
 
@@ -233,6 +257,8 @@ class Supervisor:
         log_rate: float = 200.0,
         log_burst: float = 1000.0,
         preview_root: Path | None = None,
+        fd_reserve: int = DEFAULT_RESERVE,
+        raise_fd_limit: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.log_dir = Path(log_dir)
@@ -269,6 +295,12 @@ class Supervisor:
         self._next_stats = 0.0
         self._sweeps: list[tuple[_Slot, _Proc]] = []
         self.reap_report: ReapReport | None = None
+        self._fd_reserve_size = fd_reserve
+        self._raise_fd_limit = raise_fd_limit
+        self._fd_reserve: FdReserve | None = None
+        # Monotonic time the loop last resumed from a stall of its own (see LOOP_STALL_SLACK).
+        self._resumed_at = float("-inf")
+        self.loop_stalls = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -280,6 +312,8 @@ class Supervisor:
             raise SupervisorError("supervisor was shut down; create a new one")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._raise_fd_limit:
+            raise_nofile_limit()
         self._acquire_run_dir()
         try:
             self.reap_report = reap_leftovers(self.run_dir)
@@ -289,6 +323,7 @@ class Supervisor:
             os.set_blocking(self._wake_r, False)
             os.set_blocking(self._wake_w, False)
             self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None, None))
+            self._fd_reserve = FdReserve(self._fd_reserve_size)
         except BaseException:
             self._release_run_dir()
             raise
@@ -469,7 +504,10 @@ class Supervisor:
         try:
             while not (self._closing and not self._live_procs()):
                 timeout = self._next_timeout()
+                asleep = self._clock()
                 ready = self._selector.select(timeout)
+                awake = self._clock()
+                self._note_stall(awake - asleep - timeout, "paused")
                 with self._lock:
                     for key, _mask in ready:
                         self._guard(self._dispatch, key)
@@ -477,10 +515,26 @@ class Supervisor:
                 self._flush_events()
                 with self._lock:
                     self._guard(self._tick)
-                    self._guard(self._sweep)
+                    if not self._closing:  # at shutdown: one sweep once every worker is gone
+                        self._guard(self._sweep)
                 self._flush_events()
+                self._note_stall(self._clock() - awake, "busy")
         finally:
             self._cleanup_thread()
+
+    def _note_stall(self, late: float, how: str) -> None:
+        """The loop itself stalled: do not blame the workers for the heartbeats it missed."""
+        if late <= LOOP_STALL_SLACK:
+            return
+        self._resumed_at = self._clock()
+        self.loop_stalls += 1
+        log.warning("supervisor loop was %s for %.1f s: worker heartbeat ages count from now", how, late)
+
+    def _hb_since(self, proc: _Proc) -> float | None:
+        """Where the worker's heartbeat age counts from (None: no heartbeat yet)."""
+        if proc.last_hb_mono is None:
+            return None
+        return max(proc.last_hb_mono, self._resumed_at)
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         """Run one unit of loop work; a bug in it is logged, never kills the thread."""
@@ -534,10 +588,11 @@ class Supervisor:
                 if proc.stop_deadline is not None and not proc.killed:
                     deadlines.append(proc.stop_deadline)
                 if proc.stop_reason is None:
-                    if proc.last_hb_mono is None:
-                        deadlines.append(proc.spawn_mono + pol.start_timeout)
+                    since = self._hb_since(proc)
+                    if since is None:
+                        deadlines.append(max(proc.spawn_mono, self._resumed_at) + pol.start_timeout)
                     else:
-                        deadlines.append(proc.last_hb_mono + pol.heartbeat_timeout)
+                        deadlines.append(since + pol.heartbeat_timeout)
                     if not proc.stable:
                         deadlines.append(proc.spawn_mono + pol.stable_after)
                 if slot.log.suppressed:
@@ -554,15 +609,24 @@ class Supervisor:
                     self._on_exit(slot, proc)
                     continue
                 if proc.stop_deadline is not None and not proc.killed and now >= proc.stop_deadline:
+                    if _has_exited(proc.pid):  # it has exited; its pidfd is not read yet
+                        self._on_exit(slot, proc)
+                        continue
                     self._slog(slot, "WARNING", f"worker pid {proc.pid} did not stop within the timeout: killing it")
                     self._kill_tree(proc)
-                if proc.stop_reason is None:
-                    if proc.last_hb_mono is None and now - proc.spawn_mono >= pol.start_timeout:
+                if proc.stop_reason is None and self._heartbeat_overdue(proc, now):
+                    # Before judging: read what already waits in its pipe.
+                    self._read_pipe(slot, proc, stdout=True, drain=True)
+                    if slot.proc is not proc or proc.exited or proc.stop_reason is not None:
+                        continue
+                    since = self._hb_since(proc)
+                    start_from = max(proc.spawn_mono, self._resumed_at)
+                    if since is None and now - start_from >= pol.start_timeout:
                         self._restart_for(slot, proc, "hung",
                                           f"hung: no heartbeat within {pol.start_timeout:g} s of start")
-                    elif proc.last_hb_mono is not None and now - proc.last_hb_mono >= pol.heartbeat_timeout:
+                    elif since is not None and now - since >= pol.heartbeat_timeout:
                         self._restart_for(slot, proc, "hung",
-                                          f"hung: no heartbeat for {now - proc.last_hb_mono:.1f} s")
+                                          f"hung: no heartbeat for {now - since:.1f} s")
                 if (not proc.stable and proc.stop_reason is None and proc.last_hb_mono is not None
                         and now - proc.spawn_mono >= pol.stable_after):
                     proc.stable = True
@@ -586,6 +650,13 @@ class Supervisor:
             self._next_stats = now + STATS_INTERVAL
             self._sample_stats()
 
+    def _heartbeat_overdue(self, proc: _Proc, now: float) -> bool:
+        pol = self.policy
+        since = self._hb_since(proc)
+        if since is None:
+            return now - max(proc.spawn_mono, self._resumed_at) >= pol.start_timeout
+        return now - since >= pol.heartbeat_timeout
+
     def _cleanup_thread(self) -> None:
         with self._lock:
             for slot in self._slots.values():
@@ -603,6 +674,8 @@ class Supervisor:
             self._sweep()
             for slot in self._slots.values():
                 slot.log.close()
+        if self._fd_reserve is not None:
+            self._fd_reserve.close()
         self._flush_events()
         while True:
             try:
@@ -754,6 +827,17 @@ class Supervisor:
         try:
             self._spawn(slot)
         except SpawnError as exc:
+            if exc.transient and not self._closing:
+                # Out of descriptors, memory or processes for a moment: back off and
+                # retry (the rate limit still applies), not a 300 s FAILED.
+                slot.last_exit = ExitInfo(None, None, str(exc), time.time())
+                slot.error = str(exc)
+                slot.fail_streak += 1
+                delay = backoff_delay(self.policy, slot.fail_streak)
+                slot.next_start = self._clock() + delay
+                self._slog(slot, "WARNING", f"{exc}: retrying in {delay:.2f} s")
+                self._set_state(slot, WorkerState.BACKOFF, f"restart in {delay:.2f} s", delay=delay)
+                return
             slot.last_exit = ExitInfo(None, None, str(exc), time.time())
             self._enter_failed(slot, str(exc), retry=automatic)
             if not automatic:
@@ -780,7 +864,9 @@ class Supervisor:
 
     def _worker_argv(self, spec: WorkerSpec, preview: Path | None) -> list[str]:
         cmd = list(spec.command) if spec.command else default_worker_command()
-        argv = [*cmd, "run", "--camera-id", str(spec.camera_id), "--source", spec.source]
+        # The source (it may hold a camera password) goes to the worker on its stdin,
+        # never on the command line that every local user can read.
+        argv = [*cmd, "run", "--camera-id", str(spec.camera_id), "--source", "-"]
         if spec.loop:
             argv.append("--loop")
         if spec.max_fps is not None:
@@ -815,25 +901,39 @@ class Supervisor:
             CAMERA_ENV: str(spec.camera_id),
             PARENT_ENV: str(os.getpid()),
         })
-        try:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env=env,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise SpawnError(f"camera {spec.camera_id}: cannot start worker {argv[0]!r}: {exc}") from exc
-        pid = popen.pid
-        pidfd: int | None = None
-        if HAS_PIDFD:
+        source = spec.source.encode("utf-8")
+        if len(source) >= MAX_SOURCE_BYTES or b"\n" in source:
+            raise SpawnError(f"camera {spec.camera_id}: the source must be one line under "
+                             f"{MAX_SOURCE_BYTES} bytes")
+        reserve = self._fd_reserve or FdReserve(0)
+        with reserve.opened():  # a full descriptor table still has room for this spawn
             try:
-                pidfd = os.pidfd_open(pid)
-            except OSError:
-                pidfd = None
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    env=env,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise SpawnError(f"camera {spec.camera_id}: cannot start worker {argv[0]!r}: {exc}",
+                                 transient=is_transient_spawn_error(exc)) from exc
+            pid = popen.pid
+            pidfd: int | None = None
+            if HAS_PIDFD:
+                try:
+                    pidfd = os.pidfd_open(pid)
+                except OSError:
+                    pidfd = None  # exits are then polled
+        assert popen.stdin is not None
+        try:  # a line far below the pipe's buffer: never blocks
+            popen.stdin.write(source + b"\n")
+            popen.stdin.close()
+        except OSError:  # it died at once; its exit is reported as usual
+            with contextlib.suppress(OSError):
+                popen.stdin.close()
         try:
             ps = psutil.Process(pid)
             ref = ProcRef(pid, ps.create_time())
@@ -961,8 +1061,14 @@ class Supervisor:
     def _sweep(self) -> None:
         """Kill what ended workers left behind that the periodic tracking had not seen."""
         sweeps, self._sweeps = self._sweeps, []
+        if not sweeps:
+            return
+        # One pass for every worker that ended since the last sweep (a shutdown of 16
+        # workers is one scan, not 16), over this user's processes started since.
+        by_instance = find_by_env_values(INSTANCE_ENV, [p.instance for _s, p in sweeps],
+                                         min(p.ref.create_time for _s, p in sweeps))
         for slot, proc in sweeps:
-            found = {ref for p in find_by_env(INSTANCE_ENV, proc.instance, proc.ref.create_time)
+            found = {ref for p in by_instance.get(proc.instance, ())
                      if (ref := ref_of(p)) is not None}
             n = proc.strays_killed + signal_refs(found - proc.descendants, signal.SIGKILL)
             if n:
@@ -1137,7 +1243,7 @@ class Supervisor:
         else:
             level, msg = parse_worker_line(text)
             if level in ("ERROR", "CRITICAL") or not proc.last_err_line:
-                proc.last_err_line = msg[:500]
+                proc.last_err_line = printable(mask_urls(msg[:500]))  # it ends up in exit reasons
             line = slot.log.add("worker", level, msg, limited=True)
         if line is not None:
             self._emit_log(slot, line)

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+from app.domain.text import mask_urls, printable
+from app.files import PrivateRotatingFileHandler
 from app.supervisor.model import LogLine, LogSource
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL")
@@ -57,7 +59,8 @@ class LogSink:
         self._ring: deque[LogLine] = deque(maxlen=ring_size)
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.handlers.RotatingFileHandler(
+        # 0600, and a full disk drops lines with one report a minute instead of a traceback each.
+        self._handler = PrivateRotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
         )
         self._handler.setFormatter(logging.Formatter("%(message)s"))
@@ -84,6 +87,9 @@ class LogSink:
             self.suppressed += 1
             self.suppressed_total += 1
             return None
+        # Every line, the worker's and the supervisor's, in memory and on disk: no URL
+        # password, no control character (a newline in a source cannot forge a line).
+        text = printable(mask_urls(text))
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS] + f"... [{len(text) - MAX_LINE_CHARS} chars cut]"
         line = LogLine(ts=time.time() if ts is None else ts, source=source, level=level, text=text)

@@ -28,7 +28,15 @@ class AlreadyRunning(SupervisorError):
 
 
 class SpawnError(SupervisorError):
-    """The worker process could not be started at all (command missing, not executable...)."""
+    """The worker process could not be started at all (command missing, not executable...).
+
+    ``transient`` marks resource exhaustion (too many open files, no memory, process
+    limit): retried with the normal backoff instead of making the camera FAILED.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)

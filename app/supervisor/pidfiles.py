@@ -34,6 +34,7 @@ from app.supervisor.proctree import (
 log = logging.getLogger(__name__)
 
 PREFIX = "worker-"
+PROBE_PREFIX = "probe-"  # a probe in flight: probe-<pid>.pid
 SUFFIX = ".pid"
 
 
@@ -61,6 +62,14 @@ def pidfile_path(run_dir: Path, camera_id: int) -> Path:
 
 def write_pidfile(run_dir: Path, record: PidRecord) -> Path:
     path = pidfile_path(run_dir, record.camera_id)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_probe_pidfile(run_dir: Path, record: PidRecord) -> Path:
+    path = run_dir / f"{PROBE_PREFIX}{record.pid}{SUFFIX}"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
     os.replace(tmp, path)
@@ -128,7 +137,8 @@ def reap_leftovers(run_dir: Path, kill_timeout: float = 2.0) -> ReapReport:
         return report
     victims: list[ProcRef] = []
     groups: list[int] = []
-    for path in sorted(run_dir.glob(f"{PREFIX}*{SUFFIX}")):
+    paths = sorted(run_dir.glob(f"{PREFIX}*{SUFFIX}")) + sorted(run_dir.glob(f"{PROBE_PREFIX}*{SUFFIX}"))
+    for path in paths:
         record = read_pidfile(path)
         proc = is_our_leftover(record) if record is not None else None
         if record is not None and proc is None:

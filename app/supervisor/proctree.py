@@ -135,6 +135,39 @@ def find_by_env(name: str, value: str, created_after: float = 0.0) -> list[psuti
     return found
 
 
+def find_by_env_values(name: str, values: Iterable[str], created_after: float = 0.0,
+                       ) -> dict[str, list[psutil.Process]]:
+    """One pass over the processes for several env values at once: value -> live processes.
+
+    Only this user's processes created after ``created_after`` are looked at (another
+    user's environment cannot be read anyway, and each refused read costs a system
+    call): the pass is bounded by what this station started, not by the machine.
+    """
+    wanted = set(values)
+    found: dict[str, list[psutil.Process]] = {}
+    if not wanted:
+        return found
+    me = os.getpid()
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for p in psutil.process_iter(["create_time", "uids"]):
+        ct = p.info.get("create_time")
+        if p.pid == me or ct is None or ct < created_after - 1.0:
+            continue
+        uids = p.info.get("uids")
+        if uid is not None and uids is not None and uids.real != uid:
+            continue
+        env = environ_of(p)
+        value = env.get(name) if env is not None else None
+        if value not in wanted:
+            continue
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                found.setdefault(value, []).append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
 def signal_group(pgid: int, sig: int) -> bool:
     """Send a signal to a process group; False if the group no longer exists."""
     if not hasattr(os, "killpg"):

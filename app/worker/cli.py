@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="capture a source and report heartbeats on stdout")
     run.add_argument("--camera-id", type=_non_negative_int, required=True)
     run.add_argument(
-        "--source", required=True, help="test://…, file path, rtsp://, http(s)://, /dev/videoN"
+        "--source",
+        required=True,
+        help="test://…, file path, rtsp://, http(s)://, /dev/videoN; '-' reads it from the "
+        "first line of stdin (how the supervisor passes it: a password never shows in ps)",
     )
     run.add_argument("--loop", action="store_true", help="restart a file source at its end")
     run.add_argument(
@@ -146,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     probe = sub.add_parser("probe", help="print one JSON line describing a source")
-    probe.add_argument("url")
+    probe.add_argument("url", help="the source; '-' reads it from the first line of stdin")
     probe.add_argument("--timeout", type=_positive_float, default=5.0)
     return parser
 
@@ -167,8 +170,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.command == "probe":
+        _die_with_parent(_expected_parent(), threading.Event(), threading.Event())
+    try:
+        if args.command == "probe":
+            args.url = _source_arg(args.url)
+        else:
+            args.source = _source_arg(args.source)
+    except ConfigError as exc:
+        if args.command == "probe":
+            return _probe_result({"ok": False, "error": str(exc)}, EXIT_CONFIG)
+        _config_error_line(str(exc))
+        return EXIT_CONFIG
+    if args.command == "probe":
         return probe_command(args.url, args.timeout)
     return run_command(args, stop, wake)
+
+
+MAX_STDIN_SOURCE = 65536
+
+
+def _source_arg(value: str) -> str:
+    """The source as given, or for ``-`` the first line of stdin (a private channel)."""
+    if value != "-":
+        return value
+    try:
+        raw = sys.stdin.buffer.readline(MAX_STDIN_SOURCE + 1)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the source from stdin: {exc}") from exc
+    if len(raw) > MAX_STDIN_SOURCE:
+        raise ConfigError(f"the source on stdin is longer than {MAX_STDIN_SOURCE} bytes")
+    source = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    if not source.strip():
+        raise ConfigError("--source -: no source on stdin")
+    return source
 
 
 # ---------------------------------------------------------------------------
@@ -189,8 +223,7 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
     sys.stdout.flush()
     sys.stderr.flush()
     _setup_logging(args.log_level, SinkLogHandler(LineSink(sys.stderr.fileno())))
-    parent = os.getppid()
-    _die_with_parent(parent, stop, wake)
+    _die_with_parent(_expected_parent(), stop, wake)
 
     from app.worker.motion import MotionConfig, MotionDetector
     from app.worker.preview import PreviewError, PreviewWriter
@@ -344,6 +377,16 @@ def _install_signal_handlers(stop: threading.Event, wake: threading.Event) -> No
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+
+
+def _expected_parent() -> int:
+    """The station that spawned us (it says so in the environment), else our parent now.
+
+    A parent that died before this process got here has already been replaced by
+    init or a subreaper: comparing with the recorded pid catches that too.
+    """
+    recorded = os.environ.get("EDGE_STATION_SUPERVISOR_PID", "")
+    return int(recorded) if recorded.isdigit() else os.getppid()
 
 
 def _die_with_parent(parent: int, stop: threading.Event, wake: threading.Event) -> None:

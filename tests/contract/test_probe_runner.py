@@ -15,7 +15,7 @@ from tests.contract.helpers import wait_for
 
 
 def py(code: str) -> tuple[str, ...]:
-    """A probe 'worker' that runs ``code`` (the probe arguments land in sys.argv[1:])."""
+    """A probe 'worker' that runs ``code`` (the probe arguments land in sys.argv[1:], the source on stdin)."""
     return (sys.executable, "-c", code)
 
 
@@ -26,12 +26,13 @@ def test_the_real_worker_probe() -> None:
 
 def test_the_probe_arguments() -> None:
     runner = ProbeRunner(command=("worker",))
-    assert runner.command_for("rtsp://cam/1", 2.5) == ["worker", "probe", "rtsp://cam/1", "--timeout", "2.5"]
+    # The source goes on stdin: a password must not be on a command line `ps` shows to everyone.
+    assert runner.command_for("rtsp://admin:pw@cam/1", 2.5) == ["worker", "probe", "-", "--timeout", "2.5"]
 
 
 def test_the_last_json_object_on_stdout_is_the_answer() -> None:
     code = ("import json, sys; print('warming up'); print('{broken'); "
-            "print(json.dumps({'ok': False, 'error': 'cannot open ' + sys.argv[2]})); sys.exit(1)")
+            "print(json.dumps({'ok': False, 'error': 'cannot open ' + sys.stdin.readline().strip()})); sys.exit(1)")
     assert ProbeRunner(command=py(code)).probe("rtsp://cam/1", 2) == {"ok": False, "error": "cannot open rtsp://cam/1"}
 
 

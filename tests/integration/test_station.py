@@ -101,8 +101,10 @@ def test_cli_change_in_another_process_reaches_the_running_station(station):
         assert out.returncode == 0, out.stderr
 
     cli("cameras", "add", "Porch", "test://still")
-    wait_for(lambda: "Porch" in [c.name for c in station.cameras()], 5, "the new camera")
-    assert "cameras" in events
+    # The station's "cameras" event is what tells the window: wait for it, not only for
+    # the database (the event comes a moment after the row is visible).
+    wait_for(lambda: "cameras" in events, 10, "the station's cameras event")
+    assert "Porch" in [c.name for c in station.cameras()]
     cli("cameras", "remove", "Lobby")
     wait_for(lambda: lobby.id not in [c.id for c in station.cameras()], 5, "Lobby gone")
     # Its worker is stopped: a removed camera leaves nothing running.

@@ -37,3 +37,18 @@ def test_the_window_path_imports_no_feature_commands():
             "'sqlalchemy', 'alembic')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "0", "inf", "-inf", "soon"])
+def test_headless_duration_must_be_a_finite_positive_number(value, capsys):
+    with pytest.raises(SystemExit) as ei:
+        build_parser().parse_args(["headless", "--duration", value])
+    assert ei.value.code == 2
+    assert "--duration" in capsys.readouterr().err
+
+
+def test_headless_duration_and_status_interval_accept_numbers():
+    args = build_parser().parse_args(["headless", "--duration", "2.5", "--status-interval", "0"])
+    assert (args.duration, args.status_interval) == (2.5, 0.0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["headless", "--status-interval", "nan"])

@@ -149,3 +149,34 @@ def test_core_packages_stay_qt_free() -> None:
         assert not bad, f"app.{pkg} imports {bad}"
     # the shared encoder is a leaf: it may be imported by both paths because it imports neither
     assert {m for m in _imports(APP / "imaging.py") if m.startswith("app")} == set()
+
+
+def test_heartbeat_history_memory_is_fixed_per_camera_and_levels_off() -> None:
+    """A scaled-down soak: 16 cameras, 3x the cap of heartbeats, traced allocations."""
+    import tracemalloc
+
+    from app.services.ports import HeartbeatHistory
+
+    now = [0.0]
+    maxlen = 600
+    hb = {"fps": 15.0, "decoded": 1, "dropped": 0, "motion": 0.25}
+    tracemalloc.start()
+    try:
+        history = HeartbeatHistory(maxlen=maxlen, clock=lambda: now[0])
+        base = tracemalloc.get_traced_memory()[0]
+        sizes = []
+        for round_ in range(3):
+            for _ in range(maxlen):
+                now[0] += 1.0
+                for cid in range(16):
+                    history.record(cid, {**hb, "decoded": int(now[0]) * 15})
+            sizes.append(tracemalloc.get_traced_memory()[0] - base)
+            assert round_ >= 0
+    finally:
+        tracemalloc.stop()
+    per_sample = sizes[0] / (16 * maxlen)
+    assert per_sample <= 48, f"{per_sample:.0f} bytes a sample"  # five doubles + ring overhead
+    assert sizes[2] <= sizes[0] * 1.02, sizes  # flat once allocated: no growth up to and past the cap
+    got = history.samples(3, 10)
+    assert [s.t for s in got] == [now[0] - 10 + i for i in range(11)]  # the window includes its start
+    assert got[-1].decoded == int(now[0]) * 15 and got[-1].fps == 15.0 and got[-1].motion == 0.25

@@ -94,13 +94,16 @@ def die_with_parent(expected_parent: int | None) -> None:
 
 def main(argv: list[str]) -> int:
     a = parse(argv)
+    if a.source == "-":  # the supervisor passes the source on stdin, like to the real worker
+        a.source = sys.stdin.readline().rstrip("\n")
+    journal_source = a.source
     run_no = previous_runs(a.fake_journal)
     faulty = a.fake_faulty_runs < 0 or run_no < a.fake_faulty_runs
     if a.fake_exit_schedule is not None:
         plan = a.fake_exit_schedule.split(",")
         step = plan[run_no] if run_no < len(plan) else "-"
         a.fake_exit_after = None if step.strip() == "-" else float(step)
-    journal(a.fake_journal, event="start", run=run_no, faulty=faulty)
+    journal(a.fake_journal, event="start", run=run_no, faulty=faulty, source=journal_source)
     if not a.fake_no_pdeathsig:
         parent = os.environ.get("EDGE_STATION_SUPERVISOR_PID")
         die_with_parent(int(parent) if parent else None)
