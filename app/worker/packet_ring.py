@@ -35,6 +35,7 @@ from typing import Any
 
 import av
 import av.error
+from av.video.frame import PictureType
 
 __all__ = [
     "MP4_CODECS",
@@ -300,6 +301,9 @@ class FrameEncoder:
                 pts = self._last_pts + 1
             self._last_pts = pts
             out = frame.reformat(width=width, height=height, format="yuv420p")
+            if out is frame:  # reformat may hand back the decoder's own frame: do not touch that one
+                out = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+            out.pict_type = PictureType.NONE  # lavfi marks every frame I; the encoder sets the GOP
             out.pts = pts
             out.time_base = Fraction(1, 1000)
             for packet in self._stream.encode(out):
