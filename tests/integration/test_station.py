@@ -38,7 +38,7 @@ def test_first_start_seeds_demo_cameras_and_rollout_rules(station):
     names = [c.name for c in station.cameras()]
     assert names == ["Lobby", "Loading dock", "Server room", "Front gate"]
     rules = station.admin.list_rules()
-    assert {r.metric for r in rules} == {"domain_error_rate", "success_rate", "p95_ratio"}
+    assert {r.metric for r in rules} == {"domain_error_rate", "success_rate", "p95_ratio", "evidence_blocked"}
     assert all(r.enabled for r in rules)
     assert [s.state.value for s in station.live_status()] == ["stopped", "stopped", "stopped", "inactive"]
 
@@ -50,7 +50,7 @@ def test_seeding_happens_once(tmp_path):
         st.admin.remove_camera(lobby.id)
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         assert "Lobby" not in [c.name for c in st.cameras()]
-        assert len(st.admin.list_rules()) == 3
+        assert len(st.admin.list_rules()) == 4  # the rollout rules and the evidence floor
 
 
 def test_started_camera_feeds_metrics(station):
