@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.domain.operations import CreateRule
+from app.domain.operations import CameraRef, CreateRule
 from app.domain.rules import AlertRule, Comparator, Severity, TargetKind
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
@@ -125,3 +125,24 @@ def test_save_clip_action_and_the_evidence_page(qtbot, window, station) -> None:
     page.files.selectRow(snap_row)
     page.delete_selected()
     qtbot.waitUntil(lambda: [e.kind for e in station.list_evidence(cid)] == ["clip"], timeout=10_000)
+
+
+def test_the_kiosk_pop_up_shows_the_alerts_snapshot(qtbot, station, ui_settings, tmp_path) -> None:
+    from tests.ui.test_kiosk import FakeClock, open_kiosk
+
+    w = open_kiosk(qtbot, station, ui_settings, FakeClock(), {"kiosk.popup_s": 60, "kiosk.popup_severity": "critical"},
+                   tmp_path=tmp_path)
+    try:
+        w.resize(1280, 720)
+        cid = camera_id(station, "Lobby")
+        station.call("start_camera", CameraRef(cid))
+        with qtbot.waitSignal(w.popupShown, timeout=START_TIMEOUT_MS):
+            event_id = _fire(station, qtbot, cid)
+        popup = w.popup
+        assert popup is not None and popup.camera_id == cid
+        qtbot.waitUntil(lambda: popup.snapshot.isVisible() and popup.snapshot.pixmap() is not None
+                        and not popup.snapshot.pixmap().isNull(), timeout=15_000)
+        assert station.event_snapshot_path(event_id) is not None
+        _shot(w, "kiosk-popup-snapshot.png")
+    finally:
+        w.shutdown()
