@@ -244,3 +244,33 @@ def test_a_webhook_carries_the_snapshot_url_and_the_api_serves_the_file(station:
         station.api = None
         hooks.shutdown()
         hooks.server_close()
+
+
+def _cli(st: Station, *args: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(st.paths.data_dir)],
+                         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_cli_lists_exports_and_removes_evidence(station: Station, tmp_path: Path) -> None:
+    cid = _camera(station)
+    rule = _add_rule(station, _motion_rule(cid))
+    event = wait_for(lambda: next((e for e in station.alerts.history(50) if e.rule_id == rule.id and e.id), None),
+                     15, "the motion alert")
+    wait_for(lambda: {e.kind for e in station.evidence_for_event(event.id)} == {"snapshot", "clip"}, 20, "evidence")
+    usage = _cli(station, "evidence", "usage")
+    assert "Dock: 1 snapshots, 1 clips" in usage
+    listing = _cli(station, "evidence", "list", "--camera", "Dock")
+    assert listing.count(f"event {event.id}") == 2 and "clip" in listing and "snapshot" in listing
+    out = _cli(station, "evidence", "export", str(event.id), "-o", str(tmp_path / "handover.zip"))
+    assert "2 files" in out
+    with zipfile.ZipFile(tmp_path / "handover.zip") as zf:
+        assert len(zf.namelist()) == 3
+    station.call("stop_camera", StopCamera(cid))
+    out = _cli(station, "cameras", "remove", "Dock", "--delete-evidence")
+    assert "deleted its evidence: 2 files" in out
+    assert station.list_evidence() == [] and not list((station.evidence_store.root / f"cam-{cid}").glob("*.*"))
