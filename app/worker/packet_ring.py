@@ -229,7 +229,7 @@ class PacketRing:
                         chosen.extend(gop.entries)
             note = ""
             have = now - chosen[0].t if chosen else 0.0
-            if pre > 0 and have + 0.5 / 15 < pre:
+            if pre > 0 and have < pre - 0.05:  # less than asked (within a frame or so)
                 if self.waiting_since is not None or not chosen:
                     note = f"no keyframe in the last {pre:g} s: the pre-roll is {have:.1f} s"
                 else:
