@@ -364,7 +364,7 @@ class MainWindow(QMainWindow):
         self._action("remove", self.tr("Re&move camera…"), self.remove_selected, QKeySequence.StandardKey.Delete)
         self._action("logs", self.tr("&Logs…"), lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
         self._action("snapshot", self.tr("Sna&pshot…"), lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
-        self._action("save_clip", self.tr("Save c&lip"), self.save_clip_selected, "Ctrl+Shift+L",
+        self._action("save_clip", self.tr("Save cl&ip"), self.save_clip_selected, "Ctrl+Shift+L",
                      tip=self.tr("Record a clip of the selected camera now: pre-roll from its buffer + post-roll"))
         self._action("probe", self.tr("Pro&be source…"), lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
         self._action("stats", self.tr("Process s&tats…"), lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
