@@ -165,7 +165,8 @@ class CameraLogs:
 class Snapshot:
     """The camera's latest decoded frame at the source's own resolution, encoded as asked.
 
-    ``seq`` is the worker's decoded-frame count at that frame (it grows with every frame).
+    The image is in ``png`` or in ``jpeg`` (the other one is empty), as ``format`` says;
+    ``image`` is whichever it is. ``seq`` is the worker's decoded-frame count at that frame.
     """
 
     camera_id: int
@@ -173,19 +174,17 @@ class Snapshot:
     height: int
     taken_at: float
     seq: int
-    image: bytes = field(repr=False)
+    png: bytes = field(default=b"", repr=False)
     format: str = "png"  # "png" | "jpeg"
+    jpeg: bytes = field(default=b"", repr=False)
+
+    @property
+    def image(self) -> bytes:
+        return self.jpeg if self.format == "jpeg" else self.png
 
     @property
     def content_type(self) -> str:
-        return "image/png" if self.format == "png" else "image/jpeg"
-
-    @property
-    def png(self) -> bytes:
-        """The PNG bytes (for a snapshot asked for as PNG, the default)."""
-        if self.format != "png":
-            raise ValueError(f"this snapshot is a {self.format.upper()}, not a PNG (use .image)")
-        return self.image
+        return "image/jpeg" if self.format == "jpeg" else "image/png"
 
 
 @dataclass(frozen=True)

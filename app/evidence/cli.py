@@ -21,7 +21,7 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
                        description="Snapshots and clips of camera alerts, kept in <data dir>/evidence.")
     add_common(p)
     p.set_defaults(handler=cmd_evidence, evidence_command="usage")
-    esub = p.add_subparsers(dest="evidence_command", metavar="{list,usage,export,prune}")
+    esub = p.add_subparsers(dest="evidence_command", metavar="{list,usage,export,prune,settings}")
     c = esub.add_parser("list", help="every snapshot and clip, newest first")
     add_common(c)
     c.add_argument("--camera", default=None, help="only this camera (name or id; a removed camera by id)")
@@ -38,6 +38,45 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
     c = esub.add_parser("prune", help="apply retention now (age, then total size, oldest first)")
     add_common(c)
     c.set_defaults(handler=cmd_evidence)
+    c = esub.add_parser("settings", help="show the evidence settings, or change them: KEY=VALUE ...",
+                        description="Keys: " + ", ".join(_KEYS) + " (see docs/evidence.md). "
+                                    "A running station applies a change within a few seconds; a new "
+                                    "pre-roll applies when a worker next starts.")
+    add_common(c)
+    c.add_argument("changes", nargs="*", metavar="KEY=VALUE")
+    c.set_defaults(handler=cmd_evidence)
+
+
+_KEYS = ("enabled", "clips", "preroll_s", "postroll_s", "max_age_days", "max_total_mb", "min_free_mb")
+
+
+def _parse_changes(items: list[str]) -> dict[str, object]:
+    """``["preroll_s=5", "clips=off"]`` -> ``{"evidence.preroll_s": 5.0, "evidence.clips": False}``,
+    checked against the same bounds the station applies; all or nothing."""
+    from app.domain.evidence import EvidenceSettings
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().removeprefix("evidence.")
+        if not sep or key not in _KEYS:
+            raise _Refused(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(_KEYS)}", 2)
+        if key in ("enabled", "clips"):
+            flags = {"on": True, "true": True, "yes": True, "1": True,
+                     "off": False, "false": False, "no": False, "0": False}
+            if text.strip().lower() not in flags:
+                raise _Refused(f"{item!r}: {key} must be on or off", 2)
+            out[f"evidence.{key}"] = flags[text.strip().lower()]
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise _Refused(f"{item!r}: {key} must be a number", 2) from None
+        checked = EvidenceSettings.from_settings({f"evidence.{key}": value})
+        if getattr(checked, key) != value:
+            raise _Refused(f"{item!r}: {key} is out of range (see docs/evidence.md)", 2)
+        out[f"evidence.{key}"] = value
+    return out
 
 
 def _size(n: int) -> str:
@@ -105,6 +144,22 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError as e:
                 raise _Refused(str(e), 2) from None
             print(f"exported event {event.id} ({len(ev_store.for_event(event.id))} files) to {out}")
+            return 0
+        if command == "settings":
+            changes = _parse_changes(args.changes)
+            if changes:
+                from app.domain.audit import AuditEntry
+
+                with store.uow() as uow:
+                    for key, value in changes.items():
+                        old = uow.settings.get(key)
+                        uow.settings.set(key, value)
+                        uow.audit.add(AuditEntry(op="settings.set", outcome="ok", key=key, actor="cli",
+                                                 detail={"old": old, "new": value}))
+                    uow.commit()
+                    settings = EvidenceSettings.from_settings(uow.settings.all())
+            for key in _KEYS:
+                print(f"evidence.{key} = {getattr(settings, key)}")
             return 0
         if command == "prune":
             report = ev_store.enforce(settings)

@@ -311,8 +311,9 @@ class LegacyOperations:
             if "no frame" in str(e):
                 raise Unavailable(f"camera {cam['id']} ({cam['name']}) has not published a frame yet") from None
             raise Unavailable(f"camera {cam['id']} ({cam['name']}): no snapshot: {e}") from None
+        png, jpeg = (data, b"") if fmt == "png" else (b"", data)
         return Snapshot(cam["id"], int(answer["width"]), int(answer["height"]), float(answer["taken_at"]),
-                        int(answer.get("seq", 0)), data, fmt)
+                        int(answer.get("seq", 0)), png, fmt, jpeg)
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
         if not _number_in(req.timeout, 0, 60.0):

@@ -30,7 +30,7 @@ _VOLATILE: dict[type, frozenset[str]] = {
     CameraStats: frozenset({"pid", "cpu_percent", "rss_bytes", "threads", "children", "fps_avg", "fps_min",
                             "decoded", "dropped", "motion_avg", "samples"}),
     ProbeResult: frozenset({"elapsed"}),
-    Snapshot: frozenset({"taken_at", "seq", "image"}),
+    Snapshot: frozenset({"taken_at", "seq", "png", "jpeg"}),
     CameraLogs: frozenset({"lines"}),
     ExitRecord: frozenset({"at"}),
 }

@@ -397,7 +397,8 @@ class DomainOperations:
                 raise Unavailable(f"camera {camera.id} ({camera.name}) has not published a frame yet") from None
             raise Unavailable(f"camera {camera.id} ({camera.name}): no snapshot: {e}") from None
         return Snapshot(camera_id=req.camera_id, width=int(answer["width"]), height=int(answer["height"]),
-                        taken_at=float(answer["taken_at"]), seq=int(answer.get("seq", 0)), image=data, format=fmt)
+                        taken_at=float(answer["taken_at"]), seq=int(answer.get("seq", 0)), format=fmt,
+                        png=data if fmt == "png" else b"", jpeg=data if fmt == "jpeg" else b"")
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
         check_range("timeout", req.timeout, 0, PROBE_TIMEOUT_MAX, unit=" seconds", subject="probe_camera request")

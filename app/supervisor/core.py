@@ -803,6 +803,8 @@ class Supervisor:
         directory = evidence_dir(self.run_dir, camera_id)
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for stale in (*directory.glob("*.taken"), *directory.glob("*.part")):  # a killed worker's leftovers
+                stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("camera %s: no evidence directory %s: %s", camera_id, directory, exc)
             return []

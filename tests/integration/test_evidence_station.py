@@ -246,14 +246,14 @@ def test_a_webhook_carries_the_snapshot_url_and_the_api_serves_the_file(station:
         hooks.server_close()
 
 
-def _cli(st: Station, *args: str) -> str:
+def _cli(st: Station, *args: str, code: int = 0) -> str:
     import subprocess
     import sys
 
     out = subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(st.paths.data_dir)],
                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    assert out.returncode == code, out.stderr
+    return out.stdout + out.stderr
 
 
 def test_the_cli_lists_exports_and_removes_evidence(station: Station, tmp_path: Path) -> None:
@@ -270,6 +270,11 @@ def test_the_cli_lists_exports_and_removes_evidence(station: Station, tmp_path: 
     assert "2 files" in out
     with zipfile.ZipFile(tmp_path / "handover.zip") as zf:
         assert len(zf.namelist()) == 3
+    # settings: checked first, all or nothing, and the running station follows
+    assert "max_total_mb is out of range" in _cli(station, "evidence", "settings", "postroll_s=3",
+                                                  "max_total_mb=0", code=2)
+    assert "evidence.postroll_s = 3.0" in _cli(station, "evidence", "settings", "postroll_s=3")
+    wait_for(lambda: station.evidence_settings().postroll_s == 3.0, 10, "the station to read the new setting")
     station.call("stop_camera", StopCamera(cid))
     out = _cli(station, "cameras", "remove", "Dock", "--delete-evidence")
     assert "deleted its evidence: 2 files" in out
