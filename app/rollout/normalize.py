@@ -30,7 +30,7 @@ _VOLATILE: dict[type, frozenset[str]] = {
     CameraStats: frozenset({"pid", "cpu_percent", "rss_bytes", "threads", "children", "fps_avg", "fps_min",
                             "decoded", "dropped", "motion_avg", "samples"}),
     ProbeResult: frozenset({"elapsed"}),
-    Snapshot: frozenset({"taken_at", "seq", "png", "jpeg"}),
+    Snapshot: frozenset({"taken_at", "seq", "png", "jpeg"}),  # compared: the image is valid (as "png")
     CameraLogs: frozenset({"lines"}),
     ExitRecord: frozenset({"at"}),
 }
@@ -48,7 +48,7 @@ def _plain(value: Any) -> Any:
         if isinstance(value, CameraStatus) and out.get("state") == "starting":
             out["state"] = "running"
         if isinstance(value, Snapshot):
-            out["image"] = value.image.startswith(PNG_SIGNATURE if value.format == "png" else JPEG_SIGNATURE)
+            out["png"] = value.image.startswith(PNG_SIGNATURE if value.format == "png" else JPEG_SIGNATURE)
         if isinstance(value, StatusList):
             out["items"] = sorted(out["items"], key=lambda d: d.get("camera_id", 0))
         return out
