@@ -90,6 +90,7 @@ class Station:
         self.instance_lock: InstanceLock | None = None
         self._fingerprint_at_open: tuple = ()
         self.api = None
+        self._rules_lock = threading.Lock()  # one rule reload at a time: an older read never wins
 
     # ------------------------------------------------------------ lifecycle
 
@@ -441,7 +442,15 @@ class Station:
                     uow.rules.add(rule)
                 uow.settings.set(SETTING_EVIDENCE_RULE_SEEDED, True)
                 uow.commit()
-        self.alerts.load_rules()
+        self.reload_rules()
+
+    def reload_rules(self) -> None:
+        """Make the alert engine re-read its rules now. Serialised, so that a reload that read the
+        database before a change cannot finish after one that read it afterwards (the window's
+        rule editor and the database watcher both reload)."""
+        with self._rules_lock:
+            if getattr(self, "alerts", None) is not None:
+                self.alerts.load_rules()
 
     def evidence_settings(self) -> Any:
         """The ``evidence.*`` settings as an :class:`app.domain.evidence.EvidenceSettings` (cached 2 s)."""
@@ -620,8 +629,7 @@ class Station:
                         sup.stop_worker(cid)
                     except Exception as e:
                         log.warning("stopping camera %s after it was removed/deactivated: %s", cid, e)
-        if getattr(self, "alerts", None) is not None:
-            self.alerts.load_rules()  # a rule may have been added, changed or disabled
+        self.reload_rules()  # a rule may have been added, changed or disabled
         if getattr(self, "router", None) is not None:
             self.router.reload()  # rollout settings changed by `edge-station rollout ...`
         if before != after:
