@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("remove", help="remove a camera (by name or id)")
     _add_common(c)
     c.add_argument("camera")
+    c.add_argument("--delete-evidence", action="store_true",
+                   help="also delete its snapshots and clips now (default: kept until retention removes them)")
     c.set_defaults(handler=cmd_cameras_remove)
 
     p = add("doctor", "check that this machine can run the station", cmd_doctor)
@@ -146,9 +148,10 @@ def _parse_window_args(argv: list[str]) -> argparse.Namespace | None:
 
 def _feature_commands() -> list[Callable]:
     from app.api.cli import add_cli as api_cli
+    from app.evidence.cli import add_cli as evidence_cli
     from app.kiosk.cli import add_cli as kiosk_cli
 
-    return [_register_rollout, api_cli, kiosk_cli]
+    return [_register_rollout, api_cli, kiosk_cli, evidence_cli]
 
 
 def _register_rollout(sub, add_common) -> None:
@@ -357,11 +360,17 @@ def cmd_cameras_add(args: argparse.Namespace) -> int:
 
 
 def cmd_cameras_remove(args: argparse.Namespace) -> int:
-    with _store(args) as store, store.uow() as uow:
-        cam = _find_camera(uow, args.camera)
-        uow.cameras.remove(cam.id)
-        uow.commit()
-    print(f"removed camera {cam.id}: {cam.name}")
+    with _store(args) as store:
+        with store.uow() as uow:
+            cam = _find_camera(uow, args.camera)
+            uow.cameras.remove(cam.id)
+            uow.commit()
+        print(f"removed camera {cam.id}: {cam.name}")
+        if getattr(args, "delete_evidence", False):
+            from app.evidence.store import EvidenceStore
+
+            count, freed = EvidenceStore(_paths(args).data_dir / "evidence", store).delete_camera(cam.id)
+            print(f"deleted its evidence: {count} files, {freed} bytes")
     return EXIT_OK
 
 

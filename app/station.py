@@ -55,6 +55,7 @@ WORKER_FIELDS = ("source", "max_fps", "loop", "motion", "stall_timeout")
 def worker_settings_changed(old: Camera, new: Camera) -> bool:
     """True when ``new`` differs from ``old`` in something a running worker uses."""
     return any(getattr(old, f) != getattr(new, f) for f in WORKER_FIELDS)
+SETTING_EVIDENCE_RULE_SEEDED = "evidence.rule_seeded"
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Station:
         self._fingerprint_at_open: tuple = ()
         self.api = None
         self.api_status = ApiStatus(enabled=False, running=False)
+        self._rules_lock = threading.Lock()  # one rule reload at a time: an older read never wins
 
     # ------------------------------------------------------------ lifecycle
 
@@ -173,6 +175,7 @@ class Station:
         self._fingerprint_at_open = self._db_fingerprint()
         self._reload_cameras()
         self._wire_metrics_and_alerts()
+        self._wire_evidence()
         from app.rollout.canary import Canary
 
         self.canary = Canary(self.router, lambda: [c.id for c in self.cameras() if c.id is not None]).start()
@@ -288,6 +291,10 @@ class Station:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if getattr(self, "evidence_recorder", None) is not None:
+            self._unsubscribe_evidence()
+            self.evidence_recorder.close(wait=False)
+            self.evidence_recorder = None
         if getattr(self, "alerts", None) is not None:
             self._unsubscribe_alerts()
             self.alerts.stop()
@@ -650,6 +657,7 @@ class Station:
                 uow.audit.add(AuditEntry(op="settings.set", outcome="ok", key=key, actor=actor,
                                          detail={"old": old, "new": value}))
             uow.commit()
+        self._evidence_settings_cache = None
         self.emit(StationEvent("settings"))
 
     def import_file(self, path: Path | str, *, replace: bool = False) -> ImportReport:
@@ -660,6 +668,176 @@ class Station:
         report = import_cameras(self.store, cameras, replace=replace)
         self._on_database_changed()
         return report
+
+    # ------------------------------------------------------------ evidence (snapshots and clips of alerts)
+
+    def _wire_evidence(self) -> None:
+        """The evidence store in the data dir, its recorder on the alert stream, its sampler feed
+        (free-space floor, retention) and the webhook's snapshot/clip URLs."""
+        from app.alerts.templates import evidence_blocked
+        from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
+
+        assert self.store is not None and self.supervisor is not None
+        self._evidence_settings_cache: tuple[float, Any] | None = None
+        self.evidence_store = EvidenceStore(self.paths.data_dir / "evidence", self.store)
+        self.evidence_store.sweep(parts_older_than=0.0)  # what workers of an earlier run left half-written
+        self.evidence_settings()  # also hands the pre-roll to the supervisor
+        self.evidence_recorder = EvidenceRecorder(
+            self.evidence_store, self.supervisor, settings=self.evidence_settings,
+            camera_name=lambda cid: (cam.name if (cam := self.camera(cid)) else None),
+            on_change=lambda ev, problem: self.emit(StationEvent(
+                "evidence", ev.camera_id if ev else None, ev if ev is not None else problem)),
+        )
+        self._unsubscribe_evidence = self.alerts.subscribe(self.evidence_recorder.on_alert)
+        feed = EvidenceFeed(self.evidence_store, self.metrics, self.evidence_settings, self.evidence_recorder)
+        self.sampler.feeds = [*self.sampler.feeds, feed]
+        self.dispatcher.document_hook = self._webhook_evidence
+        with self.store.uow() as uow:
+            if not uow.settings.get(SETTING_EVIDENCE_RULE_SEEDED):
+                rule = evidence_blocked()
+                if uow.rules.get_by_name(rule.name) is None:
+                    uow.rules.add(rule)
+                uow.settings.set(SETTING_EVIDENCE_RULE_SEEDED, True)
+                uow.commit()
+        self.reload_rules()
+
+    def reload_rules(self) -> None:
+        """Make the alert engine re-read its rules now. Serialised, so that a reload that read the
+        database before a change cannot finish after one that read it afterwards (the window's
+        rule editor and the database watcher both reload)."""
+        with self._rules_lock:
+            if getattr(self, "alerts", None) is not None:
+                self.alerts.load_rules()
+
+    def evidence_settings(self) -> Any:
+        """The ``evidence.*`` settings as an :class:`app.domain.evidence.EvidenceSettings` (cached 2 s)."""
+        from app.domain.evidence import EvidenceSettings
+
+        cached = getattr(self, "_evidence_settings_cache", None)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < 2.0:
+            return cached[1]
+        values = self.get_settings() if self.store is not None else {}
+        settings = EvidenceSettings.from_settings(values)
+        self._evidence_settings_cache = (now, settings)
+        if self.supervisor is not None:
+            self.supervisor.preroll_seconds = settings.preroll_s  # workers started from now on
+        return settings
+
+    def evidence_for_event(self, event_id: int) -> list[Any]:
+        """Every snapshot and clip of an alert event (``Evidence``), oldest first."""
+        return self.evidence_store.for_event(event_id)
+
+    def evidence_for_events(self, event_ids: list[int]) -> dict[int, list[Any]]:
+        return self.evidence_store.for_events(event_ids)
+
+    def evidence_failures(self, event_id: int) -> list[str]:
+        """Why evidence of the event is missing (since this station started), e.g. the camera was down."""
+        rec = getattr(self, "evidence_recorder", None)
+        return rec.failures_for(event_id) if rec is not None else []
+
+    def event_snapshot_path(self, event_id: int, moment: str = "fired") -> Path | None:
+        """The event's snapshot file (``moment`` "fired" or "resolved"), or None."""
+        for ev in reversed(self.evidence_store.for_event(event_id)):
+            if ev.kind == "snapshot" and ev.moment == moment:
+                path = self.evidence_store.path_of(ev)
+                return path if path.exists() else None
+        return None
+
+    def event_snapshot(self, event_id: int, moment: str = "fired") -> tuple[bytes, str] | None:
+        """The event's snapshot as (bytes, content type), or None (the API's ``/snapshot``)."""
+        path = self.event_snapshot_path(event_id, moment)
+        if path is None:
+            return None
+        return path.read_bytes(), "image/png" if path.suffix == ".png" else "image/jpeg"
+
+    def event_clip_path(self, event_id: int) -> Path | None:
+        """The event's newest clip (MP4), or None (the API's ``/clip``)."""
+        for ev in reversed(self.evidence_store.for_event(event_id)):
+            if ev.kind == "clip":
+                path = self.evidence_store.path_of(ev)
+                return path if path.exists() else None
+        return None
+
+    def evidence_file(self, evidence_id: int) -> tuple[Path, Any] | None:
+        """(file, Evidence) of one piece of evidence, or None."""
+        ev = self.evidence_store.get(evidence_id)
+        if ev is None:
+            return None
+        path = self.evidence_store.path_of(ev)
+        return (path, ev) if path.exists() else None
+
+    def save_clip(self, camera_id: int, *, pre: float | None = None, post: float | None = None,
+                  event_id: int | None = None) -> Any:
+        """Write a clip of the camera now (pre-roll + post-roll, the settings unless given) and list it.
+
+        Blocks for about ``post`` seconds; raises ``app.evidence.EvidenceError`` with the reason.
+        """
+        from app.evidence import EvidenceError
+
+        if self.camera(camera_id) is None:
+            raise EvidenceError(f"camera {camera_id} does not exist")
+        return self.evidence_recorder.clip(camera_id, event_id=event_id, moment="manual", pre=pre, post=post)
+
+    def save_snapshot(self, camera_id: int, *, event_id: int | None = None) -> Any:
+        """Store a full-resolution JPEG of the camera now (evidence, moment "manual")."""
+        from app.evidence import EvidenceError
+
+        if self.camera(camera_id) is None:
+            raise EvidenceError(f"camera {camera_id} does not exist")
+        return self.evidence_recorder.snapshot(camera_id, event_id=event_id, moment="manual")
+
+    def list_evidence(self, camera_id: int | None = None, limit: int = 1000) -> list[Any]:
+        return self.evidence_store.list(camera_id, limit)
+
+    def evidence_usage(self) -> list[Any]:
+        """Per camera: snapshots, clips, bytes, oldest and newest (``EvidenceUsage``)."""
+        return self.evidence_store.usage()
+
+    def delete_evidence(self, evidence_ids: list[int]) -> int:
+        items = [ev for i in evidence_ids if (ev := self.evidence_store.get(i)) is not None]
+        freed = self.evidence_store.delete(items)
+        self.emit(StationEvent("evidence"))
+        return freed
+
+    def delete_camera_evidence(self, camera_id: int) -> tuple[int, int]:
+        """Remove a camera's evidence now: (files, bytes)."""
+        out = self.evidence_store.delete_camera(camera_id)
+        self.emit(StationEvent("evidence", camera_id))
+        return out
+
+    def remove_camera(self, camera_id: int, *, delete_evidence: bool = False) -> tuple[int, int]:
+        """Remove a camera; its evidence is kept until retention unless ``delete_evidence``.
+        Returns the (files, bytes) of evidence removed with it."""
+        self.admin.remove_camera(camera_id)
+        removed = self.delete_camera_evidence(camera_id) if delete_evidence else (0, 0)
+        self._on_database_changed()
+        return removed
+
+    def export_event(self, event_id: int, dest: Path | str) -> Path:
+        """A ZIP with the event as JSON, its snapshots and clips (for handing to someone)."""
+        from app.alerts import StoreEventSink
+        from app.evidence.export import export_event
+
+        assert self.store is not None
+        event = StoreEventSink(self.store).get(event_id)
+        if event is None:
+            raise ValueError(f"alert event {event_id} does not exist")
+        return export_event(self.evidence_store, event, Path(dest))
+
+    def _webhook_evidence(self, change: Any, doc: dict) -> dict:
+        """A webhook for a camera alert carries the API URLs of its snapshot and clip. It waits
+        (up to 6 s, on a notification thread) for the snapshot, so the URL answers when fetched."""
+        ev = change.event
+        if change.camera_id is None or ev is None or ev.id is None or self.api is None:
+            return doc
+        moment = "resolved" if str(change.kind) == "resolved" else "fired"
+        deadline = time.monotonic() + 6.0
+        while self.event_snapshot_path(ev.id, moment) is None and time.monotonic() < deadline:
+            if self._stop.wait(0.1):
+                break
+        base = f"{self.api.url.rstrip('/')}/api/v1/alerts/events/{ev.id}"
+        return {**doc, "snapshot_url": f"{base}/snapshot", "clip_url": f"{base}/clip"}
 
     # ------------------------------------------------------------ other processes' changes
 
@@ -718,8 +896,7 @@ class Station:
                 for cid, new in after.items():
                     if new.active and cid not in before:
                         self._start_added_camera(new)
-        if getattr(self, "alerts", None) is not None:
-            self.alerts.load_rules()  # a rule may have been added, changed or disabled
+        self.reload_rules()  # a rule may have been added, changed or disabled
         if getattr(self, "router", None) is not None:
             self.router.reload()  # rollout settings changed by `edge-station rollout ...`
         if before != after:

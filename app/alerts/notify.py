@@ -148,6 +148,8 @@ class Dispatcher:
             threading.Thread(target=self._run, name=f"alert-notify-{i}", daemon=True) for i in range(workers)
         ]
         self._listeners: list[Callable[[Delivery], None]] = []
+        #: adds to a webhook's JSON document (the station: the event's snapshot and clip URLs)
+        self.document_hook: Callable[[AlertChange, dict], dict] | None = None
         self.recent: deque[Delivery] = deque(maxlen=200)
         self.submitted = 0
         self.dropped = 0
@@ -198,7 +200,7 @@ class Dispatcher:
             try:
                 if channel == "webhook":
                     attempts, detail = post_webhook(
-                        target, change.to_json(), timeout=self.webhook_timeout,
+                        target, self._document(change), timeout=self.webhook_timeout,
                         retries=self.webhook_retries, backoff=self.webhook_backoff, sleep=self._sleep,
                     )
                 else:
@@ -227,6 +229,15 @@ class Dispatcher:
                     self.failed += 1
                 self._busy -= 1
                 self._idle.notify_all()
+
+    def _document(self, change: AlertChange) -> dict:
+        doc = change.to_json()
+        if self.document_hook is not None:
+            try:
+                doc = self.document_hook(change, doc)
+            except Exception:
+                log.exception("alerts: the webhook document hook failed; sending the plain document")
+        return doc
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)  # a close() cuts retry back-off short

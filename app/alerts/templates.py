@@ -97,6 +97,14 @@ def disk_low(*, threshold: float = 10.0, **kw) -> AlertRule:
                     "The data directory's disk is nearly full.", kw)
 
 
+def evidence_blocked(**kw) -> AlertRule:
+    kw.setdefault("for_seconds", 0.0)
+    kw.setdefault("no_data", NoDataPolicy.OK)
+    return _station("Evidence not written: disk at its free-space floor", "evidence_blocked", Comparator.GE, 1.0,
+                    "evidence_blocked", "Alert snapshots and clips are not written until space is freed "
+                    "(the evidence.min_free_mb setting).", kw)
+
+
 def temperature_high(*, threshold: float = 80.0, **kw) -> AlertRule:
     return _station(f"Temperature above {threshold:g} °C", "temperature_c", Comparator.GT, threshold,
                     "temperature_high", "The station is running hot (sensors that the machine reports).", kw)
@@ -139,6 +147,7 @@ def rollout_inconclusive(**kw) -> AlertRule:
 def templates() -> dict[str, RuleFactory]:
     return {
         "camera_offline": camera_offline,
+        "evidence_blocked": evidence_blocked,
         "low_fps": low_fps,
         "stall_rate": stall_rate,
         "no_motion": no_motion,

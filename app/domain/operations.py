@@ -58,6 +58,17 @@ class CameraRef:
     camera_id: int
 
 
+#: image formats ``camera_snapshot`` answers in
+SNAPSHOT_FORMATS = ("png", "jpeg")
+
+
+@dataclass(frozen=True)
+class SnapshotRequest(CameraRef):
+    """``camera_snapshot`` with a choice of image format (a plain ``CameraRef`` asks for PNG)."""
+
+    format: str = "png"
+
+
 @dataclass(frozen=True)
 class StopCamera:
     camera_id: int
@@ -152,12 +163,28 @@ class CameraLogs:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """The camera's latest decoded frame at the source's own resolution, encoded as asked.
+
+    The image is in ``png`` or in ``jpeg`` (the other one is empty), as ``format`` says;
+    ``image`` is whichever it is. ``seq`` is the worker's decoded-frame count at that frame.
+    """
+
     camera_id: int
     width: int
     height: int
     taken_at: float
     seq: int
-    png: bytes = field(repr=False)
+    png: bytes = field(default=b"", repr=False)
+    format: str = "png"  # "png" | "jpeg"
+    jpeg: bytes = field(default=b"", repr=False)
+
+    @property
+    def image(self) -> bytes:
+        return self.jpeg if self.format == "jpeg" else self.png
+
+    @property
+    def content_type(self) -> str:
+        return "image/jpeg" if self.format == "jpeg" else "image/png"
 
 
 @dataclass(frozen=True)
@@ -213,7 +240,7 @@ class StationOperations(Protocol):
     def activate_camera(self, req: CameraRef) -> CameraStatus: ...
     def deactivate_camera(self, req: CameraRef) -> CameraStatus: ...
     def camera_logs(self, req: LogsRequest) -> CameraLogs: ...
-    def camera_snapshot(self, req: CameraRef) -> Snapshot: ...
+    def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot: ...
     def probe_camera(self, req: ProbeRequest) -> ProbeResult: ...
     def camera_stats(self, req: StatsRequest) -> CameraStats: ...
 

@@ -79,6 +79,7 @@ METRICS: dict[str, tuple[tuple[TargetKind, ...], str, str]] = {
     "disk_free_percent": ((TargetKind.STATION,), "%", "free space on the data dir's disk"),
     "temperature_c": ((TargetKind.STATION,), "°C", "highest sensor temperature"),
     "load1": ((TargetKind.STATION,), "", "1-minute load average"),
+    "evidence_blocked": ((TargetKind.STATION,), "bool", "1 when snapshots and clips are not written: the disk is at its free-space floor"),
     "domain_error_rate": ((TargetKind.ROLLOUT,), "ratio", "domain path errors before fallback / calls"),
     "success_rate": ((TargetKind.ROLLOUT,), "ratio", "end-to-end success after fallback / calls"),
     "p95_ratio": ((TargetKind.ROLLOUT,), "ratio", "domain P95 latency / legacy P95 latency"),

@@ -44,6 +44,7 @@ from app.domain.operations import (
     ProbeResult,
     RuleResult,
     Snapshot,
+    SnapshotRequest,
     StatsRequest,
     StatusList,
     StopCamera,
@@ -57,7 +58,6 @@ from app.domain.rules import (
     Severity,
     TargetKind,
 )
-from app.imaging import encode_png
 from app.store.tables import alert_rules, cameras
 from app.supervisor.model import (
     AlreadyRunning,
@@ -81,6 +81,7 @@ class _Supervisor(Protocol):
     def logs(self, camera_id: int, limit: int) -> Sequence[LogLine]: ...
     def stats(self, camera_id: int) -> ProcessStats | None: ...
     def preview_path(self, camera_id: int) -> Any: ...
+    def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]: ...
 
 
 class _Prober(Protocol):
@@ -289,22 +290,28 @@ class LegacyOperations:
         lines = self.supervisor.logs(cam["id"], limit)
         return CameraLogs(cam["id"], tuple(LogEntry(x.ts, x.source, x.level, x.text) for x in lines))
 
-    def camera_snapshot(self, req: CameraRef) -> Snapshot:
-        from app.worker.preview import PreviewReader
+    def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
+        from app.supervisor.evidence import EvidenceRequestError
 
+        fmt = req.format if isinstance(req, SnapshotRequest) else "png"
+        if fmt not in ("png", "jpeg"):
+            raise ValidationError(FieldError("format", "must be one of png, jpeg"), subject="camera_snapshot request")
         cam = self._camera_row(req.camera_id)
         ws = self.supervisor.status(cam["id"])
-        path = self.supervisor.preview_path(cam["id"]) or ws.preview_path
-        if ws.state not in _WITH_PROCESS or not path:
-            raise InvalidState(f"camera {cam['id']} ({cam['name']}) is not running; there is no live frame")
-        reader = PreviewReader(path)
+        not_running = f"camera {cam['id']} ({cam['name']}) is not running; there is no live frame"
+        if ws.state not in _WITH_PROCESS:
+            raise InvalidState(not_running)
         try:
-            frame = reader.read()
-        finally:
-            reader.close()
-        if frame is None:
-            raise Unavailable(f"camera {cam['id']} ({cam['name']}) has not published a frame yet")
-        return Snapshot(cam["id"], frame.width, frame.height, frame.ts, frame.seq, encode_png(frame.image))
+            answer, data = self.supervisor.take_snapshot(cam["id"], fmt, 5.0)
+        except EvidenceRequestError as e:
+            if e.reason == "not_running":
+                raise InvalidState(not_running) from None
+            if "no frame" in str(e):
+                raise Unavailable(f"camera {cam['id']} ({cam['name']}) has not published a frame yet") from None
+            raise Unavailable(f"camera {cam['id']} ({cam['name']}): no snapshot: {e}") from None
+        png, jpeg = (data, b"") if fmt == "png" else (b"", data)
+        return Snapshot(cam["id"], int(answer["width"]), int(answer["height"]), float(answer["taken_at"]),
+                        int(answer.get("seq", 0)), png, fmt, jpeg)
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
         if not _number_in(req.timeout, 0, 60.0):

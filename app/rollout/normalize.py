@@ -30,12 +30,13 @@ _VOLATILE: dict[type, frozenset[str]] = {
     CameraStats: frozenset({"pid", "cpu_percent", "rss_bytes", "threads", "children", "fps_avg", "fps_min",
                             "decoded", "dropped", "motion_avg", "samples"}),
     ProbeResult: frozenset({"elapsed"}),
-    Snapshot: frozenset({"taken_at", "seq", "png"}),
+    Snapshot: frozenset({"taken_at", "seq", "png", "jpeg"}),  # compared: the image is valid (as "png")
     CameraLogs: frozenset({"lines"}),
     ExitRecord: frozenset({"at"}),
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +48,7 @@ def _plain(value: Any) -> Any:
         if isinstance(value, CameraStatus) and out.get("state") == "starting":
             out["state"] = "running"
         if isinstance(value, Snapshot):
-            out["png"] = value.png.startswith(PNG_SIGNATURE)
+            out["png"] = value.image.startswith(PNG_SIGNATURE if value.format == "png" else JPEG_SIGNATURE)
         if isinstance(value, StatusList):
             out["items"] = sorted(out["items"], key=lambda d: d.get("camera_id", 0))
         return out

@@ -33,6 +33,7 @@ from app.domain.errors import (
     ValidationError,
 )
 from app.domain.operations import (
+    SNAPSHOT_FORMATS,
     CameraLogs,
     CameraRef,
     CameraStats,
@@ -47,13 +48,13 @@ from app.domain.operations import (
     RuleResult,
     SideEffectFailure,
     Snapshot,
+    SnapshotRequest,
     StatsRequest,
     StatusList,
     StopCamera,
     UpdateRule,
 )
 from app.domain.rules import AlertRule, Notify
-from app.imaging import encode_png
 from app.services.ports import HeartbeatHistory, ProbeRunner, SupervisorPort
 from app.services.specs import spec_for
 from app.store.uow import SqlUnitOfWork, Store
@@ -73,6 +74,8 @@ PROBE_TIMEOUT_MAX = 60.0
 STATS_WINDOW_MAX = 3600.0
 STOP_TIMEOUT_MAX = 60.0
 
+#: how long a worker may take to answer a snapshot request (s)
+SNAPSHOT_TIMEOUT = 5.0
 #: worker states in which a worker process exists (stats, snapshot)
 PROCESS_STATES = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED,
                             WorkerState.STOPPING})
@@ -387,20 +390,28 @@ class DomainOperations:
         assert camera.id is not None
         return CameraLogs(camera.id, tuple(LogEntry(ln.ts, ln.source, ln.level, ln.text) for ln in lines))
 
-    def camera_snapshot(self, req: CameraRef) -> Snapshot:
-        from app.worker.preview import PreviewReader
+    def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
+        from app.supervisor.evidence import EvidenceRequestError
 
+        fmt = getattr(req, "format", "png")
+        if fmt not in SNAPSHOT_FORMATS:
+            raise ValidationError(FieldError("format", f"must be one of {', '.join(SNAPSHOT_FORMATS)}"),
+                                  subject="camera_snapshot request")
         camera = self._camera(req.camera_id)
         ws = self._sup.status(req.camera_id)
-        path = self._sup.preview_path(req.camera_id) or ws.preview_path
-        if ws.state not in PROCESS_STATES or not path:
+        if ws.state not in PROCESS_STATES:
             raise InvalidState(f"camera {camera.id} ({camera.name}) is not running; there is no live frame")
-        with PreviewReader(path) as reader:
-            frame = reader.read()
-        if frame is None:
-            raise Unavailable(f"camera {camera.id} ({camera.name}) has not published a frame yet")
-        return Snapshot(camera_id=req.camera_id, width=frame.width, height=frame.height,
-                        taken_at=frame.ts, seq=frame.seq, png=encode_png(frame.image))
+        try:
+            answer, data = self._sup.take_snapshot(req.camera_id, fmt, SNAPSHOT_TIMEOUT)
+        except EvidenceRequestError as e:
+            if e.reason == "not_running":
+                raise InvalidState(f"camera {camera.id} ({camera.name}) is not running; there is no live frame") from None
+            if "no frame" in str(e):
+                raise Unavailable(f"camera {camera.id} ({camera.name}) has not published a frame yet") from None
+            raise Unavailable(f"camera {camera.id} ({camera.name}): no snapshot: {e}") from None
+        return Snapshot(camera_id=req.camera_id, width=int(answer["width"]), height=int(answer["height"]),
+                        taken_at=float(answer["taken_at"]), seq=int(answer.get("seq", 0)), format=fmt,
+                        png=data if fmt == "png" else b"", jpeg=data if fmt == "jpeg" else b"")
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
         check_range("timeout", req.timeout, 0, PROBE_TIMEOUT_MAX, unit=" seconds", subject="probe_camera request")

@@ -170,3 +170,35 @@ class MetricRollupRow(Base):
     min: Mapped[float] = mapped_column(Float, nullable=False)
     max: Mapped[float] = mapped_column(Float, nullable=False)
     last: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class EvidenceRow(Base):
+    """One evidence file (snapshot or clip) in the data dir's evidence store.
+
+    ``camera_id`` is not a foreign key: evidence may outlive its camera (kept until
+    retention removes it), so the camera's name is kept with it.
+    """
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        Index("ix_evidence_event", "event_id"),
+        Index("ix_evidence_camera", "camera_id"),
+        Index("ix_evidence_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_events.id", ondelete="SET NULL"))
+    camera_id: Mapped[int | None] = mapped_column(Integer)
+    camera_name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)  # snapshot | clip
+    moment: Mapped[str] = mapped_column(String(10), nullable=False)  # fired | resolved | manual
+    path: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
+    bytes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    preroll: Mapped[float | None] = mapped_column(Float)
+    codec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+    reencoded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 #: The newest revision in ``app/store/migrations/versions``.
 #: ``tests/unit/test_preflight.py`` fails when a migration is added and this is not moved with it.
-SCHEMA_HEAD = "0008_operator_names"
+SCHEMA_HEAD = "0009"
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 

@@ -15,6 +15,7 @@ from app.store.models import (
     AlertRuleRow,
     AuditRow,
     CameraRow,
+    EvidenceRow,
     MetricRollupRow,
     SettingRow,
 )
@@ -25,5 +26,6 @@ alert_events: Table = AlertEventRow.__table__  # type: ignore[assignment]
 audit_log: Table = AuditRow.__table__  # type: ignore[assignment]
 settings: Table = SettingRow.__table__  # type: ignore[assignment]
 metric_rollups: Table = MetricRollupRow.__table__  # type: ignore[assignment]
+evidence: Table = EvidenceRow.__table__  # type: ignore[assignment]
 
-__all__ = ["alert_events", "alert_rules", "audit_log", "cameras", "metric_rollups", "settings"]
+__all__ = ["alert_events", "alert_rules", "audit_log", "cameras", "evidence", "metric_rollups", "settings"]

@@ -57,6 +57,7 @@ except ImportError:  # not POSIX: the run-dir lock is skipped
     fcntl = None  # type: ignore[assignment]
 
 from app.domain.text import mask_urls, printable
+from app.supervisor.evidence import evidence_dir, request_evidence, take_snapshot
 from app.supervisor.fdreserve import (
     DEFAULT_RESERVE,
     FdReserve,
@@ -278,6 +279,8 @@ class Supervisor:
             else:
                 preview_root = self.run_dir / "preview"
         self.preview_dir = preview_root
+        #: seconds of packets each worker keeps for clips (0: none); applies at the next start
+        self.preroll_seconds = 10.0
 
         self._lock = threading.RLock()
         self._slots: dict[int, _Slot] = {}
@@ -878,8 +881,30 @@ class Supervisor:
             "--stall-timeout", f"{spec.stall_timeout:g}",
             "--heartbeat-interval", f"{self.policy.heartbeat_interval:g}",
         ]
+        argv += self._evidence_args(spec.camera_id)
         argv += list(spec.extra_args)
         return argv
+
+    def _evidence_args(self, camera_id: int) -> list[str]:
+        directory = evidence_dir(self.run_dir, camera_id)
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for stale in (*directory.glob("*.taken"), *directory.glob("*.part")):  # a killed worker's leftovers
+                stale.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("camera %s: no evidence directory %s: %s", camera_id, directory, exc)
+            return []
+        return ["--evidence-dir", str(directory), "--preroll", f"{self.preroll_seconds:g}"]
+
+    def request_evidence(self, camera_id: int, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Ask the camera's running worker for a snapshot or a clip (see app.supervisor.evidence)."""
+        self._refuse_on_own_thread(f"request_evidence({camera_id})")
+        return request_evidence(self, camera_id, request, timeout)
+
+    def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]:
+        """The worker's latest frame at the source's resolution, as PNG or JPEG: (answer, bytes)."""
+        self._refuse_on_own_thread(f"take_snapshot({camera_id})")
+        return take_snapshot(self, camera_id, fmt, timeout)
 
     def _preview_file(self, camera_id: int) -> Path:
         return self.preview_dir / f"cam-{camera_id}.preview"
@@ -1238,6 +1263,9 @@ class Supervisor:
                     obj = None
                 if isinstance(obj, dict) and obj.get("type") == "heartbeat":
                     self._on_heartbeat(slot, proc, obj)
+                    return
+                if isinstance(obj, dict) and obj.get("type") == "evidence":
+                    self._emit(slot, "evidence", obj)  # a snapshot/clip answer (app.supervisor.evidence)
                     return
             line = slot.log.add("worker", "INFO", f"[stdout] {text}", limited=True)
         else:

@@ -146,10 +146,10 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         top.addWidget(self.summary, 1)
         top.addWidget(self.ack_btn)
         top.addWidget(self.ack_all_btn)
-        self.active_table = _table([self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Threshold"), self.tr("Since"), self.tr("Acknowledged")])
+        self.active_table = _table([self.tr("Snapshot"), self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Threshold"), self.tr("Since"), self.tr("Acknowledged")])
         self.active_table.setSelectionMode(QTableWidget.SelectionMode.ExtendedSelection)
         self.active_table.itemSelectionChanged.connect(self._update_buttons)
-        self.history_table = _table([self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Fired"), self.tr("Resolved"), self.tr("Acknowledged by"), self.tr("Message")])
+        self.history_table = _table([self.tr("Snapshot"), self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Fired"), self.tr("Resolved"), self.tr("Acknowledged by"), self.tr("Message")])
         split = QSplitter(Qt.Orientation.Vertical)
         for title, table in ((self.tr("Active"), self.active_table), (self.tr("History"), self.history_table)):
             box = QWidget()
@@ -158,9 +158,23 @@ class AlertsPage(RefreshWhileVisible, QWidget):
             bl.addWidget(QLabel(self.tr("<b>{title}</b>").format(title=title)))
             bl.addWidget(table)
             split.addWidget(box)
+        # Evidence: a snapshot column in both tables and the selected alert's snapshot and clip.
+        from app.ui.evidence import EvidencePane, ThumbnailColumn
+
+        self.thumbs = ThumbnailColumn(station, tasks, self)
+        for table in (self.active_table, self.history_table):
+            ThumbnailColumn.prepare(table)
+        self.detail = EvidencePane(station, tasks, self)
+        self.active_table.itemSelectionChanged.connect(lambda: self._show_detail(self.active_table))
+        self.history_table.itemSelectionChanged.connect(lambda: self._show_detail(self.history_table))
+        outer = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(split)
+        outer.addWidget(self.detail)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 2)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        lay.addWidget(outer, 1)
         self._refresh_while_visible(REFRESH_MS, self.refresh)
         self._update_buttons()
 
@@ -170,6 +184,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
 
     def shutdown(self) -> None:
         self.timer.stop()
+        self.detail.player.stop()
 
     def refresh(self) -> None:
         engine = self.engine
@@ -201,13 +216,16 @@ class AlertsPage(RefreshWhileVisible, QWidget):
                                                     a.rule_name))
         self.history = history
         _fill(self.active_table, [
-            [alert_text(a.severity), a.rule_name, a.subject, alert_text(a.state) + (alert_text(" (held)") if a.inhibited else ""),
+            ["", alert_text(a.severity), a.rule_name, a.subject,
+             alert_text(a.state) + (alert_text(" (held)") if a.inhibited else ""),
              _val(a.value), self._threshold(a), _when(a.since), alert_text("yes") if a.acknowledged else ""]
             for a in self.active], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
         _fill(self.history_table, [
-            [alert_text(e.severity), e.rule_name, e.subject, alert_text(e.state), _val(e.value), _when(e.fired_at),
+            ["", alert_text(e.severity), e.rule_name, e.subject, alert_text(e.state), _val(e.value), _when(e.fired_at),
              _when(e.resolved_at), e.acknowledged_by or "", e.message]
             for e in history], [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in history])
+        self.thumbs.apply(self.active_table, [a.event_id for a in self.active])
+        self.thumbs.apply(self.history_table, [e.id for e in history])
         firing = [a for a in self.active if str(a.state) == "firing"]
         new = [a for a in firing if not a.acknowledged]
         self.summary.setText(self.tr("{0} firing ({1} not acknowledged), {2} pending").format(len(firing), len(new), len(self.active) - len(firing)) if self.active else self.tr("No active alerts"))
@@ -218,6 +236,25 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         """``< 100``: the threshold with the rule's comparator (a bare ``100`` says nothing)."""
         cmp = self.comparators.get(getattr(a, "rule_id", None))
         return f"{cmp} {_val(a.threshold)}" if cmp else _val(a.threshold)
+
+    def _show_detail(self, table: QTableWidget) -> None:
+        """The selected alert's evidence in the detail pane."""
+        rows = sorted({i.row() for i in table.selectedIndexes()})
+        if not rows:
+            return
+        if table is self.active_table:
+            if rows[0] >= len(self.active):
+                return
+            a = self.active[rows[0]]
+            event_id, camera_id, title = a.event_id, a.camera_id, f"{a.rule_name} — {a.subject}"
+        else:
+            if rows[0] >= len(self.history):
+                return
+            e = self.history[rows[0]]
+            event_id, camera_id = e.id, e.camera_id
+            title = f"{e.rule_name} — {e.subject}, {_when(e.fired_at)}"
+        if event_id != self.detail.event_id:
+            self.detail.show_event(event_id, camera_id, title)
 
     def _selected(self) -> list[Any]:
         rows = sorted({i.row() for i in self.active_table.selectedIndexes()})

@@ -38,6 +38,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPainter,
     QPaintEvent,
+    QPixmap,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -349,8 +350,28 @@ class AlertPopup(QWidget):
                                   "padding: 6px;")
         self.tile = CameraTile(camera_id, name, preview_path_for)
         lay.addWidget(self.banner)
-        lay.addWidget(self.tile, 1)
+        # The live camera, and beside it the snapshot taken when the alert fired (once it is on disk).
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.tile, 3)
+        self.snapshot = QLabel()
+        self.snapshot.setObjectName("kioskPopupSnapshot")
+        self.snapshot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.snapshot.setMinimumWidth(1)
+        self.snapshot.setStyleSheet("background: #000; color: #ddd; font-size: 14pt;")
+        self.snapshot.hide()
+        body.addWidget(self.snapshot, 2)
+        lay.addLayout(body, 1)
         self.tile.doubleClicked.connect(lambda _cid: self.dismissed.emit())
+
+    def show_snapshot(self, image: Any, caption: str = "") -> None:
+        """Show the alert's snapshot (a QImage) beside the live view."""
+        pm = QPixmap.fromImage(image)
+        self.snapshot.show()
+        width = max(160, self.width() * 2 // 5)
+        self.snapshot.setPixmap(pm.scaledToWidth(min(width, pm.width() or width),
+                                                 Qt.TransformationMode.SmoothTransformation))
+        self.snapshot.setToolTip(caption)
 
     def mousePressEvent(self, event) -> None:
         self.dismissed.emit()
@@ -773,7 +794,8 @@ class KioskWindow(QWidget):
         camera_id = getattr(change, "camera_id", None)
         if (kind == "firing" and camera_id is not None and self.kiosk.pops_up(item.severity)
                 and self._is_new(change)):
-            self.show_popup(int(camera_id), item.text, item.severity)
+            event = getattr(change, "event", None)
+            self.show_popup(int(camera_id), item.text, item.severity, event_id=getattr(event, "id", None))
 
     def _is_new(self, change: Any) -> bool:
         """Only a new, unacknowledged alert pops up: not one already acknowledged, nor one that
@@ -786,7 +808,8 @@ class KioskWindow(QWidget):
             return False
         return True
 
-    def show_popup(self, camera_id: int, title: str, severity: str = "warning") -> AlertPopup:
+    def show_popup(self, camera_id: int, title: str, severity: str = "warning", *,
+                   event_id: int | None = None) -> AlertPopup:
         self.close_popup()
         cam = self.station.camera(camera_id)
         name = cam.name if cam is not None else str(camera_id)
@@ -801,9 +824,32 @@ class KioskWindow(QWidget):
         self._popup_until = self.clock() + self.kiosk.popup_s
         self.popup_timer.start()
         popup.tile.poll_frame()
+        if event_id is not None and hasattr(self.station, "event_snapshot_path"):
+            self._load_popup_snapshot(popup, event_id)
         log.info("camera %s (%s) popped up for %.0f s: %s", camera_id, name, self.kiosk.popup_s, title)
         self.popupShown.emit(camera_id)
         return popup
+
+    def _load_popup_snapshot(self, popup: AlertPopup, event_id: int) -> None:
+        """The alert's snapshot lands a moment after it fires: wait for it (a few seconds) off the GUI thread."""
+        station = self.station
+
+        def read() -> Any:
+            from app.ui.evidence import image_from_file
+
+            deadline = time.monotonic() + 8.0
+            while time.monotonic() < deadline:
+                path = station.event_snapshot_path(event_id)
+                if path is not None:
+                    return image_from_file(path)
+                time.sleep(0.1)  # a worker thread; the snapshot takes well under a second
+            return None
+
+        def done(image: Any) -> None:
+            if image is not None and self.popup is popup:
+                popup.show_snapshot(image, self.tr("When the alert fired"))
+
+        self.tasks.submit("alert snapshot", read, on_ok=done, quiet=True, owner=popup)
 
     def close_popup(self) -> None:
         popup = self.popup

@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QHeaderView,
     QLabel,
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.cameras_page, icon("table"), self.tr("Cameras"))
         self.tabs.addTab(self.wall, icon("wall"), self.tr("Wall"))
         self.pages: dict[str, QWidget] = {"cameras": self.cameras_page, "wall": self.wall}
+        self.remove_prompt: QMessageBox | None = None  # the remove confirmation while it is open
         self._add_optional_pages()
         self.setCentralWidget(self.tabs)
 
@@ -239,13 +241,18 @@ class MainWindow(QMainWindow):
 
             return RolloutPage(self.station, self.tasks)
 
+        def evidence() -> QWidget:
+            from app.ui.evidence import EvidencePage
+
+            return EvidencePage(self.station, self.tasks)
+
         builders: list[tuple[str, str, Callable[[], QWidget]]] = []
         if importlib.util.find_spec("pyqtgraph") is not None:
             builders.append(("charts", self.tr("Charts"), charts))
         else:  # the rest of the window still works
             log.warning("charts page unavailable: pyqtgraph is not installed")
         builders += [("alerts", self.tr("Alerts"), alerts), ("rules", self.tr("Rules"), rules),
-                     ("rollout", self.tr("Rollout"), rollout)]
+                     ("rollout", self.tr("Rollout"), rollout), ("evidence", self.tr("Evidence"), evidence)]
         for key, title, build in builders:
             holder = LazyPage(build, f"{key}Page")
             self.pages[key] = holder
@@ -444,6 +451,8 @@ class MainWindow(QMainWindow):
         self._action("remove", self.tr("Re&move camera…"), self.remove_selected, QKeySequence.StandardKey.Delete)
         self._action("logs", self.tr("&Logs…"), lambda: self._per_camera_dialog(LogsDialog), "Ctrl+L")
         self._action("snapshot", self.tr("Sna&pshot…"), lambda: self._per_camera_dialog(SnapshotDialog), "Ctrl+Shift+S")
+        self._action("save_clip", self.tr("Save cl&ip"), self.save_clip_selected, "Ctrl+Shift+L",
+                     tip=self.tr("Record a clip of the selected camera now: pre-roll from its buffer + post-roll"))
         self._action("probe", self.tr("Pro&be source…"), lambda: self._per_camera_dialog(ProbeDialog), "Ctrl+Shift+P")
         self._action("stats", self.tr("Pr&ocess stats…"), lambda: self._per_camera_dialog(StatsDialog), "Ctrl+Shift+T")
         self._action("import", self.tr("&Import cameras…"), self.import_dialog, "Ctrl+I")
@@ -489,7 +498,7 @@ class MainWindow(QMainWindow):
         self.station_menu = m
         self.camera_menu = mb.addMenu(self.tr("&Camera"))
         for key in ("start", "stop", "restart", None, "activate", "deactivate", None, "add", "edit", "remove",
-                    None, "logs", "snapshot", "probe", "stats"):
+                    None, "logs", "snapshot", "save_clip", "probe", "stats"):
             if key is None:
                 self.camera_menu.addSeparator()
             else:
@@ -547,6 +556,7 @@ class MainWindow(QMainWindow):
         one = ready and len(sts) == 1
         for key in ("edit", "logs", "snapshot", "probe", "stats"):
             self.actions[key].setEnabled(one)
+        self.actions["save_clip"].setEnabled(one and sts[0].state.is_live)
         self.actions["remove"].setEnabled(ready and any_sel)
         for key in ("add", "import", "export"):
             self.actions[key].setEnabled(ready)
@@ -555,7 +565,8 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         for key in ("start", "stop", "restart"):
             menu.addAction(self.actions[key])
-        extra = [k for k in ("activate", "deactivate", "logs", "snapshot", "probe", "stats", "edit", "remove")
+        extra = [k for k in ("activate", "deactivate", "logs", "snapshot", "save_clip", "probe", "stats", "edit",
+                             "remove")
                  if k in self.actions]
         if extra:
             menu.addSeparator()
@@ -679,21 +690,49 @@ class MainWindow(QMainWindow):
         if not camera_ids:
             return
         names = ", ".join(self._name(c) for c in camera_ids)
+        delete_evidence = False
         if confirm:
-            answer = QMessageBox.question(
-                self, self.tr("Remove cameras"), self.tr("Remove {names}?\nRunning cameras are stopped first. Their alert rules are removed with them.").format(names=names))
+            box = QMessageBox(QMessageBox.Icon.Question, self.tr("Remove cameras"), self.tr("Remove {names}?\nRunning cameras are stopped first. Their alert rules are removed with them.").format(names=names),
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+            evidence_box = QCheckBox(self.tr("Also delete their snapshots and clips now (otherwise they are kept until retention removes them)"))
+            box.setCheckBox(evidence_box)
+            self.remove_prompt = box
+            answer = box.exec()
+            self.remove_prompt = None
             if answer != QMessageBox.StandardButton.Yes:
                 return
+            delete_evidence = evidence_box.isChecked()
 
         def work() -> int:
             for cid in camera_ids:
                 st = self.model.status(cid)
                 if st is not None and st.state.is_live:
                     operation(self.station, "stop_camera")(StopCamera(cid))
-                self.station.admin.remove_camera(cid)
+                if hasattr(self.station, "remove_camera"):
+                    self.station.remove_camera(cid, delete_evidence=delete_evidence)
+                else:
+                    self.station.admin.remove_camera(cid)
             return len(camera_ids)
 
         self.run_operation(self.tr("Remove {names}").format(names=names), work, on_ok=lambda _n: self._reload_cameras_soon())
+
+    def save_clip_selected(self) -> None:
+        """Record a clip of the selected camera (pre-roll + post-roll); it is listed on the Evidence page."""
+        ids = self.selected_ids()
+        if not ids or not hasattr(self.station, "save_clip"):
+            return
+        cid = ids[0]
+        name = self._name(cid)
+        self.statusBar().showMessage(self.tr("Recording a clip of {name}…").format(name=name), 15000)
+
+        def ok(ev: Any) -> None:
+            self.statusBar().showMessage(self.tr("Saved a {d:.1f} s clip of {name} (Evidence page)").format(
+                d=ev.duration or 0.0, name=name), 8000)
+
+        def failed(err: BaseException) -> None:
+            self.statusBar().showMessage(self.tr("No clip of {name}: {err}").format(name=name, err=err), 10000)
+
+        self.tasks.submit(f"save clip of {name}", self.station.save_clip, cid, on_ok=ok, on_error=failed)
 
     def _per_camera_dialog(self, cls: type) -> QWidget | None:
         ids = self.selected_ids()

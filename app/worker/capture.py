@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import av
 import av.error
@@ -29,6 +29,9 @@ from app.worker.motion import MotionDetector, MotionError
 from app.worker.preview import PreviewWriter
 from app.worker.ratelimit import RateLimiter
 from app.worker.sources import SourceOpenError, SourceReadError, SourceSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.worker.evidence import EvidenceDesk
 
 __all__ = [
     "BACKOFF_INITIAL",
@@ -171,6 +174,7 @@ class Capture:
         motion: MotionDetector | None = None,
         preview: PreviewWriter | None = None,
         stats: CaptureStats | None = None,
+        evidence: EvidenceDesk | None = None,
     ) -> None:
         self.spec = spec
         self.config = config
@@ -178,6 +182,7 @@ class Capture:
         self.motion = motion or MotionDetector()
         self.preview = preview
         self.stats = stats or CaptureStats()
+        self.evidence = evidence  # packet ring and snapshot frame: sees every stream, packet and frame
         self._motion_ok = True
         self._announced = False
         self._cap = RateLimiter(config.max_fps) if config.max_fps else None
@@ -280,6 +285,8 @@ class Capture:
         stats.height = ctx.height or stats.height
         stats.source = "up"
         stats.error = None
+        if self.evidence is not None:
+            self.evidence.stream_opened(stream)
         return container
 
     def _play(self, container: av.container.InputContainer) -> tuple[str, int]:
@@ -311,9 +318,12 @@ class Capture:
         watch = self.spec.live
         limit = self.config.io_timeout
         last_frame = time.monotonic()
+        evidence = self.evidence
         for packet in container.demux(stream):
             if self.stop.is_set():
                 return
+            if evidence is not None:
+                evidence.packet(packet)
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
@@ -336,6 +346,8 @@ class Capture:
         stats.last_frame = now
         if stats.first_frame is None:
             stats.first_frame = now
+        if self.evidence is not None:
+            self.evidence.frame(frame)
         if frame.width != stats.width or frame.height != stats.height:
             stats.width, stats.height = frame.width, frame.height
         # Stream time, not arrival time: a burst of buffered frames is not a higher rate.

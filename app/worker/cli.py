@@ -22,10 +22,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # pragma: no cover - the worker imports these lazily
-    from app.worker.heartbeat import CaptureStats
+    from app.worker.evidence import EvidenceDesk
+    from app.worker.heartbeat import CaptureStats, HeartbeatWriter
     from app.worker.motion import MotionDetector
     from app.worker.preview import PreviewWriter
     from app.worker.sources import SourceSpec
@@ -49,6 +51,9 @@ PARENT_POLL_INTERVAL = 0.25
 _PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger("app.worker")
+
+#: set by SIGUSR1: the station left an evidence request (snapshot/clip) in --evidence-dir
+EVIDENCE_WAKE = threading.Event()
 
 
 class ConfigError(Exception):
@@ -136,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--motion-warmup", type=_non_negative_int, default=10)
     run.add_argument("--stall-timeout", type=_positive_float, default=10.0)
     run.add_argument("--heartbeat-interval", type=_positive_float, default=1.0)
+    run.add_argument(
+        "--evidence-dir",
+        default=None,
+        help="directory the station leaves snapshot/clip requests in (then SIGUSR1); see app.worker.evidence",
+    )
+    run.add_argument(
+        "--preroll",
+        type=_non_negative_float,
+        default=10.0,
+        help="seconds of packets kept in memory for clips (0: no clips)",
+    )
+    run.add_argument(
+        "--preroll-max-mb",
+        type=_positive_float,
+        default=64.0,
+        help="memory bound of the pre-roll buffer (MB)",
+    )
     run.add_argument(
         "--log-level",
         default="INFO",
@@ -263,15 +285,18 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
     except (BrokenPipeError, ValueError):
         return _stdout_gone(preview)
     log.info("worker for camera %d started on %s", args.camera_id, spec.display)
+    evidence = _evidence_desk(args, writer)
 
     outcome: dict[str, Any] = {}
     capture_thread = threading.Thread(
         target=_capture_main,
         name="capture",
-        args=(spec, args, stop, wake, motion, preview, stats, io_timeout, outcome),
+        args=(spec, args, stop, wake, motion, preview, stats, io_timeout, outcome, evidence),
         daemon=True,
     )
     capture_thread.start()
+    if evidence.directory is not None:
+        threading.Thread(target=evidence.run, args=(stop,), name="evidence", daemon=True).start()
 
     interval = args.heartbeat_interval
     next_beat = time.monotonic() + interval
@@ -303,6 +328,7 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
         os._exit(code)
     if preview is not None:
         preview.close()
+    evidence.close()
     log.info("worker for camera %d stopped (exit %d)", args.camera_id, code)
     return code
 
@@ -317,6 +343,7 @@ def _capture_main(
     stats: CaptureStats,
     io_timeout: float,
     outcome: dict[str, Any],
+    evidence: EvidenceDesk | None = None,
 ) -> None:
     try:
         from app.worker.capture import Capture, CaptureConfig
@@ -333,7 +360,7 @@ def _capture_main(
             open_timeout=max(2 * io_timeout, 5.0),
         )
         outcome["result"] = Capture(
-            spec, config, stop, motion=motion, preview=preview, stats=stats
+            spec, config, stop, motion=motion, preview=preview, stats=stats, evidence=evidence
         ).run()
     except BaseException as exc:  # reported by the main thread
         outcome["error"] = exc
@@ -377,6 +404,18 @@ def _install_signal_handlers(stop: threading.Event, wake: threading.Event) -> No
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+    if hasattr(signal, "SIGUSR1"):  # an evidence request; never the default action (terminate)
+        signal.signal(signal.SIGUSR1, lambda _s, _f: EVIDENCE_WAKE.set())
+
+
+def _evidence_desk(args: argparse.Namespace, writer: HeartbeatWriter) -> EvidenceDesk:
+    from app.worker.evidence import EvidenceDesk
+
+    directory = Path(args.evidence_dir) if args.evidence_dir else None
+    desk = EvidenceDesk(directory, writer.write, preroll=args.preroll,
+                        max_bytes=int(args.preroll_max_mb * 1024 * 1024))
+    desk.wake = EVIDENCE_WAKE
+    return desk
 
 
 def _expected_parent() -> int:

@@ -147,6 +147,10 @@
             <source>acknowledge failed: {0}</source>
             <translation>确认失败：{0}</translation>
         </message>
+        <message>
+            <source>Snapshot</source>
+            <translation>快照</translation>
+        </message>
     </context>
     <context>
         <name>CameraDialog</name>
@@ -539,6 +543,195 @@
         </message>
     </context>
     <context>
+        <name>ClipPlayer</name>
+        <message>
+            <source>no clip</source>
+            <translation>无片段</translation>
+        </message>
+        <message>
+            <source>Play</source>
+            <translation>播放</translation>
+        </message>
+        <message>
+            <source>opening the clip…</source>
+            <translation>正在打开片段…</translation>
+        </message>
+        <message>
+            <source>Pause</source>
+            <translation>暂停</translation>
+        </message>
+    </context>
+    <context>
+        <name>EvidencePage</name>
+        <message>
+            <source>Evidence: –</source>
+            <translation>证据：–</translation>
+        </message>
+        <message>
+            <source>Camera</source>
+            <translation>摄像头</translation>
+        </message>
+        <message>
+            <source>Snapshots</source>
+            <translation>快照</translation>
+        </message>
+        <message>
+            <source>Clips</source>
+            <translation>片段</translation>
+        </message>
+        <message>
+            <source>Size</source>
+            <translation>大小</translation>
+        </message>
+        <message>
+            <source>Oldest</source>
+            <translation>最早</translation>
+        </message>
+        <message>
+            <source>Newest</source>
+            <translation>最新</translation>
+        </message>
+        <message>
+            <source>Taken</source>
+            <translation>拍摄时间</translation>
+        </message>
+        <message>
+            <source>Kind</source>
+            <translation>类型</translation>
+        </message>
+        <message>
+            <source>Moment</source>
+            <translation>时刻</translation>
+        </message>
+        <message>
+            <source>Alert event</source>
+            <translation>告警事件</translation>
+        </message>
+        <message>
+            <source>Note</source>
+            <translation>备注</translation>
+        </message>
+        <message>
+            <source>Delete selected</source>
+            <translation>删除所选</translation>
+        </message>
+        <message>
+            <source>could not read the evidence: {0}</source>
+            <translation>无法读取证据：{0}</translation>
+        </message>
+        <message>
+            <source>camera {0}</source>
+            <translation>摄像头 {0}</translation>
+        </message>
+        <message>
+            <source>station</source>
+            <translation>工作站</translation>
+        </message>
+        <message>
+            <source> (removed)</source>
+            <translation>（已移除）</translation>
+        </message>
+        <message>
+            <source>{total} of at most {limit:g} MB in {root}; kept {days:g} days; {free} free on the disk (nothing is written under {floor:g} MB){blocked}</source>
+            <translation>{root} 中已用 {total}，上限 {limit:g} MB；保留 {days:g} 天；磁盘剩余 {free}（低于 {floor:g} MB 时不再写入）{blocked}</translation>
+        </message>
+        <message>
+            <source> — WRITING STOPPED: the disk is at its floor</source>
+            <translation> — 已停止写入：磁盘已到剩余空间下限</translation>
+        </message>
+    </context>
+    <context>
+        <name>EvidencePane</name>
+        <message>
+            <source>Select an alert to see its evidence</source>
+            <translation>选择一条告警以查看其证据</translation>
+        </message>
+        <message>
+            <source>When it fired</source>
+            <translation>触发时</translation>
+        </message>
+        <message>
+            <source>When it resolved</source>
+            <translation>恢复时</translation>
+        </message>
+        <message>
+            <source>Save clip…</source>
+            <translation>保存片段…</translation>
+        </message>
+        <message>
+            <source>Save a copy of this alert's clip</source>
+            <translation>保存此告警片段的副本</translation>
+        </message>
+        <message>
+            <source>Export event…</source>
+            <translation>导出事件…</translation>
+        </message>
+        <message>
+            <source>A ZIP with the event as JSON, its snapshots and its clip</source>
+            <translation>一个 ZIP 文件：事件的 JSON、快照和片段</translation>
+        </message>
+        <message>
+            <source>New clip now</source>
+            <translation>立即录制片段</translation>
+        </message>
+        <message>
+            <source>Record a clip of this camera now (pre-roll + post-roll)</source>
+            <translation>立即录制此摄像头的片段（预录 + 后录）</translation>
+        </message>
+        <message>
+            <source>no snapshot</source>
+            <translation>无快照</translation>
+        </message>
+        <message>
+            <source>{w}×{h}, taken {when}</source>
+            <translation>{w}×{h}，拍摄于 {when}</translation>
+        </message>
+        <message>
+            <source>Clip: {d:.1f} s with {p:.1f} s before the alert, {size}</source>
+            <translation>片段：{d:.1f} 秒，其中告警前 {p:.1f} 秒，{size}</translation>
+        </message>
+        <message>
+            <source>Missing: {0}</source>
+            <translation>缺失：{0}</translation>
+        </message>
+        <message>
+            <source>could not read the evidence: {0}</source>
+            <translation>无法读取证据：{0}</translation>
+        </message>
+        <message>
+            <source>Save clip</source>
+            <translation>保存片段</translation>
+        </message>
+        <message>
+            <source>MP4 video (*.mp4)</source>
+            <translation>MP4 视频 (*.mp4)</translation>
+        </message>
+        <message>
+            <source>Export event</source>
+            <translation>导出事件</translation>
+        </message>
+        <message>
+            <source>ZIP archive (*.zip)</source>
+            <translation>ZIP 压缩包 (*.zip)</translation>
+        </message>
+        <message>
+            <source>Exported to {0}</source>
+            <translation>已导出到 {0}</translation>
+        </message>
+        <message>
+            <source>Recording a clip…</source>
+            <translation>正在录制片段…</translation>
+        </message>
+        <message>
+            <source>Saved a {d:.1f} s clip ({size})</source>
+            <translation>已保存 {d:.1f} 秒的片段（{size}）</translation>
+        </message>
+        <message>
+            <source>No clip: {0}</source>
+            <translation>没有片段：{0}</translation>
+        </message>
+    </context>
+    <context>
         <name>ExceptionReporter</name>
         <message>
             <source> in thread {name}</source>
@@ -811,6 +1004,10 @@
         <message>
             <source>INFO</source>
             <translation>信息</translation>
+        </message>
+        <message>
+            <source>When the alert fired</source>
+            <translation>告警触发时</translation>
         </message>
     </context>
     <context>
@@ -1266,6 +1463,34 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
         <message>
             <source>⟳ {n} running</source>
             <translation>⟳ {n} 项进行中</translation>
+        </message>
+        <message>
+            <source>Evidence</source>
+            <translation>证据</translation>
+        </message>
+        <message>
+            <source>Save cl&amp;ip</source>
+            <translation>保存片段(&amp;I)</translation>
+        </message>
+        <message>
+            <source>Record a clip of the selected camera now: pre-roll from its buffer + post-roll</source>
+            <translation>立即录制所选摄像头的片段：缓冲中的预录 + 后录</translation>
+        </message>
+        <message>
+            <source>Also delete their snapshots and clips now (otherwise they are kept until retention removes them)</source>
+            <translation>同时立即删除其快照和片段（否则保留到保留期限后删除）</translation>
+        </message>
+        <message>
+            <source>Recording a clip of {name}…</source>
+            <translation>正在录制 {name} 的片段…</translation>
+        </message>
+        <message>
+            <source>Saved a {d:.1f} s clip of {name} (Evidence page)</source>
+            <translation>已保存 {name} 的 {d:.1f} 秒片段（见“证据”页）</translation>
+        </message>
+        <message>
+            <source>No clip of {name}: {err}</source>
+            <translation>{name} 没有片段：{err}</translation>
         </message>
     </context>
     <context>

@@ -43,3 +43,9 @@ def decode_png(png: bytes) -> np.ndarray:
     """Decode with FFmpeg (an independent decoder), as (height, width, 3) RGB."""
     with av.open(io.BytesIO(png), format="png_pipe") as c:
         return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def decode_jpeg(jpeg: bytes) -> np.ndarray:
+    """Decode a JPEG with FFmpeg, as (height, width, 3) RGB."""
+    with av.open(io.BytesIO(jpeg), format="jpeg_pipe") as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")

@@ -7,20 +7,21 @@ import time
 import numpy as np
 import pytest
 
-from app.domain import ErrorCode
+from app.domain import Camera, ErrorCode
 from app.domain.operations import (
     CameraLogs,
     CameraRef,
     LogsRequest,
     ProbeRequest,
     ProbeResult,
+    SnapshotRequest,
     StationOperations,
     StatsRequest,
     StopCamera,
 )
 from app.services import ProbeRunner
 from tests.contract.conftest import HANGING_PROBE, Station
-from tests.contract.helpers import decode_png, refused, wait_for
+from tests.contract.helpers import decode_jpeg, decode_png, refused, wait_for
 
 
 def test_a_running_camera_can_be_observed(ops: StationOperations, station: Station) -> None:
@@ -37,12 +38,12 @@ def test_a_running_camera_can_be_observed(ops: StationOperations, station: Stati
     assert stats.motion_avg is not None and 0 <= stats.motion_avg <= 1 and stats.window_s == 30.0
     assert ops.camera_stats(StatsRequest(gid, window_s=0.001)).samples <= 1
 
-    # snapshot: the preview frame as a PNG that FFmpeg decodes to the same size
-    snap = wait_for(lambda: _try_snapshot(ops, gid), 10.0, "a preview frame")
+    # snapshot: the latest decoded frame as a PNG that FFmpeg decodes to the source's size
+    snap = wait_for(lambda: _try_snapshot(ops, gid), 10.0, "a decoded frame")
     image = decode_png(snap.png)
     assert image.shape == (snap.height, snap.width, 3) == (180, 320, 3)
     assert image.std() > 10  # a test pattern, not a blank slot
-    assert abs(snap.taken_at - time.time()) < 30 and snap.seq > 0 and snap.seq % 2 == 0
+    assert abs(snap.taken_at - time.time()) < 30 and snap.seq > 0 and snap.format == "png"
     later = wait_for(lambda: (s := _try_snapshot(ops, gid)) and s.seq > snap.seq and s, 10.0, "a newer frame")
     assert not np.array_equal(decode_png(later.png), image)  # the pattern moves
 
@@ -60,11 +61,29 @@ def test_a_running_camera_can_be_observed(ops: StationOperations, station: Stati
     assert any("stop" in ln.text for ln in ops.camera_logs(LogsRequest(gid)).lines)
 
 
-def _try_snapshot(ops: StationOperations, camera_id: int):
+def test_a_snapshot_has_the_sources_full_resolution(ops: StationOperations, station: Station) -> None:
+    # Wider than the 640 px preview slot: the snapshot must not be the preview.
+    big = station.admin.add_camera(Camera("Wide", "test://moving?size=960x540&rate=15", stall_timeout=5.0))
+    ops.start_camera(CameraRef(big.id))
+    png = wait_for(lambda: _try_snapshot(ops, big.id), 10.0, "a decoded frame")
+    assert (png.width, png.height, png.format, png.content_type) == (960, 540, "png", "image/png")
+    assert decode_png(png.png).shape == (540, 960, 3)
+    jpeg = ops.camera_snapshot(SnapshotRequest(big.id, format="jpeg"))
+    assert (jpeg.width, jpeg.height, jpeg.format, jpeg.content_type) == (960, 540, "jpeg", "image/jpeg")
+    pixels = decode_jpeg(jpeg.image)
+    assert pixels.shape == (540, 960, 3) and pixels.std() > 10
+    assert jpeg.seq >= png.seq
+    refused(lambda: ops.camera_snapshot(SnapshotRequest(big.id, format="bmp")), ErrorCode.VALIDATION, "format")
+    ops.stop_camera(StopCamera(big.id))
+    refused(lambda: ops.camera_snapshot(SnapshotRequest(big.id, format="jpeg")), ErrorCode.INVALID_STATE,
+            "not running")
+
+
+def _try_snapshot(ops: StationOperations, camera_id: int, fmt: str = "png"):
     from app.domain import OperationError
 
     try:
-        return ops.camera_snapshot(CameraRef(camera_id))
+        return ops.camera_snapshot(SnapshotRequest(camera_id, format=fmt))
     except OperationError as e:
         if e.code is ErrorCode.UNAVAILABLE:
             return None  # no frame published yet

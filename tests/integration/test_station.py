@@ -39,7 +39,7 @@ def test_first_start_seeds_demo_cameras_and_rollout_rules(station):
     assert names == ["Lobby", "Loading dock", "Server room", "Front gate"]
     rules = station.admin.list_rules()
     assert {r.metric for r in rules} == {"offline", "domain_error_rate", "success_rate", "p95_ratio",
-                                         "health_inconclusive"}
+                                         "health_inconclusive", "evidence_blocked"}
     (offline,) = [r for r in rules if r.metric == "offline"]
     assert offline.target.value == "all_cameras" and offline.severity.value == "critical"
     assert all(r.enabled for r in rules)
@@ -53,7 +53,7 @@ def test_seeding_happens_once(tmp_path):
         st.admin.remove_camera(lobby.id)
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         assert "Lobby" not in [c.name for c in st.cameras()]
-        assert len(st.admin.list_rules()) == 5
+        assert len(st.admin.list_rules()) == 6  # offline, four rollout rules, the evidence floor
 
 
 def test_a_default_rule_added_in_a_later_version_reaches_a_seeded_station_once(tmp_path):
@@ -68,7 +68,7 @@ def test_a_default_rule_added_in_a_later_version_reaches_a_seeded_station_once(t
         st.admin.delete_rule(latency.id)  # an operator removed one of the first three
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         templates = sorted(r.template for r in st.admin.list_rules())
-        assert templates == ["camera_offline", "rollout_error_rate", "rollout_inconclusive", "rollout_success_rate"]
+        assert templates == ["camera_offline", "evidence_blocked", "rollout_error_rate", "rollout_inconclusive", "rollout_success_rate"]
         st.admin.delete_rule(next(r.id for r in st.admin.list_rules() if r.template == "rollout_inconclusive"))
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         assert "rollout_inconclusive" not in [r.template for r in st.admin.list_rules()]

@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.video.frame import PictureType
 
 __all__ = ["write_clip"]
 
@@ -20,9 +21,11 @@ def write_clip(
     pattern: str = "testsrc2",
     name: str | None = None,
     preset: str = "ultrafast",
+    gop: int | None = None,
 ) -> Path:
     """Encode *seconds* of the lavfi *pattern* at *width*x*height*, *fps* into an
-    H.264 MP4 inside *directory* and return its path."""
+    H.264 MP4 inside *directory* and return its path. *gop*: frames from one keyframe to
+    the next (default: one a second)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / (name or f"{pattern}-{width}x{height}-{fps}fps-{seconds:g}s.mp4")
@@ -34,12 +37,15 @@ def write_clip(
         stream.height = height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
-        stream.options = {"preset": preset, "tune": "zerolatency", "g": str(fps)}
+        stream.options = {"preset": preset, "tune": "zerolatency", "g": str(gop or fps)}
+        if gop:
+            stream.options = {**stream.options, "x264-params": "scenecut=0"}  # keyframes exactly every gop frames
         for index, frame in enumerate(src.decode(video=0)):
             if index >= frames:
                 break
             frame.pts = index
             frame.time_base = Fraction(1, fps)
+            frame.pict_type = PictureType.NONE  # lavfi marks every frame I: let the encoder choose (the GOP)
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):

@@ -93,8 +93,9 @@ def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
 
     qtbot.waitUntil(firing, timeout=START_TIMEOUT_MS)
     row = [i for i, a in enumerate(page.active) if a.rule_name == "Lobby has frames"][0]
-    assert page.active_table.item(row, 0).text() == "critical"
-    assert "Lobby" in page.active_table.item(row, 2).text()
+    # column 0 is the snapshot thumbnail
+    assert page.active_table.item(row, 1).text() == "critical"
+    assert "Lobby" in page.active_table.item(row, 3).text()
     qtbot.waitUntil(lambda: window.status_sample is not None and (window.status_sample.alerts_firing or 0) >= 1,
                     timeout=5_000)
     assert "alerts" in window.alerts_label.text()

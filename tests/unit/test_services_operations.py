@@ -35,6 +35,7 @@ from app.domain.operations import (
     LogsRequest,
     ProbeRequest,
     SideEffectFailure,
+    SnapshotRequest,
     StationOperations,
     StatsRequest,
     StopCamera,
@@ -69,6 +70,7 @@ class FakeSupervisor:
         self._logs: dict[int, list[LogLine]] = {}
         self._subs: list[Callable[[SupervisorEvent], None]] = []
         self._writers: dict[int, PreviewWriter] = {}
+        self._frames: dict[int, np.ndarray] = {}
         self._pid = 4000
 
     def _check(self, name: str) -> None:
@@ -150,9 +152,24 @@ class FakeSupervisor:
         for cb in list(self._subs):
             cb(ev)
 
+    def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]:
+        # The real worker encodes its latest decoded frame with the same app.worker.evidence.encode_image.
+        from app.supervisor.evidence import EvidenceRequestError
+        from app.worker.evidence import encode_image
+
+        if self.status(camera_id).pid is None:
+            raise EvidenceRequestError(f"camera {camera_id}: no worker is running", "not_running")
+        image = self._frames.get(camera_id)
+        if image is None:
+            raise EvidenceRequestError(f"camera {camera_id}: no frame decoded yet", "refused")
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        h, wd, _ = image.shape
+        return ({"width": wd, "height": h, "taken_at": 1234.5, "seq": 2}, encode_image(frame, fmt))
+
     def publish_frame(self, camera_id: int, image: np.ndarray) -> None:
         path = self.preview_path(camera_id)
         assert path is not None
+        self._frames[camera_id] = image
         w = self._writers.get(camera_id)
         if w is None:
             w = self._writers[camera_id] = PreviewWriter(path)
@@ -390,7 +407,7 @@ def test_logs(world: World) -> None:
     assert code_of(lambda: world.ops.camera_logs(LogsRequest(404)))[0] is ErrorCode.NOT_FOUND
 
 
-def test_snapshot_is_a_png_of_the_preview_frame(world: World) -> None:
+def test_snapshot_is_a_png_or_jpeg_of_the_latest_frame(world: World) -> None:
     gid = world.gate.id
     assert code_of(lambda: world.ops.camera_snapshot(CameraRef(gid)))[0] is ErrorCode.INVALID_STATE
     world.ops.start_camera(CameraRef(gid))
@@ -403,6 +420,11 @@ def test_snapshot_is_a_png_of_the_preview_frame(world: World) -> None:
     with av.open(io.BytesIO(snap.png), format="png_pipe") as c:
         frame = next(c.decode(video=0))
     assert np.array_equal(frame.to_ndarray(format="rgb24"), image)
+    jpeg = world.ops.camera_snapshot(SnapshotRequest(gid, format="jpeg"))
+    assert jpeg.format == "jpeg" and jpeg.content_type == "image/jpeg" and jpeg.image[:3] == b"\xff\xd8\xff"
+    assert jpeg.png == b"" and jpeg.jpeg == jpeg.image and snap.image == snap.png
+    code, msg = code_of(lambda: world.ops.camera_snapshot(SnapshotRequest(gid, format="gif")))
+    assert code is ErrorCode.VALIDATION and "format" in msg
     assert code_of(lambda: world.ops.camera_snapshot(CameraRef(404)))[0] is ErrorCode.NOT_FOUND
 
 

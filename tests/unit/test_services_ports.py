@@ -139,7 +139,7 @@ def test_legacy_uses_core_tables_only_and_never_the_services() -> None:
     imported = _imports(APP / "legacy")
     assert not {m for m in imported if m.startswith(("app.services", "app.store.models", "app.store.repositories",
                                                      "app.store.uow", "sqlalchemy.orm"))}
-    assert "app.store.tables" in imported and "app.imaging" in imported
+    assert "app.store.tables" in imported and "app.supervisor.evidence" in imported  # the shared snapshot request
 
 
 def test_core_packages_stay_qt_free() -> None:

@@ -32,6 +32,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--loop", action="store_true")
     ap.add_argument("--max-fps", type=float)
     ap.add_argument("--preview")
+    ap.add_argument("--evidence-dir")
+    ap.add_argument("--preroll", type=float, default=10.0)
     ap.add_argument("--motion-threshold", type=float, default=0.02)
     ap.add_argument("--stall-timeout", type=float, default=10.0)
     ap.add_argument("--heartbeat-interval", type=float, default=1.0)
