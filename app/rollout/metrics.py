@@ -143,6 +143,7 @@ class RolloutMetrics:
         self._cur: dict[tuple[str, str], _Cell] = {}
         self.totals: dict[tuple[str, str], _Cell] = {}
         self.shadow_totals = [0, 0]
+        self.observers: list[Callable[[str, str, float], None]] = []  # (op, path, latency_s) per call
 
     def _bucket(self, now: float) -> dict[tuple[str, str], _Cell]:
         idx = int(now // self.bucket_s)
@@ -186,6 +187,8 @@ class RolloutMetrics:
                     cell.answers += 1
                     tot.answers += 1
             cell.sketch.add(latency_s * 1000.0)  # type: ignore[union-attr]
+        for observe in self.observers:
+            observe(op, path, latency_s)
 
     def record_shadow(self, mismatch: bool) -> None:
         with self._lock:

@@ -239,8 +239,11 @@ class AuditRepository:
         for e in entries:
             self.add(e)
 
-    def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None) -> list[AuditEntry]:
+    def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None,
+               before: int | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if before is not None:  # paging: entries older than the id given
+            q = q.where(AuditRow.id < before)
         if op_prefix:
             q = q.where(AuditRow.op.startswith(op_prefix))
         if since is not None:

@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 from app.api import ApiClient, ApiConfigError, ApiServer, ApiSettings
-from app.api.routes import ROUTES
 from app.api.token import TokenError, ensure_token, read_token
-from tests.api.conftest import SchemaMismatch, check_response
+from tests.api.conftest import ROUTES, SchemaMismatch, check_response
 
 MISSING = 424242
 
@@ -22,7 +21,7 @@ def _concrete(path: str, camera: int) -> str:
     return path.replace("{id}", str(camera))
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("route", [r for r in ROUTES if not r.public], ids=lambda r: f"{r.method} {r.path}")
 def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
     path = _concrete(route.path, live.demo["Lobby"])
     for token in (None, "not-the-token-" + "x" * 20):
@@ -34,7 +33,7 @@ def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if "{id}" in r.path], ids=lambda r: f"{r.method} {r.path}")
 def test_unknown_camera_or_rule_is_404(client, route):
-    body = {"changes": {"threshold": 1}} if route.name == "update_rule" else None
+    body = {"update_rule": {"changes": {"threshold": 1}}, "update_camera": {"location": "x"}}.get(route.name)
     r = client.request(route.method, _concrete(route.path, MISSING), body=body)
     assert r.status == 404, r.json
     assert r.error["code"] == "not_found"
@@ -112,9 +111,9 @@ def test_validation_of_query_path_and_changes(client, live):
                                "threshold": 1}).data["rule"]["id"]
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"camera_id": "three", "tags": []}})
     assert r.status == 422
-    assert {e["field"] for e in r.error["details"]["errors"]} == {"changes.camera_id", "tags"}
+    assert {e["field"] for e in r.error["details"]["errors"]} == {"changes.camera_id", "changes.tags"}
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"tags": []}})
-    assert r.status == 422 and r.error["details"]["errors"][0]["field"] == "tags"
+    assert r.status == 422 and r.error["details"]["errors"][0]["field"] == "changes.tags"
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {}})
     assert r.status == 422
 
