@@ -312,7 +312,7 @@ class ApiServer:
     def __init__(self, station: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token_path: Path | None = None, allow_remote: bool = False, max_body: int = DEFAULT_MAX_BODY,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 keep_alive: float = DEFAULT_KEEP_ALIVE, router: Any = None, discovery: bool = True,
+                 keep_alive: float = DEFAULT_KEEP_ALIVE, router: Any = None, discovery: bool | Path = True,
                  enabled: bool = True):
         if not isinstance(allow_remote, bool):
             raise ApiConfigError(f"allow_remote must be true or false, not {allow_remote!r}")
@@ -332,7 +332,10 @@ class ApiServer:
         self.keep_alive = float(keep_alive)
         data_dir = Path(station.paths.data_dir)
         self.token_path = Path(token_path) if token_path is not None else data_dir / TOKEN_FILENAME
-        self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
+        if isinstance(discovery, Path):  # another place than run/api.json (tests)
+            self.discovery_path: Path | None = discovery
+        else:
+            self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
         self.backend = StationBackend(station, router)
         self.metrics = ApiMetrics(self.backend)
         self.events = EventHub(station)
