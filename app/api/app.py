@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -37,6 +37,7 @@ from app.api.models import (
     PROBE_TIMEOUT_MAX,
     STATS_WINDOW_MAX,
     STOP_TIMEOUT_MAX,
+    UNION_TAGS,
     Acknowledge,
     AuditPage,
     CameraChanges,
@@ -54,6 +55,7 @@ from app.api.models import (
     RuleList,
     RuleUpdate,
     SettingsUpdate,
+    rollout_change,
 )
 from app.api.routes import HealthDocument
 from app.api.serialize import to_json
@@ -321,7 +323,9 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/cameras/export", operation_id="export_cameras", tags=["camera config"],
              summary="Every camera as a cameras file (YAML, passwords masked)", dependencies=NoBody,
-             responses={200: {"description": "OK", "content": {"application/yaml": {"schema": {"type": "string"}}}},
+             responses={200: {"description": "a cameras file (the format `edge-station import` reads)", "content": {
+                 "application/yaml": {"schema": {"type": "object", "required": ["version", "cameras"], "properties": {
+                     "version": {"type": "integer"}, "cameras": {"type": "array", "items": {"type": "object"}}}}}}},
                         **_errors()})
     def export_cameras(q: Annotated[ExportQuery, Query()]) -> Response:
         try:
@@ -490,9 +494,9 @@ def build_app(api: ApiServer) -> FastAPI:
     @app.put(f"{PREFIX}/rollout", operation_id="put_rollout", tags=tags,
              summary="Change the rollout settings, advance a stage or roll back", response_model=Data[dict[str, Any]],
              responses=_errors(409))
-    def put_rollout(body: RolloutUpdate) -> Response:
+    def put_rollout(body: Annotated[RolloutUpdate, Body()]) -> Response:
         try:
-            return json_response(200, {"data": to_json(backend.update_rollout(body, ACTOR))})
+            return json_response(200, {"data": to_json(backend.update_rollout(rollout_change(body), ACTOR))})
         except Exception as e:
             return failure(e, None)
 
@@ -603,6 +607,8 @@ def field_errors(errors: Any) -> list[FieldError]:
     for err in errors:
         loc = list(err.get("loc", ()))
         where = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else "body"
+        if where == "body" and loc and loc[0] in UNION_TAGS:
+            loc.pop(0)  # the kind of a rollout change, not a field
         name = ""
         for part in loc:
             if isinstance(part, int):
@@ -613,6 +619,7 @@ def field_errors(errors: Any) -> list[FieldError]:
             message = "is not a parameter of this endpoint"
         else:
             message = _MESSAGES.get(err.get("type", ""), str(err.get("msg", "is not valid")))
+            message = message.removeprefix("Value error, ")
         out.append(FieldError(name or "body", message))
     return out
 

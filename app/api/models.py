@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
+from pydantic import Tag as UnionTag
 
 from app.api.routes import HealthDocument, RouteInfo
 from app.domain.alerts import AlertEvent
@@ -29,7 +39,21 @@ STOP_TIMEOUT_MAX = 60.0
 STATS_WINDOW_MAX = 3600.0
 SECONDS_MAX = 7 * 86400  # a rule's durations
 
-Id = Annotated[int, Field(ge=1, le=INT64_MAX, description="a positive 64-bit id")]
+def _json_int(v: Any) -> Any:
+    """An integer as JSON Schema has it: ``3`` and ``3.0`` are integers; ``true`` and ``"3"`` are not."""
+    if isinstance(v, bool) or isinstance(v, str):
+        raise ValueError("must be an integer")
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def JsonInt(**bounds: Any) -> Any:  # noqa: N802 - used as a type
+    """An integer field with bounds (the bounds on the integer itself, so the document states them)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_json_int)]
+
+
+Id = JsonInt(ge=1, le=INT64_MAX, description="a positive 64-bit id")
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=SECONDS_MAX)]
 Metric = Literal[tuple(sorted(METRICS))]  # type: ignore[valid-type]
@@ -39,6 +63,21 @@ _HM = "(?:[01]?[0-9]|2[0-3]):[0-5][0-9]"
 _SPAN = rf"{_DAY}(?:[ ]*-[ ]*{_DAY})?[ ]+{_HM}[ ]*-[ ]*(?:{_HM}|24:00)"
 #: ``mon-fri 08:00-18:00; sat 10:00-14:00`` (lower case; empty = always)
 SCHEDULE_PATTERN = rf"^[ ]*(?:{_SPAN})?[ ]*(?:;[ ]*(?:{_SPAN})?[ ]*)*$"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_URLCHARS = r"[^\s\x00-\x1f\x7f]"
+#: a camera source the domain takes (app/domain/camera.py: source_problem). Plain file paths (give
+#: them as file:// URLs) and IPv6 hosts are left to the cameras file: the schema may be stricter
+#: than the domain, never looser
+SOURCE_PATTERN = (
+    r"^[ ]*(?:"
+    rf"test://(?:/)?(?:moving|still|bars|life|mandelbrot|testsrc)(?:[/?#]{_URLCHARS}*)?"
+    rf"|file://[A-Za-z0-9.-]*/{_URLCHARS}*"
+    rf"|(?:rtsps?|https?)://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-]+(?::{_PORT})?(?:[/?#]{_URLCHARS}*)?"
+    r"|/dev/video[0-9]+"
+    r")[ ]*$"
+)
+#: a tag: 1-40 characters, none of them space or control at either end
+TAG_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f](?:.*[^\s\x00-\x1f\x7f-\x9f])?$"
 #: a camera's name (app/domain/camera.py)
 CAMERA_NAME_PATTERN = r"^[ ]*[\w][\w .\-()#/]*$"
 
@@ -159,18 +198,18 @@ class RuleUpdate(Strict):
 class MotionIn(Strict):
     enabled: StrictBool = True
     threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = 0.02
-    warmup_frames: Annotated[StrictInt, Field(ge=0, le=1000)] = 10
+    warmup_frames: JsonInt(ge=0, le=1000) = 10
 
 
 class MotionPatch(Strict):
     enabled: StrictBool = Optional()
     threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = Optional()
-    warmup_frames: Annotated[StrictInt, Field(ge=0, le=1000)] = Optional()
+    warmup_frames: JsonInt(ge=0, le=1000) = Optional()
 
 
 CameraName = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=CAMERA_NAME_PATTERN)]
-Source = Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^\s*(test|rtsps?|https?|file)://\S")]
-Tag = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=r"^\S(.*\S)?$")]
+Source = Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=SOURCE_PATTERN)]
+Tag = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=TAG_PATTERN)]
 Fps = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=240)]
 StallTimeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=3600)]
 
@@ -237,19 +276,102 @@ class CamerasYaml(Strict):
 # ---------------------------------------------------------------- rollout, settings, alerts
 
 
-class RolloutUpdate(Strict):
-    """A change to the rollout: settings (any of them), or ``rollback``, or ``advance``: exactly one kind."""
+def _thresholds_model() -> type[BaseModel]:
+    """The rollout thresholds a change may set, each with the range the rollout enforces."""
+    from pydantic import create_model
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    try:
+        from app.rollout.settings import Thresholds
 
-    use_domain: StrictBool | None = None
-    percent: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
-    auto_rollback: StrictBool | None = None
-    shadow_rate: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)] | None = None
-    thresholds: dict[str, Any] | None = None
-    rollback: StrictBool = False
-    advance: StrictBool = False
+        limits = dict(Thresholds._LIMITS)
+        defaults = {f: getattr(Thresholds(), f) for f in limits}
+    except (ImportError, AttributeError):  # pragma: no cover - the rollout's own check still applies
+        limits, defaults = {}, {}
+    fields_: dict[str, Any] = {}
+    for name, (low, high) in limits.items():
+        if isinstance(defaults.get(name), int) and not isinstance(defaults.get(name), bool):
+            tp: Any = JsonInt(ge=int(low), le=int(high))
+        else:
+            tp = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
+        fields_[name] = (tp, Optional())
+    return create_model("RolloutThresholds", __config__=ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1}),
+                        **fields_)
+
+
+RolloutThresholds = _thresholds_model()
+_ROLLOUT_SETTINGS = ("use_domain", "percent", "auto_rollback", "shadow_rate", "thresholds")
+
+
+class RolloutSettingsChange(Strict):
+    """Change rollout settings (at least one); raising the share goes through the gate."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"anyOf": [{"required": [f]} for f in _ROLLOUT_SETTINGS]})
+
+    use_domain: StrictBool = Optional()
+    percent: JsonInt(ge=0, le=100) = Optional()
+    auto_rollback: StrictBool = Optional()
+    shadow_rate: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)] = Optional()
+    thresholds: RolloutThresholds = Optional()  # type: ignore[valid-type]
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _a_setting(self) -> RolloutSettingsChange:
+        if not set(_ROLLOUT_SETTINGS) & self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(_ROLLOUT_SETTINGS)}")
+        return self
+
+    def change(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.model_fields_set}
+        if "thresholds" in out:
+            t = out["thresholds"]
+            out["thresholds"] = {k: getattr(t, k) for k in t.model_fields_set}
+        return out
+
+
+class RolloutRollback(Strict):
+    """Roll back now: every call on legacy, latched until turned on again."""
+
+    rollback: Literal[True]
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    def change(self) -> dict[str, Any]:
+        return {"rollback": True, "reason": self.reason}
+
+
+class RolloutAdvance(Strict):
+    """Advance to the next stage when the gate allows it (409 with the gate's reasons when it does not)."""
+
+    advance: Literal[True]
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    def change(self) -> dict[str, Any]:
+        return {"advance": True, "reason": self.reason}
+
+
+def _rollout_kind(v: Any) -> str:
+    if isinstance(v, dict):
+        return "rollback" if "rollback" in v else "advance" if "advance" in v else "settings"
+    return {RolloutRollback: "rollback", RolloutAdvance: "advance"}.get(type(v), "settings")
+
+
+#: exactly one kind of change: settings, a rollback or an advance
+RolloutUpdate = Annotated[
+    Annotated[RolloutRollback, UnionTag("rollback")] | Annotated[RolloutAdvance, UnionTag("advance")]
+    | Annotated[RolloutSettingsChange, UnionTag("settings")],
+    Discriminator(_rollout_kind),
+]
+#: union tags that pydantic puts into an error's location (not field names)
+UNION_TAGS = frozenset({"rollback", "advance", "settings"})
+
+
+def rollout_change(body: Any) -> Any:
+    """The change as the backend reads it (every attribute present)."""
+    from types import SimpleNamespace
+
+    d = {"use_domain": None, "percent": None, "auto_rollback": None, "shadow_rate": None, "thresholds": None,
+         "rollback": False, "advance": False, "reason": "", **body.change()}
+    return SimpleNamespace(**d)
 
 
 class Acknowledge(Strict):
@@ -258,9 +380,9 @@ class Acknowledge(Strict):
     by: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
 
 
-_Port = Annotated[StrictInt, Field(ge=0, le=65535)]
-_MaxBody = Annotated[StrictInt, Field(ge=1024, le=16 * 1024 * 1024)]
-_MaxConnections = Annotated[StrictInt, Field(ge=4, le=512)]
+_Port = JsonInt(ge=0, le=65535)
+_MaxBody = JsonInt(ge=1024, le=16 * 1024 * 1024)
+_MaxConnections = JsonInt(ge=4, le=512)
 _Timeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=300)]
 _Language = Annotated[StrictStr, Field(max_length=20, pattern=r"^[A-Za-z_]*$")]
 
