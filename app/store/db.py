@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("edge_station.store")
 
@@ -35,11 +35,28 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+#: pooled SQLite connections per engine (a file database; WAL lets readers and one writer share it)
+SQLITE_POOL_SIZE = 8
+SQLITE_POOL_OVERFLOW = 24
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and synchronous=NORMAL."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and synchronous=NORMAL.
+
+    A file SQLite database keeps a small pool of connections: opening one (and setting its
+    pragmas) cost more than half of a short read such as the status of every camera. In WAL
+    mode a pooled connection starts every transaction at the latest commit of any process, and
+    the pool resets (rolls back) each connection when it is returned, so no read is stale and
+    no lock outlives a unit of work. ``:memory:`` keeps SQLAlchemy's default (one connection).
+    """
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+            if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"):
+                engine = create_engine(url)
+            else:
+                engine = create_engine(url, poolclass=QueuePool, pool_size=SQLITE_POOL_SIZE,
+                                       max_overflow=SQLITE_POOL_OVERFLOW, pool_reset_on_return="rollback",
+                                       connect_args={"check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
