@@ -150,6 +150,9 @@ def start_for_station(station: Any) -> ApiServer | None:
     except (ApiError, OSError, ValueError) as e:
         log.error("the local API is not available: %s", e)
         return None
+    except Exception as e:  # a part missing from an install must not keep the station from running
+        log.exception("the local API is not available: unexpected %s: %s", type(e).__name__, e)
+        return None
 
 
 def is_loopback(host: str) -> bool:
