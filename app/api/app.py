@@ -562,9 +562,13 @@ def build_app(api: ApiServer) -> FastAPI:
         message = {404: f"no endpoint {request.url.path}",
                    405: f"{request.url.path} does not allow {request.method}"}.get(exc.status_code, str(exc.detail))
         headers = dict(exc.headers or {})
-        if exc.status_code == 405 and "allow" in {k.lower() for k in headers}:
-            allow = next(v for k, v in headers.items() if k.lower() == "allow")
-            message = f"{request.url.path} allows {allow}"
+        if exc.status_code == 405:  # every method of every route on this path, not only the first's
+            methods = sorted({m for r in app.routes if getattr(r, "methods", None) and
+                              getattr(r, "path_regex", None) is not None and r.path_regex.match(request.url.path)
+                              for m in r.methods} - {"HEAD"})
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["Allow"] = ", ".join(methods)
+            message = f"{request.url.path} allows {headers['Allow']}"
         return json_response(exc.status_code, error_payload(code, message, {}, None), headers)
 
     @app.exception_handler(Exception)

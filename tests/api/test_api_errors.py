@@ -137,7 +137,7 @@ def test_unknown_path_and_method(client):
     r = client.request("GET", "/api/v1/nothing-here")
     assert r.status == 404 and r.error["code"] == "not_found"
     r = client.request("DELETE", "/api/v1/cameras")
-    assert r.status == 405 and r.headers["allow"] == "GET" and r.error["code"] == "method_not_allowed"
+    assert r.status == 405 and r.headers["allow"] == "GET, POST" and r.error["code"] == "method_not_allowed"
 
 
 def test_no_cross_origin_access(client, live):
