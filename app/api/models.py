@@ -97,11 +97,16 @@ def Optional(**kw: Any) -> Any:  # noqa: N802 - reads like a type in the models 
 
 # ---------------------------------------------------------------- alert rules
 
+#: an http(s) URL with a plain host name or IPv4 address (bracketed IPv6 is left out: never looser
+#: than the domain, whose URL parser refuses some bracketed forms)
+WEBHOOK_PATTERN = (r"^https?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-]+(?::[0-9]{1,5})?"
+                   r"(?:[/?#][^\s\x00-\x1f\x7f]*)?$")
+
 
 class NotifyIn(Strict):
     """Where a firing rule is sent besides the operator's screen."""
 
-    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=r"^https?://[^/?#\s]+")] | None = None
+    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = None
     command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Field(default_factory=list,
                                                                                     max_length=64)
     desktop: StrictBool = True
@@ -111,14 +116,40 @@ class NotifyIn(Strict):
 class NotifyPatch(Strict):
     """A change of ``notify``: the settings it leaves out keep their values."""
 
-    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=r"^https?://[^/?#\s]+")] | None = Optional()
+    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = Optional()
     command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Optional(max_length=64)
     desktop: StrictBool = Optional()
     sound: StrictBool = Optional()
 
 
+def _rule_targets_schema() -> dict[str, Any]:
+    """Which metrics apply to which target, and ``camera_id`` exactly with a one-camera target, as
+    JSON Schema (``oneOf`` one branch per target; no ``target`` means all cameras)."""
+    def metrics(kind: TargetKind) -> list[str]:
+        return sorted(m for m, (kinds, _, _) in METRICS.items() if kind in kinds)
+
+    branches = []
+    for kind in TargetKind:
+        branch: dict[str, Any] = {"properties": {"target": {"const": kind.value}, "metric": {"enum": metrics(kind)}}}
+        if kind is TargetKind.CAMERA:
+            branch["required"] = ["target", "camera_id"]
+            branch["properties"]["camera_id"] = {"type": "integer"}
+        else:
+            branch["properties"]["camera_id"] = {"type": "null"}
+            if kind is not TargetKind.ALL_CAMERAS:
+                branch["required"] = ["target"]
+        branches.append(branch)
+    return {"oneOf": branches}
+
+
 class RuleIn(Strict):
-    """A new alert rule (``id`` and ``version`` are the station's)."""
+    """A new alert rule (``id`` and ``version`` are the station's).
+
+    The metric must apply to the target, and ``camera_id`` is given exactly when the target is one
+    camera (the ``oneOf`` of this schema); the camera must exist.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_rule_targets_schema())
 
     name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"\S")]
     metric: Metric

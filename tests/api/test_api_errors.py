@@ -253,6 +253,7 @@ def test_start_for_station_logs_and_returns_none_when_it_cannot_start(live, capl
         finally:
             c.close()
             server.stop()
+            live.api._write_discovery()  # that server took over and removed the shared station's run/api.json
     finally:
         d = ApiSettings()
         with live.station.store.uow() as uow:
