@@ -13,7 +13,9 @@ median of the rounds:
    threads in the station's process (the baseline) vs ``GET /api/v1/cameras``; p50/p99 of each;
 2. one caller: the round trip p50/p99 of both;
 3. where the time of ``list_status`` goes: the call itself, and what opening a fresh SQLite
-   connection (with the station's pragmas) costs, which every call paid before the engine pooled.
+   connection (with the station's pragmas) costs, which every call paid before the engine pooled;
+4. where the API's own time goes: answers/s of the guard alone (a refused token) and of the guard
+   plus FastAPI's routing (an unknown path), against the whole ``GET /api/v1/cameras``.
 
 Ratios are API / direct (throughput: higher is better; latency: lower is better).
 """
@@ -169,6 +171,18 @@ def main() -> int:
                 one["api"].append(api_phase(proc, 1, args.seconds / 2))
             fresh_ms, pooled_ms = connect_cost(station)
             call_ms = median(one["direct"])["p50"]
+            # the API's own layers: refused by the guard (no token), and routed by FastAPI to no endpoint
+            layers = {}
+            for name, path, token in (("guard only (401)", "/api/v1/cameras", "not-the-token-" + "x" * 20),
+                                      ("guard + FastAPI routing (404)", "/api/v1/no-such-endpoint", api.token)):
+                p2 = subprocess.Popen([sys.executable, "-c", CLIENT, "127.0.0.1", str(api.port), token, path],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                try:
+                    layers[name] = api_phase(p2, args.clients, args.seconds)
+                finally:
+                    p2.stdin.close()
+                    p2.wait(30)
+                    p2.stdout.close()
         finally:
             proc.stdin.close()
             proc.wait(30)
@@ -190,6 +204,11 @@ def main() -> int:
     print(f"   the call itself (p50)                 {call_ms:.3f} ms")
     print(f"   a fresh SQLite connection + pragmas   {fresh_ms:.3f} ms  (every call paid this with NullPool)")
     print(f"   a pooled connection                   {pooled_ms:.3f} ms")
+    print(f"\n4. where the API's time goes: {args.clients} clients on cheaper paths (answers/s)")
+    for name, d in layers.items():
+        print(f"   {name:<32}{d['count'] / d['elapsed']:>10.0f}   p50 {d['p50']:.3f} ms")
+    a = median(many["api"])
+    print(f"   {'GET /api/v1/cameras (the whole)':<32}{a['count'] / a['elapsed']:>10.0f}   p50 {a['p50']:.3f} ms")
     return 0
 
 
