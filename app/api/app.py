@@ -120,12 +120,12 @@ class ListQuery(Force):
 
 
 class StopQuery(Force):
-    timeout: float | None = Field(None, ge=0, le=STOP_TIMEOUT_MAX, allow_inf_nan=False,
+    timeout: float | None = Field(None, gt=0, le=STOP_TIMEOUT_MAX, allow_inf_nan=False,
                                   description="seconds to wait after TERM before KILL (default: the supervisor's)")
 
 
 class ProbeQuery(Force):
-    timeout: float = Field(8.0, ge=0, le=PROBE_TIMEOUT_MAX, allow_inf_nan=False, description="seconds the probe may take")
+    timeout: float = Field(8.0, gt=0, le=PROBE_TIMEOUT_MAX, allow_inf_nan=False, description="seconds the probe may take")
 
 
 class LogsQuery(Force):

@@ -157,7 +157,8 @@ def test_openapi_document_is_served_and_valid(client):
                     if op["operationId"] == op_id for p in op["parameters"] if p["name"] == name)
 
     assert (param("camera_logs", "limit")["minimum"], param("camera_logs", "limit")["maximum"]) == (1, 5000)
-    assert (param("probe_camera", "timeout")["minimum"], param("probe_camera", "timeout")["maximum"]) == (0, 60)
+    assert (param("probe_camera", "timeout")["exclusiveMinimum"], param("probe_camera", "timeout")["maximum"]) == (0, 60)
+    assert param("stop_camera", "timeout")["anyOf"][0]["exclusiveMinimum"] == 0
     assert param("camera_stats", "window_s")["maximum"] == 3600
     rule = doc["components"]["schemas"]["RuleIn"]["properties"]
     assert "fps" in rule["metric"]["enum"] and rule["name"]["maxLength"] == 100
