@@ -55,6 +55,22 @@ def _seconds(*, positive: bool) -> Callable[[str], float]:
     return parse
 
 
+def _api_port(text: str) -> int:
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    return port
+
+
+def _add_api_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-port", metavar="PORT", type=_api_port, default=argparse.SUPPRESS,
+                   help="serve the local control API on this port (default: $EDGE_STATION_API_PORT, "
+                        "else the api.port setting, 8765)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
@@ -64,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser)
     parser.add_argument("--kiosk", action="store_true", help="fullscreen camera wall for an unattended screen")
     parser.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
+    _add_api_port(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
@@ -74,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("headless", "run the station without a window until TERM or Ctrl-C", cmd_headless)
     p.add_argument("--no-demo", action="store_true", help="do not seed demo cameras into a new database")
+    _add_api_port(p)
     p.add_argument("--duration", type=_seconds(positive=True), default=None, metavar="S",
                    help="stop after S seconds (a number above 0)")
     p.add_argument("--status-interval", type=_seconds(positive=False), default=10.0, metavar="S",
@@ -130,6 +148,7 @@ def _window_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--kiosk", action="store_true")
     p.add_argument("--no-demo", action="store_true")
+    _add_api_port(p)
     return p
 
 
@@ -263,7 +282,8 @@ def cmd_window(args: argparse.Namespace) -> int:
     if not preflight(paths.db_url).ready:
         _open_store(args).dispose()
     kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+                                     api_port=getattr(args, "api_port", None)))
     try:
         from app.ui.app import run_window
     except ImportError as e:
@@ -279,7 +299,8 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     setup_logging(paths.log_dir)
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True))
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+                                     api_port=getattr(args, "api_port", None)))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)
     except StationAlreadyRunning as e:

@@ -117,6 +117,7 @@ class StationOptions:
     watch_interval: float = 1.0
     owner: str | None = None
     api: bool = False  # serve the local control API (the window and headless do; tests opt in)
+    api_port: int | None = None  # --api-port: overrides EDGE_STATION_API_PORT and the api.port setting
 
 
 class Station:
@@ -838,6 +839,72 @@ class Station:
                 break
         base = f"{self.api.url.rstrip('/')}/api/v1/alerts/events/{ev.id}"
         return {**doc, "snapshot_url": f"{base}/snapshot", "clip_url": f"{base}/clip"}
+
+    def import_text(self, text: str, *, replace: bool = False, filename: str = "<request>") -> ImportReport:
+        """Import cameras from YAML text (the cameras file format), all or nothing."""
+        from app.store.yaml_io import import_cameras, parse_cameras_text
+
+        assert self.store is not None
+        report = import_cameras(self.store, parse_cameras_text(text, filename), replace=replace)
+        self._on_database_changed()
+        return report
+
+    def export_text(self, *, include_secrets: bool = False) -> str:
+        """Every camera as a cameras file (passwords masked unless asked for)."""
+        from app.store.yaml_io import export_text
+
+        assert self.store is not None
+        with self.store.uow() as uow:
+            return export_text(uow.cameras.list(), include_secrets=include_secrets)
+
+    def alert_events(self, limit: int = 200, *, rule_id: int | None = None, camera_id: int | None = None,
+                     unacknowledged: bool = False, active: bool | None = None) -> list:
+        """Stored alert events, newest first, filtered."""
+        from app.store.alert_events import AlertEventRepository
+
+        assert self.store is not None
+        with self.store.uow() as uow:
+            events = AlertEventRepository(uow.session).recent(
+                limit if active is None else max(limit, 5000), rule_id=rule_id, camera_id=camera_id,
+                unacknowledged=unacknowledged)
+        if active is not None:
+            events = [e for e in events if e.active == active][:limit]
+        return events
+
+    def alert_event(self, event_id: int):
+        from app.domain.errors import NotFound
+        from app.store.alert_events import AlertEventRepository
+
+        assert self.store is not None
+        with self.store.uow() as uow:
+            ev = AlertEventRepository(uow.session).get(event_id)
+        if ev is None:
+            raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
+        return ev
+
+    def acknowledge_alert(self, event_id: int, by: str):
+        """Acknowledge a stored alert event (its repeats stop); the first acknowledgement stays."""
+        if getattr(self, "alerts", None) is None:
+            from app.domain.errors import Unavailable
+
+            raise Unavailable("the alert engine is not running")
+        return self.alerts.acknowledge(event_id, by)
+
+    def audit_page(self, limit: int = 100, *, before: int | None = None, op_prefix: str | None = None) -> list:
+        """Audit entries newest first; ``before`` an id for the next page."""
+        assert self.store is not None
+        with self.store.uow() as uow:
+            return uow.audit.recent(limit, op_prefix=op_prefix, before=before)
+
+    def record_admin(self, op: str, *, key: str = "", outcome: str = "ok", actor: str = "operator",
+                     detail: dict | None = None) -> None:
+        """Audit one station administration change (camera and rule CRUD, imports) made outside the router."""
+        from app.domain.audit import AuditEntry
+
+        assert self.store is not None
+        with self.store.uow() as uow:
+            uow.audit.add(AuditEntry(op=op, outcome=outcome, key=key, actor=actor, detail=dict(detail or {})))
+            uow.commit()
 
     # ------------------------------------------------------------ other processes' changes
 

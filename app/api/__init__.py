@@ -1,4 +1,4 @@
-"""The local control API: HTTP/JSON on 127.0.0.1 with a bearer token, monitoring, and its client.
+"""The local control API: FastAPI on uvicorn on 127.0.0.1 with a bearer token, monitoring, and its client.
 
 Public names:
 
@@ -10,15 +10,9 @@ Public names:
 """
 
 from app.api.client import ApiClient, ClientError, Response
+from app.api.errors import ApiConfigError, ApiError, HttpError
 from app.api.openapi import openapi_document
-from app.api.server import (
-    ApiConfigError,
-    ApiError,
-    ApiServer,
-    ApiSettings,
-    HttpError,
-    start_for_station,
-)
+from app.api.server import ApiServer, ApiSettings, start_for_station
 from app.api.token import TokenError, ensure_token, read_token
 
 __all__ = [

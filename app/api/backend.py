@@ -19,7 +19,6 @@ from app.api.routes import (
     DatabaseHealth,
     HealthDocument,
     RolloutHealth,
-    RolloutUpdate,
     RouteInfo,
     SupervisorHealth,
 )
@@ -72,12 +71,42 @@ class StationBackend:
             raise CallFailed(e, route_info(op, last) if last is not None else None) from e
         return result, route_info(op, decision)
 
+    def list_rules(self, force: str | None) -> tuple[list[Any], RouteInfo]:
+        """Every alert rule, read by the legacy or the domain implementation.
+
+        Not one of the thirteen operations and not bucketed: forced as asked, otherwise the
+        domain path when the rules track is on at 100 % (and not rolled back), else legacy.
+        """
+        on, percent, latched = False, 0, False
+        if force in ("domain", "legacy"):
+            path, reason = force, f"force_{force}"
+        else:
+            try:
+                s = self.router.settings
+                on, percent, latched = bool(s.use_domain), int(s.percent), bool(s.latched)
+            except Exception:
+                on, percent, latched = False, 0, False
+            if latched:
+                path, reason = "legacy", "rollback_latch"
+            elif not on:
+                path, reason = "legacy", "domain_off"
+            else:
+                path, reason = ("domain", "percent_in") if percent >= 100 else ("legacy", "percent_out")
+        info = RouteInfo(operation="list_rules", path=path, reason=reason, served_by=path,
+                         forced=force is not None, percent=percent if force is None else 0)
+        try:
+            rules = (self.station.admin.list_rules() if path == "domain"
+                     else self.station.legacy_ops.list_rules())
+        except Exception as e:
+            raise CallFailed(e, info) from e
+        return rules, info
+
     # ------------------------------------------------------------ rollout
 
     def rollout(self) -> dict[str, Any]:
         return self.router.snapshot().as_dict()
 
-    def update_rollout(self, change: RolloutUpdate, actor: str) -> dict[str, Any]:
+    def update_rollout(self, change: Any, actor: str) -> dict[str, Any]:
         """Apply one change (rollback and advance are steps of their own); raises the rollout's errors."""
         from app.rollout.errors import RolloutSettingsError
 

@@ -24,6 +24,23 @@ class ClientError(Exception):
     """The station could not be reached or gave an answer that is not the API's."""
 
 
+def recorded_station_alive(doc: dict[str, Any]) -> bool:
+    """Whether the process a discovery file names still runs: same pid *and* same start time.
+
+    A file left behind by a killed station names a pid that is gone, or reused by another
+    process (whose start time differs); the token must then not be sent to that port.
+    """
+    import psutil
+
+    pid, created = doc.get("pid"), doc.get("create_time")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(created, int | float):
+        return False
+    try:
+        return abs(psutil.Process(pid).create_time() - float(created)) < 1.0
+    except (psutil.Error, OSError, ValueError):
+        return False
+
+
 @dataclass
 class Response:
     status: int
@@ -75,11 +92,16 @@ class ApiClient:
         if url is None:
             disc = data_dir / DISCOVERY
             try:
-                url = json.loads(disc.read_text())["url"]
+                doc = json.loads(disc.read_text())
+                url = doc["url"]
             except FileNotFoundError:
                 raise ClientError(f"no running station found for {data_dir} (no {disc}); start it, or give --url") from None
-            except (OSError, ValueError, KeyError) as e:
+            except (OSError, ValueError, KeyError, TypeError) as e:
                 raise ClientError(f"cannot read {disc}: {e}") from e
+            if not recorded_station_alive(doc):
+                raise ClientError(f"the station recorded in {disc} (pid {doc.get('pid')}) is not running: it did not "
+                                  "stop cleanly; the token is not sent to whatever listens on its port now. "
+                                  "Start the station, or give --url") from None
         try:
             token = read_token(token_path(data_dir))
         except TokenError as e:

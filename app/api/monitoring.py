@@ -99,7 +99,8 @@ class StationCollector(Collector):
                 continue
             label_names = tuple(k for k, _ in labels)
             scope = "camera" if "camera" in label_names else "station"
-            metric = f"{NS}_{scope}_{_prom_name(name)}" if not name.startswith(f"{scope}_") else f"{NS}_{_prom_name(name)}"
+            prom, factor = _prom_unit(_prom_name(name))
+            metric = f"{NS}_{scope}_{prom}" if not name.startswith(f"{scope}_") else f"{NS}_{prom}"
             fam = families.get((metric, label_names))
             if fam is None:
                 if any(m == metric for m, _ in families):
@@ -107,7 +108,7 @@ class StationCollector(Collector):
                 info = registry.info(name) if hasattr(registry, "info") else None
                 help_ = (getattr(info, "help", "") or name) + (f" ({info.unit})" if getattr(info, "unit", "") else "")
                 fam = families[(metric, label_names)] = GaugeMetricFamily(metric, help_, labels=list(label_names))
-            fam.add_metric([v for _, v in labels], float(sample[1]))
+            fam.add_metric([v for _, v in labels], float(sample[1]) * factor)
         yield from families.values()
 
     # ------------------------------------------------------------ rollout, per path
@@ -138,17 +139,11 @@ class StationCollector(Collector):
                 fam.add_metric([op, path], float(getattr(cell, k)))
         yield from fams.values()
         window = metrics.summary()
-        q = GaugeMetricFamily(f"{NS}_operation_latency_seconds",
-                              f"latency quantiles over the last {window.window_s:g} s", labels=[*labels, "quantile"])
         wcalls = GaugeMetricFamily(f"{NS}_operation_window_calls", f"calls in the last {window.window_s:g} s",
                                    labels=labels)
         for op, paths in window.per_op.items():
             for path, ps in paths.items():
                 wcalls.add_metric([op, path], float(ps.calls))
-                for name, value in (("0.5", ps.p50_ms), ("0.95", ps.p95_ms), ("0.99", ps.p99_ms)):
-                    if value is not None:
-                        q.add_metric([op, path, name], value / 1000.0)
-        yield q
         yield wcalls
         share = window.domain_share
         if share is not None:
@@ -191,6 +186,17 @@ def _prom_name(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
+_UNITS = {"_gb": ("_bytes", 1e9), "_mb": ("_bytes", 1e6), "_kb": ("_bytes", 1e3), "_ms": ("_seconds", 1e-3)}
+
+
+def _prom_unit(name: str) -> tuple[str, float]:
+    """Prometheus names carry base units (``disk_free_gb`` -> ``disk_free_bytes``, values scaled)."""
+    for suffix, (base, factor) in _UNITS.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + base, factor
+    return name, 1.0
+
+
 def _alert_engine(station: Any) -> Any:
     for name in ("alerts", "alert_engine"):
         engine = getattr(station, name, None)
@@ -199,8 +205,13 @@ def _alert_engine(station: Any) -> Any:
     return None
 
 
+#: latency buckets (seconds) of the API and of the operations
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
 class ApiMetrics:
-    """The server's registry: station figures plus its own request counter and latency histogram."""
+    """The server's registry: station figures, its own request counter and latency histogram, and the
+    operations' latency histogram per operation and path (fed by every routed call, API or not)."""
 
     def __init__(self, backend: StationBackend):
         self.registry = CollectorRegistry(auto_describe=False)
@@ -208,10 +219,29 @@ class ApiMetrics:
         self.requests = Counter(f"{NS}_api_requests", "API requests answered", ["route", "method", "status"],
                                 registry=self.registry)
         self.latency = Histogram(f"{NS}_api_request_duration_seconds", "API request handling time", ["route"],
-                                 registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+                                 registry=self.registry, buckets=BUCKETS)
+        self.operations = Histogram(f"{NS}_operation_duration_seconds",
+                                    "operation latency through the rollout router, per operation and path",
+                                    ["op", "path"], registry=self.registry, buckets=BUCKETS)
         for op in OPERATIONS:  # known label sets appear at zero before the first call
             self.latency.labels(op)
+        self._source = None
+        try:
+            router = backend.router
+        except AttributeError:
+            router = None
+        source = getattr(router, "metrics", None)
+        if source is not None and isinstance(getattr(source, "observers", None), list):
+            source.observers.append(self._on_call)
+            self._source = source
+
+    def _on_call(self, op: str, path: str, seconds: float) -> None:
+        self.operations.labels(op, path).observe(seconds)
+
+    def close(self) -> None:
+        if self._source is not None and self._on_call in self._source.observers:
+            self._source.observers.remove(self._on_call)
+        self._source = None
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

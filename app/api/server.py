@@ -1,80 +1,96 @@
-"""The local control API: HTTP/JSON on 127.0.0.1, bearer token, one route table.
+"""The local control API server: the FastAPI application on uvicorn, on a thread and loop of its own.
 
-Stdlib ``ThreadingHTTPServer`` on a thread of its own (Qt-free). Security:
+Security and limits (see also app/api/middleware.py):
 
-* a bearer token from the data dir on every request (401 without it),
-* no cross-origin access: a request carrying ``Origin`` (or ``Sec-Fetch-Site:
-  cross-site``) is refused with 403 and no CORS header is ever sent; on a loopback
-  bind the ``Host`` must be a loopback name (DNS rebinding),
-* request bodies must be ``application/json`` and at most ``max_body`` bytes (413),
-* a non-loopback bind only with ``allow_remote=True`` (explicit configuration).
+* a bearer token from the data dir (401 without it), rotated when the station starts after
+  an unclean stop (a ``run/api.json`` left by a process that is gone);
+* a loopback bind unless ``api.allow_remote`` is set explicitly (true, a real boolean);
+* **connections**: at most ``api.max_connections`` at once (uvicorn's ``limit_concurrency``
+  answers 503 beyond it; a connection beyond twice that is closed as it is accepted, so no
+  number of clients can hold more than a bounded number of the station's descriptors);
+* **request deadline**: a request's head must arrive within ``api.request_timeout`` seconds of
+  its first byte (or of the connection), and its body within as long again; a connection that
+  sends nothing is closed after that time too (one byte every 25 s keeps nothing open);
+* **keep-alive**: an idle connection between requests is closed after ``api.keep_alive`` s.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import ipaddress
 import json
 import logging
+import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from app.api.backend import CallFailed, StationBackend
-from app.api.monitoring import CONTENT_TYPE as PROM_CONTENT_TYPE
+from app.api.backend import StationBackend
+from app.api.errors import ApiConfigError, ApiError, HttpError
 from app.api.monitoring import ApiMetrics
-from app.api.openapi import openapi_document
-from app.api.routes import Param, RolloutUpdate, Route, RouteInfo, UpdateRuleBody, match
-from app.api.serialize import INT64_MAX, INT64_MIN, decode_value, from_json, to_json, type_hints
-from app.api.token import TOKEN_FILENAME, ensure_token
-from app.domain.errors import ErrorCode, FieldError, OperationError, ValidationError
-from app.domain.rules import AlertRule, Notify
+from app.api.token import TOKEN_FILENAME, ensure_token, rotate_token
 
 log = logging.getLogger("edge_station.api")
 
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_KEEP_ALIVE = 15.0
 DISCOVERY_FILENAME = "api.json"
-ACTOR = "api"
+ENV_PORT = "EDGE_STATION_API_PORT"
 
 #: settings keys (table ``settings``) the station reads to start the API
 K_ENABLED, K_HOST, K_PORT, K_ALLOW_REMOTE, K_MAX_BODY = (
     "api.enabled", "api.host", "api.port", "api.allow_remote", "api.max_body")
+K_MAX_CONNECTIONS, K_REQUEST_TIMEOUT, K_KEEP_ALIVE = "api.max_connections", "api.request_timeout", "api.keep_alive"
 
-STATUS_OF_CODE = {
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.INVALID_STATE: 409,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.VALIDATION: 422,
-    ErrorCode.UNAVAILABLE: 503,
-}
+__all__ = ["ApiConfigError", "ApiError", "ApiServer", "ApiSettings", "HttpError", "start_for_station"]
 
 
-class ApiError(Exception):
-    """Base of the API package's errors."""
+# ---------------------------------------------------------------- settings, parsed by type
 
 
-class ApiConfigError(ApiError):
-    """The API cannot start with this configuration (address, port, token)."""
+def _as_bool(key: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    raise ApiConfigError(f"setting {key} must be true or false, not {v!r}")
 
 
-class HttpError(ApiError):
-    """An answer other than success, with its HTTP status and stable code."""
+def _as_int(key: str, v: Any, low: int, high: int) -> int:
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and len(v.strip()) < 12:
+        v = int(v.strip())
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ApiConfigError(f"setting {key} must be a whole number, not {v!r}")
+    if not low <= v <= high:
+        raise ApiConfigError(f"setting {key} must be from {low} to {high}, not {v}")
+    return v
 
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None,
-                 headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.details = dict(details or {})
-        self.headers = dict(headers or {})
+
+def _as_float(key: str, v: Any, low: float, high: float) -> float:
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ApiConfigError(f"setting {key} must be a number of seconds, not {v!r}")
+    if not low < v <= high:
+        raise ApiConfigError(f"setting {key} must be above {low:g} and at most {high:g}, not {v:g}")
+    return float(v)
+
+
+def _as_host(key: str, v: Any) -> str:
+    if not isinstance(v, str) or not v.strip() or len(v) > 255 or any(c.isspace() for c in v.strip()):
+        raise ApiConfigError(f"setting {key} must be a host name or address, not {v!r}")
+    return v.strip()
 
 
 @dataclass(frozen=True)
@@ -84,28 +100,58 @@ class ApiSettings:
     port: int = DEFAULT_PORT
     allow_remote: bool = False
     max_body: int = DEFAULT_MAX_BODY
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    keep_alive: float = DEFAULT_KEEP_ALIVE
 
     @classmethod
-    def from_store(cls, store: Any) -> ApiSettings:
+    def parse(cls, stored: dict[str, Any], env: dict[str, str] | None = None,
+              port_override: int | None = None) -> ApiSettings:
+        """The settings from stored values, each checked for its type; raises ApiConfigError naming the key.
+
+        The port: ``port_override`` (``--api-port``), else ``$EDGE_STATION_API_PORT``, else ``api.port``.
+        """
+        d = cls()
+        env = os.environ if env is None else env
+        get = stored.get
+        port = _as_int(K_PORT, get(K_PORT, d.port), 0, 65535)
+        if env.get(ENV_PORT):
+            port = _as_int(ENV_PORT, env[ENV_PORT], 0, 65535)
+        if port_override is not None:
+            port = _as_int("--api-port", port_override, 0, 65535)
+        return cls(
+            enabled=_as_bool(K_ENABLED, get(K_ENABLED, d.enabled)),
+            host=_as_host(K_HOST, get(K_HOST, d.host)),
+            port=port,
+            allow_remote=_as_bool(K_ALLOW_REMOTE, get(K_ALLOW_REMOTE, d.allow_remote)),
+            max_body=_as_int(K_MAX_BODY, get(K_MAX_BODY, d.max_body), 64, 64 * 1024 * 1024),
+            max_connections=_as_int(K_MAX_CONNECTIONS, get(K_MAX_CONNECTIONS, d.max_connections), 4, 512),
+            request_timeout=_as_float(K_REQUEST_TIMEOUT, get(K_REQUEST_TIMEOUT, d.request_timeout), 0, 300),
+            keep_alive=_as_float(K_KEEP_ALIVE, get(K_KEEP_ALIVE, d.keep_alive), 0, 300),
+        )
+
+    @classmethod
+    def from_store(cls, store: Any, port_override: int | None = None) -> ApiSettings:
         with store.uow() as uow:
             stored = uow.settings.all()
-        d = cls()
-        return cls(enabled=bool(stored.get(K_ENABLED, d.enabled)), host=str(stored.get(K_HOST, d.host)),
-                   port=int(stored.get(K_PORT, d.port)), allow_remote=bool(stored.get(K_ALLOW_REMOTE, d.allow_remote)),
-                   max_body=int(stored.get(K_MAX_BODY, d.max_body)))
+        return cls.parse(stored, port_override=port_override)
 
 
 def start_for_station(station: Any) -> ApiServer | None:
     """Start the API as the station's settings configure it (the station calls this when it opens).
 
     Returns None when ``api.enabled`` is off, or when the API cannot start (a busy port, a
-    refused address): that is logged as an error and the station runs on without it.
+    refused address, a setting of the wrong type): that is logged as an error and the station
+    runs on without it.
     """
     try:
         server = ApiServer.from_settings(station)
         return server.start() if server is not None else None
     except (ApiError, OSError, ValueError) as e:
         log.error("the local API is not available: %s", e)
+        return None
+    except Exception as e:  # a part missing from an install must not keep the station from running
+        log.exception("the local API is not available: unexpected %s: %s", type(e).__name__, e)
         return None
 
 
@@ -118,120 +164,145 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-# ---------------------------------------------------------------- request parsing
+# ---------------------------------------------------------------- the event stream
 
 
-def _parse_query_value(p: Param, raw: str) -> Any:
-    tp = p.type
-    base = {bool | None: bool, float | None: float, int | None: int}.get(tp, tp)
-    if p.enum:
-        if raw not in p.enum:
-            raise ValidationError(FieldError(p.name, f"must be one of {', '.join(p.enum)}"), subject="query")
-        return raw
-    if base is bool:
-        low = raw.lower()
-        if low in ("true", "1", "yes"):
-            return True
-        if low in ("false", "0", "no"):
-            return False
-        raise ValidationError(FieldError(p.name, f"must be true or false, not {raw!r}"), subject="query")
-    if base is int:
-        try:
-            value = int(raw, 10)
-        except ValueError:
-            raise ValidationError(FieldError(p.name, f"must be an integer, not {raw!r}"), subject="query") from None
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(FieldError(p.name, "must be a 64-bit integer"), subject="query")
-        return value
-    if base is float:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValidationError(FieldError(p.name, f"must be a finite number, not {raw!r}"), subject="query")
-        return value
-    return raw
+class EventHub:
+    """The station's events (state changes, camera list, alerts, settings) to every SSE client."""
 
+    def __init__(self, station: Any):
+        self.station = station
+        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.closed = False
 
-def parse_query(route: Route, raw: str) -> dict[str, Any]:
-    try:
-        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw), max_num_fields=50)
-    except ValueError as e:
-        raise HttpError(400, "bad_request", f"malformed query string: {e}") from None
-    known = {p.name: p for p in route.all_query}
-    errors: list[FieldError] = []
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        p = known.get(name)
-        if p is None:
-            errors.append(FieldError(name, "is not a parameter of this endpoint"))
-        elif name in out:
-            errors.append(FieldError(name, "is given more than once"))
-        else:
+    def start(self) -> None:
+        if hasattr(self.station, "subscribe"):
+            self._unsubscribe = self.station.subscribe(self._on_event)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            clients = list(self._clients)
+        for loop, q in clients:
+            loop.call_soon_threadsafe(q.put_nowait, None)
+
+    def _on_event(self, ev: Any) -> None:  # a station thread
+        if ev.kind not in ("state", "cameras", "alert", "settings"):
+            return
+        frame = _sse(ev)
+        with self._lock:
+            clients = list(self._clients)
+        for loop, q in clients:
             try:
-                out[name] = _parse_query_value(p, value)
-            except ValidationError as e:
-                errors += e.errors
-    if errors:
-        raise ValidationError(errors, subject="query")
-    return out
+                loop.call_soon_threadsafe(_offer, q, (ev.kind, frame))
+            except RuntimeError:  # the loop is closing
+                pass
 
-
-def decode_rule_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Check the names and types of the ``changes`` of an update against the rule's fields, reporting
-    every problem at once (the operation then judges the values: ranges, metric, schedule...)."""
-    hints = type_hints(AlertRule)
-    out: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for key, value in changes.items():
-        tp = hints.get(key)
-        if tp is None or key in ("id", "version"):
-            errors.append(FieldError(str(key), "is not a field of an alert rule that can be changed"))
-            continue
+    async def stream(self, kinds: frozenset[str]) -> AsyncIterator[bytes]:
+        q: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        client = (asyncio.get_running_loop(), q)
+        with self._lock:
+            self._clients.add(client)
         try:
-            if key == "notify" and isinstance(value, Mapping):
-                out[key] = _decode_notify_patch(value)
-            else:
-                out[key] = decode_value(tp, value, f"changes.{key}")
-        except ValidationError as e:
-            errors += e.errors
-    if errors:
-        raise ValidationError(errors, subject="changes")
-    return out
+            yield b"retry: 2000\n: connected\n\n"
+            while not self.closed:
+                try:
+                    item = await asyncio.wait_for(q.get(), timeout=15.0)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if item is None:
+                    break
+                kind, frame = item
+                if kind in kinds:
+                    yield frame
+        finally:
+            with self._lock:
+                self._clients.discard(client)
 
 
-def _decode_notify_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``notify`` change is a patch (the settings it leaves out keep their values): check the
-    types of the settings it names and pass it on as a mapping."""
-    hints = type_hints(Notify)
-    out: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for key, value in patch.items():
-        tp = hints.get(key)
-        if tp is None:
-            errors.append(FieldError(f"notify.{key}", "is not a notification setting"))
-            continue
-        try:
-            out[key] = decode_value(tp, value, f"changes.notify.{key}")
-        except ValidationError as e:
-            errors += e.errors
-    if errors:
-        raise ValidationError(errors, subject="changes")
-    return out
+def _offer(q: asyncio.Queue, item: Any) -> None:
+    try:
+        q.put_nowait(item)
+    except asyncio.QueueFull:  # a client that does not read loses events, never blocks the station
+        pass
+
+
+def _sse(ev: Any) -> bytes:
+    from app.api.serialize import SerializeError, to_json
+
+    data = ev.data
+    try:
+        body = data.to_json() if hasattr(data, "to_json") else to_json(data)
+    except (SerializeError, TypeError, ValueError):
+        body = str(data)
+    doc = {"kind": ev.kind, "camera_id": ev.camera_id, "ts": ev.ts, "data": body}
+    text = json.dumps(doc, separators=(",", ":"), default=str)
+    return f"event: {ev.kind}\ndata: {text}\n\n".encode()
+
+
+# ---------------------------------------------------------------- uvicorn's protocol, with a request deadline
+
+
+def _protocol_class() -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedProtocol(HttpToolsProtocol):
+        """uvicorn's HTTP protocol with a connection cap at accept and a deadline on each request's head."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            cap = getattr(self.config, "edge_hard_cap", None)
+            self._edge_deadline: asyncio.TimerHandle | None = None
+            if cap is not None and len(self.connections) >= cap:
+                transport.abort()  # over the hard cap: the descriptor is released at once
+                self.connections.discard(self)
+                self.transport = transport
+                self.cycle = None  # type: ignore[assignment]
+                return
+            super().connection_made(transport)
+            self._edge_arm()
+
+        def _edge_arm(self) -> None:
+            if self._edge_deadline is None:
+                self._edge_deadline = self.loop.call_later(self.config.edge_request_timeout, self._edge_expired)
+
+        def _edge_disarm(self) -> None:
+            if self._edge_deadline is not None:
+                self._edge_deadline.cancel()
+                self._edge_deadline = None
+
+        def _edge_expired(self) -> None:
+            self._edge_deadline = None
+            if self.cycle is None or self.cycle.response_complete:  # still waiting for a request's head
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self.cycle is None or self.cycle.response_complete:
+                self._edge_arm()  # a new request begins: its head must arrive in time
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._edge_disarm()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._edge_disarm()
+            if getattr(self, "parser", None) is None and self.cycle is None and self not in self.connections:
+                return  # refused at accept
+            super().connection_lost(exc)
+
+    return GuardedProtocol
 
 
 # ---------------------------------------------------------------- the server
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    api: ApiServer
-
-    def __init__(self, addr: tuple[str, int], handler: type, family: int):
-        self.address_family = family
-        super().__init__(addr, handler)
 
 
 class ApiServer:
@@ -243,7 +314,11 @@ class ApiServer:
 
     def __init__(self, station: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token_path: Path | None = None, allow_remote: bool = False, max_body: int = DEFAULT_MAX_BODY,
-                 router: Any = None, discovery: bool = True):
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 keep_alive: float = DEFAULT_KEEP_ALIVE, router: Any = None, discovery: bool | Path = True,
+                 enabled: bool = True):
+        if not isinstance(allow_remote, bool):
+            raise ApiConfigError(f"allow_remote must be true or false, not {allow_remote!r}")
         if not is_loopback(host) and not allow_remote:
             raise ApiConfigError(f"refusing to serve the API on {host}: it is not a loopback address; "
                                  "set api.allow_remote to serve it beyond this machine")
@@ -255,33 +330,41 @@ class ApiServer:
         self.allow_remote = allow_remote
         self.loopback_only = is_loopback(host)
         self.max_body = int(max_body)
+        self.max_connections = int(max_connections)
+        self.request_timeout = float(request_timeout)
+        self.keep_alive = float(keep_alive)
         data_dir = Path(station.paths.data_dir)
         self.token_path = Path(token_path) if token_path is not None else data_dir / TOKEN_FILENAME
-        self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
+        if isinstance(discovery, Path):  # another place than run/api.json (tests)
+            self.discovery_path: Path | None = discovery
+        else:
+            self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
         self.backend = StationBackend(station, router)
         self.metrics = ApiMetrics(self.backend)
+        self.events = EventHub(station)
         self._token = ""
-        self._server: _Server | None = None
+        self._sock: socket.socket | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
+        self._failed: BaseException | None = None
 
     @classmethod
     def from_settings(cls, station: Any, **overrides: Any) -> ApiServer | None:
         """The API as the station's settings configure it, or None when ``api.enabled`` is off."""
-        s = ApiSettings.from_store(station.store)
+        port_override = getattr(getattr(station, "options", None), "api_port", None)
+        s = ApiSettings.from_store(station.store, port_override=port_override)
         if not s.enabled:
             return None
-        kw = {"host": s.host, "port": s.port, "allow_remote": s.allow_remote, "max_body": s.max_body, **overrides}
-        return cls(station, **kw)
+        kw = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "enabled"}
+        return cls(station, **{**kw, **overrides})
 
     # ------------------------------------------------------------ lifecycle
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._sock is None:
             raise ApiError("the API server is not started")
-        return int(self._server.server_address[1])
+        return int(self._sock.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -295,38 +378,79 @@ class ApiServer:
     def start(self) -> ApiServer:
         if self._server is not None:
             return self
-        self._token = ensure_token(self.token_path)
+        import uvicorn
+
+        from app.api.app import build_app
+        from app.api.middleware import Guard
+
+        self._token = self._token_for_start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            server = _Server((self.host, self.requested_port), _Handler, family)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host.strip("[]"), self.requested_port))
+            sock.listen(128)
         except OSError as e:
+            sock.close()
             raise ApiConfigError(f"cannot serve the API on {self.host}:{self.requested_port}: "
                                  f"{e.strerror or e}") from e
-        server.api = self
+        sock.setblocking(False)
+        self._sock = sock
+        app = Guard(build_app(self), self)
+        config = uvicorn.Config(
+            app, http=_protocol_class(), ws="none", lifespan="off", log_config=None, access_log=False,
+            limit_concurrency=self.max_connections, timeout_keep_alive=max(1, math.ceil(self.keep_alive)),
+            timeout_graceful_shutdown=2, server_header=False, backlog=128,
+        )
+        config.edge_request_timeout = self.request_timeout  # type: ignore[attr-defined]
+        config.edge_hard_cap = 2 * self.max_connections  # type: ignore[attr-defined]
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the station's, not ours
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="edge-api", daemon=True)
+        self.events.start()
+        self._thread = threading.Thread(target=self._run, name="edge-api", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if self._failed is not None or not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ApiConfigError(f"the API server did not start: {self._failed or 'timeout'}")
+            time.sleep(0.005)
         self._write_discovery()
         log.info("API listening on %s", self.url)
         return self
+
+    def _run(self) -> None:
+        try:
+            loop_factory = None
+            try:
+                import uvloop
+
+                loop_factory = uvloop.new_event_loop
+            except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio's loop works too
+                pass
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as e:  # noqa: BLE001 - reported by start()/logged
+            self._failed = e
+            log.exception("the API server stopped with an error")
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:  # idle keep-alive connections: wake their threads up
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.events.close()
+        self.metrics.close()
+        server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                server.force_exit = True
+                self._thread.join(timeout=5)
             self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self._remove_discovery()
 
     def __enter__(self) -> ApiServer:
@@ -335,11 +459,31 @@ class ApiServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ------------------------------------------------------------ token and discovery
+
+    def _token_for_start(self) -> str:
+        """The token; a new one when the last station on this data dir did not stop cleanly."""
+        if self.discovery_path is not None and self.discovery_path.exists():
+            from app.api.client import recorded_station_alive
+
+            try:
+                doc = json.loads(self.discovery_path.read_text())
+            except (OSError, ValueError):
+                doc = {}
+            if not recorded_station_alive(doc):
+                log.warning("%s was left by a station that did not stop cleanly (pid %s): rotating the API token",
+                            self.discovery_path, doc.get("pid"))
+                self.discovery_path.unlink(missing_ok=True)
+                return rotate_token(self.token_path)
+        return ensure_token(self.token_path)
+
     def _write_discovery(self) -> None:
         if self.discovery_path is None:
             return
+        import psutil
+
         doc = {"url": self.url, "host": self.host, "port": self.port, "pid": os.getpid(),
-               "token_path": str(self.token_path)}
+               "create_time": psutil.Process().create_time(), "token_path": str(self.token_path)}
         try:
             self.discovery_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.discovery_path.with_suffix(".tmp")
@@ -356,233 +500,3 @@ class ApiServer:
                 self.discovery_path.unlink()
         except (OSError, ValueError):
             pass
-
-    # ------------------------------------------------------------ connection tracking
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._conns_lock:
-            (self._conns.add if add else self._conns.discard)(conn)
-
-    # ------------------------------------------------------------ handling (called from handler threads)
-
-    def check_token(self, header: str | None) -> None:
-        if not header or not header.startswith("Bearer "):
-            raise HttpError(401, "unauthorized", "this API needs 'Authorization: Bearer <token>' "
-                                                 f"(the token is in {self.token_path})",
-                            headers={"WWW-Authenticate": 'Bearer realm="edge-station"'})
-        given = header[len("Bearer "):].strip().encode()
-        if not hmac.compare_digest(given, self._token.encode()):
-            raise HttpError(401, "unauthorized", "the bearer token is not this station's",
-                            headers={"WWW-Authenticate": 'Bearer realm="edge-station", error="invalid_token"'})
-
-    def check_origin(self, headers: Mapping[str, str]) -> None:
-        if headers.get("Origin") is not None or headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-            raise HttpError(403, "forbidden", "cross-origin requests are not allowed")
-        if self.loopback_only:
-            host = (headers.get("Host") or "").strip()
-            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-            if not name or not is_loopback(name):
-                raise HttpError(403, "forbidden", f"Host {host!r} is not a loopback name")
-
-    def handle(self, route: Route, params: dict[str, str], query: str, body: Any) -> tuple[int, Any, dict[str, str]]:
-        """``(status, payload, headers)``; payload is a JSON-ready value, bytes, or raises HttpError."""
-        q = parse_query(route, query)
-        path_values: dict[str, int] = {}
-        errors: list[FieldError] = []
-        for name, raw in params.items():
-            try:
-                path_values[name] = int(raw, 10)
-            except ValueError:
-                errors.append(FieldError(name, f"must be an integer id, not {raw!r}"))
-                continue
-            if not INT64_MIN <= path_values[name] <= INT64_MAX:
-                errors.append(FieldError(name, "must be a 64-bit integer"))
-        if errors:
-            raise ValidationError(errors, subject="path")
-        if route.op is not None:
-            return self._operation(route, path_values, q, body)
-        if route.name == "delete_rule":
-            self.station.admin.delete_rule(path_values["id"])
-            return 200, {"data": {"deleted": path_values["id"]}}, {}
-        if route.name == "get_rollout":
-            return 200, {"data": to_json(self.backend.rollout())}, {}
-        if route.name == "put_rollout":
-            change = from_json(RolloutUpdate, body)
-            return 200, {"data": to_json(self.backend.update_rollout(change, ACTOR))}, {}
-        if route.name == "health":
-            doc = self.backend.health()
-            return (503 if doc.status == "down" else 200), {"data": to_json(doc)}, {}
-        if route.name == "metrics":
-            return 200, self.metrics.render(), {"Content-Type": PROM_CONTENT_TYPE}
-        if route.name == "openapi":
-            return 200, openapi_document(), {"Content-Type": "application/openapi+json"}
-        raise HttpError(500, "internal", f"route {route.name} has no handler")
-
-    def _operation(self, route: Route, path_values: dict[str, int], q: dict[str, Any],
-                   body: Any) -> tuple[int, Any, dict[str, str]]:
-        typed_body: Any = None
-        if route.body is AlertRule:
-            typed_body = from_json(AlertRule, body, exclude=route.body_exclude)
-        elif route.body is UpdateRuleBody:
-            typed_body = from_json(UpdateRuleBody, body)
-            typed_body = UpdateRuleBody(decode_rule_changes(typed_body.changes), typed_body.expected_version)
-        request = route.build(path_values, q, typed_body)  # type: ignore[misc]
-        fd = q.get("force_domain")
-        force = None if fd is None else ("domain" if fd else "legacy")
-        result, info = self.backend.call(route.op, request, force, ACTOR)  # type: ignore[arg-type]
-        headers = _route_headers(info)
-        if route.name == "camera_snapshot" and q.get("format") == "png":
-            headers.update({"Content-Type": "image/png", "X-Snapshot-Seq": str(result.seq),
-                            "X-Snapshot-Taken-At": repr(result.taken_at)})
-            return route.status, result.png, headers
-        return route.status, {"data": to_json(result), "route": to_json(info)}, headers
-
-
-def _route_headers(info: RouteInfo | None) -> dict[str, str]:
-    if info is None:
-        return {}
-    return {"X-Edge-Path": info.served_by, "X-Edge-Reason": info.reason}
-
-
-def _error_payload(code: str, message: str, details: dict | None, info: RouteInfo | None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": to_json(details or {})},
-            "route": to_json(info) if info is not None else None}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "EdgeStation"
-    sys_version = ""
-    timeout = 30  # seconds an idle keep-alive connection is kept
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body are two writes: without NODELAY, Nagle + delayed ACK add ~40 ms a request
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.api._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.api._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
-
-    def _dispatch(self) -> None:
-        api = self.server.api
-        t0 = time.perf_counter()
-        split = urlsplit(self.path)
-        route, params, allowed = match(self.command, split.path)
-        label = route.name if route is not None else "unmatched"
-        status = 500
-        info: RouteInfo | None = None
-        self._body_read = False
-        try:
-            api.check_origin(self.headers)
-            api.check_token(self.headers.get("Authorization"))
-            if route is None:
-                if allowed:
-                    raise HttpError(405, "method_not_allowed", f"{split.path} allows {', '.join(allowed)}",
-                                    headers={"Allow": ", ".join(allowed)})
-                raise HttpError(404, "not_found", f"no endpoint {split.path}")
-            body = self._read_body(route)
-            status, payload, headers = api.handle(route, params, split.query, body)
-        except HttpError as e:
-            if not self._body_read and self.headers.get("Content-Length", "0") not in ("", "0"):
-                self.close_connection = True  # the unread body would be taken for the next request
-            status, headers = e.status, e.headers
-            payload = _error_payload(e.code, e.message, e.details, None)
-        except CallFailed as e:
-            info = e.route
-            status, payload, headers = self._failure(e.cause, info)
-        except Exception as e:  # ValidationError from parsing, rollout errors, bugs
-            status, payload, headers = self._failure(e, None)
-        self._send(status, payload, headers)
-        api.metrics.observe(label, self.command, status, time.perf_counter() - t0)
-
-    def _failure(self, e: BaseException, info: RouteInfo | None) -> tuple[int, Any, dict[str, str]]:
-        from app.rollout.errors import GateRefused, RolloutError, RolloutSettingsError
-
-        headers = _route_headers(info)
-        if isinstance(e, OperationError):
-            return STATUS_OF_CODE.get(e.code, 500), _error_payload(str(e.code), e.message, e.details, info), headers
-        if isinstance(e, RolloutSettingsError):
-            return 422, _error_payload("validation", str(e), {}, info), headers
-        if isinstance(e, GateRefused):
-            details = e.result.as_dict() if hasattr(e.result, "as_dict") else {}
-            return 409, _error_payload("invalid_state", str(e), details, info), headers
-        if isinstance(e, RolloutError):
-            return 409, _error_payload("invalid_state", str(e), {}, info), headers
-        log.exception("API request %s %s failed", self.command, self.path)
-        return 500, _error_payload("internal", f"unexpected {type(e).__name__}: {e}"[:500], {}, info), headers
-
-    def _read_body(self, route: Route) -> Any:
-        api = self.server.api
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            raise HttpError(411, "length_required", "send the body with a Content-Length, not chunked")
-        raw_len = self.headers.get("Content-Length")
-        try:
-            length = int(raw_len) if raw_len is not None else 0
-        except ValueError:
-            self.close_connection = True
-            raise HttpError(400, "bad_request", f"Content-Length {raw_len!r} is not a number") from None
-        if length < 0:
-            self.close_connection = True
-            raise HttpError(400, "bad_request", "negative Content-Length")
-        if length > api.max_body:
-            self.close_connection = True
-            raise HttpError(413, "payload_too_large", f"the body is {length} bytes; at most {api.max_body} are accepted")
-        data = self.rfile.read(length) if length else b""
-        self._body_read = True
-        if len(data) != length:
-            self.close_connection = True
-            raise HttpError(400, "bad_request", "the body ended before its Content-Length")
-        if route.body is None:
-            if data.strip() not in (b"", b"{}"):
-                raise HttpError(422, "validation", f"{route.method} {route.path} takes no body",
-                                {"errors": [{"field": "body", "message": "must be empty"}]})
-            return None
-        if not data.strip():
-            raise HttpError(422, "validation", f"{route.method} {route.path} needs a JSON body",
-                            {"errors": [{"field": "body", "message": "is required"}]})
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise HttpError(415, "unsupported_media_type", "send the body as application/json")
-        try:
-            return json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise HttpError(400, "bad_request", f"the body is not JSON: {e}") from None
-        except RecursionError:
-            raise HttpError(400, "bad_request", "the body is nested too deeply") from None
-
-    def _send(self, status: int, payload: Any, headers: Mapping[str, str]) -> None:
-        headers = dict(headers)
-        if isinstance(payload, bytes):
-            body = payload
-            headers.setdefault("Content-Type", "application/octet-stream")
-        else:
-            body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-            headers.setdefault("Content-Type", "application/json")
-        try:
-            self.send_response(status, HTTPStatus(status).phrase)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True

@@ -67,3 +67,17 @@ def read_token(path: Path, *, repair: bool = False) -> str:
     if len(token) < 16 or not token.isprintable() or " " in token:
         raise TokenError(f"the API token file {path} does not hold a token; delete it and restart the station")
     return token
+
+
+def rotate_token(path: Path) -> str:
+    """Replace the token at ``path`` with a new one (after an unclean stop: the old one may have
+    been sent to whatever listened on the port since)."""
+    path = Path(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise TokenError(f"cannot replace the API token file {path}: {e.strerror or e}") from e
+    log.warning("made a new API token at %s", path)
+    return ensure_token(path)

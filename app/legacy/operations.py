@@ -138,6 +138,12 @@ class LegacyOperations:
             row = conn.execute(select(alert_rules).where(alert_rules.c.id == new_id)).mappings().one()
         return RuleResult(_rule_from(row))
 
+    def list_rules(self) -> list[AlertRule]:
+        """Every alert rule, read the legacy way (a read for the API's list, not one of the thirteen)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alert_rules).order_by(alert_rules.c.id)).mappings().all()
+        return [_rule_from(r) for r in rows]
+
     def update_rule(self, req: UpdateRule) -> RuleResult:
         with self.engine.begin() as conn:
             row = conn.execute(select(alert_rules).where(alert_rules.c.id == req.rule_id)).mappings().first()

@@ -179,6 +179,7 @@ class RolloutMetrics:
         self._done_first = self._done_end = self._back_end = 0
         self.totals: dict[tuple[str, str], _Cell] = {}
         self.shadow_totals = [0, 0]
+        self.observers: list[Callable[[str, str, float], None]] = []  # (op, path, latency_s) per call
 
     def _bucket(self, now: float) -> dict[tuple[str, str], _Cell]:
         idx = int(now // self.bucket_s)
@@ -230,6 +231,8 @@ class RolloutMetrics:
                     cell.answers += 1
                     tot.answers += 1
             cell.sketch.add(latency_s * 1000.0)  # type: ignore[union-attr]
+        for observe in self.observers:
+            observe(op, path, latency_s)
 
     def record_shadow(self, mismatch: bool) -> None:
         with self._lock:

@@ -12,9 +12,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("edge_station.store")
 
@@ -114,6 +114,22 @@ def free_bytes(path: Path) -> int | None:
         return None
 
 
+class _ReadOnlyConnection(sqlite3.Connection):
+    """The read-only connection a full disk leaves (a pooled one is replaced once there is space)."""
+
+
+def _refresh_read_only(path: Path):
+    """A checkout listener: a pooled read-only fallback is dropped once the disk has space again."""
+
+    def listener(dbapi_conn, _record, _proxy) -> None:
+        if isinstance(dbapi_conn, _ReadOnlyConnection):
+            free = free_bytes(path)
+            if free is not None and free >= LOW_SPACE_BYTES:
+                raise DisconnectionError("the disk has space again: reconnect read-write")
+
+    return listener
+
+
 def _sqlite_creator(path: Path):
     """Connections with the station's pragmas; on a full disk, a read-only one so reads keep working.
 
@@ -139,7 +155,8 @@ def _sqlite_creator(path: Path):
                 log.info("disk full (%s bytes free): %s is opened read-only until there is space (%s)",
                             free, path, e)
             _FULL_DISK_FILES.add(str(path))
-        ro = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+        ro = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
+                             factory=_ReadOnlyConnection)
         ro.execute("PRAGMA foreign_keys=ON")
         return ro
 
@@ -194,18 +211,38 @@ def _private_files(path: Path):
     return listener
 
 
+#: pooled SQLite connections per engine (a file database; WAL lets readers and one writer share it)
+SQLITE_POOL_SIZE = 8
+SQLITE_POOL_OVERFLOW = 24
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and synchronous=NORMAL."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and synchronous=NORMAL.
+
+    A file SQLite database keeps a small pool of connections: opening one (and setting its
+    pragmas) cost more than half of a short read such as the status of every camera. In WAL
+    mode a pooled connection starts every transaction at the latest commit of any process, and
+    the pool resets (rolls back) each connection when it is returned, so no read is stale and
+    no lock outlives a unit of work. ``:memory:`` keeps SQLAlchemy's default (one connection).
+    """
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
-            path = sqlite_path(engine)
-            if path is not None and not engine.url.query:
-                # Our own connect: the pragmas, and a read-only fallback on a full disk.
-                engine.dispose()
-                engine = create_engine(url, poolclass=NullPool, creator=_sqlite_creator(path))
+            db_name = make_url(url).database
+            path = Path(db_name) if db_name and db_name != ":memory:" else None
+            if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"):
+                engine = create_engine(url)
+                event.listen(engine, "connect", _sqlite_pragmas)
+            elif path is not None and not make_url(url).query:
+                # Our own connect: the pragmas, and a read-only fallback on a full disk; pooled.
+                engine = create_engine(url, poolclass=QueuePool, pool_size=SQLITE_POOL_SIZE,
+                                       max_overflow=SQLITE_POOL_OVERFLOW, pool_reset_on_return="rollback",
+                                       creator=_sqlite_creator(path))
                 event.listen(engine, "connect", _private_files(path))
+                event.listen(engine, "checkout", _refresh_read_only(path))
             else:
+                engine = create_engine(url, poolclass=QueuePool, pool_size=SQLITE_POOL_SIZE,
+                                       max_overflow=SQLITE_POOL_OVERFLOW, pool_reset_on_return="rollback",
+                                       connect_args={"check_same_thread": False})
                 event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)

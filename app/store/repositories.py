@@ -275,8 +275,11 @@ class AuditRepository:
                 n += self._s.execute(delete(AuditRow).where(AuditRow.id <= cutoff)).rowcount or 0
         return n
 
-    def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None) -> list[AuditEntry]:
+    def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None,
+               before: int | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if before is not None:  # paging: entries older than the id given
+            q = q.where(AuditRow.id < before)
         if op_prefix:
             q = q.where(AuditRow.op.startswith(op_prefix))
         if since is not None:

@@ -152,9 +152,24 @@ def test_openapi_document_is_served_and_valid(client):
     assert {"start_camera", "stop_camera", "restart_camera", "activate_camera", "deactivate_camera",
             "probe_camera", "camera_status", "camera_logs", "camera_snapshot", "camera_stats", "list_status",
             "create_rule", "update_rule", "get_rollout", "put_rollout", "health", "metrics"} <= ops
-    forced = [p for path in doc["paths"].values() for op in path.values() for p in op["parameters"]
-              if p["name"] == "force_domain"]
-    assert len(forced) == 13
+    from app.domain.operations import OPERATIONS
+
+    forced = {op["operationId"] for path in doc["paths"].values() for op in path.values()
+              for p in op.get("parameters", []) if p["name"] == "force_domain"}
+    assert forced == {*OPERATIONS, "list_rules"}  # every routed operation, and the plan's list of rules
+
+    # the bounds the operations enforce are in the document (a schema-valid request is not refused)
+    def param(op_id: str, name: str) -> dict:
+        return next(p["schema"] for path in doc["paths"].values() for op in path.values()
+                    if op["operationId"] == op_id for p in op["parameters"] if p["name"] == name)
+
+    assert (param("camera_logs", "limit")["minimum"], param("camera_logs", "limit")["maximum"]) == (1, 5000)
+    assert (param("probe_camera", "timeout")["exclusiveMinimum"], param("probe_camera", "timeout")["maximum"]) == (0, 60)
+    assert param("stop_camera", "timeout")["anyOf"][0]["exclusiveMinimum"] == 0
+    assert param("camera_stats", "window_s")["maximum"] == 3600
+    rule = doc["components"]["schemas"]["RuleIn"]["properties"]
+    assert "fps" in rule["metric"]["enum"] and rule["name"]["maxLength"] == 100
+    assert doc["components"]["schemas"]["RuleChanges"]["minProperties"] == 1
 
 
 def test_discovery_file_and_token_mode(live):
@@ -179,4 +194,4 @@ def test_a_notify_change_is_a_patch_on_both_paths(client, live):
         bad = client.op("PUT", f"/alerts/rules/{rid}", force=force,
                         body={"changes": {"notify": {"sound": "loud", "colour": "red"}}})
         assert bad.status == 422
-        assert {e["field"] for e in bad.error["details"]["errors"]} == {"changes.notify.sound", "notify.colour"}
+        assert {e["field"] for e in bad.error["details"]["errors"]} == {"changes.notify.sound", "changes.notify.colour"}

@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 from app.api import ApiClient, ApiConfigError, ApiServer, ApiSettings
-from app.api.routes import ROUTES
 from app.api.token import TokenError, ensure_token, read_token
-from tests.api.conftest import SchemaMismatch, check_response
+from tests.api.conftest import ROUTES, SchemaMismatch, check_response
 
 MISSING = 424242
 
@@ -22,7 +21,7 @@ def _concrete(path: str, camera: int) -> str:
     return path.replace("{id}", str(camera))
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("route", [r for r in ROUTES if not r.public], ids=lambda r: f"{r.method} {r.path}")
 def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
     path = _concrete(route.path, live.demo["Lobby"])
     for token in (None, "not-the-token-" + "x" * 20):
@@ -34,7 +33,7 @@ def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if "{id}" in r.path], ids=lambda r: f"{r.method} {r.path}")
 def test_unknown_camera_or_rule_is_404(client, route):
-    body = {"changes": {"threshold": 1}} if route.name == "update_rule" else None
+    body = {"update_rule": {"changes": {"threshold": 1}}, "update_camera": {"location": "x"}}.get(route.name)
     r = client.request(route.method, _concrete(route.path, MISSING), body=body)
     assert r.status == 404, r.json
     assert r.error["code"] == "not_found"
@@ -112,9 +111,9 @@ def test_validation_of_query_path_and_changes(client, live):
                                "threshold": 1}).data["rule"]["id"]
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"camera_id": "three", "tags": []}})
     assert r.status == 422
-    assert {e["field"] for e in r.error["details"]["errors"]} == {"changes.camera_id", "tags"}
+    assert {e["field"] for e in r.error["details"]["errors"]} == {"changes.camera_id", "changes.tags"}
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"tags": []}})
-    assert r.status == 422 and r.error["details"]["errors"][0]["field"] == "tags"
+    assert r.status == 422 and r.error["details"]["errors"][0]["field"] == "changes.tags"
     r = client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {}})
     assert r.status == 422
 
@@ -138,7 +137,7 @@ def test_unknown_path_and_method(client):
     r = client.request("GET", "/api/v1/nothing-here")
     assert r.status == 404 and r.error["code"] == "not_found"
     r = client.request("DELETE", "/api/v1/cameras")
-    assert r.status == 405 and r.headers["allow"] == "GET" and r.error["code"] == "method_not_allowed"
+    assert r.status == 405 and r.headers["allow"] == "GET, POST" and r.error["code"] == "method_not_allowed"
 
 
 def test_no_cross_origin_access(client, live):
@@ -254,8 +253,115 @@ def test_start_for_station_logs_and_returns_none_when_it_cannot_start(live, capl
         finally:
             c.close()
             server.stop()
+            live.api._write_discovery()  # that server took over and removed the shared station's run/api.json
     finally:
         d = ApiSettings()
         with live.station.store.uow() as uow:
             uow.settings.set_many({K_PORT: d.port, K_HOST: d.host})
             uow.commit()
+
+
+def test_unencodable_bodies_are_422_not_500(client, live):
+    rule = {"metric": "fps", "comparator": "<", "threshold": 1}
+    for raw in (b'{"name": "bad \\ud800 name", "metric": "fps", "comparator": "<", "threshold": 1}',
+                b'{"name": "ok", "metric": "fps", "comparator": "<", "threshold": 1, "notify": {"command": ["\\udfff"]}}'):
+        r = client.request("POST", "/api/v1/alerts/rules", raw_body=raw, headers={"Content-Type": "application/json"})
+        assert r.status == 422 and r.error["code"] == "validation", r.json
+        assert r.error["details"]["errors"][0]["field"] in ("name", "notify.command[0]")
+    huge = b'{"name": "n", "metric": "fps", "comparator": "<", "threshold": ' + b"9" * 5000 + b"}"
+    r = client.request("POST", "/api/v1/alerts/rules", raw_body=huge, headers={"Content-Type": "application/json"})
+    assert r.status == 422 and "digits" in r.error["message"]
+    r = client.request("PUT", "/api/v1/alerts/rules/1", raw_body=b'{"changes": {"threshold": 1' + b"0" * 5000 + b"}}",
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 422
+    # nothing was stored, and the audit log still takes entries
+    assert not [x for x in live.station.admin.list_rules() if x.name.startswith("bad")]
+    assert client.request("POST", "/api/v1/alerts/rules",
+                          body={**rule, "name": f"after {uuid.uuid4().hex[:6]}"}).status == 201
+
+
+def test_an_unknown_method_is_a_json_405(client):
+    for method in ("TRACE", "PATCH", "PROPFIND"):
+        r = client.request(method, "/api/v1/cameras")
+        assert r.status == 405, (method, r.body[:200])
+        assert r.headers["content-type"] == "application/json" and r.error["code"] == "method_not_allowed"
+
+
+def test_settings_are_parsed_by_type():
+    from app.api.server import ApiSettings
+
+    s = ApiSettings.parse({"api.allow_remote": "false", "api.host": "0.0.0.0"}, env={})
+    assert s.allow_remote is False
+    with pytest.raises(ApiConfigError, match="not a loopback address"):
+        ApiServer(type("S", (), {"paths": type("P", (), {"data_dir": "/tmp"})})(), host=s.host,
+                  allow_remote=s.allow_remote)
+    for stored, key in (({"api.allow_remote": "nein"}, "api.allow_remote"), ({"api.port": "http"}, "api.port"),
+                        ({"api.port": 70000}, "api.port"), ({"api.enabled": 1}, "api.enabled"),
+                        ({"api.max_connections": True}, "api.max_connections"),
+                        ({"api.request_timeout": "nan"}, "api.request_timeout")):
+        with pytest.raises(ApiConfigError, match=key.replace(".", r"\.")):
+            ApiSettings.parse(stored, env={})
+    assert ApiSettings.parse({"api.port": 9000}, env={"EDGE_STATION_API_PORT": "8000"}).port == 8000
+    assert ApiSettings.parse({}, env={"EDGE_STATION_API_PORT": "8000"}, port_override=8100).port == 8100
+    with pytest.raises(ApiConfigError, match="EDGE_STATION_API_PORT"):
+        ApiSettings.parse({}, env={"EDGE_STATION_API_PORT": "eighty"})
+
+
+def test_the_client_sends_no_token_to_a_port_a_dead_station_left(tmp_path):
+    """After a SIGKILL, run/api.json stays behind; whatever listens on its port now gets no token."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from app.api import ClientError
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(5)
+    port = squatter.getsockname()[1]
+    received: list[bytes] = []
+
+    def listen() -> None:
+        squatter.settimeout(3)
+        try:
+            conn, _ = squatter.accept()
+            received.append(conn.recv(65536))
+            conn.close()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=listen)
+    t.start()
+    ensure_token(tmp_path / "api-token")
+    (tmp_path / "run").mkdir()
+    for doc in ({"url": f"http://127.0.0.1:{port}", "pid": dead.pid, "create_time": 1.0},
+                {"url": f"http://127.0.0.1:{port}", "pid": os.getpid(), "create_time": 12345.0},  # pid reused
+                {"url": f"http://127.0.0.1:{port}", "pid": os.getpid()}):  # from an older station: no start time
+        (tmp_path / "run" / "api.json").write_text(json.dumps(doc))
+        with pytest.raises(ClientError, match="is not running"):
+            ApiClient.for_data_dir(tmp_path).cameras()
+    t.join(5)
+    squatter.close()
+    assert received == []
+
+
+def test_the_token_is_rotated_after_an_unclean_stop(live, tmp_path):
+    import subprocess
+    import sys
+
+    token_path = tmp_path / "api-token"
+    disc = tmp_path / "api.json"
+    old = ensure_token(token_path)
+    with ApiServer(live.station, port=0, token_path=token_path, discovery=disc) as server:
+        assert server.token == old  # a clean start keeps the token
+        doc = json.loads(disc.read_text())
+        assert doc["pid"] == os.getpid() and doc["create_time"] > 0
+    assert not disc.exists()  # a clean stop removes the discovery file
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    disc.write_text(json.dumps({"url": "http://127.0.0.1:1", "pid": dead.pid, "create_time": 1.0}))
+    with ApiServer(live.station, port=0, token_path=token_path, discovery=disc) as server:
+        assert server.token != old and read_token(token_path) == server.token

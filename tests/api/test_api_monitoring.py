@@ -51,10 +51,13 @@ def test_metrics_per_camera_per_path_and_alerts(client, live):
     assert _value(calls, "edge_station_operation_calls_total", op="camera_status", path="legacy") >= 3
     answers = m["edge_station_operation_answers"]
     assert _value(answers, "edge_station_operation_answers_total", op="stop_camera", path="legacy") >= 1
-    q = m["edge_station_operation_latency_seconds"]
-    p50 = _value(q, "edge_station_operation_latency_seconds", op="camera_status", path="legacy", quantile="0.5")
-    p99 = _value(q, "edge_station_operation_latency_seconds", op="camera_status", path="legacy", quantile="0.99")
-    assert 0 < p50 <= p99 < 5
+    # latency per operation and path: a histogram (Prometheus computes the quantiles), no quantile gauge
+    h = m["edge_station_operation_duration_seconds"]
+    count = _value(h, "edge_station_operation_duration_seconds_count", op="camera_status", path="legacy")
+    total = _value(h, "edge_station_operation_duration_seconds_sum", op="camera_status", path="legacy")
+    inf = _value(h, "edge_station_operation_duration_seconds_bucket", op="camera_status", path="legacy", le="+Inf")
+    assert count >= 3 and inf == count and 0 < total / count < 5
+    assert "edge_station_operation_latency_seconds" not in m
 
     # rollout and alerts
     assert _value(m["edge_station_rollout_percent"], "edge_station_rollout_percent") == 0

@@ -1,0 +1,526 @@
+"""The API's request and answer models (pydantic): they are the validation and the OpenAPI document.
+
+Every bound the domain enforces on a request is written here as a schema bound (ranges, lengths,
+the metric names, the schedule syntax, "at least one change", "exactly one of ..."), so the
+document the station serves and what it accepts cannot disagree. What a schema cannot say
+(the metric must apply to the target, ``camera_id`` only with a one-camera target, a schedule
+span's end after its start) the domain still judges, with a 422 naming the field.
+
+Answers are the operations' result dataclasses, wrapped in ``{"data": ..., "route": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
+from pydantic import Tag as UnionTag
+
+from app.api.routes import HealthDocument, RouteInfo
+from app.domain.alerts import AlertEvent
+from app.domain.camera import NAME_MAX, Camera, MotionSettings
+from app.domain.errors import ErrorCode
+from app.domain.rules import METRICS, AlertRule, Comparator, NoDataPolicy, Severity, TargetKind
+
+INT64_MAX = 2**63 - 1
+#: the operations' own bounds (app/services/operations.py and app/legacy/operations.py enforce the same)
+LOGS_LIMIT_MAX = 5000
+PROBE_TIMEOUT_MAX = 60.0
+STOP_TIMEOUT_MAX = 60.0
+STATS_WINDOW_MAX = 3600.0
+SECONDS_MAX = 7 * 86400  # a rule's durations
+
+def _json_int(v: Any) -> Any:
+    """An integer as JSON Schema has it: ``3`` and ``3.0`` are integers; ``true`` and ``"3"`` are not."""
+    if isinstance(v, bool) or isinstance(v, str):
+        raise ValueError("must be an integer")
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def JsonInt(**bounds: Any) -> Any:  # noqa: N802 - used as a type
+    """An integer field with bounds (the bounds on the integer itself, so the document states them)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_json_int)]
+
+
+Id = JsonInt(ge=1, le=INT64_MAX, description="a positive 64-bit id")
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=SECONDS_MAX)]
+Metric = Literal[tuple(sorted(METRICS))]  # type: ignore[valid-type]
+
+_DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
+_HM = "(?:[01]?[0-9]|2[0-3]):[0-5][0-9]"
+_SPAN = rf"{_DAY}(?:[ ]*-[ ]*{_DAY})?[ ]+{_HM}[ ]*-[ ]*(?:{_HM}|24:00)"
+#: ``mon-fri 08:00-18:00; sat 10:00-14:00`` (lower case; empty = always)
+SCHEDULE_PATTERN = rf"^[ ]*(?:{_SPAN})?[ ]*(?:;[ ]*(?:{_SPAN})?[ ]*)*$"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_URLCHARS = r"[^\s\x00-\x1f\x7f]"
+#: a camera source the domain takes (app/domain/camera.py: source_problem). Plain file paths (give
+#: them as file:// URLs) and IPv6 hosts are left to the cameras file: the schema may be stricter
+#: than the domain, never looser
+SOURCE_PATTERN = (
+    r"^[ ]*(?:"
+    rf"test://(?:/)?(?:moving|still|bars|life|mandelbrot|testsrc)(?:[/?#]{_URLCHARS}*)?"
+    rf"|file://[A-Za-z0-9.-]*/{_URLCHARS}*"
+    rf"|(?:rtsps?|https?)://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-]+(?::{_PORT})?(?:[/?#]{_URLCHARS}*)?"
+    r"|/dev/video[0-9]+"
+    r")[ ]*$"
+)
+#: a tag: 1-40 characters, none of them space or control at either end
+TAG_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f](?:.*[^\s\x00-\x1f\x7f-\x9f])?$"
+#: a camera's name (app/domain/camera.py)
+CAMERA_NAME_PATTERN = r"^[ ]*[\w][\w .\-()#/]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def Optional(**kw: Any) -> Any:  # noqa: N802 - reads like a type in the models below
+    """A field a patch may leave out (not given = unchanged); ``null`` is refused unless the type allows it."""
+    return Field(default=None, json_schema_extra=_no_default, **kw)
+
+
+# ---------------------------------------------------------------- alert rules
+
+#: an http(s) URL with a plain host name or IPv4 address (bracketed IPv6 is left out: never looser
+#: than the domain, whose URL parser refuses some bracketed forms)
+WEBHOOK_PATTERN = (r"^https?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-]+(?::[0-9]{1,5})?"
+                   r"(?:[/?#][^\s\x00-\x1f\x7f]*)?$")
+
+
+class NotifyIn(Strict):
+    """Where a firing rule is sent besides the operator's screen."""
+
+    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = None
+    command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Field(default_factory=list,
+                                                                                    max_length=64)
+    desktop: StrictBool = True
+    sound: StrictBool = False
+
+
+class NotifyPatch(Strict):
+    """A change of ``notify``: the settings it leaves out keep their values."""
+
+    webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = Optional()
+    command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Optional(max_length=64)
+    desktop: StrictBool = Optional()
+    sound: StrictBool = Optional()
+
+
+def _rule_targets_schema() -> dict[str, Any]:
+    """Which metrics apply to which target, and ``camera_id`` exactly with a one-camera target, as
+    JSON Schema (``oneOf`` one branch per target; no ``target`` means all cameras)."""
+    def metrics(kind: TargetKind) -> list[str]:
+        return sorted(m for m, (kinds, _, _) in METRICS.items() if kind in kinds)
+
+    branches = []
+    for kind in TargetKind:
+        branch: dict[str, Any] = {"properties": {"target": {"const": kind.value}, "metric": {"enum": metrics(kind)}}}
+        if kind is TargetKind.CAMERA:
+            branch["required"] = ["target", "camera_id"]
+            branch["properties"]["camera_id"] = {"type": "integer"}
+        else:
+            branch["properties"]["camera_id"] = {"type": "null"}
+            if kind is not TargetKind.ALL_CAMERAS:
+                branch["required"] = ["target"]
+        branches.append(branch)
+    return {"oneOf": branches}
+
+
+class RuleIn(Strict):
+    """A new alert rule (``id`` and ``version`` are the station's).
+
+    The metric must apply to the target, and ``camera_id`` is given exactly when the target is one
+    camera (the ``oneOf`` of this schema); the camera must exist.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_rule_targets_schema())
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"\S")]
+    metric: Metric
+    comparator: Comparator
+    threshold: Finite
+    target: TargetKind = TargetKind.ALL_CAMERAS
+    camera_id: Id | None = None
+    for_seconds: Seconds = 0.0
+    keep_firing_for: Seconds = 0.0
+    severity: Severity = Severity.WARNING
+    cooldown: Seconds = 300.0
+    repeat_interval: Seconds = 0.0
+    no_data: NoDataPolicy = NoDataPolicy.KEEP_LAST
+    schedule: Annotated[StrictStr, Field(max_length=500, pattern=SCHEDULE_PATTERN)] = ""
+    enabled: StrictBool = True
+    notify: NotifyIn = Field(default_factory=NotifyIn)
+    description: Annotated[StrictStr, Field(max_length=500)] = ""
+    template: Annotated[StrictStr, Field(max_length=100)] | None = None
+
+    def to_rule(self) -> AlertRule:
+        from app.domain.rules import Notify
+
+        d = self.model_dump()
+        n = self.notify
+        d["notify"] = Notify(webhook_url=n.webhook_url, command=tuple(n.command), desktop=n.desktop, sound=n.sound)
+        return AlertRule(**d)
+
+
+class RuleChanges(Strict):
+    """The fields of a rule to change (names as in the rule); at least one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"\S")] = Optional()
+    metric: Metric = Optional()
+    comparator: Comparator = Optional()
+    threshold: Finite = Optional()
+    target: TargetKind = Optional()
+    camera_id: Id | None = Optional()
+    for_seconds: Seconds = Optional()
+    keep_firing_for: Seconds = Optional()
+    severity: Severity = Optional()
+    cooldown: Seconds = Optional()
+    repeat_interval: Seconds = Optional()
+    no_data: NoDataPolicy = Optional()
+    schedule: Annotated[StrictStr, Field(max_length=500, pattern=SCHEDULE_PATTERN)] = Optional()
+    enabled: StrictBool = Optional()
+    notify: NotifyPatch = Optional()
+    description: Annotated[StrictStr, Field(max_length=500)] = Optional()
+    template: Annotated[StrictStr, Field(max_length=100)] | None = Optional()
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> RuleChanges:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+    def as_changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in self.model_fields_set}
+        if "notify" in out and out["notify"] is not None:
+            patch = out["notify"]
+            out["notify"] = {k: (tuple(v) if k == "command" else v)
+                             for k, v in ((k, getattr(patch, k)) for k in patch.model_fields_set)}
+        return out
+
+
+class RuleUpdate(Strict):
+    """The fields to change and, optionally, the version the change is based on (409 when it differs)."""
+
+    changes: RuleChanges
+    expected_version: Id | None = None
+
+
+# ---------------------------------------------------------------- cameras
+
+
+class MotionIn(Strict):
+    enabled: StrictBool = True
+    threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = 0.02
+    warmup_frames: JsonInt(ge=0, le=1000) = 10
+
+
+class MotionPatch(Strict):
+    enabled: StrictBool = Optional()
+    threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = Optional()
+    warmup_frames: JsonInt(ge=0, le=1000) = Optional()
+
+
+CameraName = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=CAMERA_NAME_PATTERN)]
+Source = Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=SOURCE_PATTERN)]
+Tag = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=TAG_PATTERN)]
+Fps = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=240)]
+StallTimeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=3600)]
+
+
+class CameraIn(Strict):
+    """A new camera (``id`` is the station's)."""
+
+    name: CameraName
+    source: Source
+    active: StrictBool = True
+    max_fps: Fps | None = None
+    loop: StrictBool = False
+    motion: MotionIn = Field(default_factory=MotionIn)
+    stall_timeout: StallTimeout = 10.0
+    location: Annotated[StrictStr, Field(max_length=200)] = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+    def to_camera(self) -> Camera:
+        d = self.model_dump()
+        d["motion"] = MotionSettings(**d["motion"])
+        d["tags"] = tuple(d["tags"])
+        return Camera(**d)
+
+
+class CameraChanges(Strict):
+    """The fields of a camera to change; at least one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    name: CameraName = Optional()
+    source: Source = Optional()
+    active: StrictBool = Optional()
+    max_fps: Fps | None = Optional()
+    loop: StrictBool = Optional()
+    motion: MotionPatch = Optional()
+    stall_timeout: StallTimeout = Optional()
+    location: Annotated[StrictStr, Field(max_length=200)] = Optional()
+    tags: list[Tag] = Optional(max_length=50)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CameraChanges:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+    def as_changes(self, current: Camera) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in self.model_fields_set}
+        if "motion" in out:
+            patch = out["motion"]
+            out["motion"] = MotionSettings(**{**current.motion.__dict__,
+                                              **{k: getattr(patch, k) for k in patch.model_fields_set}})
+        if "tags" in out:
+            out["tags"] = tuple(out["tags"])
+        return out
+
+
+class CamerasYaml(Strict):
+    """A cameras file (the format of ``config/cameras.yaml``) to import, all or nothing."""
+
+    yaml: Annotated[StrictStr, Field(min_length=1, max_length=1_000_000)]
+    replace: StrictBool = False
+
+
+# ---------------------------------------------------------------- rollout, settings, alerts
+
+
+def _thresholds_model() -> type[BaseModel]:
+    """The rollout thresholds a change may set, each with the range the rollout enforces."""
+    from pydantic import create_model
+
+    try:
+        from app.rollout.settings import Thresholds
+
+        limits = dict(Thresholds._LIMITS)
+        defaults = {f: getattr(Thresholds(), f) for f in limits}
+    except (ImportError, AttributeError):  # pragma: no cover - the rollout's own check still applies
+        limits, defaults = {}, {}
+    fields_: dict[str, Any] = {}
+    for name, (low, high) in limits.items():
+        if isinstance(defaults.get(name), int) and not isinstance(defaults.get(name), bool):
+            tp: Any = JsonInt(ge=int(low), le=int(high))
+        else:
+            tp = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
+        fields_[name] = (tp, Optional())
+    return create_model("RolloutThresholds", __config__=ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1}),
+                        **fields_)
+
+
+RolloutThresholds = _thresholds_model()
+_ROLLOUT_SETTINGS = ("use_domain", "percent", "auto_rollback", "shadow_rate", "thresholds")
+
+
+class RolloutSettingsChange(Strict):
+    """Change rollout settings (at least one); raising the share goes through the gate."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"anyOf": [{"required": [f]} for f in _ROLLOUT_SETTINGS]})
+
+    use_domain: StrictBool = Optional()
+    percent: JsonInt(ge=0, le=100) = Optional()
+    auto_rollback: StrictBool = Optional()
+    shadow_rate: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)] = Optional()
+    thresholds: RolloutThresholds = Optional()  # type: ignore[valid-type]
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _a_setting(self) -> RolloutSettingsChange:
+        if not set(_ROLLOUT_SETTINGS) & self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(_ROLLOUT_SETTINGS)}")
+        return self
+
+    def change(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.model_fields_set}
+        if "thresholds" in out:
+            t = out["thresholds"]
+            out["thresholds"] = {k: getattr(t, k) for k in t.model_fields_set}
+        return out
+
+
+class RolloutRollback(Strict):
+    """Roll back now: every call on legacy, latched until turned on again."""
+
+    rollback: Literal[True]
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    def change(self) -> dict[str, Any]:
+        return {"rollback": True, "reason": self.reason}
+
+
+class RolloutAdvance(Strict):
+    """Advance to the next stage when the gate allows it (409 with the gate's reasons when it does not)."""
+
+    advance: Literal[True]
+    reason: Annotated[StrictStr, Field(max_length=500)] = ""
+
+    def change(self) -> dict[str, Any]:
+        return {"advance": True, "reason": self.reason}
+
+
+def _rollout_kind(v: Any) -> str:
+    if isinstance(v, dict):
+        return "rollback" if "rollback" in v else "advance" if "advance" in v else "settings"
+    return {RolloutRollback: "rollback", RolloutAdvance: "advance"}.get(type(v), "settings")
+
+
+#: exactly one kind of change: settings, a rollback or an advance
+RolloutUpdate = Annotated[
+    Annotated[RolloutRollback, UnionTag("rollback")] | Annotated[RolloutAdvance, UnionTag("advance")]
+    | Annotated[RolloutSettingsChange, UnionTag("settings")],
+    Discriminator(_rollout_kind),
+]
+#: union tags that pydantic puts into an error's location (not field names)
+UNION_TAGS = frozenset({"rollback", "advance", "settings"})
+
+
+def rollout_change(body: Any) -> Any:
+    """The change as the backend reads it (every attribute present)."""
+    from types import SimpleNamespace
+
+    d = {"use_domain": None, "percent": None, "auto_rollback": None, "shadow_rate": None, "thresholds": None,
+         "rollback": False, "advance": False, "reason": "", **body.change()}
+    return SimpleNamespace(**d)
+
+
+class Acknowledge(Strict):
+    """Who acknowledges the event (default: ``api``)."""
+
+    by: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
+
+
+_Port = JsonInt(ge=0, le=65535)
+_MaxBody = JsonInt(ge=1024, le=16 * 1024 * 1024)
+_MaxConnections = JsonInt(ge=4, le=512)
+_Timeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=300)]
+_Language = Annotated[StrictStr, Field(max_length=20, pattern=r"^[A-Za-z_]*$")]
+
+
+class SettingsUpdate(Strict):
+    """Settings to store (in one transaction, each change audited); the API's own take effect at the next start."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    api_port: _Port = Optional(alias="api.port")
+    api_max_body: _MaxBody = Optional(alias="api.max_body")
+    api_max_connections: _MaxConnections = Optional(alias="api.max_connections")
+    api_request_timeout: _Timeout = Optional(alias="api.request_timeout")
+    api_keep_alive: _Timeout = Optional(alias="api.keep_alive")
+    kiosk_enabled: StrictBool = Optional(alias="kiosk.enabled")
+    ui_language: _Language = Optional(alias="ui.language")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> SettingsUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one setting")
+        return self
+
+    def as_values(self) -> dict[str, Any]:
+        return {type(self).model_fields[k].alias: getattr(self, k) for k in self.model_fields_set}
+
+
+# ---------------------------------------------------------------- answers
+
+T = TypeVar("T")
+
+
+class ErrorInfo(BaseModel):
+    code: Literal[tuple(c.value for c in ErrorCode) + (  # type: ignore[misc]
+        "bad_request", "unauthorized", "forbidden", "method_not_allowed", "length_required",
+        "payload_too_large", "unsupported_media_type", "internal")]
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a stable code, a message, details (``errors``: ``[{field, message}]`` for 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorInfo
+    route: RouteInfo | None = None
+
+
+class Routed(BaseModel, Generic[T]):
+    """An operation's answer and how the router served it."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: T
+    route: RouteInfo
+
+
+class Data(BaseModel, Generic[T]):
+    model_config = ConfigDict(extra="forbid")
+    data: T
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class RuleList(BaseModel):
+    items: list[AlertRule]
+
+
+class CameraList(BaseModel):
+    items: list[Camera]
+
+
+class EventList(BaseModel):
+    items: list[AlertEvent]
+
+
+class AuditRecord(BaseModel):
+    id: int | None
+    at: str | None
+    op: str
+    outcome: str
+    key: str
+    path: str
+    latency_ms: float | None
+    fallback: bool
+    actor: str
+    reason: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    """Newest first; pass ``next_before`` as ``before`` for the next page (null: no more)."""
+
+    items: list[AuditRecord]
+    next_before: int | None
+
+
+class ImportResult(BaseModel):
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+
+__all__ = [
+    "Acknowledge", "AuditPage", "CameraChanges", "CameraIn", "CameraList", "CamerasYaml", "Data", "Deleted",
+    "ErrorBody", "EventList", "HealthDocument", "ImportResult", "RolloutUpdate", "Routed", "RuleChanges",
+    "RuleIn", "RuleList", "RuleUpdate", "SettingsUpdate",
+]
