@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,6 +49,9 @@ from app.api.models import (
     ErrorBody,
     EventList,
     ImportResult,
+    ProblemReportIn,
+    ProblemReportResolve,
+    RolloutResume,
     RolloutUpdate,
     Routed,
     RuleIn,
@@ -155,6 +158,11 @@ class AuditQuery(_Query):
     op: str | None = Field(None, max_length=100, description="only operations whose name starts with this")
 
 
+class ReportsQuery(_Query):
+    track: Literal["rules", "cameras"] | None = Field(None, description="only this track's reports")
+    open_only: bool = Field(False, description="only reports not resolved yet")
+
+
 class ExportQuery(_Query):
     pass
 
@@ -168,6 +176,7 @@ class StreamQuery(_Query):
 CamId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the camera's id")]
 RuleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the rule's id")]
 EventId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the alert event's id")]
+ReportId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the problem report's id")]
 
 
 async def no_body(request: Request) -> None:
@@ -500,6 +509,49 @@ def build_app(api: ApiServer) -> FastAPI:
         except Exception as e:
             return failure(e, None)
 
+    @app.post(f"{PREFIX}/rollout/resume", operation_id="resume_rollout", tags=tags,
+              summary="Clear a track's rollback latch (audited); the track stays at 0 %",
+              response_model=Data[dict[str, Any]], responses=_errors(409))
+    def resume_rollout(body: Annotated[RolloutResume, Body()]) -> Response:
+        try:
+            station.rollout_resume(track=body.track, reason=body.reason, actor=ACTOR)
+            return json_response(200, {"data": to_json(backend.rollout())})
+        except Exception as e:
+            return failure(e, None)
+
+    @app.get(f"{PREFIX}/rollout/reports", operation_id="list_problem_reports", tags=tags,
+             summary="Problem reports against the rollout's stages (open ones hold their track's gate)",
+             response_model=Data[list[dict[str, Any]]], responses=_errors(), dependencies=NoBody)
+    def list_problem_reports(q: Annotated[ReportsQuery, Query()]) -> Response:
+        return read(lambda: to_json(station.rollout_reports(q.track, open_only=q.open_only)))
+
+    @app.post(f"{PREFIX}/rollout/reports", operation_id="file_problem_report", tags=tags, status_code=201,
+              summary="File a problem report against the current stage of a track (holds its gate)",
+              response_model=Data[dict[str, Any]], responses=_errors(409))
+    def file_problem_report(body: Annotated[ProblemReportIn, Body()]) -> Response:
+        try:
+            rep = station.file_report(track=body.track, text=body.text, camera_id=body.camera_id,
+                                      rule_id=body.rule_id, operator=body.operator)
+            return json_response(201, {"data": to_json(rep)})
+        except Exception as e:
+            return failure(e, None)
+
+    @app.post(f"{PREFIX}/rollout/reports/{{id}}/resolve", operation_id="resolve_problem_report", tags=tags,
+              summary="Resolve an open problem report (audited)", response_model=Data[dict[str, Any]],
+              responses=_errors(404, 409))
+    def resolve_problem_report(id: ReportId,  # noqa: A002
+                               body: Annotated[ProblemReportResolve, Body()]) -> Response:
+        try:
+            known = {r["id"]: r for r in station.rollout_reports()}
+            if id not in known:
+                raise HttpError(404, "not_found", f"there is no problem report {id}")
+            if not known[id]["open"]:
+                raise HttpError(409, "invalid_state", f"problem report {id} is already resolved")
+            return json_response(200, {"data": to_json(station.resolve_report(id, note=body.note,
+                                                                              operator=body.by))})
+        except Exception as e:
+            return failure(e, None)
+
     # -------------------------------------------------------- monitoring
 
     tags = ["monitoring"]
@@ -530,6 +582,10 @@ def build_app(api: ApiServer) -> FastAPI:
         kinds = frozenset(q.kinds.split(","))
         return StreamingResponse(api.events.stream(kinds), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    from app.api.evidence_routes import register_evidence_routes  # alert evidence, clips on demand
+
+    register_evidence_routes(app, api)
 
     # -------------------------------------------------------- docs (offline: the assets ship in a package)
 

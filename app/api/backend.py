@@ -82,8 +82,8 @@ class StationBackend:
             path, reason = force, f"force_{force}"
         else:
             try:
-                s = self.router.settings
-                on, percent, latched = bool(s.use_domain), int(s.percent), bool(s.latched)
+                t = self.router.settings.track("rules")  # the rules track governs rule reads too
+                on, percent, latched = bool(t.use_domain), int(t.percent), bool(t.latched)
             except Exception:
                 on, percent, latched = False, 0, False
             if latched:
@@ -136,12 +136,10 @@ class StationBackend:
         return self.rollout()
 
     def rollout_health(self) -> RolloutHealth:
-        from app.rollout.health import evaluate_health
-
         router = self.router
         try:
             s = router.settings
-            verdict = evaluate_health(router.metrics.summary(s.thresholds.window_s), s.thresholds)
+            verdict = router.current_health()  # the router's own verdict: its failure limit applies
         except Exception as e:
             log.exception("rollout health failed")
             return RolloutHealth(verdict="unknown", use_domain=False, percent=0, latched=False,

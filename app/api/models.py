@@ -333,6 +333,36 @@ RolloutThresholds = _thresholds_model()
 _ROLLOUT_SETTINGS = ("use_domain", "percent", "auto_rollback", "shadow_rate", "thresholds")
 
 
+#: a rollout track (docs/rollout.md): the alert-rule writes, or the camera operations; ``all`` for both
+TrackName = Literal["rules", "cameras", "all"]
+OverrideReason = Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=r"\S")]
+_Reason = Annotated[StrictStr, Field(min_length=1, max_length=500, pattern=r"\S")]
+
+
+class RolloutResume(Strict):
+    """Clear a track's rollback latch (audited with the reason); the track stays at 0 %."""
+
+    track: Literal["rules", "cameras", "all"]
+    reason: _Reason
+
+
+class ProblemReportIn(Strict):
+    """A problem report against the current stage of a track; an open report holds its gate."""
+
+    track: Literal["rules", "cameras"]
+    text: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    camera_id: Id | None = None  # type: ignore[valid-type]
+    rule_id: Id | None = None  # type: ignore[valid-type]
+    operator: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
+
+
+class ProblemReportResolve(Strict):
+    """Resolve an open problem report (audited)."""
+
+    note: _Reason
+    by: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
+
+
 class RolloutSettingsChange(Strict):
     """Change rollout settings (at least one); raising the share goes through the gate."""
 
@@ -345,6 +375,8 @@ class RolloutSettingsChange(Strict):
     shadow_rate: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)] = Optional()
     thresholds: RolloutThresholds = Optional()  # type: ignore[valid-type]
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
+    track: TrackName = Optional()  # default: both tracks
+    override_reason: OverrideReason = Optional()  # raise a share although the gate holds (audited)
 
     @model_validator(mode="after")
     def _a_setting(self) -> RolloutSettingsChange:
@@ -365,9 +397,10 @@ class RolloutRollback(Strict):
 
     rollback: Literal[True]
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
+    track: TrackName = Optional()  # default: both tracks
 
     def change(self) -> dict[str, Any]:
-        return {"rollback": True, "reason": self.reason}
+        return {"rollback": True, "reason": self.reason, "track": self.track}
 
 
 class RolloutAdvance(Strict):
@@ -375,9 +408,12 @@ class RolloutAdvance(Strict):
 
     advance: Literal[True]
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
+    track: TrackName = Optional()  # default: each track whose gate passes
+    override_reason: OverrideReason = Optional()  # advance although the gate holds (audited)
 
     def change(self) -> dict[str, Any]:
-        return {"advance": True, "reason": self.reason}
+        return {"advance": True, "reason": self.reason, "track": self.track,
+                "override_reason": self.override_reason}
 
 
 def _rollout_kind(v: Any) -> str:
@@ -401,7 +437,8 @@ def rollout_change(body: Any) -> Any:
     from types import SimpleNamespace
 
     d = {"use_domain": None, "percent": None, "auto_rollback": None, "shadow_rate": None, "thresholds": None,
-         "rollback": False, "advance": False, "reason": "", **body.change()}
+         "rollback": False, "advance": False, "reason": "", "track": None, "override_reason": None,
+         **body.change()}
     return SimpleNamespace(**d)
 
 
@@ -521,6 +558,6 @@ class ImportResult(BaseModel):
 
 __all__ = [
     "Acknowledge", "AuditPage", "CameraChanges", "CameraIn", "CameraList", "CamerasYaml", "Data", "Deleted",
-    "ErrorBody", "EventList", "HealthDocument", "ImportResult", "RolloutUpdate", "Routed", "RuleChanges",
+    "ErrorBody", "EventList", "ProblemReportIn", "ProblemReportResolve", "RolloutResume", "HealthDocument", "ImportResult", "RolloutUpdate", "Routed", "RuleChanges",
     "RuleIn", "RuleList", "RuleUpdate", "SettingsUpdate",
 ]

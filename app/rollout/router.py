@@ -489,6 +489,14 @@ class Router:
         if self._clock() >= self._next_health:
             self.check_health()
 
+    def current_health(self) -> HealthVerdict:
+        """The verdict of the last check while it is current (with its failure streaks), else a fresh
+        look at the window; nothing is latched or stored (the health document reads this)."""
+        last = self._last_verdict
+        if last is not None and self._clock() < self._next_health:
+            return last
+        return self._judge(self.settings)
+
     def check_health(self) -> HealthVerdict:
         """Judge the current window; with auto-rollback on, an alert latches a rollback."""
         s = self.settings
