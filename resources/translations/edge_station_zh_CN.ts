@@ -199,7 +199,7 @@
         </message>
         <message>
             <source>detect motion</source>
-            <translation>检测移动</translation>
+            <translation>检测运动</translation>
         </message>
         <message>
             <source>comma separated, e.g. indoor, demo</source>
@@ -227,7 +227,7 @@
         </message>
         <message>
             <source>Motion &amp;warm-up frames</source>
-            <translation>移动检测预热帧数(&amp;W)</translation>
+            <translation>运动检测预热帧数(&amp;W)</translation>
         </message>
         <message>
             <source>&amp;Location</source>
@@ -291,7 +291,7 @@
         </message>
         <message>
             <source>Motion</source>
-            <translation>移动</translation>
+            <translation>运动</translation>
         </message>
         <message>
             <source>Uptime</source>
@@ -467,7 +467,7 @@
         </message>
         <message>
             <source>Camera motion</source>
-            <translation>摄像头移动</translation>
+            <translation>摄像头运动</translation>
         </message>
         <message>
             <source>score</source>
@@ -2287,7 +2287,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion threshold</source>
-            <translation>移动阈值</translation>
+            <translation>运动阈值</translation>
         </message>
         <message>
             <source>Used for cameras added from the window.</source>
@@ -2397,7 +2397,7 @@ The rollback is recorded and its checklist verified.</source>
         </message>
         <message>
             <source>Motion</source>
-            <translation>移动</translation>
+            <translation>运动</translation>
         </message>
         <message>
             <source>Samples</source>

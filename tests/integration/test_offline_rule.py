@@ -9,7 +9,7 @@ import pytest
 from app.domain import Camera
 from app.domain.operations import CameraRef, StopCamera
 from app.paths import resolve_paths
-from app.station import SETTING_OFFLINE_SEEDED, Station, StationOptions
+from app.station import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED, Station, StationOptions
 from app.supervisor import RestartPolicy
 from tests.support.stream_server import StreamServer
 
@@ -53,7 +53,8 @@ def test_a_station_started_before_the_rule_shipped_gets_it_once(tmp_path):
         (rule,) = [r for r in st.admin.list_rules() if r.metric == "offline"]
         st.admin.delete_rule(rule.id)
         with st.store.uow() as uow:
-            uow.settings.set(SETTING_OFFLINE_SEEDED, None)  # as a station of the previous release
+            uow.settings.set(SETTING_OFFLINE_SEEDED, None)  # as a station of the previous release left it:
+            uow.settings.set(SETTING_RULES_SEEDED, True)  # seeded, before the seeded templates were listed
             uow.commit()
     with Station(StationOptions(paths=paths, seed_demo=False, autostart=False)) as st:
         (rule,) = [r for r in st.admin.list_rules() if r.metric == "offline"]
