@@ -147,7 +147,7 @@ def test_a_saved_rule_becomes_the_selection_and_thresholds_show_their_comparator
     window.start_camera(lobby)
     qtbot.waitUntil(lambda: any(a.rule_name == "Too slow" for a in alerts.active), timeout=30_000)
     row = next(i for i, a in enumerate(alerts.active) if a.rule_name == "Too slow")
-    qtbot.waitUntil(lambda: alerts.active_table.item(row, 5).text() == "< 100", timeout=5_000)
+    qtbot.waitUntil(lambda: alerts.active_table.item(row, 6).text() == "< 100", timeout=5_000)  # column 0 is the snapshot
     window.stop_camera(lobby)
     qtbot.waitUntil(lambda: window.model.status(lobby).state == "stopped", timeout=15_000)
 
