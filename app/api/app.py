@@ -77,6 +77,7 @@ from app.domain.operations import (
     ProbeResult,
     RuleResult,
     Snapshot,
+    SnapshotRequest,
     StatsRequest,
     StatusList,
     StopCamera,
@@ -136,8 +137,8 @@ class LogsQuery(Force):
 
 
 class SnapshotQuery(Force):
-    format: str = Field("json", pattern="^(json|png)$", json_schema_extra={"enum": ["json", "png"]},
-                        description="json (the PNG in base64) or png (the image itself)")
+    format: str = Field("json", pattern="^(json|png|jpeg)$", json_schema_extra={"enum": ["json", "png", "jpeg"]},
+                        description="json (the PNG in base64), or png or jpeg (the image itself)")
 
 
 class StatsQuery(Force):
@@ -297,20 +298,22 @@ def build_app(api: ApiServer) -> FastAPI:
 
     snapshot_responses = _errors(*OP_ERRORS)
     snapshot_responses[200] = {"description": "OK", "content": {
-        "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}}
+        "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+        "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
 
     @app.get(f"{PREFIX}/cameras/{{id}}/snapshot", operation_id="camera_snapshot", tags=tags,
-             summary="The latest frame: JSON with the PNG in base64, or the PNG itself with format=png",
+             summary="The latest frame: JSON with the PNG in base64, or the image itself with format=png|jpeg",
              response_model=Routed[Snapshot], responses=snapshot_responses, dependencies=NoBody)
     def camera_snapshot(id: CamId, q: Annotated[SnapshotQuery, Query()]) -> Response:  # noqa: A002
         try:
-            result, info = backend.call("camera_snapshot", CameraRef(id), _force(q), ACTOR)
+            request = SnapshotRequest(id, format="jpeg" if q.format == "jpeg" else "png")
+            result, info = backend.call("camera_snapshot", request, _force(q), ACTOR)
         except CallFailed as e:
             return failure(e.cause, e.route)
         headers = route_headers(info)
-        if q.format == "png":
+        if q.format in ("png", "jpeg"):
             headers.update({"X-Snapshot-Seq": str(result.seq), "X-Snapshot-Taken-At": repr(result.taken_at)})
-            return Response(result.png, media_type="image/png", headers=headers)
+            return Response(result.image, media_type=result.content_type, headers=headers)
         return json_response(200, {"data": to_json(result), "route": to_json(info)}, headers)
 
     # -------------------------------------------------------- cameras: administration

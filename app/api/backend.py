@@ -23,6 +23,7 @@ from app.api.routes import (
     SupervisorHealth,
 )
 from app.domain.camera import CameraState
+from app.store.db import storage_health
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ class StationBackend:
         rollout = self.rollout_health()
         if not db.ok or not sup_health.ok:
             status = "down"
-        elif any(not c.ok for c in cameras) or rollout.verdict == "alert" or rollout.latched:
+        elif (any(not c.ok for c in cameras) or rollout.verdict == "alert" or rollout.latched
+              or db.problem is not None):
             status = "degraded"
         else:
             status = "ok"
@@ -181,7 +183,13 @@ class StationBackend:
                 conn.execute(text("SELECT 1")).scalar()
         except Exception as e:
             return DatabaseHealth(ok=False, dialect=dialect, error=f"{type(e).__name__}: {e}"[:300])
-        return DatabaseHealth(ok=True, dialect=dialect, latency_ms=(time.perf_counter() - t0) * 1000.0)
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        storage = storage_health(store.engine)
+        problem = storage["problem"]
+        full = problem is not None and str(problem).startswith("disk full")
+        return DatabaseHealth(ok=not full, dialect=dialect, latency_ms=latency_ms,
+                              error=str(problem) if full else None, free_bytes=storage["free_bytes"],
+                              problem=problem)
 
     def _camera_health(self) -> list[CameraHealth]:
         out = []

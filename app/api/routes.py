@@ -29,6 +29,9 @@ class DatabaseHealth:
     dialect: str
     latency_ms: float | None = None
     error: str | None = None
+    #: the storage under the database (SQLite): free bytes, and "disk full" / "busy" when so
+    free_bytes: int | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ class RolloutHealth:
 
 @dataclass(frozen=True)
 class HealthDocument:
-    """``ok``: everything fine; ``degraded``: the station runs but a camera or the rollout needs
-    attention; ``down``: the database or the supervisor does not work (HTTP 503)."""
+    """``ok``: everything fine; ``degraded``: the station runs but a camera, the rollout or the
+    database's storage (busy) needs attention; ``down``: the database or the supervisor does not
+    work, or the database's disk is full (HTTP 503)."""
 
     status: str
     checked_at: float

@@ -109,6 +109,10 @@ def check_response(method: str, path: str, r: Response) -> None:
         pass
     elif r.ok and ctype == "image/png":
         assert r.body[:8] == b"\x89PNG\r\n\x1a\n"
+    elif r.ok and ctype == "image/jpeg":
+        assert r.body[:3] == b"\xff\xd8\xff"
+    elif r.ok and ctype == "video/mp4":
+        assert r.body[4:8] == b"ftyp"
     else:
         raise SchemaMismatch(f"{method} {path} -> {r.status}: unexpected content type {ctype!r}")
 
