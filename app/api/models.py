@@ -64,7 +64,11 @@ _SPAN = rf"{_DAY}(?:[ ]*-[ ]*{_DAY})?[ ]+{_HM}[ ]*-[ ]*(?:{_HM}|24:00)"
 #: ``mon-fri 08:00-18:00; sat 10:00-14:00`` (lower case; empty = always)
 SCHEDULE_PATTERN = rf"^[ ]*(?:{_SPAN})?[ ]*(?:;[ ]*(?:{_SPAN})?[ ]*)*$"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
-_URLCHARS = r"[^\s\x00-\x1f\x7f]"
+#: what no text field may hold (app/domain/text.py): control characters, bidirectional overrides and
+#: isolates, line separators (a character class's contents)
+_BIDI = "\u202a-\u202e\u2066-\u2069\u2028\u2029"
+_BAD = r"\x00-\x1f\x7f-\x9f" + _BIDI
+_URLCHARS = rf"[^\s{_BAD}]"
 #: a camera source the domain takes (app/domain/camera.py: source_problem). Plain file paths (give
 #: them as file:// URLs) and IPv6 hosts are left to the cameras file: the schema may be stricter
 #: than the domain, never looser
@@ -76,8 +80,13 @@ SOURCE_PATTERN = (
     r"|/dev/video[0-9]+"
     r")[ ]*$"
 )
-#: a tag: 1-40 characters, none of them space or control at either end
-TAG_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f](?:.*[^\s\x00-\x1f\x7f-\x9f])?$"
+#: a tag: 1-40 characters, no control character, no space at either end
+TAG_PATTERN = rf"^[^\s{_BAD}](?:[^{_BAD}]*[^\s{_BAD}])?$"
+#: a multi-line text (a rule's description): newlines and tabs, but no other control character, no
+#: bidirectional override and no line separator (app/domain/text.py)
+DESCRIPTION_PATTERN = rf"^[^\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]*$"
+#: a one-line text (a location, a notification command's argument): the same, without newlines or tabs
+TEXT_PATTERN = rf"^[^{_BAD}]*$"
 #: a camera's name (app/domain/camera.py)
 CAMERA_NAME_PATTERN = r"^[ ]*[\w][\w .\-()#/]*$"
 
@@ -103,12 +112,14 @@ WEBHOOK_PATTERN = (r"^https?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?[A-Za-z0-9._~-
                    r"(?:[/?#][^\s\x00-\x1f\x7f]*)?$")
 
 
+CommandArg = Annotated[StrictStr, Field(min_length=1, max_length=1000, pattern=TEXT_PATTERN)]
+
+
 class NotifyIn(Strict):
     """Where a firing rule is sent besides the operator's screen."""
 
     webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = None
-    command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Field(default_factory=list,
-                                                                                    max_length=64)
+    command: list[CommandArg] = Field(default_factory=list, max_length=64)
     desktop: StrictBool = True
     sound: StrictBool = False
 
@@ -117,7 +128,7 @@ class NotifyPatch(Strict):
     """A change of ``notify``: the settings it leaves out keep their values."""
 
     webhook_url: Annotated[StrictStr, Field(max_length=2000, pattern=WEBHOOK_PATTERN)] | None = Optional()
-    command: list[Annotated[StrictStr, Field(min_length=1, max_length=1000)]] = Optional(max_length=64)
+    command: list[CommandArg] = Optional(max_length=64)
     desktop: StrictBool = Optional()
     sound: StrictBool = Optional()
 
@@ -166,7 +177,7 @@ class RuleIn(Strict):
     schedule: Annotated[StrictStr, Field(max_length=500, pattern=SCHEDULE_PATTERN)] = ""
     enabled: StrictBool = True
     notify: NotifyIn = Field(default_factory=NotifyIn)
-    description: Annotated[StrictStr, Field(max_length=500)] = ""
+    description: Annotated[StrictStr, Field(max_length=500, pattern=DESCRIPTION_PATTERN)] = ""
     template: Annotated[StrictStr, Field(max_length=100)] | None = None
 
     def to_rule(self) -> AlertRule:
@@ -198,7 +209,7 @@ class RuleChanges(Strict):
     schedule: Annotated[StrictStr, Field(max_length=500, pattern=SCHEDULE_PATTERN)] = Optional()
     enabled: StrictBool = Optional()
     notify: NotifyPatch = Optional()
-    description: Annotated[StrictStr, Field(max_length=500)] = Optional()
+    description: Annotated[StrictStr, Field(max_length=500, pattern=DESCRIPTION_PATTERN)] = Optional()
     template: Annotated[StrictStr, Field(max_length=100)] | None = Optional()
 
     @model_validator(mode="after")
@@ -255,7 +266,7 @@ class CameraIn(Strict):
     loop: StrictBool = False
     motion: MotionIn = Field(default_factory=MotionIn)
     stall_timeout: StallTimeout = 10.0
-    location: Annotated[StrictStr, Field(max_length=200)] = ""
+    location: Annotated[StrictStr, Field(max_length=200, pattern=TEXT_PATTERN)] = ""
     tags: list[Tag] = Field(default_factory=list, max_length=50)
 
     def to_camera(self) -> Camera:
@@ -277,7 +288,7 @@ class CameraChanges(Strict):
     loop: StrictBool = Optional()
     motion: MotionPatch = Optional()
     stall_timeout: StallTimeout = Optional()
-    location: Annotated[StrictStr, Field(max_length=200)] = Optional()
+    location: Annotated[StrictStr, Field(max_length=200, pattern=TEXT_PATTERN)] = Optional()
     tags: list[Tag] = Optional(max_length=50)
 
     @model_validator(mode="after")

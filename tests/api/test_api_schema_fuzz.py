@@ -99,7 +99,7 @@ def test_requests_generated_from_the_document(fuzz_api, mode):
         session.close()
         # leave the rollout as it was for the next mode
         st = fuzz_api.station
-        if st.router.settings.latched:
-            st.router.set(use_domain=True, actor="fuzz cleanup")
+        if st.router.settings.latched:  # only an audited resume clears a rollback latch
+            st.router.resume(track="all", actor="fuzz cleanup", reason="fuzz cleanup")
         st.router.set(use_domain=False, percent=0, actor="fuzz cleanup")
         st.stop_all()
