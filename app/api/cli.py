@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "stats": ("camera_stats", True),
     "create-rule": ("create_rule", False),
     "update-rule": ("update_rule", True),
+    "clip": ("save_clip", True),
     "rollout": ("rollout", False),
     "health": ("health", False),
     "metrics": ("metrics", False),
@@ -89,6 +90,11 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--percent", type=int, help="rollout: the domain percentage")
     p.add_argument("--rollback", action="store_true", help="rollout: roll back in one step")
     p.add_argument("--advance", action="store_true", help="rollout: advance to the next stage (gated)")
+    p.add_argument("--track", choices=("rules", "cameras", "all"),
+                   help="rollout: the track to change (default: both; advance: each whose gate passes)")
+    p.add_argument("--override-reason", help="rollout: raise a share or advance although the gate holds (audited)")
+    p.add_argument("--pre", type=float, help="clip: seconds before now from the camera's buffer")
+    p.add_argument("--post", type=float, help="clip: seconds after now to record")
     p.add_argument("--camera", help="verify: the camera to run the scenario on (default: the first)")
     p.set_defaults(handler=cmd_ctl)
 
@@ -213,8 +219,16 @@ def _request(client: ApiClient, op: str, args: argparse.Namespace) -> Response:
         if args.advance:
             change["advance"] = True
         if change:
+            if args.track:
+                change["track"] = args.track
+            if args.override_reason and not args.rollback:
+                change["override_reason"] = args.override_reason
             return client.request("PUT", "/api/v1/rollout", body={**change, "reason": "ctl"})
         return client.request("GET", "/api/v1/rollout")
+    if op == "save_clip":
+        cam = _camera_id(client, args.target)
+        clip = {k: v for k, v in (("pre", args.pre), ("post", args.post)) if v is not None}
+        return client.request("POST", f"/api/v1/cameras/{cam}/clip", body=clip)
     if op == "health":
         return client.request("GET", "/api/v1/monitoring/health")
     if op == "metrics":
@@ -255,9 +269,20 @@ def _human(op: str, payload: dict) -> str:
         return (f"rule {rule['id']} {rule['name']!r} v{rule['version']}: {rule['metric']} {rule['comparator']} "
                 f"{rule['threshold']:g} ({'enabled' if rule['enabled'] else 'disabled'}){via}")
     if op == "rollout":
-        s = data["settings"]
-        return (f"domain {'on' if s['use_domain'] else 'off'}, {s['percent']} %, "
-                f"{'LATCHED (rolled back): ' + s['latch_reason'] if s['latched'] else 'not latched'}")
+        tracks = data.get("tracks") or {"all": {"settings": data["settings"]}}
+        lines = []
+        for name, t in tracks.items():
+            s = t["settings"]
+            latch = f"LATCHED (rolled back): {s.get('latch_reason', '')}" if s["latched"] else "not latched"
+            lines.append(f"{name}: domain {'on' if s['use_domain'] else 'off'}, {s['percent']} %, {latch}")
+        return "\n".join(lines)
+    if op == "save_clip":
+        ev = data.get("evidence", data) if isinstance(data, dict) else {}
+        length = f"{ev['duration']:.1f} s" if ev.get("duration") else "?"
+        pre = f", {ev['preroll']:.1f} s before now" if ev.get("preroll") else ""
+        note = f" ({ev['note']})" if ev.get("note") else ""
+        return (f"saved clip {ev.get('id')}: {length}{pre}, {ev.get('bytes', 0)} bytes, "
+                f"evidence/{ev.get('path')} in the data dir{note}")
     if op == "health":
         lines = [f"station: {data['status']}",
                  f"database: {'ok' if data['database']['ok'] else data['database']['error']}",

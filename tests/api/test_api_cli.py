@@ -192,3 +192,24 @@ def test_api_port_option_and_a_killed_station_leaves_no_token_to_phish(tmp_path)
         second.send_signal(signal.SIGTERM)
         second.wait(60)
     assert not disc.exists()  # a clean stop removes it
+
+
+def test_ctl_rollout_names_a_track_and_ctl_clip_saves_a_clip_now(capsys, live, tmp_path):
+    code, out, err = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10", "--track", "rules")
+    assert code == 1 and "cannot raise the rules track" in err and "override reason" in err  # the gate holds
+    code, out, _ = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10", "--track", "rules",
+                       "--override-reason", "ctl test")
+    assert code == 0 and "rules: domain on, 10 %" in out and "cameras: domain off, 0 %" in out
+    assert live.router.settings.track("cameras").percent == 0
+
+    code, out, _ = run(capsys, live, "start", "Lobby")
+    assert code == 0
+    wait_for(lambda: live.station.supervisor.status(live.demo["Lobby"]).source == "up", what="Lobby's video")
+    code, out, err = run(capsys, live, "clip", "Lobby", "--pre", "1", "--post", "1")
+    assert code == 0, err
+    assert out.startswith("saved clip ") and " bytes, evidence/" in out
+    rel = out.split("evidence/", 1)[1].split(" in the data dir", 1)[0]
+    clip = live.data_dir / "evidence" / rel
+    assert clip.suffix == ".mp4" and clip.stat().st_size > 0
+    code, out, err = run(capsys, live, "clip", "No such camera")
+    assert code == 1 and "no camera named" in err
