@@ -125,6 +125,7 @@ def test_missing_evidence_is_404(client, fired):
 
 def test_save_clip_now_over_http(client, live, fired, tmp_path):
     st = live.station
+    st.stop_all()
     r = client.request("POST", f"/api/v1/cameras/{fired.camera_id}/clip", body={"pre": 1.0, "post": 0.5})
     assert r.status == 409 and r.error["code"] == "invalid_state", r.json  # the camera is stopped
     _start(live, fired.camera_id)
