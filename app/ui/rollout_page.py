@@ -551,7 +551,8 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             p.show_track(snap)
 
         h = snap.health
-        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s, str(h.verdict).upper()))
+        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s,
+                                                                               translate_status(str(h.verdict)).upper()))
         self.health_label.setStyleSheet(f"background: {STATUS_COLOURS.get(str(h.verdict), '#fff')}; padding: 3px;")
         self.health_table.show_checks(h.checks)
         rows = []

@@ -2586,6 +2586,45 @@ The rollback is recorded and its checklist verified.</source>
         </message>
     </context>
     <context>
+        <name>StatusBar</name>
+        <message>
+            <source>{track} ROLLED BACK</source>
+            <translation>{track} 已回滚</translation>
+        </message>
+        <message>
+            <source>{track}: rollback latched: {reason}</source>
+            <translation>{track}：回滚已锁定：{reason}</translation>
+        </message>
+        <message>
+            <source>no reason given</source>
+            <translation>未给出原因</translation>
+        </message>
+        <message>
+            <source>{track} legacy</source>
+            <translation>{track} 旧实现</translation>
+        </message>
+        <message>
+            <source>{track}: every call on the legacy implementation</source>
+            <translation>{track}：所有调用都走旧实现</translation>
+        </message>
+        <message>
+            <source>{track} {percent} %</source>
+            <translation>{track} {percent} %</translation>
+        </message>
+        <message>
+            <source>{track}: {percent} % of keys on the domain path (stage {stage} %)</source>
+            <translation>{track}：{percent} % 的键在领域路径上（阶段 {stage} %）</translation>
+        </message>
+        <message>
+            <source>legacy</source>
+            <translation>旧实现</translation>
+        </message>
+        <message>
+            <source>locked by {variables}</source>
+            <translation>被环境变量锁定：{variables}</translation>
+        </message>
+    </context>
+    <context>
         <name>TrackPanel</name>
         <message>
             <source>Rules track (alert-rule writes, first)</source>

@@ -18,6 +18,7 @@ from app.ui.charts import PLOTS
 from app.ui.reasons import translate_reason
 from app.ui.rollout_page import RolloutPage
 from app.ui.settings_dialog import _THRESHOLD_LABELS, SettingsDialog
+from app.ui.sysinfo import rollout_text
 from app.ui.tasks import TaskRunner
 from tests.ui.test_i18n import catalogue_dir, chinese  # noqa: F401  (fixtures)
 from tests.unit.test_rollout_router_health import Clock, scratch_router
@@ -108,6 +109,8 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
             assert status == "pass" and why.startswith("camera_logs: domain P95") and "within the bound" in why
             assert "inconclusive" in err_why and "1/12" in err_why
         assert err_status in ("inconclusive", "无定论")
+        verdict = page.health_label.text()
+        assert ("INCONCLUSIVE" not in verdict) if language == "zh_CN" else verdict.endswith("INCONCLUSIVE"), verdict
         _grab(page, f"rollout_page_{language}.png")
     finally:
         tasks.shutdown()
@@ -125,6 +128,15 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
         assert "规则" in header and "摄像头" in header and "rules" not in header and "cameras" not in header, header
     else:
         assert why["rollback_latch"] == "no rollback latched" and "has not passed yet" in why["verification"]
+    # the status bar's rollout text and tooltip
+    s = rp.snapshot.settings
+    text, tip = rollout_text(s.with_track("cameras", latched=True, latch_reason="manual rollback"))
+    if language == "zh_CN":
+        assert rollout_text(s)[0] == "旧实现"
+        assert text == "规则 旧实现 · 摄像头 已回滚", text
+        assert tip == "规则：所有调用都走旧实现; 摄像头：回滚已锁定：manual rollback", tip
+    else:
+        assert rollout_text(s)[0] == "legacy" and text == "rules legacy · cameras ROLLED BACK"
 
     legends = [QCoreApplication.translate("ChartsPage", line.legend) for spec in PLOTS
                if spec.key in ("latency", "tracks", "track_latency") for line in spec.lines]
