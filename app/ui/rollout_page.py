@@ -39,7 +39,7 @@ from app.domain import OperationError
 from app.rollout.errors import VerificationCancelled
 from app.rollout.metrics import DOMAIN, LEGACY
 from app.ui.formatting import fmt_clock
-from app.ui.reasons import translate_reason, translate_status
+from app.ui.reasons import translate_reason, translate_status, translate_track
 from app.ui.refresh import RefreshWhileVisible
 from app.ui.tasks import TaskRunner
 
@@ -529,11 +529,11 @@ class RolloutPage(RefreshWhileVisible, QWidget):
         for name in ("rules", "cameras"):
             t = s.track(name)
             if t.latched:
-                parts.append(self.tr("{track} ROLLED BACK").format(track=name))
+                parts.append(self.tr("{track} ROLLED BACK").format(track=translate_track(name)))
             elif t.target_percent == 0:
-                parts.append(self.tr("{track} legacy").format(track=name))
+                parts.append(self.tr("{track} legacy").format(track=translate_track(name)))
             else:
-                parts.append(self.tr("{track} {percent} %").format(track=name, percent=t.target_percent))
+                parts.append(self.tr("{track} {percent} %").format(track=translate_track(name), percent=t.target_percent))
         self.stage_label.setText(self.tr("Rollout: {tracks}").format(tracks=" · ".join(parts)))
         self.stage_label.setStyleSheet("color: #b71c1c;" if s.latched else "")
         detail = [self.tr("auto-rollback on") if s.auto_rollback else self.tr("auto-rollback off"),
@@ -551,7 +551,8 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             p.show_track(snap)
 
         h = snap.health
-        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s, str(h.verdict).upper()))
+        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s,
+                                                                               translate_status(str(h.verdict)).upper()))
         self.health_label.setStyleSheet(f"background: {STATUS_COLOURS.get(str(h.verdict), '#fff')}; padding: 3px;")
         self.health_table.show_checks(h.checks)
         rows = []

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from PySide6.QtCore import QCoreApplication
+
+from app.ui.reasons import translate_track
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,22 @@ class StatusSample:
     rollout_tip: str = ""
 
 
-def _track_text(t: object) -> tuple[str, str]:
+def _track_text(t: object) -> tuple[str, str, bool]:
+    """(text, tooltip, on legacy) of one track, in the window's language."""
     name = getattr(t, "name", "")
+    track = translate_track(name)
     if getattr(t, "latched", False):
-        return f"{name} ROLLED BACK", f"{name}: rollback latched: {getattr(t, 'latch_reason', '') or 'no reason given'}"
+        return (QCoreApplication.translate("StatusBar", "{track} ROLLED BACK").format(track=track),
+                QCoreApplication.translate("StatusBar", "{track}: rollback latched: {reason}").format(
+                    track=track, reason=getattr(t, "latch_reason", "") or QCoreApplication.translate("StatusBar", "no reason given")), False)
     pct = int(getattr(t, "target_percent", 0) or 0)
     if not pct:
-        return f"{name} legacy", f"{name}: every call on the legacy implementation"
-    return f"{name} {pct} %", f"{name}: {pct} % of keys on the domain path (stage {getattr(t, 'stage', pct)} %)"
+        return (QCoreApplication.translate("StatusBar", "{track} legacy").format(track=track),
+                QCoreApplication.translate("StatusBar", "{track}: every call on the legacy implementation").format(
+                    track=track), True)
+    return (QCoreApplication.translate("StatusBar", "{track} {percent} %").format(track=track, percent=pct),
+            QCoreApplication.translate("StatusBar", "{track}: {percent} % of keys on the domain path (stage {stage} %)")
+            .format(track=track, percent=pct, stage=getattr(t, "stage", pct)), False)
 
 
 def rollout_text(settings: object) -> tuple[str, str]:
@@ -66,14 +77,15 @@ def rollout_text(settings: object) -> tuple[str, str]:
     tracks = getattr(settings, "tracks", None)
     if isinstance(tracks, dict) and tracks:
         parts = [_track_text(t) for t in tracks.values()]
-        if all(text.endswith(" legacy") for text, _ in parts):
-            text = "legacy"
+        if all(legacy for _, _, legacy in parts):
+            text = QCoreApplication.translate("StatusBar", "legacy")
         else:
-            text = " · ".join(t for t, _ in parts)
-        tip = "; ".join(tp for _, tp in parts)
+            text = " · ".join(t for t, _, _ in parts)
+        tip = "; ".join(tp for _, tp, _ in parts)
         locked = settings.locked_fields()  # type: ignore[attr-defined]
         if locked:
-            tip += "; locked by " + ", ".join(sorted(set(locked.values())))
+            tip += "; " + QCoreApplication.translate("StatusBar", "locked by {variables}").format(
+                variables=", ".join(sorted(set(locked.values()))))
         return text, tip
     latched = bool(getattr(settings, "latched", False))
     use = bool(getattr(settings, "use_domain", False))

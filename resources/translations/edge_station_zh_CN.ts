@@ -802,8 +802,24 @@
     <context>
         <name>HealthReasons</name>
         <message>
-            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): above {limit} with 95 % confidence</source>
+            <source>{msg} ({c} of the calls by the canary)</source>
             <extracomment>English templates marked for translation; the first that matches a reason wins</extracomment>
+            <translation>{msg}（其中 {c} 次调用来自金丝雀）</translation>
+        </message>
+        <message>
+            <source>{msg} (the running station applied the rollback {s} s after it; {n} calls were in flight before that)</source>
+            <translation>{msg}（运行中的站点在回滚后 {s} 秒应用了回滚；此前有 {n} 次调用正在进行）</translation>
+        </message>
+        <message>
+            <source>{msg} (the running station applied the rollback {s} s after it)</source>
+            <translation>{msg}（运行中的站点在回滚后 {s} 秒应用了回滚）</translation>
+        </message>
+        <message>
+            <source>{msg} (limit {limit} x)</source>
+            <translation>{msg}（上限 {limit} 倍）</translation>
+        </message>
+        <message>
+            <source>{op}: domain error rate {k}/{n} ({rate}, 95 % interval {lo}-{hi}): above {limit} with 95 % confidence</source>
             <translation>{op}：领域错误率 {k}/{n}（{rate}，95 % 区间 {lo}-{hi}）：以 95 % 置信度高于 {limit}</translation>
         </message>
         <message>
@@ -941,6 +957,143 @@
         <message>
             <source>{mm} shadow comparison mismatches at this stage (must be 0)</source>
             <translation>本阶段影子比对不一致 {mm} 次（必须为 0）</translation>
+        </message>
+        <message>
+            <source>a rollback of the {track} track is latched ({why}); clear it with `edge-station rollout resume --track {track_id} --reason ...`</source>
+            <translation>{track} 轨道的回滚已锁定（{why}）；用 `edge-station rollout resume --track {track_id} --reason ...` 解除</translation>
+        </message>
+        <message>
+            <source>1 open problem report against the {track} track (resolve with `edge-station rollout report resolve ID --note ...`)</source>
+            <translation>{track} 轨道有 1 个未解决的问题报告（用 `edge-station rollout report resolve ID --note ...` 解决）</translation>
+        </message>
+        <message>
+            <source>{n} open problem reports against the {track} track (resolve with `edge-station rollout report resolve ID --note ...`)</source>
+            <translation>{track} 轨道有 {n} 个未解决的问题报告（用 `edge-station rollout report resolve ID --note ...` 解决）</translation>
+        </message>
+        <message>
+            <source>the last `edge-station verify` ran on version {ran}, not on this version {version}: run it again</source>
+            <translation>上次 `edge-station verify` 运行于版本 {ran}，而非当前版本 {version}：请重新运行</translation>
+        </message>
+        <message>
+            <source>{k} errors in {n} routed domain calls: too few calls to show a rate below {limit} (need {need})</source>
+            <translation>{n} 次路由的领域调用中 {k} 个错误：调用太少，无法证明错误率低于 {limit}（需要 {need} 次）</translation>
+        </message>
+        <message>
+            <source>domain error rate {rate} over {n} routed calls (must be below {limit})</source>
+            <translation>{n} 次路由调用的领域错误率为 {rate}（必须低于 {limit}）</translation>
+        </message>
+        <message>
+            <source>domain P95 {d} ms is {ratio} x legacy P95 {l} ms</source>
+            <translation>领域 P95 {d} ms 是旧实现 P95 {l} ms 的 {ratio} 倍</translation>
+        </message>
+        <message>
+            <source>no legacy baseline at this stage ({l} legacy, {d} domain calls); judged at the previous stages</source>
+            <translation>本阶段没有旧实现基线（旧实现 {l} 次、领域 {d} 次调用）；已在之前的阶段判断</translation>
+        </message>
+        <message>
+            <source>decision point 2: the rules track held 100 % through its gate</source>
+            <translation>决策点 2：规则轨道已在 100 % 保持并通过其阶段关卡</translation>
+        </message>
+        <message>
+            <source>decision point 2: the rules track has not held 100 % through its gate ({needs})</source>
+            <translation>决策点 2：规则轨道尚未在 100 % 保持并通过其阶段关卡（{needs}）</translation>
+        </message>
+        <message>
+            <source>the rules track is at {percent} %</source>
+            <translation>规则轨道处于 {percent} %</translation>
+        </message>
+        <message>
+            <source>decision point 2: the camera operations passed `edge-station verify` after the last change</source>
+            <translation>决策点 2：摄像头操作在最近一次更改后通过了 `edge-station verify`</translation>
+        </message>
+        <message>
+            <source>decision point 2: the camera operations have no passing verification after the last change: {why}</source>
+            <translation>决策点 2：摄像头操作在最近一次更改后没有通过的验证：{why}</translation>
+        </message>
+        <message>
+            <source>decision point 2: the rollback of the cameras track has not been rehearsed (`edge-station rollout rehearse --track cameras`)</source>
+            <translation>决策点 2：摄像头轨道的回滚尚未演练（`edge-station rollout rehearse --track cameras`）</translation>
+        </message>
+        <message>
+            <source>decision point 2: the last rollback rehearsal of the cameras track failed: {why}</source>
+            <translation>决策点 2：摄像头轨道上次回滚演练未通过：{why}</translation>
+        </message>
+        <message>
+            <source>decision point 2: the rollback rehearsal ran on version {ran}, not on {version}: rehearse again</source>
+            <translation>决策点 2：回滚演练运行于版本 {ran}，而非 {version}：请重新演练</translation>
+        </message>
+        <message>
+            <source>decision point 2: the rollback rehearsal is older than the last settings change</source>
+            <translation>决策点 2：回滚演练早于最近一次设置更改</translation>
+        </message>
+        <message>
+            <source>decision point 2: a rollback of the cameras track was rehearsed and verified on a scratch station</source>
+            <translation>决策点 2：摄像头轨道的回滚已在临时站点上演练并验证</translation>
+        </message>
+        <message>
+            <source>target domain share of the {track} track is {percent} %</source>
+            <translation>{track} 轨道的目标领域份额为 {percent} %</translation>
+        </message>
+        <message>
+            <source>{n} current keys of the {track} track still route to the domain path</source>
+            <translation>{track} 轨道仍有 {n} 个当前键路由到领域路径</translation>
+        </message>
+        <message>
+            <source>{n} domain calls (routed, forced or canary) of the {track} track since the rollback</source>
+            <translation>回滚以来 {track} 轨道有 {n} 次领域调用（路由、强制或金丝雀）</translation>
+        </message>
+        <message>
+            <source>no domain calls (routed, forced or canary) so far; the window ends {s} s from now</source>
+            <translation>目前没有领域调用（路由、强制或金丝雀）；窗口在 {s} 秒后结束</translation>
+        </message>
+        <message>
+            <source>no domain calls (routed, forced or canary) in the {s} s after the rollback</source>
+            <translation>回滚后的 {s} 秒内没有领域调用（路由、强制或金丝雀）</translation>
+        </message>
+        <message>
+            <source>{n} shadow comparisons on the domain path of the {track} track since the rollback</source>
+            <translation>回滚以来 {track} 轨道在领域路径上有 {n} 次影子比对</translation>
+        </message>
+        <message>
+            <source>no shadow comparisons on the domain path so far; the window ends {s} s from now</source>
+            <translation>目前领域路径上没有影子比对；窗口在 {s} 秒后结束</translation>
+        </message>
+        <message>
+            <source>no shadow comparisons on the domain path in the {s} s after the rollback</source>
+            <translation>回滚后的 {s} 秒内领域路径上没有影子比对</translation>
+        </message>
+        <message>
+            <source>legacy error rate {rate} over {n} calls since the rollback</source>
+            <translation>回滚以来 {n} 次调用的旧实现错误率为 {rate}</translation>
+        </message>
+        <message>
+            <source>{n} legacy calls ({e} errors) so far; judged when the window ends</source>
+            <translation>目前 {n} 次旧实现调用（{e} 个错误）；窗口结束时判断</translation>
+        </message>
+        <message>
+            <source>{n} legacy calls ({e} errors) of the {track} track since the rollback: too few to judge; run some of its operations and check again</source>
+            <translation>回滚以来 {track} 轨道 {n} 次旧实现调用（{e} 个错误）：太少，无法判断；请运行它的一些操作后再检查</translation>
+        </message>
+        <message>
+            <source>&lt;= {limit} x legacy P95</source>
+            <translation>&lt;= {limit} 倍旧实现 P95</translation>
+        </message>
+        <message>
+            <source>&lt; {limit}</source>
+            <translation>错误率 &lt; {limit}</translation>
+        </message>
+        <message>
+            <source>&lt;= {limit}</source>
+            <translation>错误率 &lt;= {limit}</translation>
+        </message>
+        <message>
+            <source>rules</source>
+            <extracomment>the parts of a reason that are reasons in their turn (joined with "; ") and translated too the rollout's track names, as reasons and the page name them</extracomment>
+            <translation>规则</translation>
+        </message>
+        <message>
+            <source>cameras</source>
+            <translation>摄像头</translation>
         </message>
         <message>
             <source>pass</source>
@@ -2430,6 +2583,45 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>{motion_avg:.3f} avg</source>
             <translation>平均 {motion_avg:.3f}</translation>
+        </message>
+    </context>
+    <context>
+        <name>StatusBar</name>
+        <message>
+            <source>{track} ROLLED BACK</source>
+            <translation>{track} 已回滚</translation>
+        </message>
+        <message>
+            <source>{track}: rollback latched: {reason}</source>
+            <translation>{track}：回滚已锁定：{reason}</translation>
+        </message>
+        <message>
+            <source>no reason given</source>
+            <translation>未给出原因</translation>
+        </message>
+        <message>
+            <source>{track} legacy</source>
+            <translation>{track} 旧实现</translation>
+        </message>
+        <message>
+            <source>{track}: every call on the legacy implementation</source>
+            <translation>{track}：所有调用都走旧实现</translation>
+        </message>
+        <message>
+            <source>{track} {percent} %</source>
+            <translation>{track} {percent} %</translation>
+        </message>
+        <message>
+            <source>{track}: {percent} % of keys on the domain path (stage {stage} %)</source>
+            <translation>{track}：{percent} % 的键在领域路径上（阶段 {stage} %）</translation>
+        </message>
+        <message>
+            <source>legacy</source>
+            <translation>旧实现</translation>
+        </message>
+        <message>
+            <source>locked by {variables}</source>
+            <translation>被环境变量锁定：{variables}</translation>
         </message>
     </context>
     <context>

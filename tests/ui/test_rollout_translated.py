@@ -18,6 +18,7 @@ from app.ui.charts import PLOTS
 from app.ui.reasons import translate_reason
 from app.ui.rollout_page import RolloutPage
 from app.ui.settings_dialog import _THRESHOLD_LABELS, SettingsDialog
+from app.ui.sysinfo import rollout_text
 from app.ui.tasks import TaskRunner
 from tests.ui.test_i18n import catalogue_dir, chinese  # noqa: F401  (fixtures)
 from tests.unit.test_rollout_router_health import Clock, scratch_router
@@ -108,6 +109,8 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
             assert status == "pass" and why.startswith("camera_logs: domain P95") and "within the bound" in why
             assert "inconclusive" in err_why and "1/12" in err_why
         assert err_status in ("inconclusive", "无定论")
+        verdict = page.health_label.text()
+        assert ("INCONCLUSIVE" not in verdict) if language == "zh_CN" else verdict.endswith("INCONCLUSIVE"), verdict
         _grab(page, f"rollout_page_{language}.png")
     finally:
         tasks.shutdown()
@@ -121,8 +124,19 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
     if language == "zh_CN":
         assert why["rollback_latch"] == "未锁定回滚" and "尚未通过" in why["verification"]
         assert why["open_reports"] == "没有未解决的问题报告"
+        header = rp.stage_label.text()
+        assert "规则" in header and "摄像头" in header and "rules" not in header and "cameras" not in header, header
     else:
         assert why["rollback_latch"] == "no rollback latched" and "has not passed yet" in why["verification"]
+    # the status bar's rollout text and tooltip
+    s = rp.snapshot.settings
+    text, tip = rollout_text(s.with_track("cameras", latched=True, latch_reason="manual rollback"))
+    if language == "zh_CN":
+        assert rollout_text(s)[0] == "旧实现"
+        assert text == "规则 旧实现 · 摄像头 已回滚", text
+        assert tip == "规则：所有调用都走旧实现; 摄像头：回滚已锁定：manual rollback", tip
+    else:
+        assert rollout_text(s)[0] == "legacy" and text == "rules legacy · cameras ROLLED BACK"
 
     legends = [QCoreApplication.translate("ChartsPage", line.legend) for spec in PLOTS
                if spec.key in ("latency", "tracks", "track_latency") for line in spec.lines]
@@ -135,3 +149,123 @@ def test_the_rollout_window_speaks_the_language(qtbot, request, language):
 
 def test_an_unknown_reason_is_shown_as_it_is(qapp):
     assert translate_reason("something the window has no template for") == "something the window has no template for"
+
+
+# ---------------------------------------------------------------- every stage-gate and checklist text
+
+
+def _gate_and_checklist_texts(store) -> list[str]:
+    """The reasons and limits the rollout code writes for the gate, decision point 2 and the rollback
+    checklist, from real states (a store, a router, synthetic windows), in English."""
+    from app import __version__
+    from app.rollout.health import GateEvidence, RollbackEvidence, evaluate_gate, rollback_checklist
+    from app.rollout.metrics import PathStats
+    from app.rollout.settings import DAY
+    from tests.unit.test_rollout_gate import (
+        NOW,
+        VERIFIED,
+        Clock,
+        every,
+        make,
+        rules_at_100_complete,
+        settings_at,
+        window,
+    )
+
+    texts: list[str] = []
+
+    def add(checks) -> None:
+        for c in checks:
+            texts.append(c.message)
+            if isinstance(c.limit, str) and c.limit.startswith("<"):  # not a version number
+                texts.append(c.limit)
+
+    # the cameras track at 0 %, latched, two open reports, verified and rehearsed on another version
+    old = {**VERIFIED, "version": "0.0.1"}
+    s = settings_at("rules", 10, 3600, last_verify=old,
+                    last_rehearsal={"at": NOW - 5, "passed": True, "track": "cameras", "version": "0.0.1"})
+    s = s.with_track("cameras", latched=True, latch_reason="auto-rollback (cameras): camera_logs: no domain calls")
+    r, control, *_ = make(store, wall=Clock())
+    dp2 = control.decision_point_2(s, None)
+    g = evaluate_gate(s, "cameras", GateEvidence(window({}), open_reports=("a", "b"), version=__version__,
+                                                 decision_point_2=dp2), NOW)
+    add(g.checks)
+    for lr in (None, {"at": NOW, "passed": False, "track": "cameras", "failed": ["keys_on_domain_zero"]},
+               {"at": NOW - 100, "passed": True, "track": "cameras", "version": control.version},
+               {"at": NOW, "passed": True, "track": "cameras", "version": control.version}):
+        add([control.rehearsal_check(s.with_changes(last_rehearsal=lr), NOW - 50)])
+    add(control.decision_point_2(s.with_changes(last_verify=VERIFIED), None))
+    # the rules track at 10 %: one open report, errors in few calls (some by the canary), then in many
+    s = settings_at("rules", 10, 3600, last_verify=VERIFIED)
+    add(evaluate_gate(s, "rules", GateEvidence(window({"create_rule": (3, 3)}, d_err=1), canary_calls=2,
+                                               open_reports=("a",), version=__version__), NOW).checks)
+    add(evaluate_gate(s, "rules", GateEvidence(window(every("rules", 60, 60), d_err=3, d_ms=80.0),
+                                               version=__version__), NOW).checks)
+    add(evaluate_gate(s, "rules", GateEvidence(window(every("rules", 60, 60)), version=__version__), NOW).checks)
+    s100 = settings_at("rules", 100, 3600, last_verify=VERIFIED)
+    add(evaluate_gate(s100, "rules", GateEvidence(window(every("rules", 60, 0)), version=__version__), NOW).checks)
+    # the rollback checklist: failing, pending (applied late, calls in flight), passed, legacy unjudged
+    lat = s.with_track("cameras", latched=True)
+    bad = PathStats(calls=40, errors=20)
+    add(rollback_checklist(s.with_track("cameras", percent=10, use_domain=True), "cameras",
+                           RollbackEvidence(3, 4, 2, bad, 10.0)).checks)
+    add(rollback_checklist(lat, "cameras", RollbackEvidence(0, 0, 0, PathStats(calls=2), 10.0, 3, 1.5)).checks)
+    add(rollback_checklist(lat, "cameras", RollbackEvidence(0, 0, 0, PathStats(calls=40), 1e6, 0, 0.5)).checks)
+    add(rollback_checklist(lat, "cameras", RollbackEvidence(0, 0, 0, PathStats(), 1e6)).checks)
+    r.close()
+    # decision point 2 with the rules track complete (its plan held at 100 %)
+    r, control, _, _, _, wall = make(store)
+    rules_at_100_complete(r, control, wall)
+    wall.t += 7 * DAY + 1
+    add(control.decision_point_2())
+    r.close()
+    return texts
+
+
+NEW_TEMPLATES = [t for t in __import__("app.ui.reasons", fromlist=["TEMPLATES"]).TEMPLATES
+                 if t.startswith(("{msg}", "a rollback of", "1 open", "{n} open", "{k} errors", "domain error rate {rate}",
+                                  "domain P95 {d} ms is", "no legacy baseline", "decision point 2",
+                                  "the rules track is", "the last `edge-station verify` ran", "target domain",
+                                  "{n} current", "{n} domain calls", "no domain calls", "{n} shadow", "no shadow",
+                                  "legacy error rate", "{n} legacy", "<", "<="))]
+
+
+def _templates_used(text: str):
+    """The templates the window translates ``text`` by, the nested reasons' included."""
+    from app.ui.reasons import _NESTED, TEMPLATES, _pattern
+
+    for t in TEMPLATES:
+        m = _pattern(t).match(text)
+        if m:
+            yield t
+            for name in _NESTED & m.groupdict().keys():
+                parts, i = m.group(name).split("; "), 0
+                while i < len(parts):  # the longest run of parts that is one known reason, as the window does
+                    j = next((j for j in range(len(parts), i, -1) if list(_templates_used("; ".join(parts[i:j])))),
+                             i + 1)
+                    yield from _templates_used("; ".join(parts[i:j]))
+                    i = j
+            return
+
+
+@pytest.mark.usefixtures("chinese")
+def test_every_gate_and_checklist_text_is_shown_translated(tmp_path):
+    from app.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'station.db'}")
+    try:
+        texts = _gate_and_checklist_texts(store)
+    finally:
+        store.dispose()
+    assert len(NEW_TEMPLATES) >= 30
+    used = {t for x in texts for t in _templates_used(x)}
+    unmatched = [t for t in NEW_TEMPLATES if t not in used]
+    assert not unmatched, f"no reason of the rollout code produced these templates: {unmatched}"
+    for text in texts:
+        shown = translate_reason(text)
+        assert _has_cjk(shown), f"shown in English in zh_CN: {text!r}"
+        assert "rules track" not in shown and "cameras track" not in shown, shown
+        for command in __import__("re").findall(r"`[^`]+`", text):
+            assert command in shown, f"the command {command} changed in {shown!r}"
+        for number in __import__("re").findall(r"\d+(?:\.\d+)?", text):
+            assert number in shown, f"{number} lost from {text!r}: {shown!r}"
