@@ -57,6 +57,10 @@ FAIL = "fail"
 HOLD = "inconclusive"
 PENDING = "pending"  # latency failing, but fewer than failure_limit windows yet
 
+#: the figures of a path without calls (shared: built once, frozen)
+_NONE = PathStats()
+_NO_PATHS: Mapping[str, PathStats] = {}
+
 #: the warning a long-inconclusive track raises
 NOT_ENOUGH_TRAFFIC = "not enough domain traffic to judge"
 
@@ -254,15 +258,24 @@ def _latency_check(d: PathStats, lg: PathStats, th: Thresholds, prior: tuple[int
                     alert_value=capped), need, streak)
 
 
+@lru_cache(maxsize=4096)
+def _idle(op: str, track: str, legacy_calls: int, max_error_rate: float, min_success_rate: float,
+          min_samples: int, streak: int) -> OpHealth:
+    """The verdict of an operation with no domain call in the window: a function of these values only,
+    so it is built once and shared (most operations are idle in most windows; the result is frozen)."""
+    first = [calls_until_upper_at_most(0, 0, max_error_rate),
+             calls_until_upper_at_most(0, 0, 1.0 - min_success_rate), min_samples if legacy_calls else 0]
+    need: dict[str, int | None] = {DOMAIN: None if None in first else max(v for v in first if v is not None)}
+    return OpHealth(op, track, "idle", (), 0, legacy_calls, need, streak)
+
+
 def judge_op(op: str, paths: Mapping[str, PathStats], th: Thresholds, prior: tuple[int, float] | None,
              now: float) -> tuple[OpHealth, tuple[int, float] | None]:
-    d, lg = paths.get(DOMAIN, PathStats()), paths.get(LEGACY, PathStats())
+    d, lg = paths.get(DOMAIN, _NONE), paths.get(LEGACY, _NONE)
     track = track_of(op)
     if d.calls == 0:
-        first = [calls_until_upper_at_most(0, 0, th.max_domain_error_rate),
-                 calls_until_upper_at_most(0, 0, 1.0 - th.min_success_rate), th.min_samples if lg.calls else 0]
-        need: dict[str, int | None] = {DOMAIN: None if None in first else max(v for v in first if v is not None)}
-        return OpHealth(op, track, "idle", (), 0, lg.calls, need, prior[0] if prior else 0), prior
+        return _idle(op, track, lg.calls, th.max_domain_error_rate, th.min_success_rate, th.min_samples,
+                     prior[0] if prior else 0), prior
     err, need_e = _error_check(d, th)
     suc, need_s = _success_check(d, th)
     lat, need_l, streak = _latency_check(d, lg, th, prior, now)
@@ -294,7 +307,7 @@ def judge(stats: WindowStats, th: Thresholds, state: HealthState | None = None, 
     """
     state = state or HealthState()
     if active is None:  # every track that saw a domain call
-        is_active = {t: any(stats.per_op.get(op, {}).get(DOMAIN, PathStats()).calls for op in ops)
+        is_active = {t: any(stats.per_op.get(op, {}).get(DOMAIN, _NONE).calls for op in ops)
                      for t, ops in TRACKS.items()}
     elif isinstance(active, Mapping):
         is_active = {t: bool(active.get(t, False)) for t in TRACKS}
@@ -307,7 +320,7 @@ def judge(stats: WindowStats, th: Thresholds, state: HealthState | None = None, 
     for track, ops in TRACKS.items():
         results = []
         for op in ops:
-            res, streak = judge_op(op, stats.per_op.get(op, {}), th, state.streaks.get(op), now)
+            res, streak = judge_op(op, stats.per_op.get(op, _NO_PATHS), th, state.streaks.get(op), now)
             results.append(res)
             if streak is not None:
                 streaks[op] = streak

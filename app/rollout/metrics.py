@@ -126,6 +126,30 @@ def _stats(cells: Iterable[_Cell]) -> PathStats:
     return PathStats(calls, errors, fallbacks, successes, answers, p50, p95, p99)
 
 
+def _merged(cells: Iterable[_Cell]) -> DDSketch | None:
+    """The cells' sketches merged into a new one (``None`` when they hold no value)."""
+    merged = None
+    for c in cells:
+        if c.sketch is not None and c.sketch.count:
+            if merged is None:
+                merged = DDSketch()
+            merged.merge(c.sketch)
+    return merged
+
+
+def _p95_of(done: DDSketch | None, cur: _Cell | None) -> float | None:
+    """The P95 of a merge of the completed buckets and the current bucket's cell, as :func:`_stats`
+    would compute it (merging into an empty sketch copies it, so a lone sketch is read as is)."""
+    last = cur.sketch if cur is not None and cur.sketch is not None and cur.sketch.count else None
+    if done is None or last is None:
+        one = done if last is None else last
+        return one.get_quantile_value(0.95) if one is not None else None
+    both = DDSketch()
+    both.merge(done)
+    both.merge(last)
+    return both.get_quantile_value(0.95)
+
+
 _ALL = "*"  # the per-path key of a merged bucket: (_ALL, path)
 
 
@@ -177,6 +201,7 @@ class RolloutMetrics:
         # the completed buckets, merged as a two-stack sliding window (see _completed)
         self._done: tuple[list[tuple[int, dict[tuple[str, str], _Cell]]], dict[tuple[str, str], _Cell]] | None = None
         self._done_first = self._done_end = self._back_end = 0
+        self._done_sketch: dict[tuple[str, str], DDSketch | None] = {}  # per key: the completed buckets' merge
         self.totals: dict[tuple[str, str], _Cell] = {}
         self.shadow_totals = [0, 0]
         self.observers: list[Callable[[str, str, float], None]] = []  # (op, path, latency_s) per call
@@ -276,6 +301,38 @@ class RolloutMetrics:
             total = {p: _stats(cells) for p, cells in by_path.items()}
         return WindowStats(window_s, per_op, total, sum(v[0] for v in sh), sum(v[1] for v in sh))
 
+    def health_window(self, window_s: float | None = None, min_samples: int = 1,
+                      now: float | None = None) -> WindowStats:
+        """The figures a health check reads, and no more: counters per operation and path, and the
+        P95 only of the operations with ``min_samples`` calls on both paths (the only ones whose
+        latency is compared); no per-path totals, no P50/P99. The same windows as :meth:`summary`
+        (the merged completed buckets and the current one), so the same verdicts, at a fraction of
+        the cost: a check merges sketches only where a latency check will read them."""
+        window_s = min(window_s or self.window_s, self.window_s)
+        now = self._clock() if now is None else now
+        first = int((now - window_s) // self.bucket_s) + 1
+        last = int(now // self.bucket_s)
+        with self._lock:
+            done, _ = self._completed(first, last)
+            current = self._buckets.get(last, {})
+            sh = [v for i, v in self._shadow.items() if first <= i <= last]
+            counts: dict[tuple[str, str], tuple[int, int, int, int, int]] = {}
+            for key in {*done, *current}:
+                cells = [*done.get(key, ()), *((current[key],) if key in current else ())]
+                counts[key] = (sum(c.calls for c in cells), sum(c.errors for c in cells),
+                               sum(c.fallbacks for c in cells), sum(c.successes for c in cells),
+                               sum(c.answers for c in cells))
+            per_op: dict[str, dict[str, PathStats]] = {}
+            for (op, path), (calls, errors, fallbacks, successes, answers) in counts.items():
+                p95 = None
+                if all(counts.get((op, p), (0,))[0] >= min_samples for p in PATHS):
+                    key = (op, path)
+                    if key not in self._done_sketch:  # the completed buckets merged once per bucket
+                        self._done_sketch[key] = _merged(done.get(key, ()))
+                    p95 = _p95_of(self._done_sketch[key], current.get(key))
+                per_op.setdefault(op, {})[path] = PathStats(calls, errors, fallbacks, successes, answers, None, p95)
+        return WindowStats(window_s, per_op, {}, sum(v[0] for v in sh), sum(v[1] for v in sh))
+
     def _completed(self, first: int, last: int) -> tuple[dict[tuple[str, str], list[_Cell]], dict[str, list[_Cell]]]:
         """The buckets ``first .. last - 1``, per key and per path, as at most two merged cells each.
 
@@ -292,9 +349,11 @@ class RolloutMetrics:
             bucket = self._buckets.get(idx)
             if bucket:
                 _add_bucket(back, bucket)
+                self._done_sketch.clear()
         self._back_end = max(self._back_end, last - 1)
         while front and front[0][0] < first:
             front.pop(0)
+            self._done_sketch.clear()
         groups: dict[tuple[str, str], list[_Cell]] = {}
         paths: dict[str, list[_Cell]] = {}
         for part in ((front[0][1] if front else {}), back):
@@ -311,6 +370,7 @@ class RolloutMetrics:
             front.append((idx, running))
         front.reverse()
         self._done = (front, {})
+        self._done_sketch.clear()
         self._done_first, self._done_end = first, last - 1
         self._back_end = last - 1
 
@@ -330,6 +390,7 @@ class RolloutMetrics:
             self._cur_idx = None
             self._cur = {}
             self._done = None
+            self._done_sketch.clear()
             self.totals.clear()
             self.shadow_totals = [0, 0]
 

@@ -479,7 +479,8 @@ class Router:
 
     def _judge(self, s: RolloutSettings, stats: WindowStats | None = None) -> HealthVerdict:
         """The per-operation verdict on the current window, from the carried state (nothing is stored)."""
-        stats = stats if stats is not None else self.metrics.summary(s.thresholds.window_s)
+        if stats is None:  # only what the checks read (see RolloutMetrics.health_window)
+            stats = self.metrics.health_window(s.thresholds.window_s, s.thresholds.min_samples)
         return evaluate_health(stats, s.thresholds, self._health_state, self._clock(), _active_tracks(s))
 
     def health_tick(self) -> None:

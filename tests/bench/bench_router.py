@@ -9,8 +9,9 @@ Run: ``.venv/bin/python tests/bench/bench_router.py [--rounds 30] [--calls 200]`
 2. Recording cost: a no-op operation direct vs routed; the difference is what the router adds
    per call (decision, metrics with DDSketch, buffered audit entry, the side-effect call context,
    the periodic health checks that fall into the run) - target <= 10 us.
-3. Per-operation health evaluation: one ``check_health`` (window summary of 13 operations x 2
-   paths, Wilson bounds, latency per operation) on a full window; and recording plus every
+3. Per-operation health evaluation: one ``check_health`` (the health window of 13 operations x 2
+   paths: counters, and a P95 where a latency check reads it; Wilson bounds, latency per
+   operation) on a full window; and recording plus every
    deferred evaluation per call (routed calls check every 5 s, the sampler's tick once a second,
    each window judged once per interval), simulated at 10, 100 and 1000 calls/s on a virtual
    clock against the direct calls of the same run - target <= 10 us.
