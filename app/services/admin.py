@@ -1,6 +1,6 @@
 """Domain-only administration: camera CRUD, rule delete/enable, plain listings.
 
-These are not among the thirteen routed operations (see DESIGN §2); the CLI,
+These are not among the thirteen routed operations; the CLI,
 the window and the YAML import call them directly.
 """
 

@@ -1,6 +1,6 @@
 """Is the database ready for the window? Answered with the standard library alone.
 
-DESIGN §4: the migrations run before any window shows. Learning that nothing
+The migrations run before any window shows. Learning that nothing
 needs doing through Alembic means importing SQLAlchemy and Alembic first
 (about 0.3 s, most of the window's start-up). For a SQLite file this module
 reads ``alembic_version`` and a few settings with :mod:`sqlite3`, read-only:

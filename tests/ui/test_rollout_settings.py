@@ -87,7 +87,7 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
     assert station.router.reload().track("cameras").percent == 10
     # a report holds the cameras gate and is listed on the page
     with qtbot.waitSignal(page.actionFinished, timeout=10_000):
-        page.file_report("cameras", text="the Lobby snapshot is black", operator="ana")
+        page.file_report("cameras", text="the Lobby snapshot is black", operator="desk")
     _shown(qtbot, page, lambda p: cams.reports_table.rowCount() == 1)
     assert _checks(cams.gate_table)["open_reports"] == "fail" and not cams.advance_btn.isEnabled()
     assert "the Lobby snapshot is black" in cams.reports_table.item(0, 3).text()

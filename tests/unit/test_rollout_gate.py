@@ -295,14 +295,14 @@ def test_an_open_report_holds_the_gate_until_it_is_resolved(store):
     r, control, legacy, domain, state, wall = make(store)
     control.record_verification(True, 0, 0, actor="test")
     assert r.gate("rules").passed
-    rep = control.file_report(track="rules", text="the new rule did not fire", operator="ana", rule_id=None)
+    rep = control.file_report(track="rules", text="the new rule did not fire", operator="desk", rule_id=None)
     assert (rep.track, rep.stage, rep.open) == ("rules", 0, True)
     g = r.gate("rules")
     assert failing(g) == {"open_reports": Status.FAIL} and "1 open problem report" in g.needs[0]
     assert "open_reports" not in failing(r.gate("cameras"))  # a report holds only its own track
     with pytest.raises(RolloutSettingsError, match="needs a note"):
-        control.resolve_report(rep.id, by="ana", note=" ")
-    control.resolve_report(rep.id, by="ana", note="the rule was disabled")
+        control.resolve_report(rep.id, by="desk", note=" ")
+    control.resolve_report(rep.id, by="desk", note="the rule was disabled")
     assert r.gate("rules").passed
     with store.uow() as uow:
         ops = [e.op for e in uow.audit.recent(10) if e.op.startswith("rollout.report")]

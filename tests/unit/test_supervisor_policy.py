@@ -10,7 +10,7 @@ from app.supervisor import RestartPolicy, StartRateLimiter, backoff_delay
 
 
 def test_backoff_doubles_from_initial_and_caps_at_max() -> None:
-    pol = RestartPolicy(jitter=0.0)  # 1 s doubling to 60 s (DESIGN §5)
+    pol = RestartPolicy(jitter=0.0)  # 1 s doubling to 60 s
     got = [backoff_delay(pol, n) for n in range(1, 10)]
     assert got == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
 
