@@ -517,6 +517,12 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def resume_rollout(body: Annotated[RolloutResume, Body()]) -> Response:
         try:
+            settings = backend.router.settings
+            names = ("rules", "cameras") if body.track == "all" else (body.track,)
+            if not any(settings.track(n).latched for n in names):
+                raise HttpError(409, "invalid_state", f"nothing to resume: the {body.track} track is not "
+                                                      "rolled back" if body.track != "all" else
+                                "nothing to resume: no track is rolled back")
             station.rollout_resume(track=body.track, reason=body.reason, actor=ACTOR)
             return json_response(200, {"data": to_json(backend.rollout())})
         except Exception as e:
@@ -533,6 +539,13 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def file_problem_report(body: Annotated[ProblemReportIn, Body()]) -> Response:
         try:
+            problems = []
+            if body.camera_id is not None and station.camera(body.camera_id) is None:
+                problems.append(FieldError("camera_id", f"there is no camera {body.camera_id}"))
+            if body.rule_id is not None and body.rule_id not in {r.id for r in station.admin.list_rules()}:
+                problems.append(FieldError("rule_id", f"there is no rule {body.rule_id}"))
+            if problems:
+                raise ValidationError(problems, subject="problem report")
             rep = station.file_report(track=body.track, text=body.text, camera_id=body.camera_id,
                                       rule_id=body.rule_id, operator=body.operator)
             return json_response(201, {"data": to_json(rep)})

@@ -195,7 +195,7 @@ def test_api_port_option_and_a_killed_station_leaves_no_token_to_phish(tmp_path)
 
 
 def test_ctl_rollout_names_a_track_and_ctl_clip_saves_a_clip_now(capsys, live, tmp_path):
-    code, out, err = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10", "--track", "rules")
+    code, out, err = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "100", "--track", "rules")
     assert code == 1 and "cannot raise the rules track" in err and "override reason" in err  # the gate holds
     code, out, _ = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10", "--track", "rules",
                        "--override-reason", "ctl test")

@@ -33,7 +33,8 @@ def test_every_endpoint_refuses_a_missing_or_wrong_token(client, live, route):
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if "{id}" in r.path], ids=lambda r: f"{r.method} {r.path}")
 def test_unknown_camera_or_rule_is_404(client, route):
-    body = {"update_rule": {"changes": {"threshold": 1}}, "update_camera": {"location": "x"}}.get(route.name)
+    body = {"update_rule": {"changes": {"threshold": 1}}, "update_camera": {"location": "x"},
+            "resolve_problem_report": {"note": "x"}}.get(route.name)
     r = client.request(route.method, _concrete(route.path, MISSING), body=body)
     assert r.status == 404, r.json
     assert r.error["code"] == "not_found"

@@ -23,7 +23,9 @@ def test_a_rollback_of_one_track_latches_only_it_and_only_a_resume_clears_it(cli
     assert r.status == 200, r.json
     assert r.data["tracks"]["cameras"]["settings"]["latched"] is True
     assert r.data["tracks"]["rules"]["settings"]["latched"] is False
-    # a resume needs its reason
+    # a resume needs its reason, and something to resume
+    r = client.request("POST", "/api/v1/rollout/resume", body={"track": "rules", "reason": "nothing latched"})
+    assert r.status == 409 and r.error["code"] == "invalid_state"
     assert client.request("POST", "/api/v1/rollout/resume", body={"track": "cameras"}).status == 422
     r = client.request("POST", "/api/v1/rollout/resume", body={"track": "cameras", "reason": "fixed the camera"})
     assert r.status == 200, r.json

@@ -40,7 +40,7 @@ from app.station import Station, StationOptions
 #: post-roll too; tests/api/test_api_evidence.py sends it valid and invalid bodies)
 EXCLUDED = ("stream_events", "probe_camera", "restart_camera", "save_camera_clip")
 #: fields of a 422 that a schema-valid request may still get (rules across fields or the database)
-CROSS_FIELD = ("metric", "camera_id", "schedule", "yaml", "target", "webhook_url", "name")
+CROSS_FIELD = ("metric", "camera_id", "schedule", "yaml", "target", "webhook_url", "name", "rule_id")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = {GenerationMode.POSITIVE: 400, GenerationMode.NEGATIVE: 250}
 
