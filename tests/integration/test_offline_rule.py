@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.domain import Camera
@@ -12,18 +10,10 @@ from app.paths import resolve_paths
 from app.station import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED, Station, StationOptions
 from app.supervisor import RestartPolicy
 from tests.support.stream_server import StreamServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_fresh_station_fires_camera_offline_when_a_source_dies(tmp_path):

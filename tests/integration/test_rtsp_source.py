@@ -6,7 +6,6 @@ from __future__ import annotations
 import selectors
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from app.station import Station, StationOptions
 from app.supervisor import RestartPolicy
 from app.ui.formatting import VIEW_COLOURS
 from app.ui.models import CameraTableModel
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -66,15 +66,6 @@ def _start_server(port: int) -> subprocess.Popen:
         pytest.fail(f"the RTSP test server did not start on port {port}: {line!r}")
     return proc
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _state(model: CameraTableModel, cid: int) -> tuple[str, QColor]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -15,19 +14,11 @@ from app.domain.operations import StopCamera
 from app.paths import resolve_paths
 from app.station import EDIT_ACTOR, Station, StationOptions
 from app.supervisor import RestartPolicy
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
