@@ -284,7 +284,9 @@ class ChartsPage(RefreshWhileVisible, QWidget):
                 c.item.setData(xs, ys)
                 c.updates += 1
                 updated += 1
-            # Every chart shows the same time range, the chosen window up to now.
+        # Every chart shows the same time range, the chosen window up to now (those not redrawn
+        # this tick too: a tick may redraw only some of them).
+        for plot in self.plots.values():
             plot.item.setXRange(end - self.window_s, end, padding=0)
         self.note.setText("")
         self.refreshed.emit(updated)
