@@ -710,6 +710,11 @@ class Station:
             if getattr(self, "alerts", None) is not None:
                 self.alerts.load_rules()
 
+    def evidence_blocked(self) -> str | None:
+        """Why evidence is not being written now (the disk at its free-space floor), or None."""
+        rec = getattr(self, "evidence_recorder", None)
+        return rec.blocked if rec is not None else None
+
     def evidence_settings(self) -> Any:
         """The ``evidence.*`` settings as an :class:`app.domain.evidence.EvidenceSettings` (cached 2 s)."""
         from app.domain.evidence import EvidenceSettings

@@ -124,7 +124,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
         try:
             ev = station.save_clip(id, pre=pre, post=post)
         except EvidenceError as e:
-            status, code = evidence_status(e, bool(getattr(station.evidence_recorder, "blocked", None)))
+            status, code = evidence_status(e, station.evidence_blocked() is not None)
             _audit("admin.save_clip", id, f"error:{code}", detail)
             return failure(HttpError(status, code, str(e), {"camera_id": id}), None)
         except Exception as e:

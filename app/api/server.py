@@ -28,12 +28,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.api.backend import StationBackend
 from app.api.errors import ApiConfigError, ApiError, HttpError
 from app.api.monitoring import ApiMetrics
 from app.api.token import TOKEN_FILENAME, ensure_token, rotate_token
+
+if TYPE_CHECKING:
+    from app.station import Station
 
 log = logging.getLogger("edge_station.api")
 
@@ -170,7 +173,7 @@ def is_loopback(host: str) -> bool:
 class EventHub:
     """The station's events (state changes, camera list, alerts, settings) to every SSE client."""
 
-    def __init__(self, station: Any):
+    def __init__(self, station: Station):
         self.station = station
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self._lock = threading.Lock()
@@ -349,9 +352,9 @@ class ApiServer:
         self._failed: BaseException | None = None
 
     @classmethod
-    def from_settings(cls, station: Any, **overrides: Any) -> ApiServer | None:
+    def from_settings(cls, station: Station, **overrides: Any) -> ApiServer | None:
         """The API as the station's settings configure it, or None when ``api.enabled`` is off."""
-        port_override = getattr(getattr(station, "options", None), "api_port", None)
+        port_override = station.options.api_port
         s = ApiSettings.from_store(station.store, port_override=port_override)
         if not s.enabled:
             return None

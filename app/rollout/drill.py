@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.errors import OperationError
 from app.domain.operations import OPERATIONS, CameraRef, ListStatus, LogsRequest, StatsRequest
@@ -35,6 +35,9 @@ from app.rollout.errors import RolloutError, RolloutSettingsError
 from app.rollout.health import HealthVerdict, Verdict
 from app.rollout.metrics import RolloutMetrics
 from app.rollout.settings import Thresholds
+
+if TYPE_CHECKING:
+    from app.station import Station
 
 #: the operations a drill can drive (read-only: a drill never changes a camera or a rule)
 DRILL_OPERATIONS = ("camera_status", "list_status", "camera_logs", "camera_stats", "camera_snapshot")
@@ -299,7 +302,7 @@ def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0, size
             station.close()
 
 
-def scratch_router(station: Any, th: Thresholds, *, percent: int = 50, health_interval: float = 0.5,
+def scratch_router(station: Station, th: Thresholds, *, percent: int = 50, health_interval: float = 0.5,
                    clock: Callable[[], float] = time.monotonic) -> Any:
     """A router over the scratch station's two implementations, ``percent`` % on the domain path,
     auto-rollback on, in-memory settings (nothing of the station's own rollout settings changes)."""
@@ -318,7 +321,7 @@ def scratch_router(station: Any, th: Thresholds, *, percent: int = 50, health_in
 def drill_on_scratch(spec: FaultSpec, *, ops: Sequence[str] = ("camera_status",), window_s: float = 10.0,
                      min_samples: int = 20, floor_ms: float | None = None, cameras: int = 4,
                      max_s: float | None = None,
-                     station: Any = None, rng: random.Random | None = None,
+                     station: Station | None = None, rng: random.Random | None = None,
                      clock: Callable[[], float] = time.monotonic) -> DrillReport:
     """One drill on a scratch station (``station`` = reuse one from :func:`scratch_drill_station`)."""
     spec = spec.validated()

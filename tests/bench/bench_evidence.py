@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from app.worker.launch import worker_command  # noqa: E402
 from tests.support.clips import write_clip  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 CPU_TARGET = 1.05
 RSS_TARGET_MB = 30.0
@@ -63,9 +64,9 @@ def measure_worker(source: str, tmp: Path, preroll: float, seconds: float) -> tu
     threading.Thread(target=lambda: [lines.append(json.loads(x)) for x in proc.stdout], daemon=True).start()
     try:
         ps = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 30
-        while not (lines and lines[-1].get("decoded", 0) > 15 * (preroll + 2)) and time.monotonic() < deadline:
-            time.sleep(0.1)  # a benchmark: warm up past start-up and a full pre-roll
+        # warm up past start-up and a full pre-roll
+        wait_for(lambda: lines and lines[-1].get("decoded", 0) > 15 * (preroll + 2), 30, "a full pre-roll",
+                 interval=0.1)
         c0, t0 = _cpu(ps), time.monotonic()
         time.sleep(seconds)
         c1, t1 = _cpu(ps), time.monotonic()
@@ -92,16 +93,15 @@ def clip_write_times(source: str, tmp: Path, lengths: list[float]) -> list[tuple
     threading.Thread(target=read, daemon=True).start()
     out = []
     try:
-        while not (beats and beats[-1]["decoded"] > 15 * (max(lengths) + 3)):
-            time.sleep(0.1)
+        wait_for(lambda: beats and beats[-1]["decoded"] > 15 * (max(lengths) + 3), 60, "a full pre-roll",
+                 interval=0.1)
         for i, length in enumerate(lengths):
             req = {"id": f"c{i}", "kind": "clip", "pre": length, "post": 0, "dest": str(d / f"c{i}.mp4")}
             (d / f"c{i}.tmp").write_text(json.dumps(req))
             os.replace(d / f"c{i}.tmp", d / f"c{i}.req.json")
             t0 = time.perf_counter()
             proc.send_signal(signal.SIGUSR1)
-            while not any(a["id"] == f"c{i}" for a in answers):
-                time.sleep(0.005)
+            wait_for(lambda i=i: any(a["id"] == f"c{i}" for a in answers), 30, f"clip c{i}", interval=0.005)
             wall = time.perf_counter() - t0
             a = next(a for a in answers if a["id"] == f"c{i}")
             assert a["ok"], a
@@ -125,8 +125,7 @@ def snapshot_latency(clip: Path, tmp: Path, n: int) -> tuple[list[float], list[f
         cam = st.admin.add_camera(Camera(name="Bench", source=str(clip), loop=True))
         st.reload_cameras()
         st.call("start_camera", CameraRef(cam.id))
-        while st.supervisor.status(cam.id).decoded < 30:
-            time.sleep(0.1)
+        wait_for(lambda: st.supervisor.status(cam.id).decoded >= 30, 30, "30 decoded frames", interval=0.1)
         demand = []
         for _ in range(n):
             t0 = time.perf_counter()
@@ -141,15 +140,13 @@ def snapshot_latency(clip: Path, tmp: Path, n: int) -> tuple[list[float], list[f
                 uow.commit()
             before = len(st.evidence_recorder.latencies)
             st.reload_cameras()
-            deadline = time.monotonic() + 20
-            while len(st.evidence_recorder.latencies) <= before and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_for(lambda n=before: len(st.evidence_recorder.latencies) > n, 20, "the alert's snapshot",
+                     interval=0.02)
             alert.append(st.evidence_recorder.latencies[before])
             st.admin.set_rule_enabled(rule.id, False)  # resolves it (its resolution snapshot is not counted)
             st.reload_cameras()
-            deadline = time.monotonic() + 20
-            while len(st.evidence_recorder.latencies) <= before + 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_for(lambda n=before + 1: len(st.evidence_recorder.latencies) > n, 20, "the resolution's snapshot",
+                     interval=0.02)
         return demand, alert
     finally:
         st.close()
