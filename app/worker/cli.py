@@ -330,7 +330,11 @@ def run_command(args: argparse.Namespace, stop: threading.Event, wake: threading
         preview.close()
     evidence.close()
     log.info("worker for camera %d stopped (exit %d)", args.camera_id, code)
-    return code
+    # Everything the worker owns is closed: leave now rather than through the interpreter's
+    # teardown, where a library's threads (FFmpeg's decode threads with their logging hooks,
+    # PyAV issue 909) can keep a stopping worker alive past the supervisor's grace period.
+    _flush_std()
+    os._exit(code)
 
 
 def _capture_main(

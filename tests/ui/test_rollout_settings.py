@@ -32,7 +32,9 @@ def _shown(qtbot, page, predicate, timeout=10_000):
             page.refresh()
         if predicate(page):
             return
-        assert time.monotonic() < deadline, "the page did not show the expected state in time"
+        assert time.monotonic() < deadline, (
+            "the page did not show the expected state in time; the gate on the page: "
+            + "; ".join(f"{t}: {panel.gate_table.statuses()}" for t, panel in page.panels.items()))
 
 
 def _checks(table) -> dict[str, str]:
@@ -64,13 +66,16 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
             rules.advance_btn.click()
         assert sig.args[:2] == ["advance", True], sig.args
         assert station.router.reload().track("rules").percent == stage
-        for _ in range(300):  # real rule writes, routed, until every rule operation is covered at the stage
-            n += 1
+        traffic: dict[str, str] = {}
+        for _ in range(300):  # real rule writes, routed, until the traffic the gate reads is there: every
+            n += 1  # rule operation covered, and both paths with calls enough to compare latency
             rule = station.call("create_rule", CreateRule(sample_rule(f"window rule {n}"))).rule
             station.call("update_rule", UpdateRule(rule.id, {"threshold": 2.0}))
-            cov = next(c for c in station.rollout_gate("rules").checks if c.name == "coverage")
-            if cov.status == "pass":
+            traffic = {c.name: c.status for c in station.rollout_gate("rules").checks
+                       if c.name in ("coverage", "latency", "domain_error_rate")}
+            if set(traffic.values()) == {"pass"}:
                 break
+        assert set(traffic.values()) == {"pass"}, traffic
         if stage < 100:
             _shown(qtbot, page, lambda p: rules.advance_btn.isEnabled())
     _shown(qtbot, page, lambda p: "COMPLETE" in rules.state_label.text())
