@@ -219,7 +219,7 @@ def _need_sub(p: argparse.ArgumentParser) -> int:
 
 
 def _paths(args: argparse.Namespace):
-    from app.paths import PathError, resolve_paths
+    from app.platform.paths import PathError, resolve_paths
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
     try:
@@ -271,7 +271,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     if answer is not None:
         print(f"{APP_NAME}: {answer.message}", file=sys.stderr)
         return answer.exit_code
-    from app.logsetup import setup_logging
+    from app.platform.logsetup import setup_logging
 
     setup_logging(paths.log_dir)
     # Migrate (or refuse a newer database) before any window shows. A SQLite file already at this
@@ -292,7 +292,7 @@ def cmd_window(args: argparse.Namespace) -> int:
 
 
 def cmd_headless(args: argparse.Namespace) -> int:
-    from app.logsetup import setup_logging
+    from app.platform.logsetup import setup_logging
     from app.rollout.errors import RolloutSettingsError
     from app.station import Station, StationAlreadyRunning, StationOptions, run_headless
     from app.store import StoreError
@@ -396,7 +396,7 @@ def cmd_cameras_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from app.doctor import run_checks
+    from app.platform.doctor import run_checks
 
     paths = _paths(args)
     ok = True

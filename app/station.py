@@ -25,7 +25,7 @@ from app.domain import Camera
 from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamera
 from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
-from app.paths import StationPaths, sqlite_url
+from app.platform.paths import StationPaths, sqlite_url
 
 # The store, supervisor, operations, router, metrics and alerts (SQLAlchemy, Alembic, pydantic,
 # numpy, ddsketch...) are imported when the station opens, not here: the window imports this
@@ -1067,7 +1067,7 @@ def scratch_station() -> Iterator[ScratchStation]:
     Nothing autostarts; an active ``test://moving`` camera and an inactive
     ``test://still`` one are added. Everything is stopped and deleted on exit.
     """
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.rollout.verify import ScratchStation
 
     with tempfile.TemporaryDirectory(prefix="edge-station-verify-") as tmp:

@@ -2,7 +2,7 @@
 
 The bundle's executable is also its own worker interpreter: ``edge-station worker run ...``
 (see ``app.worker.launch.worker_command``) and its own probe for the Qt check
-(``edge-station _qtcheck``, see ``app.doctor.self_command``).
+(``edge-station _qtcheck``, see ``app.platform.doctor.self_command``).
 """
 
 import sys

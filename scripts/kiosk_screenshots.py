@@ -63,7 +63,7 @@ def shoot_language(language: str, out: Path, settle: float) -> list[Path]:
     from app.domain.alerts import AlertChange, ChangeKind
     from app.domain.rules import Severity
     from app.kiosk.pin import save_pin
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.station import Station, StationEvent, StationOptions
     from app.ui.app import ensure_application
     from app.ui.i18n import install_translation

@@ -83,7 +83,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
 
     from app.domain import AlertRule, Comparator, Severity, TargetKind
     from app.domain.operations import CameraRef, CreateRule
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.station import Station, StationOptions
     from app.ui.app import ensure_application
     from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog

@@ -100,7 +100,7 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
     try:
@@ -312,7 +312,7 @@ def _verify(client: ApiClient, args: argparse.Namespace) -> int:
 
 def _record_verification(args: argparse.Namespace, report: Any) -> None:
     """Write the result where the stage gate reads it (the station's database), as ``verify`` does."""
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.rollout.control import RolloutControl
     from app.store import open_store
 

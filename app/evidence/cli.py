@@ -100,7 +100,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from app.domain.evidence import EvidenceSettings
     from app.evidence.store import EvidenceStore
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.store import open_store
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()

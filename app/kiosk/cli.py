@@ -78,7 +78,7 @@ def add_settings_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], N
 
 
 def _store(args: argparse.Namespace, err: TextIO):
-    from app.paths import PathError, resolve_paths
+    from app.platform.paths import PathError, resolve_paths
     from app.store import StoreError, open_store
 
     try:
@@ -147,7 +147,7 @@ def cmd_language(args: argparse.Namespace, *, out: TextIO | None = None, err: Te
 
 def cmd_pin(args: argparse.Namespace, *, stdin: TextIO | None = None, out: TextIO | None = None,
             err: TextIO | None = None, ask: Callable[[str], str] = getpass.getpass) -> int:
-    from app.paths import PathError, resolve_paths
+    from app.platform.paths import PathError, resolve_paths
 
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout

@@ -274,7 +274,7 @@ def workload_for(ops: Sequence[str], cameras: Sequence[int]) -> list[tuple[str, 
 @contextlib.contextmanager
 def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0, size: str = "320x180") -> Iterator[Any]:
     """A throwaway station with ``cameras`` running ``test://`` cameras; everything is removed on exit."""
-    from app.paths import StationPaths, sqlite_url
+    from app.platform.paths import StationPaths, sqlite_url
     from app.station import Station, StationOptions
 
     with tempfile.TemporaryDirectory(prefix="edge-station-drill-") as tmp:
@@ -375,7 +375,7 @@ def add_drill_parser(sub: Any) -> None:
 
 def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> DrillReport:
     from app.domain.audit import AuditEntry
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.station import Station, StationAlreadyRunning, StationOptions
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))

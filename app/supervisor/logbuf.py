@@ -16,7 +16,7 @@ from collections import deque
 from pathlib import Path
 
 from app.domain.text import mask_urls, printable
-from app.files import PrivateRotatingFileHandler
+from app.platform.files import PrivateRotatingFileHandler
 from app.supervisor.model import LogLine, LogSource
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL")

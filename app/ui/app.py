@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from app.doctor import missing_qt_libraries, qt_platform_name
+from app.platform.doctor import missing_qt_libraries, qt_platform_name
 from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
 from app.ui.resources import icon, style_sheet
 
@@ -130,7 +130,7 @@ class ExceptionReporter(QObject):
 
     @Slot(str, str)
     def _show(self, title: str, details: str) -> None:
-        from app.logsetup import station_log_path
+        from app.platform.logsetup import station_log_path
 
         text = title + "\n\n" + self.tr("The station keeps running. The details are in the log.")
         log_file = station_log_path()

@@ -6,7 +6,7 @@ from __future__ import annotations
 def main() -> int:
     import sys
 
-    from app.doctor import missing_qt_libraries
+    from app.platform.doctor import missing_qt_libraries
 
     missing = missing_qt_libraries()
     if missing is not None:  # Qt would abort with only "no Qt platform plugin could be initialized"

@@ -20,7 +20,7 @@ import pytest
 from app.api import ApiClient, ApiServer, Response
 from app.api.openapi import openapi_document
 from app.domain.operations import CameraRef
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.api import ApiServer
-from app.paths import StationPaths
+from app.platform.paths import StationPaths
 from app.station import Station, StationOptions
 from tests.api import test_api_force_and_concurrency as suite
 from tests.api.conftest import Live

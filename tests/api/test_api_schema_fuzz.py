@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.api import ApiServer
 from app.api.openapi import openapi_document
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 
 #: operations left out: an endless stream, and ones that wait on a subprocess for up to 60 s (a clip's

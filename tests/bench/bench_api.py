@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from app.api import ApiServer  # noqa: E402
 from app.domain.operations import ListStatus  # noqa: E402
-from app.paths import resolve_paths  # noqa: E402
+from app.platform.paths import resolve_paths  # noqa: E402
 from app.station import Station, StationOptions  # noqa: E402
 
 CLIENT = textwrap.dedent("""

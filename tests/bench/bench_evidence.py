@@ -116,7 +116,7 @@ def snapshot_latency(clip: Path, tmp: Path, n: int) -> tuple[list[float], list[f
     from app.domain import Camera
     from app.domain.operations import CameraRef
     from app.domain.rules import AlertRule, Comparator, TargetKind
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.station import Station, StationOptions
 
     st = Station(StationOptions(paths=resolve_paths(tmp / "station"), autostart=False, seed_demo=False))

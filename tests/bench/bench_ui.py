@@ -172,7 +172,7 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
     from PySide6.QtCore import QSettings
 
     from app.domain import Camera
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.station import Station, StationOptions
     from app.ui.app import ensure_application
     from app.ui.charts import ChartsPage

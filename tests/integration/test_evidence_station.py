@@ -26,7 +26,7 @@ from app.domain.operations import CameraRef, StopCamera
 from app.domain.rules import AlertRule, Comparator, Notify, TargetKind
 from app.evidence import EvidenceError
 from app.evidence.store import MB
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 
 from app.domain import Camera
 from app.domain.operations import CameraRef, StopCamera
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED, Station, StationOptions
 from app.supervisor import RestartPolicy
 from tests.support.stream_server import StreamServer

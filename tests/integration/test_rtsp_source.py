@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor
 
 from app.domain.camera import Camera
 from app.domain.operations import CameraRef, StopCamera
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 from app.supervisor import RestartPolicy
 from app.ui.formatting import VIEW_COLOURS

@@ -8,7 +8,7 @@ import pytest
 
 from app.domain.operations import CameraRef
 from app.metrics import camera_labels
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationAlreadyRunning, StationOptions
 from tests.support.waiting import wait_for
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.camera import Camera
 from app.domain.operations import StopCamera
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import EDIT_ACTOR, Station, StationOptions
 from app.supervisor import RestartPolicy
 from tests.support.waiting import wait_for

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import AlertRule, Camera, Comparator, TargetKind
 from app.domain.audit import AuditEntry
-from app.paths import ENV_DATA_DIR, ENV_DB, resolve_paths, sqlite_url
+from app.platform.paths import ENV_DATA_DIR, ENV_DB, resolve_paths, sqlite_url
 from app.store import SchemaTooNew, StoreError, open_store
 from app.store.db import head_revision, is_migrated
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from app.domain import Camera
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.db import make_engine, storage_health
 from tests.integration.test_cli import assert_one_line_error, run

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domain import AlertRule, Camera, Comparator, TargetKind
 from app.domain.errors import Conflict
 from app.domain.operations import UpdateRule
-from app.paths import StationPaths
+from app.platform.paths import StationPaths
 from app.store import SchemaTooNew, StoreError, open_store
 from app.store.db import head_revision, is_migrated
 from tests.integration import test_store as sqlite_store_suite

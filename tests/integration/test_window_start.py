@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.store.preflight import SCHEMA_HEAD, preflight
 from tests.conftest import REPO_ROOT
 from tests.support.dbdump import content

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.domain import Camera
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.yaml_io import (
     MAX_DEPTH,

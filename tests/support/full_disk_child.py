@@ -47,8 +47,8 @@ def main() -> int:
     doctor = cli("doctor", data=data)
     out["doctor"] = [ln for ln in doctor.stdout.splitlines() if "data dir" in ln or "database" in ln]
 
-    from app.logsetup import setup_logging, teardown_logging
-    from app.paths import sqlite_url
+    from app.platform.logsetup import setup_logging, teardown_logging
+    from app.platform.paths import sqlite_url
     from app.store.db import make_engine, storage_health
 
     engine = make_engine(sqlite_url(data / "station.db"))

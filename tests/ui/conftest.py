@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 from app.supervisor import RestartPolicy
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 from app.store import open_store
 from app.supervisor import RestartPolicy

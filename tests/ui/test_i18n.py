@@ -77,7 +77,7 @@ def test_an_unknown_language_setting_is_logged_and_the_system_wins(caplog):
 
 
 def test_the_language_setting_is_read_from_the_station_database(data_dir):
-    from app.paths import resolve_paths
+    from app.platform.paths import resolve_paths
     from app.store import open_store
 
     paths = resolve_paths(data_dir).ensure()

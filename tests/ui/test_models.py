@@ -72,7 +72,7 @@ def test_the_exception_reporter_shows_a_dialog_and_the_app_goes_on(qtbot):
 def test_an_uncaught_exception_lands_in_the_station_log_and_the_dialog_names_it(qtbot, tmp_path):
     import logging
 
-    from app.logsetup import setup_logging, teardown_logging
+    from app.platform.logsetup import setup_logging, teardown_logging
     from app.ui.app import ExceptionReporter
 
     level = logging.getLogger().level

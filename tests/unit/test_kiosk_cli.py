@@ -15,7 +15,7 @@ import pytest
 from app.kiosk.cli import add_cli
 from app.kiosk.pin import load_pin, pin_path
 from app.kiosk.settings import K_ENABLED, K_LANGUAGE, OP_SETTINGS, read_startup_settings
-from app.paths import resolve_paths
+from app.platform.paths import resolve_paths
 from tests.conftest import REPO_ROOT
 
 

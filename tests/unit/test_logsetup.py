@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-import app.logsetup as logsetup
-from app.logsetup import setup_logging, station_log_path, teardown_logging
+import app.platform.logsetup as logsetup
+from app.platform.logsetup import setup_logging, station_log_path, teardown_logging
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_the_file_is_rotated_by_size(tmp_path, monkeypatch, restore_root):
 
 
 def test_the_log_says_what_was_migrated_without_alembics_chatter(tmp_path, restore_root):
-    from app.paths import sqlite_url
+    from app.platform.paths import sqlite_url
     from app.store import open_store
 
     path = setup_logging(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.kiosk.settings import K_ENABLED, K_LANGUAGE, read_startup_settings
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.db import head_revision
 from app.store.preflight import SCHEMA_HEAD, preflight, sqlite_file

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.audit import AuditEntry
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.rollout.auditlog import AuditLog
 from app.store import open_store
 

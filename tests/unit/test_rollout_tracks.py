@@ -18,7 +18,7 @@ from app.domain.operations import (
     UpdateRule,
     track_of,
 )
-from app.paths import sqlite_url
+from app.platform.paths import sqlite_url
 from app.rollout import RolloutControl, RolloutSettings
 from app.rollout.bucketing import Population, domain_count
 from app.rollout.decision import decide, routing_key

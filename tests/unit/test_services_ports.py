@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from app.imaging import ImagingError, encode_png
+from app.platform.imaging import ImagingError, encode_png
 from app.services.ports import HeartbeatHistory, SupervisorPort
 from app.supervisor.model import SupervisorEvent, WorkerState
 
@@ -148,7 +148,7 @@ def test_core_packages_stay_qt_free() -> None:
                or m.startswith(("app.ui", "app.rollout", "app.station"))}
         assert not bad, f"app.{pkg} imports {bad}"
     # the shared encoder is a leaf: it may be imported by both paths because it imports neither
-    assert {m for m in _imports(APP / "imaging.py") if m.startswith("app")} == set()
+    assert {m for m in _imports(APP / "platform" / "imaging.py") if m.startswith("app")} == set()
 
 
 def test_heartbeat_history_memory_is_fixed_per_camera_and_levels_off() -> None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from app.domain.text import mask_urls
-from app.files import PrivateRotatingFileHandler
+from app.platform.files import PrivateRotatingFileHandler
 
 STATION_LOG = "station.log"
 LOG_LEVEL_ENV = "EDGE_STATION_LOG_LEVEL"

@@ -16,7 +16,7 @@ from pathlib import Path
 import platformdirs
 
 from app import APP_NAME
-from app.files import make_private_dir
+from app.platform.files import make_private_dir
 
 ENV_DATA_DIR = "EDGE_STATION_DATA_DIR"
 ENV_DB = "EDGE_STATION_DB"

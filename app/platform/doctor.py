@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.paths import PathError, StationPaths
+from app.platform.paths import PathError, StationPaths
 
 PREVIEW_SLOTS_WANTED = 16
 
