@@ -7,8 +7,9 @@ rules (``AlertRule.problems()``/``validated()``) and raises the same typed
 errors with the same codes and messages as the domain path, so the rollout
 comparison sees identical answers.
 
-This package must not import ``app.services`` (layers point down); the probe
-runner and the heartbeat history are taken duck-typed (see the protocols below).
+This package must not import ``app.services`` (the two implementations are
+independent); the supervisor, the probe runner and the heartbeat history come in
+through the domain's ports (:mod:`app.domain.ports`), as for the domain path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +51,7 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
+from app.domain.ports import HistoryPort, ProbePort, SupervisorPort
 from app.domain.rules import (
     AlertRule,
     Comparator,
@@ -58,45 +60,17 @@ from app.domain.rules import (
     Severity,
     TargetKind,
 )
-from app.store.tables import alert_rules, cameras
-from app.supervisor.model import (
+from app.domain.worker import (
     AlreadyRunning,
-    LogLine,
     NotRunning,
-    ProcessStats,
     SupervisorError,
     WorkerSpec,
     WorkerState,
     WorkerStatus,
 )
+from app.store.tables import alert_rules, cameras
 
 Clock = Callable[[], float]
-
-
-class _Supervisor(Protocol):
-    def start_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
-    def stop_worker(self, camera_id: int, timeout: float | None = None) -> WorkerStatus: ...
-    def restart_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
-    def status(self, camera_id: int) -> WorkerStatus: ...
-    def logs(self, camera_id: int, limit: int) -> Sequence[LogLine]: ...
-    def stats(self, camera_id: int) -> ProcessStats | None: ...
-    def preview_path(self, camera_id: int) -> Any: ...
-    def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]: ...
-
-
-class _Prober(Protocol):
-    def probe(self, source: str, timeout: float) -> dict[str, Any]: ...
-
-
-class _Summary(Protocol):
-    samples: int
-    fps_avg: float | None
-    fps_min: float | None
-    motion_avg: float | None
-
-
-class _History(Protocol):
-    def summary(self, camera_id: int, window_s: float) -> _Summary: ...
 
 
 _UPDATABLE = {f.name for f in fields(AlertRule)} - {"id", "version"}
@@ -109,7 +83,7 @@ class LegacyOperations:
 
     path = "legacy"
 
-    def __init__(self, engine: Engine, supervisor: _Supervisor, probe_runner: _Prober, history: _History,
+    def __init__(self, engine: Engine, supervisor: SupervisorPort, probe_runner: ProbePort, history: HistoryPort,
                  clock: Clock = time.monotonic, *, worker_command: Sequence[str] | None = None) -> None:
         self.engine = engine
         self.supervisor = supervisor

@@ -1,15 +1,15 @@
-"""What the domain services need from the outside world, and two small adapters.
+"""The probe runner and the heartbeat history: two adapters the operations use.
 
-* :class:`SupervisorPort` — the part of the supervisor's API the operations use
-  (the real :class:`app.supervisor.Supervisor` satisfies it structurally; unit
-  tests pass a fake).
 * :class:`ProbeRunner` — runs ``<worker> probe URL`` in a short-lived process
-  with a hard timeout.
+  with a hard timeout (a :class:`~app.domain.ports.ProbePort`).
 * :class:`HeartbeatHistory` — keeps the last heartbeats per camera so
-  ``camera_stats`` can report frame metrics over a window.
+  ``camera_stats`` can report frame metrics over a window (a
+  :class:`~app.domain.ports.HistoryPort`).
 
-``app.legacy`` must not import this module (layers point down); it takes the
-same objects duck-typed.
+The ports themselves (and :class:`SupervisorPort`, re-exported here) are the
+domain's (:mod:`app.domain.ports`). ``app.legacy`` must not import this module
+(the two implementations are independent); it takes the same objects through
+the domain's ports.
 """
 
 from __future__ import annotations
@@ -29,31 +29,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import psutil
 
 from app.domain.camera import mask_secrets
 from app.domain.errors import Unavailable
-from app.supervisor.model import LogLine, ProcessStats, SupervisorEvent, WorkerSpec, WorkerStatus
+from app.domain.ports import HeartbeatSummary, SupervisorPort
+from app.domain.worker import SupervisorEvent
 from app.supervisor.proctree import INSTANCE_ENV, MARKER_ENV, PARENT_ENV
 
+__all__ = ["HeartbeatHistory", "HeartbeatSample", "HeartbeatSummary", "ProbeRunner", "SupervisorPort"]
+
 Clock = Callable[[], float]
-
-
-@runtime_checkable
-class SupervisorPort(Protocol):
-    """The subset of :class:`app.supervisor.Supervisor` the operations program against."""
-
-    def start_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
-    def stop_worker(self, camera_id: int, timeout: float | None = None) -> WorkerStatus: ...
-    def restart_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
-    def status(self, camera_id: int) -> WorkerStatus: ...
-    def logs(self, camera_id: int, limit: int) -> Sequence[LogLine]: ...
-    def stats(self, camera_id: int) -> ProcessStats | None: ...
-    def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]: ...
-    def preview_path(self, camera_id: int) -> Any: ...
-    def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]: ...
 
 
 # ---------------------------------------------------------------- probe
@@ -217,14 +205,6 @@ class HeartbeatSample:
     decoded: int
     dropped: int
     motion: float | None
-
-
-@dataclass(frozen=True)
-class HeartbeatSummary:
-    samples: int
-    fps_avg: float | None
-    fps_min: float | None
-    motion_avg: float | None
 
 
 def _number(value: Any) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.domain.camera import Camera
-from app.supervisor.model import WorkerSpec
+from app.domain.worker import WorkerSpec
 
 
 def spec_for(camera: Camera, command: Sequence[str] | None = None) -> WorkerSpec:
