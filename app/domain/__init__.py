@@ -11,12 +11,15 @@ from app.domain.camera import (
 )
 from app.domain.errors import (
     Conflict,
+    ConstraintViolation,
     DomainError,
     ErrorCode,
     FieldError,
     InvalidState,
     NotFound,
     OperationError,
+    PersistenceError,
+    StaleWrite,
     Unavailable,
     ValidationError,
 )
@@ -32,9 +35,9 @@ from app.domain.rules import (
 )
 
 __all__ = [
-    "METRICS", "AlertRule", "Camera", "CameraState", "Comparator", "Conflict", "DomainError",
+    "METRICS", "AlertRule", "Camera", "CameraState", "Comparator", "Conflict", "ConstraintViolation", "DomainError",
     "ErrorCode", "FieldError", "InvalidState", "MotionSettings", "NoDataPolicy", "NotFound",
-    "Notify", "OperationError", "Severity", "TargetKind", "Unavailable", "ValidationError",
+    "Notify", "OperationError", "PersistenceError", "Severity", "StaleWrite", "TargetKind", "Unavailable", "ValidationError",
     "has_secret", "mask_secrets",
     "name_key", "parse_schedule", "source_problem",
 ]

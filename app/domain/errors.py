@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Literal
 
 
 class ErrorCode(StrEnum):
@@ -39,15 +40,12 @@ class OperationError(DomainError):
 
     code: ErrorCode = ErrorCode.UNAVAILABLE
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, code: ErrorCode | None = None, details: dict[str, Any] | None = None):
         super().__init__(message)
         if code is not None:
             self.code = code
         self.message = message
-        self.details = dict(details or {})
-
-    def to_dict(self) -> dict:
-        return {"code": str(self.code), "message": self.message, "details": self.details}
+        self.details: dict[str, Any] = dict(details or {})
 
 
 class NotFound(OperationError):
@@ -86,3 +84,28 @@ class ValidationError(OperationError):
             f"invalid {subject}: {text}",
             details={"errors": [{"field": e.field, "message": e.message} for e in self.errors]},
         )
+
+
+# ---------------------------------------------------------------- persistence
+
+#: what kind of store rule a write broke
+Constraint = Literal["unique", "reference", "other"]
+
+
+class PersistenceError(DomainError):
+    """The store refused a write. Not an answer by itself: the operation that wrote
+    knows what it means (a taken name, a camera that is gone) and answers with an
+    :class:`OperationError` of its own; one nobody expected stays a failure."""
+
+
+class ConstraintViolation(PersistenceError):
+    """A write broke a rule of the store: a unique name or key (``unique``), a reference
+    to a row that does not exist (``reference``), or another constraint (``other``)."""
+
+    def __init__(self, message: str, *, constraint: Constraint = "other") -> None:
+        super().__init__(message)
+        self.constraint: Constraint = constraint
+
+
+class StaleWrite(PersistenceError):
+    """The stored row changed between the read and the write (optimistic concurrency)."""

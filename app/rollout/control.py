@@ -30,6 +30,7 @@ from typing import Any
 
 from app import __version__
 from app.domain.audit import AuditEntry, ProblemReport
+from app.domain.errors import ConstraintViolation
 from app.domain.operations import TRACKS
 from app.rollout.decision import (
     R_PERCENT_IN,
@@ -82,7 +83,6 @@ from app.rollout.settings import (
     parse_tracks,
     track_key,
 )
-from app.store.uow import IntegrityError
 
 #: how many audit entries a gate or checklist reads at most
 AUDIT_SCAN_LIMIT = 500_000
@@ -200,7 +200,7 @@ class RolloutControl:
                     uow.audit.add(AuditEntry(op=OP_SETTINGS, outcome="ok", key=K_SALT, actor="station",
                                              reason="created the per-station bucketing salt"))
                     uow.commit()
-            except IntegrityError:
+            except ConstraintViolation:
                 pass  # another process created it at the same moment: use theirs
             with self.store.uow() as uow:
                 stored = {k: v for k, v in uow.settings.all().items() if k.startswith("rollout.")}

@@ -10,14 +10,18 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from app.domain.camera import Camera, MotionSettings
-from app.domain.errors import Conflict, FieldError, InvalidState, NotFound, ValidationError
+from app.domain.errors import (
+    Conflict,
+    ConstraintViolation,
+    FieldError,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from app.domain.ports import SupervisorPort, UnitOfWorkFactory
 from app.domain.rules import AlertRule
-from app.services.ports import SupervisorPort
-from app.store.uow import Store
-from app.supervisor.model import WorkerState
+from app.domain.worker import WorkerState
 
 CAMERA_FIELDS = frozenset(f.name for f in fields(Camera)) - {"id"}
 MOTION_FIELDS = frozenset(f.name for f in fields(MotionSettings))
@@ -26,7 +30,7 @@ MOTION_FIELDS = frozenset(f.name for f in fields(MotionSettings))
 class StationAdmin:
     """Camera and rule administration on a unit of work (and the supervisor, to refuse unsafe deletes)."""
 
-    def __init__(self, store: Store, supervisor: SupervisorPort) -> None:
+    def __init__(self, store: UnitOfWorkFactory, supervisor: SupervisorPort) -> None:
         self._store = store
         self._sup = supervisor
 
@@ -54,7 +58,7 @@ class StationAdmin:
             try:
                 saved = uow.cameras.add(camera)
                 uow.commit()
-            except IntegrityError as e:
+            except ConstraintViolation as e:
                 raise Conflict(f"a camera named {camera.name!r} already exists") from e
         return saved
 
@@ -74,7 +78,7 @@ class StationAdmin:
             try:
                 saved = uow.cameras.update(camera)
                 uow.commit()
-            except IntegrityError as e:
+            except ConstraintViolation as e:
                 raise Conflict(f"a camera named {camera.name!r} already exists") from e
         return saved
 

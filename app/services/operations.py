@@ -18,17 +18,16 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import fields, replace
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
-
 from app.domain.camera import Camera, CameraState
 from app.domain.effects import mark_side_effect
 from app.domain.errors import (
     Conflict,
+    ConstraintViolation,
     FieldError,
     InvalidState,
     NotFound,
     OperationError,
+    StaleWrite,
     Unavailable,
     ValidationError,
 )
@@ -54,17 +53,16 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
+from app.domain.ports import HistoryPort, ProbePort, SupervisorPort, UnitOfWork, UnitOfWorkFactory
 from app.domain.rules import AlertRule, Notify
-from app.services.ports import HeartbeatHistory, ProbeRunner, SupervisorPort
-from app.services.specs import spec_for
-from app.store.uow import SqlUnitOfWork, Store
-from app.supervisor.model import (
+from app.domain.worker import (
     AlreadyRunning,
     NotRunning,
     SupervisorError,
     WorkerState,
     WorkerStatus,
 )
+from app.services.specs import spec_for
 
 Clock = Callable[[], float]
 
@@ -189,16 +187,20 @@ def supervisor_refusal(camera: Camera, e: SupervisorError) -> OperationError:
 
 
 class DomainOperations:
-    """:class:`~app.domain.operations.StationOperations` on a unit of work and a supervisor port."""
+    """:class:`~app.domain.operations.StationOperations` on units of work and the domain's ports.
+
+    ``store`` hands out the units of work (the station passes its ``app.store.Store``;
+    the unit tests an in-memory store).
+    """
 
     path = "domain"
 
     def __init__(
         self,
-        store: Store,
+        store: UnitOfWorkFactory,
         supervisor: SupervisorPort,
-        probe_runner: ProbeRunner,
-        history: HeartbeatHistory,
+        probe_runner: ProbePort,
+        history: HistoryPort,
         clock: Clock = time.monotonic,
         *,
         worker_command: Sequence[str] | None = None,
@@ -212,7 +214,7 @@ class DomainOperations:
 
     # -- helpers
 
-    def _uow(self) -> SqlUnitOfWork:
+    def _uow(self) -> UnitOfWork:
         return self._store.uow()
 
     def _camera(self, camera_id: int) -> Camera:
@@ -241,7 +243,7 @@ class DomainOperations:
                 saved = uow.rules.add(rule)
                 mark_side_effect(f"commit: alert rule {rule.name!r} created")
                 uow.commit()
-            except IntegrityError as e:
+            except ConstraintViolation as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
         return RuleResult(saved)
 
@@ -266,15 +268,15 @@ class DomainOperations:
                 saved = uow.rules.update(rule, expected_version=current.version)
                 mark_side_effect(f"commit: alert rule {req.rule_id} updated")
                 uow.commit()
-            except IntegrityError as e:
+            except ConstraintViolation as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
-            except StaleDataError as e:  # the row's version moved between our read and our write
+            except StaleWrite as e:  # the row's version moved between our read and our write
                 raise Conflict(f"alert rule {req.rule_id} was changed by someone else meanwhile; "
                                "reload and try again") from e
         return RuleResult(saved)
 
     @staticmethod
-    def _check_rule_camera(uow: SqlUnitOfWork, rule: AlertRule) -> None:
+    def _check_rule_camera(uow: UnitOfWork, rule: AlertRule) -> None:
         if rule.camera_id is not None and uow.cameras.get(rule.camera_id) is None:
             raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
                                   subject=f"alert rule {rule.name!r}")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.alerts import AlertEvent, EventState
 from app.domain.rules import Severity
+from app.store.errors import flush, write
 from app.store.models import AlertEventRow, AlertRuleRow, CameraRow
 
 
@@ -66,7 +67,7 @@ class AlertEventRepository:
     def add(self, ev: AlertEvent) -> AlertEvent:
         row = _event_to_row(ev, AlertEventRow())
         self._s.add(row)
-        self._s.flush()
+        flush(self._s)
         return _event_from_row(row)
 
     def update(self, ev: AlertEvent) -> AlertEvent:
@@ -80,10 +81,10 @@ class AlertEventRepository:
         if row.state == str(EventState.RESOLVED):
             if row.acknowledged_by is None and ev.acknowledged_by is not None:
                 row.acknowledged_by, row.acknowledged_at = ev.acknowledged_by, ev.acknowledged_at
-                self._s.flush()
+                flush(self._s)
             return _event_from_row(row)
         _event_to_row(ev, row)
-        self._s.flush()
+        flush(self._s)
         return _event_from_row(row)
 
     def get(self, event_id: int) -> AlertEvent | None:
@@ -99,7 +100,7 @@ class AlertEventRepository:
         have_rules = set(self._s.scalars(select(AlertRuleRow.id).where(AlertRuleRow.id.in_(rules)))) if rules else set()
         out = []
         for e in events:
-            changes = {}
+            changes: dict[str, int | None] = {}
             if e.camera_id is not None and e.camera_id not in have_cams:
                 changes["camera_id"] = None
             if e.rule_id is not None and e.rule_id not in have_rules:
@@ -109,14 +110,14 @@ class AlertEventRepository:
 
     def resolve_for_camera(self, camera_id: int, at: datetime, why: str = "camera removed") -> int:
         """Resolve every firing event of one camera (in the caller's transaction); how many."""
-        res = self._s.execute(
+        return write(
+            self._s,
             update(AlertEventRow)
             .where(AlertEventRow.camera_id == camera_id, AlertEventRow.state == str(EventState.FIRING))
             .values(state=str(EventState.RESOLVED), resolved_at=at,
                     message=AlertEventRow.message + f"; resolved: {why}")
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        return res.rowcount or 0
 
     def firing(self) -> list[AlertEvent]:
         """Events still open (the problem has not resolved), oldest first."""
@@ -155,14 +156,14 @@ class AlertEventRepository:
         if row.acknowledged_by is None:
             row.acknowledged_by = by
             row.acknowledged_at = at
-            self._s.flush()
+            flush(self._s)
         return _event_from_row(row)
 
     def prune(self, before: datetime) -> int:
         """Delete resolved events that ended before ``before``."""
-        res = self._s.execute(
+        return write(
+            self._s,
             delete(AlertEventRow).where(
                 AlertEventRow.state == str(EventState.RESOLVED), AlertEventRow.resolved_at < before
-            )
+            ),
         )
-        return res.rowcount or 0

@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.evidence import Evidence, EvidenceUsage
+from app.store.errors import flush, write
 from app.store.models import EvidenceRow
 
 __all__ = ["EvidenceRepository"]
@@ -41,7 +42,7 @@ class EvidenceRepository:
             reencoded=ev.reencoded, note=ev.note,
         )
         self.s.add(row)
-        self.s.flush()
+        flush(self.s)
         return _from_row(row)
 
     def get(self, evidence_id: int) -> Evidence | None:
@@ -97,7 +98,7 @@ class EvidenceRepository:
                 for cid, a in sorted(acc.items(), key=lambda kv: (kv[1]["name"].lower(), kv[0] or 0))]
 
     def delete(self, evidence_id: int) -> None:
-        self.s.execute(delete(EvidenceRow).where(EvidenceRow.id == evidence_id))
+        write(self.s, delete(EvidenceRow).where(EvidenceRow.id == evidence_id))
 
     def paths(self) -> set[str]:
         return set(self.s.scalars(select(EvidenceRow.path)))

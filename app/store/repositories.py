@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import (
     AlertRule,
@@ -21,7 +21,9 @@ from app.domain import (
     name_key,
 )
 from app.domain.audit import AuditEntry, ProblemReport
+from app.domain.errors import StaleWrite
 from app.store.alert_events import AlertEventRepository
+from app.store.errors import flush, write
 from app.store.models import AlertRuleRow, AuditRow, CameraRow, ProblemReportRow, SettingRow, utcnow
 
 
@@ -62,7 +64,7 @@ class CameraRepository:
     def add(self, cam: Camera) -> Camera:
         row = _camera_to_row(cam, CameraRow())
         self._s.add(row)
-        self._s.flush()
+        flush(self._s)
         return _camera_from_row(row)
 
     def get(self, camera_id: int) -> Camera | None:
@@ -84,26 +86,19 @@ class CameraRepository:
         if row is None:
             raise KeyError(cam.id)
         _camera_to_row(cam, row)
-        self._s.flush()
+        flush(self._s)
         return _camera_from_row(row)
 
     def remove(self, camera_id: int) -> bool:
         """Delete a camera; its firing alerts resolve in the same transaction (no ghost events)."""
         AlertEventRepository(self._s).resolve_for_camera(camera_id, datetime.now(UTC))
-        res = self._s.execute(delete(CameraRow).where(CameraRow.id == camera_id))
-        return bool(res.rowcount)
-
-    def remove_all(self) -> int:
-        events = AlertEventRepository(self._s)
-        for cid in self._s.scalars(select(CameraRow.id)):
-            events.resolve_for_camera(cid, datetime.now(UTC))
-        return self._s.execute(delete(CameraRow)).rowcount or 0
+        return bool(write(self._s, delete(CameraRow).where(CameraRow.id == camera_id)))
 
     def count(self) -> int:
         return self._s.scalar(select(func.count()).select_from(CameraRow)) or 0
 
 
-def _id_by_name(session: Session, row_cls: type, name: str) -> int | None:
+def _id_by_name(session: Session, row_cls: type[CameraRow] | type[AlertRuleRow], name: str) -> int | None:
     """Id of the row whose name is ``name`` case-insensitively. The database's ``lower()`` index
     narrows ASCII names; ``casefold`` decides (SQLite's ``lower`` leaves non-ASCII letters alone)."""
     key = name_key(name)
@@ -180,7 +175,7 @@ class RuleRepository:
     def add(self, rule: AlertRule) -> AlertRule:
         row = _rule_to_row(rule, AlertRuleRow())
         self._s.add(row)
-        self._s.flush()
+        flush(self._s)
         return _rule_from_row(row)
 
     def get(self, rule_id: int) -> AlertRule | None:
@@ -197,7 +192,7 @@ class RuleRepository:
         return [_rule_from_row(r) for r in self._s.scalars(select(AlertRuleRow).order_by(AlertRuleRow.id))]
 
     def update(self, rule: AlertRule, *, expected_version: int | None = None) -> AlertRule:
-        """Write ``rule`` back. With ``expected_version``, refuse (StaleDataError) when the stored
+        """Write ``rule`` back. With ``expected_version``, refuse (:class:`StaleWrite`) when the stored
         rule is no longer at the version the caller read; the UPDATE itself also matches only
         the version loaded here, so a writer racing in between cannot be overwritten."""
         assert rule.id is not None
@@ -205,33 +200,33 @@ class RuleRepository:
         if row is None:
             raise KeyError(rule.id)
         if expected_version is not None and row.version != expected_version:
-            raise StaleDataError(f"alert rule {rule.id} is at version {row.version}, not {expected_version}")
+            raise StaleWrite(f"alert rule {rule.id} is at version {row.version}, not {expected_version}")
         _rule_to_row(rule, row)
-        self._s.flush()
+        flush(self._s)
         return _rule_from_row(row)
 
     def remove(self, rule_id: int) -> bool:
-        return bool(self._s.execute(delete(AlertRuleRow).where(AlertRuleRow.id == rule_id)).rowcount)
+        return bool(write(self._s, delete(AlertRuleRow).where(AlertRuleRow.id == rule_id)))
 
 
 class SettingsRepository:
     def __init__(self, session: Session):
         self._s = session
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         row = self._s.get(SettingRow, key)
         return row.value if row is not None else default
 
     def all(self) -> dict[str, object]:
         return {r.key: r.value for r in self._s.scalars(select(SettingRow))}
 
-    def set(self, key: str, value) -> None:
+    def set(self, key: str, value: Any) -> None:
         row = self._s.get(SettingRow, key)
         if row is None:
             self._s.add(SettingRow(key=key, value=value))
         else:
             row.value = value
-        self._s.flush()
+        flush(self._s)
 
     def set_many(self, values: dict[str, object]) -> None:
         for k, v in values.items():
@@ -268,11 +263,11 @@ class AuditRepository:
 
     def prune(self, before: datetime, keep_rows: int) -> int:
         """Delete entries older than ``before``, then the oldest beyond ``keep_rows``; returns how many."""
-        n = self._s.execute(delete(AuditRow).where(AuditRow.at < before)).rowcount or 0
+        n = write(self._s, delete(AuditRow).where(AuditRow.at < before))
         if self.count() > keep_rows:
             cutoff = self._s.scalar(select(AuditRow.id).order_by(AuditRow.id.desc()).offset(keep_rows).limit(1))
             if cutoff is not None:
-                n += self._s.execute(delete(AuditRow).where(AuditRow.id <= cutoff)).rowcount or 0
+                n += write(self._s, delete(AuditRow).where(AuditRow.id <= cutoff))
         return n
 
     def recent(self, limit: int = 200, op_prefix: str | None = None, since: datetime | None = None,
@@ -307,7 +302,7 @@ class ReportRepository:
             camera_id=report.camera_id, rule_id=report.rule_id, created_at=report.created_at or utcnow(),
         )
         self._s.add(row)
-        self._s.flush()
+        flush(self._s)
         return _report_from_row(row)
 
     def get(self, report_id: int) -> ProblemReport | None:
@@ -329,5 +324,5 @@ class ReportRepository:
         row.resolved_at = utcnow()
         row.resolved_by = by
         row.resolution = resolution
-        self._s.flush()
+        flush(self._s)
         return _report_from_row(row)

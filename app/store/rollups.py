@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.metrics import RollupPoint, labels_text, parse_labels_text
+from app.store.errors import flush, write
 from app.store.models import MetricRollupRow
 
 
@@ -42,7 +43,7 @@ class RollupRepository:
         ).all()
         stale = [r.id for r in existing if (r.series, r.labels, r.minute) in keys]
         if stale:
-            self._s.execute(delete(MetricRollupRow).where(MetricRollupRow.id.in_(stale)))
+            write(self._s, delete(MetricRollupRow).where(MetricRollupRow.id.in_(stale)))
         self._s.add_all(
             MetricRollupRow(
                 series=p.series, labels=labels_text(p.labels), minute=p.minute,
@@ -50,7 +51,7 @@ class RollupRepository:
             )
             for p in pts
         )
-        self._s.flush()
+        flush(self._s)
         return len(pts)
 
     def history(
@@ -80,8 +81,7 @@ class RollupRepository:
 
     def prune(self, before_minute: int) -> int:
         """Delete every point older than ``before_minute``."""
-        res = self._s.execute(delete(MetricRollupRow).where(MetricRollupRow.minute < before_minute))
-        return res.rowcount or 0
+        return write(self._s, delete(MetricRollupRow).where(MetricRollupRow.minute < before_minute))
 
     def count(self) -> int:
         return self._s.scalar(select(func.count()).select_from(MetricRollupRow)) or 0

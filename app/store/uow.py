@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store.errors import domain_errors
 from app.store.repositories import (
     AuditRepository,
     CameraRepository,
@@ -16,7 +16,18 @@ from app.store.repositories import (
 
 
 class SqlUnitOfWork:
-    """``with uow: ...; uow.commit()`` — leaving the block without ``commit`` rolls back."""
+    """``with uow: ...; uow.commit()`` — leaving the block without ``commit`` rolls back.
+
+    A :class:`~app.domain.ports.UnitOfWork`: a write that breaks a constraint raises
+    :class:`~app.domain.errors.ConstraintViolation` (from a repository or from ``commit``),
+    one that lost a race :class:`~app.domain.errors.StaleWrite`.
+    """
+
+    cameras: CameraRepository
+    rules: RuleRepository
+    settings: SettingsRepository
+    audit: AuditRepository
+    reports: ReportRepository
 
     def __init__(self, session_factory: sessionmaker[Session]):
         self._factory = session_factory
@@ -34,7 +45,7 @@ class SqlUnitOfWork:
         self.reports = ReportRepository(s)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self._session is not None
         try:
             self._session.rollback()
@@ -50,14 +61,12 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self._session is not None, "unit of work not entered"
-        self._session.commit()
+        with domain_errors():
+            self._session.commit()
 
     def rollback(self) -> None:
         assert self._session is not None, "unit of work not entered"
         self._session.rollback()
-
-
-__all__ = ["IntegrityError", "SqlUnitOfWork"]
 
 
 class Store:
@@ -72,3 +81,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+__all__ = ["SqlUnitOfWork", "Store"]

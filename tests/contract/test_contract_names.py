@@ -49,11 +49,12 @@ def test_camera_names_differing_in_case_conflict(station: Station) -> None:
 
 
 def test_the_store_itself_refuses_a_case_duplicate(station: Station) -> None:
-    from sqlalchemy.exc import IntegrityError
+    from app.domain.errors import ConstraintViolation
 
-    with pytest.raises(IntegrityError), station.store.uow() as uow:
+    with pytest.raises(ConstraintViolation) as ei, station.store.uow() as uow:
         uow.cameras.add(Camera(name=station.gate.name.upper(), source="test://moving"))
         uow.commit()
+    assert ei.value.constraint == "unique"
 
 
 def test_cli_add_refuses_a_case_duplicate_and_the_export_imports_again(tmp_path: Path) -> None:

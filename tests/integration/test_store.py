@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app.domain import AlertRule, Camera, Comparator, TargetKind
+from app.domain import AlertRule, Camera, Comparator, ConstraintViolation, TargetKind
 from app.domain.audit import AuditEntry
 from app.platform.paths import ENV_DATA_DIR, ENV_DB, resolve_paths, sqlite_url
 from app.store import SchemaTooNew, StoreError, open_store
@@ -64,8 +64,9 @@ def test_unique_camera_names(store):
     with store.uow() as uow:
         uow.cameras.add(Camera(name="A", source="test://still"))
         uow.commit()
-    with pytest.raises(IntegrityError), store.uow() as uow:
+    with pytest.raises(ConstraintViolation) as ei, store.uow() as uow:
         uow.cameras.add(Camera(name="A", source="test://moving"))
+    assert ei.value.constraint == "unique" and isinstance(ei.value.__cause__, IntegrityError)
 
 
 def test_rules_cascade_with_their_camera(store):

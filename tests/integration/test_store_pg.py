@@ -23,7 +23,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app.domain import AlertRule, Camera, Comparator, TargetKind
+from app.domain import AlertRule, Camera, Comparator, ConstraintViolation, TargetKind
 from app.domain.errors import Conflict
 from app.domain.operations import UpdateRule
 from app.platform.paths import StationPaths
@@ -205,9 +205,10 @@ def test_pg_unique_names_are_enforced_by_the_database(store):
     with store.uow() as uow:
         uow.rules.add(AlertRule(name="dup", metric="fps", comparator=Comparator.LT, threshold=1))
         uow.commit()
-    with pytest.raises(IntegrityError), store.uow() as uow:
+    with pytest.raises(ConstraintViolation) as ei, store.uow() as uow:
         uow.rules.add(AlertRule(name="dup", metric="fps", comparator=Comparator.GT, threshold=2))
         uow.session.flush()
+    assert ei.value.constraint == "unique" and isinstance(ei.value.__cause__, IntegrityError)
 
 
 def test_pg_concurrent_rule_updates_cannot_both_win(store):

@@ -144,7 +144,7 @@ def test_failure_during_apply_rolls_back(db, tmp_path):
     cams = parse_cameras_text(GOOD)
     before = content(path)
     # Two cameras that collide on the database's unique name: the second insert fails mid-transaction.
-    with pytest.raises(Exception):  # noqa: B017 - the IntegrityError from the database
+    with pytest.raises(Exception):  # noqa: B017 - the store's ConstraintViolation (the database's refusal)
         import_cameras(store, [*cams, cams[0]], replace=False)
     assert content(path) == before
 
