@@ -1,8 +1,10 @@
-"""StationAdmin (domain-only camera/rule administration) on a real SQLite store, no processes."""
+"""StationAdmin (domain-only camera/rule administration) on the in-memory store, no processes.
+
+The same administration on the SQLite store is covered by the contract suite and
+the store's integration tests.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +18,8 @@ from app.domain import (
     TargetKind,
 )
 from app.services import StationAdmin
-from app.store import open_store
 from app.supervisor.model import WorkerState, WorkerStatus
+from tests.support.memory_store import MemoryStore
 
 
 class StatesOnly:
@@ -31,13 +33,18 @@ class StatesOnly:
 
 
 @pytest.fixture
-def admin(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
-    sup = StatesOnly()
-    a = StationAdmin(store, sup)  # type: ignore[arg-type]
-    a.sup = sup  # type: ignore[attr-defined]
-    yield a
-    store.dispose()
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def sup() -> StatesOnly:
+    return StatesOnly()
+
+
+@pytest.fixture
+def admin(store: MemoryStore, sup: StatesOnly) -> StationAdmin:
+    return StationAdmin(store, sup)  # type: ignore[arg-type]  # asks the supervisor only for status
 
 
 def code(fn) -> tuple[ErrorCode, str]:
@@ -59,7 +66,7 @@ def test_add_list_get_update_remove_camera(admin: StationAdmin) -> None:
     assert [c.id for c in admin.list_cameras()] == [gate.id]
 
 
-def test_camera_refusals(admin: StationAdmin) -> None:
+def test_camera_refusals(admin: StationAdmin, sup: StatesOnly) -> None:
     gate = admin.add_camera(Camera("Gate", "test://moving"))
     admin.add_camera(Camera("Yard", "test://still"))
     c, msg = code(lambda: admin.add_camera(Camera("", "ftp://x", max_fps=0)))
@@ -76,15 +83,15 @@ def test_camera_refusals(admin: StationAdmin) -> None:
                lambda: admin.remove_camera(99)):
         assert code(fn)[0] is ErrorCode.NOT_FOUND
     for live in (WorkerState.RUNNING, WorkerState.BACKOFF, WorkerState.FAILED):
-        admin.sup.states[gate.id] = live  # type: ignore[attr-defined]
+        sup.states[gate.id] = live
         c, msg = code(lambda: admin.remove_camera(gate.id))
         assert c is ErrorCode.INVALID_STATE and live.value in msg
     assert admin.get_camera(gate.id) == gate
 
 
-def test_removing_a_camera_removes_its_rules(admin: StationAdmin) -> None:
+def test_removing_a_camera_removes_its_rules(admin: StationAdmin, store: MemoryStore) -> None:
     gate = admin.add_camera(Camera("Gate", "test://moving"))
-    with admin._store.uow() as uow:  # seeding only
+    with store.uow() as uow:  # seeding only
         uow.rules.add(AlertRule("gate offline", "offline", Comparator.EQ, 1, target=TargetKind.CAMERA,
                                 camera_id=gate.id))
         uow.rules.add(AlertRule("any slow", "fps", Comparator.LT, 2))
@@ -93,8 +100,8 @@ def test_removing_a_camera_removes_its_rules(admin: StationAdmin) -> None:
     assert [r.name for r in admin.list_rules()] == ["any slow"]
 
 
-def test_rule_enable_disable_and_delete(admin: StationAdmin) -> None:
-    with admin._store.uow() as uow:
+def test_rule_enable_disable_and_delete(admin: StationAdmin, store: MemoryStore) -> None:
+    with store.uow() as uow:
         r = uow.rules.add(AlertRule("slow", "fps", Comparator.LT, 2))
         uow.commit()
     off = admin.set_rule_enabled(r.id, False)

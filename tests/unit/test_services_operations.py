@@ -1,8 +1,12 @@
-"""Both implementations of the operations against a fake supervisor and a real SQLite store.
+"""Both implementations of the operations against a fake supervisor, with no processes.
 
-No processes: the supervisor is an in-memory fake that keeps worker states and
-writes real preview slots. The same cases run against the legacy and the
-domain implementation (``impl`` is parametrized) and must give the same answers.
+The supervisor is an in-memory fake that keeps worker states and writes real
+preview slots. The same cases run against the legacy and the domain
+implementation (``world`` is parametrized) and must give the same answers. The
+domain path runs on the in-memory store (``tests/support/memory_store.py``: no
+database, no migrations); the legacy path is transaction scripts on an engine,
+so it runs on a SQLite store, and so do the cases that compare the two on the
+same data. The contract suite (``tests/contract``) runs both on real parts.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from app.supervisor.model import (
     WorkerStatus,
 )
 from app.worker.preview import PreviewWriter
+from tests.support.memory_store import MemoryStore
 
 
 class FakeSupervisor:
@@ -204,10 +209,12 @@ class FakeClock:
 
 
 class World:
-    def __init__(self, tmp: Path, kind: str, store_cls: type[Store] = Store) -> None:
-        self.store = open_store(f"sqlite:///{tmp / 'station.db'}")
-        if store_cls is not Store:
-            self.store = store_cls(self.store.engine)
+    """The parts an implementation is built on. ``kind`` "domain" keeps the data in memory;
+    "legacy" (and any case that builds both on the same data) in a SQLite store."""
+
+    def __init__(self, tmp: Path, kind: str) -> None:
+        self.store: Store | MemoryStore = (
+            MemoryStore() if kind == "domain" else open_store(f"sqlite:///{tmp / 'station.db'}"))
         self.sup = FakeSupervisor(tmp)
         self.probe = FakeProbe()
         self.clock = FakeClock()
@@ -217,9 +224,14 @@ class World:
         self.yard = self.admin.add_camera(Camera("Yard", "rtsp://u:secret@10.0.0.9/s", active=False))
         self.ops = self.build(kind)
 
+    @property
+    def sql(self) -> Store:
+        assert isinstance(self.store, Store), "this world keeps its data in memory"
+        return self.store
+
     def build(self, kind: str) -> StationOperations:
         if kind == "legacy":
-            return LegacyOperations(self.store.engine, self.sup, self.probe, self.history, clock=self.clock)
+            return LegacyOperations(self.sql.engine, self.sup, self.probe, self.history, clock=self.clock)
         return DomainOperations(self.store, self.sup, self.probe, self.history, clock=self.clock)
 
     def close(self) -> None:
@@ -521,24 +533,17 @@ def test_legacy_and_domain_answer_alike(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- side effects (domain path)
 
 
-class _CommitFails(Store):
-    """A store whose commits fail (disk full, lost connection...)."""
-
-    def uow(self):
-        uow = super().uow()
-
-        def commit() -> None:
-            raise OSError("disk I/O error")
-
-        uow.commit = commit  # type: ignore[method-assign]
-        return uow
+def _commit_fails(w: World) -> MemoryStore:
+    """The world's data, through a store whose commits fail (disk full, lost connection...)."""
+    assert isinstance(w.store, MemoryStore)
+    return w.store.failing_commits(OSError("disk I/O error"))
 
 
 def test_failure_after_stopping_a_worker_is_a_side_effect_failure(tmp_path: Path) -> None:
     w = World(tmp_path, "domain")
     try:
         w.ops.start_camera(CameraRef(w.gate.id))
-        broken = DomainOperations(_CommitFails(w.store.engine), w.sup, w.probe, w.history)
+        broken = DomainOperations(_commit_fails(w), w.sup, w.probe, w.history)
         with pytest.raises(SideEffectFailure) as ei:
             broken.deactivate_camera(CameraRef(w.gate.id))
         assert ei.value.op == "deactivate_camera" and isinstance(ei.value.cause, OSError)
@@ -567,7 +572,7 @@ def test_failures_before_any_side_effect_propagate_unchanged(tmp_path: Path) -> 
         with pytest.raises(ConnectionError):
             w.ops.start_camera(CameraRef(w.gate.id))
         assert w.sup.calls == []
-        broken = DomainOperations(_CommitFails(w.store.engine), w.sup, w.probe, w.history)
+        broken = DomainOperations(_commit_fails(w), w.sup, w.probe, w.history)
         with pytest.raises(OSError, match="disk I/O"):
             broken.create_rule(CreateRule(rule()))
         assert w.admin.list_rules() == []
@@ -608,7 +613,7 @@ def test_legacy_update_rule_detects_a_write_between_its_read_and_its_update(tmp_
                 other.commit()
                 other.close()
 
-        event.listen(w.store.engine, "before_cursor_execute", meddle)
+        event.listen(w.sql.engine, "before_cursor_execute", meddle)
         code, msg = code_of(lambda: w.ops.update_rule(UpdateRule(r.id, {"threshold": 1}, expected_version=1)))
         assert fired and code is ErrorCode.CONFLICT and "meanwhile" in msg
         kept = w.admin.get_rule(r.id)
