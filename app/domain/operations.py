@@ -9,9 +9,10 @@ every refusal is an :class:`~app.domain.errors.OperationError` with a stable cod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from app.domain.camera import CameraState
+from app.domain.errors import FieldError, ValidationError
 from app.domain.rules import AlertRule
 
 #: operation name -> whether it changes something (writes are never run twice)
@@ -51,6 +52,23 @@ def track_of(op: str) -> str:
 # ---------------------------------------------------------------- requests
 
 
+def check_range(name: str, value: Any, low: float, high: float, *, unit: str = "",
+                integer: bool = False, subject: str = "request") -> None:
+    """Raise :class:`ValidationError` unless ``low < value <= high`` (``low <= value`` for integers)."""
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok:
+        ok = (low <= value <= high) if integer else (low < value <= high)
+    if not ok:
+        what = f"an integer from {low:g} to {high:g}" if integer else f"a number above {low:g} and at most {high:g}"
+        raise ValidationError(FieldError(name, f"must be {what}{unit}"), subject=subject)
+
+
+# The bounds of the requests' parameters are on the request types (``StopCamera.TIMEOUT_MAX``...)
+# and each request checks itself (``validate()``): both implementations, and the API's
+# models, read them from here.
+
+
 @dataclass(frozen=True)
 class CameraRef:
     """Names one camera (start, restart, status, activate, deactivate, snapshot)."""
@@ -60,6 +78,8 @@ class CameraRef:
 
 #: image formats ``camera_snapshot`` answers in
 SNAPSHOT_FORMATS = ("png", "jpeg")
+#: how long a worker may take to answer a snapshot request (s)
+SNAPSHOT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -68,11 +88,29 @@ class SnapshotRequest(CameraRef):
 
     format: str = "png"
 
+    FORMATS: ClassVar[tuple[str, ...]] = SNAPSHOT_FORMATS
+
+    @staticmethod
+    def format_of(req: CameraRef) -> str:
+        """The format ``req`` asks for (PNG for a plain ``CameraRef``); a validation error for another."""
+        fmt = req.format if isinstance(req, SnapshotRequest) else "png"
+        if fmt not in SNAPSHOT_FORMATS:
+            raise ValidationError(FieldError("format", f"must be one of {', '.join(SNAPSHOT_FORMATS)}"),
+                                  subject="camera_snapshot request")
+        return fmt
+
 
 @dataclass(frozen=True)
 class StopCamera:
     camera_id: int
     timeout: float | None = None  # None = the supervisor's stop timeout
+
+    TIMEOUT_MAX: ClassVar[float] = 60.0
+
+    def validate(self) -> None:
+        if self.timeout is not None:
+            check_range("timeout", self.timeout, 0, self.TIMEOUT_MAX, unit=" seconds",
+                        subject="stop_camera request")
 
 
 @dataclass(frozen=True)
@@ -85,17 +123,32 @@ class LogsRequest:
     camera_id: int
     limit: int = 200
 
+    LIMIT_MAX: ClassVar[int] = 5000
+
+    def validate(self) -> None:
+        check_range("limit", self.limit, 1, self.LIMIT_MAX, integer=True, subject="camera_logs request")
+
 
 @dataclass(frozen=True)
 class ProbeRequest:
     camera_id: int
     timeout: float = 8.0
 
+    TIMEOUT_MAX: ClassVar[float] = 60.0
+
+    def validate(self) -> None:
+        check_range("timeout", self.timeout, 0, self.TIMEOUT_MAX, unit=" seconds", subject="probe_camera request")
+
 
 @dataclass(frozen=True)
 class StatsRequest:
     camera_id: int
     window_s: float = 60.0
+
+    WINDOW_MAX: ClassVar[float] = 3600.0
+
+    def validate(self) -> None:
+        check_range("window_s", self.window_s, 0, self.WINDOW_MAX, unit=" seconds", subject="camera_stats request")
 
 
 @dataclass(frozen=True)

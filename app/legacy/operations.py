@@ -32,6 +32,7 @@ from app.domain.errors import (
     ValidationError,
 )
 from app.domain.operations import (
+    SNAPSHOT_TIMEOUT,
     CameraLogs,
     CameraRef,
     CameraStats,
@@ -192,9 +193,7 @@ class LegacyOperations:
         return _status(cam, ws)
 
     def stop_camera(self, req: StopCamera) -> CameraStatus:
-        if req.timeout is not None and not _number_in(req.timeout, 0, 60.0):
-            raise ValidationError(FieldError("timeout", "must be a number above 0 and at most 60 seconds"),
-                                  subject="stop_camera request")
+        req.validate()
         cam = self._camera_row(req.camera_id)
         if self.supervisor.status(cam["id"]).state == WorkerState.STOPPED:
             raise InvalidState(f"camera {cam['id']} ({cam['name']}) is not running")
@@ -262,27 +261,22 @@ class LegacyOperations:
     # ------------------------------------------------------------ observation
 
     def camera_logs(self, req: LogsRequest) -> CameraLogs:
-        limit = req.limit
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 5000:
-            raise ValidationError(FieldError("limit", "must be an integer from 1 to 5000"),
-                                  subject="camera_logs request")
+        req.validate()
         cam = self._camera_row(req.camera_id)
-        lines = self.supervisor.logs(cam["id"], limit)
+        lines = self.supervisor.logs(cam["id"], req.limit)
         return CameraLogs(cam["id"], tuple(LogEntry(x.ts, x.source, x.level, x.text) for x in lines))
 
     def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
         from app.supervisor.evidence import EvidenceRequestError
 
-        fmt = req.format if isinstance(req, SnapshotRequest) else "png"
-        if fmt not in ("png", "jpeg"):
-            raise ValidationError(FieldError("format", "must be one of png, jpeg"), subject="camera_snapshot request")
+        fmt = SnapshotRequest.format_of(req)
         cam = self._camera_row(req.camera_id)
         ws = self.supervisor.status(cam["id"])
         not_running = f"camera {cam['id']} ({cam['name']}) is not running; there is no live frame"
         if ws.state not in _WITH_PROCESS:
             raise InvalidState(not_running)
         try:
-            answer, data = self.supervisor.take_snapshot(cam["id"], fmt, 5.0)
+            answer, data = self.supervisor.take_snapshot(cam["id"], fmt, SNAPSHOT_TIMEOUT)
         except EvidenceRequestError as e:
             if e.reason == "not_running":
                 raise InvalidState(not_running) from None
@@ -294,9 +288,7 @@ class LegacyOperations:
                         int(answer.get("seq", 0)), png, fmt, jpeg)
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
-        if not _number_in(req.timeout, 0, 60.0):
-            raise ValidationError(FieldError("timeout", "must be a number above 0 and at most 60 seconds"),
-                                  subject="probe_camera request")
+        req.validate()
         cam = self._camera_row(req.camera_id)
         started = self.clock()
         out = self.probe_runner.probe(cam["source"], req.timeout)
@@ -318,9 +310,7 @@ class LegacyOperations:
                            elapsed=elapsed)
 
     def camera_stats(self, req: StatsRequest) -> CameraStats:
-        if not _number_in(req.window_s, 0, 3600.0):
-            raise ValidationError(FieldError("window_s", "must be a number above 0 and at most 3600 seconds"),
-                                  subject="camera_stats request")
+        req.validate()
         cam = self._camera_row(req.camera_id)
         ws = self.supervisor.status(cam["id"])
         running = ws.state in _WITH_PROCESS and ws.pid is not None
@@ -351,10 +341,6 @@ class LegacyOperations:
             stall_timeout=cam["stall_timeout"], extra_args=("--motion-warmup", str(cam["motion_warmup"])),
             command=self.worker_command,
         )
-
-
-def _number_in(value: Any, low: float, high: float) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and low < value <= high
 
 
 def _refusal(cam: Mapping[str, Any], e: SupervisorError) -> Exception:

@@ -32,7 +32,7 @@ from app.domain.errors import (
     ValidationError,
 )
 from app.domain.operations import (
-    SNAPSHOT_FORMATS,
+    SNAPSHOT_TIMEOUT,
     CameraLogs,
     CameraRef,
     CameraStats,
@@ -52,6 +52,7 @@ from app.domain.operations import (
     StatusList,
     StopCamera,
     UpdateRule,
+    check_range,
 )
 from app.domain.ports import HistoryPort, ProbePort, SupervisorPort, UnitOfWork, UnitOfWorkFactory
 from app.domain.rules import AlertRule, Notify
@@ -66,14 +67,17 @@ from app.services.specs import spec_for
 
 Clock = Callable[[], float]
 
-#: bounds of the request parameters (both implementations enforce the same ones)
-LOGS_LIMIT_MAX = 5000
-PROBE_TIMEOUT_MAX = 60.0
-STATS_WINDOW_MAX = 3600.0
-STOP_TIMEOUT_MAX = 60.0
+#: bounds of the request parameters: the request types' own (both implementations check them there)
+LOGS_LIMIT_MAX = LogsRequest.LIMIT_MAX
+PROBE_TIMEOUT_MAX = ProbeRequest.TIMEOUT_MAX
+STATS_WINDOW_MAX = StatsRequest.WINDOW_MAX
+STOP_TIMEOUT_MAX = StopCamera.TIMEOUT_MAX
 
-#: how long a worker may take to answer a snapshot request (s)
-SNAPSHOT_TIMEOUT = 5.0
+__all__ = [
+    "LOGS_LIMIT_MAX", "PROBE_TIMEOUT_MAX", "SNAPSHOT_TIMEOUT", "STATS_WINDOW_MAX", "STOP_TIMEOUT_MAX",
+    "DomainOperations", "after_side_effect", "camera_state", "check_range", "probe_result",
+    "rule_changes", "supervisor_refusal", "to_camera_status",
+]
 #: worker states in which a worker process exists (stats, snapshot)
 PROCESS_STATES = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED,
                             WorkerState.STOPPING})
@@ -116,18 +120,6 @@ def to_camera_status(camera: Camera, ws: WorkerStatus) -> CameraStatus:
         codec=ws.codec,
         error=ws.error,
     )
-
-
-def check_range(name: str, value: Any, low: float, high: float, *, unit: str = "",
-                integer: bool = False, subject: str = "request") -> None:
-    """Raise :class:`ValidationError` unless ``low < value <= high`` (``low <= value`` for integers)."""
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        ok = (low <= value <= high) if integer else (low < value <= high)
-    if not ok:
-        what = f"an integer from {low:g} to {high:g}" if integer else f"a number above {low:g} and at most {high:g}"
-        raise ValidationError(FieldError(name, f"must be {what}{unit}"), subject=subject)
 
 
 def rule_changes(rule_id: int, changes: Mapping[str, Any], current_notify: Notify) -> dict[str, Any]:
@@ -300,8 +292,7 @@ class DomainOperations:
             return to_camera_status(camera, ws)
 
     def stop_camera(self, req: StopCamera) -> CameraStatus:
-        if req.timeout is not None:
-            check_range("timeout", req.timeout, 0, STOP_TIMEOUT_MAX, unit=" seconds", subject="stop_camera request")
+        req.validate()
         camera = self._camera(req.camera_id)
         current = self._sup.status(req.camera_id)
         if current.state is WorkerState.STOPPED:
@@ -386,7 +377,7 @@ class DomainOperations:
     # -- observation
 
     def camera_logs(self, req: LogsRequest) -> CameraLogs:
-        check_range("limit", req.limit, 1, LOGS_LIMIT_MAX, integer=True, subject="camera_logs request")
+        req.validate()
         camera = self._camera(req.camera_id)
         lines = self._sup.logs(req.camera_id, req.limit)
         assert camera.id is not None
@@ -395,10 +386,7 @@ class DomainOperations:
     def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
         from app.supervisor.evidence import EvidenceRequestError
 
-        fmt = getattr(req, "format", "png")
-        if fmt not in SNAPSHOT_FORMATS:
-            raise ValidationError(FieldError("format", f"must be one of {', '.join(SNAPSHOT_FORMATS)}"),
-                                  subject="camera_snapshot request")
+        fmt = SnapshotRequest.format_of(req)
         camera = self._camera(req.camera_id)
         ws = self._sup.status(req.camera_id)
         if ws.state not in PROCESS_STATES:
@@ -416,7 +404,7 @@ class DomainOperations:
                         png=data if fmt == "png" else b"", jpeg=data if fmt == "jpeg" else b"")
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
-        check_range("timeout", req.timeout, 0, PROBE_TIMEOUT_MAX, unit=" seconds", subject="probe_camera request")
+        req.validate()
         camera = self._camera(req.camera_id)
         t0 = self._clock()
         answer = self._probe.probe(camera.source, req.timeout)
@@ -424,7 +412,7 @@ class DomainOperations:
         return probe_result(req.camera_id, answer, elapsed)
 
     def camera_stats(self, req: StatsRequest) -> CameraStats:
-        check_range("window_s", req.window_s, 0, STATS_WINDOW_MAX, unit=" seconds", subject="camera_stats request")
+        req.validate()
         self._camera(req.camera_id)
         ws = self._sup.status(req.camera_id)
         running = ws.state in PROCESS_STATES and ws.pid is not None
