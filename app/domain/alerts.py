@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from app.domain.rules import Severity
 
@@ -58,7 +59,7 @@ class AlertEvent:
     def active(self) -> bool:
         return self.state is EventState.FIRING
 
-    def with_changes(self, **changes) -> AlertEvent:
+    def with_changes(self, **changes: Any) -> AlertEvent:
         return replace(self, **changes)
 
 
@@ -97,7 +98,7 @@ class AlertChange:
     sound: bool = False
     desktop: bool = True
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The document a webhook receives."""
         ev = self.event
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from app.domain.errors import FieldError, ValidationError
@@ -66,7 +67,7 @@ class Camera:
     tags: tuple[str, ...] = ()
     id: int | None = None
 
-    def with_changes(self, **changes) -> Camera:
+    def with_changes(self, **changes: Any) -> Camera:
         return replace(self, **changes)
 
     def problems(self) -> list[FieldError]:

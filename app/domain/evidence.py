@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 __all__ = ["EVIDENCE_KINDS", "EVIDENCE_MOMENTS", "Evidence", "EvidenceSettings", "EvidenceUsage"]
 
@@ -39,7 +41,7 @@ class Evidence:
             return "video/mp4"
         return "image/png" if self.path.endswith(".png") else "image/jpeg"
 
-    def with_changes(self, **changes) -> Evidence:
+    def with_changes(self, **changes: Any) -> Evidence:
         return replace(self, **changes)
 
 
@@ -56,10 +58,10 @@ class EvidenceSettings:
     min_free_mb: float = 1024.0  # nothing is written when the disk has less free space
 
     @classmethod
-    def from_settings(cls, values: dict) -> EvidenceSettings:
+    def from_settings(cls, values: Mapping[str, Any]) -> EvidenceSettings:
         """From the stored settings (``evidence.preroll_s`` ...); bad values fall back to the defaults."""
         base = cls()
-        out = {}
+        out: dict[str, Any] = {}
         for name in ("enabled", "clips"):
             v = values.get(f"evidence.{name}")
             out[name] = v if isinstance(v, bool) else getattr(base, name)
@@ -67,8 +69,10 @@ class EvidenceSettings:
                   "max_total_mb": (1, 10_000_000), "min_free_mb": (0, 10_000_000)}
         for name, (lo, hi) in limits.items():
             v = values.get(f"evidence.{name}")
-            ok = isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
-            out[name] = float(v) if ok else getattr(base, name)
+            if isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi:
+                out[name] = float(v)
+            else:
+                out[name] = getattr(base, name)
         return cls(**out)
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: How long minute rollups are kept.
 ROLLUP_RETENTION_SECONDS = 7 * 86400
 
 
-def labels_key(labels: dict[str, object] | tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...]:
+def labels_key(labels: Mapping[str, object] | tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...]:
     """The canonical, hashable form of a label set: sorted ``(name, value)`` pairs of strings."""
     if not labels:
         return ()
-    items = labels.items() if isinstance(labels, dict) else labels
+    items = labels.items() if isinstance(labels, Mapping) else labels
     return tuple(sorted((str(k), str(v)) for k, v in items))
 
 

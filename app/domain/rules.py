@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.domain.errors import FieldError, ValidationError
@@ -171,7 +172,7 @@ class AlertRule:
     version: int = 1
     id: int | None = None
 
-    def with_changes(self, **changes) -> AlertRule:
+    def with_changes(self, **changes: Any) -> AlertRule:
         return replace(self, **changes)
 
     @property

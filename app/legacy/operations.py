@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.camera import CameraState, name_key
@@ -107,9 +107,11 @@ class LegacyOperations:
             if _rule_name_taken(conn, rule.name):
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
-                new_id = conn.execute(insert(alert_rules).values(**_rule_values(rule))).inserted_primary_key[0]
+                key = conn.execute(insert(alert_rules).values(**_rule_values(rule))).inserted_primary_key
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
+            assert key is not None, "an INSERT of one row reports its primary key"
+            new_id = key[0]
             row = conn.execute(select(alert_rules).where(alert_rules.c.id == new_id)).mappings().one()
         return RuleResult(_rule_from(row))
 
@@ -253,10 +255,10 @@ class LegacyOperations:
         with self.engine.begin() as conn:
             conn.execute(update(cameras).where(cameras.c.id == cam["id"], cameras.c.active.is_(True))
                          .values(active=False))
-            cam = conn.execute(select(cameras).where(cameras.c.id == cam["id"])).mappings().first()
-        if cam is None:
+            fresh = conn.execute(select(cameras).where(cameras.c.id == cam["id"])).mappings().first()
+        if fresh is None:
             raise NotFound(f"camera {req.camera_id} does not exist")
-        return _status(cam, self.supervisor.status(cam["id"]))
+        return _status(fresh, self.supervisor.status(fresh["id"]))
 
     # ------------------------------------------------------------ observation
 
@@ -327,14 +329,14 @@ class LegacyOperations:
 
     # ------------------------------------------------------------ helpers
 
-    def _camera_row(self, camera_id: int) -> Mapping[str, Any]:
+    def _camera_row(self, camera_id: int) -> RowMapping:
         with self.engine.connect() as conn:
             row = conn.execute(select(cameras).where(cameras.c.id == camera_id)).mappings().first()
         if row is None:
             raise NotFound(f"camera {camera_id} does not exist")
         return row
 
-    def _spec(self, cam: Mapping[str, Any]) -> WorkerSpec:
+    def _spec(self, cam: RowMapping) -> WorkerSpec:
         return WorkerSpec(
             camera_id=cam["id"], name=cam["name"], source=cam["source"], loop=bool(cam["loop"]),
             max_fps=cam["max_fps"], motion_threshold=cam["motion_threshold"],
@@ -343,7 +345,7 @@ class LegacyOperations:
         )
 
 
-def _refusal(cam: Mapping[str, Any], e: SupervisorError) -> Exception:
+def _refusal(cam: RowMapping, e: SupervisorError) -> Exception:
     if isinstance(e, AlreadyRunning):
         return InvalidState(f"camera {cam['id']} ({cam['name']}) is already running")
     if isinstance(e, NotRunning):
@@ -351,7 +353,7 @@ def _refusal(cam: Mapping[str, Any], e: SupervisorError) -> Exception:
     return Unavailable(f"the supervisor could not act on camera {cam['id']} ({cam['name']}): {e}")
 
 
-def _status(cam: Mapping[str, Any], ws: WorkerStatus) -> CameraStatus:
+def _status(cam: RowMapping, ws: WorkerStatus) -> CameraStatus:
     if ws.state == WorkerState.STOPPED and not cam["active"]:
         state = CameraState.INACTIVE
     else:
@@ -379,7 +381,7 @@ def _rule_values(rule: AlertRule) -> dict[str, Any]:
     }
 
 
-def _rule_from(row: Mapping[str, Any]) -> AlertRule:
+def _rule_from(row: RowMapping) -> AlertRule:
     n = row["notify"] or {}
     return AlertRule(
         id=row["id"], name=row["name"], target=TargetKind(row["target"]), camera_id=row["camera_id"],

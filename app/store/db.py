@@ -6,7 +6,9 @@ import logging
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -94,7 +96,7 @@ def check_sqlite_file(engine: Engine) -> None:
             "move the file away to start with a new one")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -118,10 +120,10 @@ class _ReadOnlyConnection(sqlite3.Connection):
     """The read-only connection a full disk leaves (a pooled one is replaced once there is space)."""
 
 
-def _refresh_read_only(path: Path):
+def _refresh_read_only(path: Path) -> Callable[[Any, Any, Any], None]:
     """A checkout listener: a pooled read-only fallback is dropped once the disk has space again."""
 
-    def listener(dbapi_conn, _record, _proxy) -> None:
+    def listener(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         if isinstance(dbapi_conn, _ReadOnlyConnection):
             free = free_bytes(path)
             if free is not None and free >= LOW_SPACE_BYTES:
@@ -130,7 +132,7 @@ def _refresh_read_only(path: Path):
     return listener
 
 
-def _sqlite_creator(path: Path):
+def _sqlite_creator(path: Path) -> Callable[[], sqlite3.Connection]:
     """Connections with the station's pragmas; on a full disk, a read-only one so reads keep working.
 
     Opening a WAL database needs to write its -shm/-wal files; with no space left that
@@ -194,11 +196,11 @@ def storage_health(engine: Engine) -> dict[str, object]:
     return {"ok": True, "problem": None, "free_bytes": free}
 
 
-def _private_files(path: Path):
+def _private_files(path: Path) -> Callable[[Any, Any], None]:
     """A connect listener making the database and its WAL files 0600 (they hold camera passwords)."""
     done: set[str] = set()
 
-    def listener(_dbapi_conn, _record) -> None:
+    def listener(_dbapi_conn: Any, _record: Any) -> None:
         for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if str(f) in done:
                 continue

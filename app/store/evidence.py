@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -68,11 +70,11 @@ class EvidenceRepository:
             q = q.where(EvidenceRow.camera_id == camera_id)
         return [_from_row(r) for r in self.s.scalars(q)]
 
-    def oldest_first(self) -> list[Evidence]:
+    def oldest_first(self) -> builtins.list[Evidence]:
         rows = self.s.scalars(select(EvidenceRow).order_by(EvidenceRow.created_at, EvidenceRow.id))
         return [_from_row(r) for r in rows]
 
-    def older_than(self, cutoff: datetime) -> list[Evidence]:
+    def older_than(self, cutoff: datetime) -> builtins.list[Evidence]:
         rows = self.s.scalars(select(EvidenceRow).where(EvidenceRow.created_at < cutoff)
                               .order_by(EvidenceRow.created_at, EvidenceRow.id))
         return [_from_row(r) for r in rows]
@@ -80,20 +82,20 @@ class EvidenceRepository:
     def total_bytes(self) -> int:
         return int(self.s.scalar(select(func.coalesce(func.sum(EvidenceRow.bytes), 0))) or 0)
 
-    def usage(self) -> list[EvidenceUsage]:
+    def usage(self) -> builtins.list[EvidenceUsage]:
         q = select(
             EvidenceRow.camera_id, func.max(EvidenceRow.camera_name), EvidenceRow.kind, func.count(),
             func.sum(EvidenceRow.bytes), func.min(EvidenceRow.created_at), func.max(EvidenceRow.created_at),
         ).group_by(EvidenceRow.camera_id, EvidenceRow.kind)
-        acc: dict[int | None, dict] = {}
+        acc: dict[int | None, dict[str, Any]] = {}
         for cid, name, kind, count, size, oldest, newest in self.s.execute(q):
             a = acc.setdefault(cid, {"name": name or "", "snapshot": 0, "clip": 0, "bytes": 0,
                                      "oldest": None, "newest": None})
             a[kind] = a.get(kind, 0) + int(count)
             a["bytes"] += int(size or 0)
-            oldest, newest = _aware(oldest), _aware(newest)
-            a["oldest"] = oldest if a["oldest"] is None or (oldest and oldest < a["oldest"]) else a["oldest"]
-            a["newest"] = newest if a["newest"] is None or (newest and newest > a["newest"]) else a["newest"]
+            first, last = _aware(oldest), _aware(newest)
+            a["oldest"] = first if a["oldest"] is None or (first and first < a["oldest"]) else a["oldest"]
+            a["newest"] = last if a["newest"] is None or (last and last > a["newest"]) else a["newest"]
         return [EvidenceUsage(cid, a["name"], a["snapshot"], a["clip"], a["bytes"], a["oldest"], a["newest"])
                 for cid, a in sorted(acc.items(), key=lambda kv: (kv[1]["name"].lower(), kv[0] or 0))]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -42,7 +43,7 @@ class CameraRow(Base):
     motion_warmup: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
     stall_timeout: Mapped[float] = mapped_column(Float, nullable=False, default=10.0)
     location: Mapped[str] = mapped_column(String(200), nullable=False, default="")
-    tags: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
@@ -67,7 +68,7 @@ class AlertRuleRow(Base):
     no_data: Mapped[str] = mapped_column(String(10), nullable=False)
     schedule: Mapped[str] = mapped_column(Text, nullable=False, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    notify: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    notify: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     template: Mapped[str | None] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -122,7 +123,7 @@ class AuditRow(Base):
     fallback: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     actor: Mapped[str] = mapped_column(String(80), nullable=False, default="")
     reason: Mapped[str] = mapped_column(String(80), nullable=False, default="")
-    detail: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
 
 class ProblemReportRow(Base):

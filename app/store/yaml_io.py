@@ -102,6 +102,11 @@ class _Budget:
                                        f"than {MAX_VALUES:,} values; write the values out instead"])
 
 
+def _line_of(event: yaml.Event) -> int:
+    """The 1-based line a parse event starts on."""
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
 def _check_shape(text: str) -> None:
     """Refuse deep nesting and alias bombs before anything recursive reads the file.
 
@@ -109,12 +114,12 @@ def _check_shape(text: str) -> None:
     at any depth): the nesting depth, and how many values the file holds once every
     alias is expanded (each anchor's expanded size is known when its node ends).
     """
-    stack: list[list] = []  # per open collection: [anchor, values so far]
+    stack: list[list[Any]] = []  # per open collection: [anchor, values so far]
     sizes: dict[str, int] = {}
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            n = sizes.get(event.anchor, 1)
+            n = sizes.get(event.anchor or "", 1)
         elif isinstance(event, yaml.ScalarEvent):
             n = 1
             if event.anchor:
@@ -122,7 +127,7 @@ def _check_shape(text: str) -> None:
         elif isinstance(event, yaml.CollectionStartEvent):
             stack.append([event.anchor, 1])
             if len(stack) > MAX_DEPTH:
-                raise ConfigFileError("", [f"line {event.start_mark.line + 1}: (file): nested more than "
+                raise ConfigFileError("", [f"line {_line_of(event)}: (file): nested more than "
                                            f"{MAX_DEPTH} levels deep"])
             continue
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -135,11 +140,11 @@ def _check_shape(text: str) -> None:
             stack[-1][1] += n
         total += n if isinstance(event, yaml.AliasEvent) else 0
         if stack and stack[-1][1] > MAX_VALUES or total > MAX_VALUES:
-            raise ConfigFileError("", [f"line {event.start_mark.line + 1}: (file): aliases expand to more "
+            raise ConfigFileError("", [f"line {_line_of(event)}: (file): aliases expand to more "
                                        f"than {MAX_VALUES:,} values; write the values out instead"])
 
 
-def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], budget: _Budget | None = None) -> Any:
+def _plain(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], budget: _Budget | None = None) -> Any:
     """Turn a composed YAML node into Python data, remembering each path's line."""
     budget = budget or _Budget()
     budget.take(node)
@@ -159,14 +164,14 @@ def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], budget: _Budge
     return yaml.SafeLoader("").construct_object(node)
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
     loc = tuple(loc)
     while loc and loc not in lines:
         loc = loc[:-1]
     return lines.get(loc, 1)
 
 
-def _field_name(loc: tuple) -> str:
+def _field_name(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -194,7 +199,7 @@ def parse_cameras_file(path: Path | str, *, max_bytes: int = DEFAULT_MAX_FILE_BY
 
 
 def parse_cameras_text(text: str, filename: str = "<text>") -> list[Camera]:
-    lines: dict[tuple, int] = {}
+    lines: dict[tuple[Any, ...], int] = {}
     try:
         _check_shape(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -216,14 +221,14 @@ def parse_cameras_text(text: str, filename: str = "<text>") -> list[Camera]:
     try:
         model = _FileIn.model_validate(data)
     except ValidationError as e:
-        problems = []
+        found: list[str] = []
         for err in e.errors():
             loc = tuple(err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            problems.append(f"{filename}:{_line_for(loc, lines)}: {_field_name(loc)}: {msg}")
-        raise ConfigFileError(filename, problems) from None
+            found.append(f"{filename}:{_line_for(loc, lines)}: {_field_name(loc)}: {msg}")
+        raise ConfigFileError(filename, found) from None
 
     problems: list[str] = []
     if model.version != FORMAT_VERSION:
