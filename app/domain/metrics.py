@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: How long minute rollups are kept.
 ROLLUP_RETENTION_SECONDS = 7 * 86400
 
 
-def labels_key(labels: Mapping[str, object] | tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...]:
+def labels_key(labels: dict[str, object] | tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...]:
     """The canonical, hashable form of a label set: sorted ``(name, value)`` pairs of strings."""
     if not labels:
         return ()
-    items = labels.items() if isinstance(labels, Mapping) else labels
+    items = labels.items() if isinstance(labels, dict) else labels
     return tuple(sorted((str(k), str(v)) for k, v in items))
 
 
@@ -25,7 +24,11 @@ def labels_text(labels: tuple[tuple[str, str], ...]) -> str:
 def parse_labels_text(text: str) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
-    return labels_key(dict(part.split("=", 1) for part in text.split(",")))
+    pairs: dict[str, object] = {}
+    for part in text.split(","):
+        name, value = part.split("=", 1)
+        pairs[name] = value
+    return labels_key(pairs)
 
 
 @dataclass(frozen=True)
