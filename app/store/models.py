@@ -78,7 +78,8 @@ class AlertRuleRow(Base):
     )
 
     # Optimistic concurrency: an UPDATE only matches the version it read, so two writers racing
-    # on one rule cannot lose an update (the loser gets StaleDataError -> "conflict").
+    # on one rule cannot lose an update (the loser gets StaleDataError, which the unit of work
+    # raises as the domain's StaleWrite -> "conflict").
     # The services set the new version themselves.
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
