@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Self, TypeVar
 
@@ -42,6 +43,7 @@ class _Shared:
         self.tables = _Tables()
         self.camera_ids = itertools.count(1)
         self.rule_ids = itertools.count(1)
+        self.before_commit: list[Callable[[], None]] = []
 
 
 class MemoryStore:
@@ -58,6 +60,12 @@ class MemoryStore:
     def failing_commits(self, error: BaseException) -> MemoryStore:
         """A view on the same data whose commits raise ``error`` (a full disk, a lost connection)."""
         return MemoryStore(commit_error=error, _shared=self._shared)
+
+    def before_next_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once, when the next unit of work commits and before its writes land: another
+        writer that gets in between an operation's checks and its commit."""
+        with self._shared.lock:
+            self._shared.before_commit.append(fn)
 
     def dispose(self) -> None:
         """Nothing to release (the same call as the real store's)."""
@@ -98,12 +106,17 @@ class MemoryUnitOfWork:
         if self._commit_error is not None:
             raise self._commit_error
         with self._shared.lock:
+            hooks, self._shared.before_commit = self._shared.before_commit, []
+        for hook in hooks:
+            hook()
+        with self._shared.lock:
             committed = self._shared.tables.copy()
             for rid in _changed(self._base.rules, work.rules):
                 if committed.rules.get(rid) is not self._base.rules.get(rid):
                     raise StaleWrite(f"alert rule {rid} was changed by another unit of work meanwhile")
             _apply(self._base.cameras, work.cameras, committed.cameras)
             _apply(self._base.rules, work.rules, committed.rules)
+            _check_constraints(committed)  # against what others committed meanwhile, as the database does
             self._shared.tables = committed
         self._begin()
 
@@ -131,6 +144,16 @@ def _apply(base: dict[int, _T], work: dict[int, _T], into: dict[int, _T]) -> Non
             into[i] = work[i]
         else:
             into.pop(i, None)
+
+
+def _check_constraints(tables: _Tables) -> None:
+    for what, items in (("camera", tables.cameras), ("alert rule", tables.rules)):
+        keys = [name_key(x.name) for x in items.values()]
+        if len(keys) != len(set(keys)):
+            raise ConstraintViolation(f"two {what}s have the same name", constraint="unique")
+    for rule in tables.rules.values():
+        if rule.camera_id is not None and rule.camera_id not in tables.cameras:
+            raise ConstraintViolation(f"camera {rule.camera_id} does not exist", constraint="reference")
 
 
 def _name_taken(items: dict[int, Camera] | dict[int, AlertRule], name: str, other_than: int | None) -> bool:

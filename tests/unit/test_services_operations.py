@@ -635,3 +635,56 @@ def test_update_rule_patches_notification_settings(world: World) -> None:
     code, msg = code_of(lambda: world.ops.update_rule(UpdateRule(r.id, {"notify": "loud"})))
     assert code is ErrorCode.VALIDATION and "notify" in msg
     assert world.admin.get_rule(r.id) == v3
+
+
+# ---------------------------------------------------------------- another writer between the checks and the commit
+
+
+def _memory(w: World) -> MemoryStore:
+    assert isinstance(w.store, MemoryStore)
+    return w.store
+
+
+def test_a_name_taken_between_the_check_and_the_commit_is_the_same_conflict(tmp_path: Path) -> None:
+    w = World(tmp_path, "domain")
+    try:
+        store = _memory(w)
+
+        def other_writer() -> None:
+            with store.uow() as uow:
+                uow.rules.add(rule("dup"))
+                uow.cameras.add(Camera("Dock", "test://still"))
+                uow.commit()
+
+        store.before_next_commit(other_writer)
+        code, msg = code_of(lambda: w.ops.create_rule(CreateRule(rule(" DUP "))))
+        assert code is ErrorCode.CONFLICT and msg == "an alert rule named 'DUP' already exists"
+        assert [r.name for r in w.admin.list_rules()] == ["dup"]
+        store.before_next_commit(lambda: w.admin.update_camera(w.yard.id, {"name": "Quay"}))
+        code, msg = code_of(lambda: w.admin.add_camera(Camera("quay", "test://moving")))
+        assert code is ErrorCode.CONFLICT and msg == "a camera named 'quay' already exists"
+        assert [c.name for c in w.admin.list_cameras()] == ["Gate", "Quay", "Dock"]
+    finally:
+        w.close()
+
+
+def test_a_rule_changed_between_the_read_and_the_commit_is_a_conflict(tmp_path: Path) -> None:
+    w = World(tmp_path, "domain")
+    try:
+        store = _memory(w)
+        r = w.ops.create_rule(CreateRule(rule())).rule
+
+        def other_writer() -> None:
+            with store.uow() as uow:
+                current = uow.rules.get(r.id)
+                assert current is not None
+                uow.rules.update(current.with_changes(threshold=42.0, version=2))
+                uow.commit()
+
+        store.before_next_commit(other_writer)
+        code, msg = code_of(lambda: w.ops.update_rule(UpdateRule(r.id, {"threshold": 1}, expected_version=1)))
+        assert code is ErrorCode.CONFLICT and "meanwhile" in msg
+        kept = w.admin.get_rule(r.id)
+        assert (kept.threshold, kept.version) == (42.0, 2)  # the other writer's change survives
+    finally:
+        w.close()
