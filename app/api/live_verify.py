@@ -2,7 +2,7 @@
 
 The same scripted calls of all thirteen operations, valid and invalid, run once
 forced to the legacy path and once forced to the domain path; the answers are
-normalised (volatile figures such as pid, fps or CPU dropped) and compared. It
+normalised by the rules of :mod:`app.rollout.normalize` (its ``live`` profile) and compared. It
 uses one camera of the station (``camera``; default: the first one) and puts
 that camera back as it found it (active flag, running or not); the alert rules
 it creates are disabled while they exist and deleted at the end.
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
+from app.rollout.normalize import normalize_answer, same_answer
 
 MISSING_ID = 987_654_321
 PATHS = ("legacy", "domain")
@@ -46,7 +47,7 @@ class LiveReport:
         out = []
         legacy, domain = self.results.get("legacy", []), self.results.get("domain", [])
         for a, b in zip(legacy, domain, strict=False):
-            same = (a.outcome, a.normalized) == (b.outcome, b.normalized)
+            same = a.outcome == b.outcome and same_answer(a.normalized, b.normalized)
             out.append((a.step, a.op, a.outcome, b.outcome, same))
         return out
 
@@ -77,29 +78,6 @@ class LiveReport:
         return "\n".join(lines)
 
 
-def _norm(op: str, data: Any) -> Any:
-    """The part of a result that both paths must agree on."""
-    if op in ("start_camera", "stop_camera", "restart_camera", "camera_status", "activate_camera",
-              "deactivate_camera"):
-        return {"camera_id": data["camera_id"], "active": data["active"], "name": data["name"]}
-    if op == "list_status":
-        return sorted((i["camera_id"], i["name"], i["active"]) for i in data["items"])
-    if op in ("create_rule", "update_rule"):
-        rule = dict(data["rule"])
-        for k in ("id", "name"):
-            rule.pop(k, None)
-        return rule
-    if op == "camera_logs":
-        return {"camera_id": data["camera_id"], "is_list": isinstance(data["lines"], list)}
-    if op == "camera_snapshot":
-        return {"camera_id": data["camera_id"], "png": bool(data["png"])}
-    if op == "probe_camera":
-        return {k: data[k] for k in ("camera_id", "ok", "codec", "width", "height")}
-    if op == "camera_stats":
-        return {"camera_id": data["camera_id"], "running": data["running"]}
-    return data
-
-
 class _Runner:
     def __init__(self, client: ApiClient, path: str, camera_id: int, tag: str, log: Callable[[str], None]):
         self.c, self.path, self.cam, self.tag, self.log = client, path, camera_id, tag, log
@@ -116,7 +94,7 @@ class _Runner:
             return r
         route = payload.get("route") or {}
         outcome = "ok" if r.ok else (payload.get("error") or {}).get("code", f"http {r.status}")
-        normalized = _norm(op, payload["data"]) if r.ok else None
+        normalized = normalize_answer(op, payload["data"], live=True) if r.ok else None
         if outcome != expect:
             msg = (payload.get("error") or {}).get("message", "")
             self.log(f"  {self.path}: {step}: expected {expect}, got {outcome} {msg}")

@@ -100,7 +100,7 @@ from app.rollout.health import (
     health_metrics,
 )
 from app.rollout.metrics import DOMAIN, LEGACY, SHADOW_MISMATCH_OP, RolloutMetrics, WindowStats
-from app.rollout.normalize import differences, normalize
+from app.rollout.normalize import differences, normalize, same_answer
 from app.rollout.settings import TRACK_NAMES, RolloutSettings, parse_tracks
 
 log = logging.getLogger(__name__)
@@ -459,8 +459,8 @@ class Router:
             shadow = e
         except Exception as e:
             shadow = {"failure": repr(e)[:200]}
-        a, b = normalize(primary), normalize(shadow) if not isinstance(shadow, dict) else shadow
-        match = a == b
+        a, b = normalize(primary), normalize(shadow)
+        match = same_answer(a, b)
         self.metrics.record_shadow(not match)
         if match and self.audit is not None:
             self.audit.record(AuditEntry(op=SHADOW_OP, outcome="match", key=decision.key, path=other_path,

@@ -44,7 +44,7 @@ from app.domain.operations import (
 from app.rollout.decision import Force
 from app.rollout.errors import VerificationCancelled, VerificationError
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.rollout.normalize import differences, normalize, summarize
+from app.rollout.normalize import differences, is_failure, normalize, same_answer, summarize
 from app.rollout.router import Router
 
 
@@ -173,7 +173,7 @@ class Row:
 
     @property
     def failed(self) -> bool:
-        return any(isinstance(v, dict) and "failure" in v for v in (self.legacy, self.domain))
+        return is_failure(self.legacy) or is_failure(self.domain)
 
     def as_dict(self) -> dict:
         return {"step": self.n, "operation": self.op, "case": self.case,
@@ -301,7 +301,7 @@ def run_verification(make_station_parts: StationFactory, *, frame_timeout: float
         b = runs.get(DOMAIN, [])
         lg = a[i] if i < len(a) else {"failure": "not run"}
         dm = b[i] if i < len(b) else {"failure": "not run"}
-        ok = lg == dm and not any(isinstance(v, dict) and "failure" in v for v in (lg, dm))
+        ok = same_answer(lg, dm)
         report.rows.append(Row(i + 1, step.op, step.case, lg, dm, ok, tuple(differences(lg, dm))))
     report.elapsed_s = time.monotonic() - t0
     return report
