@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
+from app.rollout.gate_record import GateRecorder
 from app.rollout.normalize import normalize_answer, same_answer
 
 MISSING_ID = 987_654_321
@@ -66,6 +67,11 @@ class LiveReport:
     @property
     def passed(self) -> bool:
         return self.mismatches == 0 and self.failures == 0 and len(self.rows) > 0
+
+    def record_to(self, recorder: GateRecorder, *, actor: str) -> None:
+        """Record the result for the stage gate (``rollout.last_verify``, audited), as ``verify`` does."""
+        recorder.record_verification(self.passed, self.mismatches, self.failures, actor=actor,
+                                     detail={"live": True, "camera_id": self.camera_id, "steps": len(self.rows)})
 
     def table(self) -> str:
         w = max((len(r[0]) for r in self.rows), default=4)

@@ -43,6 +43,7 @@ from app.domain.operations import (
 )
 from app.rollout.decision import Force
 from app.rollout.errors import VerificationCancelled, VerificationError
+from app.rollout.gate_record import GateRecorder, verify_and_record
 from app.rollout.metrics import DOMAIN, LEGACY
 from app.rollout.normalize import differences, is_failure, normalize, same_answer, summarize
 from app.rollout.router import Router
@@ -208,6 +209,13 @@ class VerifyReport:
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, default=str)
 
+    def record_to(self, recorder: GateRecorder, *, actor: str) -> None:
+        """Record the result for the stage gate (``rollout.last_verify``, audited)."""
+        d = self.as_dict()
+        recorder.record_verification(self.passed, len(self.mismatches), len(self.failures), actor=actor,
+                                     detail={"mismatches": d["mismatches"], "failures": d["failures"],
+                                             "errors": self.errors})
+
     def table(self) -> str:
         heads = ("#", "operation", "case", "legacy", "domain", "match")
         body = [(str(r.n), r.op, r.case, summarize(r.legacy, 40), summarize(r.domain, 40),
@@ -305,6 +313,16 @@ def run_verification(make_station_parts: StationFactory, *, frame_timeout: float
         report.rows.append(Row(i + 1, step.op, step.case, lg, dm, ok, tuple(differences(lg, dm))))
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def verify_scratch_and_record(make_station_parts: StationFactory, recorder: GateRecorder | None, *, actor: str,
+                              show: Callable[[VerifyReport], None] | None = None, frame_timeout: float = 20.0,
+                              progress: Callable[[str], None] | None = None, on_step: OnStep | None = None,
+                              cancelled: Cancelled | None = None) -> VerifyReport:
+    """:func:`run_verification`, then its result recorded for the stage gate (nothing when cancelled)."""
+    return verify_and_record(lambda: run_verification(make_station_parts, frame_timeout=frame_timeout,
+                                                      progress=progress, on_step=on_step, cancelled=cancelled),
+                             recorder, actor=actor, show=show)
 
 
 def iter_ops(report: VerifyReport) -> Iterator[str]:
