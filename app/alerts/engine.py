@@ -57,6 +57,7 @@ from app.domain.alerts import (
     ChangeKind,
     EventState,
 )
+from app.domain.emitter import Emitter
 from app.domain.errors import FieldError, NotFound, ValidationError
 from app.domain.rules import (
     AlertRule,
@@ -187,7 +188,7 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._rules: list[_Rule] = []
         self._instances: dict[tuple[object, int | None], _Instance] = {}
-        self._subscribers: list[Callable[[AlertChange], None]] = []
+        self._changes: Emitter[AlertChange] = Emitter("alerts")
         self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
         self._retired: list[_Instance] = []  # instances of retargeted rules, closed by the next tick
         self._restored = False
@@ -253,14 +254,7 @@ class AlertEngine:
         """``callback(change)`` for every change, in order, once its event is stored (on the
         engine's writer thread; on the ticking thread with ``async_writes=False``); returns
         unsubscribe. Keep it short: hand the change to a queue or a Qt signal."""
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return self._changes.subscribe(callback)
 
     # -- evaluation ------------------------------------------------------------------------
     def _subject_cameras(self, now: float) -> list[int]:
@@ -608,7 +602,6 @@ class AlertEngine:
                         if inst is not None and inst.event is not None and inst.event_key == key \
                                 and inst.event.id is None:
                             inst.event = inst.event.with_changes(id=ev.id)
-        subscribers = self._subscribers
         for change, key, notify in job.changes:
             if key is not None:
                 ev = saved_by_key.get(key) or change.event
@@ -617,11 +610,7 @@ class AlertEngine:
                 change = replace(change, event=ev)
             if notify is not None and self._dispatcher is not None and (notify.webhook_url or notify.command):
                 self._dispatcher.submit(change, notify)
-            for cb in subscribers:
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("alerts: subscriber %r failed", cb)
+            self._changes.emit(change)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every evaluated change is stored and delivered to subscribers."""
@@ -667,13 +656,8 @@ class AlertEngine:
             change = None
             if target is not None:
                 change = self._change(ChangeKind.ACKNOWLEDGED, target, False, f"acknowledged by {ev.acknowledged_by}", when)
-            subscribers = self._subscribers
         if change is not None:
-            for cb in subscribers:
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("alerts: subscriber %r failed", cb)
+            self._changes.emit(change)
         return ev
 
     # -- reads -----------------------------------------------------------------------------

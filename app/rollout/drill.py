@@ -37,6 +37,7 @@ from app.rollout.metrics import RolloutMetrics
 from app.rollout.settings import Thresholds
 
 if TYPE_CHECKING:
+    from app.rollout.router import RolloutEvent
     from app.station import Station
 
 #: the operations a drill can drive (read-only: a drill never changes a camera or a rule)
@@ -211,10 +212,10 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
     events: list[tuple[str, float, Any]] = []
     tick = getattr(clock, "tick", None)
 
-    def listen(event: str, payload: Any) -> None:
-        events.append((event, clock(), payload))
+    def listen(event: RolloutEvent) -> None:
+        events.append((event.kind, clock(), event.payload))
 
-    router.add_listener(listen)
+    unsubscribe = router.subscribe(listen)
     try:
         with inject(router, spec, rng) as fault:
             t0 = clock()
@@ -232,8 +233,7 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
             report.duration_s = clock() - t0
             report.injected_failures, report.slowed_calls = fault.failed, fault.slowed
     finally:
-        with contextlib.suppress(ValueError):
-            router._listeners.remove(listen)
+        unsubscribe()
     for event, at, payload in events:
         if event == "health" and isinstance(payload, HealthVerdict) and payload.verdict is Verdict.ALERT:
             if not report.alerted:

@@ -41,10 +41,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from app.domain.audit import AuditEntry
 from app.domain.effects import begin_call, end_call
+from app.domain.emitter import Emitter
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
@@ -172,7 +173,13 @@ class RolloutSnapshot:
         }
 
 
-Listener = Callable[[str, Any], None]  # (event, payload): "health" HealthVerdict, "latched" RolloutSettings
+@dataclass(frozen=True)
+class RolloutEvent:
+    """What the router tells its listeners: ``"health"`` (the verdict changed; ``payload`` the new
+    :class:`HealthVerdict`) or ``"latched"`` (a rollback latched; ``payload`` the new settings)."""
+
+    kind: Literal["health", "latched"]
+    payload: HealthVerdict | RolloutSettings
 
 
 def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor: str,
@@ -229,7 +236,7 @@ class Router:
         self._rng = rng or random.Random()
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._listeners: list[Listener] = []
+        self._events: Emitter[RolloutEvent] = Emitter("rollout")
         if store is not None:
             self.control: RolloutControl | None = RolloutControl(
                 store, env=self.env, wall=wall, keys_provider=keys_provider)
@@ -315,15 +322,9 @@ class Router:
     def locked_fields(self) -> dict[str, str]:
         return self._settings.locked_fields()
 
-    def add_listener(self, fn: Listener) -> None:
-        self._listeners.append(fn)
-
-    def _emit(self, event: str, payload: Any) -> None:
-        for fn in list(self._listeners):
-            try:
-                fn(event, payload)
-            except Exception:
-                log.exception("rollout listener %r failed on %s", fn, event)
+    def subscribe(self, callback: Callable[[RolloutEvent], None]) -> Callable[[], None]:
+        """``callback(event)`` for every :class:`RolloutEvent` from now on; returns unsubscribe."""
+        return self._events.subscribe(callback)
 
     # ------------------------------------------------------------ deciding
 
@@ -508,7 +509,7 @@ class Router:
         changed = self._last_verdict is None or verdict.verdict != self._last_verdict.verdict
         self._last_verdict = verdict
         if changed:
-            self._emit("health", verdict)
+            self._events.emit(RolloutEvent("health", verdict))
         if verdict.verdict is Verdict.ALERT and s.auto_rollback:
             # per track: roll back the tracks whose operations alert (both when the verdict does not say)
             alerting = list(getattr(verdict, "alerting_tracks", None) or TRACK_NAMES)
@@ -540,7 +541,7 @@ class Router:
                                      latched_at=self._wall())
                 self._settings = s
             s = self.reload()
-        self._emit("latched", s)
+        self._events.emit(RolloutEvent("latched", s))
         return s
 
     def resume(self, *, track: str | None, actor: str = "", reason: str = "") -> RolloutSettings:
