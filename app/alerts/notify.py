@@ -147,7 +147,6 @@ class Dispatcher:
         self._threads = [
             threading.Thread(target=self._run, name=f"alert-notify-{i}", daemon=True) for i in range(workers)
         ]
-        self._listeners: list[Callable[[Delivery], None]] = []
         #: adds to a webhook's JSON document (the station: the event's snapshot and clip URLs)
         self.document_hook: Callable[[AlertChange, dict], dict] | None = None
         self.recent: deque[Delivery] = deque(maxlen=200)
@@ -160,10 +159,6 @@ class Dispatcher:
         self._busy = 0
         for t in self._threads:
             t.start()
-
-    def on_delivery(self, cb: Callable[[Delivery], None]) -> None:
-        """Call ``cb(delivery)`` (on a notification thread) after every delivery attempt."""
-        self._listeners.append(cb)
 
     def submit(self, change: AlertChange, notify: Notify) -> int:
         """Queue the rule's webhook and command for ``change``; returns the number of jobs queued."""
@@ -217,11 +212,6 @@ class Dispatcher:
             d = Delivery(channel, target, change.rule_name, str(change.kind), ok, attempts, detail,
                          time.monotonic() - t0)
             self.recent.append(d)
-            for cb in list(self._listeners):
-                try:
-                    cb(d)
-                except Exception:
-                    log.exception("alerts: delivery listener failed")
             with self._lock:
                 if ok:
                     self.delivered += 1
