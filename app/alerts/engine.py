@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
 from app.alerts.notify import Dispatcher
@@ -69,6 +70,9 @@ from app.domain.rules import (
     parse_schedule,
 )
 from app.metrics.registry import MetricsRegistry, SeriesKey
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,10 @@ class _Instance:
         self.adopted = False  # carries a previous run's firing event and has seen no fresh data yet
 
 
+#: a change found by a tick, before it is announced: (kind, instance, notify, message)
+_Pending = tuple[ChangeKind, _Instance, bool, str]
+
+
 @dataclass
 class _Job:
     """What one tick hands the writer: events to store, then changes to announce."""
@@ -164,7 +172,7 @@ class AlertEngine:
         self,
         registry: MetricsRegistry,
         *,
-        store=None,
+        store: Store | None = None,
         events: EventSink | None = None,
         dispatcher: Dispatcher | None = None,
         clock: Callable[[], float] = time.time,
@@ -175,7 +183,7 @@ class AlertEngine:
         rules: Iterable[AlertRule] = (),
         async_writes: bool = True,
         restore_grace: float = 60.0,
-    ):
+    ) -> None:
         self._reg = registry
         self._store = store
         self._events: EventSink = events or (StoreEventSink(store) if store is not None else MemoryEventSink())
@@ -293,7 +301,7 @@ class AlertEngine:
         if now is None:
             now = self._clock()
         t0 = time.perf_counter()
-        changes: list[tuple[ChangeKind, _Instance, bool, str]] = []
+        changes: list[_Pending] = []
         if not self._restored:
             self._restore(self._read_firing())
         with self._lock:
@@ -307,14 +315,14 @@ class AlertEngine:
             latest = self._reg.latest_sample
             stale = self.stale_after
             # Offline cameras: the raw series, plus any offline rule still firing (keep_firing_for).
-            offline = set()
+            offline: set[int | None] = set()
             for cid in cams:
                 s = latest((OFFLINE_METRIC, (("camera", str(cid)),)))
                 if s is not None and now - s[0] <= stale and s[1] >= 1:
                     offline.add(cid)
-            for inst in self._instances.values():
-                if inst.state is AlertState.FIRING and inst.rule.rule.metric == OFFLINE_METRIC:
-                    offline.add(inst.camera_id)
+            for held in self._instances.values():
+                if held.state is AlertState.FIRING and held.rule.rule.metric == OFFLINE_METRIC:
+                    offline.add(held.camera_id)
             instances = self._instances
             n = 0
             for pr in self._rules:
@@ -410,7 +418,7 @@ class AlertEngine:
         """Events of the previous run that no instance adopted within the grace: closed."""
         if not self._orphans or (self._restore_deadline is not None and now < self._restore_deadline):
             return []
-        closed = [
+        closed: list[tuple[_Instance | None, int, AlertEvent]] = [
             (None, next(self._keys), ev.with_changes(
                 state=EventState.RESOLVED, resolved_at=_dt(now),
                 message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated"))
@@ -420,7 +428,7 @@ class AlertEngine:
         return closed
 
     def _step(self, inst: _Instance, pr: _Rule, sample: tuple[float, float] | None, now: float,
-              stale: float, changes: list) -> None:
+              stale: float, changes: list[_Pending]) -> None:
         rule = pr.rule
         if sample is None or now - sample[0] > stale:
             if inst.adopted and self._restore_deadline is not None and now < self._restore_deadline:
@@ -475,7 +483,7 @@ class AlertEngine:
     def _announce_allowed(self, inst: _Instance, now: float) -> bool:
         return inst.last_notified is None or now - inst.last_notified >= inst.rule.rule.cooldown
 
-    def _fire(self, inst: _Instance, now: float, changes: list) -> None:
+    def _fire(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
         rule = inst.rule.rule
         inst.state = AlertState.FIRING
         inst.since = now
@@ -496,7 +504,7 @@ class AlertEngine:
         inst.dirty = True
         changes.append((ChangeKind.FIRING, inst, notify, msg))
 
-    def _maybe_repeat(self, inst: _Instance, now: float, changes: list) -> None:
+    def _maybe_repeat(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
         rule = inst.rule.rule
         if rule.repeat_interval <= 0 or inst.acknowledged or inst.last_notified is None:
             return
@@ -505,7 +513,7 @@ class AlertEngine:
             inst.announced = True
             changes.append((ChangeKind.REPEAT, inst, True, "still firing"))
 
-    def _resolve(self, inst: _Instance, now: float, why: str, changes: list) -> None:
+    def _resolve(self, inst: _Instance, now: float, why: str, changes: list[_Pending]) -> None:
         inst.state = AlertState.RESOLVED
         inst.since = now
         inst.active_since = None
@@ -518,7 +526,7 @@ class AlertEngine:
         changes.append((ChangeKind.RESOLVED, inst, inst.announced, why))
         inst.announced = False
 
-    def _leave(self, inst: _Instance, now: float, why: str, changes: list) -> None:
+    def _leave(self, inst: _Instance, now: float, why: str, changes: list[_Pending]) -> None:
         """The rule stops applying (schedule, removal): clear pending, resolve firing."""
         if inst.state is AlertState.PENDING:
             inst.state = AlertState.INACTIVE
@@ -528,7 +536,7 @@ class AlertEngine:
         elif inst.state is AlertState.FIRING:
             self._resolve(inst, now, why, changes)
 
-    def _inhibit(self, inst: _Instance, now: float, changes: list) -> None:
+    def _inhibit(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
         inst.inhibited = True
         if inst.state is AlertState.PENDING:
             inst.state = AlertState.INACTIVE
@@ -537,7 +545,7 @@ class AlertEngine:
             changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
 
     def _take_dirty(self, extra: list[_Instance]) -> list[tuple[_Instance | None, int, AlertEvent]]:
-        out = []
+        out: list[tuple[_Instance | None, int, AlertEvent]] = []
         for inst in (*self._instances.values(), *extra):
             if inst.dirty and inst.event is not None:
                 out.append((inst, inst.event_key, inst.event))
@@ -602,12 +610,12 @@ class AlertEngine:
                         if inst is not None and inst.event is not None and inst.event_key == key \
                                 and inst.event.id is None:
                             inst.event = inst.event.with_changes(id=ev.id)
-        for change, key, notify in job.changes:
-            if key is not None:
-                ev = saved_by_key.get(key) or change.event
-                if ev is not None and ev.id is None and key in self._db_ids:
-                    ev = ev.with_changes(id=self._db_ids[key])
-                change = replace(change, event=ev)
+        for change, change_key, notify in job.changes:
+            if change_key is not None:
+                announced = saved_by_key.get(change_key) or change.event
+                if announced is not None and announced.id is None and change_key in self._db_ids:
+                    announced = announced.with_changes(id=self._db_ids[change_key])
+                change = replace(change, event=announced)
             if notify is not None and self._dispatcher is not None and (notify.webhook_url or notify.command):
                 self._dispatcher.submit(change, notify)
             self._changes.emit(change)

@@ -314,10 +314,10 @@ def cmd_rollout(args: argparse.Namespace, store: Any, *, out: TextIO | None = No
             def show_rehearsal(r: RehearsalResult) -> None:
                 print(json.dumps(r.as_dict(), indent=2, default=str) if as_json else r.table(), file=out)
 
-            result = rehearse_and_record(
+            rehearsal = rehearse_and_record(
                 make_station_parts, control, actor=ACTOR, track=track, show=show_rehearsal,
                 progress=None if as_json else (lambda m: print(f"rehearse: {m}", file=err)))
-            return 0 if result.passed else 1
+            return 0 if rehearsal.passed else 1
         if cmd == "report":
             sub = getattr(args, "report_command", None)
             if sub == "file":

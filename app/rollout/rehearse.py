@@ -87,7 +87,7 @@ class RehearsalResult:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.status is Status.PASS for c in self.checks)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"track": self.track, "passed": self.passed, "elapsed_s": round(self.elapsed_s, 2),
                 "checks": [c.as_dict() for c in self.checks]}
 

@@ -41,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from app.domain.audit import AuditEntry
 from app.domain.effects import begin_call, end_call
@@ -104,6 +104,9 @@ from app.rollout.metrics import DOMAIN, LEGACY, SHADOW_MISMATCH_OP, RolloutMetri
 from app.rollout.normalize import differences, normalize, same_answer
 from app.rollout.settings import TRACK_NAMES, RolloutSettings, parse_tracks
 
+if TYPE_CHECKING:
+    from app.store.uow import Store
+
 log = logging.getLogger(__name__)
 
 _SCRATCH_SALT = "scratch"
@@ -123,9 +126,9 @@ class RolloutSnapshot:
     metrics: dict[str, float | None]  # domain_error_rate, success_rate, p95_ratio
     gates: dict[str, GateResult | None]  # per track
     checklists: dict[str, Checklist | None]  # per track, while latched
-    lifetime: dict[str, dict[str, dict]]
+    lifetime: dict[str, dict[str, dict[str, Any]]]
     track_windows: dict[str, WindowStats] = field(default_factory=dict)  # per track: its operations only
-    reports: dict[str, list[dict]] = field(default_factory=dict)  # per track: the open problem reports
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per track: the open problem reports
 
     @property
     def gate(self) -> GateResult | None:
@@ -145,7 +148,7 @@ class RolloutSnapshot:
         w = self.track_windows.get(track)
         return w.domain_share if w is not None else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         tracks = {}
         for name in TRACK_NAMES:
             ts = self.settings.track(name)
@@ -182,6 +185,10 @@ class RolloutEvent:
     payload: HealthVerdict | RolloutSettings
 
 
+#: (taken at, gates, checklists, open problem reports) per track, for ``snapshot``
+_GateCache = tuple[float, dict[str, GateResult | None], dict[str, Checklist | None], dict[str, list[dict[str, Any]]]]
+
+
 def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor: str,
            exc: str | None) -> AuditEntry:
     detail: dict[str, Any] = {}
@@ -209,7 +216,7 @@ class Router:
         self,
         legacy: StationOperations,
         domain: StationOperations,
-        store: Any = None,
+        store: Store | None = None,
         keys_provider: KeysProvider | None = None,
         *,
         env: Mapping[str, str] | None = None,
@@ -263,15 +270,15 @@ class Router:
         self._fault: Any = None  # the drill's fault injection (app.rollout.drill); None unless a drill runs
         self._shadow_inline = shadow_inline
         self._shadow_pool: ThreadPoolExecutor | None = None
-        self._shadow_busy: Future | None = None
-        self._gate_cache: tuple[float, dict, dict, dict] | None = None
+        self._shadow_busy: Future[bool] | None = None
+        self._gate_cache: _GateCache | None = None
 
     # ------------------------------------------------------------ settings and keys
 
     def _load_settings(self) -> RolloutSettings:
         if self.control is not None:
             return self.control.load()
-        prev = getattr(self, "_settings", None)
+        prev: RolloutSettings | None = getattr(self, "_settings", None)  # None while constructing
         if prev is not None:
             return prev
         return RolloutSettings.from_stored({}, self.env).with_changes(salt=_SCRATCH_SALT)
@@ -609,21 +616,21 @@ class Router:
             try:
                 if self.audit is not None:
                     self.audit.flush()
-                gates = {t: self.control.gate(t, s) for t in TRACK_NAMES}
+                gates: dict[str, GateResult | None] = {t: self.control.gate(t, s) for t in TRACK_NAMES}
                 lists = {t: self.control.checklist(t, s) for t in TRACK_NAMES}
                 reports = {t: [report_dict(r) for r in self.control.open_reports(t)] for t in TRACK_NAMES}
                 self._gate_cache = (now, gates, lists, reports)
             except Exception:
                 log.exception("computing the rollout gates failed")
                 self._gate_cache = (now, {}, {}, {})
-        gates, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
+        gate_map, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
         last = self._last_verdict
         # the verdict of the last check when it is current (judged once per health_interval)
         health = last if last is not None and now < self._next_health else self._judge(s, stats)
         return RolloutSnapshot(
             settings=s, stage=max(t.stage for t in s.tracks.values()), target_percent=s.target_percent,
             actual_call_share=stats.domain_share, key_share=key_share(s, self._pops), window=stats,
-            health=health, metrics=health_metrics(health), gates=dict(gates), checklists=dict(lists),
+            health=health, metrics=health_metrics(health), gates=dict(gate_map), checklists=dict(lists),
             lifetime=self.metrics.lifetime(), reports=dict(reports),
             track_windows={t: self.metrics.summary(s.thresholds.window_s, ops=TRACKS[t]) for t in TRACK_NAMES})
 
@@ -642,42 +649,43 @@ class Router:
         self.close()
 
     # ------------------------------------------------------------ StationOperations
+    # ``call`` dispatches by the operation's name, so its result is typed here, where the name is fixed.
 
     def create_rule(self, req: CreateRule) -> RuleResult:
-        return self.call("create_rule", req)
+        return cast(RuleResult, self.call("create_rule", req))
 
     def update_rule(self, req: UpdateRule) -> RuleResult:
-        return self.call("update_rule", req)
+        return cast(RuleResult, self.call("update_rule", req))
 
     def start_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("start_camera", req)
+        return cast(CameraStatus, self.call("start_camera", req))
 
     def stop_camera(self, req: StopCamera) -> CameraStatus:
-        return self.call("stop_camera", req)
+        return cast(CameraStatus, self.call("stop_camera", req))
 
     def restart_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("restart_camera", req)
+        return cast(CameraStatus, self.call("restart_camera", req))
 
     def camera_status(self, req: CameraRef) -> CameraStatus:
-        return self.call("camera_status", req)
+        return cast(CameraStatus, self.call("camera_status", req))
 
     def list_status(self, req: ListStatus) -> StatusList:
-        return self.call("list_status", req)
+        return cast(StatusList, self.call("list_status", req))
 
     def activate_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("activate_camera", req)
+        return cast(CameraStatus, self.call("activate_camera", req))
 
     def deactivate_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("deactivate_camera", req)
+        return cast(CameraStatus, self.call("deactivate_camera", req))
 
     def camera_logs(self, req: LogsRequest) -> CameraLogs:
-        return self.call("camera_logs", req)
+        return cast(CameraLogs, self.call("camera_logs", req))
 
     def camera_snapshot(self, req: CameraRef) -> Snapshot:
-        return self.call("camera_snapshot", req)
+        return cast(Snapshot, self.call("camera_snapshot", req))
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
-        return self.call("probe_camera", req)
+        return cast(ProbeResult, self.call("probe_camera", req))
 
     def camera_stats(self, req: StatsRequest) -> CameraStats:
-        return self.call("camera_stats", req)
+        return cast(CameraStats, self.call("camera_stats", req))

@@ -41,7 +41,7 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
-from app.rollout.decision import Force
+from app.rollout.decision import Decision, Force
 from app.rollout.errors import VerificationCancelled, VerificationError
 from app.rollout.gate_record import GateRecorder, verify_and_record
 from app.rollout.metrics import DOMAIN, LEGACY
@@ -80,11 +80,11 @@ def _rule(name: str = RULE_NAME, metric: str = "fps") -> AlertRule:
 class Step:
     op: str
     case: str
-    build: Callable[[ScratchStation, dict], Any]
+    build: Callable[[ScratchStation, dict[str, Any]], Any]
     wait_for_frames: bool = False  # wait for the active camera's first frames first
 
 
-def _s(op: str, case: str, build: Callable[[ScratchStation, dict], Any], **kw: Any) -> Step:
+def _s(op: str, case: str, build: Callable[[ScratchStation, dict[str, Any]], Any], **kw: Any) -> Step:
     return Step(op, case, build, **kw)
 
 
@@ -176,7 +176,7 @@ class Row:
     def failed(self) -> bool:
         return is_failure(self.legacy) or is_failure(self.domain)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"step": self.n, "operation": self.op, "case": self.case,
                 "legacy": summarize(self.legacy), "domain": summarize(self.domain), "match": self.match,
                 "diff": list(self.diff), "legacy_result": self.legacy, "domain_result": self.domain}
@@ -200,7 +200,7 @@ class VerifyReport:
     def passed(self) -> bool:
         return bool(self.rows) and not self.errors and not self.mismatches and not self.failures
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "steps": len(self.rows), "elapsed_s": round(self.elapsed_s, 2),
                 "mismatches": [f"{r.n}:{r.op} ({r.case})" for r in self.mismatches],
                 "failures": [f"{r.n}:{r.op} ({r.case})" for r in self.failures],
@@ -263,6 +263,7 @@ def _run_path(factory: StationFactory, path: str, frame_timeout: float, *, first
                     on_step(StepProgress(number, TOTAL_STEPS, path, step.op, step.case))
                 if step.wait_for_frames:
                     _wait_for_frames(router, station.active_camera, path, frame_timeout, cancelled, number)
+                decision: Decision | None
                 try:
                     req = step.build(station, ctx)
                     res, decision = router.call_with_decision(step.op, req, force=Force(path), actor="verify")
