@@ -40,16 +40,16 @@ import itertools
 import logging
 import math
 import operator
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
 from app.alerts.notify import Dispatcher
+from app.alerts.writer import EventWriter, HeldEvent, WriteJob
 from app.domain.alerts import (
     AlertChange,
     AlertEvent,
@@ -64,7 +64,6 @@ from app.domain.rules import (
     AlertRule,
     Comparator,
     NoDataPolicy,
-    Notify,
     ScheduleSpan,
     TargetKind,
     parse_schedule,
@@ -143,14 +142,6 @@ class _Instance:
 _Pending = tuple[ChangeKind, _Instance, bool, str]
 
 
-@dataclass
-class _Job:
-    """What one tick hands the writer: events to store, then changes to announce."""
-
-    saves: list[tuple[_Instance | None, int, AlertEvent]]
-    changes: list[tuple[AlertChange, int | None, Notify | None]]
-
-
 @dataclass(frozen=True)
 class TickResult:
     at: float
@@ -187,7 +178,6 @@ class AlertEngine:
         self._reg = registry
         self._store = store
         self._events: EventSink = events or (StoreEventSink(store) if store is not None else MemoryEventSink())
-        self._dispatcher = dispatcher
         self._clock = clock
         self._cameras = cameras
         self._camera_name = camera_name
@@ -207,14 +197,9 @@ class AlertEngine:
         self._stop = threading.Event()
         self._next_due: float | None = None
         # Writer: events are stored and changes announced off the evaluating thread.
-        self._async = async_writes
-        self._keys = itertools.count(1)
-        self._db_ids: dict[int, int] = {}  # event key -> database id, while firing
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self._writer_idle = threading.Condition(self._writer_lock)
-        self._pending_jobs = 0
+        self._keys = itertools.count(1)  # event keys: the writer maps them to database ids
+        self._writer = EventWriter(self._events, self._changes, dispatcher=dispatcher, state_lock=self._lock,
+                                   async_writes=async_writes)
         self.last_tick: TickResult | None = None
         self.tick_errors = 0
         self.set_rules(rules)
@@ -376,7 +361,7 @@ class AlertEngine:
                 inst = instances.pop(key)
                 self._leave(inst, now, "rule or camera no longer watched", changes)
                 gone.append(inst)
-            job = _Job(
+            job = WriteJob(
                 saves=self._take_dirty(gone) + self._take_orphans(now),
                 changes=[(self._change(kind, inst, notify, msg, now),
                           inst.event_key if inst.event and kind not in _NO_EVENT else None,
@@ -384,7 +369,7 @@ class AlertEngine:
                          for kind, inst, notify, msg in changes],
             )
         if job.saves or job.changes:
-            self._submit(job)
+            self._writer.submit(job)
         res = TickResult(now, n, len(job.changes), time.perf_counter() - t0)
         self.last_tick = res
         return res
@@ -414,11 +399,11 @@ class AlertEngine:
         self._instances[(pr.key, camera_id)] = inst
         return inst
 
-    def _take_orphans(self, now: float) -> list[tuple[_Instance | None, int, AlertEvent]]:
+    def _take_orphans(self, now: float) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
         """Events of the previous run that no instance adopted within the grace: closed."""
         if not self._orphans or (self._restore_deadline is not None and now < self._restore_deadline):
             return []
-        closed: list[tuple[_Instance | None, int, AlertEvent]] = [
+        closed: list[tuple[HeldEvent | None, int, AlertEvent]] = [
             (None, next(self._keys), ev.with_changes(
                 state=EventState.RESOLVED, resolved_at=_dt(now),
                 message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated"))
@@ -544,92 +529,18 @@ class AlertEngine:
             inst.active_since = None
             changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
 
-    def _take_dirty(self, extra: list[_Instance]) -> list[tuple[_Instance | None, int, AlertEvent]]:
-        out: list[tuple[_Instance | None, int, AlertEvent]] = []
+    def _take_dirty(self, extra: list[_Instance]) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
+        out: list[tuple[HeldEvent | None, int, AlertEvent]] = []
         for inst in (*self._instances.values(), *extra):
             if inst.dirty and inst.event is not None:
                 out.append((inst, inst.event_key, inst.event))
                 inst.dirty = False
         return out
 
-    # -- persistence and delivery (the writer) -----------------------------------------------
-    def _submit(self, job: _Job) -> None:
-        if not self._async:
-            self._write(job)
-            return
-        with self._writer_lock:
-            self._pending_jobs += 1
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="alert-events", daemon=True)
-                self._writer.start()
-        self._jobs.put(job)
-        backlog = self._jobs.qsize()
-        if backlog and backlog % 1000 == 0:
-            log.warning("alerts: %d batches of alert events waiting for the database", backlog)
-
-    def _write_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                self._write(job)
-            except Exception:
-                log.exception("alerts: writing/delivering alert events failed")
-            finally:
-                with self._writer_lock:
-                    self._pending_jobs -= 1
-                    self._writer_idle.notify_all()
-
-    def _write(self, job: _Job) -> None:
-        """Store the batch (one transaction), then announce its changes with the stored events."""
-        saved_by_key: dict[int, AlertEvent] = {}
-        if job.saves:
-            events = []
-            for _, key, ev in job.saves:
-                if ev.id is None and key in self._db_ids:
-                    ev = ev.with_changes(id=self._db_ids[key])  # resolve of an event stored meanwhile
-                events.append(ev)
-            saved = None
-            for attempt in range(3):
-                try:
-                    saved = self._events.save(events)
-                    break
-                except Exception:
-                    log.exception("alerts: cannot store %d alert event(s) (attempt %d)", len(events), attempt + 1)
-                    if self._async:  # only the writer thread may wait for the database
-                        time.sleep(0.2 * (attempt + 1))
-            if saved is not None:
-                with self._lock:
-                    for (inst, key, _), ev in zip(job.saves, saved, strict=True):
-                        saved_by_key[key] = ev
-                        if ev.state is EventState.RESOLVED:
-                            self._db_ids.pop(key, None)
-                        else:
-                            self._db_ids[key] = ev.id  # type: ignore[assignment]
-                        if inst is not None and inst.event is not None and inst.event_key == key \
-                                and inst.event.id is None:
-                            inst.event = inst.event.with_changes(id=ev.id)
-        for change, change_key, notify in job.changes:
-            if change_key is not None:
-                announced = saved_by_key.get(change_key) or change.event
-                if announced is not None and announced.id is None and change_key in self._db_ids:
-                    announced = announced.with_changes(id=self._db_ids[change_key])
-                change = replace(change, event=announced)
-            if notify is not None and self._dispatcher is not None and (notify.webhook_url or notify.command):
-                self._dispatcher.submit(change, notify)
-            self._changes.emit(change)
-
+    # -- persistence and delivery (app.alerts.writer) ------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every evaluated change is stored and delivered to subscribers."""
-        deadline = time.monotonic() + timeout
-        with self._writer_lock:
-            while self._pending_jobs:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._writer_idle.wait(left)
-        return True
+        return self._writer.flush(timeout)
 
     def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
         rule = inst.rule.rule
@@ -736,10 +647,6 @@ class AlertEngine:
             self._thread.join(timeout)
             self._thread = None
         self.flush(timeout)
-        with self._writer_lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            self._jobs.put(None)
-            writer.join(timeout)
+        self._writer.stop(timeout)
 
     close = stop
