@@ -39,15 +39,23 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import operator
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
+from app.alerts.lifecycle import (
+    Pending,
+    PreparedRule,
+    RuleInstance,
+    inhibit,
+    leave,
+    step,
+    to_datetime,
+)
 from app.alerts.notify import Dispatcher
 from app.alerts.writer import EventWriter, HeldEvent, WriteJob
 from app.domain.alerts import (
@@ -62,11 +70,7 @@ from app.domain.emitter import Emitter
 from app.domain.errors import FieldError, NotFound, ValidationError
 from app.domain.rules import (
     AlertRule,
-    Comparator,
-    NoDataPolicy,
-    ScheduleSpan,
     TargetKind,
-    parse_schedule,
 )
 from app.metrics.registry import MetricsRegistry, SeriesKey
 
@@ -75,10 +79,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_OPS: dict[Comparator, Callable[[float, float], bool]] = {
-    Comparator.GT: operator.gt, Comparator.GE: operator.ge, Comparator.LT: operator.lt,
-    Comparator.LE: operator.le, Comparator.EQ: operator.eq, Comparator.NE: operator.ne,
-}
 _CAMERA_TARGETS = (TargetKind.CAMERA, TargetKind.ALL_CAMERAS)
 OFFLINE_METRIC = "offline"
 _NO_EVENT = (ChangeKind.PENDING, ChangeKind.CLEARED)
@@ -86,60 +86,6 @@ _NO_EVENT = (ChangeKind.PENDING, ChangeKind.CLEARED)
 
 class AlertEngineError(Exception):
     """Base of the engine's own failures (bad wiring, not bad rules: those are ``ValidationError``)."""
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-class _Rule:
-    """A rule prepared for fast evaluation."""
-
-    __slots__ = ("rule", "key", "op", "spans", "station_key")
-
-    def __init__(self, rule: AlertRule):
-        self.rule = rule
-        self.key: object = rule.id if rule.id is not None else rule.name
-        self.op = _OPS[Comparator(rule.comparator)]
-        self.spans: tuple[ScheduleSpan, ...] = parse_schedule(rule.schedule)
-        self.station_key: SeriesKey = (rule.metric, ())
-
-    def same_subjects(self, other: AlertRule) -> bool:
-        r = self.rule
-        return (r.metric, r.target, r.camera_id) == (other.metric, other.target, other.camera_id)
-
-
-class _Instance:
-    __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
-                 "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
-                 "seen", "last_eval", "event_key", "adopted")
-
-    def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
-        self.rule = rule
-        self.camera_id = camera_id
-        self.subject = subject
-        self.series = series
-        self.state = AlertState.INACTIVE
-        self.since: float | None = None
-        self.active_since: float | None = None
-        self.last_true: float | None = None
-        self.value: float | None = None
-        self.last_notified: float | None = None
-        self.announced = False  # this firing was announced
-        self.event: AlertEvent | None = None
-        self.event_key = 0  # this firing's key in the writer (the database id may come later)
-        self.dirty = False  # event needs saving
-        self.acknowledged = False
-        self.inhibited = False
-        self.seen = 0  # tick number that last evaluated it
-        # When it was last evaluated (inf: it was held or out of schedule, so a pending
-        # period may not start before the next evaluation; None: never evaluated).
-        self.last_eval: float | None = None
-        self.adopted = False  # carries a previous run's firing event and has seen no fresh data yet
-
-
-#: a change found by a tick, before it is announced: (kind, instance, notify, message)
-_Pending = tuple[ChangeKind, _Instance, bool, str]
 
 
 @dataclass(frozen=True)
@@ -184,11 +130,11 @@ class AlertEngine:
         self.stale_after = stale_after
         self._tz = tz  # None: the station's local time
         self._lock = threading.RLock()
-        self._rules: list[_Rule] = []
-        self._instances: dict[tuple[object, int | None], _Instance] = {}
+        self._rules: list[PreparedRule] = []
+        self._instances: dict[tuple[object, int | None], RuleInstance] = {}
         self._changes: Emitter[AlertChange] = Emitter("alerts")
         self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
-        self._retired: list[_Instance] = []  # instances of retargeted rules, closed by the next tick
+        self._retired: list[RuleInstance] = []  # instances of retargeted rules, closed by the next tick
         self._restored = False
         self.restore_grace = restore_grace
         self._restore_deadline: float | None = None  # set by the first tick after a restore
@@ -213,7 +159,7 @@ class AlertEngine:
             if not r.enabled:
                 continue
             try:
-                prepared.append(_Rule(r.validated()))
+                prepared.append(PreparedRule(r.validated()))
             except ValidationError as e:
                 log.error("alerts: skipping invalid rule %r: %s", r.name, e)
         with self._lock:
@@ -286,7 +232,7 @@ class AlertEngine:
         if now is None:
             now = self._clock()
         t0 = time.perf_counter()
-        changes: list[_Pending] = []
+        changes: list[Pending] = []
         if not self._restored:
             self._restore(self._read_firing())
         with self._lock:
@@ -326,14 +272,15 @@ class AlertEngine:
                         inst.seen = tick_no
                         n += 1
                         if not in_schedule:
-                            self._leave(inst, now, "outside the rule's schedule", changes)
+                            leave(inst, now, "outside the rule's schedule", changes)
                             inst.last_eval = math.inf  # what held meanwhile does not count
                         elif not is_offline_rule and cid in offline:
-                            self._inhibit(inst, now, changes)
+                            inhibit(inst, now, changes)
                             inst.last_eval = math.inf
                         else:
                             inst.inhibited = False
-                            self._step(inst, pr, latest(inst.series), now, stale, changes)
+                            step(inst, pr, latest(inst.series), now, stale, changes, restore_until=self._restore_deadline,
+                                 value_since=self._reg.value_since, keys=self._keys)
                             inst.last_eval = now
                 else:
                     inst = instances.get((pr.key, None))
@@ -342,10 +289,11 @@ class AlertEngine:
                     inst.seen = tick_no
                     n += 1
                     if not in_schedule:
-                        self._leave(inst, now, "outside the rule's schedule", changes)
+                        leave(inst, now, "outside the rule's schedule", changes)
                         inst.last_eval = math.inf
                     else:
-                        self._step(inst, pr, latest(pr.station_key), now, stale, changes)
+                        step(inst, pr, latest(pr.station_key), now, stale, changes, restore_until=self._restore_deadline,
+                             value_since=self._reg.value_since, keys=self._keys)
                         inst.last_eval = now
             # When a pending instance is due to fire (the thread wakes for it, so a firing is
             # not up to a tick late).
@@ -356,10 +304,10 @@ class AlertEngine:
             # disabled, camera stopped or removed): they end.
             gone, self._retired = self._retired, []
             for inst in gone:
-                self._leave(inst, now, "the rule was changed", changes)
+                leave(inst, now, "the rule was changed", changes)
             for key in [k for k, i in instances.items() if i.seen != tick_no]:
                 inst = instances.pop(key)
-                self._leave(inst, now, "rule or camera no longer watched", changes)
+                leave(inst, now, "rule or camera no longer watched", changes)
                 gone.append(inst)
             job = WriteJob(
                 saves=self._take_dirty(gone) + self._take_orphans(now),
@@ -374,14 +322,14 @@ class AlertEngine:
         self.last_tick = res
         return res
 
-    def _new_instance(self, pr: _Rule, camera_id: int | None, now: float) -> _Instance:
+    def _new_instance(self, pr: PreparedRule, camera_id: int | None, now: float) -> RuleInstance:
         if camera_id is None:
             subject = str(pr.rule.target)
             series: SeriesKey = pr.station_key
         else:
             subject = self._subject(camera_id)
             series = (pr.rule.metric, (("camera", str(camera_id)),))
-        inst = _Instance(pr, camera_id, subject, series)
+        inst = RuleInstance(pr, camera_id, subject, series)
         inst.since = now
         orphan = self._orphans.pop((pr.rule.id, camera_id), None)
         if orphan is not None:  # still firing from the previous run: carry on without re-announcing
@@ -405,131 +353,14 @@ class AlertEngine:
             return []
         closed: list[tuple[HeldEvent | None, int, AlertEvent]] = [
             (None, next(self._keys), ev.with_changes(
-                state=EventState.RESOLVED, resolved_at=_dt(now),
+                state=EventState.RESOLVED, resolved_at=to_datetime(now),
                 message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated"))
             for ev in self._orphans.values()
         ]
         self._orphans.clear()
         return closed
 
-    def _step(self, inst: _Instance, pr: _Rule, sample: tuple[float, float] | None, now: float,
-              stale: float, changes: list[_Pending]) -> None:
-        rule = pr.rule
-        if sample is None or now - sample[0] > stale:
-            if inst.adopted and self._restore_deadline is not None and now < self._restore_deadline:
-                inst.last_true = now  # a restarted station has no data yet: the firing it adopted holds
-                return
-            policy = rule.no_data
-            if policy is NoDataPolicy.KEEP_LAST:
-                return
-            cond = policy is NoDataPolicy.ALERTING
-            value = None
-        else:
-            value = sample[1]
-            cond = pr.op(value, rule.threshold)
-        inst.adopted = False
-        state = inst.state
-        if cond:
-            inst.last_true = now
-            inst.value = value  # None: it holds because there is no data (no-data policy "alerting")
-            if state is AlertState.INACTIVE or state is AlertState.RESOLVED:
-                inst.state = AlertState.PENDING
-                # Pending since the value appeared (an event-driven sample may be up to a tick
-                # older than this evaluation), but not before the previous evaluation of this
-                # instance: it did not hold then.
-                start = now
-                if value is not None:
-                    start = self._reg.value_since(inst.series) or sample[0]  # type: ignore[index]
-                    floor = inst.last_eval if inst.last_eval is not None else sample[0]  # type: ignore[index]
-                    start = min(now, max(start, floor))
-                inst.active_since = inst.since = start
-                inst.acknowledged = False
-                changes.append((ChangeKind.PENDING, inst, False, ""))
-                state = AlertState.PENDING
-            if state is AlertState.PENDING:
-                if now - inst.active_since >= rule.for_seconds:  # type: ignore[operator]
-                    self._fire(inst, now, changes)
-            elif state is AlertState.FIRING:
-                self._maybe_repeat(inst, now, changes)
-        else:
-            if state is AlertState.PENDING:
-                inst.state = AlertState.INACTIVE
-                inst.since = now
-                inst.active_since = None
-                changes.append((ChangeKind.CLEARED, inst, False, ""))
-            elif state is AlertState.FIRING:
-                if value is not None:
-                    inst.value = value
-                if now - (inst.last_true if inst.last_true is not None else now) >= rule.keep_firing_for:
-                    self._resolve(inst, now, "", changes)
-                else:
-                    self._maybe_repeat(inst, now, changes)
-
-    def _announce_allowed(self, inst: _Instance, now: float) -> bool:
-        return inst.last_notified is None or now - inst.last_notified >= inst.rule.rule.cooldown
-
-    def _fire(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
-        rule = inst.rule.rule
-        inst.state = AlertState.FIRING
-        inst.since = now
-        inst.acknowledged = False
-        notify = self._announce_allowed(inst, now)
-        if notify:
-            inst.last_notified = now
-        inst.announced = notify
-        val = "no data" if inst.value is None else f"{inst.value:g}"
-        msg = f"{rule.name}: {inst.subject} {rule.metric} = {val} ({rule.comparator} {rule.threshold:g})"
-        inst.event_key = next(self._keys)
-        inst.event = AlertEvent(
-            rule_id=rule.id, rule_name=rule.name, camera_id=inst.camera_id, subject=inst.subject,
-            severity=rule.severity, state=EventState.FIRING, value=inst.value, threshold=rule.threshold,
-            message=msg, started_at=_dt(inst.active_since) or _dt(now),  # type: ignore[arg-type]
-            fired_at=_dt(now),
-        )
-        inst.dirty = True
-        changes.append((ChangeKind.FIRING, inst, notify, msg))
-
-    def _maybe_repeat(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
-        rule = inst.rule.rule
-        if rule.repeat_interval <= 0 or inst.acknowledged or inst.last_notified is None:
-            return
-        if now - inst.last_notified >= max(rule.repeat_interval, rule.cooldown):
-            inst.last_notified = now
-            inst.announced = True
-            changes.append((ChangeKind.REPEAT, inst, True, "still firing"))
-
-    def _resolve(self, inst: _Instance, now: float, why: str, changes: list[_Pending]) -> None:
-        inst.state = AlertState.RESOLVED
-        inst.since = now
-        inst.active_since = None
-        if inst.event is not None:
-            msg = inst.event.message + (f"; resolved: {why}" if why else "")
-            inst.event = inst.event.with_changes(
-                state=EventState.RESOLVED, resolved_at=_dt(now), value=inst.value, message=msg
-            )
-            inst.dirty = True
-        changes.append((ChangeKind.RESOLVED, inst, inst.announced, why))
-        inst.announced = False
-
-    def _leave(self, inst: _Instance, now: float, why: str, changes: list[_Pending]) -> None:
-        """The rule stops applying (schedule, removal): clear pending, resolve firing."""
-        if inst.state is AlertState.PENDING:
-            inst.state = AlertState.INACTIVE
-            inst.since = now
-            inst.active_since = None
-            changes.append((ChangeKind.CLEARED, inst, False, why))
-        elif inst.state is AlertState.FIRING:
-            self._resolve(inst, now, why, changes)
-
-    def _inhibit(self, inst: _Instance, now: float, changes: list[_Pending]) -> None:
-        inst.inhibited = True
-        if inst.state is AlertState.PENDING:
-            inst.state = AlertState.INACTIVE
-            inst.since = now
-            inst.active_since = None
-            changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
-
-    def _take_dirty(self, extra: list[_Instance]) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
+    def _take_dirty(self, extra: list[RuleInstance]) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
         out: list[tuple[HeldEvent | None, int, AlertEvent]] = []
         for inst in (*self._instances.values(), *extra):
             if inst.dirty and inst.event is not None:
@@ -542,11 +373,11 @@ class AlertEngine:
         """Wait until every evaluated change is stored and delivered to subscribers."""
         return self._writer.flush(timeout)
 
-    def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
+    def _change(self, kind: ChangeKind, inst: RuleInstance, notify: bool, msg: str, now: float) -> AlertChange:
         rule = inst.rule.rule
         ev = inst.event if kind not in _NO_EVENT else None  # pending/cleared: no event (yet)
         return AlertChange(
-            kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=_dt(now),  # type: ignore[arg-type]
+            kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=to_datetime(now),  # type: ignore[arg-type]
             notify=notify, rule_id=rule.id, camera_id=inst.camera_id, value=inst.value,
             threshold=rule.threshold, event=ev, message=msg or (ev.message if ev else ""),
             sound=rule.notify.sound, desktop=rule.notify.desktop,
@@ -562,7 +393,7 @@ class AlertEngine:
         when = self._clock() if at is None else at
         # The database first, outside the engine's lock: a busy database delays the operator,
         # never an evaluation.
-        ev = self._events.acknowledge(event_id, by.strip(), _dt(when))  # type: ignore[arg-type]
+        ev = self._events.acknowledge(event_id, by.strip(), to_datetime(when))  # type: ignore[arg-type]
         if ev is None:
             raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
         with self._lock:
@@ -591,7 +422,7 @@ class AlertEngine:
                 out.append(AlertStatus(
                     rule_name=rule.name, severity=rule.severity, subject=inst.subject, state=inst.state,
                     rule_id=rule.id, camera_id=inst.camera_id, value=inst.value, threshold=rule.threshold,
-                    since=_dt(inst.since), inhibited=inst.inhibited, acknowledged=inst.acknowledged,
+                    since=to_datetime(inst.since), inhibited=inst.inhibited, acknowledged=inst.acknowledged,
                     event_id=inst.event.id if inst.event is not None else None,
                 ))
             return out
