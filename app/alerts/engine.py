@@ -39,16 +39,25 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import operator
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from app.alerts.events import EventSink, MemoryEventSink, StoreEventSink
+from app.alerts.lifecycle import (
+    Pending,
+    PreparedRule,
+    RuleInstance,
+    inhibit,
+    leave,
+    step,
+    to_datetime,
+)
 from app.alerts.notify import Dispatcher
+from app.alerts.writer import EventWriter, HeldEvent, WriteJob
 from app.domain.alerts import (
     AlertChange,
     AlertEvent,
@@ -57,24 +66,19 @@ from app.domain.alerts import (
     ChangeKind,
     EventState,
 )
+from app.domain.emitter import Emitter
 from app.domain.errors import FieldError, NotFound, ValidationError
 from app.domain.rules import (
     AlertRule,
-    Comparator,
-    NoDataPolicy,
-    Notify,
-    ScheduleSpan,
     TargetKind,
-    parse_schedule,
 )
 from app.metrics.registry import MetricsRegistry, SeriesKey
 
+if TYPE_CHECKING:
+    from app.store.uow import Store
+
 log = logging.getLogger(__name__)
 
-_OPS: dict[Comparator, Callable[[float, float], bool]] = {
-    Comparator.GT: operator.gt, Comparator.GE: operator.ge, Comparator.LT: operator.lt,
-    Comparator.LE: operator.le, Comparator.EQ: operator.eq, Comparator.NE: operator.ne,
-}
 _CAMERA_TARGETS = (TargetKind.CAMERA, TargetKind.ALL_CAMERAS)
 OFFLINE_METRIC = "offline"
 _NO_EVENT = (ChangeKind.PENDING, ChangeKind.CLEARED)
@@ -82,64 +86,6 @@ _NO_EVENT = (ChangeKind.PENDING, ChangeKind.CLEARED)
 
 class AlertEngineError(Exception):
     """Base of the engine's own failures (bad wiring, not bad rules: those are ``ValidationError``)."""
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-class _Rule:
-    """A rule prepared for fast evaluation."""
-
-    __slots__ = ("rule", "key", "op", "spans", "station_key")
-
-    def __init__(self, rule: AlertRule):
-        self.rule = rule
-        self.key: object = rule.id if rule.id is not None else rule.name
-        self.op = _OPS[Comparator(rule.comparator)]
-        self.spans: tuple[ScheduleSpan, ...] = parse_schedule(rule.schedule)
-        self.station_key: SeriesKey = (rule.metric, ())
-
-    def same_subjects(self, other: AlertRule) -> bool:
-        r = self.rule
-        return (r.metric, r.target, r.camera_id) == (other.metric, other.target, other.camera_id)
-
-
-class _Instance:
-    __slots__ = ("rule", "camera_id", "subject", "series", "state", "since", "active_since", "last_true",
-                 "value", "last_notified", "announced", "event", "dirty", "acknowledged", "inhibited",
-                 "seen", "last_eval", "event_key", "adopted")
-
-    def __init__(self, rule: _Rule, camera_id: int | None, subject: str, series: SeriesKey):
-        self.rule = rule
-        self.camera_id = camera_id
-        self.subject = subject
-        self.series = series
-        self.state = AlertState.INACTIVE
-        self.since: float | None = None
-        self.active_since: float | None = None
-        self.last_true: float | None = None
-        self.value: float | None = None
-        self.last_notified: float | None = None
-        self.announced = False  # this firing was announced
-        self.event: AlertEvent | None = None
-        self.event_key = 0  # this firing's key in the writer (the database id may come later)
-        self.dirty = False  # event needs saving
-        self.acknowledged = False
-        self.inhibited = False
-        self.seen = 0  # tick number that last evaluated it
-        # When it was last evaluated (inf: it was held or out of schedule, so a pending
-        # period may not start before the next evaluation; None: never evaluated).
-        self.last_eval: float | None = None
-        self.adopted = False  # carries a previous run's firing event and has seen no fresh data yet
-
-
-@dataclass
-class _Job:
-    """What one tick hands the writer: events to store, then changes to announce."""
-
-    saves: list[tuple[_Instance | None, int, AlertEvent]]
-    changes: list[tuple[AlertChange, int | None, Notify | None]]
 
 
 @dataclass(frozen=True)
@@ -163,7 +109,7 @@ class AlertEngine:
         self,
         registry: MetricsRegistry,
         *,
-        store=None,
+        store: Store | None = None,
         events: EventSink | None = None,
         dispatcher: Dispatcher | None = None,
         clock: Callable[[], float] = time.time,
@@ -174,22 +120,21 @@ class AlertEngine:
         rules: Iterable[AlertRule] = (),
         async_writes: bool = True,
         restore_grace: float = 60.0,
-    ):
+    ) -> None:
         self._reg = registry
         self._store = store
         self._events: EventSink = events or (StoreEventSink(store) if store is not None else MemoryEventSink())
-        self._dispatcher = dispatcher
         self._clock = clock
         self._cameras = cameras
         self._camera_name = camera_name
         self.stale_after = stale_after
         self._tz = tz  # None: the station's local time
         self._lock = threading.RLock()
-        self._rules: list[_Rule] = []
-        self._instances: dict[tuple[object, int | None], _Instance] = {}
-        self._subscribers: list[Callable[[AlertChange], None]] = []
+        self._rules: list[PreparedRule] = []
+        self._instances: dict[tuple[object, int | None], RuleInstance] = {}
+        self._changes: Emitter[AlertChange] = Emitter("alerts")
         self._orphans: dict[tuple[int | None, int | None], AlertEvent] = {}
-        self._retired: list[_Instance] = []  # instances of retargeted rules, closed by the next tick
+        self._retired: list[RuleInstance] = []  # instances of retargeted rules, closed by the next tick
         self._restored = False
         self.restore_grace = restore_grace
         self._restore_deadline: float | None = None  # set by the first tick after a restore
@@ -198,14 +143,9 @@ class AlertEngine:
         self._stop = threading.Event()
         self._next_due: float | None = None
         # Writer: events are stored and changes announced off the evaluating thread.
-        self._async = async_writes
-        self._keys = itertools.count(1)
-        self._db_ids: dict[int, int] = {}  # event key -> database id, while firing
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
-        self._writer_idle = threading.Condition(self._writer_lock)
-        self._pending_jobs = 0
+        self._keys = itertools.count(1)  # event keys: the writer maps them to database ids
+        self._writer = EventWriter(self._events, self._changes, dispatcher=dispatcher, state_lock=self._lock,
+                                   async_writes=async_writes)
         self.last_tick: TickResult | None = None
         self.tick_errors = 0
         self.set_rules(rules)
@@ -219,7 +159,7 @@ class AlertEngine:
             if not r.enabled:
                 continue
             try:
-                prepared.append(_Rule(r.validated()))
+                prepared.append(PreparedRule(r.validated()))
             except ValidationError as e:
                 log.error("alerts: skipping invalid rule %r: %s", r.name, e)
         with self._lock:
@@ -253,14 +193,7 @@ class AlertEngine:
         """``callback(change)`` for every change, in order, once its event is stored (on the
         engine's writer thread; on the ticking thread with ``async_writes=False``); returns
         unsubscribe. Keep it short: hand the change to a queue or a Qt signal."""
-        with self._lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return self._changes.subscribe(callback)
 
     # -- evaluation ------------------------------------------------------------------------
     def _subject_cameras(self, now: float) -> list[int]:
@@ -299,7 +232,7 @@ class AlertEngine:
         if now is None:
             now = self._clock()
         t0 = time.perf_counter()
-        changes: list[tuple[ChangeKind, _Instance, bool, str]] = []
+        changes: list[Pending] = []
         if not self._restored:
             self._restore(self._read_firing())
         with self._lock:
@@ -313,14 +246,14 @@ class AlertEngine:
             latest = self._reg.latest_sample
             stale = self.stale_after
             # Offline cameras: the raw series, plus any offline rule still firing (keep_firing_for).
-            offline = set()
+            offline: set[int | None] = set()
             for cid in cams:
                 s = latest((OFFLINE_METRIC, (("camera", str(cid)),)))
                 if s is not None and now - s[0] <= stale and s[1] >= 1:
                     offline.add(cid)
-            for inst in self._instances.values():
-                if inst.state is AlertState.FIRING and inst.rule.rule.metric == OFFLINE_METRIC:
-                    offline.add(inst.camera_id)
+            for held in self._instances.values():
+                if held.state is AlertState.FIRING and held.rule.rule.metric == OFFLINE_METRIC:
+                    offline.add(held.camera_id)
             instances = self._instances
             n = 0
             for pr in self._rules:
@@ -339,14 +272,15 @@ class AlertEngine:
                         inst.seen = tick_no
                         n += 1
                         if not in_schedule:
-                            self._leave(inst, now, "outside the rule's schedule", changes)
+                            leave(inst, now, "outside the rule's schedule", changes)
                             inst.last_eval = math.inf  # what held meanwhile does not count
                         elif not is_offline_rule and cid in offline:
-                            self._inhibit(inst, now, changes)
+                            inhibit(inst, now, changes)
                             inst.last_eval = math.inf
                         else:
                             inst.inhibited = False
-                            self._step(inst, pr, latest(inst.series), now, stale, changes)
+                            step(inst, pr, latest(inst.series), now, stale, changes, restore_until=self._restore_deadline,
+                                 value_since=self._reg.value_since, keys=self._keys)
                             inst.last_eval = now
                 else:
                     inst = instances.get((pr.key, None))
@@ -355,10 +289,11 @@ class AlertEngine:
                     inst.seen = tick_no
                     n += 1
                     if not in_schedule:
-                        self._leave(inst, now, "outside the rule's schedule", changes)
+                        leave(inst, now, "outside the rule's schedule", changes)
                         inst.last_eval = math.inf
                     else:
-                        self._step(inst, pr, latest(pr.station_key), now, stale, changes)
+                        step(inst, pr, latest(pr.station_key), now, stale, changes, restore_until=self._restore_deadline,
+                             value_since=self._reg.value_since, keys=self._keys)
                         inst.last_eval = now
             # When a pending instance is due to fire (the thread wakes for it, so a firing is
             # not up to a tick late).
@@ -369,12 +304,12 @@ class AlertEngine:
             # disabled, camera stopped or removed): they end.
             gone, self._retired = self._retired, []
             for inst in gone:
-                self._leave(inst, now, "the rule was changed", changes)
+                leave(inst, now, "the rule was changed", changes)
             for key in [k for k, i in instances.items() if i.seen != tick_no]:
                 inst = instances.pop(key)
-                self._leave(inst, now, "rule or camera no longer watched", changes)
+                leave(inst, now, "rule or camera no longer watched", changes)
                 gone.append(inst)
-            job = _Job(
+            job = WriteJob(
                 saves=self._take_dirty(gone) + self._take_orphans(now),
                 changes=[(self._change(kind, inst, notify, msg, now),
                           inst.event_key if inst.event and kind not in _NO_EVENT else None,
@@ -382,19 +317,19 @@ class AlertEngine:
                          for kind, inst, notify, msg in changes],
             )
         if job.saves or job.changes:
-            self._submit(job)
+            self._writer.submit(job)
         res = TickResult(now, n, len(job.changes), time.perf_counter() - t0)
         self.last_tick = res
         return res
 
-    def _new_instance(self, pr: _Rule, camera_id: int | None, now: float) -> _Instance:
+    def _new_instance(self, pr: PreparedRule, camera_id: int | None, now: float) -> RuleInstance:
         if camera_id is None:
             subject = str(pr.rule.target)
             series: SeriesKey = pr.station_key
         else:
             subject = self._subject(camera_id)
             series = (pr.rule.metric, (("camera", str(camera_id)),))
-        inst = _Instance(pr, camera_id, subject, series)
+        inst = RuleInstance(pr, camera_id, subject, series)
         inst.since = now
         orphan = self._orphans.pop((pr.rule.id, camera_id), None)
         if orphan is not None:  # still firing from the previous run: carry on without re-announcing
@@ -412,233 +347,37 @@ class AlertEngine:
         self._instances[(pr.key, camera_id)] = inst
         return inst
 
-    def _take_orphans(self, now: float) -> list[tuple[_Instance | None, int, AlertEvent]]:
+    def _take_orphans(self, now: float) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
         """Events of the previous run that no instance adopted within the grace: closed."""
         if not self._orphans or (self._restore_deadline is not None and now < self._restore_deadline):
             return []
-        closed = [
+        closed: list[tuple[HeldEvent | None, int, AlertEvent]] = [
             (None, next(self._keys), ev.with_changes(
-                state=EventState.RESOLVED, resolved_at=_dt(now),
+                state=EventState.RESOLVED, resolved_at=to_datetime(now),
                 message=(ev.message + "; " if ev.message else "") + "closed: rule no longer evaluated"))
             for ev in self._orphans.values()
         ]
         self._orphans.clear()
         return closed
 
-    def _step(self, inst: _Instance, pr: _Rule, sample: tuple[float, float] | None, now: float,
-              stale: float, changes: list) -> None:
-        rule = pr.rule
-        if sample is None or now - sample[0] > stale:
-            if inst.adopted and self._restore_deadline is not None and now < self._restore_deadline:
-                inst.last_true = now  # a restarted station has no data yet: the firing it adopted holds
-                return
-            policy = rule.no_data
-            if policy is NoDataPolicy.KEEP_LAST:
-                return
-            cond = policy is NoDataPolicy.ALERTING
-            value = None
-        else:
-            value = sample[1]
-            cond = pr.op(value, rule.threshold)
-        inst.adopted = False
-        state = inst.state
-        if cond:
-            inst.last_true = now
-            inst.value = value  # None: it holds because there is no data (no-data policy "alerting")
-            if state is AlertState.INACTIVE or state is AlertState.RESOLVED:
-                inst.state = AlertState.PENDING
-                # Pending since the value appeared (an event-driven sample may be up to a tick
-                # older than this evaluation), but not before the previous evaluation of this
-                # instance: it did not hold then.
-                start = now
-                if value is not None:
-                    start = self._reg.value_since(inst.series) or sample[0]  # type: ignore[index]
-                    floor = inst.last_eval if inst.last_eval is not None else sample[0]  # type: ignore[index]
-                    start = min(now, max(start, floor))
-                inst.active_since = inst.since = start
-                inst.acknowledged = False
-                changes.append((ChangeKind.PENDING, inst, False, ""))
-                state = AlertState.PENDING
-            if state is AlertState.PENDING:
-                if now - inst.active_since >= rule.for_seconds:  # type: ignore[operator]
-                    self._fire(inst, now, changes)
-            elif state is AlertState.FIRING:
-                self._maybe_repeat(inst, now, changes)
-        else:
-            if state is AlertState.PENDING:
-                inst.state = AlertState.INACTIVE
-                inst.since = now
-                inst.active_since = None
-                changes.append((ChangeKind.CLEARED, inst, False, ""))
-            elif state is AlertState.FIRING:
-                if value is not None:
-                    inst.value = value
-                if now - (inst.last_true if inst.last_true is not None else now) >= rule.keep_firing_for:
-                    self._resolve(inst, now, "", changes)
-                else:
-                    self._maybe_repeat(inst, now, changes)
-
-    def _announce_allowed(self, inst: _Instance, now: float) -> bool:
-        return inst.last_notified is None or now - inst.last_notified >= inst.rule.rule.cooldown
-
-    def _fire(self, inst: _Instance, now: float, changes: list) -> None:
-        rule = inst.rule.rule
-        inst.state = AlertState.FIRING
-        inst.since = now
-        inst.acknowledged = False
-        notify = self._announce_allowed(inst, now)
-        if notify:
-            inst.last_notified = now
-        inst.announced = notify
-        val = "no data" if inst.value is None else f"{inst.value:g}"
-        msg = f"{rule.name}: {inst.subject} {rule.metric} = {val} ({rule.comparator} {rule.threshold:g})"
-        inst.event_key = next(self._keys)
-        inst.event = AlertEvent(
-            rule_id=rule.id, rule_name=rule.name, camera_id=inst.camera_id, subject=inst.subject,
-            severity=rule.severity, state=EventState.FIRING, value=inst.value, threshold=rule.threshold,
-            message=msg, started_at=_dt(inst.active_since) or _dt(now),  # type: ignore[arg-type]
-            fired_at=_dt(now),
-        )
-        inst.dirty = True
-        changes.append((ChangeKind.FIRING, inst, notify, msg))
-
-    def _maybe_repeat(self, inst: _Instance, now: float, changes: list) -> None:
-        rule = inst.rule.rule
-        if rule.repeat_interval <= 0 or inst.acknowledged or inst.last_notified is None:
-            return
-        if now - inst.last_notified >= max(rule.repeat_interval, rule.cooldown):
-            inst.last_notified = now
-            inst.announced = True
-            changes.append((ChangeKind.REPEAT, inst, True, "still firing"))
-
-    def _resolve(self, inst: _Instance, now: float, why: str, changes: list) -> None:
-        inst.state = AlertState.RESOLVED
-        inst.since = now
-        inst.active_since = None
-        if inst.event is not None:
-            msg = inst.event.message + (f"; resolved: {why}" if why else "")
-            inst.event = inst.event.with_changes(
-                state=EventState.RESOLVED, resolved_at=_dt(now), value=inst.value, message=msg
-            )
-            inst.dirty = True
-        changes.append((ChangeKind.RESOLVED, inst, inst.announced, why))
-        inst.announced = False
-
-    def _leave(self, inst: _Instance, now: float, why: str, changes: list) -> None:
-        """The rule stops applying (schedule, removal): clear pending, resolve firing."""
-        if inst.state is AlertState.PENDING:
-            inst.state = AlertState.INACTIVE
-            inst.since = now
-            inst.active_since = None
-            changes.append((ChangeKind.CLEARED, inst, False, why))
-        elif inst.state is AlertState.FIRING:
-            self._resolve(inst, now, why, changes)
-
-    def _inhibit(self, inst: _Instance, now: float, changes: list) -> None:
-        inst.inhibited = True
-        if inst.state is AlertState.PENDING:
-            inst.state = AlertState.INACTIVE
-            inst.since = now
-            inst.active_since = None
-            changes.append((ChangeKind.CLEARED, inst, False, "inhibited: camera offline"))
-
-    def _take_dirty(self, extra: list[_Instance]) -> list[tuple[_Instance | None, int, AlertEvent]]:
-        out = []
+    def _take_dirty(self, extra: list[RuleInstance]) -> list[tuple[HeldEvent | None, int, AlertEvent]]:
+        out: list[tuple[HeldEvent | None, int, AlertEvent]] = []
         for inst in (*self._instances.values(), *extra):
             if inst.dirty and inst.event is not None:
                 out.append((inst, inst.event_key, inst.event))
                 inst.dirty = False
         return out
 
-    # -- persistence and delivery (the writer) -----------------------------------------------
-    def _submit(self, job: _Job) -> None:
-        if not self._async:
-            self._write(job)
-            return
-        with self._writer_lock:
-            self._pending_jobs += 1
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="alert-events", daemon=True)
-                self._writer.start()
-        self._jobs.put(job)
-        backlog = self._jobs.qsize()
-        if backlog and backlog % 1000 == 0:
-            log.warning("alerts: %d batches of alert events waiting for the database", backlog)
-
-    def _write_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                self._write(job)
-            except Exception:
-                log.exception("alerts: writing/delivering alert events failed")
-            finally:
-                with self._writer_lock:
-                    self._pending_jobs -= 1
-                    self._writer_idle.notify_all()
-
-    def _write(self, job: _Job) -> None:
-        """Store the batch (one transaction), then announce its changes with the stored events."""
-        saved_by_key: dict[int, AlertEvent] = {}
-        if job.saves:
-            events = []
-            for _, key, ev in job.saves:
-                if ev.id is None and key in self._db_ids:
-                    ev = ev.with_changes(id=self._db_ids[key])  # resolve of an event stored meanwhile
-                events.append(ev)
-            saved = None
-            for attempt in range(3):
-                try:
-                    saved = self._events.save(events)
-                    break
-                except Exception:
-                    log.exception("alerts: cannot store %d alert event(s) (attempt %d)", len(events), attempt + 1)
-                    if self._async:  # only the writer thread may wait for the database
-                        time.sleep(0.2 * (attempt + 1))
-            if saved is not None:
-                with self._lock:
-                    for (inst, key, _), ev in zip(job.saves, saved, strict=True):
-                        saved_by_key[key] = ev
-                        if ev.state is EventState.RESOLVED:
-                            self._db_ids.pop(key, None)
-                        else:
-                            self._db_ids[key] = ev.id  # type: ignore[assignment]
-                        if inst is not None and inst.event is not None and inst.event_key == key \
-                                and inst.event.id is None:
-                            inst.event = inst.event.with_changes(id=ev.id)
-        subscribers = self._subscribers
-        for change, key, notify in job.changes:
-            if key is not None:
-                ev = saved_by_key.get(key) or change.event
-                if ev is not None and ev.id is None and key in self._db_ids:
-                    ev = ev.with_changes(id=self._db_ids[key])
-                change = replace(change, event=ev)
-            if notify is not None and self._dispatcher is not None and (notify.webhook_url or notify.command):
-                self._dispatcher.submit(change, notify)
-            for cb in subscribers:
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("alerts: subscriber %r failed", cb)
-
+    # -- persistence and delivery (app.alerts.writer) ------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every evaluated change is stored and delivered to subscribers."""
-        deadline = time.monotonic() + timeout
-        with self._writer_lock:
-            while self._pending_jobs:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._writer_idle.wait(left)
-        return True
+        return self._writer.flush(timeout)
 
-    def _change(self, kind: ChangeKind, inst: _Instance, notify: bool, msg: str, now: float) -> AlertChange:
+    def _change(self, kind: ChangeKind, inst: RuleInstance, notify: bool, msg: str, now: float) -> AlertChange:
         rule = inst.rule.rule
         ev = inst.event if kind not in _NO_EVENT else None  # pending/cleared: no event (yet)
         return AlertChange(
-            kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=_dt(now),  # type: ignore[arg-type]
+            kind=kind, rule_name=rule.name, severity=rule.severity, subject=inst.subject, at=to_datetime(now),  # type: ignore[arg-type]
             notify=notify, rule_id=rule.id, camera_id=inst.camera_id, value=inst.value,
             threshold=rule.threshold, event=ev, message=msg or (ev.message if ev else ""),
             sound=rule.notify.sound, desktop=rule.notify.desktop,
@@ -654,7 +393,7 @@ class AlertEngine:
         when = self._clock() if at is None else at
         # The database first, outside the engine's lock: a busy database delays the operator,
         # never an evaluation.
-        ev = self._events.acknowledge(event_id, by.strip(), _dt(when))  # type: ignore[arg-type]
+        ev = self._events.acknowledge(event_id, by.strip(), to_datetime(when))  # type: ignore[arg-type]
         if ev is None:
             raise NotFound(f"alert event {event_id} does not exist", details={"event_id": event_id})
         with self._lock:
@@ -667,13 +406,8 @@ class AlertEngine:
             change = None
             if target is not None:
                 change = self._change(ChangeKind.ACKNOWLEDGED, target, False, f"acknowledged by {ev.acknowledged_by}", when)
-            subscribers = self._subscribers
         if change is not None:
-            for cb in subscribers:
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("alerts: subscriber %r failed", cb)
+            self._changes.emit(change)
         return ev
 
     # -- reads -----------------------------------------------------------------------------
@@ -688,7 +422,7 @@ class AlertEngine:
                 out.append(AlertStatus(
                     rule_name=rule.name, severity=rule.severity, subject=inst.subject, state=inst.state,
                     rule_id=rule.id, camera_id=inst.camera_id, value=inst.value, threshold=rule.threshold,
-                    since=_dt(inst.since), inhibited=inst.inhibited, acknowledged=inst.acknowledged,
+                    since=to_datetime(inst.since), inhibited=inst.inhibited, acknowledged=inst.acknowledged,
                     event_id=inst.event.id if inst.event is not None else None,
                 ))
             return out
@@ -744,10 +478,6 @@ class AlertEngine:
             self._thread.join(timeout)
             self._thread = None
         self.flush(timeout)
-        with self._writer_lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            self._jobs.put(None)
-            writer.join(timeout)
+        self._writer.stop(timeout)
 
     close = stop

@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.domain.alerts import AlertEvent, EventState
 from app.store.alert_events import AlertEventRepository
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 
 class EventSink(Protocol):
@@ -28,7 +31,7 @@ class EventSink(Protocol):
 class StoreEventSink:
     """Alert events in the station's database (``alert_events``)."""
 
-    def __init__(self, store):
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def save(self, events: list[AlertEvent]) -> list[AlertEvent]:

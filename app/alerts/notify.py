@@ -31,6 +31,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.domain.alerts import AlertChange
 from app.domain.rules import Notify
@@ -59,7 +60,7 @@ class Delivery:
     at: float = field(default_factory=time.time)
 
 
-def post_webhook(url: str, document: dict, *, timeout: float = 5.0, retries: int = 2,
+def post_webhook(url: str, document: dict[str, Any], *, timeout: float = 5.0, retries: int = 2,
                  backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> tuple[int, str]:
     """POST ``document`` to ``url``; returns (attempts, status text) or raises :class:`NotifyError`."""
     body = json.dumps(document).encode()
@@ -147,9 +148,8 @@ class Dispatcher:
         self._threads = [
             threading.Thread(target=self._run, name=f"alert-notify-{i}", daemon=True) for i in range(workers)
         ]
-        self._listeners: list[Callable[[Delivery], None]] = []
         #: adds to a webhook's JSON document (the station: the event's snapshot and clip URLs)
-        self.document_hook: Callable[[AlertChange, dict], dict] | None = None
+        self.document_hook: Callable[[AlertChange, dict[str, Any]], dict[str, Any]] | None = None
         self.recent: deque[Delivery] = deque(maxlen=200)
         self.submitted = 0
         self.dropped = 0
@@ -161,13 +161,9 @@ class Dispatcher:
         for t in self._threads:
             t.start()
 
-    def on_delivery(self, cb: Callable[[Delivery], None]) -> None:
-        """Call ``cb(delivery)`` (on a notification thread) after every delivery attempt."""
-        self._listeners.append(cb)
-
     def submit(self, change: AlertChange, notify: Notify) -> int:
         """Queue the rule's webhook and command for ``change``; returns the number of jobs queued."""
-        jobs = []
+        jobs: list[tuple[str, str, AlertChange, tuple[str, ...]]] = []
         if notify.webhook_url:
             jobs.append(("webhook", notify.webhook_url, change, ()))
         if notify.command:
@@ -217,11 +213,6 @@ class Dispatcher:
             d = Delivery(channel, target, change.rule_name, str(change.kind), ok, attempts, detail,
                          time.monotonic() - t0)
             self.recent.append(d)
-            for cb in list(self._listeners):
-                try:
-                    cb(d)
-                except Exception:
-                    log.exception("alerts: delivery listener failed")
             with self._lock:
                 if ok:
                     self.delivered += 1
@@ -230,7 +221,7 @@ class Dispatcher:
                 self._busy -= 1
                 self._idle.notify_all()
 
-    def _document(self, change: AlertChange) -> dict:
+    def _document(self, change: AlertChange) -> dict[str, Any]:
         doc = change.to_json()
         if self.document_hook is not None:
             try:

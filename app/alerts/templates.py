@@ -10,13 +10,14 @@ health rules (docs/rollout.md section 4), enabled.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from app.domain.rules import AlertRule, Comparator, NoDataPolicy, Severity, TargetKind
 
 RuleFactory = Callable[..., AlertRule]
 
 
-def _camera_target(camera_id: int | None) -> dict:
+def _camera_target(camera_id: int | None) -> dict[str, Any]:
     if camera_id is None:
         return {"target": TargetKind.ALL_CAMERAS, "camera_id": None}
     return {"target": TargetKind.CAMERA, "camera_id": camera_id}
@@ -26,7 +27,7 @@ def _suffix(camera_id: int | None) -> str:
     return "" if camera_id is None else f" (camera {camera_id})"
 
 
-def camera_offline(*, camera_id: int | None = None, for_seconds: float = 10.0, **kw) -> AlertRule:
+def camera_offline(*, camera_id: int | None = None, for_seconds: float = 10.0, **kw: Any) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", "Camera offline" + _suffix(camera_id)), metric="offline",
         comparator=Comparator.GE, threshold=1.0, for_seconds=for_seconds, keep_firing_for=kw.pop("keep_firing_for", 0.0),
@@ -36,7 +37,7 @@ def camera_offline(*, camera_id: int | None = None, for_seconds: float = 10.0, *
     ).validated()
 
 
-def low_fps(*, camera_id: int | None = None, threshold: float = 5.0, for_seconds: float = 30.0, **kw) -> AlertRule:
+def low_fps(*, camera_id: int | None = None, threshold: float = 5.0, for_seconds: float = 30.0, **kw: Any) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", f"Low frame rate (< {threshold:g} fps)" + _suffix(camera_id)), metric="fps",
         comparator=Comparator.LT, threshold=threshold, for_seconds=for_seconds, severity=kw.pop("severity", Severity.WARNING),
@@ -45,7 +46,7 @@ def low_fps(*, camera_id: int | None = None, threshold: float = 5.0, for_seconds
     ).validated()
 
 
-def stall_rate(*, camera_id: int | None = None, threshold: float = 3.0, **kw) -> AlertRule:
+def stall_rate(*, camera_id: int | None = None, threshold: float = 3.0, **kw: Any) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", f"Stalls or restarts (>= {threshold:g} per hour)" + _suffix(camera_id)),
         metric="stall_rate", comparator=Comparator.GE, threshold=threshold, for_seconds=kw.pop("for_seconds", 0.0),
@@ -54,7 +55,7 @@ def stall_rate(*, camera_id: int | None = None, threshold: float = 3.0, **kw) ->
     ).validated()
 
 
-def no_motion(*, camera_id: int | None = None, minutes: float = 30.0, **kw) -> AlertRule:
+def no_motion(*, camera_id: int | None = None, minutes: float = 30.0, **kw: Any) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", f"No motion for {minutes:g} min" + _suffix(camera_id)), metric="no_motion_seconds",
         comparator=Comparator.GE, threshold=minutes * 60.0, for_seconds=kw.pop("for_seconds", 0.0),
@@ -64,7 +65,7 @@ def no_motion(*, camera_id: int | None = None, minutes: float = 30.0, **kw) -> A
     ).validated()
 
 
-def motion(*, camera_id: int | None = None, **kw) -> AlertRule:
+def motion(*, camera_id: int | None = None, **kw: Any) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", "Motion" + _suffix(camera_id)), metric="motion_active", comparator=Comparator.GE,
         threshold=1.0, for_seconds=kw.pop("for_seconds", 0.0), keep_firing_for=kw.pop("keep_firing_for", 10.0),
@@ -73,7 +74,7 @@ def motion(*, camera_id: int | None = None, **kw) -> AlertRule:
     ).validated()
 
 
-def _station(name: str, metric: str, comparator: Comparator, threshold: float, template: str, desc: str, kw: dict) -> AlertRule:
+def _station(name: str, metric: str, comparator: Comparator, threshold: float, template: str, desc: str, kw: dict[str, Any]) -> AlertRule:
     return AlertRule(
         name=kw.pop("name", name), metric=metric, comparator=comparator, threshold=threshold,
         target=TargetKind.STATION, for_seconds=kw.pop("for_seconds", 60.0),
@@ -82,22 +83,22 @@ def _station(name: str, metric: str, comparator: Comparator, threshold: float, t
     ).validated()
 
 
-def cpu_high(*, threshold: float = 90.0, **kw) -> AlertRule:
+def cpu_high(*, threshold: float = 90.0, **kw: Any) -> AlertRule:
     return _station(f"Station CPU above {threshold:g} %", "cpu_percent", Comparator.GT, threshold, "cpu_high",
                     "The station's CPU is saturated: previews and analysis fall behind.", kw)
 
 
-def memory_high(*, threshold: float = 90.0, **kw) -> AlertRule:
+def memory_high(*, threshold: float = 90.0, **kw: Any) -> AlertRule:
     return _station(f"Station memory above {threshold:g} %", "memory_percent", Comparator.GT, threshold,
                     "memory_high", "The station is running out of memory.", kw)
 
 
-def disk_low(*, threshold: float = 10.0, **kw) -> AlertRule:
+def disk_low(*, threshold: float = 10.0, **kw: Any) -> AlertRule:
     return _station(f"Disk free below {threshold:g} %", "disk_free_percent", Comparator.LT, threshold, "disk_low",
                     "The data directory's disk is nearly full.", kw)
 
 
-def evidence_blocked(**kw) -> AlertRule:
+def evidence_blocked(**kw: Any) -> AlertRule:
     kw.setdefault("for_seconds", 0.0)
     kw.setdefault("no_data", NoDataPolicy.OK)
     return _station("Evidence not written: disk at its free-space floor", "evidence_blocked", Comparator.GE, 1.0,
@@ -105,12 +106,12 @@ def evidence_blocked(**kw) -> AlertRule:
                     "(the evidence.min_free_mb setting).", kw)
 
 
-def temperature_high(*, threshold: float = 80.0, **kw) -> AlertRule:
+def temperature_high(*, threshold: float = 80.0, **kw: Any) -> AlertRule:
     return _station(f"Temperature above {threshold:g} °C", "temperature_c", Comparator.GT, threshold,
                     "temperature_high", "The station is running hot (sensors that the machine reports).", kw)
 
 
-def _rollout(name: str, metric: str, comparator: Comparator, threshold: float, template: str, desc: str, kw: dict) -> AlertRule:
+def _rollout(name: str, metric: str, comparator: Comparator, threshold: float, template: str, desc: str, kw: dict[str, Any]) -> AlertRule:
     # Too few calls is "inconclusive": the feed writes no value and KEEP_LAST holds the state.
     return AlertRule(
         name=kw.pop("name", name), metric=metric, comparator=comparator, threshold=threshold,
@@ -120,22 +121,22 @@ def _rollout(name: str, metric: str, comparator: Comparator, threshold: float, t
     ).validated()
 
 
-def rollout_error_rate(*, threshold: float = 0.05, **kw) -> AlertRule:
+def rollout_error_rate(*, threshold: float = 0.05, **kw: Any) -> AlertRule:
     return _rollout("Rollout: domain error rate above 5 %", "domain_error_rate", Comparator.GT, threshold,
                     "rollout_error_rate", "Domain path failures (before fallback) over the window exceed the bound.", kw)
 
 
-def rollout_success_rate(*, threshold: float = 0.95, **kw) -> AlertRule:
+def rollout_success_rate(*, threshold: float = 0.95, **kw: Any) -> AlertRule:
     return _rollout("Rollout: end-to-end success below 95 %", "success_rate", Comparator.LT, threshold,
                     "rollout_success_rate", "Calls that fail even after fallback exceed the bound.", kw)
 
 
-def rollout_latency(*, threshold: float = 1.5, **kw) -> AlertRule:
+def rollout_latency(*, threshold: float = 1.5, **kw: Any) -> AlertRule:
     return _rollout("Rollout: domain P95 above 1.5 × legacy P95", "p95_ratio", Comparator.GT, threshold,
                     "rollout_latency", "The domain path is markedly slower than the legacy path in the same window.", kw)
 
 
-def rollout_inconclusive(**kw) -> AlertRule:
+def rollout_inconclusive(**kw: Any) -> AlertRule:
     # The rollout's own setting (inconclusive_warn_s) decides when the series turns 1.
     return _rollout("Rollout: not enough domain traffic to judge", "health_inconclusive", Comparator.GE, 1.0,
                     "rollout_inconclusive",

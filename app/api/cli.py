@@ -295,38 +295,30 @@ def _human(op: str, payload: dict) -> str:
 
 
 def _verify(client: ApiClient, args: argparse.Namespace) -> int:
-    from app.api.live_verify import LiveVerifyError, run_live_verification
-
-    try:
-        report = run_live_verification(client, args.camera, log=lambda s: print(s, file=sys.stderr))
-    except LiveVerifyError as e:
-        raise _fail(str(e)) from None
-    if args.json:
-        print(json.dumps({"passed": report.passed, "mismatches": report.mismatches, "failures": report.failures,
-                          "rows": report.rows}, indent=2))
-    else:
-        print(report.table())
-    _record_verification(args, report)
-    return 0 if report.passed else 1
-
-
-def _record_verification(args: argparse.Namespace, report: Any) -> None:
-    """Write the result where the stage gate reads it (the station's database), as ``verify`` does."""
+    from app.api.live_verify import LiveReport, LiveVerifyError, run_live_verification
     from app.platform.paths import resolve_paths
-    from app.rollout.control import RolloutControl
+    from app.rollout.gate_record import StoreRecorder, verify_and_record
     from app.store import open_store
 
+    def show(report: LiveReport) -> None:
+        if args.json:
+            print(json.dumps({"passed": report.passed, "mismatches": report.mismatches,
+                              "failures": report.failures, "rows": report.rows}, indent=2))
+        else:
+            print(report.table())
+
+    # the result goes where the stage gate reads it (the station's database), as ``verify`` does
+    recorder = StoreRecorder(
+        lambda: open_store(resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).db_url),
+        unavailable=lambda e: print(f"edge-station: warning: the result was not recorded for the stage gate: {e}",
+                                    file=sys.stderr))
     try:
-        store = open_store(resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).db_url)
-    except Exception as e:  # the answer above stands; only the gate's record is missing
-        print(f"edge-station: warning: the result was not recorded for the stage gate: {e}", file=sys.stderr)
-        return
-    try:
-        RolloutControl(store).record_verification(
-            report.passed, report.mismatches, report.failures, actor="verify --live",
-            detail={"live": True, "camera_id": report.camera_id, "steps": len(report.rows)})
-    finally:
-        store.dispose()
+        report = verify_and_record(
+            lambda: run_live_verification(client, args.camera, log=lambda s: print(s, file=sys.stderr)),
+            recorder, actor="verify --live", show=show)
+    except LiveVerifyError as e:
+        raise _fail(str(e)) from None
+    return 0 if report.passed else 1
 
 
 def cmd_verify_live(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 The same scripted calls of all thirteen operations, valid and invalid, run once
 forced to the legacy path and once forced to the domain path; the answers are
-normalised (volatile figures such as pid, fps or CPU dropped) and compared. It
+normalised by the rules of :mod:`app.rollout.normalize` (its ``live`` profile) and compared. It
 uses one camera of the station (``camera``; default: the first one) and puts
 that camera back as it found it (active flag, running or not); the alert rules
 it creates are disabled while they exist and deleted at the end.
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
+from app.rollout.gate_record import GateRecorder
+from app.rollout.normalize import normalize_answer, same_answer
 
 MISSING_ID = 987_654_321
 PATHS = ("legacy", "domain")
@@ -46,7 +48,7 @@ class LiveReport:
         out = []
         legacy, domain = self.results.get("legacy", []), self.results.get("domain", [])
         for a, b in zip(legacy, domain, strict=False):
-            same = (a.outcome, a.normalized) == (b.outcome, b.normalized)
+            same = a.outcome == b.outcome and same_answer(a.normalized, b.normalized)
             out.append((a.step, a.op, a.outcome, b.outcome, same))
         return out
 
@@ -66,6 +68,11 @@ class LiveReport:
     def passed(self) -> bool:
         return self.mismatches == 0 and self.failures == 0 and len(self.rows) > 0
 
+    def record_to(self, recorder: GateRecorder, *, actor: str) -> None:
+        """Record the result for the stage gate (``rollout.last_verify``, audited), as ``verify`` does."""
+        recorder.record_verification(self.passed, self.mismatches, self.failures, actor=actor,
+                                     detail={"live": True, "camera_id": self.camera_id, "steps": len(self.rows)})
+
     def table(self) -> str:
         w = max((len(r[0]) for r in self.rows), default=4)
         lines = [f"{'step':<{w}}  {'legacy':<16} {'domain':<16} result"]
@@ -75,29 +82,6 @@ class LiveReport:
         lines.append(f"{verdict}: {len(self.rows)} steps per path, {self.mismatches} mismatches, "
                      f"{self.failures} failures (camera {self.camera_id})")
         return "\n".join(lines)
-
-
-def _norm(op: str, data: Any) -> Any:
-    """The part of a result that both paths must agree on."""
-    if op in ("start_camera", "stop_camera", "restart_camera", "camera_status", "activate_camera",
-              "deactivate_camera"):
-        return {"camera_id": data["camera_id"], "active": data["active"], "name": data["name"]}
-    if op == "list_status":
-        return sorted((i["camera_id"], i["name"], i["active"]) for i in data["items"])
-    if op in ("create_rule", "update_rule"):
-        rule = dict(data["rule"])
-        for k in ("id", "name"):
-            rule.pop(k, None)
-        return rule
-    if op == "camera_logs":
-        return {"camera_id": data["camera_id"], "is_list": isinstance(data["lines"], list)}
-    if op == "camera_snapshot":
-        return {"camera_id": data["camera_id"], "png": bool(data["png"])}
-    if op == "probe_camera":
-        return {k: data[k] for k in ("camera_id", "ok", "codec", "width", "height")}
-    if op == "camera_stats":
-        return {"camera_id": data["camera_id"], "running": data["running"]}
-    return data
 
 
 class _Runner:
@@ -116,7 +100,7 @@ class _Runner:
             return r
         route = payload.get("route") or {}
         outcome = "ok" if r.ok else (payload.get("error") or {}).get("code", f"http {r.status}")
-        normalized = _norm(op, payload["data"]) if r.ok else None
+        normalized = normalize_answer(op, payload["data"], live=True) if r.ok else None
         if outcome != expect:
             msg = (payload.get("error") or {}).get("message", "")
             self.log(f"  {self.path}: {step}: expected {expect}, got {outcome} {msg}")

@@ -136,14 +136,14 @@ def _run(args: argparse.Namespace) -> int:
             from app.alerts.events import StoreEventSink
             from app.evidence.export import export_event
 
-            event = StoreEventSink(store).get(args.event_id)
-            if event is None:
+            alert_event = StoreEventSink(store).get(args.event_id)
+            if alert_event is None:
                 raise _Refused(f"alert event {args.event_id} does not exist", 1)
             try:
-                out = export_event(ev_store, event, args.output)
+                out = export_event(ev_store, alert_event, args.output)
             except ValueError as e:
                 raise _Refused(str(e), 2) from None
-            print(f"exported event {event.id} ({len(ev_store.for_event(event.id))} files) to {out}")
+            print(f"exported event {alert_event.id} ({len(ev_store.for_event(args.event_id))} files) to {out}")
             return 0
         if command == "settings":
             changes = _parse_changes(args.changes)

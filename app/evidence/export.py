@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ __all__ = ["event_document", "export_event"]
 
 
 def event_document(event: AlertEvent, evidence: list[Evidence]) -> dict[str, Any]:
-    def iso(dt):
+    def iso(dt: datetime | None) -> str | None:
         return dt.isoformat() if dt is not None else None
 
     return {

@@ -16,11 +16,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from app.domain.alerts import AlertChange, ChangeKind
 from app.domain.evidence import Evidence, EvidenceSettings
 from app.evidence.store import DiskFloorReached, EvidenceStore
+
+
+class EvidenceSource(Protocol):
+    """Who takes the pictures: the supervisor asks the camera's running worker."""
+
+    def request_evidence(self, camera_id: int, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]: ...
 
 __all__ = ["EvidenceError", "EvidenceFeed", "EvidenceRecorder"]
 
@@ -35,7 +42,7 @@ class EvidenceError(Exception):
 
 
 class EvidenceRecorder:
-    def __init__(self, store: EvidenceStore, supervisor: Any, *, settings: Callable[[], EvidenceSettings],
+    def __init__(self, store: EvidenceStore, supervisor: EvidenceSource, *, settings: Callable[[], EvidenceSettings],
                  camera_name: Callable[[int], str | None] = lambda _cid: None,
                  on_change: Callable[[Evidence | None, str | None], None] | None = None,
                  workers: int = 3) -> None:
@@ -146,7 +153,7 @@ class EvidenceRecorder:
                 self.blocked = str(e)
             raise EvidenceError(str(e)) from None
 
-    def _record(self, ev: Evidence, dest) -> Evidence:
+    def _record(self, ev: Evidence, dest: Path) -> Evidence:
         try:
             saved = self.store.record(ev, dest)
         except Exception as e:

@@ -10,6 +10,7 @@ nothing is written while the disk's free space is under ``min_free_mb``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -139,7 +140,7 @@ class EvidenceStore:
         with self._store.uow() as uow:
             return EvidenceRepository(uow.session).list(camera_id, limit)
 
-    def usage(self) -> list[EvidenceUsage]:
+    def usage(self) -> builtins.list[EvidenceUsage]:
         from app.store.evidence import EvidenceRepository
 
         with self._store.uow() as uow:
@@ -153,7 +154,7 @@ class EvidenceStore:
 
     # -- removal -------------------------------------------------------------------------
 
-    def delete(self, items: list[Evidence]) -> int:
+    def delete(self, items: builtins.list[Evidence]) -> int:
         """Remove rows and files (rows first: a listed file always exists). Returns bytes freed."""
         from app.store.evidence import EvidenceRepository
 
@@ -196,7 +197,7 @@ class EvidenceStore:
         freed = self.delete(old)
         limit = int(settings.max_total_mb * MB)
         total = sum(e.bytes for e in rest)
-        over: list[Evidence] = []
+        over: builtins.list[Evidence] = []
         for ev in rest:
             if total <= limit:
                 break

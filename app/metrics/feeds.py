@@ -311,12 +311,12 @@ class RolloutFeed:
         if isinstance(stats, Mapping):
             return stats
         if hasattr(stats, "as_dict"):
-            return stats.as_dict()
+            return dict(stats.as_dict())
         if is_dataclass(stats) and not isinstance(stats, type):
             return asdict(stats)
         return {}
 
-    def _from_router(self, snap: Any) -> tuple[dict[str, Any], dict]:
+    def _from_router(self, snap: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         top: dict[str, Any] = dict(snap.metrics or {})
         for check in getattr(snap.health, "checks", ()):
             if str(getattr(check, "status", "")) == "inconclusive" and check.name in top:
@@ -324,7 +324,7 @@ class RolloutFeed:
         top["domain_share"] = getattr(snap, "actual_call_share", None)
         top["rollout_percent"] = getattr(snap, "target_percent", None)
         window = getattr(snap, "window", None)
-        ops: dict = {}
+        ops: dict[str, Any] = {}
         if window is not None:
             if self._per_op:
                 ops = {op: {p: self._fields(st) for p, st in paths.items()} for op, paths in window.per_op.items()}
@@ -335,6 +335,8 @@ class RolloutFeed:
         snap = self._snapshot()
         if snap is None:
             return
+        top: Mapping[str, Any]
+        ops: Mapping[str, Any]
         if hasattr(snap, "metrics") and hasattr(snap, "health"):
             top, ops = self._from_router(snap)
         else:
@@ -343,7 +345,8 @@ class RolloutFeed:
             if not isinstance(snap, Mapping):
                 raise TypeError(f"rollout snapshot must be a mapping, dataclass or RolloutSnapshot, not {type(snap).__name__}")
             top = {k: v for k, v in snap.items() if k != "ops"}
-            ops = snap.get("ops") if isinstance(snap.get("ops"), Mapping) else {}
+            raw_ops = snap.get("ops")
+            ops = raw_ops if isinstance(raw_ops, Mapping) else {}
         rec = self._reg.record_key
         for name, value in top.items():
             v = _num(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,12 +101,6 @@ class MetricsRegistry:
                     self._since[key] = ts
                 self._latest[key] = (ts, v)
             self.writes += 1
-
-    def record_many(self, items: Iterable[tuple[str, Labels, float]], ts: float | None = None) -> None:
-        if ts is None:
-            ts = self._clock()
-        for name, labels, value in items:
-            self.record_key(series_key(name, labels), value, ts)
 
     def forget(self, **labels: object) -> int:
         """Drop every series whose labels include all of ``labels`` (e.g. ``camera=3`` for a deleted camera)."""

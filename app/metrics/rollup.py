@@ -12,12 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.domain.metrics import ROLLUP_RETENTION_SECONDS, RollupPoint
 from app.metrics.registry import Labels, MetricsRegistry, series_key
 from app.store.rollups import RollupRepository
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,11 @@ class Rollup:
     def __init__(
         self,
         registry: MetricsRegistry,
-        store,
+        store: Store,
         *,
         retention: float = ROLLUP_RETENTION_SECONDS,
         clock: Callable[[], float] = time.time,
-    ):
+    ) -> None:
         self._reg = registry
         self._store = store
         self._retention_min = int(retention // 60)
@@ -97,7 +101,7 @@ class Rollup:
 
 
 def rollup_history(
-    store, name: str, labels: Labels = None, since: float = 0.0, until: float | None = None
+    store: Store, name: str, labels: Labels = None, since: float = 0.0, until: float | None = None
 ) -> list[RollupPoint]:
     """Stored minutes of one series from unix time ``since`` (to ``until``), oldest first."""
     key = series_key(name, labels)

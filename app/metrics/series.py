@@ -72,4 +72,4 @@ class RingSeries:
         secs = np.arange(start, stop, dtype=np.int64)
         idx = secs % self._cap
         mask = self._ts[idx] == (secs & _WRAP)
-        return self._val[idx[mask]].astype(np.float64)
+        return np.asarray(self._val[idx[mask]], dtype=np.float64)

@@ -109,7 +109,7 @@ class OpCheck:
     message: str
     alert_value: float | None = None  # what the alert-rule series carries (see health_series)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "value": self.value, "limit": self.limit,
                 "message": self.message}
 
@@ -129,7 +129,7 @@ class OpHealth:
     def idle(self) -> bool:
         return self.verdict == "idle"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"op": self.op, "track": self.track, "verdict": self.verdict, "domain_calls": self.domain_calls,
                 "legacy_calls": self.legacy_calls, "needs": dict(self.needs), "latency_windows_failed": self.streak,
                 "checks": [c.as_dict() for c in self.checks]}
@@ -151,7 +151,7 @@ class TrackHealth:
             out.append(f"{self.track}: {self.warning}")
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"track": self.track, "verdict": self.verdict, "active": self.active,
                 "inconclusive_since": self.inconclusive_since, "warning": self.warning,
                 "ops": {o.op: o.as_dict() for o in self.ops}}
@@ -287,7 +287,8 @@ def judge_op(op: str, paths: Mapping[str, PathStats], th: Thresholds, prior: tup
     else:
         verdict = OK
     needed = [v for v in (need_e, need_s) if v != 0]
-    dom: int | None = None if None in needed else max([*needed, need_l.get(DOMAIN, 0)], default=0)
+    known = [v for v in needed if v is not None]
+    dom: int | None = None if len(known) < len(needed) else max([*known, need_l.get(DOMAIN, 0)], default=0)
     needs: dict[str, int | None] = {DOMAIN: dom}
     if need_l.get(LEGACY):
         needs[LEGACY] = need_l[LEGACY]

@@ -26,10 +26,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 
 from app.domain.audit import AuditEntry
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ def _positive(value: object, default: float) -> float:
 
 
 class AuditLog:
-    def __init__(self, store, *, flush_interval: float = 1.0, max_buffer: int = 100_000, background: bool = True,
+    def __init__(self, store: Store, *, flush_interval: float = 1.0, max_buffer: int = 100_000, background: bool = True,
                  prune_interval: float = PRUNE_INTERVAL):
         self._store = store
         self._prune_interval = prune_interval

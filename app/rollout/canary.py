@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.errors import OperationError
 from app.domain.operations import (
@@ -35,6 +35,10 @@ from app.domain.operations import (
     StatsRequest,
 )
 from app.rollout.control import CANARY_ACTOR
+
+if TYPE_CHECKING:
+    from app.rollout.decision import Decision
+    from app.rollout.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ assert set(_REQUESTS) == set(CANARY_OPERATIONS)
 class Canary:
     """Makes routed canary calls through ``router`` at ``router.settings.canary_rate`` calls/minute."""
 
-    def __init__(self, router: Any, cameras: Callable[[], Sequence[int]]):
+    def __init__(self, router: Router, cameras: Callable[[], Sequence[int]]):
         self._router = router
         self._cameras = cameras
         self._n = 0
@@ -80,6 +84,7 @@ class Canary:
         op = CANARY_OPERATIONS[self._n % len(CANARY_OPERATIONS)]
         cam = cams[(self._n // len(CANARY_OPERATIONS)) % len(cams)]
         self._n += 1
+        d: Decision | None
         try:
             _, d = self._router.call_with_decision(op, _REQUESTS[op](cam), actor=CANARY_ACTOR)
         except OperationError:

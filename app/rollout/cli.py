@@ -34,7 +34,7 @@ from app.rollout.errors import (
 )
 from app.rollout.health import Check, Checklist, GateResult, Status, _dur
 from app.rollout.settings import STAGES, TRACK_NAMES, RolloutSettings, Thresholds, parse_tracks
-from app.rollout.verify import StationFactory, run_verification
+from app.rollout.verify import StationFactory, verify_scratch_and_record
 
 ACTOR = "cli"
 _TRACK_HELP = f"the rollout track: {', '.join(TRACK_NAMES)}"
@@ -306,19 +306,18 @@ def cmd_rollout(args: argparse.Namespace, store: Any, *, out: TextIO | None = No
         if cmd == "rehearse":
             if make_station_parts is None:
                 return _fail(err, "rollout rehearse: no scratch station available here", 1)
-            from app.rollout.rehearse import rehearse_rollback
+            from app.rollout.rehearse import RehearsalResult, rehearse_and_record
 
             track = parse_tracks(args.track)[0] if args.track != "all" else "all"
             as_json = getattr(args, "json", False)
-            result = rehearse_rollback(
-                make_station_parts, track=track,
+
+            def show_rehearsal(r: RehearsalResult) -> None:
+                print(json.dumps(r.as_dict(), indent=2, default=str) if as_json else r.table(), file=out)
+
+            rehearsal = rehearse_and_record(
+                make_station_parts, control, actor=ACTOR, track=track, show=show_rehearsal,
                 progress=None if as_json else (lambda m: print(f"rehearse: {m}", file=err)))
-            control.record_rehearsal(track, result.passed, [c.as_dict() for c in result.checks], actor=ACTOR)
-            if as_json:
-                print(json.dumps(result.as_dict(), indent=2, default=str), file=out)
-            else:
-                print(result.table(), file=out)
-            return 0 if result.passed else 1
+            return 0 if rehearsal.passed else 1
         if cmd == "report":
             sub = getattr(args, "report_command", None)
             if sub == "file":
@@ -365,14 +364,10 @@ def cmd_verify(args: argparse.Namespace, make_station_parts: StationFactory, sto
     if not (0 < timeout <= 600):
         return _fail(err, f"verify: --frame-timeout {timeout} must be between 0 and 600 seconds")
     try:
-        report = run_verification(make_station_parts, frame_timeout=timeout,
-                                  progress=None if as_json else (lambda m: print(f"verify: {m}", file=err)))
+        report = verify_scratch_and_record(
+            make_station_parts, RolloutControl(store) if store is not None else None, actor=ACTOR,
+            show=lambda r: print(r.to_json() if as_json else r.table(), file=out), frame_timeout=timeout,
+            progress=None if as_json else (lambda m: print(f"verify: {m}", file=err)))
     except VerificationError as e:
         return _fail(err, f"verify: cannot run: {e}", 1)
-    print(report.to_json() if as_json else report.table(), file=out)
-    if store is not None:
-        RolloutControl(store).record_verification(
-            report.passed, len(report.mismatches), len(report.failures), actor=ACTOR,
-            detail={"mismatches": report.as_dict()["mismatches"], "failures": report.as_dict()["failures"],
-                    "errors": report.errors})
     return 0 if report.passed else 1

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.domain.audit import AuditEntry, ProblemReport
@@ -83,6 +83,9 @@ from app.rollout.settings import (
     parse_tracks,
     track_key,
 )
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 #: how many audit entries a gate or checklist reads at most
 AUDIT_SCAN_LIMIT = 500_000
@@ -143,7 +146,7 @@ class TrackStatus:
     checklist: Checklist | None
     reports: tuple[ProblemReport, ...]  # open ones
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "settings": self.settings.as_dict(),
             "keys": {k: {kk: vv for kk, vv in v.items() if kk != "domain_keys"} for k, v in self.keys.items()},
@@ -158,7 +161,7 @@ class Status:
     settings: RolloutSettings
     tracks: dict[str, TrackStatus]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"settings": self.settings.as_dict(), "tracks": {n: t.as_dict() for n, t in self.tracks.items()}}
 
 
@@ -179,7 +182,7 @@ def gate_entries(entries: Iterable[AuditEntry], track: str) -> tuple[list[AuditE
 
 
 class RolloutControl:
-    def __init__(self, store, *, env: Mapping[str, str] | None = None, wall: Callable[[], float] = time.time,
+    def __init__(self, store: Store, *, env: Mapping[str, str] | None = None, wall: Callable[[], float] = time.time,
                  keys_provider: KeysProvider | None = None, version: str = __version__):
         self.store = store
         self.env = os.environ if env is None else env
@@ -490,14 +493,14 @@ class RolloutControl:
     # ------------------------------------------------------------ records
 
     def record_verification(self, passed: bool, mismatches: int, failures: int, *, actor: str = "",
-                            detail: dict | None = None) -> None:
+                            detail: dict[str, Any] | None = None) -> None:
         record = {"at": self.wall(), "passed": passed, "mismatches": mismatches, "failures": failures,
                   "version": self.version}
         entry = AuditEntry(op=OP_VERIFY, outcome="ok" if passed else "failed", actor=actor,
                            reason=f"{mismatches} mismatches, {failures} failures", detail=detail or {})
         self._change({K_LAST_VERIFY: record}, actor=actor, reason="verification", extra=[entry])
 
-    def record_rehearsal(self, track: str, passed: bool, checks: list[dict], *, actor: str = "") -> None:
+    def record_rehearsal(self, track: str, passed: bool, checks: list[dict[str, Any]], *, actor: str = "") -> None:
         failed = [c["message"] for c in checks if c.get("status") != "pass"]
         record = {"at": self.wall(), "passed": passed, "track": track, "version": self.version, "failed": failed}
         entry = AuditEntry(op=OP_REHEARSE, outcome="ok" if passed else "failed", key=track, actor=actor,

@@ -60,15 +60,6 @@ class Decision:
     def forced(self) -> bool:
         return self.reason in (R_FORCE_DOMAIN, R_FORCE_LEGACY)
 
-    def describe(self) -> str:
-        text = f"{self.path} ({self.reason}"
-        if self.reason in (R_PERCENT_IN, R_PERCENT_OUT):
-            text += f" at {self.percent} %"
-        text += ")"
-        if self.fallback:
-            text += f", fell back to legacy after {self.fallback_cause}"
-        return text
-
 
 POP_CAMERA = "camera"
 POP_RULE = "rule"

@@ -30,13 +30,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.domain.errors import OperationError
-from app.domain.operations import OPERATIONS, CameraRef, ListStatus, LogsRequest, StatsRequest
+from app.domain.operations import (
+    OPERATIONS,
+    CameraRef,
+    ListStatus,
+    LogsRequest,
+    StationOperations,
+    StatsRequest,
+)
 from app.rollout.errors import RolloutError, RolloutSettingsError
 from app.rollout.health import HealthVerdict, Verdict
 from app.rollout.metrics import RolloutMetrics
 from app.rollout.settings import Thresholds
 
 if TYPE_CHECKING:
+    from app.rollout.router import RolloutEvent
     from app.station import Station
 
 #: the operations a drill can drive (read-only: a drill never changes a camera or a rule)
@@ -146,7 +154,7 @@ class DrillReport:
             return not self.alerted and not self.latched
         return self.latched and self.time_to_latch_s is not None and self.time_to_latch_s <= self.bound_s
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["passed"] = self.passed
         return d
@@ -211,10 +219,10 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
     events: list[tuple[str, float, Any]] = []
     tick = getattr(clock, "tick", None)
 
-    def listen(event: str, payload: Any) -> None:
-        events.append((event, clock(), payload))
+    def listen(event: RolloutEvent) -> None:
+        events.append((event.kind, clock(), event.payload))
 
-    router.add_listener(listen)
+    unsubscribe = router.subscribe(listen)
     try:
         with inject(router, spec, rng) as fault:
             t0 = clock()
@@ -232,8 +240,7 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
             report.duration_s = clock() - t0
             report.injected_failures, report.slowed_calls = fault.failed, fault.slowed
     finally:
-        with contextlib.suppress(ValueError):
-            router._listeners.remove(listen)
+        unsubscribe()
     for event, at, payload in events:
         if event == "health" and isinstance(payload, HealthVerdict) and payload.verdict is Verdict.ALERT:
             if not report.alerted:
@@ -271,8 +278,25 @@ def workload_for(ops: Sequence[str], cameras: Sequence[int]) -> list[tuple[str, 
     return out
 
 
+@dataclass(frozen=True)
+class DrillStation:
+    """A scratch station for drills (``station``) and the ids of its running ``test://`` cameras."""
+
+    station: Station
+    drill_cameras: tuple[int, ...]
+
+    @property
+    def legacy_ops(self) -> StationOperations:
+        return self.station.legacy_ops
+
+    @property
+    def domain_ops(self) -> StationOperations:
+        return self.station.domain_ops
+
+
 @contextlib.contextmanager
-def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0, size: str = "320x180") -> Iterator[Any]:
+def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0,
+                          size: str = "320x180") -> Iterator[DrillStation]:
     """A throwaway station with ``cameras`` running ``test://`` cameras; everything is removed on exit."""
     from app.platform.paths import StationPaths, sqlite_url
     from app.station import Station, StationOptions
@@ -296,13 +320,12 @@ def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0, size
                 if all(station.legacy_ops.camera_status(CameraRef(c)).fps for c in ids):
                     break
                 time.sleep(0.1)
-            station.drill_cameras = ids
-            yield station
+            yield DrillStation(station, tuple(ids))
         finally:
             station.close()
 
 
-def scratch_router(station: Station, th: Thresholds, *, percent: int = 50, health_interval: float = 0.5,
+def scratch_router(station: DrillStation, th: Thresholds, *, percent: int = 50, health_interval: float = 0.5,
                    clock: Callable[[], float] = time.monotonic) -> Any:
     """A router over the scratch station's two implementations, ``percent`` % on the domain path,
     auto-rollback on, in-memory settings (nothing of the station's own rollout settings changes)."""
@@ -321,7 +344,7 @@ def scratch_router(station: Station, th: Thresholds, *, percent: int = 50, healt
 def drill_on_scratch(spec: FaultSpec, *, ops: Sequence[str] = ("camera_status",), window_s: float = 10.0,
                      min_samples: int = 20, floor_ms: float | None = None, cameras: int = 4,
                      max_s: float | None = None,
-                     station: Station | None = None, rng: random.Random | None = None,
+                     station: DrillStation | None = None, rng: random.Random | None = None,
                      clock: Callable[[], float] = time.monotonic) -> DrillReport:
     """One drill on a scratch station (``station`` = reuse one from :func:`scratch_drill_station`)."""
     spec = spec.validated()
@@ -332,7 +355,8 @@ def drill_on_scratch(spec: FaultSpec, *, ops: Sequence[str] = ("camera_status",)
     th = drill_thresholds(window_s, min_samples)
     if floor_ms is not None:
         th = replace(th, latency_floor_ms=floor_ms)
-    ctx = contextlib.nullcontext(station) if station is not None else scratch_drill_station(cameras)
+    ctx: contextlib.AbstractContextManager[DrillStation] = (
+        contextlib.nullcontext(station) if station is not None else scratch_drill_station(cameras))
     with ctx as st:
         router = scratch_router(st, th, clock=clock)
         try:
@@ -387,12 +411,14 @@ def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> D
                            "first (its latch and settings are the ones the drill exercises)") from None
     try:
         router = station.router
-        with station.store.uow() as uow:
-            cams = [c.id for c in uow.cameras.list()]
+        store = station.store
+        assert store is not None  # opened above
+        with store.uow() as uow:
+            cams = [c.id for c in uow.cameras.list() if c.id is not None]
         if not cams:
             raise RolloutError("the station has no cameras to drive the drill with")
         detail = {"fail": spec.fail_rate, "slow": spec.slow_factor, "ops": list(ops)}
-        with station.store.uow() as uow:
+        with store.uow() as uow:
             uow.audit.add(AuditEntry(op=OP_DRILL, outcome="started", actor="cli", reason=args.reason[:80],
                                      detail=detail))
             uow.commit()
@@ -401,7 +427,7 @@ def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> D
         report = run_drill(router, workload_for(ops, cams), spec, bound_s=bound, max_s=args.max_s, live=True)
         if router.audit is not None:
             router.audit.flush()
-        with station.store.uow() as uow:
+        with store.uow() as uow:
             uow.audit.add(AuditEntry(op=OP_DRILL, outcome="passed" if report.passed else "failed", actor="cli",
                                      reason=args.reason[:80], detail=report.as_dict() | {"spec": detail}))
             uow.commit()

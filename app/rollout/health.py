@@ -45,7 +45,7 @@ class Check:
     limit: Any = None
     message: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": str(self.status), "value": self.value,
                 "limit": self.limit, "message": self.message}
 
@@ -78,7 +78,7 @@ class HealthVerdict:
             return []
         return [f"{n}: {t.warning}" for n, t in self.analysis.tracks.items() if t.active and t.warning]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out = {"verdict": str(self.verdict), "reasons": self.reasons, "checks": [c.as_dict() for c in self.checks]}
         if self.analysis is not None:
             out.update(analysis.as_dict(self.analysis))
@@ -218,14 +218,14 @@ class GateResult:
         """What the gate still needs (every item not passed), in the order of the checklist."""
         return [c.message for c in self.checks if c.status is not Status.PASS and c.name != "next_stage"]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"track": self.track, "current": self.current, "next": self.next, "passed": self.passed,
                 "complete": self.complete, "held_s": round(self.held_s, 1), "hold_s": self.hold_s,
                 "left_s": round(self.left_s, 1), "needs": self.needs,
                 "checks": [c.as_dict() for c in self.checks]}
 
 
-def verification_check(last_verify: dict | None, settings_changed_at: float | None, version: str) -> Check:
+def verification_check(last_verify: dict[str, Any] | None, settings_changed_at: float | None, version: str) -> Check:
     """The last ``edge-station verify`` passed, after the last settings change, on this version."""
     lv = last_verify or {}
     if not lv:
@@ -363,7 +363,7 @@ class Checklist:
     def failed(self) -> bool:
         return any(c.status is Status.FAIL for c in self.checks)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"track": self.track, "complete": self.complete, "failed": self.failed,
                 "checks": [c.as_dict() for c in self.checks]}
 

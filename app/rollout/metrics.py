@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ddsketch import DDSketch
 
@@ -64,7 +65,7 @@ class PathStats:
     def success_rate(self) -> float | None:
         return self.successes / self.calls if self.calls else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls, "errors": self.errors, "fallbacks": self.fallbacks,
             "successes": self.successes, "answers": self.answers,
@@ -92,7 +93,7 @@ class WindowStats:
         d, lg = self.path(DOMAIN).calls, self.path(LEGACY).calls
         return d / (d + lg) if d + lg else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "window_s": self.window_s,
             "domain_share": self.domain_share,
@@ -374,9 +375,9 @@ class RolloutMetrics:
         self._done_first, self._done_end = first, last - 1
         self._back_end = last - 1
 
-    def lifetime(self) -> dict[str, dict[str, dict]]:
+    def lifetime(self) -> dict[str, dict[str, dict[str, Any]]]:
         """op -> path -> counters since start (both paths of an operation, not just the last one)."""
-        out: dict[str, dict[str, dict]] = {}
+        out: dict[str, dict[str, dict[str, Any]]] = {}
         with self._lock:
             for (op, path), c in self.totals.items():
                 out.setdefault(op, {})[path] = {"calls": c.calls, "errors": c.errors, "fallbacks": c.fallbacks,

@@ -32,6 +32,7 @@ from app.domain.operations import OPERATIONS, TRACKS
 from app.rollout.auditlog import AuditLog
 from app.rollout.decision import Force
 from app.rollout.errors import VerificationError
+from app.rollout.gate_record import GateRecorder, verify_and_record
 from app.rollout.health import Check, Status
 from app.rollout.settings import TRACK_NAMES, parse_tracks
 from app.rollout.verify import SCENARIO, StationFactory
@@ -86,12 +87,16 @@ class RehearsalResult:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.status is Status.PASS for c in self.checks)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"track": self.track, "passed": self.passed, "elapsed_s": round(self.elapsed_s, 2),
                 "checks": [c.as_dict() for c in self.checks]}
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, default=str)
+
+    def record_to(self, recorder: GateRecorder, *, actor: str) -> None:
+        """Record the result for the stage gate (``rollout.last_rehearsal``, audited)."""
+        recorder.record_rehearsal(self.track, self.passed, [c.as_dict() for c in self.checks], actor=actor)
 
     def table(self) -> str:
         marks = {"pass": "[x]", "fail": "[!]", "pending": "[ ]", "inconclusive": "[?]"}
@@ -120,6 +125,14 @@ def _calls(router: Any, station: Any, ops: set[str], force: Force | None) -> dic
         if d is not None:
             served[step.op] = d.served_by
     return served
+
+
+def rehearse_and_record(make_station_parts: StationFactory, recorder: GateRecorder | None, *, actor: str,
+                        track: str = "cameras", show: Callable[[RehearsalResult], None] | None = None,
+                        progress: Callable[[str], None] | None = None) -> RehearsalResult:
+    """:func:`rehearse_rollback`, then its result recorded for the stage gate (decision point 2)."""
+    return verify_and_record(lambda: rehearse_rollback(make_station_parts, track=track, progress=progress),
+                             recorder, actor=actor, show=show)
 
 
 def rehearse_rollback(make_station_parts: StationFactory, *, track: str = "cameras",

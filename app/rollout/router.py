@@ -41,10 +41,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from app.domain.audit import AuditEntry
 from app.domain.effects import begin_call, end_call
+from app.domain.emitter import Emitter
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
@@ -100,8 +101,11 @@ from app.rollout.health import (
     health_metrics,
 )
 from app.rollout.metrics import DOMAIN, LEGACY, SHADOW_MISMATCH_OP, RolloutMetrics, WindowStats
-from app.rollout.normalize import differences, normalize
+from app.rollout.normalize import differences, normalize, same_answer
 from app.rollout.settings import TRACK_NAMES, RolloutSettings, parse_tracks
+
+if TYPE_CHECKING:
+    from app.store.uow import Store
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +126,9 @@ class RolloutSnapshot:
     metrics: dict[str, float | None]  # domain_error_rate, success_rate, p95_ratio
     gates: dict[str, GateResult | None]  # per track
     checklists: dict[str, Checklist | None]  # per track, while latched
-    lifetime: dict[str, dict[str, dict]]
+    lifetime: dict[str, dict[str, dict[str, Any]]]
     track_windows: dict[str, WindowStats] = field(default_factory=dict)  # per track: its operations only
-    reports: dict[str, list[dict]] = field(default_factory=dict)  # per track: the open problem reports
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per track: the open problem reports
 
     @property
     def gate(self) -> GateResult | None:
@@ -144,7 +148,7 @@ class RolloutSnapshot:
         w = self.track_windows.get(track)
         return w.domain_share if w is not None else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         tracks = {}
         for name in TRACK_NAMES:
             ts = self.settings.track(name)
@@ -172,7 +176,17 @@ class RolloutSnapshot:
         }
 
 
-Listener = Callable[[str, Any], None]  # (event, payload): "health" HealthVerdict, "latched" RolloutSettings
+@dataclass(frozen=True)
+class RolloutEvent:
+    """What the router tells its listeners: ``"health"`` (the verdict changed; ``payload`` the new
+    :class:`HealthVerdict`) or ``"latched"`` (a rollback latched; ``payload`` the new settings)."""
+
+    kind: Literal["health", "latched"]
+    payload: HealthVerdict | RolloutSettings
+
+
+#: (taken at, gates, checklists, open problem reports) per track, for ``snapshot``
+_GateCache = tuple[float, dict[str, GateResult | None], dict[str, Checklist | None], dict[str, list[dict[str, Any]]]]
 
 
 def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor: str,
@@ -202,7 +216,7 @@ class Router:
         self,
         legacy: StationOperations,
         domain: StationOperations,
-        store: Any = None,
+        store: Store | None = None,
         keys_provider: KeysProvider | None = None,
         *,
         env: Mapping[str, str] | None = None,
@@ -229,7 +243,7 @@ class Router:
         self._rng = rng or random.Random()
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._listeners: list[Listener] = []
+        self._events: Emitter[RolloutEvent] = Emitter("rollout")
         if store is not None:
             self.control: RolloutControl | None = RolloutControl(
                 store, env=self.env, wall=wall, keys_provider=keys_provider)
@@ -256,15 +270,15 @@ class Router:
         self._fault: Any = None  # the drill's fault injection (app.rollout.drill); None unless a drill runs
         self._shadow_inline = shadow_inline
         self._shadow_pool: ThreadPoolExecutor | None = None
-        self._shadow_busy: Future | None = None
-        self._gate_cache: tuple[float, dict, dict, dict] | None = None
+        self._shadow_busy: Future[bool] | None = None
+        self._gate_cache: _GateCache | None = None
 
     # ------------------------------------------------------------ settings and keys
 
     def _load_settings(self) -> RolloutSettings:
         if self.control is not None:
             return self.control.load()
-        prev = getattr(self, "_settings", None)
+        prev: RolloutSettings | None = getattr(self, "_settings", None)  # None while constructing
         if prev is not None:
             return prev
         return RolloutSettings.from_stored({}, self.env).with_changes(salt=_SCRATCH_SALT)
@@ -315,15 +329,9 @@ class Router:
     def locked_fields(self) -> dict[str, str]:
         return self._settings.locked_fields()
 
-    def add_listener(self, fn: Listener) -> None:
-        self._listeners.append(fn)
-
-    def _emit(self, event: str, payload: Any) -> None:
-        for fn in list(self._listeners):
-            try:
-                fn(event, payload)
-            except Exception:
-                log.exception("rollout listener %r failed on %s", fn, event)
+    def subscribe(self, callback: Callable[[RolloutEvent], None]) -> Callable[[], None]:
+        """``callback(event)`` for every :class:`RolloutEvent` from now on; returns unsubscribe."""
+        return self._events.subscribe(callback)
 
     # ------------------------------------------------------------ deciding
 
@@ -459,8 +467,8 @@ class Router:
             shadow = e
         except Exception as e:
             shadow = {"failure": repr(e)[:200]}
-        a, b = normalize(primary), normalize(shadow) if not isinstance(shadow, dict) else shadow
-        match = a == b
+        a, b = normalize(primary), normalize(shadow)
+        match = same_answer(a, b)
         self.metrics.record_shadow(not match)
         if match and self.audit is not None:
             self.audit.record(AuditEntry(op=SHADOW_OP, outcome="match", key=decision.key, path=other_path,
@@ -508,7 +516,7 @@ class Router:
         changed = self._last_verdict is None or verdict.verdict != self._last_verdict.verdict
         self._last_verdict = verdict
         if changed:
-            self._emit("health", verdict)
+            self._events.emit(RolloutEvent("health", verdict))
         if verdict.verdict is Verdict.ALERT and s.auto_rollback:
             # per track: roll back the tracks whose operations alert (both when the verdict does not say)
             alerting = list(getattr(verdict, "alerting_tracks", None) or TRACK_NAMES)
@@ -540,7 +548,7 @@ class Router:
                                      latched_at=self._wall())
                 self._settings = s
             s = self.reload()
-        self._emit("latched", s)
+        self._events.emit(RolloutEvent("latched", s))
         return s
 
     def resume(self, *, track: str | None, actor: str = "", reason: str = "") -> RolloutSettings:
@@ -608,21 +616,21 @@ class Router:
             try:
                 if self.audit is not None:
                     self.audit.flush()
-                gates = {t: self.control.gate(t, s) for t in TRACK_NAMES}
+                gates: dict[str, GateResult | None] = {t: self.control.gate(t, s) for t in TRACK_NAMES}
                 lists = {t: self.control.checklist(t, s) for t in TRACK_NAMES}
                 reports = {t: [report_dict(r) for r in self.control.open_reports(t)] for t in TRACK_NAMES}
                 self._gate_cache = (now, gates, lists, reports)
             except Exception:
                 log.exception("computing the rollout gates failed")
                 self._gate_cache = (now, {}, {}, {})
-        gates, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
+        gate_map, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
         last = self._last_verdict
         # the verdict of the last check when it is current (judged once per health_interval)
         health = last if last is not None and now < self._next_health else self._judge(s, stats)
         return RolloutSnapshot(
             settings=s, stage=max(t.stage for t in s.tracks.values()), target_percent=s.target_percent,
             actual_call_share=stats.domain_share, key_share=key_share(s, self._pops), window=stats,
-            health=health, metrics=health_metrics(health), gates=dict(gates), checklists=dict(lists),
+            health=health, metrics=health_metrics(health), gates=dict(gate_map), checklists=dict(lists),
             lifetime=self.metrics.lifetime(), reports=dict(reports),
             track_windows={t: self.metrics.summary(s.thresholds.window_s, ops=TRACKS[t]) for t in TRACK_NAMES})
 
@@ -641,42 +649,43 @@ class Router:
         self.close()
 
     # ------------------------------------------------------------ StationOperations
+    # ``call`` dispatches by the operation's name, so its result is typed here, where the name is fixed.
 
     def create_rule(self, req: CreateRule) -> RuleResult:
-        return self.call("create_rule", req)
+        return cast(RuleResult, self.call("create_rule", req))
 
     def update_rule(self, req: UpdateRule) -> RuleResult:
-        return self.call("update_rule", req)
+        return cast(RuleResult, self.call("update_rule", req))
 
     def start_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("start_camera", req)
+        return cast(CameraStatus, self.call("start_camera", req))
 
     def stop_camera(self, req: StopCamera) -> CameraStatus:
-        return self.call("stop_camera", req)
+        return cast(CameraStatus, self.call("stop_camera", req))
 
     def restart_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("restart_camera", req)
+        return cast(CameraStatus, self.call("restart_camera", req))
 
     def camera_status(self, req: CameraRef) -> CameraStatus:
-        return self.call("camera_status", req)
+        return cast(CameraStatus, self.call("camera_status", req))
 
     def list_status(self, req: ListStatus) -> StatusList:
-        return self.call("list_status", req)
+        return cast(StatusList, self.call("list_status", req))
 
     def activate_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("activate_camera", req)
+        return cast(CameraStatus, self.call("activate_camera", req))
 
     def deactivate_camera(self, req: CameraRef) -> CameraStatus:
-        return self.call("deactivate_camera", req)
+        return cast(CameraStatus, self.call("deactivate_camera", req))
 
     def camera_logs(self, req: LogsRequest) -> CameraLogs:
-        return self.call("camera_logs", req)
+        return cast(CameraLogs, self.call("camera_logs", req))
 
     def camera_snapshot(self, req: CameraRef) -> Snapshot:
-        return self.call("camera_snapshot", req)
+        return cast(Snapshot, self.call("camera_snapshot", req))
 
     def probe_camera(self, req: ProbeRequest) -> ProbeResult:
-        return self.call("probe_camera", req)
+        return cast(ProbeResult, self.call("probe_camera", req))
 
     def camera_stats(self, req: StatsRequest) -> CameraStats:
-        return self.call("camera_stats", req)
+        return cast(CameraStats, self.call("camera_stats", req))

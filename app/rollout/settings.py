@@ -73,7 +73,7 @@ def check_track(track: object) -> str:
     """``track`` if it names a track; :class:`RolloutSettingsError` naming the known ones otherwise."""
     if track not in TRACKS:
         raise RolloutSettingsError(f"unknown rollout track {track!r} (tracks: {', '.join(TRACK_NAMES)})")
-    return track  # type: ignore[return-value]
+    return track
 
 
 def parse_tracks(track: object) -> tuple[str, ...]:
@@ -322,8 +322,8 @@ class RolloutSettings:
     shadow_rate: float = 0.02
     canary_rate: float = 0.0  # routed canary calls of the read-only operations per minute (0 = off)
     thresholds: Thresholds = field(default_factory=Thresholds)
-    last_verify: dict | None = None  # {"at", "passed", "mismatches", "failures", "version"}
-    last_rehearsal: dict | None = None  # {"at", "passed", "track", "version", "checks"}
+    last_verify: dict[str, Any] | None = None  # {"at", "passed", "mismatches", "failures", "version"}
+    last_rehearsal: dict[str, Any] | None = None  # {"at", "passed", "track", "version", "checks"}
 
     def track(self, name: str) -> TrackSettings:
         return self.tracks[check_track(name)]

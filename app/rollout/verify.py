@@ -41,10 +41,11 @@ from app.domain.operations import (
     StopCamera,
     UpdateRule,
 )
-from app.rollout.decision import Force
+from app.rollout.decision import Decision, Force
 from app.rollout.errors import VerificationCancelled, VerificationError
+from app.rollout.gate_record import GateRecorder, verify_and_record
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.rollout.normalize import differences, normalize, summarize
+from app.rollout.normalize import differences, is_failure, normalize, same_answer, summarize
 from app.rollout.router import Router
 
 
@@ -79,11 +80,11 @@ def _rule(name: str = RULE_NAME, metric: str = "fps") -> AlertRule:
 class Step:
     op: str
     case: str
-    build: Callable[[ScratchStation, dict], Any]
+    build: Callable[[ScratchStation, dict[str, Any]], Any]
     wait_for_frames: bool = False  # wait for the active camera's first frames first
 
 
-def _s(op: str, case: str, build: Callable[[ScratchStation, dict], Any], **kw: Any) -> Step:
+def _s(op: str, case: str, build: Callable[[ScratchStation, dict[str, Any]], Any], **kw: Any) -> Step:
     return Step(op, case, build, **kw)
 
 
@@ -173,9 +174,9 @@ class Row:
 
     @property
     def failed(self) -> bool:
-        return any(isinstance(v, dict) and "failure" in v for v in (self.legacy, self.domain))
+        return is_failure(self.legacy) or is_failure(self.domain)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"step": self.n, "operation": self.op, "case": self.case,
                 "legacy": summarize(self.legacy), "domain": summarize(self.domain), "match": self.match,
                 "diff": list(self.diff), "legacy_result": self.legacy, "domain_result": self.domain}
@@ -199,7 +200,7 @@ class VerifyReport:
     def passed(self) -> bool:
         return bool(self.rows) and not self.errors and not self.mismatches and not self.failures
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "steps": len(self.rows), "elapsed_s": round(self.elapsed_s, 2),
                 "mismatches": [f"{r.n}:{r.op} ({r.case})" for r in self.mismatches],
                 "failures": [f"{r.n}:{r.op} ({r.case})" for r in self.failures],
@@ -207,6 +208,13 @@ class VerifyReport:
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, default=str)
+
+    def record_to(self, recorder: GateRecorder, *, actor: str) -> None:
+        """Record the result for the stage gate (``rollout.last_verify``, audited)."""
+        d = self.as_dict()
+        recorder.record_verification(self.passed, len(self.mismatches), len(self.failures), actor=actor,
+                                     detail={"mismatches": d["mismatches"], "failures": d["failures"],
+                                             "errors": self.errors})
 
     def table(self) -> str:
         heads = ("#", "operation", "case", "legacy", "domain", "match")
@@ -255,6 +263,7 @@ def _run_path(factory: StationFactory, path: str, frame_timeout: float, *, first
                     on_step(StepProgress(number, TOTAL_STEPS, path, step.op, step.case))
                 if step.wait_for_frames:
                     _wait_for_frames(router, station.active_camera, path, frame_timeout, cancelled, number)
+                decision: Decision | None
                 try:
                     req = step.build(station, ctx)
                     res, decision = router.call_with_decision(step.op, req, force=Force(path), actor="verify")
@@ -301,10 +310,20 @@ def run_verification(make_station_parts: StationFactory, *, frame_timeout: float
         b = runs.get(DOMAIN, [])
         lg = a[i] if i < len(a) else {"failure": "not run"}
         dm = b[i] if i < len(b) else {"failure": "not run"}
-        ok = lg == dm and not any(isinstance(v, dict) and "failure" in v for v in (lg, dm))
+        ok = same_answer(lg, dm)
         report.rows.append(Row(i + 1, step.op, step.case, lg, dm, ok, tuple(differences(lg, dm))))
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def verify_scratch_and_record(make_station_parts: StationFactory, recorder: GateRecorder | None, *, actor: str,
+                              show: Callable[[VerifyReport], None] | None = None, frame_timeout: float = 20.0,
+                              progress: Callable[[str], None] | None = None, on_step: OnStep | None = None,
+                              cancelled: Cancelled | None = None) -> VerifyReport:
+    """:func:`run_verification`, then its result recorded for the stage gate (nothing when cancelled)."""
+    return verify_and_record(lambda: run_verification(make_station_parts, frame_timeout=frame_timeout,
+                                                      progress=progress, on_step=on_step, cancelled=cancelled),
+                             recorder, actor=actor, show=show)
 
 
 def iter_ops(report: VerifyReport) -> Iterator[str]:

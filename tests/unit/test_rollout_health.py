@@ -125,7 +125,7 @@ def test_auto_rollback_latches_on_an_alert_and_wins_over_force(store):
     clock, wall = Clock(), Clock(NOW)
     r, legacy = failing_domain_router(store, clock, wall)
     events = []
-    r.add_listener(lambda ev, payload: events.append(ev))
+    r.subscribe(lambda ev: events.append(ev.kind))
     for i in range(30):
         r.camera_status(CameraRef(1 + i % 8))  # all served by legacy after fallback
     assert not r.settings.latched
