@@ -86,9 +86,9 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     from app.platform.paths import resolve_paths
     from app.station import Station, StationOptions
     from app.ui.app import ensure_application
-    from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog
-    from app.ui.main_window import MainWindow
-    from app.ui.resources import style_sheet
+    from app.ui.common.resources import style_sheet
+    from app.ui.window.dialogs import LogsDialog, ProbeDialog, SnapshotDialog
+    from app.ui.window.main_window import MainWindow
 
     app = ensure_application(["screenshots"])
     app.setStyleSheet(style_sheet())

@@ -23,8 +23,8 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.platform.doctor import missing_qt_libraries, qt_platform_name
-from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
-from app.ui.resources import icon, style_sheet
+from app.ui.common.resources import icon, style_sheet
+from app.ui.window.main_window import APP_NAME, ORG_NAME, MainWindow
 
 log = logging.getLogger("edge_station.ui")
 
@@ -162,7 +162,7 @@ def build_window(station: Any, *, kiosk: bool = False, settings: QSettings | Non
     """The window for ``station`` (kiosk: fullscreen wall). Does not open the station."""
     if kiosk:
         try:
-            from app.ui.kiosk import KioskWindow
+            from app.ui.kiosk.window import KioskWindow
         except ImportError:
             pass
         else:
@@ -229,7 +229,7 @@ def run_window(station: Any, kiosk: bool = False) -> int:
             station.close()
             return 1
     app = ensure_application()
-    from app.ui.i18n import install_for_station
+    from app.ui.common.i18n import install_for_station
 
     translation = install_for_station(station.paths)  # before any widget is built; kept until exit
     app.setWindowIcon(icon("app"))
@@ -237,7 +237,7 @@ def run_window(station: Any, kiosk: bool = False) -> int:
     app.setQuitOnLastWindowClosed(True)
     window = build_window(station, kiosk=kiosk)
     if not kiosk:  # the kiosk window answers second launches itself
-        from app.ui.single_instance import install_instance_server
+        from app.ui.common.single_instance import install_instance_server
 
         install_instance_server(window, station)
     reporter = ExceptionReporter(window)

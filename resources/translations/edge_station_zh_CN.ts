@@ -351,7 +351,7 @@
         <name>CameraView</name>
         <message>
             <source>running</source>
-            <extracomment>what the window shows for a camera (see app.ui.formatting.view_state)</extracomment>
+            <extracomment>what the window shows for a camera (see app.ui.common.formatting.view_state)</extracomment>
             <translation>运行中</translation>
         </message>
         <message>

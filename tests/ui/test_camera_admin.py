@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from app.domain import CameraState
-from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
-from app.ui.models import CameraTableModel
+from app.ui.common.models import CameraTableModel
+from app.ui.window.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.charts import ChartsPage
+from app.ui.charts.page import ChartsPage
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.domain import CameraState
 from app.station import StationEvent
-from app.ui.models import CameraTableModel
+from app.ui.common.models import CameraTableModel
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id, make_station
 
 pytestmark = pytest.mark.slow
@@ -99,7 +99,7 @@ def test_run_window_opens_autostarts_and_stops_everything_on_close(qtbot, data_d
     from PySide6.QtCore import QTimer
 
     from app.ui.app import run_window
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     station = make_station(data_dir, autostart=True)
     seen: dict[str, object] = {}
@@ -158,7 +158,7 @@ def test_sigterm_closes_the_window_and_stops_the_workers(qtbot, data_dir):
     from PySide6.QtCore import QTimer
 
     from app.ui.app import run_window
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     station = make_station(data_dir, autostart=True)
     pids: list[int] = []

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.ui.rollout_page import RolloutPage
-from app.ui.tasks import TaskRunner
+from app.ui.common.tasks import TaskRunner
+from app.ui.rollout.page import RolloutPage
 from tests.unit.test_rollout_router_health import Clock, scratch_router
 
 BOTH = {"USE_DOMAIN_SERVICE": "1", "ROLLOUT_PERCENT": "50"}

@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.rollout.errors import VerificationCancelled
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.ui.formatting import fmt_clock
-from app.ui.reasons import translate_reason, translate_status, translate_track
-from app.ui.refresh import RefreshWhileVisible
-from app.ui.tasks import TaskRunner
+from app.ui.common.formatting import fmt_clock
+from app.ui.common.reasons import translate_reason, translate_status, translate_track
+from app.ui.common.refresh import RefreshWhileVisible
+from app.ui.common.tasks import TaskRunner
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "inconclusive": "#fff9c4", "pending": "#eceff1",
                   "ok": "#c8e6c9", "alert": "#ffcdd2"}

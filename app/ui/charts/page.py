@@ -25,7 +25,7 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
-from app.ui.refresh import RefreshWhileVisible  # noqa: E402
+from app.ui.common.refresh import RefreshWhileVisible  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxL
 
 from app.domain import OperationError, ValidationError
 from app.domain.errors import FieldError
-from app.ui.tasks import TaskRunner
+from app.ui.common.tasks import TaskRunner
 
 #: the domain's field messages as the window shows them (in its language)
 FIELD_MESSAGES = (

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleO
 
 from app.domain import mask_secrets
 from app.domain.operations import CameraStatus
-from app.ui.formatting import fmt_duration, fmt_fps, fmt_motion, view_colour, view_state
+from app.ui.common.formatting import fmt_duration, fmt_fps, fmt_motion, view_colour, view_state
 
 #: the worker states as the window shows them (STATE_ROLE keeps the raw value)
 STATE_TEXTS = (
@@ -35,7 +35,7 @@ def state_label(state: object) -> str:
     return QCoreApplication.translate("CameraState", str(state))
 
 
-#: what the window shows for a camera (see app.ui.formatting.view_state)
+#: what the window shows for a camera (see app.ui.common.formatting.view_state)
 VIEW_TEXTS = {
     "live": QT_TRANSLATE_NOOP("CameraView", "running"),
     "no_frames": QT_TRANSLATE_NOOP("CameraView", "no frames yet"),
@@ -44,7 +44,7 @@ VIEW_TEXTS = {
 
 
 def view_label(view: str) -> str:
-    """The text of a :func:`~app.ui.formatting.view_state` in the window's language."""
+    """The text of a :func:`~app.ui.common.formatting.view_state` in the window's language."""
     if view in VIEW_TEXTS:
         return QCoreApplication.translate("CameraView", VIEW_TEXTS[view])
     return state_label(view)

@@ -28,8 +28,8 @@ from app.domain import (
     mask_secrets,
 )
 from app.domain.errors import FieldError
-from app.ui.form_dialog import FormDialog, InlineProblems
-from app.ui.tasks import TaskRunner
+from app.ui.common.form_dialog import FormDialog, InlineProblems
+from app.ui.common.tasks import TaskRunner
 
 
 class CameraForm(InlineProblems, QWidget):
@@ -175,7 +175,7 @@ class CameraForm(InlineProblems, QWidget):
 
 def camera_template(defaults: dict[str, Any]) -> Camera:
     """A new camera's starting values from the station's camera defaults (``camera_defaults.*``)."""
-    from app.ui import station_settings as ss
+    from app.ui.window import station_settings as ss
 
     fps = float(defaults.get(ss.K_DEF_MAX_FPS) or 0)
     return Camera(name="", source="test://moving", max_fps=fps or None,

@@ -26,7 +26,7 @@ from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
 from app.kiosk.settings import K_LANGUAGE, normalize_language, read_startup_settings
 from app.kiosk.settings import LanguageError as LanguageError  # re-exported for callers
-from app.ui.resources import resources_dir
+from app.ui.common.resources import resources_dir
 
 log = logging.getLogger("edge_station.ui.i18n")
 

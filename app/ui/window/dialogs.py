@@ -37,9 +37,9 @@ from app.domain.operations import (
     ProbeResult,
     StatsRequest,
 )
-from app.ui.formatting import fmt_bytes, fmt_clock
-from app.ui.ops import operation
-from app.ui.tasks import Task, TaskRunner
+from app.ui.common.formatting import fmt_bytes, fmt_clock
+from app.ui.common.ops import operation
+from app.ui.common.tasks import Task, TaskRunner
 
 
 def _err(err: BaseException) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
-from app.ui.resources import icon
+from app.ui.common.resources import icon
 
 
 @dataclass(frozen=True)

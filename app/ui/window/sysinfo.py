@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 from PySide6.QtCore import QCoreApplication
 
-from app.ui.reasons import translate_track
+from app.ui.common.reasons import translate_track
 
 
 @dataclass(frozen=True)

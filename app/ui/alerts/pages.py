@@ -44,10 +44,10 @@ from app.domain import (
 )
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
-from app.ui.form_dialog import FormDialog, InlineProblems
-from app.ui.ops import operation
-from app.ui.refresh import RefreshWhileVisible
-from app.ui.tasks import TaskRunner
+from app.ui.common.form_dialog import FormDialog, InlineProblems
+from app.ui.common.ops import operation
+from app.ui.common.refresh import RefreshWhileVisible
+from app.ui.common.tasks import TaskRunner
 
 SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
 REFRESH_MS = 2000
@@ -159,7 +159,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
             bl.addWidget(table)
             split.addWidget(box)
         # Evidence: a snapshot column in both tables and the selected alert's snapshot and clip.
-        from app.ui.evidence import EvidencePane, ThumbnailColumn
+        from app.ui.evidence.page import EvidencePane, ThumbnailColumn
 
         self.thumbs = ThumbnailColumn(station, tasks, self)
         for table in (self.active_table, self.history_table):

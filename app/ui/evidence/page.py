@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.refresh import RefreshWhileVisible
-from app.ui.tasks import TaskRunner
+from app.ui.common.refresh import RefreshWhileVisible
+from app.ui.common.tasks import TaskRunner
 
 __all__ = ["THUMB_SIZE", "ClipPlayer", "EvidencePage", "EvidencePane", "ThumbnailColumn", "image_from_file", "thumbnail"]
 

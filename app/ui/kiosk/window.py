@@ -57,11 +57,11 @@ from PySide6.QtWidgets import (
 
 from app.kiosk.pin import MAX_LEN, MIN_LEN, PinGuard, load_pin
 from app.kiosk.settings import KioskSettings, load_kiosk_settings, severity_rank
-from app.ui.bridge import StationBridge
-from app.ui.formatting import fmt_clock
-from app.ui.screensaver import ScreenSaverInhibitor
-from app.ui.tasks import TaskRunner
-from app.ui.wall import CameraTile, CameraWall
+from app.ui.common.bridge import StationBridge
+from app.ui.common.formatting import fmt_clock
+from app.ui.common.tasks import TaskRunner
+from app.ui.kiosk.screensaver import ScreenSaverInhibitor
+from app.ui.wall.camera_wall import CameraTile, CameraWall
 
 log = logging.getLogger("edge_station.kiosk")
 
@@ -528,7 +528,7 @@ class KioskWindow(QWidget):
         self._update_notice()
 
     def _start_instance_server(self) -> None:
-        from app.ui.single_instance import InstanceServer, InstanceServerError
+        from app.ui.common.single_instance import InstanceServer, InstanceServerError
 
         self.instance_server = InstanceServer(self)
         try:
@@ -635,7 +635,7 @@ class KioskWindow(QWidget):
 
     def open_settings(self) -> QWidget:
         """The station's settings dialog (only after the PIN, see :meth:`request_settings`)."""
-        from app.ui.settings_dialog import SettingsDialog
+        from app.ui.window.settings_dialog import SettingsDialog
 
         dlg = SettingsDialog(self.station, self.tasks, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -835,7 +835,7 @@ class KioskWindow(QWidget):
         station = self.station
 
         def read() -> Any:
-            from app.ui.evidence import image_from_file
+            from app.ui.evidence.page import image_from_file
 
             deadline = time.monotonic() + 8.0
             while time.monotonic() < deadline:

@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import OperationError
-from app.ui import station_settings as ss
-from app.ui.i18n import LANGUAGES
-from app.ui.tasks import TaskRunner
+from app.ui.common.i18n import LANGUAGES
+from app.ui.common.tasks import TaskRunner
+from app.ui.window import station_settings as ss
 
 LOCK = "🔒"
 

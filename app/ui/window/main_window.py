@@ -1,7 +1,7 @@
 """The main window: camera table and wall (more pages are added as the station grows).
 
 The window reads the station's live snapshot on one 2 Hz timer and runs every
-operation on a :class:`~app.ui.tasks.TaskRunner` thread; answers and errors come
+operation on a :class:`~app.ui.common.tasks.TaskRunner` thread; answers and errors come
 back on the GUI thread and show in the status bar.
 """
 
@@ -44,17 +44,23 @@ from PySide6.QtWidgets import (
 
 from app.domain import OperationError
 from app.domain.operations import CameraRef, CameraStatus, StopCamera
-from app.ui.bridge import StationBridge
-from app.ui.camera_dialog import CameraDialog, camera_template
-from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
-from app.ui.formatting import fmt_bytes, view_state
-from app.ui.models import CAMERA_ID_ROLE, SORT_ROLE, CameraTableModel, StateDelegate, view_label
-from app.ui.ops import operation
-from app.ui.resources import icon
-from app.ui.sysinfo import LoadSampler, StatusSample, collect_status
-from app.ui.tasks import TaskRunner
-from app.ui.tray import Notifier
-from app.ui.wall import CameraWall
+from app.ui.common.bridge import StationBridge
+from app.ui.common.formatting import fmt_bytes, view_state
+from app.ui.common.models import (
+    CAMERA_ID_ROLE,
+    SORT_ROLE,
+    CameraTableModel,
+    StateDelegate,
+    view_label,
+)
+from app.ui.common.ops import operation
+from app.ui.common.resources import icon
+from app.ui.common.tasks import TaskRunner
+from app.ui.wall.camera_wall import CameraWall
+from app.ui.window.camera_dialog import CameraDialog, camera_template
+from app.ui.window.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
+from app.ui.window.sysinfo import LoadSampler, StatusSample, collect_status
+from app.ui.window.tray import Notifier
 
 log = logging.getLogger("edge_station.ui")
 
@@ -222,27 +228,27 @@ class MainWindow(QMainWindow):
         """Charts, alerts, rules and rollout, each built the first time it is shown (a faster start)."""
 
         def charts() -> QWidget:
-            from app.ui.charts import ChartsPage
+            from app.ui.charts.page import ChartsPage
 
             return ChartsPage(self.station)
 
         def alerts() -> QWidget:
-            from app.ui.alerts_page import AlertsPage
+            from app.ui.alerts.pages import AlertsPage
 
             return AlertsPage(self.station, self.tasks)
 
         def rules() -> QWidget:
-            from app.ui.alerts_page import RulesPage
+            from app.ui.alerts.pages import RulesPage
 
             return RulesPage(self.station, self.tasks)
 
         def rollout() -> QWidget:
-            from app.ui.rollout_page import RolloutPage
+            from app.ui.rollout.page import RolloutPage
 
             return RolloutPage(self.station, self.tasks)
 
         def evidence() -> QWidget:
-            from app.ui.evidence import EvidencePage
+            from app.ui.evidence.page import EvidencePage
 
             return EvidencePage(self.station, self.tasks)
 
@@ -268,7 +274,7 @@ class MainWindow(QMainWindow):
         return self.page(key)
 
     def settings_dialog(self) -> QWidget:
-        from app.ui.settings_dialog import SettingsDialog
+        from app.ui.window.settings_dialog import SettingsDialog
 
         dlg = SettingsDialog(self.station, self.tasks, self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -280,7 +286,7 @@ class MainWindow(QMainWindow):
 
     def load_camera_defaults(self) -> None:
         """Read the camera defaults for the add dialog (off the GUI thread)."""
-        from app.ui.station_settings import StationSettings
+        from app.ui.window.station_settings import StationSettings
 
         def loaded(values: dict[str, Any]) -> None:
             self.camera_defaults = values
