@@ -15,8 +15,10 @@
   desktop offers it (the log says when it cannot be);
 * a second launch on the same data dir brings this window forward.
 
-Time-driven behaviour (cycling, pop-up, cursor) is decided by :meth:`KioskWindow.tick`
-against an injectable monotonic clock; a 250 ms timer calls it.
+What the kiosk decides (PIN and lockout, pages, which alert pops up and for how long, the
+cursor) lives without Qt in :class:`app.kiosk.model.KioskModel`; this window draws what the
+model says (it subscribes to ``model.changed``) and forwards input, station events and the
+time to it (a 250 ms timer calls :meth:`KioskWindow.tick`, against an injectable monotonic clock).
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.kiosk.model import AlertLine, Change, KioskModel, Notice, Prompt, alert_line
 from app.kiosk.pin import MAX_LEN, MIN_LEN, PinGuard, load_pin
-from app.kiosk.settings import KioskSettings, load_kiosk_settings, severity_rank
+from app.kiosk.settings import KioskSettings, load_kiosk_settings
 from app.ui.common.bridge import StationBridge
 from app.ui.common.formatting import fmt_clock
 from app.ui.common.tasks import TaskRunner
@@ -87,19 +90,22 @@ def _text(value: object) -> str:
 
 @dataclass(frozen=True)
 class TickerItem:
-    key: tuple
+    """A ticker line as drawn: the model's :class:`~app.kiosk.model.AlertLine` in words."""
+
+    key: tuple[object, object]
     severity: str
     text: str
     at: float
 
 
 class AlertTicker(QWidget):
-    """One line along the bottom of the screen; scrolls when the alerts do not fit."""
+    """One line along the bottom of the screen; scrolls when the alerts do not fit. Draws the items
+    it is given (the kiosk model orders them) after the standing notice."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("kioskTicker")
-        self._items: dict[tuple, TickerItem] = {}
+        self._items: list[TickerItem] = []
         self.notice = ""  # a standing note (no PIN set, station could not open...)
         self.offset = 0
         self.setMinimumHeight(40)
@@ -110,24 +116,16 @@ class AlertTicker(QWidget):
 
     # ---- content
 
-    def set_item(self, item: TickerItem) -> None:
-        self._items[item.key] = item
-        self.update()
-
-    def remove(self, key: tuple) -> None:
-        if self._items.pop(key, None) is not None:
-            self.update()
-
-    def clear(self) -> None:
-        self._items.clear()
+    def set_items(self, items: list[TickerItem]) -> None:
+        self._items = list(items)
         self.update()
 
     def items(self) -> list[TickerItem]:
-        """Newest first, critical before warning before info."""
-        return sorted(self._items.values(), key=lambda i: (-severity_rank(i.severity), -i.at))
+        """In the order shown: critical before warning before info, newest first."""
+        return list(self._items)
 
     def text(self) -> str:
-        parts = [i.text for i in self.items()]
+        parts = [i.text for i in self._items]
         if not parts:
             parts = [self.tr("No active alerts")]
         if self.notice:
@@ -402,26 +400,17 @@ class KioskWindow(QWidget):
         self.bridge = StationBridge(station, self)
         self.clock = clock
         self.autostart = autostart
-        self.kiosk = KioskSettings()
-        self.guard = PinGuard(None, clock=clock)
-        self.has_pin: bool | None = None
+        self.model = KioskModel(station.paths.data_dir, clock=clock)
         self.ready = False
-        self.open_error: BaseException | None = None
         self._shut_down = False
         self._close_allowed = False
         self._prompt: QDialog | None = None
         self.popup: AlertPopup | None = None
-        self._popup_until = 0.0
-        self._last_cycle = clock()
-        self._last_input = clock()
         self._last_cursor_pos = QCursor.pos()
-        self.cursor_hidden = False
-        self.cycles = 0
         self.inhibitor = inhibitor if inhibitor is not None else ScreenSaverInhibitor(parent=self)
         self._instance_server_wanted = instance_server
         self.instance_server = None
         self.settings_dialog: QWidget | None = None
-        self._opened_at: float | None = None  # unix time the station was open (older alerts do not pop up)
 
         self.setWindowTitle(self.tr("Kiosk"))  # the desktop adds the product name
         self.setStyleSheet("#kioskWindow { background: #000; }")
@@ -472,8 +461,54 @@ class KioskWindow(QWidget):
         self.bridge.settingsChanged.connect(lambda _ev: self.reload_settings())
         self.bridge.camerasChanged.connect(self.refresh)
         self.bridge.stateChanged.connect(lambda _ev: self.refresh())
+        self._unsubscribe = self.model.changed.subscribe(self._model_changed)
         self._update_clock()
         self._update_notice()
+
+    # ------------------------------------------------------------ the model's state, as the window shows it
+
+    @property
+    def kiosk(self) -> KioskSettings:
+        return self.model.settings
+
+    @property
+    def guard(self) -> PinGuard:
+        return self.model.guard
+
+    @property
+    def has_pin(self) -> bool | None:
+        return self.model.has_pin
+
+    @property
+    def open_error(self) -> BaseException | None:
+        return self.model.open_error
+
+    @property
+    def cycles(self) -> int:
+        return self.model.cycles
+
+    @property
+    def cursor_hidden(self) -> bool:
+        return self.model.cursor_hidden
+
+    def _model_changed(self, change: Change) -> None:
+        if self._shut_down and change is not Change.POPUP_CLOSED:
+            return
+        if change is Change.ALERTS:
+            self.ticker.set_items([self._ticker_item(line) for line in self.model.alert_lines()])
+        elif change is Change.NOTICE:
+            self._update_notice()
+        elif change is Change.SETTINGS:
+            for problem in self.model.settings.problems:
+                log.warning("%s", problem)
+            self._fit_grid()
+        elif change is Change.NEXT_PAGE:
+            self.wall.next_page()
+            self._fit_grid()
+        elif change is Change.CURSOR:
+            self.setCursor(Qt.CursorShape.BlankCursor if self.model.cursor_hidden else Qt.CursorShape.ArrowCursor)
+        elif change is Change.POPUP_CLOSED:
+            self._remove_popup()
 
     # ------------------------------------------------------------ lifecycle (same as MainWindow)
 
@@ -494,13 +529,10 @@ class KioskWindow(QWidget):
             return
         kiosk, has_pin = result
         self.ready = True
-        self._opened_at = time.time()
-        self.apply_settings(kiosk)
-        self.has_pin = has_pin
+        self.model.opened(kiosk, has_pin)
         if not has_pin:
             log.warning("kiosk mode without an operator PIN: exit and settings are unprotected "
                         "(set one with 'edge-station pin set')")
-        self._update_notice()
         self.refresh()
         self.refresh_timer.start()
         self._seed_alerts()
@@ -509,7 +541,7 @@ class KioskWindow(QWidget):
         self.stationReady.emit()
 
     def _open_failed(self, err: BaseException) -> None:
-        self.open_error = err
+        self.model.open_failed(err)
         from app.station import StationAlreadyRunning
 
         if isinstance(err, StationAlreadyRunning):
@@ -525,7 +557,6 @@ class KioskWindow(QWidget):
                               on_ok=leave, on_error=lambda e: leave(None))
             return
         log.error("the station could not open: %s", err, exc_info=err)
-        self._update_notice()
 
     def _start_instance_server(self) -> None:
         from app.ui.common.single_instance import InstanceServer, InstanceServerError
@@ -544,6 +575,7 @@ class KioskWindow(QWidget):
         for t in (self.refresh_timer, self.tick_timer, self.popup_timer):
             t.stop()
         self.close_popup()
+        self._unsubscribe()
         self.wall.shutdown()
         self.inhibitor.release()
         if self.instance_server is not None:
@@ -568,11 +600,7 @@ class KioskWindow(QWidget):
     # ------------------------------------------------------------ settings and PIN
 
     def apply_settings(self, kiosk: KioskSettings) -> None:
-        for problem in kiosk.problems:
-            log.warning("%s", problem)
-        self.kiosk = kiosk
-        self._fit_grid()
-        self._last_cycle = self.clock()
+        self.model.apply_settings(kiosk)
 
     def reload_settings(self) -> None:
         if not self.ready or self._shut_down:
@@ -582,9 +610,7 @@ class KioskWindow(QWidget):
 
     def check_pin(self, pin: str) -> bool:
         """Check ``pin`` against the PIN stored now (a PIN set from the CLI counts at once). Blocking (scrypt)."""
-        self.guard.reload(load_pin(self.station.paths.data_dir))
-        self.has_pin = self.guard.has_pin
-        return self.guard.check(pin)
+        return self.model.check_pin(pin)
 
     def request_exit(self) -> QDialog | None:
         return self._ask("exit")
@@ -596,11 +622,10 @@ class KioskWindow(QWidget):
         if self._prompt is not None:  # one prompt at a time
             self._prompt.raise_()
             return self._prompt
-        self._show_cursor()
-        has_pin = load_pin(self.station.paths.data_dir) is not None
-        self.has_pin = has_pin
+        self.model.show_cursor()
+        prompt = self.model.prompt()
         self._update_notice()
-        if has_pin:
+        if prompt is Prompt.PIN:
             dlg: QDialog = PinDialog(purpose, self.guard, self.check_pin, self.tasks, self)
         else:
             dlg = UnprotectedDialog(purpose, self.station.paths.data_dir, self)
@@ -623,7 +648,7 @@ class KioskWindow(QWidget):
 
     def _prompt_closed(self) -> None:
         self._prompt = None
-        self._last_input = self.clock()
+        self.model.user_input()
 
     def _unlocked(self, purpose: str) -> None:
         if purpose == "exit":
@@ -707,43 +732,26 @@ class KioskWindow(QWidget):
             self.page_label.setText(self.tr("page {page}/{pages}").format(page=self.wall.page + 1, pages=pages))
 
     def tick(self) -> None:
-        """Decide what time asks for: next page, end of a pop-up, hiding the cursor, the clock."""
-        now = self.clock()
+        """Tell the model the time (it decides pages, the pop-up's end, the cursor) and the mouse's moves."""
         pos = QCursor.pos()
         if pos != self._last_cursor_pos:
             self._last_cursor_pos = pos
             self._user_input()
-        if self.popup is not None:
-            if now >= self._popup_until:
-                self.close_popup()
-        elif self.kiosk.cycle_s > 0 and now - self._last_cycle >= self.kiosk.cycle_s:
-            self._last_cycle = now
-            if self.wall.page_count() > 1:
-                self.wall.next_page()
-                self.cycles += 1
-                self._fit_grid()
-        if (not self.cursor_hidden and self._prompt is None and self.settings_dialog is None
-                and now - self._last_input >= self.kiosk.cursor_idle_s):
-            self.cursor_hidden = True
-            self.setCursor(Qt.CursorShape.BlankCursor)
+        self.model.tick(self.wall.page_count(),
+                        dialog_open=self._prompt is not None or self.settings_dialog is not None)
         self._update_clock()
 
     def _user_input(self) -> None:
-        self._last_input = self.clock()
-        self._show_cursor()
-
-    def _show_cursor(self) -> None:
-        if self.cursor_hidden:
-            self.cursor_hidden = False
-            self.setCursor(Qt.CursorShape.ArrowCursor)
+        self.model.user_input()
 
     def _update_clock(self) -> None:
         self.clock_label.setText(fmt_clock(time.time()))
 
     def _update_notice(self) -> None:
-        if self.open_error is not None:
-            self.ticker.notice = self.tr("The station could not open: {error}").format(error=self.open_error)
-        elif self.has_pin is False:
+        notice = self.model.notice()
+        if notice is Notice.OPEN_FAILED:
+            self.ticker.notice = self.tr("The station could not open: {error}").format(error=self.model.open_error)
+        elif notice is Notice.NO_PIN:
             self.ticker.notice = self.tr("No operator PIN set: kiosk exit is not protected")
         else:
             self.ticker.notice = ""
@@ -758,55 +766,31 @@ class KioskWindow(QWidget):
         self.tasks.submit("firing alerts", engine.firing, on_ok=self._seeded, quiet=True)
 
     def _seeded(self, statuses: list[Any]) -> None:
-        for st in statuses:
-            self.ticker.set_item(self._ticker_item(st, time.time()))
+        now = time.time()
+        self.model.seed([self._alert_line(st, now) for st in statuses])
 
-    def _ticker_item(self, change: Any, at: float) -> TickerItem:
-        severity = _text(getattr(change, "severity", "warning"))
-        rule = str(getattr(change, "rule_name", "") or self.tr("alert"))
+    def _alert_line(self, change: Any, at: float) -> AlertLine:
         camera_id = getattr(change, "camera_id", None)
         cam = self.station.camera(camera_id) if camera_id is not None else None
-        subject = cam.name if cam is not None else str(getattr(change, "subject", "") or "")
-        message = str(getattr(change, "message", "") or "")
-        if rule and message.startswith(rule + ":"):  # the engine's message starts with the rule name
-            message = message[len(rule) + 1:].strip()
+        return alert_line(change, at, cam.name if cam is not None else None, unnamed_rule=self.tr("alert"))
+
+    def _ticker_item(self, line: AlertLine) -> TickerItem:
         label = {"critical": self.tr("CRITICAL"), "warning": self.tr("WARNING"),
-                 "info": self.tr("INFO")}.get(severity, severity.upper())
-        text = f"⚠ {label} · {subject} — {rule}" if subject else f"⚠ {label} · {rule}"
-        if message:
-            text += f": {message}"
-        key = (getattr(change, "rule_id", None) or rule, camera_id if camera_id is not None else subject)
-        return TickerItem(key, severity, text, at)
+                 "info": self.tr("INFO")}.get(line.severity, line.severity.upper())
+        text = f"⚠ {label} · {line.subject} — {line.rule}" if line.subject else f"⚠ {label} · {line.rule}"
+        if line.message:
+            text += f": {line.message}"
+        return TickerItem(line.key, line.severity, text, line.at)
 
     def on_alert_event(self, ev: Any) -> None:
-        """A station event of kind ``alert`` (data: an ``AlertChange``): update the ticker, maybe pop up."""
+        """A station event of kind ``alert`` (data: an ``AlertChange``): the model updates the ticker
+        and says whether its camera pops up."""
         change = getattr(ev, "data", None)
         if change is None:
             return
-        kind = _text(getattr(change, "kind", "firing"))
-        item = self._ticker_item(change, getattr(ev, "ts", time.time()))
-        if kind in ("resolved", "cleared"):
-            self.ticker.remove(item.key)
-            return
-        if kind not in ("firing", "repeat"):
-            return
-        self.ticker.set_item(item)
-        camera_id = getattr(change, "camera_id", None)
-        if (kind == "firing" and camera_id is not None and self.kiosk.pops_up(item.severity)
-                and self._is_new(change)):
-            event = getattr(change, "event", None)
-            self.show_popup(int(camera_id), item.text, item.severity, event_id=getattr(event, "id", None))
-
-    def _is_new(self, change: Any) -> bool:
-        """Only a new, unacknowledged alert pops up: not one already acknowledged, nor one that
-        was firing before the kiosk opened (those are in the ticker)."""
-        ev = getattr(change, "event", None)
-        if ev is not None and getattr(ev, "acknowledged_by", None):
-            return False
-        fired = getattr(ev, "fired_at", None) if ev is not None else None
-        if fired is not None and self._opened_at is not None and fired.timestamp() < self._opened_at - 1.0:
-            return False
-        return True
+        line = self._alert_line(change, getattr(ev, "ts", time.time()))
+        if self.model.alert(change, line) and line.camera_id is not None:
+            self.show_popup(line.camera_id, self._ticker_item(line).text, line.severity, event_id=line.event_id)
 
     def show_popup(self, camera_id: int, title: str, severity: str = "warning", *,
                    event_id: int | None = None) -> AlertPopup:
@@ -821,7 +805,7 @@ class KioskWindow(QWidget):
         self.popup = popup
         self.stack.addWidget(popup)
         self.stack.setCurrentWidget(popup)
-        self._popup_until = self.clock() + self.kiosk.popup_s
+        self.model.open_popup(camera_id, title, severity)
         self.popup_timer.start()
         popup.tile.poll_frame()
         if event_id is not None and hasattr(self.station, "event_snapshot_path"):
@@ -852,6 +836,11 @@ class KioskWindow(QWidget):
         self.tasks.submit("alert snapshot", read, on_ok=done, quiet=True, owner=popup)
 
     def close_popup(self) -> None:
+        """Back to the wall (the model restarts the page's interval)."""
+        if not self.model.close_popup():
+            self._remove_popup()
+
+    def _remove_popup(self) -> None:
         popup = self.popup
         if popup is None:
             return
@@ -861,7 +850,6 @@ class KioskWindow(QWidget):
         self.stack.removeWidget(popup)
         popup.tile.close_reader()
         popup.deleteLater()
-        self._last_cycle = self.clock()  # a full interval on the page we come back to
         self.popupClosed.emit()
 
     def _poll_popup(self) -> None:
