@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -25,6 +25,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from app.platform.doctor import missing_qt_libraries, qt_platform_name
 from app.ui.common.resources import icon, style_sheet
 from app.ui.window.main_window import APP_NAME, ORG_NAME, MainWindow
+
+if TYPE_CHECKING:
+    from app.ui.kiosk.window import KioskWindow
 
 log = logging.getLogger("edge_station.ui")
 
@@ -147,6 +150,10 @@ class ExceptionReporter(QObject):
         self.reported.emit(title, details)
 
 
+#: ``--kiosk`` whose kiosk window cannot be built exits with this code, as a window that cannot start does
+EXIT_KIOSK_UNAVAILABLE = 1
+
+
 def ensure_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -158,16 +165,26 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def build_window(station: Any, *, kiosk: bool = False, settings: QSettings | None = None) -> MainWindow:
-    """The window for ``station`` (kiosk: fullscreen wall). Does not open the station."""
-    if kiosk:
-        try:
-            from app.ui.kiosk.window import KioskWindow
-        except ImportError:
-            pass
-        else:
-            return KioskWindow(station, settings=settings)  # type: ignore[return-value]
-    return MainWindow(station, settings=settings)
+class KioskUnavailable(RuntimeError):
+    """``--kiosk`` asked for the kiosk window and it cannot be built: the station does not fall back
+    to the admin window, which has no operator PIN."""
+
+
+def build_window(station: Any, *, kiosk: bool = False,
+                 settings: QSettings | None = None) -> MainWindow | KioskWindow:
+    """The window for ``station`` (kiosk: fullscreen wall). Does not open the station.
+
+    Raises :class:`KioskUnavailable` when the kiosk window is asked for and cannot be built.
+    """
+    if not kiosk:
+        return MainWindow(station, settings=settings)
+    try:
+        from app.ui.kiosk.window import KioskWindow
+
+        return KioskWindow(station, settings=settings)
+    except Exception as e:
+        raise KioskUnavailable(f"the kiosk window cannot be built ({type(e).__name__}: {e}); "
+                               "the admin window does not open in its place (it has no operator PIN)") from e
 
 
 def _quit_on_signals(app: QApplication) -> Callable[[], None]:
@@ -235,7 +252,14 @@ def run_window(station: Any, kiosk: bool = False) -> int:
     app.setWindowIcon(icon("app"))
     app.setStyleSheet(style_sheet())
     app.setQuitOnLastWindowClosed(True)
-    window = build_window(station, kiosk=kiosk)
+    try:
+        window = build_window(station, kiosk=kiosk)
+    except KioskUnavailable as e:
+        log.error("%s", e, exc_info=e.__cause__)
+        print(f"edge-station: error: {e}. Reinstall Edge Station, or start it without --kiosk.", file=sys.stderr)
+        translation.remove()
+        station.close()
+        return EXIT_KIOSK_UNAVAILABLE
     if not kiosk:  # the kiosk window answers second launches itself
         from app.ui.common.single_instance import install_instance_server
 

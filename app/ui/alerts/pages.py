@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.alerts.templates import templates
 from app.domain import (
     METRICS,
     AlertRule,
@@ -528,13 +529,8 @@ class RulesPage(QWidget):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.template = QComboBox()
         self.template.addItem(self.tr("blank rule"), None)
-        try:
-            from app.alerts.templates import templates
-
-            for key in templates():
-                self.template.addItem(key.replace("_", " "), key)
-        except ImportError:  # pragma: no cover
-            pass
+        for key in templates():
+            self.template.addItem(key.replace("_", " "), key)
         self.new_btn = QPushButton(self.tr("New…"))
         self.new_btn.clicked.connect(lambda: self.new_rule(self.template.currentData()))
         self.edit_btn = QPushButton(self.tr("Edit…"))
@@ -617,8 +613,6 @@ class RulesPage(QWidget):
     def new_rule(self, template: str | None = None) -> RuleDialog:
         rule = None
         if template:
-            from app.alerts.templates import templates
-
             rule = templates()[template]()
         dlg = RuleDialog(self.station, self.tasks, rule, self)
         dlg.saved.connect(lambda r: self._done(self.tr("rule {name} saved").format(name=r.name), select=r.name))

@@ -56,7 +56,7 @@ class ScreenSaverInhibitor(QObject):
             return
         try:
             from PySide6.QtDBus import QDBusConnection, QDBusMessage, QDBusPendingCallWatcher
-        except ImportError as e:
+        except ImportError as e:  # QtDBus is Qt's optional D-Bus module (not in every build of Qt): no inhibition
             self._unavailable(f"Qt's D-Bus module is missing ({e})")
             return
         if self.bus_address is not None:

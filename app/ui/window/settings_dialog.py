@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import OperationError
+from app.rollout.settings import Thresholds
 from app.ui.common.i18n import LANGUAGES
 from app.ui.common.tasks import TaskRunner
 from app.ui.window import station_settings as ss
@@ -63,10 +64,8 @@ TRACK_NAMES = ("rules", "cameras")
 
 
 def _redact(url: str) -> str:
-    try:
-        from app.store.db import redact_url
-    except ImportError:  # pragma: no cover
-        return url
+    from app.store.db import redact_url  # sqlalchemy's URL parser, only once the dialog shows a URL
+
     return redact_url(url)
 
 
@@ -162,13 +161,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Shadow compare rate"), self.shadow_rate)
         form.addRow(self.tr("Canary calls (read-only, routed)"), self.canary_rate)
         self.thresholds: dict[str, QDoubleSpinBox | QSpinBox] = {}
-        limits: dict[str, tuple[float, float]] = {}
-        try:
-            from app.rollout.settings import Thresholds
-
-            limits = dict(Thresholds._LIMITS)
-        except ImportError:  # pragma: no cover
-            pass
+        limits: dict[str, tuple[float, float]] = dict(Thresholds._LIMITS)
         for name, (lo, hi) in limits.items():
             label, suffix = _THRESHOLD_LABELS.get(name, (name, ""))
             label = QCoreApplication.translate("SettingsDialog", label) if name in _THRESHOLD_LABELS else name
