@@ -16,8 +16,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,14 @@ from app.domain.operations import OPERATIONS, CameraRef, CameraStatus, StopCamer
 from app.kiosk.instance import AlreadyRunning as StationAlreadyRunning
 from app.kiosk.instance import InstanceLock
 from app.platform.paths import StationPaths, sqlite_url
+from app.station.events import ApiStatus, StationEvent
+from app.station.port import (
+    DatabaseCheck,
+    EvidenceDisk,
+    MetricsReader,
+    OperationCounts,
+    StationPort,
+)
 
 # The store, supervisor, operations, router, metrics and alerts (SQLAlchemy, Alembic, pydantic,
 # numpy, ddsketch...) are imported when the station opens, not here: the window imports this
@@ -41,7 +49,7 @@ log = logging.getLogger("edge_station.station")
 
 __all__ = ["ApiStatus", "Station", "StationAlreadyRunning", "StationEvent", "StationOptions", "run_headless"]
 
-DEMO_CAMERAS_FILE = Path(__file__).resolve().parent / "data" / "demo-cameras.yaml"
+DEMO_CAMERAS_FILE = Path(__file__).resolve().parent.parent / "data" / "demo-cameras.yaml"
 SETTING_SEEDED = "station.demo_seeded"
 SETTING_RULES_SEEDED = "alerts.default_rules_seeded"
 #: set once the "camera offline" rule was seeded (also on a station first started before it shipped)
@@ -56,38 +64,6 @@ def worker_settings_changed(old: Camera, new: Camera) -> bool:
     """True when ``new`` differs from ``old`` in something a running worker uses."""
     return any(getattr(old, f) != getattr(new, f) for f in WORKER_FIELDS)
 SETTING_EVIDENCE_RULE_SEEDED = "evidence.rule_seeded"
-
-
-@dataclass(frozen=True)
-class StationEvent:
-    """Something a view may want to redraw for.
-
-    kinds: ``state`` (a camera's worker changed state; data = CameraStatus),
-    ``cameras`` (the camera list changed, here or in another process),
-    ``alert`` (an alert fired/resolved/acknowledged), ``settings``, ``rollout`` (a track's
-    settings, latch or reports changed here), ``log``,
-    ``api`` (the local API started or could not; data = ApiStatus).
-    """
-
-    kind: str
-    camera_id: int | None = None
-    data: Any = None
-    ts: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True)
-class ApiStatus:
-    """Whether the local control API runs, and if it should and does not, why (shown in the window)."""
-
-    enabled: bool
-    running: bool
-    host: str = ""
-    port: int | None = None
-    error: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.enabled and not self.running
 
 
 API_PORT_ENV = "EDGE_STATION_API_PORT"
@@ -390,6 +366,141 @@ class Station:
             raise ValueError(f"unknown operation {op!r}")
         return self.router.call_with_decision(op, request, force=force, actor=actor)
 
+    def last_decision(self) -> Any:
+        """The routing decision of this thread's last call (also when it raised), or None."""
+        router = getattr(self, "router", None)
+        return router.last_decision if router is not None else None
+
+    # ------------------------------------------------------------ administration (not routed)
+
+    def list_cameras(self) -> list[Camera]:
+        """The cameras as stored now (a database read; :meth:`cameras` is the loaded list)."""
+        return self.admin.list_cameras()
+
+    def get_camera(self, camera_id: int) -> Camera:
+        """One stored camera; ``NotFound`` when there is none."""
+        return self.admin.get_camera(camera_id)
+
+    def add_camera(self, camera: Camera) -> Camera:
+        """Store a new camera and apply it now (an active one starts when the station autostarts)."""
+        saved = self.admin.add_camera(camera)
+        self._on_database_changed()
+        return saved
+
+    def update_camera(self, camera_id: int, changes: Mapping[str, Any]) -> Camera:
+        """Change some fields of a camera and apply it now (a running worker restarts when needed)."""
+        saved = self.admin.update_camera(camera_id, changes)
+        self._on_database_changed()
+        return saved
+
+    def list_rules(self, *, via: str = "domain") -> list[Any]:
+        """Every alert rule, read by the ``domain`` (the store) or the ``legacy`` implementation."""
+        if via == "legacy":
+            return self.legacy_ops.list_rules()
+        if via != "domain":
+            raise ValueError(f"unknown path {via!r}: give 'domain' or 'legacy'")
+        return self.admin.list_rules()
+
+    def get_rule(self, rule_id: int) -> Any:
+        return self.admin.get_rule(rule_id)
+
+    def set_rule_enabled(self, rule_id: int, enabled: bool) -> Any:
+        """Enable or disable a rule (a real change bumps its version); the alert engine reloads."""
+        rule = self.admin.set_rule_enabled(rule_id, enabled)
+        self.reload_rules()
+        return rule
+
+    def delete_rule(self, rule_id: int) -> None:
+        self.admin.delete_rule(rule_id)
+        self.reload_rules()
+
+    # ------------------------------------------------------------ alerts (the engine's live view)
+
+    def alerts_running(self) -> bool:
+        return getattr(self, "alerts", None) is not None
+
+    def alert_statuses(self) -> list[Any]:
+        """The active alert instances (pending and firing)."""
+        engine = getattr(self, "alerts", None)
+        return list(engine.statuses()) if engine is not None else []
+
+    def firing_alerts(self) -> list[Any]:
+        engine = getattr(self, "alerts", None)
+        return list(engine.firing()) if engine is not None else []
+
+    def alert_history(self, limit: int = 200) -> list[Any]:
+        engine = getattr(self, "alerts", None)
+        return list(engine.history(limit)) if engine is not None else []
+
+    def loaded_rules(self) -> list[Any]:
+        """The rules the alert engine evaluates now."""
+        engine = getattr(self, "alerts", None)
+        return list(engine.rules()) if engine is not None else []
+
+    # ------------------------------------------------------------ health and figures
+
+    def supervisor_running(self) -> bool:
+        sup = self.supervisor
+        return sup is not None and bool(sup.running)
+
+    def worker_count(self) -> int:
+        sup = self.supervisor
+        return len(sup.statuses()) if sup is not None else 0
+
+    def worker_stats(self, camera_id: int) -> Any:
+        """Resource use of the camera's worker (``ProcessStats``), or None."""
+        sup = self.supervisor
+        return sup.stats(camera_id) if sup is not None else None
+
+    def metrics_reader(self) -> MetricsReader | None:
+        """The live metric series (read only), or None before the station opened."""
+        return getattr(self, "metrics", None)
+
+    def operation_counts(self) -> dict[tuple[str, str], OperationCounts]:
+        """Lifetime counts per (operation, path) of the calls routed here."""
+        totals = dict(self.router.metrics.totals)
+        return {k: OperationCounts(calls=c.calls, errors=c.errors, fallbacks=c.fallbacks, answers=c.answers)
+                for k, c in totals.items()}
+
+    def operation_window(self) -> Any:
+        """The router's figures over its health window (``WindowStats``)."""
+        return self.router.metrics.summary()
+
+    def observe_operations(self, observer: Callable[[str, str, float], None]) -> Callable[[], None]:
+        """Call ``observer(op, path, seconds)`` after every routed call; returns the unsubscribe."""
+        observers = self.router.metrics.observers
+        observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in observers:
+                observers.remove(observer)
+
+        return unsubscribe
+
+    def database_check(self) -> DatabaseCheck:
+        """Whether the database answers (and how fast), and the storage under it."""
+        from sqlalchemy import text
+
+        from app.store.db import storage_health
+
+        store = self.store
+        if store is None:
+            return DatabaseCheck(ok=False, dialect="", error="the database is closed")
+        dialect = store.engine.dialect.name
+        t0 = time.perf_counter()
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1")).scalar()
+        except Exception as e:
+            return DatabaseCheck(ok=False, dialect=dialect, error=f"{type(e).__name__}: {e}"[:300])
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        storage = storage_health(store.engine)
+        problem = storage["problem"]
+        full = problem is not None and str(problem).startswith("disk full")
+        return DatabaseCheck(ok=not full, dialect=dialect, latency_ms=latency_ms,
+                             error=str(problem) if full else None, free_bytes=storage["free_bytes"],
+                             problem=problem)
+
     # ------------------------------------------------------------ rollout (per track)
     #
     # The window, the CLI and the API use these; each change is validated and audited by
@@ -418,7 +529,7 @@ class Station:
         self._rollout_changed()
         return s
 
-    def rollout_advance(self, *, track: str, override_reason: str | None = None, actor: str = "operator") -> Any:
+    def rollout_advance(self, *, track: str | None, override_reason: str | None = None, actor: str = "operator") -> Any:
         """Advance a track one stage; ``GateRefused`` (with the gate) when it holds and no override is given."""
         result = self.router.advance(track=track, override_reason=override_reason, actor=actor)
         self._rollout_changed()
@@ -451,6 +562,36 @@ class Station:
 
     def rollout_gate(self, track: str) -> Any:
         return self.router.gate(track)
+
+    def rollout_checklist(self, track: str) -> Any:
+        return self.router.checklist(track)
+
+    def rollout_settings(self) -> Any:
+        """Both tracks' settings (``RolloutSettings``), as the router holds them."""
+        return self.router.settings
+
+    def rollout_health(self) -> Any:
+        """The router's current health verdict (``HealthVerdict``)."""
+        return self.router.current_health()
+
+    def verify(self, *, actor: str = "operator", progress: Callable[[str], None] | None = None,
+               on_step: Callable[[Any], None] | None = None, cancelled: Callable[[], bool] | None = None) -> Any:
+        """Run the verification scenario on a scratch station and record the result for the gate.
+
+        Blocking (tens of seconds); a cancelled run raises ``VerificationCancelled`` and records nothing."""
+        from app.rollout.verify import run_verification
+
+        report = run_verification(scratch_station, progress=progress, on_step=on_step, cancelled=cancelled)
+        control = self.router.control
+        if control is not None:
+            d = report.as_dict()
+            control.record_verification(report.passed, len(report.mismatches), len(report.failures),
+                                        actor=actor, detail={"mismatches": d.get("mismatches"),
+                                                             "failures": d.get("failures"),
+                                                             "errors": report.errors})
+            self.router.reload()
+            self._rollout_changed()
+        return report
 
     def rollout_reports(self, track: str | None = None, *, open_only: bool = False) -> list[dict[str, Any]]:
         from app.rollout.control import report_dict
@@ -578,29 +719,32 @@ class Station:
         """The camera's shared-memory preview slot (read it with app.worker.preview.PreviewReader)."""
         return self.supervisor.preview_path(camera_id) if self.supervisor else None
 
-    def autostart(self) -> None:
+    def autostart(self, *, actor: str = "station") -> None:
         """Start every active camera that is not running yet (used at open and by 'Start all')."""
         from app.supervisor import WorkerState
 
         for cam in self.cameras():
-            if not cam.active:
+            if not cam.active or cam.id is None:
                 continue
             st = self.supervisor.status(cam.id) if self.supervisor else None
             if st is not None and st.state not in (WorkerState.STOPPED, WorkerState.FAILED):
                 continue
             try:
-                self.ops.start_camera(CameraRef(cam.id))
+                self.call("start_camera", CameraRef(cam.id), actor=actor)
             except Exception as e:  # one bad camera must not keep the others from starting
                 log.warning("autostart of camera %s (%s) failed: %s", cam.id, cam.name, e)
 
-    def stop_all(self) -> None:
+    def stop_all(self, *, actor: str = "station") -> None:
+        """Stop every camera whose worker is not stopped."""
         from app.supervisor import WorkerState
 
         for cam in self.cameras():
+            if cam.id is None:
+                continue
             st = self.supervisor.status(cam.id) if self.supervisor else None
             if st is not None and st.state != WorkerState.STOPPED:
                 try:
-                    self.ops.stop_camera(StopCamera(cam.id))
+                    self.call("stop_camera", StopCamera(cam.id), actor=actor)
                 except Exception as e:
                     log.warning("stop of camera %s failed: %s", cam.id, e)
 
@@ -729,6 +873,15 @@ class Station:
         if self.supervisor is not None:
             self.supervisor.preroll_seconds = settings.preroll_s  # workers started from now on
         return settings
+
+    def evidence_path(self, evidence: Any) -> Path:
+        """Where one piece of evidence (``Evidence``) is on disk."""
+        return self.evidence_store.path_of(evidence)
+
+    def evidence_disk(self) -> EvidenceDisk:
+        """The evidence folder, the bytes it holds and its disk's free space."""
+        es = self.evidence_store
+        return EvidenceDisk(root=es.root, total_bytes=es.total_bytes(), free_bytes=es.free_space(es.root))
 
     def evidence_for_event(self, event_id: int) -> list[Any]:
         """Every snapshot and clip of an alert event (``Evidence``), oldest first."""
@@ -1085,3 +1238,6 @@ def scratch_station() -> Iterator[ScratchStation]:
             )
         finally:
             station.close()
+
+
+_station_is_a_port: type[StationPort] = Station  # mypy checks that Station provides every method of the port
