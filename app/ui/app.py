@@ -17,12 +17,13 @@ import threading
 import traceback
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.platform.doctor import missing_qt_libraries, qt_platform_name
+from app.station.port import StationPort
 from app.ui.common.resources import icon, style_sheet
 from app.ui.window.main_window import APP_NAME, ORG_NAME, MainWindow
 
@@ -170,7 +171,7 @@ class KioskUnavailable(RuntimeError):
     to the admin window, which has no operator PIN."""
 
 
-def build_window(station: Any, *, kiosk: bool = False,
+def build_window(station: StationPort, *, kiosk: bool = False,
                  settings: QSettings | None = None) -> MainWindow | KioskWindow:
     """The window for ``station`` (kiosk: fullscreen wall). Does not open the station.
 
@@ -234,7 +235,7 @@ def _open_after_first_paint(window: MainWindow, first_paint: FirstPaintWatch) ->
     QTimer.singleShot(OPEN_FALLBACK_MS, open_once)
 
 
-def run_window(station: Any, kiosk: bool = False) -> int:
+def run_window(station: StationPort, kiosk: bool = False) -> int:
     """Show the window at once, open the station in the background after its first paint, run until closed."""
     if QApplication.instance() is None and qt_platform_name() not in ("offscreen", "minimal"):
         # Qt aborts with only "no Qt platform plugin could be initialized" when its plugin lacks a

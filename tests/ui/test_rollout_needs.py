@@ -23,7 +23,7 @@ RULES_ONLY = {"USE_DOMAIN_SERVICE_RULES": "1", "ROLLOUT_PERCENT_RULES": "50"}
 def page_and_router(qtbot, request):
     r, _, _ = scratch_router(env=getattr(request, "param", BOTH), clock=Clock())
     tasks = TaskRunner()
-    page = RolloutPage(SimpleNamespace(router=r), tasks)
+    page = RolloutPage(SimpleNamespace(rollout_snapshot=r.snapshot), tasks)  # the one read the page makes
     qtbot.addWidget(page)
     page.resize(1400, 900)
     page.show()

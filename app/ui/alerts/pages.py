@@ -1,10 +1,10 @@
 """Alerts (active and history, acknowledge) and the alert rule editor.
 
-The alerts page reads ``station.alerts`` (the alert engine) off the GUI thread:
-on every alert event from the bridge and every two seconds while visible.
-The rule editor creates and changes rules through the routed operations
-(``create_rule``/``update_rule``) and deletes/enables them through
-``station.admin``; after a change the engine reloads its rules.
+The alerts page reads the station's alert engine (``alert_statuses``, ``alert_history``,
+``loaded_rules``) off the GUI thread: on every alert event from the bridge and every two
+seconds while visible. The rule editor creates and changes rules through the routed
+operations (``create_rule``/``update_rule``) and deletes/enables them through the station;
+after a change the engine reloads its rules.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from app.domain import (
 )
 from app.domain.errors import FieldError
 from app.domain.operations import CreateRule, UpdateRule
+from app.station.port import StationPort
 from app.ui.common.form_dialog import FormDialog, InlineProblems
 from app.ui.common.ops import operation
 from app.ui.common.refresh import RefreshWhileVisible
@@ -79,17 +80,6 @@ def _val(v: float | None) -> str:
 
 def _err(err: BaseException) -> str:
     return f"{err} [{err.code}]" if isinstance(err, OperationError) else f"{type(err).__name__}: {err}"
-
-
-def reload_rules(station: Any) -> None:
-    """Make the alert engine pick up rule changes (the facade's hook when it has one)."""
-    hook = getattr(station, "reload_rules", None)
-    if hook is not None:
-        hook()
-        return
-    engine = getattr(station, "alerts", None)
-    if engine is not None and hasattr(engine, "load_rules"):
-        engine.load_rules()
 
 
 def _fill(table: QTableWidget, rows: list[list[str]], colours: list[str | None] | None = None) -> None:
@@ -128,7 +118,7 @@ class AlertsPage(RefreshWhileVisible, QWidget):
     refreshed = Signal()
     acknowledged = Signal(bool, str)
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
@@ -179,17 +169,13 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self._refresh_while_visible(REFRESH_MS, self.refresh)
         self._update_buttons()
 
-    @property
-    def engine(self) -> Any:
-        return getattr(self.station, "alerts", None)
-
     def shutdown(self) -> None:
         self.timer.stop()
         self.detail.player.stop()
 
     def refresh(self) -> None:
-        engine = self.engine
-        if engine is None:
+        station = self.station
+        if not station.alerts_running():
             self.summary.setText(self.tr("Alerts are not available in this station"))
             return
         if self._loading:
@@ -197,8 +183,8 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self._loading = True
 
         def read() -> tuple[list[Any], list[Any], dict[Any, str]]:
-            comparators = {r.id: str(r.comparator) for r in engine.rules()} if hasattr(engine, "rules") else {}
-            return list(engine.statuses()), list(engine.history(200)), comparators
+            comparators = {r.id: str(r.comparator) for r in station.loaded_rules()}
+            return list(station.alert_statuses()), list(station.alert_history(200)), comparators
 
         def done(data: tuple[list[Any], list[Any], dict[Any, str]]) -> None:
             self._loading = False
@@ -273,13 +259,13 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self._acknowledge([a.event_id for a in self.active if a.event_id is not None and not a.acknowledged])
 
     def _acknowledge(self, event_ids: list[int], by: str = "operator") -> None:
-        engine = self.engine
-        if engine is None or not event_ids:
+        station = self.station
+        if not station.alerts_running() or not event_ids:
             return
 
         def work() -> int:
             for eid in event_ids:
-                engine.acknowledge(eid, by)
+                station.acknowledge_alert(eid, by)
             return len(event_ids)
 
         def ok(n: int) -> None:
@@ -302,7 +288,7 @@ class RuleForm(InlineProblems, QWidget):
 
     changed = Signal()
 
-    def __init__(self, station: Any, rule: AlertRule | None = None, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, rule: AlertRule | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.original = rule
         r = rule or AlertRule(name="", metric="offline", comparator=Comparator.GE, threshold=1.0)
@@ -471,7 +457,7 @@ class RuleDialog(FormDialog):
     Emits ``saved(AlertRule)`` after the station stored it.
     """
 
-    def __init__(self, station: Any, tasks: TaskRunner, rule: AlertRule | None = None,
+    def __init__(self, station: StationPort, tasks: TaskRunner, rule: AlertRule | None = None,
                  parent: QWidget | None = None):
         super().__init__(station, tasks, parent)
         self.editing = rule is not None and rule.id is not None
@@ -498,7 +484,7 @@ class RuleDialog(FormDialog):
 
         def work() -> Any:
             result = fn(req)
-            reload_rules(self.station)
+            self.station.reload_rules()
             return result
 
         self._submit("save rule", work)
@@ -518,7 +504,7 @@ class RulesPage(QWidget):
     refreshed = Signal()
     actionFinished = Signal(str, bool, str)
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station, self.tasks = station, tasks
         self.rules: list[AlertRule] = []
@@ -557,10 +543,7 @@ class RulesPage(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        admin = getattr(self.station, "admin", None)
-        if admin is None:
-            return
-        self.tasks.submit("rules", admin.list_rules, on_ok=self.show_rules,
+        self.tasks.submit("rules", self.station.list_rules, on_ok=self.show_rules,
                           on_error=lambda e: self.message.setText(self.tr("could not read the rules: {0}").format(_err(e))),
                           quiet=True, owner=self)
 
@@ -632,26 +615,26 @@ class RulesPage(QWidget):
         r = self.selected()
         if r is None or r.id is None:
             return
-        want = not r.enabled
+        rid, want = r.id, not r.enabled
         self._run((self.tr("enable {name}") if want else self.tr("disable {name}")).format(name=r.name),
-                  lambda: self.station.admin.set_rule_enabled(r.id, want))
+                  lambda: self.station.set_rule_enabled(rid, want))
 
     def delete_selected(self, *, confirm: bool = True) -> None:
         r = self.selected()
         if r is None or r.id is None:
             return
+        rid = r.id
         if confirm:
             from PySide6.QtWidgets import QMessageBox
 
             if QMessageBox.question(self, self.tr("Delete rule"), self.tr("Delete the rule {name!r}?").format(name=r.name)) != \
                     QMessageBox.StandardButton.Yes:
                 return
-        self._run(self.tr("delete {name}").format(name=r.name), lambda: self.station.admin.delete_rule(r.id))
+        self._run(self.tr("delete {name}").format(name=r.name), lambda: self.station.delete_rule(rid))
 
     def _run(self, what: str, fn) -> None:
         def work() -> None:
-            fn()
-            reload_rules(self.station)
+            fn()  # the station reloads the engine's rules
 
         def failed(err: BaseException) -> None:
             self.message.setText(self.tr("{what} failed: {0}").format(_err(err), what=what))

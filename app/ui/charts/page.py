@@ -25,6 +25,7 @@ import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
+from app.station.port import MetricsReader, StationPort  # noqa: E402
 from app.ui.common.refresh import RefreshWhileVisible  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
@@ -144,11 +145,11 @@ class _Plot:
 
 
 class ChartsPage(RefreshWhileVisible, QWidget):
-    """Live charts from the station's metrics registry (``station.metrics``)."""
+    """Live charts from the station's metrics (``station.metrics_reader()``) and its stored history."""
 
     refreshed = Signal(int)  # curves updated in this refresh
 
-    def __init__(self, station: Any, registry: Any = None, parent: QWidget | None = None,
+    def __init__(self, station: StationPort, registry: MetricsReader | None = None, parent: QWidget | None = None,
                  *, interval_ms: int = REFRESH_MS):
         super().__init__(parent)
         self.station = station
@@ -200,8 +201,8 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     # ------------------------------------------------------------ data
 
     @property
-    def registry(self) -> Any:
-        return self._registry if self._registry is not None else getattr(self.station, "metrics", None)
+    def registry(self) -> MetricsReader | None:
+        return self._registry if self._registry is not None else self.station.metrics_reader()
 
     def _set_window(self, text: str) -> None:
         self.window_s = WINDOWS.get(text, self.window_s)
@@ -295,9 +296,8 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     def _stored_series(self, name: str) -> list[SeriesKey]:
         """Per-camera series known only from the stored rollups (cameras not running since a restart)."""
         if self._stored is None:
-            get = getattr(self.station, "metric_series", None)
             try:
-                self._stored = {n: get(n) for n in {p.per_camera for p in PLOTS if p.per_camera}} if get else {}
+                self._stored = {n: self.station.metric_series(n) for n in {p.per_camera for p in PLOTS if p.per_camera}}
             except Exception:  # noqa: BLE001 - history is a bonus; live data still shows
                 self._stored = {}
         return list(self._stored.get(name, ()))
@@ -305,10 +305,9 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     def _history(self, c: _Curve, end: float) -> tuple[np.ndarray, np.ndarray]:
         """The curve's stored minute means within the window (read once per window choice)."""
         if c.history is None or c.history_window != self.window_s:
-            get = getattr(self.station, "metric_history", None)
             empty = (np.empty(0), np.empty(0))
             try:
-                c.history = get(c.name, c.labels, end - self.window_s, end) if get else empty
+                c.history = self.station.metric_history(c.name, c.labels, end - self.window_s, end)
             except Exception:  # noqa: BLE001 - as above
                 c.history = empty
             c.history_window = self.window_s

@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from app.station.port import StationPort
+
 log = logging.getLogger("edge_station.ui.bridge")
 
 
@@ -27,7 +29,7 @@ class StationBridge(QObject):
     logLine = Signal(object)  # StationEvent kind "log"
     _incoming = Signal(object)
 
-    def __init__(self, station: Any, parent: QObject | None = None):
+    def __init__(self, station: StationPort, parent: QObject | None = None):
         super().__init__(parent)
         self._station = station
         self._unsubscribe: Callable[[], None] | None = None

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxL
 
 from app.domain import OperationError, ValidationError
 from app.domain.errors import FieldError
+from app.station.port import StationPort
 from app.ui.common.tasks import TaskRunner
 
 #: the domain's field messages as the window shows them (in its language)
@@ -115,7 +116,7 @@ class FormDialog(QDialog):
 
     saved = Signal(object)
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station, self.tasks = station, tasks
         self._saving = False

@@ -16,11 +16,15 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QWidget
+
+if TYPE_CHECKING:
+    from app.station.port import StationPort
+    from app.ui.window.main_window import MainWindow
 
 log = logging.getLogger("edge_station.ui.instance")
 
@@ -110,14 +114,13 @@ class InstanceServer(QObject):
         sock.disconnectFromServer()
 
 
-def install_instance_server(window: Any, station: Any) -> InstanceServer:
+def install_instance_server(window: MainWindow, station: StationPort) -> InstanceServer:
     """Listen once the station is open (it then holds the instance lock); for windows with ``stationReady``."""
     server = InstanceServer(window)
 
     def start() -> None:
-        lock = getattr(station, "instance_lock", None)
         try:
-            server.listen(station.paths.data_dir, lock)
+            server.listen(station.paths.data_dir, station.instance_lock)
         except (InstanceServerError, OSError, RuntimeError) as e:
             log.warning("a second launch will not be able to raise this window: %s", e)
 

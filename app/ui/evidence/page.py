@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.evidence import EvidenceSettings, EvidenceUsage
+from app.station.port import EvidenceDisk, StationPort
 from app.ui.common.refresh import RefreshWhileVisible
 from app.ui.common.tasks import TaskRunner
 
@@ -321,7 +323,7 @@ class EvidencePane(QWidget):
 
     loaded = Signal(int)  # event id
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
@@ -373,7 +375,7 @@ class EvidencePane(QWidget):
         has_clip = any(e.kind == "clip" for e in self.evidence)
         self.save_btn.setEnabled(has_clip)
         self.export_btn.setEnabled(self.event_id is not None)
-        self.new_clip_btn.setEnabled(self.camera_id is not None and hasattr(self.station, "save_clip"))
+        self.new_clip_btn.setEnabled(self.camera_id is not None)
 
     def show_event(self, event_id: int | None, camera_id: int | None = None, title: str = "") -> None:
         """Load the event's evidence (off the GUI thread)."""
@@ -386,7 +388,7 @@ class EvidencePane(QWidget):
         self.player.load(None)
         self.notes.setText("")
         self._update_buttons()
-        if event_id is None or not hasattr(self.station, "evidence_for_event"):
+        if event_id is None:
             return
         station = self.station
 
@@ -395,7 +397,7 @@ class EvidencePane(QWidget):
             images: dict[str, QImage] = {}
             for e in items:
                 if e.kind == "snapshot":
-                    path = station.evidence_store.path_of(e)
+                    path = station.evidence_path(e)
                     if path.exists():
                         images[e.moment] = image_from_file(path)
             clip = station.event_clip_path(event_id)
@@ -483,7 +485,7 @@ class EvidencePage(RefreshWhileVisible, QWidget):
 
     refreshed = Signal()
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
@@ -535,17 +537,16 @@ class EvidencePage(RefreshWhileVisible, QWidget):
         self._refresh_while_visible(5000, self.refresh)
 
     def refresh(self) -> None:
-        if self._loading or not hasattr(self.station, "evidence_usage"):
+        if self._loading:
             return
         self._loading = True
         station = self.station
 
-        def read() -> tuple[list[Any], Any, int, int]:
+        def read() -> tuple[list[EvidenceUsage], EvidenceSettings, EvidenceDisk]:
             settings = station.evidence_settings()
-            free = station.evidence_store.free_space(station.evidence_store.root)
-            return station.evidence_usage(), settings, free, station.evidence_store.total_bytes()
+            return station.evidence_usage(), settings, station.evidence_disk()
 
-        def done(data: tuple[list[Any], Any, int, int]) -> None:
+        def done(data: tuple[list[EvidenceUsage], EvidenceSettings, EvidenceDisk]) -> None:
             self._loading = False
             self.show_usage(*data)
 
@@ -555,7 +556,8 @@ class EvidencePage(RefreshWhileVisible, QWidget):
 
         self.tasks.submit("evidence usage", read, on_ok=done, on_error=failed, quiet=True, owner=self)
 
-    def show_usage(self, usage: list[Any], settings: Any, free: int, total: int) -> None:
+    def show_usage(self, usage: list[EvidenceUsage], settings: EvidenceSettings, disk: EvidenceDisk) -> None:
+        free, total = disk.free_bytes, disk.total_bytes
         keep = self._selected_camera()
         self.usage = usage
         self.cameras.setRowCount(len(usage))
@@ -571,7 +573,7 @@ class EvidencePage(RefreshWhileVisible, QWidget):
         self.summary.setText(self.tr(
             "{total} of at most {limit:g} MB in {root}; kept {days:g} days; {free} free on the disk "
             "(nothing is written under {floor:g} MB){blocked}").format(
-            total=_size(total), limit=settings.max_total_mb, root=self.station.evidence_store.root,
+            total=_size(total), limit=settings.max_total_mb, root=disk.root,
             days=settings.max_age_days, free=_size(free), floor=settings.min_free_mb,
             blocked=self.tr(" — WRITING STOPPED: the disk is at its floor") if blocked else ""))
         if usage:
@@ -596,7 +598,7 @@ class EvidencePage(RefreshWhileVisible, QWidget):
             for e in items[:100]:
                 if e.kind == "snapshot" and e.id not in self._thumbs:
                     with contextlib.suppress(ValueError):
-                        thumbs[e.id] = thumbnail(station.evidence_store.path_of(e))
+                        thumbs[e.id] = thumbnail(station.evidence_path(e))
             return items, thumbs
 
         self.tasks.submit("evidence files", read, on_ok=self.show_files, quiet=True, owner=self)
@@ -631,7 +633,7 @@ class EvidencePage(RefreshWhileVisible, QWidget):
         if not sel:
             return
         e = sel[0]
-        path = self.station.evidence_store.path_of(e)
+        path = self.station.evidence_path(e)
         if e.kind == "clip":
             self.image.hide()
             self.player.show()
@@ -670,7 +672,7 @@ class ThumbnailColumn:
     Events without a snapshot yet are asked for again at the next ``apply`` (the snapshot lands a
     moment after the alert fires)."""
 
-    def __init__(self, station: Any, tasks: TaskRunner, owner: QWidget):
+    def __init__(self, station: StationPort, tasks: TaskRunner, owner: QWidget):
         self.station = station
         self.tasks = tasks
         self.owner = owner
@@ -687,7 +689,7 @@ class ThumbnailColumn:
         self._tables = [(t, ids) for t, ids in self._tables if t is not table] + [(table, event_ids)]
         self._paint(table, event_ids)
         missing = [i for i in event_ids if i is not None and i not in self.cache]
-        if missing and not self._busy and hasattr(self.station, "evidence_for_events"):
+        if missing and not self._busy:
             self._busy = True
             station = self.station
 
@@ -698,7 +700,7 @@ class ThumbnailColumn:
                     snap = next((e for e in items if e.kind == "snapshot" and e.moment == "fired"), None)
                     if snap is not None:
                         with contextlib.suppress(ValueError):
-                            out[eid] = thumbnail(station.evidence_store.path_of(snap))
+                            out[eid] = thumbnail(station.evidence_path(snap))
                 return out
 
             def done(images: dict[int, QImage]) -> None:

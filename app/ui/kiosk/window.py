@@ -60,6 +60,7 @@ from PySide6.QtWidgets import (
 from app.kiosk.model import AlertLine, Change, KioskModel, Notice, Prompt, alert_line
 from app.kiosk.pin import MAX_LEN, MIN_LEN, PinGuard, load_pin
 from app.kiosk.settings import KioskSettings, load_kiosk_settings
+from app.station.port import StationPort
 from app.ui.common.bridge import StationBridge
 from app.ui.common.formatting import fmt_clock
 from app.ui.common.tasks import TaskRunner
@@ -388,7 +389,7 @@ class KioskWindow(QWidget):
     popupShown = Signal(int)  # camera id
     popupClosed = Signal()
 
-    def __init__(self, station: Any, *, settings: QSettings | None = None, tasks: TaskRunner | None = None,
+    def __init__(self, station: StationPort, *, settings: QSettings | None = None, tasks: TaskRunner | None = None,
                  clock: Callable[[], float] = time.monotonic, autostart: bool = True,
                  inhibitor: ScreenSaverInhibitor | None = None, instance_server: bool = True,
                  parent: QWidget | None = None):
@@ -563,7 +564,7 @@ class KioskWindow(QWidget):
 
         self.instance_server = InstanceServer(self)
         try:
-            self.instance_server.listen(self.station.paths.data_dir, getattr(self.station, "instance_lock", None))
+            self.instance_server.listen(self.station.paths.data_dir, self.station.instance_lock)
         except (InstanceServerError, OSError, RuntimeError) as e:
             log.warning("a second launch will not be able to raise the kiosk: %s", e)
 
@@ -760,10 +761,9 @@ class KioskWindow(QWidget):
     # ------------------------------------------------------------ alerts
 
     def _seed_alerts(self) -> None:
-        engine = getattr(self.station, "alerts", None)
-        if engine is None or not hasattr(engine, "firing"):
+        if not self.station.alerts_running():
             return
-        self.tasks.submit("firing alerts", engine.firing, on_ok=self._seeded, quiet=True)
+        self.tasks.submit("firing alerts", self.station.firing_alerts, on_ok=self._seeded, quiet=True)
 
     def _seeded(self, statuses: list[Any]) -> None:
         now = time.time()
@@ -808,7 +808,7 @@ class KioskWindow(QWidget):
         self.model.open_popup(camera_id, title, severity)
         self.popup_timer.start()
         popup.tile.poll_frame()
-        if event_id is not None and hasattr(self.station, "event_snapshot_path"):
+        if event_id is not None:
             self._load_popup_snapshot(popup, event_id)
         log.info("camera %s (%s) popped up for %.0f s: %s", camera_id, name, self.kiosk.popup_s, title)
         self.popupShown.emit(camera_id)

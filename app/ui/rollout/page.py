@@ -13,6 +13,7 @@ visible. Every action runs on a task thread through the station's facade
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -38,6 +39,8 @@ from PySide6.QtWidgets import (
 from app.domain import OperationError
 from app.rollout.errors import VerificationCancelled
 from app.rollout.metrics import DOMAIN, LEGACY
+from app.rollout.verify import StepProgress, VerifyReport
+from app.station.port import StationPort
 from app.ui.common.formatting import fmt_clock
 from app.ui.common.reasons import translate_reason, translate_status, translate_track
 from app.ui.common.refresh import RefreshWhileVisible
@@ -64,27 +67,14 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def run_verify(station: Any, progress, on_step=None, cancelled=None) -> Any:
-    """Run ``verify`` on a scratch station and record the result for the gate (Qt-free helper).
+def run_verify(station: StationPort, progress: Callable[[str], None],
+               on_step: Callable[[StepProgress], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> VerifyReport:
+    """Run ``verify`` on a scratch station and record the result for the gate, as the operator.
 
     ``on_step(StepProgress)`` before each step; ``cancelled()`` asked before each step: a cancelled
     run raises :class:`~app.rollout.errors.VerificationCancelled` and records nothing."""
-    verify = getattr(station, "verify", None)
-    if verify is not None:
-        return verify(progress=progress, on_step=on_step, cancelled=cancelled)
-    from app.rollout.verify import run_verification
-    from app.station import scratch_station
-
-    report = run_verification(scratch_station, progress=progress, on_step=on_step, cancelled=cancelled)
-    control = getattr(getattr(station, "router", None), "control", None)
-    if control is not None:
-        d = report.as_dict()
-        control.record_verification(report.passed, len(report.mismatches), len(report.failures),
-                                    actor="operator", detail={"mismatches": d.get("mismatches"),
-                                                              "failures": d.get("failures"),
-                                                              "errors": report.errors})
-        station.router.reload()
-    return report
+    return station.verify(actor="operator", progress=progress, on_step=on_step, cancelled=cancelled)
 
 
 class _ChecksTable(QTableWidget):
@@ -354,7 +344,7 @@ class TrackPanel(QGroupBox):
 
     def update_buttons(self, snap: Any) -> None:
         s, g = self.settings, self.gate
-        has = self.page.router is not None and s is not None
+        has = s is not None
         locked = bool(s is not None and {"use_domain", "percent"} & set(s.locked_fields()))
         at_end = g is not None and g.next is None
         self.advance_btn.setVisible(not at_end)  # no "Advance to 10 %" on a track at 100 %
@@ -391,7 +381,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
     verifyProgress = Signal(object)  # StepProgress of the step now running
     rehearseFinished = Signal(object)  # RehearsalResult or error text
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
@@ -493,20 +483,12 @@ class RolloutPage(RefreshWhileVisible, QWidget):
         self._refresh_while_visible(REFRESH_MS, self.refresh)
         self._update_buttons()
 
-    @property
-    def router(self) -> Any:
-        return getattr(self.station, "router", None)
-
     # ------------------------------------------------------------ refresh
 
     def _read_snapshot(self) -> Any:
-        read = getattr(self.station, "rollout_snapshot", None)
-        return read() if read is not None else self.router.snapshot()
+        return self.station.rollout_snapshot()
 
     def refresh(self) -> None:
-        if self.router is None:
-            self.stage_label.setText(self.tr("Rollout: not available in this station"))
-            return
         if self._loading:
             return
         self._loading = True
@@ -579,11 +561,10 @@ class RolloutPage(RefreshWhileVisible, QWidget):
         self.snapshotShown.emit(snap)
 
     def _update_buttons(self) -> None:
-        has = self.router is not None
-        self.verify_btn.setEnabled(has and not self.verifying)
-        self.rehearse_btn.setEnabled(has and not self.rehearsing)
+        self.verify_btn.setEnabled(not self.verifying)
+        self.rehearse_btn.setEnabled(not self.rehearsing)
         snap = self.snapshot
-        self.rollback_all_btn.setEnabled(has and not (snap and all(t.latched for t in snap.settings.tracks.values())))
+        self.rollback_all_btn.setEnabled(not (snap and all(t.latched for t in snap.settings.tracks.values())))
         if snap is not None:
             for p in self.panels.values():
                 p.update_buttons(snap)
@@ -609,8 +590,6 @@ class RolloutPage(RefreshWhileVisible, QWidget):
 
     def advance(self, track: str, *, ask_override: bool = False, override_reason: str | None = None) -> None:
         """Advance ``track`` a stage; with an override reason (asked for, or given) although its gate holds."""
-        if self.router is None:
-            return
         if ask_override and override_reason is None:
             override_reason = self._ask(self.tr("Advance with an override"),
                                         self.tr("The stage gate holds. Why advance anyway? (recorded in the audit log)"))
@@ -622,8 +601,6 @@ class RolloutPage(RefreshWhileVisible, QWidget):
 
     def rollback(self, track: str = "all", *, confirm: bool = True,
                  reason: str = "manual rollback from the window") -> None:
-        if self.router is None:
-            return
         if confirm and QMessageBox.question(
                 self, self.tr("Roll back"), self.tr("Send every call of the {track} track(s) to the legacy implementation now?\nThe rollback is recorded and its checklist verified.").format(track=track)) != QMessageBox.StandardButton.Yes:
             return
@@ -634,8 +611,6 @@ class RolloutPage(RefreshWhileVisible, QWidget):
 
     def resume(self, track: str, *, reason: str | None) -> None:
         """Clear ``track``'s rollback latch (audited with ``reason``, asked for when None)."""
-        if self.router is None:
-            return
         if reason is None:
             reason = self._ask(self.tr("Resume the {track} track").format(track=track),
                                self.tr("What was found and fixed? (recorded in the audit log)"))
@@ -649,8 +624,6 @@ class RolloutPage(RefreshWhileVisible, QWidget):
     def file_report(self, track: str, *, text: str | None, camera_id: int | None = None,
                     operator: str = "operator") -> None:
         """File a problem report against ``track``'s current stage (asked for when ``text`` is None)."""
-        if self.router is None:
-            return
         if text is None:
             text = self._ask(self.tr("Report a problem ({track} track)").format(track=track),
                              self.tr("What went wrong? (the track's gate holds until the report is resolved)"))
@@ -661,8 +634,6 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             track=track, text=text, camera_id=camera_id, operator=operator), on_ok=ok, on_error=failed, owner=self)
 
     def resolve_report(self, report_id: int, *, note: str | None, operator: str = "operator") -> None:
-        if self.router is None:
-            return
         if note is None:
             note = self._ask(self.tr("Resolve report #{id}").format(id=report_id),
                              self.tr("What was found or done?"))
@@ -674,7 +645,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
                           on_ok=ok, on_error=failed, owner=self)
 
     def rehearse(self, track: str = "cameras") -> None:
-        if self.rehearsing or self.router is None:
+        if self.rehearsing:
             return
         self.rehearsing = True
         self._update_buttons()
@@ -702,7 +673,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
 
     def verify(self) -> None:
         """Run the verification on a task thread: step n of N shown, Cancel stops it between steps."""
-        if self.verifying or self.router is None:
+        if self.verifying:
             return
         self.verifying = True
         self._update_buttons()

@@ -1,6 +1,6 @@
 """Add or edit a camera: a form that validates as you type (``Camera.problems()``).
 
-Saving goes through ``station.admin`` on a task thread; the station's answer
+Saving goes through the station (``add_camera``/``update_camera``) on a task thread; the station's answer
 (a name conflict, say) shows inline, and the dialog closes only on success.
 """
 
@@ -28,6 +28,7 @@ from app.domain import (
     mask_secrets,
 )
 from app.domain.errors import FieldError
+from app.station.port import StationPort
 from app.ui.common.form_dialog import FormDialog, InlineProblems
 from app.ui.common.tasks import TaskRunner
 
@@ -186,7 +187,7 @@ def camera_template(defaults: dict[str, Any]) -> Camera:
 class CameraDialog(FormDialog):
     """Add (``camera=None``) or edit a camera. Emits ``saved(Camera)`` after the station stored it."""
 
-    def __init__(self, station: Any, tasks: TaskRunner, camera: Camera | None = None,
+    def __init__(self, station: StationPort, tasks: TaskRunner, camera: Camera | None = None,
                  parent: QWidget | None = None, *, template: Camera | None = None):
         super().__init__(station, tasks, parent)
         self.original = camera
@@ -205,9 +206,8 @@ class CameraDialog(FormDialog):
         if self.form.problems or self._saving:
             return
         cam = self.form.camera()
-        admin = self.station.admin
         if self.original is None:
-            self._submit("save camera", admin.add_camera, cam)
+            self._submit("save camera", self.station.add_camera, cam)
             return
         changes = {k: getattr(cam, k) for k in ("name", "source", "active", "loop", "max_fps",
                                                  "stall_timeout", "location", "tags", "motion")
@@ -215,7 +215,7 @@ class CameraDialog(FormDialog):
         if not changes:
             self.accept()
             return
-        self._submit("save camera", admin.update_camera, self.original.id, changes)
+        self._submit("save camera", self.station.update_camera, self.original.id, changes)
 
     def _problems_for(self, err: BaseException) -> tuple[list[FieldError], str]:
         if isinstance(err, Conflict):  # a name another camera has

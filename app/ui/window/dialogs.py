@@ -37,6 +37,7 @@ from app.domain.operations import (
     ProbeResult,
     StatsRequest,
 )
+from app.station.port import StationPort
 from app.ui.common.formatting import fmt_bytes, fmt_clock
 from app.ui.common.ops import operation
 from app.ui.common.tasks import Task, TaskRunner
@@ -53,7 +54,7 @@ class LogsDialog(QDialog):
 
     loaded = Signal(int)  # number of lines shown
 
-    def __init__(self, station: Any, tasks: TaskRunner, camera_id: int, name: str,
+    def __init__(self, station: StationPort, tasks: TaskRunner, camera_id: int, name: str,
                  parent: QWidget | None = None, *, limit: int = 500):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.limit = station, tasks, camera_id, limit
@@ -152,7 +153,7 @@ class SnapshotDialog(QDialog):
     loaded = Signal()
     failed = Signal(str)
 
-    def __init__(self, station: Any, tasks: TaskRunner, camera_id: int, name: str,
+    def __init__(self, station: StationPort, tasks: TaskRunner, camera_id: int, name: str,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.name = station, tasks, camera_id, name
@@ -225,7 +226,7 @@ class ProbeDialog(QDialog):
 
     finished_probe = Signal(object)  # ProbeResult or an error text
 
-    def __init__(self, station: Any, tasks: TaskRunner, camera_id: int, name: str,
+    def __init__(self, station: StationPort, tasks: TaskRunner, camera_id: int, name: str,
                  parent: QWidget | None = None, *, timeout: float = 8.0):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.timeout = station, tasks, camera_id, timeout
@@ -305,7 +306,7 @@ class StatsDialog(QDialog):
 
     loaded = Signal(object)
 
-    def __init__(self, station: Any, tasks: TaskRunner, camera_id: int, name: str,
+    def __init__(self, station: StationPort, tasks: TaskRunner, camera_id: int, name: str,
                  parent: QWidget | None = None, *, window_s: float = 60.0):
         super().__init__(parent)
         self.station, self.tasks, self.camera_id, self.window_s = station, tasks, camera_id, window_s

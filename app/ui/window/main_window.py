@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import OperationError
 from app.domain.operations import CameraRef, CameraStatus, StopCamera
+from app.station.port import StationPort
 from app.ui.common.bridge import StationBridge
 from app.ui.common.formatting import fmt_bytes, view_state
 from app.ui.common.models import (
@@ -53,7 +54,7 @@ from app.ui.common.models import (
     StateDelegate,
     view_label,
 )
-from app.ui.common.ops import operation
+from app.ui.common.ops import ACTOR, operation
 from app.ui.common.resources import icon
 from app.ui.common.tasks import TaskRunner
 from app.ui.wall.camera_wall import CameraWall
@@ -74,15 +75,10 @@ STATUS_MS = 1000
 WINDOW_STATE_FILE = "window-state.ini"
 
 
-def window_settings(station: Any) -> QSettings:
+def window_settings(station: StationPort) -> QSettings:
     """Where the window keeps its own state: ``window-state.ini`` in the station's data dir, so
-    ``EDGE_STATION_DATA_DIR`` / ``--data-dir`` isolates it like everything else (the user's
-    QSettings only when the station has no data dir)."""
-    paths = getattr(station, "paths", None)
-    data_dir = getattr(paths, "data_dir", None)
-    if data_dir is None:
-        return QSettings(ORG_NAME, APP_NAME)
-    return QSettings(str(Path(data_dir) / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+    ``EDGE_STATION_DATA_DIR`` / ``--data-dir`` isolates it like everything else."""
+    return QSettings(str(Path(station.paths.data_dir) / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
 
 
 def describe_error(err: BaseException) -> str:
@@ -98,7 +94,7 @@ class MainWindow(QMainWindow):
     stationReady = Signal()
     operationFinished = Signal(str, bool, str)  # label, ok, message
 
-    def __init__(self, station: Any, *, settings: QSettings | None = None,
+    def __init__(self, station: StationPort, *, settings: QSettings | None = None,
                  tasks: TaskRunner | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
@@ -321,7 +317,7 @@ class MainWindow(QMainWindow):
         self.ready = True
         self.refresh()
         self.refresh_timer.start()
-        if getattr(self.station, "metrics", None) is None:  # else the metrics' station feed measures
+        if self.station.metrics_reader() is None:  # else the metrics' station feed measures
             self._sampler = LoadSampler(self.station.paths.data_dir)
         self.load_camera_defaults()
         self.refresh_status()
@@ -537,10 +533,9 @@ class MainWindow(QMainWindow):
     def about_dialog(self) -> QMessageBox:
         from app import __version__
 
-        paths = getattr(self.station, "paths", None)
         text = self.tr("<b>Edge Station {version}</b><p>A camera station: supervised workers per camera, "
                        "alerts, a live wall and a kiosk.</p><p>Data dir: {data_dir}</p>").format(
-            version=__version__, data_dir=getattr(paths, "data_dir", "–"))
+            version=__version__, data_dir=self.station.paths.data_dir)
         box = QMessageBox(QMessageBox.Icon.Information, self.tr("About Edge Station"), text,
                           QMessageBox.StandardButton.Close, self)
         box.setObjectName("aboutDialog")
@@ -714,10 +709,7 @@ class MainWindow(QMainWindow):
                 st = self.model.status(cid)
                 if st is not None and st.state.is_live:
                     operation(self.station, "stop_camera")(StopCamera(cid))
-                if hasattr(self.station, "remove_camera"):
-                    self.station.remove_camera(cid, delete_evidence=delete_evidence)
-                else:
-                    self.station.admin.remove_camera(cid)
+                self.station.remove_camera(cid, delete_evidence=delete_evidence)
             return len(camera_ids)
 
         self.run_operation(self.tr("Remove {names}").format(names=names), work, on_ok=lambda _n: self._reload_cameras_soon())
@@ -725,7 +717,7 @@ class MainWindow(QMainWindow):
     def save_clip_selected(self) -> None:
         """Record a clip of the selected camera (pre-roll + post-roll); it is listed on the Evidence page."""
         ids = self.selected_ids()
-        if not ids or not hasattr(self.station, "save_clip"):
+        if not ids:
             return
         cid = ids[0]
         name = self._name(cid)
@@ -825,10 +817,10 @@ class MainWindow(QMainWindow):
         box.show()
 
     def start_all(self) -> None:
-        self.run_operation(self.tr("Start all"), self.station.autostart)
+        self.run_operation(self.tr("Start all"), lambda: self.station.autostart(actor=ACTOR))
 
     def stop_all(self) -> None:
-        self.run_operation(self.tr("Stop all"), self.station.stop_all)
+        self.run_operation(self.tr("Stop all"), lambda: self.station.stop_all(actor=ACTOR))
 
     # ------------------------------------------------------------ status bar, notifications
 
@@ -870,7 +862,7 @@ class MainWindow(QMainWindow):
             self.alerts_label.setProperty("firing", firing)
             self.alerts_label.style().unpolish(self.alerts_label)
             self.alerts_label.style().polish(self.alerts_label)
-        self.show_api_status(getattr(self.station, "api_status", None))
+        self.show_api_status(self.station.api_status)
         self.rollout_label.setText(self.tr("rollout: {rollout}").format(rollout=sample.rollout) if sample.rollout else self.tr("rollout –"))
         self.rollout_label.setToolTip(sample.rollout_tip)
         self._update_tray_tooltip()

@@ -1,6 +1,6 @@
 """The settings dialog: rollout, general, kiosk and camera defaults.
 
-Rollout settings go through the station's router (validated and audited there), one
+Rollout settings go through the station (validated and audited by its router), one
 column per track (rules, cameras). A field that the environment overrides is shown
 locked with the variable's name; a latched track is shown locked too (only an audited
 Resume on the rollout page clears a latch). Raising a track's percent goes through its
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import OperationError
 from app.rollout.settings import Thresholds
+from app.station.port import StationPort
 from app.ui.common.i18n import LANGUAGES
 from app.ui.common.tasks import TaskRunner
 from app.ui.window import station_settings as ss
@@ -75,11 +76,10 @@ class SettingsDialog(QDialog):
     applied = Signal()
     failed = Signal(str)
 
-    def __init__(self, station: Any, tasks: TaskRunner, parent: QWidget | None = None):
+    def __init__(self, station: StationPort, tasks: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.station = station
         self.tasks = tasks
-        self.router = getattr(station, "router", None)
         self.store_settings = ss.StationSettings(station)
         self.setWindowTitle(self.tr("Settings"))
         self.tabs = QTabWidget()
@@ -177,18 +177,15 @@ class SettingsDialog(QDialog):
                 w.setSuffix(suffix)
             self.thresholds[name] = w
             form.addRow(label, w)
-        if self.router is None:
-            page.setEnabled(False)
-            form.addRow(QLabel(self.tr("This station has no rollout router.")))
         self.tabs.addTab(page, self.tr("Rollout"))
 
     def _build_general(self) -> None:
         page = QWidget()
         form = QFormLayout(page)
-        paths = getattr(self.station, "paths", None)
-        self.data_dir = QLineEdit(str(getattr(paths, "data_dir", "")))
+        paths = self.station.paths
+        self.data_dir = QLineEdit(str(paths.data_dir))
         self.data_dir.setReadOnly(True)
-        self.db_url = QLineEdit(_redact(str(getattr(paths, "db_url", ""))))
+        self.db_url = QLineEdit(_redact(str(paths.db_url)))
         self.db_url.setReadOnly(True)
         note = QLabel(self.tr("Set with --data-dir / EDGE_STATION_DATA_DIR and --db / EDGE_STATION_DB; a change takes effect when the station starts again."))
         note.setWordWrap(True)
@@ -275,7 +272,7 @@ class SettingsDialog(QDialog):
 
     def load(self) -> None:
         def read() -> tuple[Any, dict[str, Any], bool]:
-            rollout = self.router.settings if self.router is not None else None
+            rollout = self.station.rollout_settings()
             return rollout, self.store_settings.load(), self._has_pin()
 
         self.tasks.submit("read settings", read, on_ok=self._loaded, on_error=self._show_error,
@@ -323,7 +320,7 @@ class SettingsDialog(QDialog):
         self.api_enabled.setChecked(bool(stored[ss.K_API_ENABLED]))
         self.api_host.setText(str(stored[ss.K_API_HOST]))
         self.api_port.setValue(int(stored[ss.K_API_PORT]))
-        self.show_api_status(getattr(self.station, "api_status", None))
+        self.show_api_status(self.station.api_status)
         self.kiosk_grid.setCurrentIndex(max(0, min(4, int(stored[ss.K_KIOSK_GRID]))))
         self.kiosk_cycle.setValue(int(stored[ss.K_KIOSK_CYCLE]))
         self.kiosk_enabled.setChecked(bool(stored[ss.K_KIOSK_ENABLED]))
@@ -390,16 +387,14 @@ class SettingsDialog(QDialog):
         self.error.hide()
 
         def work() -> None:
-            if rset and self.router is not None:
-                for track, change in rset.items():  # each through its gate (or its override reason)
-                    self.router.set(track=track, actor="operator", reason="set in the settings dialog", **change)
-            if ropts and self.router is not None:
-                self.router.set_options(ropts, actor="operator")
+            for track, change in rset.items():  # each through its gate (or its override reason)
+                self.station.rollout_set(track=track, actor="operator", reason="set in the settings dialog", **change)
+            if ropts:
+                self.station.rollout_options(ropts, actor="operator")
             if stored:
                 self.store_settings.save(stored, actor="operator")
-            restart = getattr(self.station, "restart_api", None)
-            if restart is not None and any(k in stored for k in (ss.K_API_ENABLED, ss.K_API_HOST, ss.K_API_PORT)):
-                restart()  # the new port (or host) applies now
+            if any(k in stored for k in (ss.K_API_ENABLED, ss.K_API_HOST, ss.K_API_PORT)):
+                self.station.restart_api()  # the new port (or host) applies now
             if pin is not None:
                 from app.kiosk.pin import check_pin_format, save_pin
 

@@ -19,6 +19,7 @@ from typing import Any
 from app.domain.errors import FieldError, ValidationError
 from app.kiosk.settings import K_ENABLED as K_KIOSK_ENABLED
 from app.kiosk.settings import K_LANGUAGE, LANGUAGES, LanguageError, normalize_language
+from app.station.port import StationPort
 
 K_API_ENABLED, K_API_HOST, K_API_PORT = "api.enabled", "api.host", "api.port"
 K_KIOSK_GRID, K_KIOSK_CYCLE = "kiosk.grid", "kiosk.cycle_s"
@@ -66,7 +67,7 @@ def problems(values: Mapping[str, Any]) -> list[FieldError]:
 
 @dataclass
 class StationSettings:
-    station: Any
+    station: StationPort
 
     def load(self) -> dict[str, Any]:
         stored = self.station.get_settings()

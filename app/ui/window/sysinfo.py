@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 from PySide6.QtCore import QCoreApplication
 
+from app.station.port import MetricsReader, StationPort
 from app.ui.common.reasons import translate_track
 
 
@@ -105,11 +106,11 @@ def rollout_text(settings: object) -> tuple[str, str]:
     return text, tip
 
 
-def load_from_metrics(registry: object, max_age: float = 5.0) -> StationLoad | None:
+def load_from_metrics(registry: MetricsReader | None, max_age: float = 5.0) -> StationLoad | None:
     """The station series the metrics module records (cpu/memory/disk), or None when they are not fresh."""
-    latest = getattr(registry, "latest", None)
-    if latest is None:
+    if registry is None:
         return None
+    latest = registry.latest
     cpu = latest("cpu_percent", None, max_age=max_age)
     mem = latest("memory_percent", None, max_age=max_age)
     free = latest("disk_free_percent", None, max_age=max_age)
@@ -120,25 +121,20 @@ def load_from_metrics(registry: object, max_age: float = 5.0) -> StationLoad | N
                        disk_free=int((free_gb or 0) * 1e9))
 
 
-def collect_status(station: object, sampler: LoadSampler | None) -> StatusSample:
-    """Station load, alert counts and rollout stage from whatever the station offers.
+def collect_status(station: StationPort, sampler: LoadSampler | None) -> StatusSample:
+    """Station load, alert counts and rollout stage.
 
     The load comes from the station's metrics when it records them (one psutil
     reader per process: ``cpu_percent(interval=None)`` measures since the last
     call by anyone), else from ``sampler``.
     """
-    load = load_from_metrics(getattr(station, "metrics", None))
+    load = load_from_metrics(station.metrics_reader())
     if load is None and sampler is not None:
         load = sampler.sample()
     firing = unacked = None
-    engine = getattr(station, "alerts", None)
-    if engine is not None and hasattr(engine, "firing"):
-        active = list(engine.firing())
+    if station.alerts_running():
+        active = station.firing_alerts()
         firing = len(active)
-        unacked = sum(1 for a in active if not getattr(a, "acknowledged", False))
-    rollout = None
-    tip = ""
-    router = getattr(station, "router", None)
-    if router is not None and hasattr(router, "settings"):
-        rollout, tip = rollout_text(router.settings)
+        unacked = sum(1 for a in active if not a.acknowledged)
+    rollout, tip = rollout_text(station.rollout_settings())
     return StatusSample(load, firing, unacked, rollout, tip)
