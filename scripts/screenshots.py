@@ -181,7 +181,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
         snap.close()
         gate = next(c for c in station.cameras() if c.name == "Front gate")
         probe = window.open_camera_dialog(ProbeDialog, gate.id)
-        pump(20, lambda: probe.result is not None or probe.error is not None)
+        pump(20, lambda: probe.probe_result is not None or probe.error is not None)
         shot("dialog-probe", probe)
         probe.close()
         window.stop_camera(lobby.id)

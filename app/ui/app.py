@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -216,11 +216,15 @@ def _quit_on_signals(app: QApplication) -> Callable[[], None]:
     return restore
 
 
+class _OpensStation(Protocol):
+    def open_station(self) -> None: ...
+
+
 #: open the station this long after show() even when no paint came (a hidden or minimised start)
 OPEN_FALLBACK_MS = 1000
 
 
-def _open_after_first_paint(window: MainWindow, first_paint: FirstPaintWatch) -> None:
+def _open_after_first_paint(window: _OpensStation, first_paint: FirstPaintWatch) -> None:
     """Open the station once the window has painted, so its imports and migration check do not hold
     the GIL while the first frame is drawn; at the latest :data:`OPEN_FALLBACK_MS` after the show."""
     opened = False
@@ -261,7 +265,7 @@ def run_window(station: StationPort, kiosk: bool = False) -> int:
         translation.remove()
         station.close()
         return EXIT_KIOSK_UNAVAILABLE
-    if not kiosk:  # the kiosk window answers second launches itself
+    if isinstance(window, MainWindow):  # the kiosk window answers second launches itself
         from app.ui.common.single_instance import install_instance_server
 
         install_instance_server(window, station)

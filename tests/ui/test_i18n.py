@@ -151,8 +151,8 @@ def test_the_main_window_speaks_chinese(qtbot, chinese, station, ui_settings):
         assert tabs[:2] == ["摄像头", "监控墙"]
         menus = [a.text() for a in w.menuBar().actions()]
         assert menus[:3] == ["工作站(&S)", "摄像头(&C)", "视图(&V)"]
-        assert w.actions["start"].text() == "启动(&S)"
-        assert w.actions["start"].toolTip().startswith("启动所选摄像头")
+        assert w.window_actions["start"].text() == "启动(&S)"
+        assert w.window_actions["start"].toolTip().startswith("启动所选摄像头")
         headers = [w.model.headerData(c, Qt.Orientation.Horizontal) for c in range(w.model.columnCount())]
         assert headers[CameraTableModel.COL_NAME] == "名称" and headers[CameraTableModel.COL_STATE] == "状态"
         assert w.statusBar().currentMessage() == "正在打开工作站…"

@@ -32,9 +32,9 @@ def test_window_lists_the_demo_cameras(window, station):
 def test_start_then_stop_through_the_actions(qtbot, window, station):
     cid = camera_id(station, "Lobby")
     window.select_camera(cid)
-    assert window.actions["start"].isEnabled()
-    assert not window.actions["stop"].isEnabled()
-    window.actions["start"].trigger()
+    assert window.window_actions["start"].isEnabled()
+    assert not window.window_actions["stop"].isEnabled()
+    window.window_actions["start"].trigger()
 
     def running_with_frames() -> bool:
         st = window.model.status(cid)
@@ -46,8 +46,8 @@ def test_start_then_stop_through_the_actions(qtbot, window, station):
     assert pid is not None and psutil.pid_exists(pid)
 
     window.select_camera(cid)
-    assert window.actions["stop"].isEnabled()
-    window.actions["stop"].trigger()
+    assert window.window_actions["stop"].isEnabled()
+    window.window_actions["stop"].trigger()
     qtbot.waitUntil(lambda: window.model.status(cid).state == CameraState.STOPPED, timeout=15_000)
     assert _cell(window, cid, CameraTableModel.COL_STATE) == "stopped"
 

@@ -70,7 +70,7 @@ def test_no_clashing_mnemonics_in_menus_and_the_camera_form(qtbot, station, ui_s
 
 
 def test_settings_have_a_shortcut_and_help_lists_every_shortcut(qtbot, window):
-    settings = window.actions["settings"].shortcut()
+    settings = window.window_actions["settings"].shortcut()
     assert not settings.isEmpty()
     expected = QKeySequence(QKeySequence.StandardKey.Preferences)
     assert settings == (expected if not expected.isEmpty() else QKeySequence("Ctrl+,"))

@@ -9,11 +9,12 @@ after a change the engine reloads its rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +51,7 @@ from app.ui.common.form_dialog import FormDialog, InlineProblems
 from app.ui.common.ops import operation
 from app.ui.common.refresh import RefreshWhileVisible
 from app.ui.common.tasks import TaskRunner
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 
 SEVERITY_COLOURS = {"info": "#e3f2fd", "warning": "#fff3e0", "critical": "#ffebee"}
 REFRESH_MS = 2000
@@ -300,10 +302,10 @@ class RuleForm(InlineProblems, QWidget):
         self.camera.addItem("—", None)
         for cam in sorted(station.cameras(), key=lambda c: c.name):
             self.camera.addItem(cam.name, cam.id)
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for name, (_kinds, unit, text) in sorted(METRICS.items()):
-            self.metric.addItem(f"{name} ({unit})" if unit else name, name)
-            self.metric.setItemData(self.metric.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+            self.metric_box.addItem(f"{name} ({unit})" if unit else name, name)
+            self.metric_box.setItemData(self.metric_box.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         self.comparator = QComboBox()
         for c in Comparator:
             self.comparator.addItem(c.value, c.value)
@@ -353,7 +355,7 @@ class RuleForm(InlineProblems, QWidget):
         row(self.tr("&Name"), self.name, "name")
         row(self.tr("&Target"), self.target, "target")
         row(self.tr("&Camera"), self.camera, "camera_id")
-        row(self.tr("&Metric"), self.metric, "metric")
+        row(self.tr("&Metric"), self.metric_box, "metric")
         cond = QHBoxLayout()
         cond.addWidget(self.comparator)
         cond.addWidget(self.threshold, 1)
@@ -386,7 +388,7 @@ class RuleForm(InlineProblems, QWidget):
 
         _select(self.target, str(r.target))
         _select(self.camera, r.camera_id)
-        _select(self.metric, r.metric)
+        _select(self.metric_box, r.metric)
         _select(self.comparator, str(r.comparator))
         self.threshold.setValue(float(r.threshold))
         self.for_seconds.setValue(r.for_seconds)
@@ -399,14 +401,14 @@ class RuleForm(InlineProblems, QWidget):
         self.desktop.setChecked(r.notify.desktop)
         self.sound.setChecked(r.notify.sound)
 
-        for w in (self.name, self.schedule, self.webhook, self.command, self.description):
-            w.textChanged.connect(self._changed)
-        for cb in (self.target, self.camera, self.metric, self.comparator, self.severity, self.no_data):
+        for line in (self.name, self.schedule, self.webhook, self.command, self.description):
+            line.textChanged.connect(self._changed)
+        for cb in (self.target, self.camera, self.metric_box, self.comparator, self.severity, self.no_data):
             cb.currentIndexChanged.connect(self._changed)
         for sp in (self.threshold, self.for_seconds, self.keep_firing, self.cooldown, self.repeat):
             sp.valueChanged.connect(self._changed)
-        for c in (self.enabled, self.desktop, self.sound):
-            c.toggled.connect(self._changed)
+        for check in (self.enabled, self.desktop, self.sound):
+            check.toggled.connect(self._changed)
         self.problems: list[FieldError] = []
         for widget, key in touch:  # after the initial values: a message shows once its field is edited
             self.touch_on_edit(widget, key)
@@ -418,7 +420,7 @@ class RuleForm(InlineProblems, QWidget):
         return base.with_changes(
             name=self.name.text().strip(), target=TargetKind(target),
             camera_id=self.camera.currentData() if target == TargetKind.CAMERA else None,
-            metric=self.metric.currentData(), comparator=Comparator(self.comparator.currentData()),
+            metric=self.metric_box.currentData(), comparator=Comparator(self.comparator.currentData()),
             threshold=self.threshold.value(), for_seconds=self.for_seconds.value(),
             keep_firing_for=self.keep_firing.value(), cooldown=self.cooldown.value(),
             repeat_interval=self.repeat.value(), severity=Severity(self.severity.currentData()),
@@ -538,7 +540,7 @@ class RulesPage(QWidget):
         lay.addWidget(self.message)
         self._update_buttons()
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.refresh()
 
@@ -632,7 +634,7 @@ class RulesPage(QWidget):
                 return
         self._run(self.tr("delete {name}").format(name=r.name), lambda: self.station.delete_rule(rid))
 
-    def _run(self, what: str, fn) -> None:
+    def _run(self, what: str, fn: Callable[[], object]) -> None:
         def work() -> None:
             fn()  # the station reloads the engine's rules
 

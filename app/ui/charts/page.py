@@ -22,11 +22,12 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal  # noqa: E402
+from PySide6.QtCore import QCoreApplication, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 from app.station.port import MetricsReader, StationPort  # noqa: E402
 from app.ui.common.refresh import RefreshWhileVisible  # noqa: E402
+from app.ui.common.texts import QT_TRANSLATE_NOOP  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
 
@@ -211,7 +212,8 @@ class ChartsPage(RefreshWhileVisible, QWidget):
                 c.last = (0.0, -1)
         self.refresh()
 
-    def _curve(self, plot: _Plot, key: SeriesKey, legend: str, transform, style=None) -> _Curve:
+    def _curve(self, plot: _Plot, key: SeriesKey, legend: str, transform: Callable[[np.ndarray], np.ndarray] | None,
+               style: object = None) -> _Curve:
         c = plot.curves.get(key)
         if c is not None:
             return c

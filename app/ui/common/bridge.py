@@ -21,7 +21,7 @@ log = logging.getLogger("edge_station.ui.bridge")
 class StationBridge(QObject):
     """Turns station events into queued Qt signals (one per event kind, plus ``event`` for all)."""
 
-    event = Signal(object)  # every StationEvent
+    stationEvent = Signal(object)  # every StationEvent (not ``event``: that is QObject.event())
     stateChanged = Signal(object)  # StationEvent kind "state" (camera_id, data)
     camerasChanged = Signal()  # the camera list changed (here or in another process)
     alertRaised = Signal(object)  # StationEvent kind "alert"
@@ -53,7 +53,7 @@ class StationBridge(QObject):
 
     @Slot(object)
     def _dispatch(self, ev: Any) -> None:  # GUI thread
-        self.event.emit(ev)
+        self.stationEvent.emit(ev)
         kind = getattr(ev, "kind", None)
         if kind == "state":
             self.stateChanged.emit(ev)

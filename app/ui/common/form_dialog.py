@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.domain import OperationError, ValidationError
 from app.domain.errors import FieldError
 from app.station.port import StationPort
 from app.ui.common.tasks import TaskRunner
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 
 #: the domain's field messages as the window shows them (in its language)
 FIELD_MESSAGES = (
@@ -137,7 +147,7 @@ class FormDialog(QDialog):
         self.resize(560, self.sizeHint().height())
 
     @property
-    def save_button(self):
+    def save_button(self) -> QPushButton:
         return self.buttons.button(QDialogButtonBox.StandardButton.Save)
 
     def _update_save(self) -> None:
@@ -176,7 +186,7 @@ class FormDialog(QDialog):
         self.form.show_problems(*self._problems_for(err))
         self._update_save()
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not self.save_button.isEnabled():
             return
         super().keyPressEvent(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from app.domain import CameraState
+from app.domain.operations import CameraStatus
 
 #: background colours of the state cells and tile badges (hex, readable on light and dark themes)
 STATE_COLOURS: dict[str, str] = {
@@ -40,7 +41,7 @@ VIEW_COLOURS: dict[str, str] = {
 }
 
 
-def view_state(status) -> str:
+def view_state(status: CameraStatus | None) -> str:
     """The state the window shows for a :class:`~app.domain.operations.CameraStatus`.
 
     The worker's own state says whether a process runs; the operator cares

@@ -62,7 +62,7 @@ def system_language(locale: QLocale | None = None) -> str:
         script = loc.script()
         if script in (QLocale.Script.SimplifiedChineseScript, QLocale.Script.AnyScript):
             return "zh_CN"
-        if loc.territory() in (QLocale.Territory.China, QLocale.Territory.Singapore):
+        if loc.territory() in (QLocale.Country.China, QLocale.Country.Singapore):
             return "zh_CN"
     return SOURCE_LANGUAGE
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
-    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
     QCoreApplication,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
 )
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleO
 from app.domain import mask_secrets
 from app.domain.operations import CameraStatus
 from app.ui.common.formatting import fmt_duration, fmt_fps, fmt_motion, view_colour, view_state
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 
 #: the worker states as the window shows them (STATE_ROLE keeps the raw value)
 STATE_TEXTS = (
@@ -80,7 +81,7 @@ class CameraTableModel(QAbstractTableModel):
     COL_NAME, COL_STATE, COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS, COL_SOURCE = range(7)
     _NUMERIC = frozenset({COL_FPS, COL_MOTION, COL_UPTIME, COL_RESTARTS})
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[_Row] = []
         self._colours: dict[str, QColor] = {}

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
+from PySide6.QtCore import QCoreApplication
+
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 
 #: English templates marked for translation; the first that matches a reason wins
 TEMPLATES: tuple[str, ...] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QHideEvent, QShowEvent
 
 
 class RefreshWhileVisible:
@@ -24,11 +25,11 @@ class RefreshWhileVisible:
         self.timer.timeout.connect(tick)
         self._refresh_on_show = on_show or tick
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[misc]
         self._refresh_on_show()
         self.timer.start()
 
-    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
         super().hideEvent(event)  # type: ignore[misc]
         self.timer.stop()

@@ -30,7 +30,7 @@ class Task:
     name: str
     quiet: bool = False
     owner: QObject | None = None
-    future: Future | None = None
+    future: Future[Any] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -93,7 +93,7 @@ class TaskRunner(QObject):
 
         task.future = self._pool.submit(run)
 
-        def cancelled_before_start(fut: Future) -> None:
+        def cancelled_before_start(fut: Future[Any]) -> None:
             if fut.cancelled():
                 try:
                     self._done.emit(task, (on_ok, on_error), None, CancelledError(f"{name} was cancelled"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QCloseEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -46,7 +46,7 @@ def _when(dt: datetime | None) -> str:
     return "" if dt is None else dt.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -135,7 +135,7 @@ class _Decoder(threading.Thread):
                         gen = self._generation
                     else:
                         gen = self._generation
-                if target is not None:
+                if target is not None and stream.time_base is not None:
                     container.seek(int(target / stream.time_base), stream=stream, backward=True)
                 for frame in container.decode(stream):
                     if self._halt.is_set() or self._seek is not None:
@@ -179,10 +179,10 @@ class ClipPlayer(QWidget):
         self._decoder: _Decoder | None = None
         self.position = 0.0
         self.playing = False
-        self.screen = QLabel(self.tr("no clip"))
-        self.screen.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.screen.setMinimumSize(320, 180)
-        self.screen.setStyleSheet("background: #111; color: #bbb;")
+        self.video = QLabel(self.tr("no clip"))
+        self.video.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.video.setMinimumSize(320, 180)
+        self.video.setStyleSheet("background: #111; color: #bbb;")
         self.play_btn = QPushButton(self.tr("Play"))
         self.play_btn.clicked.connect(self.toggle)
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -195,7 +195,7 @@ class ClipPlayer(QWidget):
         controls.addWidget(self.time_label)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.screen, 1)
+        lay.addWidget(self.video, 1)
         lay.addLayout(controls)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._next_frame)
@@ -217,11 +217,11 @@ class ClipPlayer(QWidget):
         self.slider.setEnabled(False)
         self.play_btn.setEnabled(False)
         self.time_label.setText("0.0 / 0.0 s")
-        self.screen.clear()
+        self.video.clear()
         if self.path is None:
-            self.screen.setText(self.tr("no clip"))
+            self.video.setText(self.tr("no clip"))
             return
-        self.screen.setText(self.tr("opening the clip…"))
+        self.video.setText(self.tr("opening the clip…"))
         dec = _Decoder(str(self.path), self.max_width)
         self._decoder = dec
         self._configured = False
@@ -271,7 +271,7 @@ class ClipPlayer(QWidget):
                 return
             self._configured = True
             if dec.error:
-                self.screen.setText(dec.error)
+                self.video.setText(dec.error)
                 self.timer.stop()
                 return
             self.slider.setRange(0, int(dec.duration * 1000))
@@ -301,7 +301,7 @@ class ClipPlayer(QWidget):
             return False  # decoded before the latest seek
         self.position = t
         pm = QPixmap.fromImage(img)
-        self.screen.setPixmap(pm.scaled(self.screen.size(), Qt.AspectRatioMode.KeepAspectRatio,
+        self.video.setPixmap(pm.scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                         Qt.TransformationMode.SmoothTransformation))
         if not self.slider.isSliderDown():
             self.slider.setValue(int(t * 1000))
@@ -309,7 +309,7 @@ class ClipPlayer(QWidget):
         self.positionChanged.emit(t)
         return True
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.stop()
         super().closeEvent(event)
 
@@ -594,9 +594,9 @@ class EvidencePage(RefreshWhileVisible, QWidget):
 
         def read() -> tuple[list[Any], dict[int, QImage]]:
             items = station.list_evidence(cid, 500)
-            thumbs = {}
+            thumbs: dict[int, QImage] = {}
             for e in items[:100]:
-                if e.kind == "snapshot" and e.id not in self._thumbs:
+                if e.kind == "snapshot" and e.id is not None and e.id not in self._thumbs:
                     with contextlib.suppress(ValueError):
                         thumbs[e.id] = thumbnail(station.evidence_path(e))
             return items, thumbs

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:  # an optional Qt module: imported where it is used, see inhibit()
+    from PySide6.QtDBus import QDBusConnection, QDBusPendingCallWatcher
 
 log = logging.getLogger("edge_station.kiosk")
 
@@ -45,8 +49,8 @@ class ScreenSaverInhibitor(QObject):
         self.cookie: int | None = None
         self.unique_name = ""
         self._conn_name = f"edge-station-inhibit-{next(_names)}"
-        self._conn = None
-        self._watcher = None
+        self._conn: QDBusConnection | None = None
+        self._watcher: QDBusPendingCallWatcher | None = None
 
     # ------------------------------------------------------------ public
 
@@ -89,7 +93,7 @@ class ScreenSaverInhibitor(QObject):
 
     # ------------------------------------------------------------ internals
 
-    def _answered(self, watcher) -> None:
+    def _answered(self, watcher: QDBusPendingCallWatcher) -> None:
         reply = watcher.reply()
         watcher.deleteLater()
         self._watcher = None

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
@@ -38,10 +39,12 @@ from PySide6.QtGui import (
     QFontMetrics,
     QKeyEvent,
     QKeySequence,
+    QMouseEvent,
     QPainter,
     QPaintEvent,
     QPixmap,
     QShortcut,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -63,6 +66,7 @@ from app.kiosk.settings import KioskSettings, load_kiosk_settings
 from app.station.port import StationPort
 from app.ui.common.bridge import StationBridge
 from app.ui.common.formatting import fmt_clock
+from app.ui.common.single_instance import InstanceServer, InstanceServerError
 from app.ui.common.tasks import TaskRunner
 from app.ui.kiosk.screensaver import ScreenSaverInhibitor
 from app.ui.wall.camera_wall import CameraTile, CameraWall
@@ -372,7 +376,7 @@ class AlertPopup(QWidget):
                                                  Qt.TransformationMode.SmoothTransformation))
         self.snapshot.setToolTip(caption)
 
-    def mousePressEvent(self, event) -> None:
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self.dismissed.emit()
         event.accept()
 
@@ -410,7 +414,7 @@ class KioskWindow(QWidget):
         self._last_cursor_pos = QCursor.pos()
         self.inhibitor = inhibitor if inhibitor is not None else ScreenSaverInhibitor(parent=self)
         self._instance_server_wanted = instance_server
-        self.instance_server = None
+        self.instance_server: InstanceServer | None = None
         self.settings_dialog: QWidget | None = None
 
         self.setWindowTitle(self.tr("Kiosk"))  # the desktop adds the product name
@@ -560,11 +564,9 @@ class KioskWindow(QWidget):
         log.error("the station could not open: %s", err, exc_info=err)
 
     def _start_instance_server(self) -> None:
-        from app.ui.common.single_instance import InstanceServer, InstanceServerError
-
-        self.instance_server = InstanceServer(self)
+        server = self.instance_server = InstanceServer(self)
         try:
-            self.instance_server.listen(self.station.paths.data_dir, self.station.instance_lock)
+            server.listen(self.station.paths.data_dir, self.station.instance_lock)
         except (InstanceServerError, OSError, RuntimeError) as e:
             log.warning("a second launch will not be able to raise the kiosk: %s", e)
 
@@ -702,14 +704,14 @@ class KioskWindow(QWidget):
                 and not self._close_allowed and not self._shut_down):
             QTimer.singleShot(0, self.showFullScreen)  # the desktop took fullscreen away: take it back
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.inhibitor.state in ("idle", "released"):
             self.inhibitor.inhibit()
 
     # ------------------------------------------------------------ live view
 
-    def _preview_path(self, camera_id: int):
+    def _preview_path(self, camera_id: int) -> Path | None:
         return self.station.preview_path(camera_id) if self.ready else None
 
     def refresh(self) -> None:

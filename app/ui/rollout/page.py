@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -45,6 +45,7 @@ from app.ui.common.formatting import fmt_clock
 from app.ui.common.reasons import translate_reason, translate_status, translate_track
 from app.ui.common.refresh import RefreshWhileVisible
 from app.ui.common.tasks import TaskRunner
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "inconclusive": "#fff9c4", "pending": "#eceff1",
                   "ok": "#c8e6c9", "alert": "#ffcdd2"}
@@ -75,6 +76,13 @@ def run_verify(station: StationPort, progress: Callable[[str], None],
     ``on_step(StepProgress)`` before each step; ``cancelled()`` asked before each step: a cancelled
     run raises :class:`~app.rollout.errors.VerificationCancelled` and records nothing."""
     return station.verify(actor="operator", progress=progress, on_step=on_step, cancelled=cancelled)
+
+
+def _cell(table: QTableWidget, row: int, column: int) -> QTableWidgetItem:
+    item = table.item(row, column)
+    if item is None:  # every cell of these tables is filled when its row is
+        raise LookupError(f"no cell at row {row}, column {column}")
+    return item
 
 
 class _ChecksTable(QTableWidget):
@@ -110,7 +118,7 @@ class _ChecksTable(QTableWidget):
 
     def statuses(self) -> dict[str, str]:
         """check name -> status (``pass``, ``fail``, …: the check's own word, whatever the language)."""
-        return {self.item(r, 0).text(): self.item(r, 1).data(Qt.ItemDataRole.UserRole)
+        return {_cell(self, r, 0).text(): _cell(self, r, 1).data(Qt.ItemDataRole.UserRole)
                 for r in range(self.rowCount())}
 
 
@@ -138,7 +146,7 @@ class NeedsTable(QTableWidget):
             return self.tr("cannot become healthy in this window")
         return "–" if not n else f"{int(n):,}"
 
-    def show_needs(self, track: dict | None) -> int:
+    def show_needs(self, track: dict[str, Any] | None) -> int:
         """Show the operations of ``track`` (a health track dict) that still need calls; return how many."""
         rows = []
         if track and track.get("active"):
@@ -158,7 +166,7 @@ class NeedsTable(QTableWidget):
         return len(rows)
 
     def needs(self) -> dict[str, tuple[str, str]]:
-        return {self.item(r, 0).text(): (self.item(r, 1).text(), self.item(r, 2).text())
+        return {_cell(self, r, 0).text(): (_cell(self, r, 1).text(), _cell(self, r, 2).text())
                 for r in range(self.rowCount())}
 
 
@@ -571,7 +579,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
 
     # ------------------------------------------------------------ actions
 
-    def _finish(self, what: str) -> tuple:
+    def _finish(self, what: str) -> tuple[Callable[[Any], None], Callable[[BaseException], None]]:
         def ok(_r: Any) -> None:
             self.actionFinished.emit(what, True, "")
             self.refresh()
@@ -669,7 +677,7 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             self._update_buttons()
 
         self.tasks.submit("rehearse rollback", lambda: self.station.rehearse_rollback(
-            track=track, progress=lines.emit_line), on_ok=ok, on_error=failed, owner=self)
+            track=track, actor="operator", progress=lines.emit_line), on_ok=ok, on_error=failed, owner=self)
 
     def verify(self) -> None:
         """Run the verification on a task thread: step n of N shown, Cancel stops it between steps."""

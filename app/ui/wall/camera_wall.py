@@ -17,16 +17,19 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QCloseEvent,
     QColor,
     QContextMenuEvent,
     QFont,
     QGuiApplication,
+    QHideEvent,
     QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -313,7 +316,7 @@ class CameraTile(QWidget):
         event.accept()
 
 
-def _badge(s: CameraStatus | None) -> tuple:
+def _badge(s: CameraStatus | None) -> tuple[object, ...]:
     if s is None:
         return ()
     return (s.name, view_state(s), s.source, fmt_fps(s.fps), s.motion_active, s.error,
@@ -340,7 +343,7 @@ class FullscreenTile(QWidget):
             return
         super().keyPressEvent(event)
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.tile.close_reader()
         self.closed.emit(self.tile.camera_id)
         super().closeEvent(event)
@@ -547,7 +550,7 @@ class CameraWall(QWidget):
     def _relayout(self) -> None:
         while self._grid_layout.count():
             item = self._grid_layout.takeAt(0)
-            w = item.widget()
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.hide()
         n = self._grid
@@ -564,12 +567,12 @@ class CameraWall(QWidget):
         self._empty.setVisible(not self._order)
         self._grid_host.setVisible(bool(self._order))
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.timer.start()
         self.poll_frames()
 
-    def hideEvent(self, event) -> None:
+    def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         if self.fullscreen is None:
             self.timer.stop()

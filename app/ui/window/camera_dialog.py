@@ -126,8 +126,8 @@ class CameraForm(InlineProblems, QWidget):
 
         for w in (self.name, self.source, self.location, self.tags):
             w.textChanged.connect(self._changed)
-        for w in (self.max_fps, self.stall_timeout, self.motion_threshold):
-            w.valueChanged.connect(self._changed)
+        for spin in (self.max_fps, self.stall_timeout, self.motion_threshold):
+            spin.valueChanged.connect(self._changed)
         self.warmup.valueChanged.connect(self._changed)
         for c in (self.active, self.loop, self.motion_enabled):
             c.toggled.connect(self._changed)

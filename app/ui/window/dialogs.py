@@ -32,6 +32,7 @@ from app.domain import OperationError
 from app.domain.operations import (
     CameraRef,
     CameraStats,
+    LogEntry,
     LogsRequest,
     ProbeRequest,
     ProbeResult,
@@ -88,7 +89,7 @@ class LogsDialog(QDialog):
         self.timer.setInterval(2000)
         self.timer.timeout.connect(self.refresh)
         self.follow.toggled.connect(lambda on: self.timer.start() if on else self.timer.stop())
-        self.lines: tuple = ()
+        self.lines: tuple[LogEntry, ...] = ()
         self._loading = False
         self.resize(900, 520)
         self.refresh()
@@ -245,7 +246,7 @@ class ProbeDialog(QDialog):
         lay.addWidget(self.bar)
         lay.addWidget(self.result_box)
         lay.addWidget(self.buttons)
-        self.result: ProbeResult | None = None
+        self.probe_result: ProbeResult | None = None
         self.error: str | None = None
         self.cancelled = False
         self._t0 = time.monotonic()
@@ -261,7 +262,7 @@ class ProbeDialog(QDialog):
         self.bar.setValue(min(self.bar.maximum(), int((time.monotonic() - self._t0) * 10)))
 
     def cancel(self) -> None:
-        if self.result is None and self.error is None:
+        if self.probe_result is None and self.error is None:
             self.cancelled = True
             self.task.cancel()
         self.timer.stop()
@@ -276,7 +277,7 @@ class ProbeDialog(QDialog):
     def _done(self, res: ProbeResult) -> None:
         if self.cancelled:
             return
-        self.result = res
+        self.probe_result = res
         self._finish()
         if res.ok:
             self.label.setText(self.tr("✔ The source answered in {elapsed:.1f} s.").format(elapsed=res.elapsed))

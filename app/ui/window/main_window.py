@@ -7,6 +7,7 @@ back on the GUI thread and show in the status bar.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -23,10 +24,11 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDialog,
     QFileDialog,
     QHeaderView,
     QLabel,
@@ -168,7 +170,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         # ---- actions
-        self.actions: dict[str, QAction] = {}
+        self.window_actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_menus()
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
@@ -196,15 +198,15 @@ class MainWindow(QMainWindow):
         # ---- tray and notifications
         tray_menu = QMenu(self)
         tray_menu.addAction(self.tr("Show window"), self._raise_window)
-        tray_menu.addAction(self.actions["start_all"])
-        tray_menu.addAction(self.actions["stop_all"])
+        tray_menu.addAction(self.window_actions["start_all"])
+        tray_menu.addAction(self.window_actions["stop_all"])
         tray_menu.addSeparator()
-        tray_menu.addAction(self.actions["quit"])
+        tray_menu.addAction(self.window_actions["quit"])
         self.notifier = Notifier(self, tray_menu)
         self.notifier.activated.connect(self._raise_window)
         self.bridge.alertRaised.connect(self._on_alert_event)
         self.bridge.stateChanged.connect(self._on_state_event)
-        self.bridge.event.connect(lambda ev: self.show_api_status(ev.data) if getattr(ev, "kind", None) == "api" else None)
+        self.bridge.stationEvent.connect(lambda ev: self.show_api_status(ev.data) if ev.kind == "api" else None)
 
         # ---- timers and events
         self.refresh_timer = QTimer(self)
@@ -212,7 +214,7 @@ class MainWindow(QMainWindow):
         self.refresh_timer.timeout.connect(self.refresh)
         self.bridge.stateChanged.connect(lambda _ev: self._schedule_refresh())
         self.bridge.camerasChanged.connect(self._schedule_refresh)
-        self.bridge.settingsChanged.connect(lambda _ev: (self.refresh_status(), self.load_camera_defaults()))
+        self.bridge.settingsChanged.connect(self._settings_changed)
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_MS)
         self.status_timer.timeout.connect(self.refresh_status)
@@ -358,7 +360,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ live view
 
-    def _preview_path(self, camera_id: int):
+    def _settings_changed(self, _ev: object) -> None:
+        self.refresh_status()
+        self.load_camera_defaults()
+
+    def _preview_path(self, camera_id: int) -> Path | None:
         return self.station.preview_path(camera_id) if self.ready else None
 
     def _schedule_refresh(self) -> None:
@@ -372,7 +378,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         statuses = self.station.live_status()
-        sources = {c.id: c.source for c in self.station.cameras()}
+        sources = {c.id: c.source for c in self.station.cameras() if c.id is not None}
         self.model.update(statuses, sources)
         self.wall.set_statuses(statuses)
         if self._select_after_refresh is not None and self.model.row_of(self._select_after_refresh) >= 0:
@@ -423,7 +429,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ actions
 
-    def _action(self, key: str, text: str, slot: Callable[[], None], shortcut: str | QKeySequence | None = None,
+    def _action(self, key: str, text: str, slot: Callable[[], object],
+                shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
                 icon_name: str | None = None, tip: str = "") -> QAction:
         a = QAction(icon(icon_name) if icon_name else icon(key), text, self)
         if shortcut:
@@ -433,7 +440,7 @@ class MainWindow(QMainWindow):
         a.setToolTip(f"{label} ({a.shortcut().toString()})" if shortcut else label)
         a.triggered.connect(lambda _checked=False: slot())
         self.addAction(a)
-        self.actions[key] = a
+        self.window_actions[key] = a
         return a
 
     def _build_actions(self) -> None:
@@ -462,7 +469,7 @@ class MainWindow(QMainWindow):
         self._action("quit", self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
         for i, (key, page) in enumerate(self.pages.items(), start=1):
             self._action(f"page_{key}", self.tabs.tabText(self.tabs.indexOf(page)),
-                         lambda p=page: self.tabs.setCurrentWidget(p), f"Ctrl+{i}", _PAGE_ICONS.get(key, key))
+                         functools.partial(self.tabs.setCurrentWidget, page), f"Ctrl+{i}", _PAGE_ICONS.get(key, key))
         # The platform's Preferences key; Linux desktops have none, so Ctrl+, (as the kiosk uses).
         prefs = QKeySequence(QKeySequence.StandardKey.Preferences)
         self._action("settings", self.tr("S&ettings…"), self.settings_dialog,
@@ -477,26 +484,26 @@ class MainWindow(QMainWindow):
         tb.setObjectName("cameraToolbar")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for key in ("start", "stop", "restart"):
-            tb.addAction(self.actions[key])
+            tb.addAction(self.window_actions[key])
         tb.addSeparator()
-        tb.addAction(self.actions["start_all"])
-        tb.addAction(self.actions["stop_all"])
+        tb.addAction(self.window_actions["start_all"])
+        tb.addAction(self.window_actions["stop_all"])
         tb.addSeparator()
         for key in ("add", "edit", "logs", "snapshot", "probe"):
-            tb.addAction(self.actions[key])
+            tb.addAction(self.window_actions[key])
         self.addToolBar(tb)
         self.toolbar = tb
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m = mb.addMenu(self.tr("&Station"))
-        m.addAction(self.actions["start_all"])
-        m.addAction(self.actions["stop_all"])
+        m.addAction(self.window_actions["start_all"])
+        m.addAction(self.window_actions["stop_all"])
         m.addSeparator()
-        m.addAction(self.actions["import"])
-        m.addAction(self.actions["export"])
+        m.addAction(self.window_actions["import"])
+        m.addAction(self.window_actions["export"])
         m.addSeparator()
-        m.addAction(self.actions["quit"])
+        m.addAction(self.window_actions["quit"])
         self.station_menu = m
         self.camera_menu = mb.addMenu(self.tr("&Camera"))
         for key in ("start", "stop", "restart", None, "activate", "deactivate", None, "add", "edit", "remove",
@@ -504,22 +511,22 @@ class MainWindow(QMainWindow):
             if key is None:
                 self.camera_menu.addSeparator()
             else:
-                self.camera_menu.addAction(self.actions[key])
+                self.camera_menu.addAction(self.window_actions[key])
         self.view_menu = mb.addMenu(self.tr("&View"))
         for key in self.pages:
-            self.view_menu.addAction(self.actions[f"page_{key}"])
+            self.view_menu.addAction(self.window_actions[f"page_{key}"])
         self.view_menu.addSeparator()
-        self.view_menu.addAction(self.actions["fullscreen_wall"])
-        m.insertAction(self.actions["quit"], self.actions["settings"])
-        m.insertSeparator(self.actions["quit"])
+        self.view_menu.addAction(self.window_actions["fullscreen_wall"])
+        m.insertAction(self.window_actions["quit"], self.window_actions["settings"])
+        m.insertSeparator(self.window_actions["quit"])
         self.help_menu = mb.addMenu(self.tr("&Help"))
-        self.help_menu.addAction(self.actions["shortcuts"])
-        self.help_menu.addAction(self.actions["about"])
+        self.help_menu.addAction(self.window_actions["shortcuts"])
+        self.help_menu.addAction(self.window_actions["about"])
 
     def shortcut_list(self) -> list[tuple[str, str]]:
         """(action, key) for every action that has a shortcut, in menu order."""
         return [(a.text().replace("&", "").rstrip("…"), a.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
-                for a in self.actions.values() if not a.shortcut().isEmpty()]
+                for a in self.window_actions.values() if not a.shortcut().isEmpty()]
 
     def shortcuts_dialog(self) -> QMessageBox:
         rows = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{key}</b></td></tr>" for name, key in self.shortcut_list())
@@ -547,32 +554,32 @@ class MainWindow(QMainWindow):
         ready = self.ready and not self._shut_down
         sts = self._selected_statuses() if ready else []
         any_sel = bool(sts)
-        self.actions["start"].setEnabled(ready and any(s.active and not s.state.is_live for s in sts))
-        self.actions["stop"].setEnabled(ready and any(s.state.is_live for s in sts))
-        self.actions["restart"].setEnabled(ready and any(s.active for s in sts))
-        self.actions["start_all"].setEnabled(ready)
-        self.actions["stop_all"].setEnabled(ready)
-        self.actions["activate"].setEnabled(ready and any(not s.active for s in sts))
-        self.actions["deactivate"].setEnabled(ready and any(s.active for s in sts))
+        self.window_actions["start"].setEnabled(ready and any(s.active and not s.state.is_live for s in sts))
+        self.window_actions["stop"].setEnabled(ready and any(s.state.is_live for s in sts))
+        self.window_actions["restart"].setEnabled(ready and any(s.active for s in sts))
+        self.window_actions["start_all"].setEnabled(ready)
+        self.window_actions["stop_all"].setEnabled(ready)
+        self.window_actions["activate"].setEnabled(ready and any(not s.active for s in sts))
+        self.window_actions["deactivate"].setEnabled(ready and any(s.active for s in sts))
         one = ready and len(sts) == 1
         for key in ("edit", "logs", "snapshot", "probe", "stats"):
-            self.actions[key].setEnabled(one)
-        self.actions["save_clip"].setEnabled(one and sts[0].state.is_live)
-        self.actions["remove"].setEnabled(ready and any_sel)
+            self.window_actions[key].setEnabled(one)
+        self.window_actions["save_clip"].setEnabled(one and sts[0].state.is_live)
+        self.window_actions["remove"].setEnabled(ready and any_sel)
         for key in ("add", "import", "export"):
-            self.actions[key].setEnabled(ready)
+            self.window_actions[key].setEnabled(ready)
 
     def context_menu_for(self, camera_ids: list[int]) -> QMenu:
         menu = QMenu(self)
         for key in ("start", "stop", "restart"):
-            menu.addAction(self.actions[key])
+            menu.addAction(self.window_actions[key])
         extra = [k for k in ("activate", "deactivate", "logs", "snapshot", "save_clip", "probe", "stats", "edit",
                              "remove")
-                 if k in self.actions]
+                 if k in self.window_actions]
         if extra:
             menu.addSeparator()
             for key in extra:
-                menu.addAction(self.actions[key])
+                menu.addAction(self.window_actions[key])
         return menu
 
     def _table_menu(self, pos: QPoint) -> None:
@@ -589,8 +596,8 @@ class MainWindow(QMainWindow):
 
     def _table_double_clicked(self, index: QModelIndex) -> None:
         cid = index.data(CAMERA_ID_ROLE)
-        if cid is not None and "edit" in self.actions:
-            self.actions["edit"].trigger()
+        if cid is not None and "edit" in self.window_actions:
+            self.window_actions["edit"].trigger()
 
     # ------------------------------------------------------------ operations
 
@@ -738,7 +745,7 @@ class MainWindow(QMainWindow):
             return None
         return self.open_camera_dialog(cls, ids[0])
 
-    def open_camera_dialog(self, cls: type, camera_id: int) -> QWidget:
+    def open_camera_dialog(self, cls: Callable[..., QDialog], camera_id: int) -> QWidget:
         dlg = cls(self.station, self.tasks, camera_id, self._name(camera_id), self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
@@ -959,7 +966,7 @@ class LazyPage(QWidget):
             self._layout.addWidget(self.page)
         return self.page
 
-    def showEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         self.ensure()
         super().showEvent(event)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal
+from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -37,6 +38,7 @@ from app.rollout.settings import Thresholds
 from app.station.port import StationPort
 from app.ui.common.i18n import LANGUAGES
 from app.ui.common.tasks import TaskRunner
+from app.ui.common.texts import QT_TRANSLATE_NOOP
 from app.ui.window import station_settings as ss
 
 LOCK = "🔒"
@@ -444,7 +446,7 @@ class SettingsDialog(QDialog):
         self.failed.emit(text)
 
 
-def _wrap(layout) -> QWidget:
+def _wrap(layout: QLayout) -> QWidget:
     w = QWidget()
     layout.setContentsMargins(0, 0, 0, 0)
     w.setLayout(layout)

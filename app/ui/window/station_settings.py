@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.errors import FieldError, ValidationError
-from app.kiosk.settings import K_ENABLED as K_KIOSK_ENABLED
-from app.kiosk.settings import K_LANGUAGE, LANGUAGES, LanguageError, normalize_language
+from app.kiosk.settings import K_ENABLED, LANGUAGES, LanguageError, normalize_language
+from app.kiosk.settings import K_LANGUAGE as K_LANGUAGE  # the dialog reads it from here
 from app.station.port import StationPort
 
+K_KIOSK_ENABLED = K_ENABLED
 K_API_ENABLED, K_API_HOST, K_API_PORT = "api.enabled", "api.host", "api.port"
 K_KIOSK_GRID, K_KIOSK_CYCLE = "kiosk.grid", "kiosk.cycle_s"
 SYSTEM_LANGUAGE = "system"  # stored for "follow the system locale", as the CLI stores it

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
 from app.ui.common.resources import icon
@@ -24,7 +25,7 @@ _ICONS = {
 }
 
 
-def _warning_icon():
+def _warning_icon() -> QIcon:
     from PySide6.QtWidgets import QApplication, QStyle
 
     return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
