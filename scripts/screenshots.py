@@ -28,6 +28,9 @@ class ScreenshotError(Exception):
     pass
 
 
+ACTOR = "screenshots"  # the audit log's actor for what the shots set up
+
+
 @contextmanager
 def x_server(width: int = 1600, height: int = 1000, displays: range = range(90, 140)) -> Iterator[str]:
     """Use $DISPLAY, or start Xvfb on a free display number in ``displays`` for the duration.
@@ -122,17 +125,18 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
             raise ScreenshotError(f"the station did not open: {window.open_error}")
         # Some life for the alert and rollout pages: a rule that fires, routed calls on both paths.
         lobby = next(c for c in station.cameras() if c.name == "Lobby")
-        station.ops.create_rule(CreateRule(AlertRule(
+        station.call("create_rule", CreateRule(AlertRule(
             name="Lobby motion seen", metric="motion_active", comparator=Comparator.GE, threshold=1,
-            target=TargetKind.CAMERA, camera_id=lobby.id, severity=Severity.INFO, cooldown=0)))
-        station.ops.create_rule(CreateRule(AlertRule(
+            target=TargetKind.CAMERA, camera_id=lobby.id, severity=Severity.INFO, cooldown=0)), actor=ACTOR)
+        station.call("create_rule", CreateRule(AlertRule(
             name="Any camera under 12 fps", metric="fps", comparator=Comparator.LT, threshold=12,
-            target=TargetKind.ALL_CAMERAS, severity=Severity.WARNING, for_seconds=2)))
-        station.alerts.load_rules()
-        station.router.set(use_domain=True, percent=50, actor="screenshots")
+            target=TargetKind.ALL_CAMERAS, severity=Severity.WARNING, for_seconds=2)), actor=ACTOR)
+        station.reload_rules()
+        # a demo station has never been verified: the gate holds, so the shots override it
+        station.rollout_set(use_domain=True, percent=50, actor=ACTOR, override_reason="screenshots of a demo station")
         for _ in range(30):
             for cam in station.cameras():
-                station.ops.camera_status(CameraRef(cam.id))
+                station.call("camera_status", CameraRef(cam.id), actor=ACTOR)
 
         live = [c.id for c in station.cameras() if c.active]
         window.tabs.setCurrentWidget(window.wall)
