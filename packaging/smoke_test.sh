@@ -288,7 +288,7 @@ ls "$DATA"/logs/camera-*.log >/dev/null 2>&1 || fail "headless left no worker lo
 
 # ------------------------------------------------------------------ 7. the window (and the kiosk)
 window_modes=("window")
-[ -f app/ui/kiosk.py ] && window_modes+=("kiosk")  # the kiosk wall, once this version has it
+{ [ -f app/ui/kiosk.py ] || [ -f app/ui/kiosk/window.py ]; } && window_modes+=("kiosk")  # the kiosk wall, once this version has it
 for mode in "${window_modes[@]}"; do
   step "the $mode (offscreen, 6 s, no demo cameras)"
   flags=(--data-dir "$TMP/$mode" --no-demo)

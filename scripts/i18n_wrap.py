@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--write", nargs="*", type=Path, help="wrap the strings in these files")
     a = ap.parse_args(argv)
-    files = sorted((ROOT / "app" / "ui").glob("*.py"))
+    files = sorted((ROOT / "app" / "ui").rglob("*.py"))
     qclasses = qobject_classes(files)
     if a.write:
         for f in a.write:

@@ -45,7 +45,7 @@ DEMO_RULES = {
 
 def catalogue_dir(tmp: Path) -> Path:
     """The built .qm files (``make translations``), or the committed .ts compiled into ``tmp``."""
-    from app.ui.i18n import qm_path, translations_dir, ts_path
+    from app.ui.common.i18n import qm_path, translations_dir, ts_path
 
     if qm_path("zh_CN").is_file() and qm_path("zh_CN").stat().st_mtime >= ts_path("zh_CN").stat().st_mtime:
         return translations_dir()
@@ -66,9 +66,9 @@ def shoot_language(language: str, out: Path, settle: float) -> list[Path]:
     from app.platform.paths import resolve_paths
     from app.station import Station, StationEvent, StationOptions
     from app.ui.app import ensure_application
-    from app.ui.i18n import install_translation
-    from app.ui.kiosk import KioskWindow, PinDialog
-    from app.ui.resources import style_sheet
+    from app.ui.common.i18n import install_translation
+    from app.ui.common.resources import style_sheet
+    from app.ui.kiosk.window import KioskWindow, PinDialog
 
     app = ensure_application([sys.argv[0]])
     app.setStyleSheet(style_sheet())

@@ -17,14 +17,18 @@ import threading
 import traceback
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.platform.doctor import missing_qt_libraries, qt_platform_name
-from app.ui.main_window import APP_NAME, ORG_NAME, MainWindow
-from app.ui.resources import icon, style_sheet
+from app.station.port import StationPort
+from app.ui.common.resources import icon, style_sheet
+from app.ui.window.main_window import APP_NAME, ORG_NAME, MainWindow
+
+if TYPE_CHECKING:
+    from app.ui.kiosk.window import KioskWindow
 
 log = logging.getLogger("edge_station.ui")
 
@@ -147,6 +151,10 @@ class ExceptionReporter(QObject):
         self.reported.emit(title, details)
 
 
+#: ``--kiosk`` whose kiosk window cannot be built exits with this code, as a window that cannot start does
+EXIT_KIOSK_UNAVAILABLE = 1
+
+
 def ensure_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -158,16 +166,26 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def build_window(station: Any, *, kiosk: bool = False, settings: QSettings | None = None) -> MainWindow:
-    """The window for ``station`` (kiosk: fullscreen wall). Does not open the station."""
-    if kiosk:
-        try:
-            from app.ui.kiosk import KioskWindow
-        except ImportError:
-            pass
-        else:
-            return KioskWindow(station, settings=settings)  # type: ignore[return-value]
-    return MainWindow(station, settings=settings)
+class KioskUnavailable(RuntimeError):
+    """``--kiosk`` asked for the kiosk window and it cannot be built: the station does not fall back
+    to the admin window, which has no operator PIN."""
+
+
+def build_window(station: StationPort, *, kiosk: bool = False,
+                 settings: QSettings | None = None) -> MainWindow | KioskWindow:
+    """The window for ``station`` (kiosk: fullscreen wall). Does not open the station.
+
+    Raises :class:`KioskUnavailable` when the kiosk window is asked for and cannot be built.
+    """
+    if not kiosk:
+        return MainWindow(station, settings=settings)
+    try:
+        from app.ui.kiosk.window import KioskWindow
+
+        return KioskWindow(station, settings=settings)
+    except Exception as e:
+        raise KioskUnavailable(f"the kiosk window cannot be built ({type(e).__name__}: {e}); "
+                               "the admin window does not open in its place (it has no operator PIN)") from e
 
 
 def _quit_on_signals(app: QApplication) -> Callable[[], None]:
@@ -198,11 +216,15 @@ def _quit_on_signals(app: QApplication) -> Callable[[], None]:
     return restore
 
 
+class _OpensStation(Protocol):
+    def open_station(self) -> None: ...
+
+
 #: open the station this long after show() even when no paint came (a hidden or minimised start)
 OPEN_FALLBACK_MS = 1000
 
 
-def _open_after_first_paint(window: MainWindow, first_paint: FirstPaintWatch) -> None:
+def _open_after_first_paint(window: _OpensStation, first_paint: FirstPaintWatch) -> None:
     """Open the station once the window has painted, so its imports and migration check do not hold
     the GIL while the first frame is drawn; at the latest :data:`OPEN_FALLBACK_MS` after the show."""
     opened = False
@@ -217,7 +239,7 @@ def _open_after_first_paint(window: MainWindow, first_paint: FirstPaintWatch) ->
     QTimer.singleShot(OPEN_FALLBACK_MS, open_once)
 
 
-def run_window(station: Any, kiosk: bool = False) -> int:
+def run_window(station: StationPort, kiosk: bool = False) -> int:
     """Show the window at once, open the station in the background after its first paint, run until closed."""
     if QApplication.instance() is None and qt_platform_name() not in ("offscreen", "minimal"):
         # Qt aborts with only "no Qt platform plugin could be initialized" when its plugin lacks a
@@ -229,15 +251,22 @@ def run_window(station: Any, kiosk: bool = False) -> int:
             station.close()
             return 1
     app = ensure_application()
-    from app.ui.i18n import install_for_station
+    from app.ui.common.i18n import install_for_station
 
     translation = install_for_station(station.paths)  # before any widget is built; kept until exit
     app.setWindowIcon(icon("app"))
     app.setStyleSheet(style_sheet())
     app.setQuitOnLastWindowClosed(True)
-    window = build_window(station, kiosk=kiosk)
-    if not kiosk:  # the kiosk window answers second launches itself
-        from app.ui.single_instance import install_instance_server
+    try:
+        window = build_window(station, kiosk=kiosk)
+    except KioskUnavailable as e:
+        log.error("%s", e, exc_info=e.__cause__)
+        print(f"edge-station: error: {e}. Reinstall Edge Station, or start it without --kiosk.", file=sys.stderr)
+        translation.remove()
+        station.close()
+        return EXIT_KIOSK_UNAVAILABLE
+    if isinstance(window, MainWindow):  # the kiosk window answers second launches itself
+        from app.ui.common.single_instance import install_instance_server
 
         install_instance_server(window, station)
     reporter = ExceptionReporter(window)

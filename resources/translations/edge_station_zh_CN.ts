@@ -351,7 +351,7 @@
         <name>CameraView</name>
         <message>
             <source>running</source>
-            <extracomment>what the window shows for a camera (see app.ui.formatting.view_state)</extracomment>
+            <extracomment>what the window shows for a camera (see app.ui.common.formatting.view_state)</extracomment>
             <translation>运行中</translation>
         </message>
         <message>
@@ -1849,10 +1849,6 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>健康窗口内的调用</translation>
         </message>
         <message>
-            <source>Rollout: not available in this station</source>
-            <translation>灰度发布：此工作站不可用</translation>
-        </message>
-        <message>
             <source>could not read the rollout state: {err}</source>
             <translation>无法读取灰度发布状态：{err}</translation>
         </message>
@@ -2293,10 +2289,6 @@ The rollback is recorded and its checklist verified.</source>
         <message>
             <source>Canary calls (read-only, routed)</source>
             <translation>金丝雀调用（只读，按路由）</translation>
-        </message>
-        <message>
-            <source>This station has no rollout router.</source>
-            <translation>此工作站没有灰度发布路由器。</translation>
         </message>
         <message>
             <source>Rollout</source>

@@ -58,7 +58,7 @@ def _first_paint_filter(app, target, on_paint):
 
 def _guard() -> None:
     """The bare windows need the same PySide6 6.12.0 refcount guard as the app, or they abort."""
-    from app.ui.qtcompat import apply
+    from app.ui.common.qtcompat import apply
 
     apply()
 
@@ -175,8 +175,8 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
     from app.platform.paths import resolve_paths
     from app.station import Station, StationOptions
     from app.ui.app import ensure_application
-    from app.ui.charts import ChartsPage
-    from app.ui.main_window import MainWindow
+    from app.ui.charts.page import ChartsPage
+    from app.ui.window.main_window import MainWindow
 
     app = ensure_application(["bench"])
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:

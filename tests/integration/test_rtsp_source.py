@@ -17,8 +17,8 @@ from app.domain.operations import CameraRef, StopCamera
 from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 from app.supervisor import RestartPolicy
-from app.ui.formatting import VIEW_COLOURS
-from app.ui.models import CameraTableModel
+from app.ui.common.formatting import VIEW_COLOURS
+from app.ui.common.models import CameraTableModel
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow

@@ -49,7 +49,7 @@ def station(data_dir: Path) -> Iterator[Station]:
 
 @pytest.fixture
 def window(qtbot, station: Station, ui_settings: QSettings):
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     w = MainWindow(station, settings=ui_settings)
     qtbot.addWidget(w)

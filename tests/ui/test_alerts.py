@@ -28,7 +28,7 @@ def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, stati
     qtbot.waitUntil(lambda: page.table.rowCount() >= 0 and page.rules is not None, timeout=5_000)
     dlg = page.new_rule("low_fps")
     f = dlg.form
-    assert f.metric.currentData() == "fps"
+    assert f.metric_box.currentData() == "fps"
     f.name.setText("")
     assert "must not be empty" in f.error_text("name")
     assert not dlg.save_button.isEnabled()

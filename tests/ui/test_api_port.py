@@ -31,7 +31,7 @@ def taken_port():
 
 
 def test_a_taken_api_port_is_shown_and_another_one_can_be_picked(qtbot, tmp_path, ui_settings, taken_port):
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     paths = resolve_paths(tmp_path / "data")
     paths.ensure()

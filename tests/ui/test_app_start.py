@@ -50,3 +50,37 @@ def test_process_age_grows_with_time():
     time.sleep(0.05)
     b = process_age_ms()
     assert 0 < a < b and 30 <= b - a <= 1_000
+
+
+def _fail_closed(station, monkeypatch, capsys) -> None:
+    from app.ui.app import EXIT_KIOSK_UNAVAILABLE, run_window
+    from app.ui.window.main_window import MainWindow
+
+    closed: list[bool] = []
+    real_close = station.close
+    monkeypatch.setattr(station, "close", lambda: (closed.append(True), real_close())[1])
+    code = run_window(station, kiosk=True)
+    assert code == EXIT_KIOSK_UNAVAILABLE != 0
+    assert closed, "the station is closed again"
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.station is station], \
+        "no admin window (it has no PIN) opens in the kiosk's place"
+    err = capsys.readouterr().err
+    assert "edge-station: error: the kiosk window cannot be built" in err and "without --kiosk" in err
+
+
+def test_kiosk_that_cannot_be_imported_exits_instead_of_opening_the_admin_window(qtbot, station, monkeypatch,
+                                                                                capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "app.ui.kiosk.window", None)  # the import raises ImportError
+    _fail_closed(station, monkeypatch, capsys)
+
+
+def test_kiosk_that_cannot_be_built_exits_instead_of_opening_the_admin_window(qtbot, station, monkeypatch, capsys):
+    from app.ui.kiosk.window import KioskWindow
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no screen")
+
+    monkeypatch.setattr(KioskWindow, "__init__", broken)
+    _fail_closed(station, monkeypatch, capsys)

@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from app.domain import CameraState
-from app.ui.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
-from app.ui.models import CameraTableModel
+from app.ui.common.models import CameraTableModel
+from app.ui.window.dialogs import LogsDialog, ProbeDialog, SnapshotDialog, StatsDialog
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
 pytestmark = pytest.mark.slow
@@ -181,10 +181,10 @@ def test_probe_reports_the_source_and_can_be_cancelled(qtbot, window, station):
 def test_activate_and_deactivate(qtbot, window, station):
     gate = camera_id(station, "Front gate")
     window.select_camera(gate)
-    assert window.actions["activate"].isEnabled()
-    window.actions["activate"].trigger()
+    assert window.window_actions["activate"].isEnabled()
+    window.window_actions["activate"].trigger()
     qtbot.waitUntil(lambda: window.model.status(gate).active, timeout=10_000)
     assert window.model.status(gate).state == CameraState.STOPPED
     window.select_camera(gate)
-    window.actions["deactivate"].trigger()
+    window.window_actions["deactivate"].trigger()
     qtbot.waitUntil(lambda: window.model.status(gate).state == CameraState.INACTIVE, timeout=10_000)

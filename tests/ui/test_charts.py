@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ui.charts import ChartsPage
+from app.ui.charts.page import ChartsPage
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,8 @@ def test_charts_show_camera_fps_and_station_load(qtbot, window, station, metrics
 
 def test_charts_without_metrics_say_so(qtbot, station):
     class NoMetrics:
-        metrics = None
+        def metrics_reader(self) -> None:
+            return None
 
     page = ChartsPage(NoMetrics())
     qtbot.addWidget(page)

@@ -12,7 +12,7 @@ from app.domain import Camera
 from app.domain.metrics import RollupPoint
 from app.metrics import MetricsRegistry, camera_labels
 from app.store.rollups import RollupRepository
-from app.ui.charts import ChartsPage
+from app.ui.charts.page import ChartsPage
 
 
 def test_sixteen_cameras_get_sixteen_colours_and_legends_sit_outside(qtbot, station):

@@ -77,8 +77,8 @@ def test_alerts_page_shows_the_snapshot_and_plays_the_clip(qtbot, window, statio
     assert pane.save_btn.isEnabled() and pane.export_btn.isEnabled()
     assert "before the alert" in pane.notes.text() and "re-encoded" in pane.notes.text()
     player = pane.player
-    qtbot.waitUntil(lambda: player.slider.isEnabled() and player.screen.pixmap() is not None
-                    and not player.screen.pixmap().isNull(), timeout=10_000)
+    qtbot.waitUntil(lambda: player.slider.isEnabled() and player.video.pixmap() is not None
+                    and not player.video.pixmap().isNull(), timeout=10_000)
     assert player.duration >= 2.5
     start = player.position
     player.play()
@@ -101,8 +101,8 @@ def test_save_clip_action_and_the_evidence_page(qtbot, window, station) -> None:
                     timeout=START_TIMEOUT_MS)
     station.set_settings({"evidence.postroll_s": 1.0}, actor="test")
     window.select_camera(cid)
-    qtbot.waitUntil(lambda: window.actions["save_clip"].isEnabled(), timeout=5_000)
-    window.actions["save_clip"].trigger()
+    qtbot.waitUntil(lambda: window.window_actions["save_clip"].isEnabled(), timeout=5_000)
+    window.window_actions["save_clip"].trigger()
     qtbot.waitUntil(lambda: any(e.kind == "clip" for e in station.list_evidence(cid)), timeout=30_000)
     qtbot.waitUntil(lambda: "Saved a" in window.statusBar().currentMessage(), timeout=5_000)
     station.save_snapshot(cid)

@@ -13,7 +13,7 @@ from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.kiosk.pin import save_pin
-from app.ui.i18n import (
+from app.ui.common.i18n import (
     LanguageError,
     Translation,
     choose_language,
@@ -23,7 +23,7 @@ from app.ui.i18n import (
     system_language,
     ts_path,
 )
-from app.ui.screensaver import ScreenSaverInhibitor
+from app.ui.kiosk.screensaver import ScreenSaverInhibitor
 
 ZH_LOCALES = ["zh_CN", "zh_SG", "zh_Hans_CN"]
 EN_LOCALES = ["en_US", "de_DE", "fr_FR", "C"]
@@ -107,7 +107,7 @@ def test_a_missing_catalogue_is_logged_and_the_window_stays_english(qapp, tmp_pa
     try:
         assert str(tmp_path / "edge_station_zh_CN.qm") in t.missing
         assert any(r.levelno == logging.WARNING and "make translations" in r.getMessage() for r in caplog.records)
-        from app.ui.kiosk import AlertTicker
+        from app.ui.kiosk.window import AlertTicker
 
         assert AlertTicker().text() == "No active alerts"
     finally:
@@ -116,7 +116,7 @@ def test_a_missing_catalogue_is_logged_and_the_window_stays_english(qapp, tmp_pa
 
 
 def test_the_kiosk_speaks_chinese(qtbot, chinese, station, ui_settings, tmp_path):
-    from app.ui.kiosk import KioskWindow, PinDialog
+    from app.ui.kiosk.window import KioskWindow, PinDialog
 
     w = KioskWindow(station, settings=ui_settings, autostart=False,
                     inhibitor=ScreenSaverInhibitor(bus_address=f"unix:path={tmp_path / 'no-bus'}"))
@@ -140,8 +140,8 @@ def test_the_kiosk_speaks_chinese(qtbot, chinese, station, ui_settings, tmp_path
 
 
 def test_the_main_window_speaks_chinese(qtbot, chinese, station, ui_settings):
-    from app.ui.main_window import MainWindow
-    from app.ui.models import CameraTableModel
+    from app.ui.common.models import CameraTableModel
+    from app.ui.window.main_window import MainWindow
 
     w = MainWindow(station, settings=ui_settings)
     qtbot.addWidget(w)
@@ -151,8 +151,8 @@ def test_the_main_window_speaks_chinese(qtbot, chinese, station, ui_settings):
         assert tabs[:2] == ["摄像头", "监控墙"]
         menus = [a.text() for a in w.menuBar().actions()]
         assert menus[:3] == ["工作站(&S)", "摄像头(&C)", "视图(&V)"]
-        assert w.actions["start"].text() == "启动(&S)"
-        assert w.actions["start"].toolTip().startswith("启动所选摄像头")
+        assert w.window_actions["start"].text() == "启动(&S)"
+        assert w.window_actions["start"].toolTip().startswith("启动所选摄像头")
         headers = [w.model.headerData(c, Qt.Orientation.Horizontal) for c in range(w.model.columnCount())]
         assert headers[CameraTableModel.COL_NAME] == "名称" and headers[CameraTableModel.COL_STATE] == "状态"
         assert w.statusBar().currentMessage() == "正在打开工作站…"

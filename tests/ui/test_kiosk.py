@@ -17,9 +17,9 @@ from app.kiosk.cli import cmd_pin
 from app.kiosk.pin import save_pin
 from app.kiosk.settings import KioskSettings
 from app.station import Station, StationEvent
-from app.ui.kiosk import KioskWindow, PinDialog, UnprotectedDialog
-from app.ui.screensaver import ScreenSaverInhibitor
-from app.ui.wall import CameraWall
+from app.ui.kiosk.screensaver import ScreenSaverInhibitor
+from app.ui.kiosk.window import KioskWindow, PinDialog, UnprotectedDialog
+from app.ui.wall.camera_wall import CameraWall
 from tests.ui.conftest import camera_id
 
 PIN = "4711"

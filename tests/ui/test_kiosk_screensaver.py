@@ -8,7 +8,7 @@ import logging
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtDBus import QDBusConnection
 
-from app.ui.screensaver import SERVICE, ScreenSaverInhibitor
+from app.ui.kiosk.screensaver import SERVICE, ScreenSaverInhibitor
 from tests.ui.kiosk_support.bus import fake_screensaver, private_bus
 
 

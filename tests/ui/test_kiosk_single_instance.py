@@ -11,8 +11,8 @@ import pytest
 
 from app.kiosk.instance import EXIT_ALREADY_RUNNING, InstanceLock, hand_off
 from app.station import StationAlreadyRunning
-from app.ui.screensaver import ScreenSaverInhibitor
-from app.ui.single_instance import InstanceServer, socket_path
+from app.ui.common.single_instance import InstanceServer, socket_path
+from app.ui.kiosk.screensaver import ScreenSaverInhibitor
 from tests.conftest import REPO_ROOT
 from tests.ui.conftest import OFFSCREEN_NOISE, make_station
 
@@ -41,7 +41,7 @@ def second_launch(qtbot, data_dir) -> dict | None:
 
 @pytest.fixture
 def kiosk_on(qtbot, station, ui_settings, tmp_path):
-    from app.ui.kiosk import KioskWindow
+    from app.ui.kiosk.window import KioskWindow
 
     w = KioskWindow(station, settings=ui_settings, autostart=False,
                     inhibitor=ScreenSaverInhibitor(bus_address=f"unix:path={tmp_path / 'no-bus'}"))
@@ -128,8 +128,8 @@ def test_a_long_data_dir_gets_a_short_socket_path(qtbot, tmp_path):
 def test_the_main_window_answers_second_launches_too(qtbot, station, ui_settings):
     import os
 
-    from app.ui.main_window import MainWindow
-    from app.ui.single_instance import install_instance_server
+    from app.ui.common.single_instance import install_instance_server
+    from app.ui.window.main_window import MainWindow
 
     w = MainWindow(station, settings=ui_settings)
     qtbot.addWidget(w)
@@ -151,7 +151,7 @@ def test_the_main_window_answers_second_launches_too(qtbot, station, ui_settings
 def test_a_kiosk_that_loses_the_race_raises_the_winner_and_closes(qtbot, kiosk_on, station, ui_settings, tmp_path,
                                                                    caplog):
     """Two launches at once: both passed the hand-off check; the one whose station cannot lock leaves."""
-    from app.ui.kiosk import KioskWindow
+    from app.ui.kiosk.window import KioskWindow
 
     loser_station = make_station(station.paths.data_dir)
     loser = KioskWindow(loser_station, settings=ui_settings, autostart=False,

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.domain import CameraState
 from app.station import StationEvent
-from app.ui.models import CameraTableModel
+from app.ui.common.models import CameraTableModel
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id, make_station
 
 pytestmark = pytest.mark.slow
@@ -32,9 +32,9 @@ def test_window_lists_the_demo_cameras(window, station):
 def test_start_then_stop_through_the_actions(qtbot, window, station):
     cid = camera_id(station, "Lobby")
     window.select_camera(cid)
-    assert window.actions["start"].isEnabled()
-    assert not window.actions["stop"].isEnabled()
-    window.actions["start"].trigger()
+    assert window.window_actions["start"].isEnabled()
+    assert not window.window_actions["stop"].isEnabled()
+    window.window_actions["start"].trigger()
 
     def running_with_frames() -> bool:
         st = window.model.status(cid)
@@ -46,8 +46,8 @@ def test_start_then_stop_through_the_actions(qtbot, window, station):
     assert pid is not None and psutil.pid_exists(pid)
 
     window.select_camera(cid)
-    assert window.actions["stop"].isEnabled()
-    window.actions["stop"].trigger()
+    assert window.window_actions["stop"].isEnabled()
+    window.window_actions["stop"].trigger()
     qtbot.waitUntil(lambda: window.model.status(cid).state == CameraState.STOPPED, timeout=15_000)
     assert _cell(window, cid, CameraTableModel.COL_STATE) == "stopped"
 
@@ -99,7 +99,7 @@ def test_run_window_opens_autostarts_and_stops_everything_on_close(qtbot, data_d
     from PySide6.QtCore import QTimer
 
     from app.ui.app import run_window
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     station = make_station(data_dir, autostart=True)
     seen: dict[str, object] = {}
@@ -158,7 +158,7 @@ def test_sigterm_closes_the_window_and_stops_the_workers(qtbot, data_dir):
     from PySide6.QtCore import QTimer
 
     from app.ui.app import run_window
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     station = make_station(data_dir, autostart=True)
     pids: list[int] = []

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from app.domain import CameraState
 from app.domain.operations import CameraStatus
-from app.ui.models import STATE_ROLE, CameraTableModel
+from app.ui.common.models import STATE_ROLE, CameraTableModel
 
 
 def _st(cid: int, name: str, state: CameraState = CameraState.STOPPED, **kw) -> CameraStatus:

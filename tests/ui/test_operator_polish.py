@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFormLayout, QLabel
 
-from app.ui.camera_dialog import CameraDialog
-from app.ui.i18n import install_translation, ts_path
+from app.ui.common.i18n import install_translation, ts_path
+from app.ui.window.camera_dialog import CameraDialog
 
 MNEMONIC = re.compile(r"&([^&\s])")
 
@@ -49,7 +49,7 @@ def _form_labels(widget) -> list[str]:
 
 @pytest.mark.parametrize("language", ["en", "zh_CN"])
 def test_no_clashing_mnemonics_in_menus_and_the_camera_form(qtbot, station, ui_settings, language, catalogue_dir):
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     t = install_translation(language, directory=catalogue_dir)
     try:
@@ -70,7 +70,7 @@ def test_no_clashing_mnemonics_in_menus_and_the_camera_form(qtbot, station, ui_s
 
 
 def test_settings_have_a_shortcut_and_help_lists_every_shortcut(qtbot, window):
-    settings = window.actions["settings"].shortcut()
+    settings = window.window_actions["settings"].shortcut()
     assert not settings.isEmpty()
     expected = QKeySequence(QKeySequence.StandardKey.Preferences)
     assert settings == (expected if not expected.isEmpty() else QKeySequence("Ctrl+,"))
@@ -91,7 +91,7 @@ def test_the_camera_table_sorts_numbers_as_numbers_and_filters(qtbot, window, st
 
     from app.domain import CameraState
     from app.domain.operations import CameraStatus
-    from app.ui.models import CameraTableModel
+    from app.ui.common.models import CameraTableModel
 
     ids = [c.id for c in station.cameras()]
     statuses = [CameraStatus(cid, name, CameraState.STOPPED, True, restarts=n)
@@ -153,9 +153,9 @@ def test_a_saved_rule_becomes_the_selection_and_thresholds_show_their_comparator
 
 
 def test_chinese_shows_severities_states_field_messages_and_motion_in_chinese(qtbot, station, catalogue_dir):
-    from app.ui.alerts_page import alert_text
-    from app.ui.charts import WINDOW_TEXTS
-    from app.ui.models import view_label
+    from app.ui.alerts.pages import alert_text
+    from app.ui.charts.page import WINDOW_TEXTS
+    from app.ui.common.models import view_label
 
     t = install_translation("zh_CN", directory=catalogue_dir)
     try:
@@ -163,7 +163,7 @@ def test_chinese_shows_severities_states_field_messages_and_motion_in_chinese(qt
         assert view_label("source_down") == "视频源中断" and view_label("inactive") == "停用"
         from PySide6.QtCore import QCoreApplication
         assert QCoreApplication.translate("ChartsPage", WINDOW_TEXTS[0]) == "5 分钟"
-        from app.ui.tasks import TaskRunner
+        from app.ui.common.tasks import TaskRunner
 
         dlg = CameraDialog(station, TaskRunner(), None)
         qtbot.addWidget(dlg)

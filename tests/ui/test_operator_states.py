@@ -11,8 +11,8 @@ from PySide6.QtGui import QColor
 
 from app.domain.camera import Camera
 from app.domain.operations import CameraRef
-from app.ui.formatting import VIEW_COLOURS
-from app.ui.models import CameraTableModel
+from app.ui.common.formatting import VIEW_COLOURS
+from app.ui.common.models import CameraTableModel
 from tests.support.stream_server import StreamServer
 from tests.ui.conftest import START_TIMEOUT_MS, camera_id
 
@@ -67,7 +67,7 @@ def test_a_dead_http_camera_is_not_green_in_table_wall_and_tray(qtbot, window, s
 def test_running_without_frames_yet_is_not_green(window, station):
     from app.domain import CameraState
     from app.domain.operations import CameraStatus
-    from app.ui.formatting import view_state
+    from app.ui.common.formatting import view_state
 
     cid = camera_id(station, "Lobby")
     opening = CameraStatus(cid, "Lobby", CameraState.RUNNING, True, pid=1, source="opening")

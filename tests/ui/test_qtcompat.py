@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
 import app.ui
-from app.ui.qtcompat import apply
+from app.ui.common.qtcompat import apply
 
 
 class _Chatty(QObject):

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from app.rollout.metrics import DOMAIN, LEGACY
-from app.ui.rollout_page import RolloutPage
-from app.ui.tasks import TaskRunner
+from app.ui.common.tasks import TaskRunner
+from app.ui.rollout.page import RolloutPage
 from tests.unit.test_rollout_router_health import Clock, scratch_router
 
 BOTH = {"USE_DOMAIN_SERVICE": "1", "ROLLOUT_PERCENT": "50"}
@@ -23,7 +23,7 @@ RULES_ONLY = {"USE_DOMAIN_SERVICE_RULES": "1", "ROLLOUT_PERCENT_RULES": "50"}
 def page_and_router(qtbot, request):
     r, _, _ = scratch_router(env=getattr(request, "param", BOTH), clock=Clock())
     tasks = TaskRunner()
-    page = RolloutPage(SimpleNamespace(router=r), tasks)
+    page = RolloutPage(SimpleNamespace(rollout_snapshot=r.snapshot), tasks)  # the one read the page makes
     qtbot.addWidget(page)
     page.resize(1400, 900)
     page.show()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
-from app.ui.rollout_page import RolloutPage
-from app.ui.settings_dialog import SettingsDialog
-from app.ui.station_settings import K_API_PORT, K_KIOSK_CYCLE, StationSettings
+from app.ui.rollout.page import RolloutPage
+from app.ui.window.settings_dialog import SettingsDialog
+from app.ui.window.station_settings import K_API_PORT, K_KIOSK_CYCLE, StationSettings
 from tests.ui.conftest import make_station
 
 #: state set up for a test of something else than the gate: the gate is tested in test_rollout_gate.py
@@ -219,7 +219,7 @@ def test_settings_dialog_sets_a_kiosk_pin(qtbot, window, station):
 
 
 def test_environment_locked_fields_are_shown_locked(qtbot, data_dir, ui_settings, monkeypatch):
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     monkeypatch.setenv("ROLLOUT_PERCENT", "25")
     station = make_station(data_dir)
@@ -263,7 +263,7 @@ def test_camera_defaults_from_the_settings_fill_the_add_dialog(qtbot, window, st
 
 def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qtbot, window, station):
     from app.kiosk.settings import K_ENABLED, K_LANGUAGE, read_startup_settings
-    from app.ui.i18n import choose_language
+    from app.ui.common.i18n import choose_language
 
     station.set_settings({K_LANGUAGE: "zh-CN"}, actor="cli")  # as another tool may have spelt it
     dlg = window.settings_dialog()
@@ -289,7 +289,7 @@ def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qt
 
 
 def test_a_language_the_window_does_not_ship_is_refused(qtbot, window, station):
-    from app.ui.station_settings import K_LANGUAGE, problems
+    from app.ui.window.station_settings import K_LANGUAGE, problems
 
     assert [e.field for e in problems({K_LANGUAGE: "klingon"})] == [K_LANGUAGE]
     station.set_settings({K_LANGUAGE: "klingon"}, actor="test")  # typed into the database by hand

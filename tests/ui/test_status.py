@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.station import StationEvent
-from app.ui.main_window import MainWindow
-from app.ui.sysinfo import rollout_text
+from app.ui.window.main_window import MainWindow
+from app.ui.window.sysinfo import rollout_text
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_rollout_text():
 def test_a_page_refreshes_on_its_timer_only_while_visible(qtbot):
     from PySide6.QtWidgets import QTabWidget, QWidget
 
-    from app.ui.refresh import RefreshWhileVisible
+    from app.ui.common.refresh import RefreshWhileVisible
 
     ticks: list[int] = []
     shows: list[int] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.ui.main_window import WINDOW_STATE_FILE, MainWindow
+from app.ui.window.main_window import WINDOW_STATE_FILE, MainWindow
 from tests.ui.conftest import make_station
 
 

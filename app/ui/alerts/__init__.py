@@ -1,0 +1,1 @@
+"""The alerts and rules pages of the admin window."""

@@ -1,0 +1,1 @@
+"""The charts page: the station's metrics over time (pyqtgraph)."""

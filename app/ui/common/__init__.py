@@ -1,0 +1,1 @@
+"""Shared pieces of the window: table models, formatting, translation, reasons, tasks, the station bridge, resources."""

@@ -1,0 +1,1 @@
+"""Evidence: clip player, thumbnails and the evidence page."""

@@ -1,0 +1,1 @@
+"""The rollout page: the two tracks side by side, their checks and the verification run."""

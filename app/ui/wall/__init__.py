@@ -1,0 +1,1 @@
+"""The camera wall: live preview tiles in a grid, shared by the admin window and the kiosk."""

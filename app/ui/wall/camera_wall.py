@@ -1,0 +1,578 @@
+"""The camera wall: a grid of live preview tiles.
+
+Each tile reads its camera's shared-memory preview slot (``PreviewReader``),
+turns the RGB array into a ``QImage`` that points at it (the reader's copy is
+the only one) and repaints only when the slot's sequence number moved. When
+the camera is not running, or its source is down, the tile shows
+"OFFLINE since hh:mm:ss" instead of a stale frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QGuiApplication,
+    QHideEvent,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QShowEvent,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain.operations import CameraStatus
+from app.ui.common.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
+from app.ui.common.models import state_label, view_label
+from app.worker.preview import PREVIEW_MAX_WIDTH, PreviewFrame, PreviewReader
+
+LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
+PREVIEW_INTERVAL_MS = 100  # 10 Hz: the worker publishes previews at most this often by default
+
+
+class PreviewRequests:
+    """The preview width each camera's slot is asked for: the widest tile showing it (a wall tile
+    and its fullscreen tile may show one camera at once), rounded up to 32 px, capped."""
+
+    def __init__(self) -> None:
+        self._wants: dict[Path, dict[int, int]] = {}
+
+    def set(self, path: Path, key: int, width: int) -> int:
+        self._wants.setdefault(path, {})[key] = width
+        return self.width(path)
+
+    def drop(self, key: int) -> None:
+        for path in list(self._wants):
+            self._wants[path].pop(key, None)
+            if not self._wants[path]:
+                del self._wants[path]
+
+    def width(self, path: Path) -> int:
+        return max(self._wants.get(path, {}).values(), default=0)
+
+
+#: one per GUI process: every tile of every window asks through it
+PREVIEW_REQUESTS = PreviewRequests()
+
+
+def wanted_preview_width(widget_width: int, dpr: float) -> int:
+    """The preview width a tile of ``widget_width`` logical pixels wants (device pixels, capped)."""
+    px = int(math.ceil(max(16, widget_width) * max(1.0, dpr) / 32.0) * 32)
+    return min(PREVIEW_MAX_WIDTH, px)
+
+
+def is_offline(status: CameraStatus | None) -> bool:
+    """No live picture: the worker is not running/stalled, or it says its source is down."""
+    if status is None:
+        return True
+    return status.state not in LIVE_STATES or status.source == "down"
+
+
+class CameraTile(QWidget):
+    """One camera: its latest preview frame, name, state, fps and a motion dot."""
+
+    doubleClicked = Signal(int)  # camera id
+    menuRequested = Signal(int, object)  # camera id, global QPoint
+
+    def __init__(self, camera_id: int, name: str, preview_path_for: Callable[[int], Path | None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.camera_id = camera_id
+        self.name = name
+        self._preview_path_for = preview_path_for
+        self._reader: PreviewReader | None = None
+        self._reader_path: Path | None = None
+        self._array: np.ndarray | None = None  # keeps the QImage's memory alive
+        self._image: QImage | None = None
+        self.seq = 0
+        self.frame_ts: float | None = None
+        self.status: CameraStatus | None = None
+        self.offline_since: float | None = time.time()
+        #: how many frames this tile turned into images (tests and the benchmark read it)
+        self.frames_shown = 0
+        self.paints = 0
+        self.setMinimumSize(QSize(160, 90))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setToolTip(name)
+
+    # ------------------------------------------------------------ data
+
+    @property
+    def offline(self) -> bool:
+        return is_offline(self.status)
+
+    @property
+    def view(self) -> str:
+        """What the badge shows (``live``, ``source_down``, ``inactive``, …; see ``view_state``)."""
+        return view_state(self.status)
+
+    def badge_text(self) -> str:
+        return view_label(self.view)
+
+    @property
+    def image(self) -> QImage | None:
+        return self._image
+
+    def set_status(self, status: CameraStatus | None) -> None:
+        was_offline = self.offline
+        old = self.status
+        self.status = status
+        if status is not None and status.name != self.name:
+            self.name = status.name
+            self.setToolTip(status.name)
+        now_offline = self.offline
+        if now_offline and not was_offline:
+            at = status.last_exit.at if status and status.last_exit else None
+            self.offline_since = at if at and at > time.time() - 5 else time.time()
+            self._drop_frame()
+        elif not now_offline and was_offline:
+            self.offline_since = None
+        if now_offline:
+            self._close_reader()
+        if _badge(old) != _badge(status):
+            self.update()
+
+    def poll_frame(self) -> bool:
+        """Read the preview slot if it moved on; True when a new frame is shown."""
+        if self.offline:
+            return False
+        reader = self._ensure_reader()
+        if reader is None:
+            return False
+        self._ask_for_size(reader)
+        seq = reader.seq
+        if seq == self.seq or seq & 1:
+            return False
+        frame = reader.read()
+        if frame is None or frame.seq == self.seq:
+            return False
+        self._show(frame)
+        return True
+
+    def _show(self, frame: PreviewFrame) -> None:
+        arr = frame.image  # (h, w, 3) uint8, contiguous, owned by us: the one copy
+        self._array = arr
+        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 3,
+                             QImage.Format.Format_RGB888)
+        self.seq = frame.seq
+        self.frame_ts = frame.ts
+        self.frames_shown += 1
+        self.update()
+
+    def _ask_for_size(self, reader: PreviewReader) -> None:
+        """Ask the worker for previews as wide as this tile draws them (the widest tile wins)."""
+        want = PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_width(self.width(), self.devicePixelRatioF()))
+        if want and reader.requested_width() != want:  # changed, or a restarted worker's new slot
+            reader.request_width(want)
+
+    def _ensure_reader(self) -> PreviewReader | None:
+        path = self._preview_path_for(self.camera_id)
+        if path is None:
+            return None
+        if self._reader is None or path != self._reader_path:
+            self._close_reader()
+            self._reader = PreviewReader(path)
+            self._reader_path = path
+        return self._reader
+
+    def _close_reader(self) -> None:
+        PREVIEW_REQUESTS.drop(id(self))
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+        self._reader_path = None
+
+    def _drop_frame(self) -> None:
+        self._image = None
+        self._array = None
+        self.seq = 0
+
+    def close_reader(self) -> None:
+        self._drop_frame()
+        self._close_reader()
+
+    # ------------------------------------------------------------ painting
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self.paints += 1
+        p = QPainter(self)
+        rect = self.rect()
+        p.fillRect(rect, QColor("#111418"))
+        if self._image is not None and not self.offline:
+            img = self._image
+            scale = min(rect.width() / img.width(), rect.height() / img.height())
+            w, h = img.width() * scale, img.height() * scale
+            target = QRectF((rect.width() - w) / 2, (rect.height() - h) / 2, w, h)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            p.drawImage(target, img)
+        elif self.offline:
+            self._paint_offline(p)
+        else:
+            p.setPen(QColor("#9aa4ae"))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, QCoreApplication.translate("CameraTile", "waiting for the first frame…"))
+        self._paint_overlay(p)
+        p.end()
+
+    def offline_text(self) -> str:
+        st = self.status
+        if view_state(st) == "inactive":
+            return QCoreApplication.translate("CameraTile", "INACTIVE")
+        if st is not None and st.state in LIVE_STATES and st.source == "down":
+            return QCoreApplication.translate("CameraTile", "SOURCE DOWN since {0}").format(fmt_clock(self.offline_since))
+        return QCoreApplication.translate("CameraTile", "OFFLINE since {0}").format(fmt_clock(self.offline_since))
+
+    def _paint_offline(self, p: QPainter) -> None:
+        rect = self.rect()
+        font = QFont(self.font())
+        font.setPointSizeF(max(9.0, min(22.0, rect.height() / 14)))
+        font.setBold(True)
+        p.setFont(font)
+        st = self.status
+        inactive = view_state(st) == "inactive"
+        p.setPen(QColor(view_colour("inactive") if inactive else "#ef5350"))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.offline_text())
+        detail = ""
+        if inactive:
+            detail = QCoreApplication.translate("CameraTile", "deactivated; activate it to start")
+        elif st is not None and view_state(st) == "source_down" and st.error:
+            detail = st.error  # the worker runs and retries; what matters is why there is no video
+        elif st is not None:
+            detail = state_label(st.state)
+            if st.last_exit is not None:
+                detail += f" — {st.last_exit.reason}"
+            elif st.error:
+                detail += f" — {st.error}"
+        if detail:
+            small = QFont(self.font())
+            small.setPointSizeF(max(8.0, font.pointSizeF() * 0.55))
+            p.setFont(small)
+            p.setPen(QColor("#9aa4ae"))
+            below = rect.adjusted(8, int(rect.height() / 2 + font.pointSizeF() * 1.4), -8, 0)
+            p.drawText(below, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, detail)
+
+    def _paint_overlay(self, p: QPainter) -> None:
+        rect = self.rect()
+        font = QFont(self.font())
+        font.setPointSizeF(9.5)
+        font.setBold(True)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        bar_h = fm.height() + 8
+        p.fillRect(0, 0, rect.width(), bar_h, QColor(0, 0, 0, 150))
+        st = self.status
+        view = self.view
+        badge = view_label(view)
+        if st is not None and st.fps is not None and view in ("live", "stalled"):
+            badge = QCoreApplication.translate("CameraTile", "{fps} fps  {state}").format(
+                fps=fmt_fps(st.fps), state=badge)
+        bw = fm.horizontalAdvance(badge) + 12
+        x = rect.width() - bw - 6
+        p.fillRect(x, 3, bw, bar_h - 6, QColor(view_colour(view)))
+        p.setPen(QColor("#000000"))
+        p.drawText(x + 6, 4 + fm.ascent(), badge)
+        # The name gets what the badge (and the motion dot) leave, elided with "…", never cut
+        # (the whole name is the tile's tooltip).
+        room = max(0, x - 8 - (bar_h + 8 if st is not None and st.motion_active else 0) - 8)
+        p.setPen(QColor("#ffffff"))
+        p.drawText(8, 4 + fm.ascent(), fm.elidedText(self.name, Qt.TextElideMode.ElideRight, room))
+        if st is not None and st.motion_active and not self.offline:  # motion dot
+            p.setBrush(QColor("#ff3d00"))
+            p.setPen(QPen(QColor("#ffffff"), 1.5))
+            r = bar_h / 2 - 3
+            p.drawEllipse(QRectF(x - 2 * r - 8, bar_h / 2 - r, 2 * r, 2 * r))
+        if self.hasFocus():
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor("#42a5f5"), 2))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.doubleClicked.emit(self.camera_id)
+        event.accept()
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        self.menuRequested.emit(self.camera_id, event.globalPos())
+        event.accept()
+
+
+def _badge(s: CameraStatus | None) -> tuple[object, ...]:
+    if s is None:
+        return ()
+    return (s.name, view_state(s), s.source, fmt_fps(s.fps), s.motion_active, s.error,
+            s.last_exit.reason if s.last_exit else None)
+
+
+class FullscreenTile(QWidget):
+    """One camera on the whole screen; Esc (or a double-click) goes back."""
+
+    closed = Signal(int)
+
+    def __init__(self, tile: CameraTile):
+        super().__init__(None, Qt.WindowType.Window)
+        self.tile = tile
+        self.setWindowTitle(tile.name)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(tile)
+        tile.doubleClicked.connect(lambda _cid: self.close())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.tile.close_reader()
+        self.closed.emit(self.tile.camera_id)
+        super().closeEvent(event)
+
+
+class CameraWall(QWidget):
+    """Tiles in an N×N grid (pages when there are more cameras than cells).
+
+    ``set_statuses`` takes the window's 2 Hz snapshot; a 10 Hz timer (running
+    only while the wall is visible) polls the preview slots.
+    """
+
+    layoutChanged = Signal(int)
+    fullscreenChanged = Signal(object)  # camera id or None
+    menuRequested = Signal(int, object)  # camera id, global QPoint (a tile's context menu)
+
+    def __init__(self, preview_path_for: Callable[[int], Path | None], parent: QWidget | None = None,
+                 *, grid: int = 2, interval_ms: int = PREVIEW_INTERVAL_MS, controls: bool = True):
+        super().__init__(parent)
+        self._preview_path_for = preview_path_for
+        self._grid = grid
+        self._rows = grid  # rows per page: the grid's, or fewer (the kiosk fits 6 cameras as 3×2)
+        self._page = 0
+        self._tiles: dict[int, CameraTile] = {}
+        self._order: list[int] = []
+        self._statuses: dict[int, CameraStatus] = {}
+        self.fullscreen: FullscreenTile | None = None
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.setSpacing(4)
+        bar = QHBoxLayout()
+        self.layout_box = QComboBox()
+        self.layout_box.addItems(list(LAYOUTS))
+        self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(grid))
+        self.layout_box.setToolTip(self.tr("Wall layout"))
+        self.layout_box.currentIndexChanged.connect(
+            lambda i: self.set_grid(list(LAYOUTS.values())[i]))
+        self.prev_btn = QPushButton("◀")
+        self.next_btn = QPushButton("▶")
+        self.page_label = QLabel()
+        self.prev_btn.setFixedWidth(32)
+        self.next_btn.setFixedWidth(32)
+        self.prev_btn.clicked.connect(lambda: self.set_page(self._page - 1))
+        self.next_btn.clicked.connect(lambda: self.set_page(self._page + 1))
+        bar.addWidget(QLabel(self.tr("Layout:")))
+        bar.addWidget(self.layout_box)
+        bar.addStretch(1)
+        bar.addWidget(self.prev_btn)
+        bar.addWidget(self.page_label)
+        bar.addWidget(self.next_btn)
+        self._bar = QWidget()
+        self._bar.setLayout(bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self._bar.setVisible(controls)
+        outer.addWidget(self._bar)
+        self._grid_host = QWidget()
+        self._grid_host.setObjectName("wallGrid")
+        self._grid_host.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        pal = self._grid_host.palette()
+        pal.setColor(self._grid_host.backgroundRole(), QColor("#1b1f24"))
+        self._grid_host.setPalette(pal)
+        self._grid_host.setAutoFillBackground(True)
+        self._grid_layout = QGridLayout(self._grid_host)
+        self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        self._grid_layout.setSpacing(4)
+        outer.addWidget(self._grid_host, 1)
+        self._empty = QLabel(self.tr("No cameras. Add one from the Cameras page or import a cameras.yaml."))
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self._empty)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.poll_frames)
+        self._relayout()
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def grid(self) -> int:
+        return self._grid
+
+    @property
+    def page(self) -> int:
+        return self._page
+
+    def page_count(self) -> int:
+        per = self._grid * self._rows
+        return max(1, math.ceil(len(self._order) / per))
+
+    def tiles(self) -> dict[int, CameraTile]:
+        return dict(self._tiles)
+
+    def tile(self, camera_id: int) -> CameraTile | None:
+        return self._tiles.get(camera_id)
+
+    def visible_tiles(self) -> list[CameraTile]:
+        per = self._grid * self._rows
+        ids = self._order[self._page * per:(self._page + 1) * per]
+        return [self._tiles[i] for i in ids if i in self._tiles]
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def set_grid(self, n: int, rows: int | None = None) -> None:
+        """``n`` tiles per row, ``rows`` rows per page (``n`` when not given)."""
+        if n not in LAYOUTS.values():
+            raise ValueError(f"wall layout must be one of {sorted(LAYOUTS.values())}, not {n}")
+        rows = n if rows is None else rows
+        if not 1 <= rows <= n:
+            raise ValueError(f"a wall of {n} columns has 1 to {n} rows, not {rows}")
+        if (n, rows) == (self._grid, self._rows):
+            return
+        self._grid = n
+        self._rows = rows
+        self._page = 0
+        self.layout_box.blockSignals(True)
+        self.layout_box.setCurrentIndex(list(LAYOUTS.values()).index(n))
+        self.layout_box.blockSignals(False)
+        self._relayout()
+        self.layoutChanged.emit(n)
+
+    def set_page(self, page: int) -> None:
+        page = page % self.page_count()
+        if page != self._page:
+            self._page = page
+            self._relayout()
+
+    def next_page(self) -> None:
+        self.set_page(self._page + 1)
+
+    def set_statuses(self, statuses: Sequence[CameraStatus]) -> None:
+        ids = [s.camera_id for s in statuses]
+        self._statuses = {s.camera_id: s for s in statuses}
+        if ids != self._order:
+            for cid in set(self._tiles) - set(ids):
+                tile = self._tiles.pop(cid)
+                tile.close_reader()
+                tile.setParent(None)
+                tile.deleteLater()
+            for s in statuses:
+                if s.camera_id not in self._tiles:
+                    t = CameraTile(s.camera_id, s.name, self._preview_path_for, self._grid_host)
+                    t.hide()
+                    t.doubleClicked.connect(self.show_fullscreen)
+                    t.menuRequested.connect(self.menuRequested)
+                    self._tiles[s.camera_id] = t
+            self._order = ids
+            self._page = min(self._page, self.page_count() - 1)
+            self._relayout()
+        for s in statuses:
+            self._tiles[s.camera_id].set_status(s)
+        if self.fullscreen is not None:
+            self.fullscreen.tile.set_status(self._statuses.get(self.fullscreen.tile.camera_id))
+
+    def poll_frames(self) -> int:
+        """Read every visible tile's slot; returns how many showed a new frame."""
+        n = 0
+        tiles = self.visible_tiles() if self.isVisible() else []
+        if self.fullscreen is not None:
+            tiles.append(self.fullscreen.tile)
+        for t in tiles:
+            n += t.poll_frame()
+        return n
+
+    def show_fullscreen(self, camera_id: int) -> FullscreenTile:
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+        tile = CameraTile(camera_id, self._tiles[camera_id].name if camera_id in self._tiles else "",
+                          self._preview_path_for)
+        tile.set_status(self._statuses.get(camera_id))
+        self.fullscreen = FullscreenTile(tile)
+        self.fullscreen.closed.connect(self._fullscreen_closed)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:  # without a window manager, full screen alone keeps the small size
+            self.fullscreen.setGeometry(screen.geometry())
+        self.fullscreen.showFullScreen()
+        self.fullscreen.activateWindow()
+        tile.poll_frame()
+        if not self.timer.isActive():
+            self.timer.start()
+        self.fullscreenChanged.emit(camera_id)
+        return self.fullscreen
+
+    def _fullscreen_closed(self, _cid: int) -> None:
+        fs = self.fullscreen
+        self.fullscreen = None
+        if fs is not None:
+            fs.deleteLater()
+        if not self.isVisible():
+            self.timer.stop()
+        self.fullscreenChanged.emit(None)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+        for t in self._tiles.values():
+            t.close_reader()
+
+    # ------------------------------------------------------------ layout
+
+    def _relayout(self) -> None:
+        while self._grid_layout.count():
+            item = self._grid_layout.takeAt(0)
+            w = item.widget() if item is not None else None
+            if w is not None:
+                w.hide()
+        n = self._grid
+        for r in range(4):
+            self._grid_layout.setRowStretch(r, 1 if r < self._rows else 0)
+            self._grid_layout.setColumnStretch(r, 1 if r < n else 0)
+        for i, tile in enumerate(self.visible_tiles()):
+            self._grid_layout.addWidget(tile, i // n, i % n)
+            tile.show()
+        pages = self.page_count()
+        self.page_label.setText(self.tr("page {0}/{1}").format(self._page + 1, pages))
+        for w in (self.prev_btn, self.next_btn, self.page_label):
+            w.setVisible(pages > 1)
+        self._empty.setVisible(not self._order)
+        self._grid_host.setVisible(bool(self._order))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.timer.start()
+        self.poll_frames()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        if self.fullscreen is None:
+            self.timer.stop()
