@@ -144,7 +144,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
                                     and t.status is not None and (t.status.fps or 0) > 0 for cid in live)):
             print("warning: not every active camera showed frames within 60 s", file=sys.stderr)
         shot("wall-2x2", window)
-        window.tabs.setCurrentWidget(window.table)
+        window.show_page("cameras")
         window.select_camera(lobby.id)
         shot("cameras", window)
         pump(max(0.0, settle))

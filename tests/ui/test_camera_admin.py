@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel
 
 from app.domain import CameraState
 from app.ui.common.models import CameraTableModel
@@ -188,3 +189,26 @@ def test_activate_and_deactivate(qtbot, window, station):
     window.select_camera(gate)
     window.window_actions["deactivate"].trigger()
     qtbot.waitUntil(lambda: window.model.status(gate).state == CameraState.INACTIVE, timeout=10_000)
+
+
+def test_an_edit_from_the_dialog_restarts_the_running_camera_once_and_says_so(qtbot, window, station):
+    cid = camera_id(station, "Lobby")
+    _start_and_wait(qtbot, window, cid)
+    pid = window.model.status(cid).pid
+    dlg = window.edit_camera_dialog(cid)
+    note = dlg.findChild(QLabel, "applyNote")
+    assert note is not None and "restarts a running camera once" in note.text()
+    dlg.form.max_fps.setValue(5)
+    qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=5_000)
+    qtbot.waitUntil(lambda: (st := window.model.status(cid)).state == CameraState.RUNNING and st.pid not in (None, pid),
+                    timeout=START_TIMEOUT_MS)
+    from app.station import EDIT_ACTOR
+
+    station.router.audit.flush()
+    with station.store.uow() as uow:
+        restarts = [e for e in uow.audit.recent(500)
+                    if e.op == "restart_camera" and e.actor == EDIT_ACTOR and e.key == f"camera:{cid}"]
+    assert len(restarts) == 1, "restarted once, audited"
+    window.stop_camera(cid)
+    qtbot.waitUntil(lambda: window.model.status(cid).state == CameraState.STOPPED, timeout=15_000)

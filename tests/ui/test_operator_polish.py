@@ -177,3 +177,29 @@ def test_chinese_shows_severities_states_field_messages_and_motion_in_chinese(qt
         t.remove()
     text = ts_path("zh_CN").read_text(encoding="utf-8")
     assert "移动" not in text, "motion is 运动, not 移动"
+
+
+def test_an_alert_in_the_status_bar_and_tray_names_its_rule_once_in_the_windows_language(
+        qtbot, window, station, catalogue_dir):
+    from datetime import UTC, datetime
+
+    from app.domain.alerts import AlertChange, ChangeKind
+    from app.domain.rules import Severity
+    from app.station import StationEvent
+
+    rule = "FPS under 100 (test)"
+    change = AlertChange(kind=ChangeKind.FIRING, rule_name=rule, severity=Severity.WARNING, subject="camera Lobby",
+                         at=datetime.now(UTC), notify=True, message=f"{rule}: camera Lobby fps = 15 (< 100)")
+    with qtbot.waitSignal(window.notifier.notified, timeout=5_000) as sig:
+        station.emit(StationEvent("alert", 1, change))
+    n = sig.args[0]
+    shown = window.statusBar().currentMessage()
+    assert shown.count(rule) == 1 and "camera Lobby fps = 15 (< 100)" in shown, shown
+    assert f"{n.title} {n.message}".count(rule) == 1, (n.title, n.message)
+    t = install_translation("zh_CN", directory=catalogue_dir)
+    try:
+        with qtbot.waitSignal(window.notifier.notified, timeout=5_000) as sig:
+            station.emit(StationEvent("alert", 1, change))
+        assert sig.args[0].title == f"{rule} — 告警中", "the alert's state in the window's language"
+    finally:
+        t.remove()

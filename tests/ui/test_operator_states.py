@@ -87,3 +87,31 @@ def test_a_deactivated_camera_is_grey_inactive_not_offline(qtbot, window, statio
     tile = window.wall.tile(cid)
     assert tile.view == "inactive"
     assert tile.offline_text() == "INACTIVE", "an inactive camera is not 'OFFLINE since the window opened'"
+
+
+def test_a_dead_source_is_not_green_in_the_kiosk_nor_its_pop_up(qtbot, station, ui_settings, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from app.domain import CameraState
+    from app.ui.formatting import view_colour
+    from tests.ui.test_kiosk import FakeClock, open_kiosk
+
+    w = open_kiosk(qtbot, station, ui_settings, FakeClock(), tmp_path=tmp_path)
+    try:
+        cid = camera_id(station, "Lobby")
+        live = station.live_status
+
+        def with_lobby_down():  # the worker runs and retries; its source is gone
+            return [replace(s, state=CameraState.RUNNING, pid=1, source="down", fps=0.0,
+                            error="cannot open rtsp://10.0.0.7/cam: Connection refused")
+                    if s.camera_id == cid else s for s in live()]
+
+        monkeypatch.setattr(station, "live_status", with_lobby_down)
+        w.show_popup(cid, "⚠ CRITICAL · Lobby — Camera offline", "critical")
+        w.refresh()
+        for tile in (w.wall.tile(cid), w.popup.tile):
+            assert tile.view == "source_down" and tile.badge_text() == "source down"
+            assert QColor(view_colour(tile.view)) != GREEN
+            assert tile.offline and tile.offline_text().startswith("SOURCE DOWN since ")
+    finally:
+        w.shutdown()

@@ -80,3 +80,24 @@ def test_layouts_and_pages(qtbot, window, station):
     assert window.wall.visible_tiles()[0].camera_id != first
     with pytest.raises(ValueError, match="layout"):
         window.wall.set_grid(5)
+
+
+def test_a_long_tile_name_is_elided_before_the_badge_with_the_whole_name_in_the_tooltip(qtbot):
+    from app.domain.operations import CameraStatus
+    from app.ui.formatting import VIEW_COLOURS
+    from app.ui.wall import CameraTile
+
+    name = "Front entrance north camera by the loading bay"
+    tile = CameraTile(1, name, lambda _cid: None)
+    qtbot.addWidget(tile)
+    tile.resize(240, 135)
+    tile.set_status(CameraStatus(1, name, CameraState.RUNNING, True, pid=1, source="down", fps=0.0))
+    img = tile.grab().toImage()
+    badge = QColor(VIEW_COLOURS["source_down"])
+    y = 8  # inside the title bar, through the badge and the name
+    left = next(x for x in range(img.width()) if QColor(img.pixel(x, y)) == badge)
+    assert left > img.width() // 3, "the badge sits at the right of the title bar"
+    near = [QColor(img.pixel(x, yy)) for x in range(left - 6, left) for yy in range(2, 20)]
+    assert not [c for c in near if min(c.red(), c.green(), c.blue()) > 160], \
+        "the name stops before the badge (elided), it does not run under it"
+    assert tile.toolTip() == name

@@ -891,8 +891,14 @@ class MainWindow(QMainWindow):
             return
         kind = str(getattr(change, "kind", "alert"))
         severity = str(getattr(change, "severity", "warning"))
-        title = f"{getattr(change, 'rule_name', 'alert')} — {kind}"
-        msg = getattr(change, "message", "") or getattr(change, "subject", "")
+        from app.ui.alerts_page import alert_text  # the alert's state as the alerts page says it
+
+        rule = str(getattr(change, "rule_name", "") or "")
+        state = alert_text(kind)
+        title = f"{rule} — {state}" if rule else state
+        msg = str(getattr(change, "message", "") or getattr(change, "subject", ""))
+        if rule and msg.startswith(rule + ":"):  # the engine's message starts with the rule name: say it once
+            msg = msg[len(rule) + 1:].strip()
         self.notifier.notify(title, msg, severity if kind != "resolved" else "info")
         self.statusBar().showMessage(self.tr("Alert: {title}: {msg}").format(title=title, msg=msg), 10000)
         self.refresh_status()
