@@ -93,7 +93,7 @@ def test_a_dead_source_is_not_green_in_the_kiosk_nor_its_pop_up(qtbot, station, 
     from dataclasses import replace
 
     from app.domain import CameraState
-    from app.ui.formatting import view_colour
+    from app.ui.common.formatting import view_colour
     from tests.ui.test_kiosk import FakeClock, open_kiosk
 
     w = open_kiosk(qtbot, station, ui_settings, FakeClock(), tmp_path=tmp_path)

@@ -84,8 +84,8 @@ def test_layouts_and_pages(qtbot, window, station):
 
 def test_a_long_tile_name_is_elided_before_the_badge_with_the_whole_name_in_the_tooltip(qtbot):
     from app.domain.operations import CameraStatus
-    from app.ui.formatting import VIEW_COLOURS
-    from app.ui.wall import CameraTile
+    from app.ui.common.formatting import VIEW_COLOURS
+    from app.ui.wall.camera_wall import CameraTile
 
     name = "Front entrance north camera by the loading bay"
     tile = CameraTile(1, name, lambda _cid: None)

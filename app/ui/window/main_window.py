@@ -891,7 +891,7 @@ class MainWindow(QMainWindow):
             return
         kind = str(getattr(change, "kind", "alert"))
         severity = str(getattr(change, "severity", "warning"))
-        from app.ui.alerts_page import alert_text  # the alert's state as the alerts page says it
+        from app.ui.alerts.pages import alert_text  # the alert's state as the alerts page says it
 
         rule = str(getattr(change, "rule_name", "") or "")
         state = alert_text(kind)
