@@ -84,4 +84,4 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 self.stream.close()
-            self.stream = None  # type: ignore[assignment]
+            self.stream = None

@@ -12,6 +12,7 @@ import logging
 import logging.handlers
 import os
 import sys
+import typing
 from pathlib import Path
 
 from app.domain.text import mask_urls
@@ -37,7 +38,7 @@ class _StationFileHandler(PrivateRotatingFileHandler):
     pass
 
 
-class _StationStderrHandler(logging.StreamHandler):
+class _StationStderrHandler(logging.StreamHandler[typing.TextIO]):
     pass
 
 

@@ -73,7 +73,7 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def resolve_paths(data_dir: str | os.PathLike | None = None, db_url: str | None = None) -> StationPaths:
+def resolve_paths(data_dir: str | os.PathLike[str] | None = None, db_url: str | None = None) -> StationPaths:
     if data_dir is None:
         data_dir = os.environ.get(ENV_DATA_DIR) or None
     d = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
