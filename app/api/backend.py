@@ -75,24 +75,24 @@ class StationBackend:
     def list_rules(self, force: str | None) -> tuple[list[Any], RouteInfo]:
         """Every alert rule, read by the legacy or the domain implementation.
 
-        Not one of the thirteen operations and not bucketed: forced as asked, otherwise the
-        domain path when the rules track is on at 100 % (and not rolled back), else legacy.
+        Not one of the thirteen operations and not bucketed: legacy while the rules track is
+        rolled back (the latch wins over force, as on every route), otherwise forced as asked,
+        else the domain path when the rules track is on at 100 %, else legacy.
         """
         on, percent, latched = False, 0, False
-        if force in ("domain", "legacy"):
+        try:
+            t = self.router.settings.track("rules")  # the rules track governs rule reads too
+            on, percent, latched = bool(t.use_domain), int(t.percent), bool(t.latched)
+        except Exception:
+            on, percent, latched = False, 0, False
+        if latched:
+            path, reason = "legacy", "rollback_latch"
+        elif force in ("domain", "legacy"):
             path, reason = force, f"force_{force}"
+        elif not on:
+            path, reason = "legacy", "domain_off"
         else:
-            try:
-                t = self.router.settings.track("rules")  # the rules track governs rule reads too
-                on, percent, latched = bool(t.use_domain), int(t.percent), bool(t.latched)
-            except Exception:
-                on, percent, latched = False, 0, False
-            if latched:
-                path, reason = "legacy", "rollback_latch"
-            elif not on:
-                path, reason = "legacy", "domain_off"
-            else:
-                path, reason = ("domain", "percent_in") if percent >= 100 else ("legacy", "percent_out")
+            path, reason = ("domain", "percent_in") if percent >= 100 else ("legacy", "percent_out")
         info = RouteInfo(operation="list_rules", path=path, reason=reason, served_by=path,
                          forced=force is not None, percent=percent if force is None else 0)
         try:

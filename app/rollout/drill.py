@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain.errors import OperationError
 from app.domain.operations import (
     OPERATIONS,
+    TRACK_OF,
     CameraRef,
     ListStatus,
     LogsRequest,
@@ -214,6 +215,11 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
     injected until the latch fires or ``max_s`` (default: the bound) has passed."""
     th: Thresholds = router.settings.thresholds
     ops = tuple(dict.fromkeys(op for op, _ in workload))
+    tracks = tuple(dict.fromkeys(TRACK_OF[op] for op in ops))
+
+    def latched(s: Any) -> bool:  # the latch of the drilled operations' track, not of any track
+        return any(s.track(t).latched for t in tracks)
+
     report = DrillReport(spec, spec.ops or ops, th.window_s, th.failure_limit, bound_s, live=live)
     limit = bound_s if max_s is None else max_s
     events: list[tuple[str, float, Any]] = []
@@ -226,7 +232,7 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
     try:
         with inject(router, spec, rng) as fault:
             t0 = clock()
-            while clock() - t0 < limit and not router.settings.latched:
+            while clock() - t0 < limit and not latched(router.settings):
                 for op, req in workload:
                     try:
                         router.call(op, req, actor=ACTOR)
@@ -245,12 +251,12 @@ def run_drill(router: Any, workload: Sequence[tuple[str, Any]], spec: FaultSpec,
         if event == "health" and isinstance(payload, HealthVerdict) and payload.verdict is Verdict.ALERT:
             if not report.alerted:
                 report.alerted, report.time_to_alert_s = True, at - t0
-        if event == "latched" and not report.latched:
+        if event == "latched" and not report.latched and latched(payload):
             report.latched, report.time_to_latch_s = True, at - t0
     s = router.settings
-    if s.latched:
-        report.latch_reason = s.latch_reason
-    last = router.check_health() if not s.latched else None
+    if latched(s):
+        report.latch_reason = "; ".join(f"{t}: {s.track(t).latch_reason}" for t in tracks if s.track(t).latched)
+    last = router.check_health() if not latched(s) else None
     if last is not None:
         report.verdict, report.reasons = str(last.verdict), [r for r in last.reasons][:10]
     return report
@@ -411,6 +417,13 @@ def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> D
                            "first (its latch and settings are the ones the drill exercises)") from None
     try:
         router = station.router
+        for t in dict.fromkeys(TRACK_OF[op] for op in ops):
+            ts = router.settings.track(t)
+            if ts.target_percent == 0:
+                why = f"rolled back ({ts.latch_reason})" if ts.latched else "at 0 % or off"
+                raise RolloutError(f"the {t} track routes no call to the domain path ({why}), so the drill's "
+                                   f"fault would never be reached: set it to a stage first (`edge-station "
+                                   f"rollout resume` / `advance --track {t}`)")
         store = station.store
         assert store is not None  # opened above
         with store.uow() as uow:

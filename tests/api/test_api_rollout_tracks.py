@@ -67,3 +67,19 @@ def test_rule_reads_follow_the_rules_track(client, live):
     assert r.status == 200 and r.json["route"]["path"] == "domain"
     r = client.request("GET", "/api/v1/alerts/rules", query={"force_domain": "false"})
     assert r.json["route"]["path"] == "legacy"
+
+
+def test_after_a_rollback_of_the_rules_track_a_forced_rule_read_is_served_by_legacy(client, live):
+    """The latch wins over force on the rule list too: no domain code reads the rules after a rollback."""
+    client.request("PUT", "/api/v1/rollout", body={"use_domain": True, "percent": 100, "track": "rules",
+                                                    "override_reason": "api test"})
+    assert client.request("GET", "/api/v1/alerts/rules", query={"force_domain": "true"}).json["route"]["path"] \
+        == "domain"
+    r = client.request("PUT", "/api/v1/rollout", body={"rollback": True, "track": "rules", "reason": "api test"})
+    assert r.status == 200, r.json
+    for force in ("true", "false"):
+        r = client.request("GET", "/api/v1/alerts/rules", query={"force_domain": force})
+        assert r.status == 200 and r.data["items"], r.json
+        assert (r.json["route"]["path"], r.json["route"]["reason"]) == ("legacy", "rollback_latch"), r.json["route"]
+    r = client.request("GET", "/api/v1/alerts/rules")
+    assert (r.json["route"]["path"], r.json["route"]["reason"]) == ("legacy", "rollback_latch")

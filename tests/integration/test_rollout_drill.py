@@ -19,8 +19,11 @@ from app.rollout.drill import (
     drill_on_scratch,
     drill_thresholds,
     inject,
+    latch_bound_s,
+    run_drill,
     scratch_drill_station,
     scratch_router,
+    workload_for,
 )
 from app.rollout.drill import cmd_drill as run_drill_cli
 from app.rollout.metrics import DOMAIN
@@ -105,6 +108,34 @@ def test_the_cli_drill_reports_alert_latch_and_times(station, monkeypatch):
     live = SimpleNamespace(**{**vars(args), "live": True})
     assert run_drill_cli(live, out=out, err=err) == 2
     assert "--live needs --reason" in err.getvalue()
+
+
+def test_a_rolled_back_rules_track_does_not_end_a_drill_of_the_cameras_track(station):
+    """The drill watches the latch of its operations' track: a rules track rolled back before it is
+    not the drill's latch (the drill used to stop at once, after 0 calls, and report a missed bound)."""
+    clock = StepClock(0.05)
+    th = drill_thresholds(latency_floor_ms=FLOOR_MS)
+    router = scratch_router(station, th, clock=clock)
+    try:
+        router.rollback(track="rules", reason="rules rolled back earlier")
+        spec = FaultSpec(fail_rate=0.2)
+        report = run_drill(router, workload_for(("camera_status",), station.drill_cameras), spec,
+                           bound_s=latch_bound_s(spec, th, 0.5), clock=clock, rng=random.Random(1))
+    finally:
+        router.close()
+    assert report.calls > 0 and report.injected_failures > 0, report.lines()
+    assert report.alerted and report.latched and report.time_to_latch_s <= report.bound_s, report.lines()
+    assert report.latch_reason.startswith("cameras: ") and "rules rolled back earlier" not in report.latch_reason
+    assert report.passed
+
+
+def test_a_live_drill_of_a_track_that_routes_nothing_to_the_domain_path_is_refused(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=True,
+                           reason="drill check", json=False, floor_ms=None, data_dir=tmp_path, db=None)
+    assert run_drill_cli(args, out=out, err=err) == 1
+    assert "the cameras track routes no call to the domain path" in err.getvalue(), err.getvalue()
+    assert out.getvalue() == ""
 
 
 class _reuse:
