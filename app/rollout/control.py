@@ -175,7 +175,7 @@ def gate_entries(entries: Iterable[AuditEntry], track: str) -> tuple[list[AuditE
         if e.op in ops:
             if e.reason in ROUTED and e.actor not in UNCOUNTED_ACTORS:
                 out.append(e)
-                canary += e.actor == CANARY_ACTOR
+                canary += e.actor == CANARY_ACTOR and e.path == DOMAIN  # the domain evidence it adds
         elif e.op == SHADOW_MISMATCH_OP and e.reason in ops:
             out.append(e)
     return out, canary

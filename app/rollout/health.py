@@ -87,27 +87,6 @@ class HealthVerdict:
         return out
 
 
-def _p95_ratio(stats: WindowStats) -> float | None:
-    d, lg = stats.path(DOMAIN).p95_ms, stats.path(LEGACY).p95_ms
-    if d is None or lg is None:
-        return None
-    return d / max(lg, 1e-6)
-
-
-def _latency_check(stats: WindowStats, th: Thresholds, name: str) -> Check:
-    d, lg = stats.path(DOMAIN), stats.path(LEGACY)
-    limit = f"<= {th.max_p95_ratio} x legacy P95"
-    if d.calls < th.min_samples or lg.calls < th.min_samples:
-        return Check(name, Status.INCONCLUSIVE, None, limit,
-                     f"latency: too few calls to compare (domain {d.calls}, legacy {lg.calls}, need {th.min_samples} each)")
-    ratio = _p95_ratio(stats)
-    assert ratio is not None
-    msg = f"domain P95 {d.p95_ms:.2f} ms is {ratio:.2f} x legacy P95 {lg.p95_ms:.2f} ms"
-    if ratio > th.max_p95_ratio:
-        return Check(name, Status.FAIL, round(ratio, 3), limit, msg + f" (limit {th.max_p95_ratio} x)")
-    return Check(name, Status.PASS, round(ratio, 3), limit, msg)
-
-
 _OP_STATUS = {analysis.PASS: Status.PASS, analysis.FAIL: Status.FAIL, analysis.HOLD: Status.INCONCLUSIVE,
               analysis.PENDING: Status.PENDING}
 
@@ -282,23 +261,46 @@ def _gate_error_check(d: PathStats, th: Thresholds) -> Check:
                  f"domain error rate {er:.2%} over {d.calls} routed calls (must be below {th.gate_max_error_rate:.0%})")
 
 
-def _gate_latency_check(at_stage: WindowStats, th: Thresholds, stage: int = 0) -> Check:
-    d, lg = at_stage.path(DOMAIN), at_stage.path(LEGACY)
+def _gate_latency_check(track: str, at_stage: WindowStats, th: Thresholds, stage: int = 0) -> Check:
+    """Latency per operation of the track, like for like (never pooled: a mix of a slow operation on one
+    path and a fast one on the other is not a regression, and a slow operation hides in no mix). The
+    check fails on the worst operation over the ratio bound and the floor, passes when every operation
+    with enough calls on both paths is within it, and is inconclusive when none has enough yet."""
     limit = f"<= {th.max_p95_ratio} x legacy P95"
     need = th.gate_min_latency_calls
-    if d.calls < need or lg.calls < need:
+    judged: list[tuple[float, str, PathStats, PathStats]] = []
+    closest: tuple[int, str, PathStats, PathStats] | None = None
+    for op in TRACKS[track]:
+        paths = at_stage.per_op.get(op, {})
+        d, lg = paths.get(DOMAIN, PathStats()), paths.get(LEGACY, PathStats())
+        if d.calls >= need and lg.calls >= need and d.p95_ms is not None and lg.p95_ms is not None:
+            judged.append((d.p95_ms / max(lg.p95_ms, 1e-6), op, d, lg))
+        elif closest is None or min(d.calls, lg.calls) > closest[0]:
+            closest = (min(d.calls, lg.calls), op, d, lg)
+    if not judged:
+        d, lg = at_stage.path(DOMAIN), at_stage.path(LEGACY)
         if d.calls >= need and (lg.calls == 0 or stage == 100):
             # 100 %: no legacy baseline left (a legacy call here was in flight while the stage began)
             return Check("latency", Status.PASS, None, limit,
                          f"no legacy baseline at this stage ({lg.calls} legacy, {d.calls} domain calls); "
                          "judged at the previous stages")
+        if closest is None:
+            return Check("latency", Status.INCONCLUSIVE, None, limit,
+                         f"latency: too few routed calls to compare (domain {d.calls}, legacy {lg.calls}, "
+                         f"need {need} each)")
+        _, op, d, lg = closest
         return Check("latency", Status.INCONCLUSIVE, None, limit,
-                     f"latency: too few routed calls to compare (domain {d.calls}, legacy {lg.calls}, "
+                     f"{op}: latency: too few calls to compare (domain {d.calls}, legacy {lg.calls}, "
                      f"need {need} each)")
-    ratio = _p95_ratio(at_stage)
-    assert ratio is not None
-    msg = f"domain P95 {d.p95_ms:.2f} ms is {ratio:.2f} x legacy P95 {lg.p95_ms:.2f} ms"
-    if ratio > th.max_p95_ratio and (d.p95_ms or 0) - (lg.p95_ms or 0) > getattr(th, "latency_floor_ms", 0.0):
+
+    def over(j: tuple[float, str, PathStats, PathStats]) -> bool:
+        ratio, _, d, lg = j
+        return ratio > th.max_p95_ratio and (d.p95_ms or 0.0) - (lg.p95_ms or 0.0) > th.latency_floor_ms
+
+    failing = [j for j in judged if over(j)]
+    ratio, op, d, lg = max(failing or judged)
+    msg = f"{op}: domain P95 {d.p95_ms:.2f} ms is {ratio:.2f} x legacy P95 {lg.p95_ms:.2f} ms"
+    if failing:
         return Check("latency", Status.FAIL, round(ratio, 3), limit, msg + f" (limit {th.max_p95_ratio} x)")
     return Check("latency", Status.PASS, round(ratio, 3), limit, msg)
 
@@ -340,7 +342,7 @@ def evaluate_gate(settings: RolloutSettings, track: str, evidence: GateEvidence,
             err = Check(err.name, err.status, err.value, err.limit,
                         err.message + f" ({evidence.canary_calls} of the calls by the canary)")
         checks.append(err)
-        checks.append(_gate_latency_check(evidence.at_stage, th, cur))
+        checks.append(_gate_latency_check(track, evidence.at_stage, th, cur))
         mm = evidence.at_stage.shadow_mismatches
         checks.append(Check("comparison_mismatches", Status.PASS if mm == 0 else Status.FAIL, mm, 0,
                             f"{mm} shadow comparison mismatches at this stage (must be 0)"))

@@ -983,8 +983,8 @@
             <translation>{n} 次路由调用的领域错误率为 {rate}（必须低于 {limit}）</translation>
         </message>
         <message>
-            <source>domain P95 {d} ms is {ratio} x legacy P95 {l} ms</source>
-            <translation>领域 P95 {d} ms 是旧实现 P95 {l} ms 的 {ratio} 倍</translation>
+            <source>{op}: domain P95 {d} ms is {ratio} x legacy P95 {l} ms</source>
+            <translation>{op}：领域 P95 {d} ms 是旧实现 P95 {l} ms 的 {ratio} 倍</translation>
         </message>
         <message>
             <source>no legacy baseline at this stage ({l} legacy, {d} domain calls); judged at the previous stages</source>

@@ -40,13 +40,15 @@ def station():
 
 
 #: the operations here take about 1 ms, so a 3 x slowdown adds about 2 ms: under the station's 5 ms floor
-#: (never a regression by design). The drills run with a 1 ms floor, the no-fault runs too.
+#: (never a regression by design). The fault drills run with a 1 ms floor so that slowdown is visible;
+#: the no-fault runs use the floor a station uses (``None``: the default), since the claim they check is
+#: "a station with no fault raises no alert", and a 1 ms floor on a loaded 2-core box is finer than noise.
 FLOOR_MS = 1.0
 
 
-def drill(station, spec, ops=("camera_status",), seed=1):
+def drill(station, spec, ops=("camera_status",), seed=1, floor_ms=FLOOR_MS):
     return drill_on_scratch(spec, ops=ops, station=station, clock=StepClock(0.05), rng=random.Random(seed),
-                            floor_ms=FLOOR_MS)
+                            floor_ms=floor_ms)
 
 
 def test_failing_one_call_in_five_latches_within_the_bound(station):
@@ -71,7 +73,8 @@ def test_slowing_one_operation_three_fold_latches_after_the_failure_limit(statio
 
 def test_no_injection_raises_no_alert_in_ten_runs(station):
     for run in range(10):
-        report = drill(station, FaultSpec(), ops=("camera_status", "camera_logs", "list_status"), seed=run)
+        report = drill(station, FaultSpec(), ops=("camera_status", "camera_logs", "list_status"), seed=run,
+                       floor_ms=None)
         assert not report.alerted and not report.latched, (run, report.lines(), report.reasons)
         assert report.duration_s >= report.bound_s  # it ran its full length: several windows
         assert report.passed

@@ -131,8 +131,57 @@ def test_the_gate_holds_on_each_item(stage, held, kw, reports, item, status):
     assert not g.passed and failing(g) == {item: status}
 
 
-def test_one_error_in_few_calls_is_inconclusive_and_holds():
+def window_ms(calls: dict[str, tuple[int, float, int, float]]):
+    """``calls`` = op -> (domain calls, domain ms, legacy calls, legacy ms)."""
+    m = RolloutMetrics(window_s=300, bucket_s=10, clock=lambda: 100.0)
+    for op, (d, d_ms, lg, l_ms) in calls.items():
+        for _ in range(d):
+            m.record(op, "domain", d_ms / 1000)
+        for _ in range(lg):
+            m.record(op, "legacy", l_ms / 1000)
+    return m.summary()
+
+
+def test_the_gate_compares_latency_per_operation_never_pooled():
+    s = settings_at("cameras", 10, DAY + 1, last_verify=VERIFIED)
+    base = {op: (30, 2.0, 30, 2.0) for op in TRACKS["cameras"]}
+    # the domain path saw mostly the slow probe, legacy mostly the fast status: pooled, a 100 x "regression";
+    # per operation both paths take the same time, so the gate passes
+    mix = dict(base, probe_camera=(300, 300.0, 30, 300.0), camera_status=(30, 2.0, 300, 2.0))
+    g = evaluate_gate(s, "cameras", GateEvidence(window_ms(mix), version=__version__), NOW)
+    assert failing(g) == {}, g.needs
+    # one operation 8 x slower on the domain path, hidden in a mix whose pooled P95 looks fine
+    hidden = dict(mix, camera_status=(30, 16.0, 300, 2.0))
+    g = evaluate_gate(s, "cameras", GateEvidence(window_ms(hidden), version=__version__), NOW)
+    assert failing(g) == {"latency": Status.FAIL}
+    assert g.needs[0].startswith("camera_status: domain P95") and "(limit 1.5 x)" in g.needs[0]
+    # under the floor (a few ms) it is never a regression, whatever the ratio
+    tiny = dict(base, camera_status=(30, 4.0, 30, 1.0))
+    assert failing(evaluate_gate(s, "cameras", GateEvidence(window_ms(tiny), version=__version__), NOW)) == {}
+
+
+def test_the_gate_latency_waits_for_one_operation_with_enough_calls_on_both_paths():
     s = settings_at("rules", 10, DAY + 1, last_verify=VERIFIED)
+    few = {"create_rule": (30, 2.0, 5, 2.0), "update_rule": (30, 2.0, 8, 2.0)}
+    g = evaluate_gate(s, "rules", GateEvidence(window_ms(few), version=__version__), NOW)
+    assert failing(g) == {"latency": Status.INCONCLUSIVE}
+    assert g.needs[0] == "update_rule: latency: too few calls to compare (domain 30, legacy 8, need 20 each)"
+
+
+def test_the_canary_count_is_of_its_domain_calls():
+    from app.rollout.control import CANARY_ACTOR, ROUTED, gate_entries
+
+    def entry(path):
+        return AuditEntry(op="camera_status", outcome="ok", path=path, latency_ms=1.0, actor=CANARY_ACTOR,
+                          reason=ROUTED[0], at=datetime.now(UTC))
+
+    kept, canary = gate_entries([entry("domain"), entry("legacy"), entry("legacy")], "cameras")
+    assert len(kept) == 3 and canary == 1
+
+
+def test_one_error_in_few_calls_is_inconclusive_and_holds():
+    # 12 domain calls of each operation: enough for latency at a 10-call minimum, too few for the error rate
+    s = settings_at("rules", 10, DAY + 1, th=Thresholds(gate_min_latency_calls=10), last_verify=VERIFIED)
     ev = GateEvidence(window(every("rules", 12, 30), d_err=1), version=__version__)
     g = evaluate_gate(s, "rules", ev, NOW)
     assert failing(g) == {"domain_error_rate": Status.INCONCLUSIVE} and "1 errors in 24 routed" in g.needs[0]
@@ -217,7 +266,7 @@ def test_forced_calls_and_verify_traffic_are_recorded_but_never_counted(store):
     with store.uow() as uow:  # but every call is audited, with its reason
         reasons = {e.reason for e in uow.audit.recent(2000) if e.op == "camera_status"}
     assert reasons == {"force_domain", "percent_in", "percent_out"}
-    for _ in range(3):
+    for _ in range(5):  # 5: the gate's latency minimum of domain calls of one operation
         camera_calls(r, range(1, 9))  # routed: 1 of 8 cameras and the station key are on the domain path
     g = r.gate("cameras")
     assert g.passed, g.needs
@@ -473,7 +522,9 @@ def test_canary_calls_are_routed_counted_and_stop_after_a_latch(store):
     r.audit.flush()
     g = r.gate("cameras")
     err = next(c for c in g.checks if c.name == "domain_error_rate")
-    assert err.status is Status.PASS and f"({len(made)} of the calls by the canary)" in err.message
+    on_domain = sum(d.path == "domain" for _, d in made)  # the canary's domain calls are the evidence it adds
+    assert 0 < on_domain < len(made)
+    assert err.status is Status.PASS and f"({on_domain} of the calls by the canary)" in err.message
     with store.uow() as uow:
         assert {e.actor for e in uow.audit.recent(500) if e.op in CANARY_OPERATIONS} == {"canary"}
     r.rollback(track="cameras", reason="t")

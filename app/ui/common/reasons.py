@@ -94,7 +94,7 @@ TEMPLATES: tuple[str, ...] = (
     QT_TRANSLATE_NOOP("HealthReasons", "{k} errors in {n} routed domain calls: too few calls to show a rate below "
                       "{limit} (need {need})"),
     QT_TRANSLATE_NOOP("HealthReasons", "domain error rate {rate} over {n} routed calls (must be below {limit})"),
-    QT_TRANSLATE_NOOP("HealthReasons", "domain P95 {d} ms is {ratio} x legacy P95 {l} ms"),
+    QT_TRANSLATE_NOOP("HealthReasons", "{op}: domain P95 {d} ms is {ratio} x legacy P95 {l} ms"),
     QT_TRANSLATE_NOOP("HealthReasons", "no legacy baseline at this stage ({l} legacy, {d} domain calls); "
                       "judged at the previous stages"),
     # decision point 2 (app.rollout.control.RolloutControl.decision_point_2)
