@@ -20,8 +20,8 @@ import numpy as np
 import psutil
 import pytest
 
-from app.worker.launch import worker_command
-from app.worker.preview import PreviewReader
+from app.workerlink.launch import worker_command
+from app.workerlink.preview import PreviewReader
 from tests.support.clips import write_clip
 from tests.support.stream_server import StreamServer
 

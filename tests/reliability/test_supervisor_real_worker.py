@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.supervisor import RestartPolicy, WorkerSpec, WorkerState
-from app.worker.preview import PreviewReader
+from app.workerlink.preview import PreviewReader
 from tests.reliability.conftest import Harness, running, wait_for
 from tests.support.stream_server import StreamServer
 

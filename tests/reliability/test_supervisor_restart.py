@@ -215,9 +215,9 @@ def test_failed_worker_is_retried_slowly_and_recovers(harness: Harness) -> None:
 
 def test_exit_detected_by_polling_without_pidfd(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where there is no pidfd (not Linux), exits are polled: still seen within ~0.1 s."""
-    import app.supervisor.core as core
+    import app.supervisor.spawner as spawner
 
-    monkeypatch.setattr(core, "HAS_PIDFD", False)
+    monkeypatch.setattr(spawner, "HAS_PIDFD", False)
     sup = harness.supervisor(fast_policy(stable_after=0.2))
     st = sup.start_worker(harness.spec(1))
     wait_for(lambda: running(sup, 1), 10, "worker running")
