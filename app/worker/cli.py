@@ -529,7 +529,7 @@ def _probe(spec: SourceSpec, timeout: float) -> dict[str, Any]:
     from app.worker.capture import codec_label, describe_av_error
 
     try:
-        container = av.open(**spec.open_kwargs((timeout, timeout)))
+        container = spec.open((timeout, timeout))
     except (av.error.FFmpegError, OSError) as exc:
         return {"ok": False, "error": f"cannot open {spec.display}: {describe_av_error(exc, spec)}"}
     try:

@@ -163,7 +163,7 @@ class PreviewWriter:
             frame, width=width, height=height, format="rgb24", interpolation=Interpolation.BILINEAR
         )
         plane = rgb.planes[0]
-        src = np.frombuffer(plane, dtype=np.uint8)[: plane.line_size * height]
+        src = np.frombuffer(memoryview(plane), dtype=np.uint8)[: plane.line_size * height]
         self.write_rows(src.reshape(height, plane.line_size)[:, : width * 3], width, height, ts)
 
     def write_rows(
