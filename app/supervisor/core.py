@@ -76,15 +76,12 @@ from app.supervisor.model import (
 from app.supervisor.pidfiles import ReapReport, reap_leftovers
 from app.supervisor.proctree import ppid_map
 from app.supervisor.workers import Workers
-from app.workerlink.protocol import EXIT_CONFIG
 
-__all__ = ["CONFIG_ERROR_EXIT", "Supervisor"]
+__all__ = ["Supervisor"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-CONFIG_ERROR_EXIT = EXIT_CONFIG
 
 
 def _sanitize(token: str) -> str:

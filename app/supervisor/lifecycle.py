@@ -129,10 +129,6 @@ class Lifecycle:
 
     # ------------------------------------------------------------ reading
 
-    @property
-    def has_process(self) -> bool:
-        return self.run is not None
-
     def heartbeat_since(self) -> float | None:
         """Where the heartbeat age counts from (None: no heartbeat yet)."""
         run = self.run
