@@ -1,7 +1,7 @@
 """Entry point of the frozen bundle: the same program as ``edge-station`` / ``python -m app``.
 
 The bundle's executable is also its own worker interpreter: ``edge-station worker run ...``
-(see ``app.worker.launch.worker_command``) and its own probe for the Qt check
+(see ``app.workerlink.launch.worker_command``) and its own probe for the Qt check
 (``edge-station _qtcheck``, see ``app.platform.doctor.self_command``).
 """
 

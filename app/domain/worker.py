@@ -57,7 +57,7 @@ class WorkerSpec:
     stall_timeout: float = 10.0
     extra_args: tuple[str, ...] = ()
     # Override of the worker command (tests / fault injection). Default:
-    # app.worker.launch.worker_command(). The "run ..." arguments are appended.
+    # app.workerlink.launch.worker_command(). The "run ..." arguments are appended.
     command: tuple[str, ...] | None = None
 
 
@@ -134,7 +134,7 @@ class SupervisorEvent:
 
     kind: "state" (detail: from, to, reason), "heartbeat" (the heartbeat), "exit"
     (code, signal, reason, uptime), "failed" (reason, next_retry_in; alert-worthy),
-    "source" (from, to, error), "log" (source, level, text).
+    "source" (from, to, error), "evidence" (a worker's answer to an evidence request).
     """
 
     kind: str

@@ -205,7 +205,7 @@ def check_lavfi() -> Check:
 
 
 def check_shared_memory(paths: StationPaths) -> Check:
-    from app.worker.preview import SLOT_SIZE
+    from app.workerlink.protocol import SLOT_SIZE
 
     where = "/dev/shm" if os.path.isdir("/dev/shm") else str(paths.run_dir)
     try:

@@ -69,7 +69,7 @@ class ProbeRunner:
 
     def command_for(self, source: str, timeout: float) -> list[str]:
         if self._command is None:
-            from app.worker.launch import worker_command
+            from app.workerlink.launch import worker_command
 
             prefix: Sequence[str] = worker_command()
         else:

@@ -716,7 +716,7 @@ class Station:
             return [k for k in RollupRepository(uow.session).series_keys() if k[0] == name]
 
     def preview_path(self, camera_id: int) -> Path | None:
-        """The camera's shared-memory preview slot (read it with app.worker.preview.PreviewReader)."""
+        """The camera's shared-memory preview slot (read it with app.workerlink.preview.PreviewReader)."""
         return self.supervisor.preview_path(camera_id) if self.supervisor else None
 
     def autostart(self, *, actor: str = "station") -> None:

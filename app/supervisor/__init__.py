@@ -1,6 +1,8 @@
 """Spawning and watching camera worker processes (Qt-free).
 
-See ``app.supervisor.core`` for the threading model and the state machine.
+``Supervisor`` (``app.supervisor.core``) is the public face; see there for the threading
+model. The restart state machine of one camera is ``app.supervisor.lifecycle`` (pure, no
+processes); the worker protocol both sides import is ``app.workerlink.protocol``.
 """
 
 from app.supervisor.core import Supervisor

@@ -14,17 +14,26 @@ import os
 import secrets
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from app.supervisor.model import SupervisorError, SupervisorEvent, WorkerState
-
-if TYPE_CHECKING:  # pragma: no cover
-    from app.supervisor.core import Supervisor
+from app.supervisor.model import SupervisorError, SupervisorEvent, WorkerState, WorkerStatus
 
 __all__ = ["EvidenceRequestError", "evidence_dir", "request_evidence", "take_snapshot"]
 
 _WITH_PROCESS = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED)
+
+
+class _Workers(Protocol):
+    """What asking a worker needs of the supervisor (its public surface)."""
+
+    @property
+    def run_dir(self) -> Path: ...
+
+    def status(self, camera_id: int) -> WorkerStatus: ...
+
+    def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]: ...
 
 
 class EvidenceRequestError(SupervisorError):
@@ -43,7 +52,7 @@ def evidence_dir(run_dir: Path, camera_id: int) -> Path:
     return Path(run_dir) / "evidence" / f"cam-{camera_id}"
 
 
-def request_evidence(sup: Supervisor, camera_id: int, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+def request_evidence(sup: _Workers, camera_id: int, request: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Send ``request`` (without ``id``) to the camera's worker; return its answer (``ok`` true).
 
     Raises :class:`EvidenceRequestError`.
@@ -100,7 +109,7 @@ def _withdraw(directory: Path, ident: str) -> None:
     (directory / f"{ident}.req.json").unlink(missing_ok=True)
 
 
-def take_snapshot(sup: Supervisor, camera_id: int, fmt: str, timeout: float = 5.0) -> tuple[dict[str, Any], bytes]:
+def take_snapshot(sup: _Workers, camera_id: int, fmt: str, timeout: float = 5.0) -> tuple[dict[str, Any], bytes]:
     """The worker's latest decoded frame at full resolution as ``fmt`` ("png"/"jpeg"):
     (the answer, the image bytes). The file the worker wrote is removed once read."""
     ext = "png" if fmt == "png" else "jpg"

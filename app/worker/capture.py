@@ -265,7 +265,7 @@ class Capture:
             self._announced = True
             log.info("opening %s", spec.display)
         try:
-            container = av.open(**spec.open_kwargs(timeout))  # type: ignore[call-overload]
+            container = spec.open(timeout)
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceOpenError(
                 f"cannot open {spec.display}: {describe_av_error(exc, spec)}"

@@ -1,6 +1,6 @@
 """Worker command line: ``run`` (the capture process) and ``probe`` (inspect a source).
 
-Exit codes (see the worker ⇄ supervisor contract):
+Exit codes (the worker protocol, ``app.workerlink.protocol``):
 
 - 0  clean stop (SIGTERM/SIGINT, end of a non-looped file, probe success)
 - 78 configuration error (bad arguments, unsupported URL, missing file, no
@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from app.workerlink.protocol import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, MAX_SOURCE_BYTES
+
 if TYPE_CHECKING:  # pragma: no cover - the worker imports these lazily
     from app.worker.evidence import EvidenceDesk
     from app.worker.heartbeat import CaptureStats, HeartbeatWriter
@@ -41,10 +43,6 @@ __all__ = [
     "build_parser",
     "main",
 ]
-
-EXIT_OK = 0
-EXIT_CRASH = 1
-EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 
 STOP_JOIN_TIMEOUT = 0.5  # how long to wait for the capture thread after a stop request
 PARENT_POLL_INTERVAL = 0.25
@@ -107,7 +105,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def _preview_width(text: str) -> int:
-    from app.worker.preview import PREVIEW_MAX_WIDTH
+    from app.workerlink.protocol import PREVIEW_MAX_WIDTH
 
     value = _non_negative_int(text)
     if not 16 <= value <= PREVIEW_MAX_WIDTH:
@@ -208,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args, stop, wake)
 
 
-MAX_STDIN_SOURCE = 65536
+MAX_STDIN_SOURCE = MAX_SOURCE_BYTES
 
 
 def _source_arg(value: str) -> str:
@@ -531,7 +529,7 @@ def _probe(spec: SourceSpec, timeout: float) -> dict[str, Any]:
     from app.worker.capture import codec_label, describe_av_error
 
     try:
-        container = av.open(**spec.open_kwargs((timeout, timeout)))
+        container = spec.open((timeout, timeout))
     except (av.error.FFmpegError, OSError) as exc:
         return {"ok": False, "error": f"cannot open {spec.display}: {describe_av_error(exc, spec)}"}
     try:

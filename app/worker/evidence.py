@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import av.error
@@ -54,7 +54,7 @@ MAX_CLIP_JOBS = 3
 MAX_POST = 120.0
 MAX_PRE = 120.0
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_FORMATS = {"jpeg": "mjpeg", "png": "png"}
+_FORMATS: dict[str, Literal["mjpeg", "png"]] = {"jpeg": "mjpeg", "png": "png"}
 
 
 def encode_image(frame: av.VideoFrame, fmt: str) -> bytes:
@@ -116,7 +116,7 @@ class EvidenceDesk:
                 log.info("codec %s cannot go into MP4: the pre-roll is re-encoded (H.264, ultrafast)",
                          ctx.name)
 
-    def packet(self, packet: av.Packet) -> None:
+    def packet(self, packet: av.Packet[Any]) -> None:
         if self._remux and self.ring is not None:
             self.ring.push(packet)
 

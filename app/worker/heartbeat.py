@@ -12,7 +12,9 @@ import select
 import stat
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
+
+from app.workerlink.protocol import MAX_ERROR_CHARS, SourceState, heartbeat_message
 
 __all__ = [
     "CaptureStats",
@@ -22,8 +24,6 @@ __all__ = [
     "SinkLogHandler",
     "SourceState",
 ]
-
-SourceState = Literal["opening", "up", "down"]
 
 
 class CaptureStats:
@@ -66,7 +66,7 @@ class CaptureStats:
 
 
 class HeartbeatBuilder:
-    """Builds the contract's heartbeat dict; ``fps`` is analysed frames per second
+    """Builds the heartbeat of the worker protocol (``app.workerlink.protocol``); ``fps`` is analysed frames per second
     since the previous heartbeat (after the fps cap)."""
 
     def __init__(
@@ -93,24 +93,23 @@ class HeartbeatBuilder:
         self._last_mono, self._last_processed = mono, processed
         motion, active = stats.take_motion()
         last = stats.last_frame
-        return {
-            "type": "heartbeat",
-            "ts": time.time(),
-            "camera_id": self.camera_id,
-            "fps": round(fps, 3),
-            "decoded": stats.decoded,
-            "dropped": stats.dropped,
-            "motion": round(min(max(motion, 0.0), 1.0), 5),
-            "motion_active": bool(active),
-            "source": stats.source,
-            "last_frame_age": None if last is None else round(max(0.0, mono - last), 4),
-            "width": stats.width,
-            "height": stats.height,
-            "codec": stats.codec,
-            "preview_seq": int(self.preview_seq()),
-            "reconnects": stats.reconnects,
-            "error": stats.error,
-        }
+        return heartbeat_message(
+            ts=time.time(),
+            camera_id=self.camera_id,
+            fps=round(fps, 3),
+            decoded=stats.decoded,
+            dropped=stats.dropped,
+            motion=round(min(max(motion, 0.0), 1.0), 5),
+            motion_active=bool(active),
+            source=stats.source,
+            last_frame_age=None if last is None else round(max(0.0, mono - last), 4),
+            width=stats.width,
+            height=stats.height,
+            codec=stats.codec,
+            preview_seq=int(self.preview_seq()),
+            reconnects=stats.reconnects,
+            error=stats.error,
+        )
 
 
 class LineSink:
@@ -165,7 +164,7 @@ def _chunks(data: bytes, limit: int) -> list[bytes]:
 class HeartbeatWriter:
     """Writes one compact JSON object per line (see ``LineSink`` for back-pressure)."""
 
-    MAX_ERROR = 500  # keeps every heartbeat well below PIPE_BUF, so it is written whole
+    MAX_ERROR = MAX_ERROR_CHARS  # keeps every heartbeat well below PIPE_BUF, so it is written whole
 
     def __init__(self, sink: LineSink) -> None:
         self.sink = sink

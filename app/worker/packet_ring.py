@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -63,7 +64,7 @@ class ClipError(Exception):
 @dataclass
 class _Entry:
     t: float  # stream time (s)
-    packet: av.Packet
+    packet: av.Packet[Any]
     size: int
     key: bool
 
@@ -150,7 +151,7 @@ class PacketRing:
         if old_holder is not None:
             _close_quietly(old_holder)
 
-    def push(self, packet: av.Packet) -> None:
+    def push(self, packet: av.Packet[Any]) -> None:
         """Keep one demuxed (or encoded) packet; called on the capture thread."""
         if not packet.size:
             return
@@ -319,7 +320,7 @@ class FrameEncoder:
 
 
 def write_clip(source: ClipSource, dest: Path, *, post: float, max_bytes: int | None = None,
-               stop: threading.Event | None = None, clock=time.monotonic) -> ClipResult:
+               stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic) -> ClipResult:
     """Remux the clip's pre-roll and ``post`` seconds after the request into ``dest`` (MP4).
 
     Written under ``dest.part`` (mode 0600) and renamed when complete; on any failure
@@ -332,8 +333,8 @@ def write_clip(source: ClipSource, dest: Path, *, post: float, max_bytes: int | 
     os.close(fd)
     out = None
     try:
-        out = av.open(str(part), "w", format="mp4")
-        ostream = out.add_stream_from_template(source.template)
+        out = sink = av.open(str(part), "w", format="mp4")
+        ostream = sink.add_stream_from_template(source.template)
         extradata = source.template.codec_context.extradata
         if extradata and not ostream.codec_context.extradata:
             ostream.codec_context.extradata = extradata
@@ -349,6 +350,8 @@ def write_clip(source: ClipSource, dest: Path, *, post: float, max_bytes: int | 
             nonlocal written, count, base, first_t, last_t
             pk = entry.packet
             ts = pk.dts if pk.dts is not None else pk.pts
+            if ts is None:  # the ring keeps timed packets only
+                raise ClipError("a packet of the clip has no timestamp")
             if base is None:
                 base = ts
                 first_t = entry.t
@@ -358,7 +361,7 @@ def write_clip(source: ClipSource, dest: Path, *, post: float, max_bytes: int | 
             copy.pts = (pk.pts - base) if pk.pts is not None else copy.dts
             copy.is_keyframe = pk.is_keyframe
             copy.stream = ostream
-            out.mux(copy)
+            sink.mux(copy)
             written += entry.size
             count += 1
             last_t = entry.t
@@ -366,8 +369,8 @@ def write_clip(source: ClipSource, dest: Path, *, post: float, max_bytes: int | 
                 raise ClipError(f"the clip outgrew its {max_bytes} byte budget (the disk's free-space floor)")
 
         waiting_key = not source.packets
-        for entry in source.packets:
-            mux(entry)
+        for kept in source.packets:
+            mux(kept)
         while clock() < deadline and not (stop is not None and stop.is_set()):
             try:
                 entry = source.feed.get(timeout=max(0.01, min(0.5, deadline - clock())))
@@ -412,7 +415,7 @@ def _discard(out: Any, part: Path) -> None:
         part.unlink()
 
 
-def _packet_time(packet: av.Packet) -> float | None:
+def _packet_time(packet: av.Packet[Any]) -> float | None:
     ts = packet.pts if packet.pts is not None else packet.dts
     tb = packet.time_base
     if ts is None or tb is None:

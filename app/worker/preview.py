@@ -1,15 +1,7 @@
-"""The preview slot: the latest downscaled RGB frame in a memory-mapped file.
+"""The preview slot's writer: the latest downscaled RGB frame in a memory-mapped file.
 
-Layout (little-endian)::
-
-    header  struct "<4sHHQdIII" (HEADER_SIZE = 36 bytes):
-            magic b"ESPV", version 1,
-            wanted u16 (the width a reader asks for, 0 = none: see ``request_width``),
-            seq u64   (seqlock: odd while the writer is writing, even when complete),
-            ts f64    (unix time of the frame), width u32, height u32,
-            stride u32 (bytes per payload row)
-    payload RGB24 rows starting at PAYLOAD_OFFSET (= HEADER_SIZE),
-            room for PREVIEW_MAX_WIDTH x PREVIEW_MAX_HEIGHT.
+The layout is part of the worker protocol (``app.workerlink.protocol``); the station
+reads the slot with ``app.workerlink.preview.PreviewReader``.
 
 The preview follows what is shown: a reader (a wall tile, a fullscreen tile)
 writes the width it draws at into the header's ``wanted`` field and the writer
@@ -19,17 +11,15 @@ PREVIEW_MAX_HEIGHT), so a 1x1 or fullscreen tile is sharp and a 4x4 one cheap.
 The worker (``PreviewWriter``) creates the file under a temporary name, sizes it,
 reserves its blocks, and renames it into place, so a reader never maps a
 half-made file; a reader notices a new file (new inode) and remaps.
-``PreviewReader.read()`` copies a consistent frame out (retrying while the
-writer is mid-frame). Pure Python + numpy.
+the reader copies a consistent frame out (retrying while the writer is mid-frame).
+Pure Python + numpy.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import struct
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,42 +27,31 @@ import numpy as np
 import numpy.typing as npt
 
 from app.worker.ratelimit import RateLimiter
+from app.workerlink.protocol import (
+    BODY,
+    BODY_OFFSET,
+    HEADER,
+    MAGIC,
+    PAYLOAD_OFFSET,
+    PREVIEW_MAX_HEIGHT,
+    PREVIEW_MAX_WIDTH,
+    SEQ,
+    SEQ_OFFSET,
+    SLOT_SIZE,
+    VERSION,
+    WANT,
+    WANT_OFFSET,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import av
 
 __all__ = [
-    "HEADER_FORMAT",
-    "HEADER_SIZE",
-    "MAGIC",
-    "PAYLOAD_OFFSET",
-    "PREVIEW_MAX_HEIGHT",
-    "PREVIEW_MAX_WIDTH",
-    "SLOT_SIZE",
-    "VERSION",
     "PreviewError",
-    "PreviewFrame",
-    "PreviewReader",
     "PreviewSpaceError",
     "PreviewWriter",
     "preview_size",
 ]
-
-MAGIC = b"ESPV"
-VERSION = 1
-HEADER_FORMAT = "<4sHHQdIII"
-HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 36
-PAYLOAD_OFFSET = HEADER_SIZE
-PREVIEW_MAX_WIDTH = 1280
-PREVIEW_MAX_HEIGHT = 720
-SLOT_SIZE = HEADER_SIZE + PREVIEW_MAX_WIDTH * PREVIEW_MAX_HEIGHT * 3
-_WANT = struct.Struct("<H")
-_WANT_OFFSET = 6
-_SEQ = struct.Struct("<Q")
-_SEQ_OFFSET = 8
-_BODY = struct.Struct("<dIII")  # ts, width, height, stride
-_BODY_OFFSET = 16
-_HEADER = struct.Struct(HEADER_FORMAT)
 
 
 class PreviewError(Exception):
@@ -81,15 +60,6 @@ class PreviewError(Exception):
 
 class PreviewSpaceError(PreviewError):
     """The file system holding the preview slot has too little free space."""
-
-
-@dataclass(frozen=True)
-class PreviewFrame:
-    seq: int
-    ts: float
-    width: int
-    height: int
-    image: npt.NDArray[np.uint8]  # (height, width, 3) RGB, owned by the caller
 
 
 def preview_size(src_width: int, src_height: int, max_width: int) -> tuple[int, int]:
@@ -158,7 +128,7 @@ class PreviewWriter:
                     f"cannot reserve {SLOT_SIZE} bytes for the preview slot {self.path}: {exc.strerror}"
                 ) from None
             mm = mmap.mmap(fd, SLOT_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-            _HEADER.pack_into(mm, 0, MAGIC, VERSION, 0, 0, 0.0, 0, 0, 0)
+            HEADER.pack_into(mm, 0, MAGIC, VERSION, 0, 0, 0.0, 0, 0, 0)
             os.replace(tmp, self.path)
         except BaseException:
             try:
@@ -172,7 +142,7 @@ class PreviewWriter:
 
     def wanted_width(self) -> int:
         """The width to scale to: what a reader asked for, else the worker's ``--preview-width``."""
-        want = _WANT.unpack_from(self._mm, _WANT_OFFSET)[0]
+        want = WANT.unpack_from(self._mm, WANT_OFFSET)[0]
         return min(PREVIEW_MAX_WIDTH, max(16, want)) if want else self.max_width
 
     def offer(self, frame: av.VideoFrame, ts: float | None = None) -> bool:
@@ -193,7 +163,7 @@ class PreviewWriter:
             frame, width=width, height=height, format="rgb24", interpolation=Interpolation.BILINEAR
         )
         plane = rgb.planes[0]
-        src = np.frombuffer(plane, dtype=np.uint8)[: plane.line_size * height]
+        src = np.frombuffer(memoryview(plane), dtype=np.uint8)[: plane.line_size * height]
         self.write_rows(src.reshape(height, plane.line_size)[:, : width * 3], width, height, ts)
 
     def write_rows(
@@ -207,12 +177,12 @@ class PreviewWriter:
         stride = width * 3
         mm = self._mm
         seq = self.seq
-        _SEQ.pack_into(mm, _SEQ_OFFSET, seq + 1)  # odd: writing
+        SEQ.pack_into(mm, SEQ_OFFSET, seq + 1)  # odd: writing
         dst = self._payload[: stride * height].reshape(height, stride)
         np.copyto(dst, rows[:, :stride])
-        _BODY.pack_into(mm, _BODY_OFFSET, time.time() if ts is None else ts, width, height, stride)
+        BODY.pack_into(mm, BODY_OFFSET, time.time() if ts is None else ts, width, height, stride)
         self.seq = seq + 2
-        _SEQ.pack_into(mm, _SEQ_OFFSET, self.seq)  # even: complete
+        SEQ.pack_into(mm, SEQ_OFFSET, self.seq)  # even: complete
         self.frames_written += 1
 
     def close(self) -> None:
@@ -225,111 +195,3 @@ class PreviewWriter:
                 pass
 
 
-class PreviewReader:
-    """Reader side (supervisor/UI). Cheap to create; ``read()`` never blocks for long.
-
-    Returns ``None`` while the file does not exist, is not a preview slot, or no
-    complete frame has been written yet.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, retries: int = 50):
-        self.path = Path(path)
-        self.retries = retries
-        self._mm: mmap.mmap | None = None
-        self._ident: tuple[int, int] | None = None
-
-    def _ensure(self) -> mmap.mmap | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._drop()
-            return None
-        ident = (st.st_dev, st.st_ino)
-        if self._mm is not None and ident == self._ident:
-            return self._mm
-        self._drop()
-        if st.st_size < SLOT_SIZE:
-            return None
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        try:
-            self._mm = mmap.mmap(fd, SLOT_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
-            os.close(fd)
-        self._ident = ident
-        return self._mm
-
-    def _drop(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-        self._mm = None
-        self._ident = None
-
-    def read(self) -> PreviewFrame | None:
-        mm = self._ensure()
-        if mm is None:
-            return None
-        magic, version, _r, _s, _ts, _w, _h, _st = _HEADER.unpack_from(mm, 0)
-        if magic != MAGIC or version != VERSION:
-            return None
-        for attempt in range(self.retries):
-            seq1 = _SEQ.unpack_from(mm, _SEQ_OFFSET)[0]
-            if seq1 == 0:
-                return None  # nothing written yet
-            if seq1 & 1:
-                time.sleep(0.0005 if attempt > 2 else 0)
-                continue
-            ts, width, height, stride = _BODY.unpack_from(mm, _BODY_OFFSET)
-            if (
-                not (0 < width <= PREVIEW_MAX_WIDTH and 0 < height <= PREVIEW_MAX_HEIGHT)
-                or stride < width * 3
-                or PAYLOAD_OFFSET + stride * height > SLOT_SIZE
-            ):
-                continue  # torn header; recheck seq
-            raw = np.frombuffer(mm, dtype=np.uint8, count=stride * height, offset=PAYLOAD_OFFSET)
-            image = raw.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
-            del raw
-            seq2 = _SEQ.unpack_from(mm, _SEQ_OFFSET)[0]
-            if seq1 == seq2:
-                return PreviewFrame(seq=seq1, ts=ts, width=width, height=height, image=image)
-        return None
-
-    def requested_width(self) -> int:
-        """The width readers asked for in the current file (0: none, or no file)."""
-        mm = self._ensure()
-        return 0 if mm is None else int(_WANT.unpack_from(mm, _WANT_OFFSET)[0])
-
-    def request_width(self, width: int) -> bool:
-        """Ask the worker for previews ``width`` pixels wide (capped at PREVIEW_MAX_WIDTH); False
-        when there is no slot yet. A restarted worker makes a new file: ask again then."""
-        width = max(0, min(PREVIEW_MAX_WIDTH, int(width)))
-        if self._ensure() is None:
-            return False
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            os.pwrite(fd, _WANT.pack(width), _WANT_OFFSET)
-        finally:
-            os.close(fd)
-        return True
-
-    @property
-    def seq(self) -> int:
-        """The current sequence number (0 when nothing is there)."""
-        mm = self._ensure()
-        if mm is None:
-            return 0
-        return int(_SEQ.unpack_from(mm, _SEQ_OFFSET)[0])
-
-    def close(self) -> None:
-        self._drop()
-
-    def __enter__(self) -> PreviewReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -19,8 +19,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:  # pragma: no cover - PyAV loads only when a source is opened
+    import av.container
 
 __all__ = [
     "DEFAULT_TEST_RATE",
@@ -115,6 +118,13 @@ class SourceSpec:
         if timeout is not None:
             kwargs["timeout"] = timeout
         return kwargs
+
+    def open(self, timeout: float | tuple[float, float] | None = None) -> av.container.InputContainer:
+        """``av.open`` of the source for reading (the arguments of ``open_kwargs``)."""
+        import av
+
+        return av.open(self.file, mode="r", format=self.format or None,
+                       options=dict(self.options) if self.options else None, timeout=timeout)
 
 
 def mask_url(url: str) -> str:

@@ -35,7 +35,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from app.worker.launch import worker_command  # noqa: E402
+from app.workerlink.launch import worker_command  # noqa: E402
 from tests.support.clips import write_clip  # noqa: E402
 
 RATIO_TARGET = 0.95

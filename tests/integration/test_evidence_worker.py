@@ -25,7 +25,7 @@ from typing import Any
 import av
 import pytest
 
-from app.worker.launch import worker_command
+from app.workerlink.launch import worker_command
 from tests.support.clips import write_clip
 
 pytestmark = pytest.mark.slow

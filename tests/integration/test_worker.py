@@ -20,10 +20,11 @@ import numpy as np
 import psutil
 import pytest
 
-from app.worker.launch import worker_command
-from app.worker.preview import PreviewReader
+from app.workerlink.launch import worker_command
+from app.workerlink.preview import PreviewReader
 from tests.support.clips import write_clip
 from tests.support.stream_server import StreamServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -366,7 +367,8 @@ def test_http_source_down_then_back_up_without_restarting_the_process(start_work
             lambda b: "Connection refused" in (b["error"] or ""), 5, "refused"
         )
         assert refused["fps"] == 0.0
-        time.sleep(0.5)
+        worker.wait_for(lambda b: b["source"] == "down" and b["ts"] >= refused["ts"] + 0.5, 5,
+                        "a later heartbeat while down")  # it keeps running and reporting
         assert worker.proc.poll() is None
 
         server.start()
@@ -416,7 +418,8 @@ def test_unreachable_source_is_reported_down_and_retried(start_worker):
     )
     beat = worker.wait_for(lambda b: b["source"] == "down", 5, "source down")
     assert "Connection refused" in beat["error"] and "pw" not in beat["error"]
-    time.sleep(1.0)
+    worker.wait_for(lambda b: b["source"] == "down" and b["ts"] >= beat["ts"] + 1.0, 5,
+                    "a heartbeat a second later, still down")  # retried, not given up
     assert worker.proc.poll() is None
     assert not any(":pw@" in line for line in worker.stderr_lines)
 
@@ -539,7 +542,10 @@ def test_sigterm_works_even_when_nobody_reads_the_output(tmp_path):
             if _pipe_fill(fd) >= 60_000:
                 break
         assert _pipe_fill(fd) >= 60_000, "the pipe did not fill up"
-        time.sleep(0.5)  # the worker is now dropping heartbeats
+        # The worker goes on (dropping heartbeats, not blocked on the pipe): it keeps using CPU.
+        worker_ps = psutil.Process(proc.pid)
+        used = sum(worker_ps.cpu_times()[:2])
+        wait_for(lambda: sum(worker_ps.cpu_times()[:2]) >= used + 0.05, 5, "the worker to keep running")
         assert proc.poll() is None
         t0 = time.monotonic()
         proc.terminate()

@@ -159,6 +159,13 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         assert not leaked_previews, f"preview slots left behind: {leaked_previews}"
 
 
+def loop_passes(sup: Supervisor, n: int = 3, timeout: float = 10.0) -> None:
+    """Wait until the supervisor loop has run ``n`` more passes: every event and timer that was
+    due has been handled (the loop wakes at least once a second)."""
+    start = sup.loop_passes
+    wait_for(lambda: sup.loop_passes >= start + n, timeout, f"{n} more passes of the supervisor loop")
+
+
 def running(sup: Supervisor, camera_id: int, other_than: int | None = None) -> bool:
     st = sup.status(camera_id)
     return st.state == WorkerState.RUNNING and st.pid is not None and st.pid != other_than

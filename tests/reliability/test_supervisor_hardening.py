@@ -81,9 +81,9 @@ def test_spawn_without_descriptors_backs_off_and_recovers(harness: Harness) -> N
     first = sup.status(1).pid
     with descriptor_table_full():
         os.kill(first, signal.SIGKILL)
-        ev = harness.recorder.wait(lambda e: e.kind == "log" and "Too many open files" in e.detail["text"],
-                                   15, "the spawn to fail for want of descriptors")
-        assert "retrying in" in ev.detail["text"]
+        line = wait_for(lambda: next((ln for ln in sup.logs(1) if "Too many open files" in ln.text), None),
+                        15, "the spawn to fail for want of descriptors")
+        assert "retrying in" in line.text
         st = sup.status(1)
         assert st.state in (WorkerState.BACKOFF, WorkerState.STARTING), st
     wait_for(lambda: running(sup, 1, other_than=first), 15, "a respawn once descriptors are free")
@@ -178,7 +178,7 @@ def test_shutdown_scans_the_process_table_once(harness: Harness, monkeypatch: py
     took = time.monotonic() - t0
     assert len(scans) == 1, f"{len(scans)} process-table scans during shutdown"
     assert took < 5.0
-    stopped = [e for e in harness.recorder.of("log") if "did not stop within the timeout" in e.detail["text"]]
+    stopped = [ln for cid in (1, 2, 3, 4) for ln in sup.logs(cid) if "did not stop within the timeout" in ln.text]
     assert stopped == []
 
 
@@ -203,5 +203,5 @@ def test_the_source_reaches_the_worker_on_stdin_and_never_on_a_command_line(harn
     wait_for(lambda: log_file.exists() and "fake worker" in log_file.read_text(), 5, "the log file")
     assert "Sup3rSecret" not in log_file.read_text()
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
-    events = [e.detail.get("text", "") for e in harness.recorder.of("log", 1)]
+    events = [repr(e.detail) for e in harness.recorder.events if e.camera_id == 1]
     assert events and not any("Sup3rSecret" in t for t in events)

@@ -101,7 +101,7 @@ def test_leftovers_of_a_crashed_station_are_reaped_at_startup(harness: Harness, 
     assert isinstance(pids, list)
     station.kill()
     station.wait(5)
-    time.sleep(0.5)
+    assert all(keeps_running(p) for p in pids), "the immortal stand-ins should have survived the station"
     assert all(alive(p) for p in pids), "the immortal stand-ins should have survived the station"
     assert len(list(run_dir.glob("worker-*.pid"))) == 2
     sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
@@ -126,14 +126,16 @@ def write_pidfile(run_dir: Path, camera_id: int, pid: int, create_time: float, i
 
 def test_pidfile_pointing_at_an_unrelated_process_leaves_it_untouched(harness: Harness) -> None:
     run_dir = harness.tmp / "run"
-    stranger = subprocess.Popen(["sleep", "30"])
+    ticks = harness.tmp / "stranger.ticks"
+    stranger = subprocess.Popen([sys.executable, "-c", TICKER, str(ticks)])
     try:
+        wait_for(lambda: ticks.exists(), 10, "the stranger ticking")
         ct = psutil.Process(stranger.pid).create_time()
         path = write_pidfile(run_dir, 1, stranger.pid, ct)  # even pid AND create_time match
         sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
         sup.start()
         sup.shutdown()
-        time.sleep(0.3)
+        assert keeps_ticking(ticks), "an unrelated process was killed"
         assert stranger.poll() is None, "an unrelated process was killed"
         assert not path.exists()
         assert sup.reap_report is not None and sup.reap_report.kept == [stranger.pid]
@@ -141,6 +143,31 @@ def test_pidfile_pointing_at_an_unrelated_process_leaves_it_untouched(harness: H
     finally:
         stranger.kill()
         stranger.wait(5)
+
+
+# A process that appends a byte to a file every 20 ms: alive as long as the file grows.
+TICKER = "import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('.')\n    time.sleep(0.02)\n"
+
+
+def keeps_ticking(path: Path, ticks: int = 5) -> bool:
+    """The ticker still runs: its file grows by ``ticks`` more bytes."""
+    size = path.stat().st_size
+    try:
+        wait_for(lambda: path.stat().st_size >= size + ticks, 5, f"{path.name} to grow")
+    except AssertionError:
+        return False
+    return True
+
+
+def keeps_running(pid: int) -> bool:
+    """The process still runs: it uses CPU time (the fake worker polls every 10 ms; one clock tick)."""
+    ps = psutil.Process(pid)
+    used = sum(ps.cpu_times()[:2])
+    try:
+        wait_for(lambda: sum(ps.cpu_times()[:2]) >= used + 0.01, 10, f"pid {pid} to use CPU")
+    except (AssertionError, psutil.Error):
+        return False
+    return True
 
 
 def spawn_marked_worker(harness: Harness, instance: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -161,7 +188,7 @@ def test_pidfile_with_mismatched_create_time_leaves_the_process_untouched(harnes
         sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
         sup.start()
         sup.shutdown()
-        time.sleep(0.3)
+        assert keeps_running(worker.pid)
         assert worker.poll() is None
         assert sup.reap_report is not None and sup.reap_report.killed == []
     finally:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from app.supervisor import RestartPolicy, WorkerSpec, WorkerState
-from app.worker.preview import PreviewReader
-from tests.reliability.conftest import Harness, running, wait_for
+from app.workerlink.preview import PreviewReader
+from tests.reliability.conftest import Harness, loop_passes, running, wait_for
 from tests.support.stream_server import StreamServer
 
 pytestmark = pytest.mark.slow
@@ -63,9 +62,9 @@ def test_real_worker_config_error_is_failed_not_retried(harness: Harness) -> Non
     sup.start_worker(real_spec(1, "gopher://nowhere/stream"))
     failed = harness.recorder.wait(lambda e: e.kind == "failed", 30, "the 'failed' event")
     assert failed.detail["retry"] is False
-    time.sleep(1.0)
+    loop_passes(sup)  # no retry is due
     st = sup.status(1)
-    assert st.state == WorkerState.FAILED
+    assert st.state == WorkerState.FAILED and st.next_retry_in is None
     assert st.last_exit is not None and st.last_exit.code == 78
     assert len(harness.recorder.of("exit", 1)) == 1
 
@@ -74,7 +73,7 @@ def test_real_worker_killed_is_restarted(harness: Harness) -> None:
     sup = harness.supervisor(real_policy())
     st = sup.start_worker(real_spec(1, "test://moving?size=160x90&rate=10"))
     wait_for(lambda: running(sup, 1), 30, "worker running")
-    time.sleep(1.1)  # stable
+    wait_for(lambda: (sup.status(1).uptime or 0.0) >= 1.1, 10, "a stable run")
     assert st.pid is not None
     os.kill(st.pid, signal.SIGKILL)
     wait_for(lambda: running(sup, 1, other_than=st.pid), 30, "restarted worker running")

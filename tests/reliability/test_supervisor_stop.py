@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from app.supervisor import AlreadyRunning, NotRunning, WorkerState
-from tests.reliability.conftest import Harness, fast_policy, running, wait_for
+from tests.reliability.conftest import Harness, fast_policy, loop_passes, running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_grandchild_holding_the_pipes_does_not_block_exit_handling(harness: Harn
     st = sup.start_worker(harness.spec(1, "--fake-grandchild", str(gc_file), "--fake-faulty-runs", "1"))
     gc_pid = read_pid(gc_file)
     wait_for(lambda: running(sup, 1), 10, "worker running")
-    time.sleep(0.3)
+    wait_for(lambda: (sup.status(1).uptime or 0.0) >= 0.3, 5, "a run past stable_after")
     assert st.pid is not None
     os.kill(st.pid, signal.SIGKILL)
     wait_for(lambda: running(sup, 1, other_than=st.pid), 5, "restarted worker")
@@ -161,7 +161,7 @@ def test_stop_cancels_backoff_and_failed(harness: Harness) -> None:
     assert sup.status(1).next_retry_in is not None
     st = sup.stop_worker(1)
     assert st.state == WorkerState.STOPPED and st.next_retry_in is None
-    time.sleep(0.3)
+    loop_passes(sup)
     assert len(journal.starts()) == 1
     # The camera can be started again afterwards.
     sup.start_worker(harness.spec(1))
@@ -241,6 +241,6 @@ def test_callbacks_may_read_but_not_block(harness: Harness) -> None:
     assert seen[0] == WorkerState.RUNNING
     assert isinstance(seen[1], SupervisorError) and "supervisor thread" in str(seen[1])
     # Refused before doing anything: the worker runs on, and the loop is alive.
-    time.sleep(0.3)
+    loop_passes(sup)
     assert sup.status(1).state == WorkerState.RUNNING
     assert sup.stop_worker(1).state == WorkerState.STOPPED

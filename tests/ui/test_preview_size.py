@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.domain.camera import Camera
-from app.worker.preview import PREVIEW_MAX_WIDTH
+from app.workerlink.protocol import PREVIEW_MAX_WIDTH
 from tests.ui.conftest import START_TIMEOUT_MS
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import psutil
 import pytest
 
 from app.supervisor import proctree
-from app.supervisor.core import _clean_heartbeat
 from app.supervisor.proctree import ProcRef, descendants, ppid_map, ref_of
+from app.workerlink.protocol import clean_heartbeat
 
 
 def test_fast_parent_map_agrees_with_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_clean_heartbeat_keeps_contract_types_only() -> None:
     raw = {"type": "heartbeat", "ts": 1, "fps": "fast", "decoded": 10, "dropped": True,
            "motion": 0.5, "motion_active": 1, "source": "sideways", "last_frame_age": None,
            "width": 640, "height": 360.0, "codec": "h264", "error": 3, "extra": "x"}
-    hb = _clean_heartbeat(raw, prev_source="up")
+    hb = clean_heartbeat(raw, prev_source="up")
     assert hb == {"type": "heartbeat", "ts": 1.0, "decoded": 10, "motion": 0.5, "source": "up",
                   "width": 640, "codec": "h264", "error": None}
-    assert _clean_heartbeat({"source": "down", "error": "gone"}, None)["source"] == "down"
+    assert clean_heartbeat({"source": "down", "error": "gone"}, None)["source"] == "down"

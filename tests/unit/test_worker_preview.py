@@ -14,17 +14,15 @@ import numpy as np
 import pytest
 
 from app.worker import preview as preview_mod
-from app.worker.preview import (
+from app.worker.preview import PreviewSpaceError, PreviewWriter, preview_size
+from app.workerlink.preview import PreviewReader
+from app.workerlink.protocol import (
     HEADER_FORMAT,
     HEADER_SIZE,
     PAYLOAD_OFFSET,
     PREVIEW_MAX_HEIGHT,
     PREVIEW_MAX_WIDTH,
     SLOT_SIZE,
-    PreviewReader,
-    PreviewSpaceError,
-    PreviewWriter,
-    preview_size,
 )
 
 
@@ -131,7 +129,8 @@ def test_reader_never_returns_a_torn_frame(tmp_path):
 _WRITER_PROCESS = """
 import sys, time
 import numpy as np
-from app.worker.preview import PREVIEW_MAX_HEIGHT as H, PREVIEW_MAX_WIDTH as W, PreviewWriter
+from app.worker.preview import PreviewWriter
+from app.workerlink.protocol import PREVIEW_MAX_HEIGHT as H, PREVIEW_MAX_WIDTH as W
 writer = PreviewWriter(sys.argv[1])
 frames = [np.full((H, W * 3), v, np.uint8) for v in range(0, 256, 15)]
 print("ready", flush=True)

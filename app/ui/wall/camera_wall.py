@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from app.domain.operations import CameraStatus
 from app.ui.common.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
 from app.ui.common.models import state_label, view_label
-from app.worker.preview import PREVIEW_MAX_WIDTH, PreviewFrame, PreviewReader
+from app.workerlink.preview import PREVIEW_MAX_WIDTH, PreviewFrame, PreviewReader
 
 LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
 PREVIEW_INTERVAL_MS = 100  # 10 Hz: the worker publishes previews at most this often by default
