@@ -11,31 +11,28 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app import APP_NAME, __version__
+from app.cli_common import (
+    EXIT_ALREADY_RUNNING,
+    EXIT_CHECK_FAILED,
+    EXIT_DATA_DIR,
+    EXIT_DATABASE,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+)
+from app.cli_common import add_common as _add_common
 
-# Exit codes (documented in the README).
-EXIT_OK = 0
-EXIT_ERROR = 1        # an operation failed
-EXIT_USAGE = 2        # bad arguments or bad input file
-EXIT_DATABASE = 3     # database cannot be opened, migrated, or is newer than the app
-EXIT_DATA_DIR = 4     # data dir cannot be created or written
-EXIT_CHECK_FAILED = 5  # doctor found a problem
-EXIT_ALREADY_RUNNING = 6  # a station already runs on this data dir
+if TYPE_CHECKING:
+    from app.station.port import ApiHandle, StationPort
 
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_ERROR):
-        super().__init__(message)
-        self.code = code
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                   help="where the station keeps its database, logs and run files "
-                        "(default: $EDGE_STATION_DATA_DIR or the platform's user data dir)")
-    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
-                   help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
+__all__ = [
+    "EXIT_ALREADY_RUNNING", "EXIT_CHECK_FAILED", "EXIT_DATABASE", "EXIT_DATA_DIR", "EXIT_ERROR", "EXIT_OK",
+    "EXIT_USAGE", "CliError", "build_parser", "main",
+]
 
 
 def _seconds(*, positive: bool) -> Callable[[str], float]:
@@ -257,6 +254,13 @@ def _find_camera(uow, ref: str):
     return cam
 
 
+def _start_api(station: StationPort, port_override: int | None) -> ApiHandle | None:
+    """The local API for the window and headless stations (imported when the station opens, not before)."""
+    from app.api import start_for_station
+
+    return start_for_station(station, port_override)
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -282,12 +286,15 @@ def cmd_window(args: argparse.Namespace) -> int:
     if not preflight(paths.db_url).ready:
         _open_store(args).dispose()
     kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+    import importlib.util
+
+    if importlib.util.find_spec("PySide6") is None:  # the window's toolkit, an installed package
+        raise CliError(f"the window cannot start: PySide6 (Qt) is not installed. Try '{APP_NAME} doctor'.",
+                       EXIT_ERROR)
+    from app.ui.app import run_window  # the app's own window: it fails loudly, never falls back
+
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
                                      api_port=getattr(args, "api_port", None)))
-    try:
-        from app.ui.app import run_window
-    except ImportError as e:
-        raise CliError(f"the window cannot start: {e}. Try '{APP_NAME} doctor'.", EXIT_ERROR) from None
     return run_window(station, kiosk=kiosk)
 
 
@@ -299,7 +306,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     setup_logging(paths.log_dir)
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
                                      api_port=getattr(args, "api_port", None)))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)

@@ -322,14 +322,13 @@ def build_app(api: ApiServer) -> FastAPI:
              summary="Every camera's configuration (passwords masked)", response_model=Data[CameraList],
              responses=_errors(), dependencies=NoBody)
     def list_cameras() -> Response:
-        return read(lambda: {"items": [_mask(c) for c in station.admin.list_cameras()]})
+        return read(lambda: {"items": [_mask(c) for c in station.list_cameras()]})
 
     @app.post(f"{PREFIX}/cameras", operation_id="create_camera", tags=["camera config"], status_code=201,
               summary="Add a camera", response_model=Data[Camera], responses=_errors(409))
     def create_camera(body: CameraIn) -> Response:
         def do() -> Any:
-            cam = station.admin.add_camera(body.to_camera())
-            station.reload_cameras()
+            cam = station.add_camera(body.to_camera())
             return _mask(cam)
         return admin("admin.create_camera", f"camera:{body.name}", do, 201)
 
@@ -363,15 +362,14 @@ def build_app(api: ApiServer) -> FastAPI:
              summary="One camera's configuration (password masked)", response_model=Data[Camera],
              responses=_errors(404), dependencies=NoBody)
     def get_camera(id: CamId) -> Response:  # noqa: A002
-        return read(lambda: _mask(station.admin.get_camera(id)))
+        return read(lambda: _mask(station.get_camera(id)))
 
     @app.patch(f"{PREFIX}/cameras/{{id}}", operation_id="update_camera", tags=["camera config"],
                summary="Change a camera's configuration (a running worker keeps the old one until restarted)",
                response_model=Data[Camera], responses=_errors(404, 409))
     def update_camera(id: CamId, body: CameraChanges) -> Response:  # noqa: A002
         def do() -> Any:
-            cam = station.admin.update_camera(id, body.as_changes(station.admin.get_camera(id)))
-            station.reload_cameras()
+            cam = station.update_camera(id, body.as_changes(station.get_camera(id)))
             return _mask(cam)
         return admin("admin.update_camera", f"camera:{id}", do,
                      detail={"fields": sorted(body.model_fields_set)})
@@ -381,8 +379,7 @@ def build_app(api: ApiServer) -> FastAPI:
                 dependencies=NoBody)
     def delete_camera(id: CamId) -> Response:  # noqa: A002
         def do() -> Any:
-            station.admin.remove_camera(id)
-            station.reload_cameras()
+            station.remove_camera(id)
             return {"deleted": id}
         return admin("admin.delete_camera", f"camera:{id}", do)
 
@@ -410,7 +407,7 @@ def build_app(api: ApiServer) -> FastAPI:
     @app.get(f"{PREFIX}/alerts/rules/{{id}}", operation_id="get_rule", tags=tags, summary="One alert rule",
              response_model=Data[AlertRule], responses=_errors(404), dependencies=NoBody)
     def get_rule(id: RuleId) -> Response:  # noqa: A002
-        return read(lambda: to_json(station.admin.get_rule(id)))
+        return read(lambda: to_json(station.get_rule(id)))
 
     @app.put(f"{PREFIX}/alerts/rules/{{id}}", operation_id="update_rule", tags=tags, summary="Change an alert rule",
              response_model=Routed[RuleResult], responses=_errors(*OP_ERRORS))
@@ -422,14 +419,14 @@ def build_app(api: ApiServer) -> FastAPI:
                 responses=_errors(404), dependencies=NoBody)
     def delete_rule(id: RuleId) -> Response:  # noqa: A002
         def do() -> Any:
-            station.admin.delete_rule(id)
+            station.delete_rule(id)
             return {"deleted": id}
         return admin("admin.delete_rule", f"rule:{id}", do)
 
     def make_toggle(enabled: bool) -> Any:
         def toggle(id):  # noqa: A002 - annotated below
             return admin(f"admin.{'enable' if enabled else 'disable'}_rule", f"rule:{id}",
-                         lambda: to_json(station.admin.set_rule_enabled(id, enabled)))
+                         lambda: to_json(station.set_rule_enabled(id, enabled)))
 
         toggle.__annotations__ = {"id": RuleId, "return": Response}
         toggle.__name__ = f"{'enable' if enabled else 'disable'}_rule"
@@ -517,7 +514,7 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def resume_rollout(body: Annotated[RolloutResume, Body()]) -> Response:
         try:
-            settings = backend.router.settings
+            settings = station.rollout_settings()
             names = ("rules", "cameras") if body.track == "all" else (body.track,)
             if not any(settings.track(n).latched for n in names):
                 raise HttpError(409, "invalid_state", f"nothing to resume: the {body.track} track is not "
@@ -542,7 +539,7 @@ def build_app(api: ApiServer) -> FastAPI:
             problems = []
             if body.camera_id is not None and station.camera(body.camera_id) is None:
                 problems.append(FieldError("camera_id", f"there is no camera {body.camera_id}"))
-            if body.rule_id is not None and body.rule_id not in {r.id for r in station.admin.list_rules()}:
+            if body.rule_id is not None and body.rule_id not in {r.id for r in station.list_rules()}:
                 problems.append(FieldError("rule_id", f"there is no rule {body.rule_id}"))
             if problems:
                 raise ValidationError(problems, subject="problem report")

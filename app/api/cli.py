@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
+from app.cli_common import EXIT_ERROR, EXIT_USAGE, CliError, add_common
 
 #: ctl name -> (operation or endpoint, needs a target)
 COMMANDS: dict[str, tuple[str, bool]] = {
@@ -53,11 +54,7 @@ _CAMERA_ACTIONS = {"camera_status": "status", "start_camera": "start", "stop_cam
                    "camera_stats": "stats"}
 
 
-def _fail(message: str, code: int = 1) -> Exception:
-    try:
-        from app.cli import CliError
-    except ImportError:  # pragma: no cover - app.cli is always there in the app
-        return SystemExit(f"edge-station: error: {message}")
+def _fail(message: str, code: int = EXIT_ERROR) -> CliError:
     return CliError(message, code)
 
 
@@ -345,11 +342,9 @@ def cmd_verify_live(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``ctl`` on its own (``python -m app.api.cli ...``), with the app's error handling."""
-    from app.cli import EXIT_USAGE, CliError, _add_common
-
     parser = argparse.ArgumentParser(prog="edge-station")
     sub = parser.add_subparsers(dest="command")
-    add_cli(sub, _add_common)
+    add_cli(sub, add_common)
     try:
         args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
     except SystemExit as e:

@@ -36,7 +36,8 @@ from app.api.monitoring import ApiMetrics
 from app.api.token import TOKEN_FILENAME, ensure_token, rotate_token
 
 if TYPE_CHECKING:
-    from app.station import Station
+    from app.station.events import StationEvent
+    from app.station.port import StationPort
 
 log = logging.getLogger("edge_station.api")
 
@@ -134,21 +135,20 @@ class ApiSettings:
         )
 
     @classmethod
-    def from_store(cls, store: Any, port_override: int | None = None) -> ApiSettings:
-        with store.uow() as uow:
-            stored = uow.settings.all()
-        return cls.parse(stored, port_override=port_override)
+    def from_station(cls, station: StationPort, port_override: int | None = None) -> ApiSettings:
+        return cls.parse(station.get_settings(), port_override=port_override)
 
 
-def start_for_station(station: Any) -> ApiServer | None:
-    """Start the API as the station's settings configure it (the station calls this when it opens).
+def start_for_station(station: StationPort, port_override: int | None = None) -> ApiServer | None:
+    """Start the API as the station's settings configure it (the station calls this when it opens;
+    ``port_override`` is ``--api-port``).
 
     Returns None when ``api.enabled`` is off, or when the API cannot start (a busy port, a
     refused address, a setting of the wrong type): that is logged as an error and the station
     runs on without it.
     """
     try:
-        server = ApiServer.from_settings(station)
+        server = ApiServer.from_settings(station, port_override=port_override)
         return server.start() if server is not None else None
     except (ApiError, OSError, ValueError) as e:
         log.error("the local API is not available: %s", e)
@@ -173,15 +173,15 @@ def is_loopback(host: str) -> bool:
 class EventHub:
     """The station's events (state changes, camera list, alerts, settings) to every SSE client."""
 
-    def __init__(self, station: Station):
+    def __init__(self, station: StationPort):
         self.station = station
-        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[tuple[str, bytes] | None]]] = set()
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self.closed = False
 
     def start(self) -> None:
-        if hasattr(self.station, "subscribe"):
+        if self._unsubscribe is None:
             self._unsubscribe = self.station.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -194,7 +194,7 @@ class EventHub:
         for loop, q in clients:
             loop.call_soon_threadsafe(q.put_nowait, None)
 
-    def _on_event(self, ev: Any) -> None:  # a station thread
+    def _on_event(self, ev: StationEvent) -> None:  # a station thread
         if ev.kind not in ("state", "cameras", "alert", "settings"):
             return
         frame = _sse(ev)
@@ -311,14 +311,13 @@ def _protocol_class() -> type:
 class ApiServer:
     """``ApiServer(station, host="127.0.0.1", port=8765, token_path=...)``; ``start()`` / ``stop()``.
 
-    ``port=0`` picks a free port (see :attr:`port` after ``start``). ``router`` overrides
-    the station's own router (anything with ``call_with_decision``/``snapshot``/``set``...).
+    ``port=0`` picks a free port (see :attr:`port` after ``start``).
     """
 
-    def __init__(self, station: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
+    def __init__(self, station: StationPort, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token_path: Path | None = None, allow_remote: bool = False, max_body: int = DEFAULT_MAX_BODY,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 keep_alive: float = DEFAULT_KEEP_ALIVE, router: Any = None, discovery: bool | Path = True,
+                 keep_alive: float = DEFAULT_KEEP_ALIVE, discovery: bool | Path = True,
                  enabled: bool = True):
         if not isinstance(allow_remote, bool):
             raise ApiConfigError(f"allow_remote must be true or false, not {allow_remote!r}")
@@ -342,7 +341,7 @@ class ApiServer:
             self.discovery_path: Path | None = discovery
         else:
             self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
-        self.backend = StationBackend(station, router)
+        self.backend = StationBackend(station)
         self.metrics = ApiMetrics(self.backend)
         self.events = EventHub(station)
         self._token = ""
@@ -352,10 +351,10 @@ class ApiServer:
         self._failed: BaseException | None = None
 
     @classmethod
-    def from_settings(cls, station: Station, **overrides: Any) -> ApiServer | None:
+    def from_settings(cls, station: StationPort, *, port_override: int | None = None,
+                      **overrides: Any) -> ApiServer | None:
         """The API as the station's settings configure it, or None when ``api.enabled`` is off."""
-        port_override = station.options.api_port
-        s = ApiSettings.from_store(station.store, port_override=port_override)
+        s = ApiSettings.from_station(station, port_override=port_override)
         if not s.enabled:
             return None
         kw = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "enabled"}
@@ -411,6 +410,7 @@ class ApiServer:
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the station's, not ours
         self._server = server
         self.events.start()
+        self.metrics.start()
         self._thread = threading.Thread(target=self._run, name="edge-api", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 K_GRID = "kiosk.grid"
 K_CYCLE = "kiosk.cycle_s"
@@ -179,12 +179,12 @@ def write_settings(store: Any, values: Mapping[str, Any], *, actor: str, reason:
     return changed
 
 
-def load_kiosk_settings(station: Any) -> KioskSettings:
+class SettingsSource(Protocol):
+    """What the kiosk reads its settings from: an open station (``StationPort`` has this method)."""
+
+    def get_settings(self) -> dict[str, Any]: ...
+
+
+def load_kiosk_settings(station: SettingsSource) -> KioskSettings:
     """Read the kiosk settings of an open station (blocking: call it off the GUI thread)."""
-    getter = getattr(station, "get_settings", None)
-    if getter is not None:
-        stored = dict(getter())
-    else:
-        with station.store.uow() as uow:
-            stored = uow.settings.all()
-    return KioskSettings.from_mapping(stored)
+    return KioskSettings.from_mapping(dict(station.get_settings()))

@@ -28,6 +28,8 @@ from app.kiosk.instance import InstanceLock
 from app.platform.paths import StationPaths, sqlite_url
 from app.station.events import ApiStatus, StationEvent
 from app.station.port import (
+    ApiHandle,
+    ApiStarter,
     DatabaseCheck,
     EvidenceDisk,
     MetricsReader,
@@ -92,7 +94,7 @@ class StationOptions:
     policy: RestartPolicy | None = None
     watch_interval: float = 1.0
     owner: str | None = None
-    api: bool = False  # serve the local control API (the window and headless do; tests opt in)
+    api: ApiStarter | None = None  # serve the local control API with this (the window and headless do; tests opt in)
     api_port: int | None = None  # --api-port: overrides EDGE_STATION_API_PORT and the api.port setting
 
 
@@ -113,7 +115,7 @@ class Station:
         self._opened = False
         self.instance_lock: InstanceLock | None = None
         self._fingerprint_at_open: tuple = ()
-        self.api = None
+        self.api: ApiHandle | None = None
         self.api_status = ApiStatus(enabled=False, running=False)
         self._rules_lock = threading.Lock()  # one rule reload at a time: an older read never wins
 
@@ -302,9 +304,9 @@ class Station:
     # ------------------------------------------------------------ the local API
 
     def _start_api(self) -> ApiStatus:
-        from app.api import start_for_station
-
-        self.api = start_for_station(self)  # None (and logged) when it cannot start
+        starter = self.options.api
+        assert starter is not None
+        self.api = starter(self, self.options.api_port)  # None (and logged) when it cannot start
         self.api_status = status = self._api_status()
         if status.failed:
             log.error("the local API is not running: %s", status.error)
