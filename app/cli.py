@@ -11,7 +11,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app import APP_NAME, __version__
 from app.cli_common import (
@@ -27,7 +27,11 @@ from app.cli_common import (
 from app.cli_common import add_common as _add_common
 
 if TYPE_CHECKING:
+    from app.domain import Camera
+    from app.platform.paths import StationPaths
     from app.station.port import ApiHandle, StationPort
+    from app.store import Store
+    from app.store.uow import SqlUnitOfWork
 
 __all__ = [
     "EXIT_ALREADY_RUNNING", "EXIT_CHECK_FAILED", "EXIT_DATABASE", "EXIT_DATA_DIR", "EXIT_ERROR", "EXIT_OK",
@@ -162,7 +166,7 @@ def _parse_window_args(argv: list[str]) -> argparse.Namespace | None:
     return None if rest else args
 
 
-def _feature_commands() -> list[Callable]:
+def _feature_commands() -> list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]]:
     from app.api.cli import add_cli as api_cli
     from app.evidence.cli import add_cli as evidence_cli
     from app.kiosk.cli import add_cli as kiosk_cli
@@ -170,7 +174,7 @@ def _feature_commands() -> list[Callable]:
     return [_register_rollout, api_cli, kiosk_cli, evidence_cli]
 
 
-def _register_rollout(sub, add_common) -> None:
+def _register_rollout(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     from app.rollout.cli import add_cli
 
     add_cli(sub)
@@ -215,7 +219,7 @@ def _need_sub(p: argparse.ArgumentParser) -> int:
 # ------------------------------------------------------------------ helpers
 
 
-def _paths(args: argparse.Namespace):
+def _paths(args: argparse.Namespace) -> StationPaths:
     from app.platform.paths import PathError, resolve_paths
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
@@ -225,7 +229,7 @@ def _paths(args: argparse.Namespace):
         raise CliError(str(e), EXIT_DATA_DIR) from None
 
 
-def _open_store(args: argparse.Namespace):
+def _open_store(args: argparse.Namespace) -> Store:
     from app.store import StoreError, open_store
 
     paths = _paths(args)
@@ -236,7 +240,7 @@ def _open_store(args: argparse.Namespace):
 
 
 @contextlib.contextmanager
-def _store(args: argparse.Namespace) -> Iterator:
+def _store(args: argparse.Namespace) -> Iterator[Store]:
     """The opened (migrated) store for one command, released when it is done."""
     store = _open_store(args)
     try:
@@ -245,7 +249,7 @@ def _store(args: argparse.Namespace) -> Iterator:
         store.dispose()
 
 
-def _find_camera(uow, ref: str):
+def _find_camera(uow: SqlUnitOfWork, ref: str) -> Camera:
     cam = uow.cameras.get_by_name(ref)
     if cam is None and ref.isdigit():
         cam = uow.cameras.get(int(ref))
@@ -391,13 +395,15 @@ def cmd_cameras_remove(args: argparse.Namespace) -> int:
     with _store(args) as store:
         with store.uow() as uow:
             cam = _find_camera(uow, args.camera)
-            uow.cameras.remove(cam.id)
+            assert cam.id is not None  # a stored camera has its id
+            camera_id = cam.id
+            uow.cameras.remove(camera_id)
             uow.commit()
-        print(f"removed camera {cam.id}: {cam.name}")
+        print(f"removed camera {camera_id}: {cam.name}")
         if getattr(args, "delete_evidence", False):
             from app.evidence.store import EvidenceStore
 
-            count, freed = EvidenceStore(_paths(args).data_dir / "evidence", store).delete_camera(cam.id)
+            count, freed = EvidenceStore(_paths(args).data_dir / "evidence", store).delete_camera(camera_id)
             print(f"deleted its evidence: {count} files, {freed} bytes")
     return EXIT_OK
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from enum import Enum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app import __version__
 from app.api.backend import CallFailed
@@ -200,9 +202,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 def _mask(cam: Camera) -> dict[str, Any]:
-    from app.store.yaml_io import mask_secrets
+    from app.domain import mask_secrets
 
-    d = to_json(cam)
+    d: dict[str, Any] = to_json(cam)
     d["source"] = mask_secrets(cam.source)
     return d
 
@@ -235,7 +237,7 @@ def build_app(api: ApiServer) -> FastAPI:
             return failure(e.cause, e.route)
         return json_response(status, {"data": to_json(result), "route": to_json(info)}, route_headers(info))
 
-    def admin(op: str, key: str, fn: Any, status: int = 200, detail: dict | None = None) -> Response:
+    def admin(op: str, key: str, fn: Any, status: int = 200, detail: dict[str, Any] | None = None) -> Response:
         """Run a station administration change and audit it (actor ``api``), also when it is refused."""
         try:
             value = fn()
@@ -246,7 +248,7 @@ def build_app(api: ApiServer) -> FastAPI:
         _audit(op, key, "ok", detail)
         return json_response(status, {"data": value})
 
-    def _audit(op: str, key: str, outcome: str, detail: dict | None) -> None:
+    def _audit(op: str, key: str, outcome: str, detail: dict[str, Any] | None) -> None:
         try:
             station.record_admin(op, key=key, outcome=outcome, actor=ACTOR, detail=detail)
         except Exception:
@@ -260,7 +262,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     # -------------------------------------------------------- cameras: the operations
 
-    tags = ["cameras"]
+    tags: list[str | Enum] = ["cameras"]
 
     @app.get(f"{PREFIX}/cameras", operation_id="list_status", summary="Every camera's status", tags=tags,
              response_model=Routed[StatusList], responses=_errors(*OP_ERRORS), dependencies=NoBody)
@@ -271,7 +273,7 @@ def build_app(api: ApiServer) -> FastAPI:
                   query: type[Force] = Force, build: Any = None) -> None:
         build = build or (lambda cid, q: CameraRef(cid))
 
-        def endpoint(id, q):  # noqa: A002 - annotated below (the query model is this route's)
+        def endpoint(id: int, q: Force) -> Response:  # noqa: A002 - annotated again below (the query model is this route's)
             return routed(op, build(id, q), q)
 
         endpoint.__annotations__ = {"id": CamId, "q": Annotated[query, Query()], "return": Response}
@@ -424,7 +426,7 @@ def build_app(api: ApiServer) -> FastAPI:
         return admin("admin.delete_rule", f"rule:{id}", do)
 
     def make_toggle(enabled: bool) -> Any:
-        def toggle(id):  # noqa: A002 - annotated below
+        def toggle(id: int) -> Response:  # noqa: A002 - annotated again below
             return admin(f"admin.{'enable' if enabled else 'disable'}_rule", f"rule:{id}",
                          lambda: to_json(station.set_rule_enabled(id, enabled)))
 
@@ -536,7 +538,7 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def file_problem_report(body: Annotated[ProblemReportIn, Body()]) -> Response:
         try:
-            problems = []
+            problems: list[FieldError] = []
             if body.camera_id is not None and station.camera(body.camera_id) is None:
                 problems.append(FieldError("camera_id", f"there is no camera {body.camera_id}"))
             if body.rule_id is not None and body.rule_id not in {r.id for r in station.list_rules()}:
@@ -632,9 +634,8 @@ def build_app(api: ApiServer) -> FastAPI:
                    405: f"{request.url.path} does not allow {request.method}"}.get(exc.status_code, str(exc.detail))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of every route on this path, not only the first's
-            methods = sorted({m for r in app.routes if getattr(r, "methods", None) and
-                              getattr(r, "path_regex", None) is not None and r.path_regex.match(request.url.path)
-                              for m in r.methods} - {"HEAD"})
+            methods = sorted({m for r in app.routes if isinstance(r, Route) and r.methods
+                              and r.path_regex.match(request.url.path) for m in r.methods} - {"HEAD"})
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
             headers["Allow"] = ", ".join(methods)
             message = f"{request.url.path} allows {headers['Allow']}"

@@ -22,7 +22,7 @@ from app.api.routes import (
 from app.domain.camera import CameraState
 
 if TYPE_CHECKING:
-    from app.api.models import RolloutSettingsChange
+    from app.api.models import RolloutChange
     from app.domain.rules import AlertRule
     from app.rollout.decision import Decision
     from app.station.port import StationPort
@@ -101,7 +101,7 @@ class StationBackend:
     def rollout(self) -> dict[str, Any]:
         return self.station.rollout_snapshot().as_dict()
 
-    def update_rollout(self, change: RolloutSettingsChange, actor: str) -> dict[str, Any]:
+    def update_rollout(self, change: RolloutChange, actor: str) -> dict[str, Any]:
         """Apply one change (rollback and advance are steps of their own); raises the rollout's errors."""
         from app.rollout.errors import RolloutSettingsError
 

@@ -233,7 +233,7 @@ def _request(client: ApiClient, op: str, args: argparse.Namespace) -> Response:
     raise _fail(f"unknown operation {op!r}", 2)
 
 
-def _status_line(s: dict) -> str:
+def _status_line(s: dict[str, Any]) -> str:
     fps = f" {s['fps']:.1f} fps" if s.get("fps") is not None and s["state"] == "running" else ""
     pid = f" pid {s['pid']}" if s.get("pid") else ""
     src = f" source {s['source']}" if s.get("source") else ""
@@ -241,8 +241,9 @@ def _status_line(s: dict) -> str:
     return f"{s['camera_id']:>4}  {s['name']}: {s['state']}{active}{pid}{fps}{src}"
 
 
-def _human(op: str, payload: dict) -> str:
-    data, route = payload.get("data"), payload.get("route")
+def _human(op: str, payload: dict[str, Any]) -> str:
+    data: Any = payload.get("data")  # the answer's JSON document
+    route: Any = payload.get("route")
     via = f"  [served by {route['served_by']}: {route['reason']}]" if route else ""
     if op == "list_status":
         lines = [_status_line(s) for s in data["items"]] or ["no cameras"]
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0) and EXIT_USAGE
     try:
-        return args.handler(args)
+        return int(args.handler(args))
     except CliError as e:
         print(f"edge-station: error: {e}", file=sys.stderr)
         return e.code

@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,11 +116,11 @@ class ApiSettings:
         The port: ``port_override`` (``--api-port``), else ``$EDGE_STATION_API_PORT``, else ``api.port``.
         """
         d = cls()
-        env = os.environ if env is None else env
+        environ: Mapping[str, str] = os.environ if env is None else env
         get = stored.get
         port = _as_int(K_PORT, get(K_PORT, d.port), 0, 65535)
-        if env.get(ENV_PORT):
-            port = _as_int(ENV_PORT, env[ENV_PORT], 0, 65535)
+        if environ.get(ENV_PORT):
+            port = _as_int(ENV_PORT, environ[ENV_PORT], 0, 65535)
         if port_override is not None:
             port = _as_int("--api-port", port_override, 0, 65535)
         return cls(
@@ -207,7 +207,7 @@ class EventHub:
                 pass
 
     async def stream(self, kinds: frozenset[str]) -> AsyncIterator[bytes]:
-        q: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        q: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=1000)
         client = (asyncio.get_running_loop(), q)
         with self._lock:
             self._clients.add(client)
@@ -229,7 +229,7 @@ class EventHub:
                 self._clients.discard(client)
 
 
-def _offer(q: asyncio.Queue, item: Any) -> None:
+def _offer(q: asyncio.Queue[tuple[str, bytes] | None], item: tuple[str, bytes] | None) -> None:
     try:
         q.put_nowait(item)
     except asyncio.QueueFull:  # a client that does not read loses events, never blocks the station
@@ -272,7 +272,8 @@ def _protocol_class() -> type:
 
         def _edge_arm(self) -> None:
             if self._edge_deadline is None:
-                self._edge_deadline = self.loop.call_later(self.config.edge_request_timeout, self._edge_expired)
+                timeout: float = self.config.edge_request_timeout  # type: ignore[attr-defined]  # set on the Config below
+                self._edge_deadline = self.loop.call_later(timeout, self._edge_expired)
 
         def _edge_disarm(self) -> None:
             if self._edge_deadline is not None:
@@ -407,7 +408,7 @@ class ApiServer:
         config.edge_request_timeout = self.request_timeout  # type: ignore[attr-defined]
         config.edge_hard_cap = 2 * self.max_connections  # type: ignore[attr-defined]
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the station's, not ours
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the station's, not ours
         self._server = server
         self.events.start()
         self.metrics.start()

@@ -21,7 +21,7 @@ when someone typed a bad value into the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -83,7 +83,7 @@ class KioskSettings:
         d = cls()
         problems: list[str] = []
 
-        def number(key: str, default: float, ok, what: str) -> float:
+        def number(key: str, default: float, ok: Callable[[float], bool], what: str) -> float:
             raw = values.get(key)
             if raw is None:
                 return default
