@@ -11,31 +11,32 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app import APP_NAME, __version__
+from app.cli_common import (
+    EXIT_ALREADY_RUNNING,
+    EXIT_CHECK_FAILED,
+    EXIT_DATA_DIR,
+    EXIT_DATABASE,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+)
+from app.cli_common import add_common as _add_common
 
-# Exit codes (documented in the README).
-EXIT_OK = 0
-EXIT_ERROR = 1        # an operation failed
-EXIT_USAGE = 2        # bad arguments or bad input file
-EXIT_DATABASE = 3     # database cannot be opened, migrated, or is newer than the app
-EXIT_DATA_DIR = 4     # data dir cannot be created or written
-EXIT_CHECK_FAILED = 5  # doctor found a problem
-EXIT_ALREADY_RUNNING = 6  # a station already runs on this data dir
+if TYPE_CHECKING:
+    from app.domain import Camera
+    from app.platform.paths import StationPaths
+    from app.station.port import ApiHandle, StationPort
+    from app.store import Store
+    from app.store.uow import SqlUnitOfWork
 
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_ERROR):
-        super().__init__(message)
-        self.code = code
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                   help="where the station keeps its database, logs and run files "
-                        "(default: $EDGE_STATION_DATA_DIR or the platform's user data dir)")
-    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
-                   help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
+__all__ = [
+    "EXIT_ALREADY_RUNNING", "EXIT_CHECK_FAILED", "EXIT_DATABASE", "EXIT_DATA_DIR", "EXIT_ERROR", "EXIT_OK",
+    "EXIT_USAGE", "CliError", "build_parser", "main",
+]
 
 
 def _seconds(*, positive: bool) -> Callable[[str], float]:
@@ -165,7 +166,7 @@ def _parse_window_args(argv: list[str]) -> argparse.Namespace | None:
     return None if rest else args
 
 
-def _feature_commands() -> list[Callable]:
+def _feature_commands() -> list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]]:
     from app.api.cli import add_cli as api_cli
     from app.evidence.cli import add_cli as evidence_cli
     from app.kiosk.cli import add_cli as kiosk_cli
@@ -173,7 +174,7 @@ def _feature_commands() -> list[Callable]:
     return [_register_rollout, api_cli, kiosk_cli, evidence_cli]
 
 
-def _register_rollout(sub, add_common) -> None:
+def _register_rollout(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     from app.rollout.cli import add_cli
 
     add_cli(sub)
@@ -218,7 +219,7 @@ def _need_sub(p: argparse.ArgumentParser) -> int:
 # ------------------------------------------------------------------ helpers
 
 
-def _paths(args: argparse.Namespace):
+def _paths(args: argparse.Namespace) -> StationPaths:
     from app.platform.paths import PathError, resolve_paths
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
@@ -228,7 +229,7 @@ def _paths(args: argparse.Namespace):
         raise CliError(str(e), EXIT_DATA_DIR) from None
 
 
-def _open_store(args: argparse.Namespace):
+def _open_store(args: argparse.Namespace) -> Store:
     from app.store import StoreError, open_store
 
     paths = _paths(args)
@@ -239,7 +240,7 @@ def _open_store(args: argparse.Namespace):
 
 
 @contextlib.contextmanager
-def _store(args: argparse.Namespace) -> Iterator:
+def _store(args: argparse.Namespace) -> Iterator[Store]:
     """The opened (migrated) store for one command, released when it is done."""
     store = _open_store(args)
     try:
@@ -248,13 +249,20 @@ def _store(args: argparse.Namespace) -> Iterator:
         store.dispose()
 
 
-def _find_camera(uow, ref: str):
+def _find_camera(uow: SqlUnitOfWork, ref: str) -> Camera:
     cam = uow.cameras.get_by_name(ref)
     if cam is None and ref.isdigit():
         cam = uow.cameras.get(int(ref))
     if cam is None:
         raise CliError(f"no camera named or numbered {ref!r}", EXIT_ERROR)
     return cam
+
+
+def _start_api(station: StationPort, port_override: int | None) -> ApiHandle | None:
+    """The local API for the window and headless stations (imported when the station opens, not before)."""
+    from app.api import start_for_station
+
+    return start_for_station(station, port_override)
 
 
 # ------------------------------------------------------------------ commands
@@ -282,12 +290,15 @@ def cmd_window(args: argparse.Namespace) -> int:
     if not preflight(paths.db_url).ready:
         _open_store(args).dispose()
     kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+    import importlib.util
+
+    if importlib.util.find_spec("PySide6") is None:  # the window's toolkit, an installed package
+        raise CliError(f"the window cannot start: PySide6 (Qt) is not installed. Try '{APP_NAME} doctor'.",
+                       EXIT_ERROR)
+    from app.ui.app import run_window  # the app's own window: it fails loudly, never falls back
+
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
                                      api_port=getattr(args, "api_port", None)))
-    try:
-        from app.ui.app import run_window
-    except ImportError as e:
-        raise CliError(f"the window cannot start: {e}. Try '{APP_NAME} doctor'.", EXIT_ERROR) from None
     return run_window(station, kiosk=kiosk)
 
 
@@ -299,7 +310,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     setup_logging(paths.log_dir)
-    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=True,
+    station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
                                      api_port=getattr(args, "api_port", None)))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)
@@ -384,13 +395,15 @@ def cmd_cameras_remove(args: argparse.Namespace) -> int:
     with _store(args) as store:
         with store.uow() as uow:
             cam = _find_camera(uow, args.camera)
-            uow.cameras.remove(cam.id)
+            assert cam.id is not None  # a stored camera has its id
+            camera_id = cam.id
+            uow.cameras.remove(camera_id)
             uow.commit()
-        print(f"removed camera {cam.id}: {cam.name}")
+        print(f"removed camera {camera_id}: {cam.name}")
         if getattr(args, "delete_evidence", False):
             from app.evidence.store import EvidenceStore
 
-            count, freed = EvidenceStore(_paths(args).data_dir / "evidence", store).delete_camera(cam.id)
+            count, freed = EvidenceStore(_paths(args).data_dir / "evidence", store).delete_camera(camera_id)
             print(f"deleted its evidence: {count} files, {freed} bytes")
     return EXIT_OK
 

@@ -3,7 +3,8 @@
 Public names:
 
 * :class:`ApiServer` - ``ApiServer(station, host="127.0.0.1", port=8765, token_path=...)``, ``start()``/``stop()``;
-  ``start_for_station(station)`` starts it as ``api.*`` in the station's settings say (or returns None)
+  ``start_for_station(station, port_override)`` starts it as ``api.*`` in the station's settings say (or returns
+  None); the window and headless stations are handed it as ``StationOptions(api=...)``
 * :class:`ApiClient` - ``ApiClient.for_data_dir(data_dir)`` talks to a running station
 * :func:`openapi_document` - the OpenAPI 3.1 document (also served at ``/api/v1/openapi.json``)
 * :func:`add_cli` (``app.api.cli``) - the ``ctl`` command

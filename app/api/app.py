@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from enum import Enum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app import __version__
 from app.api.backend import CallFailed
@@ -200,9 +202,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 def _mask(cam: Camera) -> dict[str, Any]:
-    from app.store.yaml_io import mask_secrets
+    from app.domain import mask_secrets
 
-    d = to_json(cam)
+    d: dict[str, Any] = to_json(cam)
     d["source"] = mask_secrets(cam.source)
     return d
 
@@ -235,7 +237,7 @@ def build_app(api: ApiServer) -> FastAPI:
             return failure(e.cause, e.route)
         return json_response(status, {"data": to_json(result), "route": to_json(info)}, route_headers(info))
 
-    def admin(op: str, key: str, fn: Any, status: int = 200, detail: dict | None = None) -> Response:
+    def admin(op: str, key: str, fn: Any, status: int = 200, detail: dict[str, Any] | None = None) -> Response:
         """Run a station administration change and audit it (actor ``api``), also when it is refused."""
         try:
             value = fn()
@@ -246,7 +248,7 @@ def build_app(api: ApiServer) -> FastAPI:
         _audit(op, key, "ok", detail)
         return json_response(status, {"data": value})
 
-    def _audit(op: str, key: str, outcome: str, detail: dict | None) -> None:
+    def _audit(op: str, key: str, outcome: str, detail: dict[str, Any] | None) -> None:
         try:
             station.record_admin(op, key=key, outcome=outcome, actor=ACTOR, detail=detail)
         except Exception:
@@ -260,7 +262,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     # -------------------------------------------------------- cameras: the operations
 
-    tags = ["cameras"]
+    tags: list[str | Enum] = ["cameras"]
 
     @app.get(f"{PREFIX}/cameras", operation_id="list_status", summary="Every camera's status", tags=tags,
              response_model=Routed[StatusList], responses=_errors(*OP_ERRORS), dependencies=NoBody)
@@ -271,7 +273,7 @@ def build_app(api: ApiServer) -> FastAPI:
                   query: type[Force] = Force, build: Any = None) -> None:
         build = build or (lambda cid, q: CameraRef(cid))
 
-        def endpoint(id, q):  # noqa: A002 - annotated below (the query model is this route's)
+        def endpoint(id: int, q: Force) -> Response:  # noqa: A002 - annotated again below (the query model is this route's)
             return routed(op, build(id, q), q)
 
         endpoint.__annotations__ = {"id": CamId, "q": Annotated[query, Query()], "return": Response}
@@ -322,14 +324,13 @@ def build_app(api: ApiServer) -> FastAPI:
              summary="Every camera's configuration (passwords masked)", response_model=Data[CameraList],
              responses=_errors(), dependencies=NoBody)
     def list_cameras() -> Response:
-        return read(lambda: {"items": [_mask(c) for c in station.admin.list_cameras()]})
+        return read(lambda: {"items": [_mask(c) for c in station.list_cameras()]})
 
     @app.post(f"{PREFIX}/cameras", operation_id="create_camera", tags=["camera config"], status_code=201,
               summary="Add a camera", response_model=Data[Camera], responses=_errors(409))
     def create_camera(body: CameraIn) -> Response:
         def do() -> Any:
-            cam = station.admin.add_camera(body.to_camera())
-            station.reload_cameras()
+            cam = station.add_camera(body.to_camera())
             return _mask(cam)
         return admin("admin.create_camera", f"camera:{body.name}", do, 201)
 
@@ -363,15 +364,14 @@ def build_app(api: ApiServer) -> FastAPI:
              summary="One camera's configuration (password masked)", response_model=Data[Camera],
              responses=_errors(404), dependencies=NoBody)
     def get_camera(id: CamId) -> Response:  # noqa: A002
-        return read(lambda: _mask(station.admin.get_camera(id)))
+        return read(lambda: _mask(station.get_camera(id)))
 
     @app.patch(f"{PREFIX}/cameras/{{id}}", operation_id="update_camera", tags=["camera config"],
                summary="Change a camera's configuration (a running worker keeps the old one until restarted)",
                response_model=Data[Camera], responses=_errors(404, 409))
     def update_camera(id: CamId, body: CameraChanges) -> Response:  # noqa: A002
         def do() -> Any:
-            cam = station.admin.update_camera(id, body.as_changes(station.admin.get_camera(id)))
-            station.reload_cameras()
+            cam = station.update_camera(id, body.as_changes(station.get_camera(id)))
             return _mask(cam)
         return admin("admin.update_camera", f"camera:{id}", do,
                      detail={"fields": sorted(body.model_fields_set)})
@@ -381,8 +381,7 @@ def build_app(api: ApiServer) -> FastAPI:
                 dependencies=NoBody)
     def delete_camera(id: CamId) -> Response:  # noqa: A002
         def do() -> Any:
-            station.admin.remove_camera(id)
-            station.reload_cameras()
+            station.remove_camera(id)
             return {"deleted": id}
         return admin("admin.delete_camera", f"camera:{id}", do)
 
@@ -410,7 +409,7 @@ def build_app(api: ApiServer) -> FastAPI:
     @app.get(f"{PREFIX}/alerts/rules/{{id}}", operation_id="get_rule", tags=tags, summary="One alert rule",
              response_model=Data[AlertRule], responses=_errors(404), dependencies=NoBody)
     def get_rule(id: RuleId) -> Response:  # noqa: A002
-        return read(lambda: to_json(station.admin.get_rule(id)))
+        return read(lambda: to_json(station.get_rule(id)))
 
     @app.put(f"{PREFIX}/alerts/rules/{{id}}", operation_id="update_rule", tags=tags, summary="Change an alert rule",
              response_model=Routed[RuleResult], responses=_errors(*OP_ERRORS))
@@ -422,14 +421,14 @@ def build_app(api: ApiServer) -> FastAPI:
                 responses=_errors(404), dependencies=NoBody)
     def delete_rule(id: RuleId) -> Response:  # noqa: A002
         def do() -> Any:
-            station.admin.delete_rule(id)
+            station.delete_rule(id)
             return {"deleted": id}
         return admin("admin.delete_rule", f"rule:{id}", do)
 
     def make_toggle(enabled: bool) -> Any:
-        def toggle(id):  # noqa: A002 - annotated below
+        def toggle(id: int) -> Response:  # noqa: A002 - annotated again below
             return admin(f"admin.{'enable' if enabled else 'disable'}_rule", f"rule:{id}",
-                         lambda: to_json(station.admin.set_rule_enabled(id, enabled)))
+                         lambda: to_json(station.set_rule_enabled(id, enabled)))
 
         toggle.__annotations__ = {"id": RuleId, "return": Response}
         toggle.__name__ = f"{'enable' if enabled else 'disable'}_rule"
@@ -517,7 +516,7 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def resume_rollout(body: Annotated[RolloutResume, Body()]) -> Response:
         try:
-            settings = backend.router.settings
+            settings = station.rollout_settings()
             names = ("rules", "cameras") if body.track == "all" else (body.track,)
             if not any(settings.track(n).latched for n in names):
                 raise HttpError(409, "invalid_state", f"nothing to resume: the {body.track} track is not "
@@ -539,10 +538,10 @@ def build_app(api: ApiServer) -> FastAPI:
               response_model=Data[dict[str, Any]], responses=_errors(409))
     def file_problem_report(body: Annotated[ProblemReportIn, Body()]) -> Response:
         try:
-            problems = []
+            problems: list[FieldError] = []
             if body.camera_id is not None and station.camera(body.camera_id) is None:
                 problems.append(FieldError("camera_id", f"there is no camera {body.camera_id}"))
-            if body.rule_id is not None and body.rule_id not in {r.id for r in station.admin.list_rules()}:
+            if body.rule_id is not None and body.rule_id not in {r.id for r in station.list_rules()}:
                 problems.append(FieldError("rule_id", f"there is no rule {body.rule_id}"))
             if problems:
                 raise ValidationError(problems, subject="problem report")
@@ -635,9 +634,8 @@ def build_app(api: ApiServer) -> FastAPI:
                    405: f"{request.url.path} does not allow {request.method}"}.get(exc.status_code, str(exc.detail))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of every route on this path, not only the first's
-            methods = sorted({m for r in app.routes if getattr(r, "methods", None) and
-                              getattr(r, "path_regex", None) is not None and r.path_regex.match(request.url.path)
-                              for m in r.methods} - {"HEAD"})
+            methods = sorted({m for r in app.routes if isinstance(r, Route) and r.methods
+                              and r.path_regex.match(request.url.path) for m in r.methods} - {"HEAD"})
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
             headers["Allow"] = ", ".join(methods)
             message = f"{request.url.path} allows {headers['Allow']}"

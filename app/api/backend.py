@@ -1,18 +1,15 @@
 """What the API needs from the station, behind one small adapter.
 
-:class:`StationBackend` calls operations through the station's rollout router
-(``station.call_with_decision``, or the ``router=`` given) and reports the
-routing decision; reads and changes the rollout through the router; and
-assembles the health document.
+:class:`StationBackend` calls operations through the station's facade
+(``station.call_with_decision``) and reports the routing decision; reads and
+changes the rollout through the facade; and assembles the health document.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
-from sqlalchemy import text
+from typing import TYPE_CHECKING, Any
 
 from app.api.routes import (
     CameraHealth,
@@ -23,7 +20,12 @@ from app.api.routes import (
     SupervisorHealth,
 )
 from app.domain.camera import CameraState
-from app.store.db import storage_health
+
+if TYPE_CHECKING:
+    from app.api.models import RolloutChange
+    from app.domain.rules import AlertRule
+    from app.rollout.decision import Decision
+    from app.station.port import StationPort
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ _BAD_STATES = {CameraState.FAILED: "worker failed", CameraState.BACKOFF: "worker
                CameraState.STALLED: "stream stalled"}
 
 
-def route_info(op: str, decision: Any) -> RouteInfo:
+def route_info(op: str, decision: Decision) -> RouteInfo:
     return RouteInfo(operation=op, path=decision.path, reason=decision.reason, served_by=decision.served_by,
                      forced=bool(decision.forced), fallback=bool(decision.fallback),
                      fallback_cause=decision.fallback_cause or "", key=decision.key or "",
@@ -49,30 +51,23 @@ class CallFailed(Exception):
 
 
 class StationBackend:
-    def __init__(self, station: Any, router: Any = None):
+    def __init__(self, station: StationPort):
         self.station = station
-        self._router = router
 
     # ------------------------------------------------------------ routing
 
-    @property
-    def router(self) -> Any:
-        return self._router if self._router is not None else self.station.router
-
     def call(self, op: str, request: Any, force: str | None, actor: str) -> tuple[Any, RouteInfo]:
         """Run an operation; raises :class:`CallFailed` (with the decision) when it raised."""
-        router = self.router
-        runner = router.call_with_decision if self._router is not None else self.station.call_with_decision
         try:
-            result, decision = runner(op, request, force=force, actor=actor)
+            result, decision = self.station.call_with_decision(op, request, force=force, actor=actor)
         except Exception as e:
             # The router keeps the decision of this thread's last call, also when it raised (the
             # operation names are the route table's, so deciding itself cannot fail here).
-            last = getattr(router, "last_decision", None)
+            last = self.station.last_decision()
             raise CallFailed(e, route_info(op, last) if last is not None else None) from e
         return result, route_info(op, decision)
 
-    def list_rules(self, force: str | None) -> tuple[list[Any], RouteInfo]:
+    def list_rules(self, force: str | None) -> tuple[list[AlertRule], RouteInfo]:
         """Every alert rule, read by the legacy or the domain implementation.
 
         Not one of the thirteen operations and not bucketed: legacy while the rules track is
@@ -81,7 +76,7 @@ class StationBackend:
         """
         on, percent, latched = False, 0, False
         try:
-            t = self.router.settings.track("rules")  # the rules track governs rule reads too
+            t = self.station.rollout_settings().track("rules")  # the rules track governs rule reads too
             on, percent, latched = bool(t.use_domain), int(t.percent), bool(t.latched)
         except Exception:
             on, percent, latched = False, 0, False
@@ -96,8 +91,7 @@ class StationBackend:
         info = RouteInfo(operation="list_rules", path=path, reason=reason, served_by=path,
                          forced=force is not None, percent=percent if force is None else 0)
         try:
-            rules = (self.station.admin.list_rules() if path == "domain"
-                     else self.station.legacy_ops.list_rules())
+            rules = self.station.list_rules(via=path)
         except Exception as e:
             raise CallFailed(e, info) from e
         return rules, info
@@ -105,9 +99,9 @@ class StationBackend:
     # ------------------------------------------------------------ rollout
 
     def rollout(self) -> dict[str, Any]:
-        return self.router.snapshot().as_dict()
+        return self.station.rollout_snapshot().as_dict()
 
-    def update_rollout(self, change: Any, actor: str) -> dict[str, Any]:
+    def update_rollout(self, change: RolloutChange, actor: str) -> dict[str, Any]:
         """Apply one change (rollback and advance are steps of their own); raises the rollout's errors."""
         from app.rollout.errors import RolloutSettingsError
 
@@ -116,31 +110,31 @@ class StationBackend:
                                              change.shadow_rate, change.thresholds))]
         if sum(bool(s) for s in steps) != 1:
             raise RolloutSettingsError("give exactly one of: settings to change, rollback=true, advance=true")
-        router = self.router
+        station = self.station
         track = change.track or "all"
         if change.rollback:
-            router.rollback(track=track, actor=actor, reason=change.reason or "rollback through the API")
+            station.rollout_rollback(track=track, actor=actor, reason=change.reason or "rollback through the API")
         elif change.advance:
-            router.advance(actor=actor, track=change.track if change.track != "all" else None,
-                           override_reason=change.override_reason)
+            station.rollout_advance(actor=actor, track=change.track if change.track != "all" else None,
+                                    override_reason=change.override_reason)
         else:
             if change.use_domain is not None or change.percent is not None:
-                router.set(use_domain=change.use_domain, percent=change.percent, actor=actor, track=track,
-                           reason=change.reason or "set through the API", override_reason=change.override_reason)
-            options: dict[str, Any] = dict(change.thresholds or {})
+                station.rollout_set(use_domain=change.use_domain, percent=change.percent, actor=actor, track=track,
+                                    reason=change.reason or "set through the API",
+                                    override_reason=change.override_reason)
+            options: dict[str, object] = dict(change.thresholds or {})
             if change.auto_rollback is not None:
                 options["auto_rollback"] = change.auto_rollback
             if change.shadow_rate is not None:
                 options["shadow_rate"] = change.shadow_rate
             if options:
-                router.set_options(options, actor=actor)
+                station.rollout_options(options, actor=actor)
         return self.rollout()
 
     def rollout_health(self) -> RolloutHealth:
-        router = self.router
         try:
-            s = router.settings
-            verdict = router.current_health()  # the router's own verdict: its failure limit applies
+            s = self.station.rollout_settings()
+            verdict = self.station.rollout_health()  # the router's own verdict: its failure limit applies
         except Exception as e:
             log.exception("rollout health failed")
             return RolloutHealth(verdict="unknown", use_domain=False, percent=0, latched=False,
@@ -152,10 +146,9 @@ class StationBackend:
 
     def health(self) -> HealthDocument:
         db = self._database_health()
-        sup = self.station.supervisor
         try:
-            sup_ok = sup is not None and bool(sup.running)
-            workers = len(sup.statuses()) if sup is not None else 0
+            sup_ok = self.station.supervisor_running()
+            workers = self.station.worker_count()
             sup_health = SupervisorHealth(ok=sup_ok, workers=workers,
                                           error=None if sup_ok else "the supervisor is not running")
         except Exception as e:
@@ -173,23 +166,9 @@ class StationBackend:
                               cameras=cameras, rollout=rollout)
 
     def _database_health(self) -> DatabaseHealth:
-        store = self.station.store
-        if store is None:
-            return DatabaseHealth(ok=False, dialect="", error="the database is closed")
-        dialect = store.engine.dialect.name
-        t0 = time.perf_counter()
-        try:
-            with store.engine.connect() as conn:
-                conn.execute(text("SELECT 1")).scalar()
-        except Exception as e:
-            return DatabaseHealth(ok=False, dialect=dialect, error=f"{type(e).__name__}: {e}"[:300])
-        latency_ms = (time.perf_counter() - t0) * 1000.0
-        storage = storage_health(store.engine)
-        problem = storage["problem"]
-        full = problem is not None and str(problem).startswith("disk full")
-        return DatabaseHealth(ok=not full, dialect=dialect, latency_ms=latency_ms,
-                              error=str(problem) if full else None, free_bytes=storage["free_bytes"],
-                              problem=problem)
+        c = self.station.database_check()
+        return DatabaseHealth(ok=c.ok, dialect=c.dialect, latency_ms=c.latency_ms, error=c.error,
+                              free_bytes=c.free_bytes, problem=c.problem)
 
     def _camera_health(self) -> list[CameraHealth]:
         out = []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
+from app.cli_common import EXIT_ERROR, EXIT_USAGE, CliError, add_common
 
 #: ctl name -> (operation or endpoint, needs a target)
 COMMANDS: dict[str, tuple[str, bool]] = {
@@ -53,11 +54,7 @@ _CAMERA_ACTIONS = {"camera_status": "status", "start_camera": "start", "stop_cam
                    "camera_stats": "stats"}
 
 
-def _fail(message: str, code: int = 1) -> Exception:
-    try:
-        from app.cli import CliError
-    except ImportError:  # pragma: no cover - app.cli is always there in the app
-        return SystemExit(f"edge-station: error: {message}")
+def _fail(message: str, code: int = EXIT_ERROR) -> CliError:
     return CliError(message, code)
 
 
@@ -236,7 +233,7 @@ def _request(client: ApiClient, op: str, args: argparse.Namespace) -> Response:
     raise _fail(f"unknown operation {op!r}", 2)
 
 
-def _status_line(s: dict) -> str:
+def _status_line(s: dict[str, Any]) -> str:
     fps = f" {s['fps']:.1f} fps" if s.get("fps") is not None and s["state"] == "running" else ""
     pid = f" pid {s['pid']}" if s.get("pid") else ""
     src = f" source {s['source']}" if s.get("source") else ""
@@ -244,8 +241,9 @@ def _status_line(s: dict) -> str:
     return f"{s['camera_id']:>4}  {s['name']}: {s['state']}{active}{pid}{fps}{src}"
 
 
-def _human(op: str, payload: dict) -> str:
-    data, route = payload.get("data"), payload.get("route")
+def _human(op: str, payload: dict[str, Any]) -> str:
+    data: Any = payload.get("data")  # the answer's JSON document
+    route: Any = payload.get("route")
     via = f"  [served by {route['served_by']}: {route['reason']}]" if route else ""
     if op == "list_status":
         lines = [_status_line(s) for s in data["items"]] or ["no cameras"]
@@ -337,17 +335,15 @@ def cmd_verify_live(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``ctl`` on its own (``python -m app.api.cli ...``), with the app's error handling."""
-    from app.cli import EXIT_USAGE, CliError, _add_common
-
     parser = argparse.ArgumentParser(prog="edge-station")
     sub = parser.add_subparsers(dest="command")
-    add_cli(sub, _add_common)
+    add_cli(sub, add_common)
     try:
         args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
     except SystemExit as e:
         return int(e.code or 0) and EXIT_USAGE
     try:
-        return args.handler(args)
+        return int(args.handler(args))
     except CliError as e:
         print(f"edge-station: error: {e}", file=sys.stderr)
         return e.code

@@ -66,12 +66,14 @@ class Response:
         return self.json["data"]
 
     @property
-    def route(self) -> dict | None:
-        return self.json.get("route")
+    def route(self) -> dict[str, Any] | None:
+        route: dict[str, Any] | None = self.json.get("route")
+        return route
 
     @property
-    def error(self) -> dict | None:
-        return self.json.get("error") if not self.ok else None
+    def error(self) -> dict[str, Any] | None:
+        error: dict[str, Any] | None = self.json.get("error") if not self.ok else None
+        return error
 
 
 class ApiClient:

@@ -28,7 +28,7 @@ class ApiConfigError(ApiError):
 class HttpError(ApiError):
     """An answer other than success, with its HTTP status and stable code."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict | None = None,
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -42,6 +42,6 @@ def route_headers(info: Any) -> dict[str, str]:
     return {"X-Edge-Path": info.served_by, "X-Edge-Reason": info.reason}
 
 
-def error_payload(code: str, message: str, details: dict | None, info: Any) -> dict[str, Any]:
+def error_payload(code: str, message: str, details: dict[str, Any] | None, info: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": to_json(details or {})},
             "route": to_json(info) if info is not None else None}

@@ -9,6 +9,7 @@ its post-roll to write never blocks the event loop.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import FastAPI, Query
@@ -68,7 +69,7 @@ def evidence_status(e: Exception, blocked: bool) -> tuple[int, str]:
 def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
     """Add the evidence routes to the station's API (called once by ``build_app``)."""
     station = api.station
-    tags = ["alerts"]
+    tags: list[str | Enum] = ["alerts"]
 
     def _event_or_404(event_id: int) -> None:
         station.alert_event(event_id)  # NotFound: 404
@@ -133,7 +134,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
         _audit("admin.save_clip", id, "ok", {**detail, "evidence_id": ev.id})
         return json_response(201, {"data": to_json(ev)})
 
-    def _audit(op: str, camera_id: int, outcome: str, detail: dict) -> None:
+    def _audit(op: str, camera_id: int, outcome: str, detail: dict[str, Any]) -> None:
         try:
             station.record_admin(op, key=f"camera:{camera_id}", outcome=outcome, actor=ACTOR, detail=detail)
         except Exception:

@@ -108,7 +108,7 @@ class Guard:
         self.app = app
         self.server = server
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -116,7 +116,7 @@ class Guard:
         status = [500]
         close = [False]
 
-        async def send_wrapped(message: dict) -> None:
+        async def send_wrapped(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 headers = list(message.get("headers", ())) + _EXTRA_HEADERS
@@ -142,18 +142,19 @@ class Guard:
             return
         done = [False]
 
-        async def replay() -> dict:
+        async def replay() -> dict[str, Any]:
             if not done[0]:
                 done[0] = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            message: dict[str, Any] = await receive()
+            return message
 
         try:
             await self.app(scope, replay, send_wrapped)
         finally:
             self._observe(scope, method, status[0], t0)
 
-    def _observe(self, scope: dict, method: str, status: int, t0: float) -> None:
+    def _observe(self, scope: dict[str, Any], method: str, status: int, t0: float) -> None:
         route = scope.get("route")
         name = getattr(route, "name", None) or getattr(route, "operation_id", None) or "unmatched"
         try:

@@ -11,7 +11,8 @@ Answers are the operations' result dataclasses, wrapped in ``{"data": ..., "rout
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -48,15 +49,17 @@ def _json_int(v: Any) -> Any:
     return v
 
 
-def JsonInt(**bounds: Any) -> Any:  # noqa: N802 - used as a type
-    """An integer field with bounds (the bounds on the integer itself, so the document states them)."""
-    return Annotated[int, Field(**bounds), BeforeValidator(_json_int)]
+#: an integer field's JSON rule; written as ``Annotated[int, Field(<bounds>), JSON_INT]`` (the bounds on
+#: the integer itself, so the document states them)
+JSON_INT = BeforeValidator(_json_int)
 
-
-Id = JsonInt(ge=1, le=INT64_MAX, description="a positive 64-bit id")
+Id = Annotated[int, Field(ge=1, le=INT64_MAX, description="a positive 64-bit id"), JSON_INT]
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=SECONDS_MAX)]
-Metric = Literal[tuple(sorted(METRICS))]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the names are known when the app runs, not to a type checker
+    Metric = str
+else:
+    Metric = Literal[tuple(sorted(METRICS))]
 
 _DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
 _HM = "(?:[01]?[0-9]|2[0-3]):[0-5][0-9]"
@@ -240,13 +243,13 @@ class RuleUpdate(Strict):
 class MotionIn(Strict):
     enabled: StrictBool = True
     threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = 0.02
-    warmup_frames: JsonInt(ge=0, le=1000) = 10
+    warmup_frames: Annotated[int, Field(ge=0, le=1000), JSON_INT] = 10
 
 
 class MotionPatch(Strict):
     enabled: StrictBool = Optional()
     threshold: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = Optional()
-    warmup_frames: JsonInt(ge=0, le=1000) = Optional()
+    warmup_frames: Annotated[int, Field(ge=0, le=1000), JSON_INT] = Optional()
 
 
 CameraName = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=CAMERA_NAME_PATTERN)]
@@ -322,17 +325,14 @@ def _thresholds_model() -> type[BaseModel]:
     """The rollout thresholds a change may set, each with the range the rollout enforces."""
     from pydantic import create_model
 
-    try:
-        from app.rollout.settings import Thresholds
+    from app.rollout.settings import Thresholds
 
-        limits = dict(Thresholds._LIMITS)
-        defaults = {f: getattr(Thresholds(), f) for f in limits}
-    except (ImportError, AttributeError):  # pragma: no cover - the rollout's own check still applies
-        limits, defaults = {}, {}
+    limits = dict(Thresholds._LIMITS)
+    defaults = {f: getattr(Thresholds(), f) for f in limits}
     fields_: dict[str, Any] = {}
     for name, (low, high) in limits.items():
         if isinstance(defaults.get(name), int) and not isinstance(defaults.get(name), bool):
-            tp: Any = JsonInt(ge=int(low), le=int(high))
+            tp: Any = Annotated[int, Field(ge=int(low), le=int(high)), JSON_INT]
         else:
             tp = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
         fields_[name] = (tp, Optional())
@@ -340,7 +340,10 @@ def _thresholds_model() -> type[BaseModel]:
                         **fields_)
 
 
-RolloutThresholds = _thresholds_model()
+if TYPE_CHECKING:  # built from the rollout's limits when the app runs
+    RolloutThresholds = BaseModel
+else:
+    RolloutThresholds = _thresholds_model()
 _ROLLOUT_SETTINGS = ("use_domain", "percent", "auto_rollback", "shadow_rate", "thresholds")
 
 
@@ -362,8 +365,8 @@ class ProblemReportIn(Strict):
 
     track: Literal["rules", "cameras"]
     text: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"\S")]
-    camera_id: Id | None = None  # type: ignore[valid-type]
-    rule_id: Id | None = None  # type: ignore[valid-type]
+    camera_id: Id | None = None
+    rule_id: Id | None = None
     operator: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
 
 
@@ -381,10 +384,10 @@ class RolloutSettingsChange(Strict):
                               json_schema_extra={"anyOf": [{"required": [f]} for f in _ROLLOUT_SETTINGS]})
 
     use_domain: StrictBool = Optional()
-    percent: JsonInt(ge=0, le=100) = Optional()
+    percent: Annotated[int, Field(ge=0, le=100), JSON_INT] = Optional()
     auto_rollback: StrictBool = Optional()
     shadow_rate: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)] = Optional()
-    thresholds: RolloutThresholds = Optional()  # type: ignore[valid-type]
+    thresholds: RolloutThresholds = Optional()
     reason: Annotated[StrictStr, Field(max_length=500)] = ""
     track: TrackName = Optional()  # default: both tracks
     override_reason: OverrideReason = Optional()  # raise a share although the gate holds (audited)
@@ -430,7 +433,9 @@ class RolloutAdvance(Strict):
 def _rollout_kind(v: Any) -> str:
     if isinstance(v, dict):
         return "rollback" if "rollback" in v else "advance" if "advance" in v else "settings"
-    return {RolloutRollback: "rollback", RolloutAdvance: "advance"}.get(type(v), "settings")
+    if isinstance(v, RolloutRollback):
+        return "rollback"
+    return "advance" if isinstance(v, RolloutAdvance) else "settings"
 
 
 #: exactly one kind of change: settings, a rollback or an advance
@@ -443,14 +448,25 @@ RolloutUpdate = Annotated[
 UNION_TAGS = frozenset({"rollback", "advance", "settings"})
 
 
-def rollout_change(body: Any) -> Any:
-    """The change as the backend reads it (every attribute present)."""
-    from types import SimpleNamespace
+@dataclass(frozen=True)
+class RolloutChange:
+    """One change of the rollout as the backend reads it (every field present)."""
 
-    d = {"use_domain": None, "percent": None, "auto_rollback": None, "shadow_rate": None, "thresholds": None,
-         "rollback": False, "advance": False, "reason": "", "track": None, "override_reason": None,
-         **body.change()}
-    return SimpleNamespace(**d)
+    use_domain: bool | None = None
+    percent: int | None = None
+    auto_rollback: bool | None = None
+    shadow_rate: float | None = None
+    thresholds: dict[str, Any] | None = None
+    rollback: bool = False
+    advance: bool = False
+    reason: str = ""
+    track: str | None = None
+    override_reason: str | None = None
+
+
+def rollout_change(body: RolloutSettingsChange | RolloutRollback | RolloutAdvance) -> RolloutChange:
+    """The change as the backend reads it (every field present)."""
+    return RolloutChange(**body.change())
 
 
 class Acknowledge(Strict):
@@ -459,9 +475,9 @@ class Acknowledge(Strict):
     by: Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")] = "api"
 
 
-_Port = JsonInt(ge=0, le=65535)
-_MaxBody = JsonInt(ge=1024, le=16 * 1024 * 1024)
-_MaxConnections = JsonInt(ge=4, le=512)
+_Port = Annotated[int, Field(ge=0, le=65535), JSON_INT]
+_MaxBody = Annotated[int, Field(ge=1024, le=16 * 1024 * 1024), JSON_INT]
+_MaxConnections = Annotated[int, Field(ge=4, le=512), JSON_INT]
 _Timeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=300)]
 _Language = Annotated[StrictStr, Field(max_length=20, pattern=r"^[A-Za-z_]*$")]
 
@@ -486,7 +502,8 @@ class SettingsUpdate(Strict):
         return self
 
     def as_values(self) -> dict[str, Any]:
-        return {type(self).model_fields[k].alias: getattr(self, k) for k in self.model_fields_set}
+        fields = type(self).model_fields
+        return {fields[k].alias or k: getattr(self, k) for k in self.model_fields_set}
 
 
 # ---------------------------------------------------------------- answers
@@ -494,10 +511,16 @@ class SettingsUpdate(Strict):
 T = TypeVar("T")
 
 
-class ErrorInfo(BaseModel):
-    code: Literal[tuple(c.value for c in ErrorCode) + (  # type: ignore[misc]
+if TYPE_CHECKING:  # the operations' codes and the HTTP layer's own, known when the app runs
+    ErrorCodeName = str
+else:
+    ErrorCodeName = Literal[tuple(c.value for c in ErrorCode) + (
         "bad_request", "unauthorized", "forbidden", "method_not_allowed", "length_required",
         "payload_too_large", "unsupported_media_type", "internal")]
+
+
+class ErrorInfo(BaseModel):
+    code: ErrorCodeName
     message: str
     details: dict[str, Any]
 

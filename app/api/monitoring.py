@@ -10,8 +10,7 @@ prometheus-client's ``generate_latest``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -56,7 +55,6 @@ class StationCollector(Collector):
                                        labels=labels)
         cpu = GaugeMetricFamily(f"{NS}_camera_cpu_percent", "worker CPU use", labels=labels)
         rss = GaugeMetricFamily(f"{NS}_camera_rss_bytes", "worker resident memory", labels=labels)
-        sup = station.supervisor
         for st in statuses:
             lv = [str(st.camera_id), st.name]
             up.add_metric(lv, 1.0 if st.state is CameraState.RUNNING and st.source == "up" else 0.0)
@@ -72,13 +70,11 @@ class StationCollector(Collector):
                 uptime.add_metric(lv, st.uptime)
             if st.motion is not None:
                 motion.add_metric(lv, st.motion)
-            if sup is not None and st.pid is not None:
-                stats = sup.stats(st.camera_id)
+            if st.pid is not None:
+                stats = station.worker_stats(st.camera_id)
                 if stats is not None:
-                    if getattr(stats, "cpu_percent", None) is not None:
-                        cpu.add_metric(lv, float(stats.cpu_percent))
-                    if getattr(stats, "rss_bytes", None) is not None:
-                        rss.add_metric(lv, float(stats.rss_bytes))
+                    cpu.add_metric(lv, float(stats.cpu_percent))
+                    rss.add_metric(lv, float(stats.rss_bytes))
         yield from (up, active, state, fps, age, uptime, motion, restarts, cpu, rss)
 
     # ------------------------------------------------------------ the station's metrics registry
@@ -86,8 +82,8 @@ class StationCollector(Collector):
     def _series(self) -> Iterator[Metric]:
         """Latest values of the station's series (station CPU/memory/disk/temperature, per-camera
         figures the camera families above do not have, per-op rollout series), as gauges."""
-        registry = getattr(self.backend.station, "metrics", None)
-        if registry is None or not hasattr(registry, "keys"):
+        registry = self.backend.station.metrics_reader()
+        if registry is None:
             return
         families: dict[tuple[str, tuple[str, ...]], GaugeMetricFamily] = {}
         for name, labels in registry.keys():
@@ -105,8 +101,8 @@ class StationCollector(Collector):
             if fam is None:
                 if any(m == metric for m, _ in families):
                     continue  # one label set per family
-                info = registry.info(name) if hasattr(registry, "info") else None
-                help_ = (getattr(info, "help", "") or name) + (f" ({info.unit})" if getattr(info, "unit", "") else "")
+                info = registry.info(name)
+                help_ = (info.help or name) + (f" ({info.unit})" if info.unit else "")
                 fam = families[(metric, label_names)] = GaugeMetricFamily(metric, help_, labels=list(label_names))
             fam.add_metric([v for _, v in labels], float(sample[1]) * factor)
         yield from families.values()
@@ -114,7 +110,7 @@ class StationCollector(Collector):
     # ------------------------------------------------------------ rollout, per path
 
     def _rollout(self) -> Iterator[Metric]:
-        router = self.backend.router
+        station = self.backend.station
         health = self.backend.rollout_health()
         yield GaugeMetricFamily(f"{NS}_rollout_use_domain", "the master toggle", value=float(health.use_domain))
         yield GaugeMetricFamily(f"{NS}_rollout_percent", "the target domain share in percent",
@@ -124,9 +120,6 @@ class StationCollector(Collector):
         for v in ("ok", "alert", "inconclusive", "unknown"):
             verdict.add_metric([v], 1.0 if health.verdict == v else 0.0)
         yield verdict
-        metrics = getattr(router, "metrics", None) if router is not None else None
-        if metrics is None:
-            return
         labels = ["op", "path"]
         fams = {k: CounterMetricFamily(f"{NS}_operation_{k}", help_, labels=labels) for k, help_ in (
             ("calls", "operation calls since the station started"),
@@ -134,11 +127,13 @@ class StationCollector(Collector):
             ("fallbacks", "calls served by legacy after the domain path failed"),
             ("answers", "calls answered with an operation error (not a failure)"),
         )}
-        for (op, path), cell in list(getattr(metrics, "totals", {}).items()):
-            for k, fam in fams.items():
-                fam.add_metric([op, path], float(getattr(cell, k)))
+        for (op, path), counts in station.operation_counts().items():
+            fams["calls"].add_metric([op, path], float(counts.calls))
+            fams["errors"].add_metric([op, path], float(counts.errors))
+            fams["fallbacks"].add_metric([op, path], float(counts.fallbacks))
+            fams["answers"].add_metric([op, path], float(counts.answers))
         yield from fams.values()
-        window = metrics.summary()
+        window = station.operation_window()
         wcalls = GaugeMetricFamily(f"{NS}_operation_window_calls", f"calls in the last {window.window_s:g} s",
                                    labels=labels)
         for op, paths in window.per_op.items():
@@ -154,22 +149,18 @@ class StationCollector(Collector):
 
     def _alerts(self) -> Iterator[Metric]:
         station = self.backend.station
-        engine = _alert_engine(station)
         rules = GaugeMetricFamily(f"{NS}_alert_rules", "alert rules in the database", labels=["enabled"])
-        store = station.store
-        if store is not None:
-            with store.uow() as uow:
-                all_rules = uow.rules.list()
-            rules.add_metric(["true"], float(sum(1 for r in all_rules if r.enabled)))
-            rules.add_metric(["false"], float(sum(1 for r in all_rules if not r.enabled)))
+        all_rules = station.list_rules()
+        rules.add_metric(["true"], float(sum(1 for r in all_rules if r.enabled)))
+        rules.add_metric(["false"], float(sum(1 for r in all_rules if not r.enabled)))
         yield rules
-        if engine is None:
+        if not station.alerts_running():
             return
         firing = GaugeMetricFamily(f"{NS}_alerts_firing", "alert instances firing now", labels=["severity"])
         pending = GaugeMetricFamily(f"{NS}_alerts_pending", "alert instances pending now", labels=["severity"])
         counts: dict[tuple[str, str], int] = {}
-        for st in engine.statuses():
-            key = (str(getattr(st, "state", "")), str(getattr(st, "severity", "")))
+        for st in station.alert_statuses():
+            key = (str(st.state), str(st.severity))
             counts[key] = counts.get(key, 0) + 1
         for sev in ("info", "warning", "critical"):
             firing.add_metric([sev], float(counts.get(("firing", sev), 0)))
@@ -197,14 +188,6 @@ def _prom_unit(name: str) -> tuple[str, float]:
     return name, 1.0
 
 
-def _alert_engine(station: Any) -> Any:
-    for name in ("alerts", "alert_engine"):
-        engine = getattr(station, name, None)
-        if engine is not None and hasattr(engine, "statuses"):
-            return engine
-    return None
-
-
 #: latency buckets (seconds) of the API and of the operations
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -225,23 +208,21 @@ class ApiMetrics:
                                     ["op", "path"], registry=self.registry, buckets=BUCKETS)
         for op in OPERATIONS:  # known label sets appear at zero before the first call
             self.latency.labels(op)
-        self._source = None
-        try:
-            router = backend.router
-        except AttributeError:
-            router = None
-        source = getattr(router, "metrics", None)
-        if source is not None and isinstance(getattr(source, "observers", None), list):
-            source.observers.append(self._on_call)
-            self._source = source
+        self._backend = backend
+        self._unobserve: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Observe every routed call (API or not) from now on."""
+        if self._unobserve is None:
+            self._unobserve = self._backend.station.observe_operations(self._on_call)
 
     def _on_call(self, op: str, path: str, seconds: float) -> None:
         self.operations.labels(op, path).observe(seconds)
 
     def close(self) -> None:
-        if self._source is not None and self._on_call in self._source.observers:
-            self._source.observers.remove(self._on_call)
-        self._source = None
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

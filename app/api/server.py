@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,8 @@ from app.api.monitoring import ApiMetrics
 from app.api.token import TOKEN_FILENAME, ensure_token, rotate_token
 
 if TYPE_CHECKING:
-    from app.station import Station
+    from app.station.events import StationEvent
+    from app.station.port import StationPort
 
 log = logging.getLogger("edge_station.api")
 
@@ -115,11 +116,11 @@ class ApiSettings:
         The port: ``port_override`` (``--api-port``), else ``$EDGE_STATION_API_PORT``, else ``api.port``.
         """
         d = cls()
-        env = os.environ if env is None else env
+        environ: Mapping[str, str] = os.environ if env is None else env
         get = stored.get
         port = _as_int(K_PORT, get(K_PORT, d.port), 0, 65535)
-        if env.get(ENV_PORT):
-            port = _as_int(ENV_PORT, env[ENV_PORT], 0, 65535)
+        if environ.get(ENV_PORT):
+            port = _as_int(ENV_PORT, environ[ENV_PORT], 0, 65535)
         if port_override is not None:
             port = _as_int("--api-port", port_override, 0, 65535)
         return cls(
@@ -134,21 +135,20 @@ class ApiSettings:
         )
 
     @classmethod
-    def from_store(cls, store: Any, port_override: int | None = None) -> ApiSettings:
-        with store.uow() as uow:
-            stored = uow.settings.all()
-        return cls.parse(stored, port_override=port_override)
+    def from_station(cls, station: StationPort, port_override: int | None = None) -> ApiSettings:
+        return cls.parse(station.get_settings(), port_override=port_override)
 
 
-def start_for_station(station: Any) -> ApiServer | None:
-    """Start the API as the station's settings configure it (the station calls this when it opens).
+def start_for_station(station: StationPort, port_override: int | None = None) -> ApiServer | None:
+    """Start the API as the station's settings configure it (the station calls this when it opens;
+    ``port_override`` is ``--api-port``).
 
     Returns None when ``api.enabled`` is off, or when the API cannot start (a busy port, a
     refused address, a setting of the wrong type): that is logged as an error and the station
     runs on without it.
     """
     try:
-        server = ApiServer.from_settings(station)
+        server = ApiServer.from_settings(station, port_override=port_override)
         return server.start() if server is not None else None
     except (ApiError, OSError, ValueError) as e:
         log.error("the local API is not available: %s", e)
@@ -173,15 +173,15 @@ def is_loopback(host: str) -> bool:
 class EventHub:
     """The station's events (state changes, camera list, alerts, settings) to every SSE client."""
 
-    def __init__(self, station: Station):
+    def __init__(self, station: StationPort):
         self.station = station
-        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[tuple[str, bytes] | None]]] = set()
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self.closed = False
 
     def start(self) -> None:
-        if hasattr(self.station, "subscribe"):
+        if self._unsubscribe is None:
             self._unsubscribe = self.station.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -194,7 +194,7 @@ class EventHub:
         for loop, q in clients:
             loop.call_soon_threadsafe(q.put_nowait, None)
 
-    def _on_event(self, ev: Any) -> None:  # a station thread
+    def _on_event(self, ev: StationEvent) -> None:  # a station thread
         if ev.kind not in ("state", "cameras", "alert", "settings"):
             return
         frame = _sse(ev)
@@ -207,7 +207,7 @@ class EventHub:
                 pass
 
     async def stream(self, kinds: frozenset[str]) -> AsyncIterator[bytes]:
-        q: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        q: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=1000)
         client = (asyncio.get_running_loop(), q)
         with self._lock:
             self._clients.add(client)
@@ -229,7 +229,7 @@ class EventHub:
                 self._clients.discard(client)
 
 
-def _offer(q: asyncio.Queue, item: Any) -> None:
+def _offer(q: asyncio.Queue[tuple[str, bytes] | None], item: tuple[str, bytes] | None) -> None:
     try:
         q.put_nowait(item)
     except asyncio.QueueFull:  # a client that does not read loses events, never blocks the station
@@ -272,7 +272,8 @@ def _protocol_class() -> type:
 
         def _edge_arm(self) -> None:
             if self._edge_deadline is None:
-                self._edge_deadline = self.loop.call_later(self.config.edge_request_timeout, self._edge_expired)
+                timeout: float = self.config.edge_request_timeout  # type: ignore[attr-defined]  # set on the Config below
+                self._edge_deadline = self.loop.call_later(timeout, self._edge_expired)
 
         def _edge_disarm(self) -> None:
             if self._edge_deadline is not None:
@@ -311,14 +312,13 @@ def _protocol_class() -> type:
 class ApiServer:
     """``ApiServer(station, host="127.0.0.1", port=8765, token_path=...)``; ``start()`` / ``stop()``.
 
-    ``port=0`` picks a free port (see :attr:`port` after ``start``). ``router`` overrides
-    the station's own router (anything with ``call_with_decision``/``snapshot``/``set``...).
+    ``port=0`` picks a free port (see :attr:`port` after ``start``).
     """
 
-    def __init__(self, station: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
+    def __init__(self, station: StationPort, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token_path: Path | None = None, allow_remote: bool = False, max_body: int = DEFAULT_MAX_BODY,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 keep_alive: float = DEFAULT_KEEP_ALIVE, router: Any = None, discovery: bool | Path = True,
+                 keep_alive: float = DEFAULT_KEEP_ALIVE, discovery: bool | Path = True,
                  enabled: bool = True):
         if not isinstance(allow_remote, bool):
             raise ApiConfigError(f"allow_remote must be true or false, not {allow_remote!r}")
@@ -342,7 +342,7 @@ class ApiServer:
             self.discovery_path: Path | None = discovery
         else:
             self.discovery_path = data_dir / "run" / DISCOVERY_FILENAME if discovery else None
-        self.backend = StationBackend(station, router)
+        self.backend = StationBackend(station)
         self.metrics = ApiMetrics(self.backend)
         self.events = EventHub(station)
         self._token = ""
@@ -352,10 +352,10 @@ class ApiServer:
         self._failed: BaseException | None = None
 
     @classmethod
-    def from_settings(cls, station: Station, **overrides: Any) -> ApiServer | None:
+    def from_settings(cls, station: StationPort, *, port_override: int | None = None,
+                      **overrides: Any) -> ApiServer | None:
         """The API as the station's settings configure it, or None when ``api.enabled`` is off."""
-        port_override = station.options.api_port
-        s = ApiSettings.from_store(station.store, port_override=port_override)
+        s = ApiSettings.from_station(station, port_override=port_override)
         if not s.enabled:
             return None
         kw = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "enabled"}
@@ -408,9 +408,10 @@ class ApiServer:
         config.edge_request_timeout = self.request_timeout  # type: ignore[attr-defined]
         config.edge_hard_cap = 2 * self.max_connections  # type: ignore[attr-defined]
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the station's, not ours
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the station's, not ours
         self._server = server
         self.events.start()
+        self.metrics.start()
         self._thread = threading.Thread(target=self._run, name="edge-api", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10

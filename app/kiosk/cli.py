@@ -20,8 +20,9 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from app.kiosk.pin import (
     MAX_LEN,
     MIN_LEN,
@@ -32,7 +33,9 @@ from app.kiosk.pin import (
     save_pin,
 )
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA_DIR = 0, 1, 2, 4
+if TYPE_CHECKING:
+    from app.store import Store
+
 
 
 def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -77,7 +80,7 @@ def add_settings_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], N
     lg.set_defaults(handler=cmd_language)
 
 
-def _store(args: argparse.Namespace, err: TextIO):
+def _store(args: argparse.Namespace, err: TextIO) -> tuple[Store | None, int]:
     from app.platform.paths import PathError, resolve_paths
     from app.store import StoreError, open_store
 
@@ -90,7 +93,7 @@ def _store(args: argparse.Namespace, err: TextIO):
         return open_store(paths.db_url), EXIT_OK
     except StoreError as e:
         print(f"edge-station: error: {e}", file=err)
-        return None, 3
+        return None, EXIT_DATABASE
 
 
 def cmd_kiosk(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover - Windows: msvcrt locking
 
 
 class AlreadyRunning(Exception):
-    def __init__(self, holder: dict):
+    def __init__(self, holder: dict[str, Any]):
         self.holder = holder
         pid = holder.get("pid", "?")
         super().__init__(f"Edge Station is already running on this data dir (pid {pid})")
@@ -37,7 +38,7 @@ class InstanceLock:
     def for_data_dir(cls, data_dir: Path) -> InstanceLock:
         return cls(Path(data_dir) / "run" / "instance.lock")
 
-    def acquire(self, info: dict | None = None, *, retry_for: float = 0.2) -> None:
+    def acquire(self, info: dict[str, Any] | None = None, *, retry_for: float = 0.2) -> None:
         """Take the lock or raise :class:`AlreadyRunning` with what the holder wrote.
 
         A :meth:`probe` from another launch holds a shared lock for a moment;
@@ -64,7 +65,7 @@ class InstanceLock:
         self._fd = fd
 
     @classmethod
-    def probe(cls, data_dir: Path) -> dict | None:
+    def probe(cls, data_dir: Path) -> dict[str, Any] | None:
         """What the running station on ``data_dir`` wrote (pid, socket...), or None when none runs.
 
         Takes a shared lock for an instant and never creates the lock file's folder.
@@ -90,7 +91,7 @@ class InstanceLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def update(self, **info) -> None:
+    def update(self, **info: Any) -> None:
         """Add ``info`` (e.g. ``socket=NAME``) to what a second launch reads."""
         if self._fd is None:
             raise RuntimeError(f"instance lock {self.path} is not held; nothing to update")
@@ -107,16 +108,17 @@ class InstanceLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def _read(fd: int) -> dict:
+def _read(fd: int) -> dict[str, Any]:
     try:
         raw = os.pread(fd, 4096, 0)
-        return json.loads(raw.decode() or "{}")
+        doc = json.loads(raw.decode() or "{}")
     except (OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 @dataclass(frozen=True)

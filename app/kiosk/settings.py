@@ -21,9 +21,9 @@ when someone typed a bad value into the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 K_GRID = "kiosk.grid"
 K_CYCLE = "kiosk.cycle_s"
@@ -83,7 +83,7 @@ class KioskSettings:
         d = cls()
         problems: list[str] = []
 
-        def number(key: str, default: float, ok, what: str) -> float:
+        def number(key: str, default: float, ok: Callable[[float], bool], what: str) -> float:
             raw = values.get(key)
             if raw is None:
                 return default
@@ -179,12 +179,12 @@ def write_settings(store: Any, values: Mapping[str, Any], *, actor: str, reason:
     return changed
 
 
-def load_kiosk_settings(station: Any) -> KioskSettings:
+class SettingsSource(Protocol):
+    """What the kiosk reads its settings from: an open station (``StationPort`` has this method)."""
+
+    def get_settings(self) -> dict[str, Any]: ...
+
+
+def load_kiosk_settings(station: SettingsSource) -> KioskSettings:
     """Read the kiosk settings of an open station (blocking: call it off the GUI thread)."""
-    getter = getattr(station, "get_settings", None)
-    if getter is not None:
-        stored = dict(getter())
-    else:
-        with station.store.uow() as uow:
-            stored = uow.settings.all()
-    return KioskSettings.from_mapping(stored)
+    return KioskSettings.from_mapping(dict(station.get_settings()))

@@ -3,25 +3,23 @@ operations, the rollout router, metrics, alerts and evidence, and the facade its
 
 Qt-free. The window, the kiosk, the headless runner, the CLI and the API talk to a station
 through :class:`~app.station.port.StationPort`; :class:`Station` implements it.
+
+The parts by role: ``port`` (what clients may ask), ``facade`` (:class:`Station`, with its
+role modules ``cameras``, ``alerts``, ``rollout``, ``evidence``, ``health`` on ``core``),
+``wiring`` (building and stopping the parts), ``watch`` (other processes' commits),
+``runner`` (headless), ``scratch`` (the throwaway station of verify and rehearse).
 """
 
+from app.station.core import EDIT_ACTOR, StationOptions, Unopened, worker_settings_changed
 from app.station.events import ApiStatus, StationEvent
-from app.station.facade import (
-    EDIT_ACTOR,
-    SETTING_OFFLINE_SEEDED,
-    SETTING_RULES_SEEDED,
-    Station,
-    StationAlreadyRunning,
-    StationOptions,
-    run_headless,
-    scratch_station,
-    status_line,
-    worker_settings_changed,
-)
+from app.station.facade import Station, StationAlreadyRunning
 from app.station.port import StationPort
+from app.station.runner import run_headless, status_line
+from app.station.scratch import scratch_station
+from app.station.wiring import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED
 
 __all__ = [
     "EDIT_ACTOR", "SETTING_OFFLINE_SEEDED", "SETTING_RULES_SEEDED", "ApiStatus", "Station",
-    "StationAlreadyRunning", "StationEvent", "StationOptions", "StationPort", "run_headless",
+    "StationAlreadyRunning", "StationEvent", "StationOptions", "StationPort", "Unopened", "run_headless",
     "scratch_station", "status_line", "worker_settings_changed",
 ]

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from app.store.yaml_io import ImportReport
     from app.supervisor.model import ProcessStats
 
-__all__ = ["DatabaseCheck", "EvidenceDisk", "MetricsReader", "OperationCounts", "StationPort"]
+__all__ = ["ApiHandle", "ApiStarter", "DatabaseCheck", "EvidenceDisk", "MetricsReader", "OperationCounts",
+           "StationPort"]
 
 #: a metric series: its name and its labels, sorted, as (key, value) pairs
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -92,6 +93,22 @@ class MetricsReader(Protocol):
                now: float | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
     def info(self, name: str) -> Any: ...
+
+
+class ApiHandle(Protocol):
+    """A running local API, as the station holds it (``app.api.ApiServer``)."""
+
+    host: str
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    token_path: Path
+
+    def stop(self) -> None: ...
 
 
 class StationPort(Protocol):
@@ -315,3 +332,8 @@ class StationPort(Protocol):
     def event_snapshot(self, event_id: int, moment: str = "fired") -> tuple[bytes, str] | None: ...
 
     def event_clip_path(self, event_id: int) -> Path | None: ...
+
+
+#: starts the local API for a station (``--api-port`` or None); None when it is off or cannot start.
+#: The station is handed one (``StationOptions.api``) by whoever builds it, so it never imports the API.
+ApiStarter = Callable[[StationPort, "int | None"], "ApiHandle | None"]

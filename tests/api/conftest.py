@@ -122,7 +122,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("api-station")
     station = Station(StationOptions(paths=resolve_paths(data_dir), seed_demo=True, autostart=False,
                                      watch_interval=0.2)).open()
-    router = station.router
+    router = station.parts().router
     # The latency health check compares paths over whatever these tests happen to call (bursts of 50
     # concurrent writes on one path, say) and a latched rollback overrides every force: not the subject here.
     router.set_options({"auto_rollback": False}, actor="api tests")
@@ -148,7 +148,7 @@ def _put_cameras_back(request: pytest.FixtureRequest) -> Iterator[None]:
     for cam_id, active in live.active.items():
         cam = st.camera(cam_id)
         if cam is not None and cam.active != active:
-            (st.domain_ops.activate_camera if active else st.domain_ops.deactivate_camera)(CameraRef(cam_id))
+            (st.parts().domain_ops.activate_camera if active else st.parts().domain_ops.deactivate_camera)(CameraRef(cam_id))
     if hasattr(live.router, "control") and live.router.control is not None:
         s = live.router.settings
         if s.latched:  # only an audited resume clears a rollback latch

@@ -104,7 +104,7 @@ def test_verify_live_runs_every_operation_on_both_paths(live):
         assert sum(s.served_by == path and s.outcome == "validation" for s in report.results[path]) >= 1
     after = client.camera("status", cam).data
     assert (after["active"], after["state"]) == (before["active"], before["state"])  # put back as it was
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         assert not [r for r in uow.rules.list() if r.name.startswith("verify-live-")]  # its rules are gone
     client.close()
 
@@ -200,7 +200,7 @@ def test_ctl_rollout_names_a_track_and_ctl_clip_saves_a_clip_now(capsys, live, t
 
     code, out, _ = run(capsys, live, "start", "Lobby")
     assert code == 0
-    wait_for(lambda: live.station.supervisor.status(live.demo["Lobby"]).source == "up", what="Lobby's video")
+    wait_for(lambda: live.station.parts().supervisor.status(live.demo["Lobby"]).source == "up", what="Lobby's video")
     code, out, err = run(capsys, live, "clip", "Lobby", "--pre", "1", "--post", "1")
     assert code == 0, err
     assert out.startswith("saved clip ") and " bytes, evidence/" in out

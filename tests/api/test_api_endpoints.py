@@ -95,7 +95,7 @@ def test_create_and_update_rule(client, live):
                        body={"changes": {"threshold": 2.5, "notify": {"desktop": True}}, "expected_version": 1})
     assert r.status == 200, r.json
     assert r.data["rule"]["version"] == 2 and r.data["rule"]["threshold"] == 2.5 and r.data["rule"]["notify"]["desktop"]
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         stored = uow.rules.get(rule["id"])
     assert stored.version == 2 and stored.threshold == 2.5
     r = client.request("DELETE", f"/api/v1/alerts/rules/{rule['id']}")
@@ -114,7 +114,7 @@ def test_rollout_get_and_put(client, live):
     assert r.data["settings"]["use_domain"] is True and r.data["settings"]["percent"] == 25
     assert {t: d["settings"]["percent"] for t, d in r.data["tracks"].items()} == {"rules": 25, "cameras": 25}
     assert live.router.settings.track("cameras").percent == 25
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         entries = [e for e in uow.audit.recent(limit=50) if e.op == "settings.set" and e.actor == "api"]
         overrides = [e for e in uow.audit.recent(limit=50) if e.op == "rollout.override"]
     assert {e.key for e in entries} >= {f"rollout.{t}.{f}" for t in ("rules", "cameras")

@@ -37,7 +37,7 @@ class Fired:
 def _start(live: Live, cid: int) -> None:
     st = live.station
     st.call("start_camera", CameraRef(cid), actor="test")
-    wait_for(lambda: (s := st.supervisor.status(cid)).state.value == "running" and s.decoded >= 30, 20,
+    wait_for(lambda: (s := st.parts().supervisor.status(cid)).state.value == "running" and s.decoded >= 30, 20,
              what="the camera decoding")
 
 
@@ -48,25 +48,25 @@ def fired(live: Live) -> Iterator[Fired]:
     before = {k: st.get_settings().get(k) for k in SETTINGS}
     st.set_settings(SETTINGS, actor="api evidence tests")
     st.evidence_settings()  # the worker's pre-roll, for the start below
-    cam = st.admin.add_camera(Camera(name=f"Evidence {uuid.uuid4().hex[:6]}", source=SOURCE))
+    cam = st.parts().admin.add_camera(Camera(name=f"Evidence {uuid.uuid4().hex[:6]}", source=SOURCE))
     st.reload_cameras()
     rule = None
     try:
         _start(live, cam.id)  # type: ignore[arg-type]
-        with st.store.uow() as uow:
+        with st.parts().store.uow() as uow:
             rule = uow.rules.add(AlertRule(name=f"Motion at {cam.name}", metric="motion_active",
                                            comparator=Comparator.GE, threshold=1.0, target=TargetKind.CAMERA,
                                            camera_id=cam.id, for_seconds=0.0, cooldown=0.0).validated())
             uow.commit()
         st.reload_cameras()
-        event = wait_for(lambda: next((e for e in st.alerts.history(50) if e.rule_id == rule.id and e.id), None),
+        event = wait_for(lambda: next((e for e in st.parts().alerts.history(50) if e.rule_id == rule.id and e.id), None),
                          20, what="the motion alert to fire")
         wait_for(lambda: {e.kind for e in st.evidence_for_event(event.id)} == {"snapshot", "clip"}, 30,
                  what="the snapshot and the clip")
         yield Fired(cam.id, event.id)  # type: ignore[arg-type]
     finally:
         if rule is not None:
-            with st.store.uow() as uow:
+            with st.parts().store.uow() as uow:
                 uow.rules.remove(rule.id)
                 uow.commit()
         st.stop_all()
@@ -145,7 +145,7 @@ def test_save_clip_now_over_http(client, live, fired, tmp_path):
 
     t = threading.Thread(target=save)
     t.start()
-    wait_for(lambda: any(st.evidence_store.root.rglob("*.part")), 10, what="the clip being written")
+    wait_for(lambda: any(st.parts().evidence_store.root.rglob("*.part")), 10, what="the clip being written")
     health = client.request("GET", "/api/v1/monitoring/health")
     answered = time.monotonic()
     t.join(30)
@@ -155,7 +155,7 @@ def test_save_clip_now_over_http(client, live, fired, tmp_path):
     assert r.status == 201, r.json
     ev = r.data
     assert ev["kind"] == "clip" and ev["moment"] == "manual" and ev["camera_id"] == fired.camera_id
-    path = st.evidence_store.path_of(next(e for e in st.list_evidence(fired.camera_id) if e.id == ev["id"]))
+    path = st.parts().evidence_store.path_of(next(e for e in st.list_evidence(fired.camera_id) if e.id == ev["id"]))
     with av.open(str(path)) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 15
 
@@ -193,7 +193,7 @@ def test_health_says_disk_full_and_busy(client, live, monkeypatch):
     monkeypatch.undo()
 
     # Another process holds the write lock: the station runs, but the document says so.
-    path = db.sqlite_path(live.station.store.engine)
+    path = db.sqlite_path(live.station.parts().store.engine)
     holder = sqlite3.connect(str(path), timeout=0, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")

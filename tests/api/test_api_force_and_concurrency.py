@@ -16,7 +16,7 @@ CLIENTS = 50
 
 def _audit(live, op, since_id=0):
     live.router.audit.flush()
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         return [e for e in uow.audit.recent(limit=5000) if e.op == op and (e.id or 0) > since_id]
 
 
@@ -67,7 +67,7 @@ def test_fifty_clients_create_rules_without_loss_or_duplicate(live):
     assert Counter(s for s, _ in results) == {201: CLIENTS}, results
     ids = [i for _, i in results]
     assert len(set(ids)) == CLIENTS
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         stored = {r.name: r for r in uow.rules.list() if r.name.startswith(f"c{tag}-")}
     assert set(stored) == set(names)
     assert all(stored[f"c{tag}-{i}"].threshold == i for i in range(CLIENTS))
@@ -96,7 +96,7 @@ def test_fifty_clients_race_on_one_rule_version(live, client):
     with ThreadPoolExecutor(CLIENTS) as pool:
         statuses = Counter(pool.map(update, range(CLIENTS)))
     assert statuses == {200: 1, 409: CLIENTS - 1}, statuses  # optimistic concurrency: exactly one wins
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         rule = uow.rules.get(rid)
     assert rule.version == 2 and 100 <= rule.threshold < 100 + CLIENTS
 
@@ -132,7 +132,7 @@ def test_rules_made_through_the_api_reach_the_alert_engine(client, live):
     rid = r.data["rule"]["id"]
 
     def engine_rule():
-        return next((x for x in live.station.alerts.rules() if x.id == rid), None)
+        return next((x for x in live.station.parts().alerts.rules() if x.id == rid), None)
 
     assert wait_for(engine_rule, timeout=10, what="the alert engine to load the new rule").threshold == 3
     assert client.request("PUT", f"/api/v1/alerts/rules/{rid}", body={"changes": {"threshold": 1.5}}).status == 200

@@ -82,7 +82,7 @@ def test_health_reports_a_failing_camera_as_degraded(client, live):
     """A camera whose source cannot open: its worker fails and restarts; health says degraded and why."""
     from app.domain import Camera
 
-    cam = live.station.admin.add_camera(Camera(name=f"broken {uuid.uuid4().hex[:4]}",
+    cam = live.station.parts().admin.add_camera(Camera(name=f"broken {uuid.uuid4().hex[:4]}",
                                                source="rtsp://127.0.0.1:9/nothing", stall_timeout=2))
     try:
         wait_for(lambda: live.station.camera(cam.id), what="the station to notice the new camera")
@@ -104,5 +104,5 @@ def test_health_reports_a_failing_camera_as_degraded(client, live):
                                    "stream stalled")
     finally:
         live.station.stop_all()
-        live.station.admin.remove_camera(cam.id)
+        live.station.parts().admin.remove_camera(cam.id)
         wait_for(lambda: live.station.camera(cam.id) is None, what="the station to notice the removal")

@@ -26,11 +26,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterat
     data_dir = tmp_path_factory.mktemp("api-pg-station")
     station = Station(StationOptions(paths=StationPaths(data_dir, url), seed_demo=True, autostart=False,
                                      watch_interval=0.2)).open()
-    station.router.set_options({"auto_rollback": False}, actor="api tests")
+    station.parts().router.set_options({"auto_rollback": False}, actor="api tests")
     api = ApiServer(station, port=0).start()
     cams = station.cameras()
     try:
-        yield Live(station, api, station.router, data_dir, {c.name: c.id for c in cams},  # type: ignore[misc]
+        yield Live(station, api, station.parts().router, data_dir, {c.name: c.id for c in cams},  # type: ignore[misc]
                    {c.id: c.active for c in cams})  # type: ignore[misc]
     finally:
         api.stop()

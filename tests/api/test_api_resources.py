@@ -99,7 +99,7 @@ def test_alert_events_list_filter_get_acknowledge(client, live):
 
     from app.alerts.events import StoreEventSink
 
-    sink = StoreEventSink(live.station.store)
+    sink = StoreEventSink(live.station.parts().store)
     ev = sink.save([AlertEvent(rule_name="api test", severity=Severity.WARNING, state=EventState.FIRING,
                                threshold=1.0, started_at=datetime.now(UTC), camera_id=live.demo["Lobby"])])[0]
     r = client.request("GET", "/api/v1/alerts/events", query={"camera_id": live.demo["Lobby"], "unacknowledged": True})
@@ -123,7 +123,7 @@ def test_settings_read_and_write(client, live):
     for bad in ({"api.max_connections": "32"}, {"api.max_connections": 1}, {"rollout.percent": 50}, {}):
         r = client.request("PATCH", "/api/v1/settings", body=bad)
         assert r.status == 422, bad
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         uow.settings.set("api.max_connections", 64)
         uow.commit()
     assert live.station.audit_page(50, op_prefix="settings.set")[0].actor == "api"

@@ -31,7 +31,7 @@ def test_a_rollback_of_one_track_latches_only_it_and_only_a_resume_clears_it(cli
     assert r.status == 200, r.json
     cameras = live.router.settings.track("cameras")
     assert not cameras.latched and cameras.percent == 0
-    with live.station.store.uow() as uow:
+    with live.station.parts().store.uow() as uow:
         ops = [(e.op, e.actor) for e in uow.audit.recent(limit=50)]
     assert ("rollout.resume", "api") in ops
 

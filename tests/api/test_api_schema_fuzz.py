@@ -50,7 +50,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     data_dir = tmp_path_factory.mktemp("fuzz-station")
     station = Station(StationOptions(paths=resolve_paths(data_dir), seed_demo=True, autostart=False,
                                      watch_interval=0.2)).open()
-    station.router.set_options({"auto_rollback": False}, actor="fuzz tests")
+    station.parts().router.set_options({"auto_rollback": False}, actor="fuzz tests")
     api = ApiServer(station, port=0, discovery=False).start()
     try:
         yield api
@@ -99,7 +99,7 @@ def test_requests_generated_from_the_document(fuzz_api, mode):
         session.close()
         # leave the rollout as it was for the next mode
         st = fuzz_api.station
-        if st.router.settings.latched:  # only an audited resume clears a rollback latch
-            st.router.resume(track="all", actor="fuzz cleanup", reason="fuzz cleanup")
-        st.router.set(use_domain=False, percent=0, actor="fuzz cleanup")
+        if st.parts().router.settings.latched:  # only an audited resume clears a rollback latch
+            st.parts().router.resume(track="all", actor="fuzz cleanup", reason="fuzz cleanup")
+        st.parts().router.set(use_domain=False, percent=0, actor="fuzz cleanup")
         st.stop_all()

@@ -28,7 +28,7 @@ def station(tmp_path):
 def test_first_start_seeds_demo_cameras_and_rollout_rules(station):
     names = [c.name for c in station.cameras()]
     assert names == ["Lobby", "Loading dock", "Server room", "Front gate"]
-    rules = station.admin.list_rules()
+    rules = station.list_rules()
     assert {r.metric for r in rules} == {"offline", "domain_error_rate", "success_rate", "p95_ratio",
                                          "health_inconclusive", "evidence_blocked"}
     (offline,) = [r for r in rules if r.metric == "offline"]
@@ -41,37 +41,37 @@ def test_seeding_happens_once(tmp_path):
     paths = resolve_paths(tmp_path / "data")
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         lobby = next(c for c in st.cameras() if c.name == "Lobby")
-        st.admin.remove_camera(lobby.id)
+        st.parts().admin.remove_camera(lobby.id)
     with Station(StationOptions(paths=paths, autostart=False)) as st:
         assert "Lobby" not in [c.name for c in st.cameras()]
-        assert len(st.admin.list_rules()) == 6  # offline, four rollout rules, the evidence floor
+        assert len(st.list_rules()) == 6  # offline, four rollout rules, the evidence floor
 
 
 def test_a_default_rule_added_in_a_later_version_reaches_a_seeded_station_once(tmp_path):
     paths = resolve_paths(tmp_path / "data")
     with Station(StationOptions(paths=paths, autostart=False)) as st:
-        inconclusive = next(r for r in st.admin.list_rules() if r.template == "rollout_inconclusive")
-        latency = next(r for r in st.admin.list_rules() if r.template == "rollout_latency")
-        with st.store.uow() as uow:  # as a station seeded by the version with three rules left it
+        inconclusive = next(r for r in st.list_rules() if r.template == "rollout_inconclusive")
+        latency = next(r for r in st.list_rules() if r.template == "rollout_latency")
+        with st.parts().store.uow() as uow:  # as a station seeded by the version with three rules left it
             uow.rules.remove(inconclusive.id)
             uow.settings.set("alerts.default_rules_seeded", True)
             uow.commit()
-        st.admin.delete_rule(latency.id)  # an operator removed one of the first three
+        st.parts().admin.delete_rule(latency.id)  # an operator removed one of the first three
     with Station(StationOptions(paths=paths, autostart=False)) as st:
-        templates = sorted(r.template for r in st.admin.list_rules())
+        templates = sorted(r.template for r in st.list_rules())
         assert templates == ["camera_offline", "evidence_blocked", "rollout_error_rate", "rollout_inconclusive", "rollout_success_rate"]
-        st.admin.delete_rule(next(r.id for r in st.admin.list_rules() if r.template == "rollout_inconclusive"))
+        st.parts().admin.delete_rule(next(r.id for r in st.list_rules() if r.template == "rollout_inconclusive"))
     with Station(StationOptions(paths=paths, autostart=False)) as st:
-        assert "rollout_inconclusive" not in [r.template for r in st.admin.list_rules()]
+        assert "rollout_inconclusive" not in [r.template for r in st.list_rules()]
 
 
 def test_started_camera_feeds_metrics(station):
     lobby = next(c for c in station.cameras() if c.name == "Lobby")
     station.call("start_camera", CameraRef(lobby.id), actor="test")
-    fps = wait_for(lambda: station.metrics.latest("fps", camera_labels(lobby.id)), 15, "an fps sample")
+    fps = wait_for(lambda: station.parts().metrics.latest("fps", camera_labels(lobby.id)), 15, "an fps sample")
     assert fps > 0
-    assert station.metrics.latest("offline", camera_labels(lobby.id)) == 0
-    assert station.metrics.latest("cpu_percent") is not None  # station series
+    assert station.parts().metrics.latest("offline", camera_labels(lobby.id)) == 0
+    assert station.parts().metrics.latest("cpu_percent") is not None  # station series
 
 
 def test_second_station_on_the_same_data_dir_is_refused(station):
@@ -84,7 +84,7 @@ def test_cli_change_in_another_process_reaches_the_running_station(station):
     station.subscribe(lambda ev: events.append(ev.kind))
     lobby = next(c for c in station.cameras() if c.name == "Lobby")
     station.call("start_camera", CameraRef(lobby.id), actor="test")
-    wait_for(lambda: station.supervisor.status(lobby.id).state.value == "running", 15, "Lobby running")
+    wait_for(lambda: station.parts().supervisor.status(lobby.id).state.value == "running", 15, "Lobby running")
 
     def cli(*args):
         out = subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(station.paths.data_dir)],
@@ -99,7 +99,7 @@ def test_cli_change_in_another_process_reaches_the_running_station(station):
     cli("cameras", "remove", "Lobby")
     wait_for(lambda: lobby.id not in [c.id for c in station.cameras()], 5, "Lobby gone")
     # Its worker is stopped: a removed camera leaves nothing running.
-    wait_for(lambda: station.supervisor.status(lobby.id).state.value == "stopped", 10, "Lobby's worker stopped")
+    wait_for(lambda: station.parts().supervisor.status(lobby.id).state.value == "stopped", 10, "Lobby's worker stopped")
 
 
 def test_settings_changes_are_stored_and_audited(station):
@@ -108,7 +108,7 @@ def test_settings_changes_are_stored_and_audited(station):
     station.set_settings({"kiosk.cycle_s": 20, "api.port": 9000}, actor="tester")
     station.set_settings({"kiosk.cycle_s": 20}, actor="tester")  # unchanged: not audited again
     assert station.get_settings()["kiosk.cycle_s"] == 20
-    with station.store.uow() as uow:
+    with station.parts().store.uow() as uow:
         entries = [e for e in uow.audit.recent(op_prefix="settings.") if e.actor == "tester"]
     assert sorted((e.key, e.detail["new"], e.actor) for e in entries) == [
         ("api.port", 9000, "tester"), ("kiosk.cycle_s", 20, "tester")]
@@ -119,3 +119,18 @@ def test_export_through_the_facade(station, tmp_path):
     out = tmp_path / "cams.yaml"
     assert station.export_file(out) == 4
     assert "Front gate" in out.read_text()
+
+
+def test_start_all_and_stop_all_are_audited_as_the_station(tmp_path):
+    with Station(StationOptions(paths=resolve_paths(tmp_path / "data"), autostart=False)) as st:
+        active = [c.id for c in st.cameras() if c.active]
+        st.autostart()
+        st.stop_all()
+
+        def entries():
+            got = [e for e in st.audit_page(200) if e.op in ("start_camera", "stop_camera")]
+            return got if len(got) >= 2 * len(active) else None
+
+        found = wait_for(entries, 10, "the start and stop of every active camera in the audit log")
+        assert {e.actor for e in found} == {"station"}
+        assert len([e for e in found if e.op == "start_camera"]) == len(active)

@@ -27,13 +27,13 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def running_pid(station: Station, cid: int) -> int | None:
-    st = station.supervisor.status(cid)
+    st = station.parts().supervisor.status(cid)
     return st.pid if st.state.value == "running" else None
 
 
 def edit_restarts(station: Station, cid: int) -> list:
-    station.router.audit.flush()
-    with station.store.uow() as uow:
+    station.parts().router.audit.flush()
+    with station.parts().store.uow() as uow:
         entries = uow.audit.recent(500)
     return [e for e in entries if e.op == "restart_camera" and e.actor == EDIT_ACTOR and e.key == f"camera:{cid}"]
 
@@ -48,10 +48,10 @@ def station(tmp_path):
 
 
 def test_an_edit_restarts_the_running_worker_once_and_is_audited(station):
-    cam = station.admin.add_camera(Camera(name="Yard", source="test://moving?size=320x180&rate=15"))
+    cam = station.parts().admin.add_camera(Camera(name="Yard", source="test://moving?size=320x180&rate=15"))
     station.reload_cameras()  # added as active while the station runs: it starts
     pid = wait_for(lambda: running_pid(station, cam.id), 30, "the added camera to run")
-    station.admin.update_camera(cam.id, {"max_fps": 5.0})
+    station.parts().admin.update_camera(cam.id, {"max_fps": 5.0})
     station.reload_cameras()
     new_pid = wait_for(lambda: (p := running_pid(station, cam.id)) and p != pid and p, 30, "a restarted worker")
     argv = psutil.Process(new_pid).cmdline()
@@ -59,7 +59,7 @@ def test_an_edit_restarts_the_running_worker_once_and_is_audited(station):
     station.reload_cameras()  # nothing changed since: no second restart
     assert len(edit_restarts(station, cam.id)) == 1
     # A change a worker does not read (the location) restarts nothing.
-    station.admin.update_camera(cam.id, {"location": "North"})
+    station.parts().admin.update_camera(cam.id, {"location": "North"})
     station.reload_cameras()
     assert running_pid(station, cam.id) == new_pid
     assert len(edit_restarts(station, cam.id)) == 1

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from app.api import start_for_station
 from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions
 from app.store import open_store
@@ -40,7 +41,7 @@ def test_a_taken_api_port_is_shown_and_another_one_can_be_picked(qtbot, tmp_path
         uow.settings.set("api.port", taken_port)
         uow.commit()
     store.dispose()
-    station = Station(StationOptions(paths=paths, seed_demo=False, autostart=False, api=True,
+    station = Station(StationOptions(paths=paths, seed_demo=False, autostart=False, api=start_for_station,
                                      policy=RestartPolicy(stop_timeout=3.0)))
     w = MainWindow(station, settings=ui_settings)
     qtbot.addWidget(w)

@@ -1,0 +1,34 @@
+"""What every ``edge-station`` command module shares: the exit codes, :class:`CliError` and the
+``--data-dir``/``--db`` options. A leaf module, so that ``app.cli`` and the feature commands
+(``app.api.cli``, ...) can both import it without importing each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_ERROR = 1        # an operation failed
+EXIT_USAGE = 2        # bad arguments or bad input file
+EXIT_DATABASE = 3     # database cannot be opened, migrated, or is newer than the app
+EXIT_DATA_DIR = 4     # data dir cannot be created or written
+EXIT_CHECK_FAILED = 5  # doctor found a problem
+EXIT_ALREADY_RUNNING = 6  # a station already runs on this data dir
+
+
+class CliError(Exception):
+    """A failure the user can act on: one line on stderr and the exit ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--db`` (left out of the namespace when not given)."""
+    p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="where the station keeps its database, logs and run files "
+                        "(default: $EDGE_STATION_DATA_DIR or the platform's user data dir)")
+    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                   help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")

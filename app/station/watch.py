@@ -1,0 +1,90 @@
+"""Noticing commits made by other connections and processes (a CLI import, say).
+
+SQLite: every commit writes the database file or its WAL, so the files' identity, size and
+modification time are a fingerprint that costs no query and needs no long-lived connection.
+Other databases: a fingerprint query over the tables a station caches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+log = logging.getLogger("edge_station.station")
+
+Fingerprint = tuple[Hashable, ...]
+
+
+def db_fingerprint(engine: Engine) -> Fingerprint:
+    """What changes whenever anyone commits to the database."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return file_fingerprint(str(engine.url.database))
+    return query_fingerprint(engine)
+
+
+def file_fingerprint(db_file: str) -> Fingerprint:
+    out: list[tuple[int, int, int] | None] = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(db_file + suffix)
+        except FileNotFoundError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def query_fingerprint(engine: Engine) -> Fingerprint:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT (SELECT count(*) FROM cameras), (SELECT max(updated_at) FROM cameras), "
+            "(SELECT count(*) FROM alert_rules), (SELECT max(updated_at) FROM alert_rules), "
+            "(SELECT max(updated_at) FROM settings)"
+        )).one())
+
+
+class ChangeWatch:
+    """Polls ``fingerprint`` every ``interval`` seconds on a thread of its own and calls
+    ``on_change`` when it differs from the last one. The baseline is taken by the caller
+    (:meth:`start`'s ``baseline``) *before* it first loads what it caches, so a change that
+    lands between that load and the first poll is not missed."""
+
+    def __init__(self, fingerprint: Callable[[], Fingerprint], on_change: Callable[[], None], interval: float):
+        self._fingerprint = fingerprint
+        self._on_change = on_change
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, baseline: Fingerprint) -> ChangeWatch:
+        self._thread = threading.Thread(target=self._run, args=(baseline,), name="station-db-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self, last: Fingerprint) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                version = self._fingerprint()
+            except Exception:
+                log.debug("database change poll failed", exc_info=True)
+                continue
+            if version != last:
+                try:
+                    self._on_change()
+                except Exception:
+                    log.exception("applying a database change failed")
+            last = version
