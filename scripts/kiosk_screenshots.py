@@ -99,7 +99,7 @@ def shoot_language(language: str, out: Path, settle: float) -> list[Path]:
         data = Path(tmp) / "data"
         station = Station(StationOptions(paths=resolve_paths(data), seed_demo=True, autostart=False))
         station.open()
-        with station.store.uow() as uow:
+        with station.parts().store.uow() as uow:
             uow.settings.set_many({"kiosk.grid": 2, "kiosk.cycle_s": 0, "kiosk.popup_s": 600,
                                    "kiosk.popup_severity": "critical"})
             uow.commit()

@@ -90,7 +90,7 @@ class _Runner:
         self.steps: list[StepResult] = []
         self.rule_ids: list[int] = []
 
-    def call(self, step: str, op: str, method: str, url: str, *, expect: str, query: dict | None = None,
+    def call(self, step: str, op: str, method: str, url: str, *, expect: str, query: dict[str, Any] | None = None,
              body: Any = None) -> Response:
         r = self.c.op(method, url, force=self.path, query=query, body=body)
         try:

@@ -293,11 +293,11 @@ class DrillStation:
 
     @property
     def legacy_ops(self) -> StationOperations:
-        return self.station.legacy_ops
+        return self.station.parts().legacy_ops
 
     @property
     def domain_ops(self) -> StationOperations:
-        return self.station.domain_ops
+        return self.station.parts().domain_ops
 
 
 @contextlib.contextmanager
@@ -317,13 +317,13 @@ def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0,
 
             ids = []
             for i in range(cameras):
-                cam = station.admin.add_camera(Camera(name=f"drill-{i + 1}", source=f"test://moving?size={size}&rate=10"))
+                cam = station.parts().admin.add_camera(Camera(name=f"drill-{i + 1}", source=f"test://moving?size={size}&rate=10"))
                 assert cam.id is not None
                 ids.append(cam.id)
-                station.legacy_ops.start_camera(CameraRef(cam.id))
+                station.parts().legacy_ops.start_camera(CameraRef(cam.id))
             deadline = time.monotonic() + frame_timeout
             while time.monotonic() < deadline:
-                if all(station.legacy_ops.camera_status(CameraRef(c)).fps for c in ids):
+                if all(station.parts().legacy_ops.camera_status(CameraRef(c)).fps for c in ids):
                     break
                 time.sleep(0.1)
             yield DrillStation(station, tuple(ids))
@@ -416,7 +416,7 @@ def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> D
         raise RolloutError(f"{e}: a live drill injects into the router of this process, so stop the station "
                            "first (its latch and settings are the ones the drill exercises)") from None
     try:
-        router = station.router
+        router = station.parts().router
         for t in dict.fromkeys(TRACK_OF[op] for op in ops):
             ts = router.settings.track(t)
             if ts.target_percent == 0:
@@ -424,7 +424,7 @@ def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> D
                 raise RolloutError(f"the {t} track routes no call to the domain path ({why}), so the drill's "
                                    f"fault would never be reached: set it to a stage first (`edge-station "
                                    f"rollout resume` / `advance --track {t}`)")
-        store = station.store
+        store = station.parts().store
         assert store is not None  # opened above
         with store.uow() as uow:
             cams = [c.id for c in uow.cameras.list() if c.id is not None]

@@ -145,8 +145,7 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     stack.callback(history.detach)
     probe_runner = ProbeRunner(run_dir=paths.run_dir)
     domain_ops = DomainOperations(store, supervisor, probe_runner, history)
-    # arg-type: app.legacy's private copy of the history port has drifted from HeartbeatHistory
-    legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history)  # type: ignore[arg-type]
+    legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history)
     admin = StationAdmin(store, supervisor)
     router = Router(legacy_ops, domain_ops, store)
     routers.append(router)

@@ -122,10 +122,10 @@ def connect_cost(station: Station, n: int = 500) -> tuple[float, float]:
 
     from app.store.db import _sqlite_pragmas
 
-    fresh = create_engine(str(station.store.engine.url), poolclass=NullPool)
+    fresh = create_engine(str(station.parts().store.engine.url), poolclass=NullPool)
     event.listen(fresh, "connect", _sqlite_pragmas)
     out = []
-    for engine in (fresh, station.store.engine):
+    for engine in (fresh, station.parts().store.engine):
         with engine.connect():
             pass
         t0 = time.perf_counter()

@@ -122,10 +122,10 @@ def snapshot_latency(clip: Path, tmp: Path, n: int) -> tuple[list[float], list[f
     st = Station(StationOptions(paths=resolve_paths(tmp / "station"), autostart=False, seed_demo=False))
     st.open()
     try:
-        cam = st.admin.add_camera(Camera(name="Bench", source=str(clip), loop=True))
+        cam = st.parts().admin.add_camera(Camera(name="Bench", source=str(clip), loop=True))
         st.reload_cameras()
         st.call("start_camera", CameraRef(cam.id))
-        wait_for(lambda: st.supervisor.status(cam.id).decoded >= 30, 30, "30 decoded frames", interval=0.1)
+        wait_for(lambda: st.parts().supervisor.status(cam.id).decoded >= 30, 30, "30 decoded frames", interval=0.1)
         demand = []
         for _ in range(n):
             t0 = time.perf_counter()
@@ -134,18 +134,18 @@ def snapshot_latency(clip: Path, tmp: Path, n: int) -> tuple[list[float], list[f
         st.set_settings({"evidence.clips": False}, actor="bench")
         alert = []
         for i in range(n):
-            with st.store.uow() as uow:
+            with st.parts().store.uow() as uow:
                 rule = uow.rules.add(AlertRule(name=f"bench {i}", metric="fps", comparator=Comparator.GT,
                                                threshold=0.0, target=TargetKind.CAMERA, camera_id=cam.id).validated())
                 uow.commit()
-            before = len(st.evidence_recorder.latencies)
+            before = len(st.parts().evidence_recorder.latencies)
             st.reload_cameras()
-            wait_for(lambda n=before: len(st.evidence_recorder.latencies) > n, 20, "the alert's snapshot",
+            wait_for(lambda n=before: len(st.parts().evidence_recorder.latencies) > n, 20, "the alert's snapshot",
                      interval=0.02)
-            alert.append(st.evidence_recorder.latencies[before])
-            st.admin.set_rule_enabled(rule.id, False)  # resolves it (its resolution snapshot is not counted)
+            alert.append(st.parts().evidence_recorder.latencies[before])
+            st.parts().admin.set_rule_enabled(rule.id, False)  # resolves it (its resolution snapshot is not counted)
             st.reload_cameras()
-            wait_for(lambda n=before + 1: len(st.evidence_recorder.latencies) > n, 20, "the resolution's snapshot",
+            wait_for(lambda n=before + 1: len(st.parts().evidence_recorder.latencies) > n, 20, "the resolution's snapshot",
                      interval=0.02)
         return demand, alert
     finally:

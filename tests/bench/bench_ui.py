@@ -183,7 +183,7 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
         station = Station(StationOptions(paths=resolve_paths(Path(tmp) / "data"), seed_demo=False,
                                          autostart=False)).open()
         for i in range(cameras):
-            station.admin.add_camera(Camera(name=f"cam {i + 1:02d}", source="test://moving?size=320x180&rate=10",
+            station.parts().admin.add_camera(Camera(name=f"cam {i + 1:02d}", source="test://moving?size=320x180&rate=10",
                                             max_fps=10))
         reload = getattr(station, "reload_cameras", None) or station._on_database_changed
         reload()

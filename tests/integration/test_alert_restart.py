@@ -40,7 +40,7 @@ def _events(st: Station) -> list:
 
 def _evaluated_with_fresh_video(st: Station, cid: int) -> bool:
     """The camera's new worker has sent video for a few of the engine's one-second ticks."""
-    s = st.supervisor.status(cid)
+    s = st.parts().supervisor.status(cid)
     return bool(s.fps and s.uptime and s.uptime > 4)
 
 
@@ -49,8 +49,8 @@ def test_an_acknowledged_alert_is_the_same_event_after_two_station_restarts(tmp_
     notified: list[tuple[int, str]] = []
     st = _station(data, notified, 1)
     try:
-        cam = st.admin.add_camera(Camera(name="Yard", source="test://moving?size=320x180&rate=15"))
-        st.ops.create_rule(CreateRule(AlertRule(name=RULE, metric="fps", comparator=Comparator.LT, threshold=100,
+        cam = st.parts().admin.add_camera(Camera(name="Yard", source="test://moving?size=320x180&rate=15"))
+        st.parts().router.create_rule(CreateRule(AlertRule(name=RULE, metric="fps", comparator=Comparator.LT, threshold=100,
                                                 target=TargetKind.CAMERA, camera_id=cam.id,
                                                 severity=Severity.WARNING, for_seconds=0, cooldown=0)))
         st.reload_cameras()
@@ -66,7 +66,7 @@ def test_an_acknowledged_alert_is_the_same_event_after_two_station_restarts(tmp_
             events = _events(st)
             assert [(e.id, e.active, e.acknowledged_by) for e in events] == [(first.id, True, "desk")], \
                 f"run {run}: {[(e.id, e.state, e.acknowledged_by, e.message) for e in events]}"
-            (status,) = [s for s in st.alerts.firing() if s.rule_name == RULE]
+            (status,) = [s for s in st.parts().alerts.firing() if s.rule_name == RULE]
             assert status.acknowledged and status.event_id == first.id
         finally:
             st.close()

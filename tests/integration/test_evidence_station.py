@@ -54,17 +54,17 @@ def station(tmp_path):
 
 
 def _camera(st: Station, name: str = "Dock", source: str = SOURCE, start: bool = True) -> int:
-    cam = st.admin.add_camera(Camera(name=name, source=source))
+    cam = st.parts().admin.add_camera(Camera(name=name, source=source))
     st.reload_cameras()
     if start:
         st.call("start_camera", CameraRef(cam.id), actor="test")
-        wait_for(lambda: (s := st.supervisor.status(cam.id)).state.value == "running" and s.decoded >= 30, 20,
+        wait_for(lambda: (s := st.parts().supervisor.status(cam.id)).state.value == "running" and s.decoded >= 30, 20,
                  f"{name} decoding")
     return cam.id  # type: ignore[return-value]
 
 
 def _add_rule(st: Station, rule: AlertRule) -> AlertRule:
-    with st.store.uow() as uow:
+    with st.parts().store.uow() as uow:
         saved = uow.rules.add(rule)
         uow.commit()
     st.reload_cameras()  # reloads the rules too
@@ -80,7 +80,7 @@ def _motion_rule(camera_id: int, **kw) -> AlertRule:
 def test_a_camera_alert_gets_a_snapshot_and_a_clip_and_its_resolution_a_snapshot(station: Station) -> None:
     cid = _camera(station)
     rule = _add_rule(station, _motion_rule(cid))
-    event = wait_for(lambda: next((e for e in station.alerts.history(50) if e.rule_id == rule.id and e.id), None),
+    event = wait_for(lambda: next((e for e in station.parts().alerts.history(50) if e.rule_id == rule.id and e.id), None),
                      15, "the motion alert to fire")
     items = wait_for(lambda: (ev := station.evidence_for_event(event.id)) and
                      {e.kind for e in ev} == {"snapshot", "clip"} and ev, 20, "snapshot and clip")
@@ -90,17 +90,17 @@ def test_a_camera_alert_gets_a_snapshot_and_a_clip_and_its_resolution_a_snapshot
     assert clip.moment == "fired" and clip.reencoded and "re-encoded" in clip.note
     assert 2.0 <= (clip.preroll or 0) and (clip.duration or 0) >= 2.5
     for e in items:
-        path = station.evidence_store.path_of(e)
+        path = station.parts().evidence_store.path_of(e)
         assert path.is_relative_to(station.paths.data_dir / "evidence")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_size == e.bytes
     data, ctype = station.event_snapshot(event.id)
     assert ctype == "image/jpeg" and data[:3] == b"\xff\xd8\xff"
     with av.open(str(station.event_clip_path(event.id))) as c:
         assert c.streams.video[0].codec_context.name == "h264" and sum(1 for _ in c.decode(video=0)) >= 30
-    assert station.evidence_recorder.latencies and station.evidence_recorder.latencies[0] < 5.0
+    assert station.parts().evidence_recorder.latencies and station.parts().evidence_recorder.latencies[0] < 5.0
 
     # The rule goes away: the alert resolves, and the resolution has its own snapshot.
-    with station.store.uow() as uow:
+    with station.parts().store.uow() as uow:
         uow.rules.remove(rule.id)
         uow.commit()
     station.reload_cameras()
@@ -125,7 +125,7 @@ def test_an_alert_on_a_camera_without_frames_says_why_it_has_no_evidence(station
     station.call("start_camera", CameraRef(cid), actor="test")
     rule = _add_rule(station, AlertRule(name="Dock offline", metric="offline", comparator=Comparator.GE,
                                         threshold=1.0, target=TargetKind.CAMERA, camera_id=cid).validated())
-    event = wait_for(lambda: next((e for e in station.alerts.history(50) if e.rule_id == rule.id and e.id), None),
+    event = wait_for(lambda: next((e for e in station.parts().alerts.history(50) if e.rule_id == rule.id and e.id), None),
                      15, "the offline alert")
     why = wait_for(lambda: station.evidence_failures(event.id), 10, "the reason")
     assert any("no frame decoded yet" in w for w in why), why
@@ -136,7 +136,7 @@ def test_save_clip_on_demand_and_a_worker_killed_mid_clip_lists_nothing(station:
     cid = _camera(station)
     ev = station.save_clip(cid, pre=1.0, post=0.5)
     assert ev.kind == "clip" and ev.moment == "manual" and ev.event_id is None
-    assert station.evidence_store.path_of(ev).exists()
+    assert station.parts().evidence_store.path_of(ev).exists()
 
     result: dict = {}
 
@@ -148,9 +148,9 @@ def test_save_clip_on_demand_and_a_worker_killed_mid_clip_lists_nothing(station:
 
     t = threading.Thread(target=long_clip)
     t.start()
-    cam_dir = station.evidence_store.root / f"cam-{cid}"
+    cam_dir = station.parts().evidence_store.root / f"cam-{cid}"
     part = wait_for(lambda: next(iter(cam_dir.glob("*.part")), None), 10, "the clip being written")
-    pid = station.supervisor.status(cid).pid
+    pid = station.parts().supervisor.status(cid).pid
     os.kill(pid, signal.SIGKILL)
     t.join(20)
     assert not t.is_alive() and "exited" in result.get("error", ""), result
@@ -158,9 +158,9 @@ def test_save_clip_on_demand_and_a_worker_killed_mid_clip_lists_nothing(station:
     assert [e.id for e in listed] == [ev.id]  # only the complete clip of before
     assert all(not e.path.endswith(".part") for e in listed)
     assert part.exists()  # the dead worker's half file is there, unlisted, until the sweep
-    assert station.evidence_store.sweep(parts_older_than=0.0) == 1 and not part.exists()
+    assert station.parts().evidence_store.sweep(parts_older_than=0.0) == 1 and not part.exists()
     # The supervisor restarts the worker; clips work again.
-    wait_for(lambda: (s := station.supervisor.status(cid)).state.value == "running" and s.pid != pid
+    wait_for(lambda: (s := station.parts().supervisor.status(cid)).state.value == "running" and s.pid != pid
              and s.decoded >= 30, 30, "the restarted worker")
     assert station.save_clip(cid, pre=1.0, post=0.5).kind == "clip"
 
@@ -169,23 +169,23 @@ def test_the_free_space_floor_stops_writing_and_alerts(station: Station) -> None
     cid = _camera(station)
     floor = station.evidence_settings().min_free_mb * MB
     # 150 kB above the floor: a clip of a busy pattern outgrows it half-way and is dropped.
-    station.evidence_store.free_space = lambda _p: int(floor + 150_000)
+    station.parts().evidence_store.free_space = lambda _p: int(floor + 150_000)
     with pytest.raises(EvidenceError, match="budget"):
         station.save_clip(cid, pre=2.0, post=4.0)
     assert station.list_evidence() == []
-    assert not list(station.evidence_store.root.rglob("*.part"))
+    assert not list(station.parts().evidence_store.root.rglob("*.part"))
     # At the floor nothing is written at all, and the station's rule fires.
-    station.evidence_store.free_space = lambda _p: int(floor - 1)
+    station.parts().evidence_store.free_space = lambda _p: int(floor - 1)
     with pytest.raises(EvidenceError, match="floor"):
         station.save_snapshot(cid)
     with pytest.raises(EvidenceError, match="floor"):
         station.save_clip(cid)
     assert station.list_evidence() == []
-    firing = wait_for(lambda: [a for a in station.alerts.firing() if "free-space floor" in a.rule_name], 15,
+    firing = wait_for(lambda: [a for a in station.parts().alerts.firing() if "free-space floor" in a.rule_name], 15,
                       "the evidence floor alert")
     assert firing[0].subject == "station"
     # Space comes back: writing resumes.
-    station.evidence_store.free_space = lambda _p: int(floor + 500 * MB)
+    station.parts().evidence_store.free_space = lambda _p: int(floor + 500 * MB)
     assert station.save_snapshot(cid).kind == "snapshot"
 
 
@@ -194,7 +194,7 @@ def test_a_removed_camera_keeps_its_evidence_until_retention_or_loses_it_with_it
     drop = _camera(station, "Drop", "test://moving?size=320x180&rate=15")
     kept = station.save_snapshot(keep)
     dropped = [station.save_snapshot(drop), station.save_clip(drop, pre=1.0, post=0.5)]
-    files = [station.evidence_store.path_of(e) for e in dropped]
+    files = [station.parts().evidence_store.path_of(e) for e in dropped]
     station.call("stop_camera", StopCamera(keep))
     station.call("stop_camera", StopCamera(drop))
     assert station.remove_camera(keep) == (0, 0)
@@ -203,10 +203,10 @@ def test_a_removed_camera_keeps_its_evidence_until_retention_or_loses_it_with_it
     assert not any(f.exists() for f in files)
     left = station.list_evidence()
     assert [(e.id, e.camera_id, e.camera_name) for e in left] == [(kept.id, keep, "Keep")]
-    assert station.evidence_store.path_of(left[0]).exists()
+    assert station.parts().evidence_store.path_of(left[0]).exists()
     # Retention by age removes what the removed camera left.
     settings = station.evidence_settings()
-    report = station.evidence_store.enforce(settings, now=time.time() + (settings.max_age_days + 1) * 86400)
+    report = station.parts().evidence_store.enforce(settings, now=time.time() + (settings.max_age_days + 1) * 86400)
     assert report.by_age == 1 and station.list_evidence() == []
 
 
@@ -259,7 +259,7 @@ def _cli(st: Station, *args: str, code: int = 0) -> str:
 def test_the_cli_lists_exports_and_removes_evidence(station: Station, tmp_path: Path) -> None:
     cid = _camera(station)
     rule = _add_rule(station, _motion_rule(cid))
-    event = wait_for(lambda: next((e for e in station.alerts.history(50) if e.rule_id == rule.id and e.id), None),
+    event = wait_for(lambda: next((e for e in station.parts().alerts.history(50) if e.rule_id == rule.id and e.id), None),
                      15, "the motion alert")
     wait_for(lambda: {e.kind for e in station.evidence_for_event(event.id)} == {"snapshot", "clip"}, 20, "evidence")
     usage = _cli(station, "evidence", "usage")
@@ -278,4 +278,4 @@ def test_the_cli_lists_exports_and_removes_evidence(station: Station, tmp_path: 
     station.call("stop_camera", StopCamera(cid))
     out = _cli(station, "cameras", "remove", "Dock", "--delete-evidence")
     assert "deleted its evidence: 2 files" in out
-    assert station.list_evidence() == [] and not list((station.evidence_store.root / f"cam-{cid}").glob("*.*"))
+    assert station.list_evidence() == [] and not list((station.parts().evidence_store.root / f"cam-{cid}").glob("*.*"))

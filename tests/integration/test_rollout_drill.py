@@ -173,8 +173,8 @@ def test_a_domain_start_that_spawned_and_then_failed_is_not_retried_and_reports_
     with scratch_drill_station(1) as st:
         cam = st.drill_cameras[0]
         st.legacy_ops.stop_camera(StopCamera(cam))
-        domain = DomainOperations(st.station.store, SpawnsThenFails(st.station.supervisor), st.station.probe_runner,
-                                  st.station.history)
+        domain = DomainOperations(st.station.parts().store, SpawnsThenFails(st.station.parts().supervisor), st.station.parts().probe_runner,
+                                  st.station.parts().history)
         router = Router(st.legacy_ops, domain, None, keys_provider=lambda: {"camera": [f"camera:{cam}"]},
                         env={"USE_DOMAIN_SERVICE": "1", "ROLLOUT_PERCENT": "100"})
         calls = []
@@ -193,7 +193,7 @@ def test_a_domain_start_that_spawned_and_then_failed_is_not_retried_and_reports_
             while time.monotonic() < deadline and router.camera_status(CameraRef(cam)).state.value != "running":
                 time.sleep(0.05)
             assert router.camera_status(CameraRef(cam)).state.value == "running"
-            assert st.legacy_ops.camera_status(CameraRef(cam)).pid == st.station.supervisor.status(cam).pid is not None
+            assert st.legacy_ops.camera_status(CameraRef(cam)).pid == st.station.parts().supervisor.status(cam).pid is not None
             s = router.metrics.summary().per_op["start_camera"][DOMAIN]
             assert (s.calls, s.errors, s.fallbacks, s.successes) == (1, 1, 0, 0)
         finally:

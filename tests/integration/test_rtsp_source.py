@@ -82,7 +82,7 @@ def test_a_dead_rtsp_camera_shows_source_down_not_green(qapp, tmp_path):
                                 policy=RestartPolicy(stop_timeout=3.0)))
     st.open()
     try:
-        cam = st.admin.add_camera(Camera(name="Gate", source=url, stall_timeout=60))
+        cam = st.parts().admin.add_camera(Camera(name="Gate", source=url, stall_timeout=60))
         st.reload_cameras()
         st.call("start_camera", CameraRef(cam.id))
         model = CameraTableModel()
@@ -91,13 +91,13 @@ def test_a_dead_rtsp_camera_shows_source_down_not_green(qapp, tmp_path):
             model.update([st.call("camera_status", CameraRef(cam.id))], {cam.id: url})
             return _state(model, cam.id)
 
-        status = wait_for(lambda: (s := st.supervisor.status(cam.id)).source == "up" and s.fps and s, 40,
+        status = wait_for(lambda: (s := st.parts().supervisor.status(cam.id)).source == "up" and s.fps and s, 40,
                           "frames from the RTSP camera")
         assert status.codec == "h264" and (status.width, status.height) == (320, 240)
         assert shown() == ("running", GREEN)
         server.kill()  # the camera's server vanishes; the worker stays up and reports its source down
         server.wait(10)
-        status = wait_for(lambda: (s := st.supervisor.status(cam.id)).source == "down" and s, 30,
+        status = wait_for(lambda: (s := st.parts().supervisor.status(cam.id)).source == "down" and s, 30,
                           "the RTSP camera's source down")
         text, colour = shown()
         assert text == "source down" and colour != GREEN, f"the table shows {text!r} in {colour.name()}"

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def engine(station, window):
     """The opened station's alert engine."""
-    assert station.alerts is not None
-    return station.alerts
+    assert station.parts().alerts is not None
+    return station.parts().alerts
 
 
 def _rule_names(page) -> list[str]:
@@ -43,7 +43,7 @@ def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, stati
     assert dlg.save_button.isEnabled(), f.problems
     qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=10_000)
-    stored = [r for r in station.admin.list_rules() if r.name == "Lobby too slow"][0]
+    stored = [r for r in station.parts().admin.list_rules() if r.name == "Lobby too slow"][0]
     assert stored.target == TargetKind.CAMERA and stored.threshold == 3 and stored.metric == "fps"
     assert any(r.name == "Lobby too slow" for r in engine.rules())  # the engine reloaded
 
@@ -51,36 +51,36 @@ def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, stati
     with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
         page.toggle_selected()
     assert sig.args[1] is True
-    assert not station.admin.get_rule(stored.id).enabled
+    assert not station.parts().admin.get_rule(stored.id).enabled
     assert all(r.name != "Lobby too slow" for r in engine.rules())
 
     qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=5_000)
     page.select_rule("Lobby too slow")
     with qtbot.waitSignal(page.actionFinished, timeout=10_000):
         page.delete_selected(confirm=False)
-    assert all(r.name != "Lobby too slow" for r in station.admin.list_rules())
+    assert all(r.name != "Lobby too slow" for r in station.parts().admin.list_rules())
     qtbot.waitUntil(lambda: "Lobby too slow" not in _rule_names(page), timeout=5_000)
 
 
 def test_editing_a_rule_changed_elsewhere_is_a_conflict(qtbot, window, station, engine):
-    res = station.ops.create_rule(CreateRule(AlertRule(
+    res = station.parts().router.create_rule(CreateRule(AlertRule(
         name="Station hot", metric="cpu_percent", comparator=Comparator.GT, threshold=95,
         target=TargetKind.STATION)))
     page = window.show_page("rules")
     qtbot.waitUntil(lambda: "Station hot" in _rule_names(page), timeout=5_000)
     page.select_rule("Station hot")
     dlg = page.edit_selected()
-    station.admin.set_rule_enabled(res.rule.id, False)  # someone else changes it meanwhile
+    station.parts().admin.set_rule_enabled(res.rule.id, False)  # someone else changes it meanwhile
     dlg.form.threshold.setValue(97)
     qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "conflict" in dlg.form.general_error.text(), timeout=10_000)
     assert dlg.isVisible()
-    assert station.admin.get_rule(res.rule.id).threshold == 95
+    assert station.parts().admin.get_rule(res.rule.id).threshold == 95
 
 
 def test_firing_alert_is_shown_and_acknowledged(qtbot, window, station, engine):
     cid = camera_id(station, "Lobby")
-    station.ops.create_rule(CreateRule(AlertRule(
+    station.parts().router.create_rule(CreateRule(AlertRule(
         name="Lobby has frames", metric="fps", comparator=Comparator.GT, threshold=0.5,
         target=TargetKind.CAMERA, camera_id=cid, severity=Severity.CRITICAL, cooldown=0)))
     engine.load_rules()

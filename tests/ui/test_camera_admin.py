@@ -59,7 +59,7 @@ def test_add_dialog_validates_inline_and_saves(qtbot, window, station):
     assert dlg.save_button.isEnabled()
     qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=5_000)
-    assert any(c.name == "Garage" for c in station.admin.list_cameras())
+    assert any(c.name == "Garage" for c in station.parts().admin.list_cameras())
     qtbot.waitUntil(lambda: "Garage" in _names(window), timeout=10_000)  # the station noticed the change
     gid = camera_id(station, "Garage")
     assert window.model.index(window.model.row_of(gid), CameraTableModel.COL_SOURCE).data() == \
@@ -85,7 +85,7 @@ def test_editing_keeps_a_masked_password(qtbot, window, station):
     dlg.form.location.setText("north")
     qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=5_000)
-    saved = station.admin.get_camera(cid)
+    saved = station.parts().admin.get_camera(cid)
     assert saved.location == "north" and saved.source == "rtsp://op:pw123@127.0.0.1:8554/yard"
 
 
@@ -95,7 +95,7 @@ def test_remove_stops_a_running_camera_first(qtbot, window, station):
     with qtbot.waitSignal(window.operationFinished, timeout=15_000) as sig:
         window.remove_cameras([cid], confirm=False)
     assert sig.args[1] is True, sig.args
-    assert all(c.id != cid for c in station.admin.list_cameras())
+    assert all(c.id != cid for c in station.parts().admin.list_cameras())
     qtbot.waitUntil(lambda: "Server room" not in _names(window), timeout=10_000)
 
 
@@ -112,13 +112,13 @@ def test_import_with_progress_and_a_bad_file_changes_nothing(qtbot, window, stat
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\ncameras:\n  - name: Ok one\n    source: test://moving\n"
                    "  - name: Broken\n    source: ftp://nowhere\n")
-    before = sorted(c.name for c in station.admin.list_cameras())
+    before = sorted(c.name for c in station.parts().admin.list_cameras())
     with qtbot.waitSignal(window.operationFinished, timeout=10_000) as sig:
         window.import_cameras(bad)
     assert sig.args[1] is False
     assert "bad.yaml" in sig.args[2] and "source" in sig.args[2]
     assert "nothing was changed" in window.last_message
-    assert sorted(c.name for c in station.admin.list_cameras()) == before
+    assert sorted(c.name for c in station.parts().admin.list_cameras()) == before
 
 
 def test_export_masks_passwords(qtbot, window, station, tmp_path: Path):
@@ -205,8 +205,8 @@ def test_an_edit_from_the_dialog_restarts_the_running_camera_once_and_says_so(qt
                     timeout=START_TIMEOUT_MS)
     from app.station import EDIT_ACTOR
 
-    station.router.audit.flush()
-    with station.store.uow() as uow:
+    station.parts().router.audit.flush()
+    with station.parts().store.uow() as uow:
         restarts = [e for e in uow.audit.recent(500)
                     if e.op == "restart_camera" and e.actor == EDIT_ACTOR and e.key == f"camera:{cid}"]
     assert len(restarts) == 1, "restarted once, audited"

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def metrics(station, window):
     """The opened station's registry, fed by its supervisor, station and rollout feeds."""
-    assert station.metrics is not None
-    return station.metrics
+    assert station.parts().metrics is not None
+    return station.parts().metrics
 
 
 def test_charts_show_camera_fps_and_station_load(qtbot, window, station, metrics):

@@ -41,10 +41,10 @@ def test_sixteen_cameras_get_sixteen_colours_and_legends_sit_outside(qtbot, stat
 
 def test_after_a_restart_the_charts_show_the_stored_minutes(qtbot, station):
     station.open()
-    cam = station.admin.add_camera(Camera(name="Yard", source="test://still"))
+    cam = station.parts().admin.add_camera(Camera(name="Yard", source="test://still"))
     station.reload_cameras()
     minute = int(time.time() // 60)
-    with station.store.uow() as uow:  # what the previous run rolled up: four minutes at 12 fps
+    with station.parts().store.uow() as uow:  # what the previous run rolled up: four minutes at 12 fps
         RollupRepository(uow.session).put_many([
             RollupPoint(series="fps", labels=camera_labels(cam.id), minute=m, count=60, sum=720.0, min=11.0,
                         max=13.0, last=12.0) for m in range(minute - 4, minute)])

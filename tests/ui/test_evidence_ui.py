@@ -30,15 +30,15 @@ def _shot(widget, name: str) -> None:
 def _fire(station, qtbot, cid: int) -> int:
     station.set_settings({"evidence.preroll_s": 2.0, "evidence.postroll_s": 1.0}, actor="test")
     # a few seconds of stream first, so the pre-roll is full when the alert fires
-    qtbot.waitUntil(lambda: station.supervisor.status(cid).decoded >= 45, timeout=START_TIMEOUT_MS)
-    station.ops.create_rule(CreateRule(AlertRule(
+    qtbot.waitUntil(lambda: station.parts().supervisor.status(cid).decoded >= 45, timeout=START_TIMEOUT_MS)
+    station.parts().router.create_rule(CreateRule(AlertRule(
         name="Motion at the lobby", metric="motion_active", comparator=Comparator.GE, threshold=1.0,
         target=TargetKind.CAMERA, camera_id=cid, severity=Severity.CRITICAL, cooldown=0)))
     station.reload_cameras()
     event = {}
 
     def fired() -> bool:
-        ev = next((e for e in station.alerts.history(20) if e.rule_name == "Motion at the lobby" and e.id), None)
+        ev = next((e for e in station.parts().alerts.history(20) if e.rule_name == "Motion at the lobby" and e.id), None)
         if ev is None:
             return False
         kinds = {x.kind for x in station.evidence_for_event(ev.id)}
@@ -97,7 +97,7 @@ def test_alerts_page_shows_the_snapshot_and_plays_the_clip(qtbot, window, statio
 def test_save_clip_action_and_the_evidence_page(qtbot, window, station) -> None:
     cid = camera_id(station, "Lobby")
     window.start_camera(cid)
-    qtbot.waitUntil(lambda: (s := station.supervisor.status(cid)).state.value == "running" and s.decoded > 30,
+    qtbot.waitUntil(lambda: (s := station.parts().supervisor.status(cid)).state.value == "running" and s.decoded > 30,
                     timeout=START_TIMEOUT_MS)
     station.set_settings({"evidence.postroll_s": 1.0}, actor="test")
     window.select_camera(cid)

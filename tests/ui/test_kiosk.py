@@ -46,7 +46,7 @@ def open_kiosk(qtbot, station: Station, ui_settings, clock: FakeClock, settings:
     """Open the station, store kiosk ``settings`` in its database, then show the kiosk on it."""
     station.open()
     if settings:
-        with station.store.uow() as uow:
+        with station.parts().store.uow() as uow:
             uow.settings.set_many(settings)
             uow.commit()
     # No desktop here: point the inhibitor at a bus that does not exist (it logs and carries on).

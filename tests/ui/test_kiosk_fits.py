@@ -28,7 +28,7 @@ def clock() -> FakeClock:
 def six_cameras(station) -> None:
     station.open()
     for name in ("Yard", "Roof", "Car park"):
-        station.admin.add_camera(Camera(name=name, source="test://still"))
+        station.parts().admin.add_camera(Camera(name=name, source="test://still"))
     station.reload_cameras()
 
 
@@ -71,7 +71,7 @@ def test_more_cameras_than_fit_page_with_an_indicator_and_cycle_by_default(qtbot
                                                                           tmp_path):
     station.open()
     for i in range(15):
-        station.admin.add_camera(Camera(name=f"Extra {i}", source="test://still", active=True))
+        station.parts().admin.add_camera(Camera(name=f"Extra {i}", source="test://still", active=True))
     station.reload_cameras()
     w = open_kiosk(qtbot, station, ui_settings, clock, tmp_path=tmp_path)
     try:

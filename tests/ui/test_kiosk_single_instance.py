@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from app.kiosk.instance import EXIT_ALREADY_RUNNING, InstanceLock, hand_off
-from app.station import StationAlreadyRunning
+from app.station import StationAlreadyRunning, Unopened
 from app.ui.common.single_instance import InstanceServer, socket_path
 from app.ui.kiosk.screensaver import ScreenSaverInhibitor
 from tests.conftest import REPO_ROOT
@@ -73,7 +73,8 @@ def test_second_station_on_the_same_data_dir_is_refused(kiosk_on, station, data_
     with pytest.raises(StationAlreadyRunning) as info:
         second.open()
     assert info.value.holder["socket"].endswith(".sock")
-    assert second.supervisor is None, "the second launch started no supervisor"
+    with pytest.raises(Unopened):  # the second launch started no supervisor: it has no parts at all
+        second.parts()
     second.close()
 
 
@@ -164,7 +165,8 @@ def test_a_kiosk_that_loses_the_race_raises_the_winner_and_closes(qtbot, kiosk_o
         assert isinstance(loser.open_error, StationAlreadyRunning)
         qtbot.waitUntil(lambda: not loser.isVisible(), timeout=5_000)
         qtbot.waitUntil(lambda: kiosk_on.instance_server.requests == 1, timeout=5_000)
-        assert loser_station.supervisor is None
+        with pytest.raises(Unopened):  # it started no supervisor: it has no parts at all
+            loser_station.parts()
         assert "its window was brought forward" in caplog.text
         assert kiosk_on.isVisible() and kiosk_on.ready
     finally:

@@ -140,10 +140,10 @@ def test_window_operations_are_audited_as_the_operator(qtbot, window, station):
         window.start_camera(gate)  # refused (inactive), and still an audited operation
 
     def audited() -> list:
-        flush = getattr(getattr(station.router, "audit", None), "flush", None)
+        flush = getattr(getattr(station.parts().router, "audit", None), "flush", None)
         if flush is not None:
             flush()
-        with station.store.uow() as uow:
+        with station.parts().store.uow() as uow:
             return [e for e in uow.audit.recent(50) if e.op == "start_camera"]
 
     qtbot.waitUntil(lambda: bool(audited()), timeout=10_000)

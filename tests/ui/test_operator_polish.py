@@ -139,9 +139,9 @@ def test_a_saved_rule_becomes_the_selection_and_thresholds_show_their_comparator
     qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.selected() is not None and page.selected().name == "Zz slow lobby", timeout=10_000)
 
-    station.ops.create_rule(CreateRule(AlertRule(name="Too slow", metric="fps", comparator=Comparator.LT,
+    station.parts().router.create_rule(CreateRule(AlertRule(name="Too slow", metric="fps", comparator=Comparator.LT,
                                                  threshold=100.0, target=TargetKind.ALL_CAMERAS, for_seconds=0)))
-    station.alerts.load_rules()
+    station.parts().alerts.load_rules()
     alerts = window.show_page("alerts")
     lobby = next(c.id for c in station.cameras() if c.name == "Lobby")
     window.start_camera(lobby)

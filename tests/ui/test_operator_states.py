@@ -36,7 +36,7 @@ def _shot(widget, name: str) -> None:
 
 def test_a_dead_http_camera_is_not_green_in_table_wall_and_tray(qtbot, window, station):
     with StreamServer(fps=15) as server:
-        cam = station.admin.add_camera(Camera(name="Gate", source=server.url, stall_timeout=30))
+        cam = station.parts().admin.add_camera(Camera(name="Gate", source=server.url, stall_timeout=30))
         station.reload_cameras()
         window.refresh()
         cid = cam.id
@@ -78,7 +78,7 @@ def test_running_without_frames_yet_is_not_green(window, station):
 
 def test_a_deactivated_camera_is_grey_inactive_not_offline(qtbot, window, station):
     cid = camera_id(station, "Lobby")
-    station.ops.deactivate_camera(CameraRef(cid))
+    station.parts().router.deactivate_camera(CameraRef(cid))
     station.reload_cameras()
     window.refresh()
     text, colour = _state_cell(window, cid)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_tile_gets_a_preview_as_wide_as_it_draws(qtbot, window, station):
-    cam = station.admin.add_camera(Camera(name="Wide", source="test://testsrc?size=1280x720&rate=10", active=True))
+    cam = station.parts().admin.add_camera(Camera(name="Wide", source="test://testsrc?size=1280x720&rate=10", active=True))
     station.reload_cameras()
     window.refresh()
     window.resize(1500, 950)

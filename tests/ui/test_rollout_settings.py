@@ -54,7 +54,7 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
     station.rollout_options({"hold_10_s": 0, "hold_25_s": 0, "hold_50_s": 0, "hold_100_s": 0,
                              "gate_min_calls_per_op": 2, "gate_min_latency_calls": 2, "max_p95_ratio": 100,
                              "latency_floor_ms": 60_000, "shadow_rate": 0})
-    station.router.control.record_verification(True, 0, 0, actor="test")
+    station.parts().router.control.record_verification(True, 0, 0, actor="test")
     _shown(qtbot, page, lambda p: rules.advance_btn.isEnabled())
     assert rules.advance_btn.text() == "Advance to 10 %"
     from app.domain.operations import CreateRule, UpdateRule
@@ -65,7 +65,7 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
         with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
             rules.advance_btn.click()
         assert sig.args[:2] == ["advance", True], sig.args
-        assert station.router.reload().track("rules").percent == stage
+        assert station.parts().router.reload().track("rules").percent == stage
         traffic: dict[str, str] = {}
         for _ in range(300):  # real rule writes, routed, until the traffic the gate reads is there: every
             n += 1  # rule operation covered, and both paths with calls enough to compare latency
@@ -89,7 +89,7 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
     _shown(qtbot, page, lambda p: cams.advance_btn.isEnabled())
     with qtbot.waitSignal(page.actionFinished, timeout=10_000):
         cams.advance_btn.click()
-    assert station.router.reload().track("cameras").percent == 10
+    assert station.parts().router.reload().track("cameras").percent == 10
     # a report holds the cameras gate and is listed on the page
     with qtbot.waitSignal(page.actionFinished, timeout=10_000):
         page.file_report("cameras", text="the Lobby snapshot is black", operator="desk")
@@ -102,13 +102,13 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
     _shown(qtbot, page, lambda p: "ROLLED BACK" in rules.state_label.text() and "ROLLED BACK" in cams.state_label.text())
     assert cams.resume_btn.isVisibleTo(cams) and not cams.rollback_btn.isEnabled()
     assert cams.checklist_table.isVisibleTo(cams) and "no_shadow_on_domain" in _checks(cams.checklist_table)
-    domain_before = sum(v.get("domain", {}).get("calls", 0) for v in station.router.metrics.lifetime().values())
+    domain_before = sum(v.get("domain", {}).get("calls", 0) for v in station.parts().router.metrics.lifetime().values())
     for cam in station.cameras():
         from app.domain.operations import CameraRef
 
         station.call("camera_status", CameraRef(cam.id), force="domain")
     station.call("create_rule", CreateRule(sample_rule("after the rollback")))
-    domain_after = sum(v.get("domain", {}).get("calls", 0) for v in station.router.metrics.lifetime().values())
+    domain_after = sum(v.get("domain", {}).get("calls", 0) for v in station.parts().router.metrics.lifetime().values())
     assert domain_after == domain_before
     # resume clears a latch only with a reason
     with qtbot.waitSignal(page.actionFinished, timeout=10_000):
@@ -120,7 +120,7 @@ def test_the_two_track_page_runs_the_plan_in_the_window(qtbot, window, station):
 def test_rollout_page_follows_the_router_and_rolls_back(qtbot, window, station):
     page = _page(qtbot, window)
     assert "legacy" in page.stage_label.text()
-    station.router.set(use_domain=True, percent=25, actor="test", override_reason=SETUP)
+    station.parts().router.set(use_domain=True, percent=25, actor="test", override_reason=SETUP)
     with qtbot.waitSignal(page.snapshotShown, timeout=10_000):
         page.refresh()
     assert "rules 25 %" in page.stage_label.text() and "cameras 25 %" in page.stage_label.text()
@@ -133,9 +133,9 @@ def test_rollout_page_follows_the_router_and_rolls_back(qtbot, window, station):
     with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
         page.rollback("cameras", confirm=False)
     assert sig.args[:2] == ["rollback", True]
-    cams = station.router.settings.track("cameras")
+    cams = station.parts().router.settings.track("cameras")
     assert cams.latched and cams.target_percent == 0
-    assert station.router.settings.track("rules").target_percent == 25  # the tracks are independent
+    assert station.parts().router.settings.track("rules").target_percent == 25  # the tracks are independent
     panel = page.panels["cameras"]
     qtbot.waitUntil(lambda: "ROLLED BACK" in panel.state_label.text(), timeout=10_000)
     qtbot.waitUntil(lambda: panel.checklist_table.isVisibleTo(panel), timeout=10_000)
@@ -152,7 +152,7 @@ def test_verify_from_the_page_is_recorded_for_the_gate(qtbot, window, station):
     assert not isinstance(report, str), report
     assert report.passed
     assert "verify" in page.verify_out.toPlainText() or "PASSED" in page.verify_out.toPlainText()
-    lv = station.router.reload().last_verify
+    lv = station.parts().router.reload().last_verify
     assert lv is not None and lv["passed"] is True
     qtbot.waitUntil(lambda: "passed" in page.last_verify_label.text(), timeout=10_000)
 
@@ -167,7 +167,7 @@ def test_settings_dialog_saves_rollout_and_station_settings(qtbot, window, stati
     with qtbot.waitSignal(dlg.failed, timeout=10_000) as sig:
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     assert "cannot raise the rules track from 0 % to 10 %" in sig.args[0] and "verify" in sig.args[0]
-    assert station.router.reload().track("rules").target_percent == 0
+    assert station.parts().router.reload().track("rules").target_percent == 0
     # ... or with an override reason, audited
     dlg.track_use["rules"].setChecked(True)
     dlg.track_percent["rules"].setValue(10)
@@ -177,10 +177,10 @@ def test_settings_dialog_saves_rollout_and_station_settings(qtbot, window, stati
     dlg.kiosk_cycle.setValue(15)
     with qtbot.waitSignal(dlg.applied, timeout=10_000):
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
-    s = station.router.reload()
+    s = station.parts().router.reload()
     assert s.track("rules").target_percent == 10 and s.track("cameras").target_percent == 0
     assert not s.auto_rollback
-    with station.store.uow() as uow:
+    with station.parts().store.uow() as uow:
         (o,) = uow.audit.recent(5, op_prefix="rollout.override")
     assert (o.key, o.reason, o.actor) == ("rules", "bench station", "operator")
     qtbot.waitUntil(lambda: dlg.track_percent["rules"].value() == 10, timeout=5_000)  # reloaded: page and dialog agree
@@ -276,7 +276,7 @@ def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qt
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     # What the command line reads before the next window exists:
     assert read_startup_settings(station.paths.db_url) == {K_ENABLED: True, K_LANGUAGE: "en"}
-    with station.store.uow() as uow:
+    with station.parts().store.uow() as uow:
         audited = {(e.key, e.actor, (e.detail or {}).get("new")) for e in uow.audit.recent(50, op_prefix="settings.set")}
     assert {(K_ENABLED, "operator", True), (K_LANGUAGE, "operator", "en")} <= audited
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_verify_shows_its_step_and_cancel_records_nothing(qtbot, window, station):
     page = window.show_page("rollout")
     qtbot.waitUntil(lambda: page.snapshot is not None, timeout=10_000)
-    assert station.router.reload().last_verify is None
+    assert station.parts().router.reload().last_verify is None
     steps = []
     page.verifyProgress.connect(lambda s: steps.append(s.number))
     page.verify()
@@ -41,7 +41,7 @@ def test_verify_shows_its_step_and_cancel_records_nothing(qtbot, window, station
     assert last < TOTAL_STEPS
     assert "nothing was recorded" in page.verify_out.toPlainText()
     # nothing half-recorded: no verification for the gate, the gate still asks for one
-    assert station.router.reload().last_verify is None
+    assert station.parts().router.reload().last_verify is None
     assert {c.name: c.status for c in station.rollout_gate("rules").checks}["verification"] == "fail"
     assert page.verify_btn.isEnabled() and not page.cancel_verify_btn.isVisibleTo(page)
     assert not page.verify_progress.isVisibleTo(page)
