@@ -42,9 +42,14 @@ doctor: venv
 	$(VENV)/bin/edge-station doctor
 
 ## The whole test suite (lint, architecture check, unit, integration, UI, reliability).
+## TEST_WORKERS: pytest processes (pytest-xdist); each test file stays on one of them.
+TEST_WORKERS ?= 2
 test: venv translations
-	$(VENV)/bin/ruff check app tests
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	$(VENV)/bin/ruff check app tests scripts
+	$(VENV)/bin/mypy
+	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15; code=$$?; \
+	  if [ $$code = 5 ]; then echo "make test: pytest collected no tests (exit 5): the suite is missing, which is a failure" >&2; exit 1; fi; \
+	  exit $$code
 
 bench: venv
 	$(PIP) install --quiet -e '.[dev,bench]'
