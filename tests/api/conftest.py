@@ -149,13 +149,13 @@ def _put_cameras_back(request: pytest.FixtureRequest) -> Iterator[None]:
         cam = st.camera(cam_id)
         if cam is not None and cam.active != active:
             (st.parts().domain_ops.activate_camera if active else st.parts().domain_ops.deactivate_camera)(CameraRef(cam_id))
-    if hasattr(live.parts().router, "control") and live.parts().router.control is not None:
-        s = live.parts().router.settings
+    if hasattr(live.router, "control") and live.router.control is not None:
+        s = live.router.settings
         if s.latched:  # only an audited resume clears a rollback latch
-            live.parts().router.resume(track="all", actor="test cleanup", reason="test cleanup")
+            live.router.resume(track="all", actor="test cleanup", reason="test cleanup")
         if s.use_domain or s.percent or s.latched:
-            live.parts().router.set(use_domain=False, percent=0, actor="test cleanup")
-        assert not live.parts().router.settings.latched
+            live.router.set(use_domain=False, percent=0, actor="test cleanup")
+        assert not live.router.settings.latched
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_ctl_as_a_process(live):
 def test_ctl_verify_records_the_result_for_the_gate(capsys, live):
     code, out, _ = run(capsys, live, "verify", "--camera", "Server room")
     assert code == 0 and "PASSED" in out, out
-    assert live.parts().router.reload().last_verify["passed"] is True
+    assert live.router.reload().last_verify["passed"] is True
 
 
 def test_verify_live_runs_every_operation_on_both_paths(live):
@@ -111,7 +111,7 @@ def test_verify_live_runs_every_operation_on_both_paths(live):
 
 def test_verify_live_reports_a_mismatch(live, monkeypatch):
     """The comparison can fail: make one path's answers differ and the report says so."""
-    domain = live.parts().router.domain
+    domain = live.router.domain
     real = domain.camera_stats
 
     def skewed(req):  # the domain path's stats disagree with legacy's on something compared
@@ -196,7 +196,7 @@ def test_ctl_rollout_names_a_track_and_ctl_clip_saves_a_clip_now(capsys, live, t
     code, out, _ = run(capsys, live, "rollout", "--use-domain", "on", "--percent", "10", "--track", "rules",
                        "--override-reason", "ctl test")
     assert code == 0 and "rules: domain on, 10 %" in out and "cameras: domain off, 0 %" in out
-    assert live.parts().router.settings.track("cameras").percent == 0
+    assert live.router.settings.track("cameras").percent == 0
 
     code, out, _ = run(capsys, live, "start", "Lobby")
     assert code == 0

@@ -113,7 +113,7 @@ def test_rollout_get_and_put(client, live):
     assert r.status == 200, r.json
     assert r.data["settings"]["use_domain"] is True and r.data["settings"]["percent"] == 25
     assert {t: d["settings"]["percent"] for t, d in r.data["tracks"].items()} == {"rules": 25, "cameras": 25}
-    assert live.parts().router.settings.track("cameras").percent == 25
+    assert live.router.settings.track("cameras").percent == 25
     with live.station.parts().store.uow() as uow:
         entries = [e for e in uow.audit.recent(limit=50) if e.op == "settings.set" and e.actor == "api"]
         overrides = [e for e in uow.audit.recent(limit=50) if e.op == "rollout.override"]

@@ -15,7 +15,7 @@ CLIENTS = 50
 
 
 def _audit(live, op, since_id=0):
-    live.parts().router.audit.flush()
+    live.router.audit.flush()
     with live.station.parts().store.uow() as uow:
         return [e for e in uow.audit.recent(limit=5000) if e.op == op and (e.id or 0) > since_id]
 

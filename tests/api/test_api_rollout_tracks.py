@@ -8,11 +8,11 @@ def test_a_change_names_its_track_and_leaves_the_other_alone(client, live):
                                                         "override_reason": "api track test"})
     assert r.status == 200, r.json
     assert {t: d["settings"]["percent"] for t, d in r.data["tracks"].items()} == {"rules": 10, "cameras": 0}
-    assert live.parts().router.settings.track("cameras").percent == 0
+    assert live.router.settings.track("cameras").percent == 0
     # raising a share without an override goes through the gate, which holds on a fresh station
     r = client.request("PUT", "/api/v1/rollout", body={"percent": 25, "track": "rules"})
     assert r.status == 409 and r.error["code"] == "invalid_state"
-    assert live.parts().router.settings.track("rules").percent == 10
+    assert live.router.settings.track("rules").percent == 10
     r = client.request("PUT", "/api/v1/rollout", body={"percent": 10, "track": "lobby"})
     assert r.status == 422 and r.error["code"] == "validation"
 
@@ -29,7 +29,7 @@ def test_a_rollback_of_one_track_latches_only_it_and_only_a_resume_clears_it(cli
     assert client.request("POST", "/api/v1/rollout/resume", body={"track": "cameras"}).status == 422
     r = client.request("POST", "/api/v1/rollout/resume", body={"track": "cameras", "reason": "fixed the camera"})
     assert r.status == 200, r.json
-    cameras = live.parts().router.settings.track("cameras")
+    cameras = live.router.settings.track("cameras")
     assert not cameras.latched and cameras.percent == 0
     with live.station.parts().store.uow() as uow:
         ops = [(e.op, e.actor) for e in uow.audit.recent(limit=50)]

@@ -59,7 +59,7 @@ def test_restart_deactivate_activate(ops: StationOperations, station: Station) -
 
     off = ops.deactivate_camera(CameraRef(gid))
     assert (off.state, off.active, off.pid) == (CameraState.INACTIVE, False, None)
-    assert not station.parts().admin.get_camera(gid).active
+    assert not station.admin.get_camera(gid).active
     assert ops.deactivate_camera(CameraRef(gid)) .state is CameraState.INACTIVE  # idempotent
     refused(lambda: ops.start_camera(CameraRef(gid)), ErrorCode.INVALID_STATE, "inactive")
     refused(lambda: ops.restart_camera(CameraRef(gid)), ErrorCode.INVALID_STATE, "inactive")
@@ -68,7 +68,7 @@ def test_restart_deactivate_activate(ops: StationOperations, station: Station) -
     on = ops.activate_camera(CameraRef(gid))
     assert (on.state, on.active) == (CameraState.STOPPED, True)
     assert ops.activate_camera(CameraRef(gid)) == on  # idempotent
-    assert station.parts().admin.get_camera(gid).active
+    assert station.admin.get_camera(gid).active
 
 
 def test_a_configuration_error_ends_in_failed_and_can_be_stopped(ops: StationOperations, station: Station) -> None:

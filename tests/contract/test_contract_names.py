@@ -34,24 +34,24 @@ def test_rule_names_differing_in_case_conflict(ops: StationOperations, station: 
             "already exists")
     # Renaming a rule to another case of its own name is fine.
     assert ops.update_rule(UpdateRule(other.id, {"name": "DOCK SLOW"})).rule.name == "DOCK SLOW"
-    assert sorted(r.name for r in station.parts().admin.list_rules()) == ["DOCK SLOW", "Gate slow"]
+    assert sorted(r.name for r in station.admin.list_rules()) == ["DOCK SLOW", "Gate slow"]
 
 
 def test_camera_names_differing_in_case_conflict(station: Station) -> None:
-    station.parts().admin.add_camera(Camera(name="Lobby", source="test://moving"))
+    station.admin.add_camera(Camera(name="Lobby", source="test://moving"))
     for name in ("lobby", "LOBBY", " Lobby "):
         with pytest.raises(Conflict):
-            station.parts().admin.add_camera(Camera(name=name, source="test://moving"))
+            station.admin.add_camera(Camera(name=name, source="test://moving"))
     with pytest.raises(Conflict):
-        station.parts().admin.update_camera(station.gate.id, {"name": "LOBBY"})
-    with station.parts().store.uow() as uow:
+        station.admin.update_camera(station.gate.id, {"name": "LOBBY"})
+    with station.store.uow() as uow:
         assert uow.cameras.get_by_name("LOBBY").name == "Lobby"
 
 
 def test_the_store_itself_refuses_a_case_duplicate(station: Station) -> None:
     from app.domain.errors import ConstraintViolation
 
-    with pytest.raises(ConstraintViolation) as ei, station.parts().store.uow() as uow:
+    with pytest.raises(ConstraintViolation) as ei, station.store.uow() as uow:
         uow.cameras.add(Camera(name=station.gate.name.upper(), source="test://moving"))
         uow.commit()
     assert ei.value.constraint == "unique"

@@ -63,7 +63,7 @@ def test_a_running_camera_can_be_observed(ops: StationOperations, station: Stati
 
 def test_a_snapshot_has_the_sources_full_resolution(ops: StationOperations, station: Station) -> None:
     # Wider than the 640 px preview slot: the snapshot must not be the preview.
-    big = station.parts().admin.add_camera(Camera("Wide", "test://moving?size=960x540&rate=15", stall_timeout=5.0))
+    big = station.admin.add_camera(Camera("Wide", "test://moving?size=960x540&rate=15", stall_timeout=5.0))
     ops.start_camera(CameraRef(big.id))
     png = wait_for(lambda: _try_snapshot(ops, big.id), 10.0, "a decoded frame")
     assert (png.width, png.height, png.format, png.content_type) == (960, 540, "png", "image/png")
@@ -108,7 +108,7 @@ def test_probe_reports_the_stream(ops: StationOperations, station: Station) -> N
     assert isinstance(res, ProbeResult)
     assert (res.ok, res.codec, res.width, res.height, res.fps, res.pix_fmt, res.error) == \
         (True, "rawvideo", 320, 180, 15.0, "yuv420p", None)
-    assert 0 < res.elapsed < 5 + station.parts().probe_runner.grace
+    assert 0 < res.elapsed < 5 + station.probe_runner.grace
 
 
 def test_probe_reports_a_precise_error(ops: StationOperations, station: Station) -> None:

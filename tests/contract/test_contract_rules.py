@@ -22,7 +22,7 @@ def test_create_rule_stores_a_validated_rule(ops: StationOperations, station: St
     assert (r.target, r.camera_id, r.threshold, r.severity) == (TargetKind.CAMERA, station.gate.id, 5.0,
                                                                 Severity.CRITICAL)
     assert isinstance(r.threshold, float)
-    assert station.parts().admin.get_rule(r.id) == r
+    assert station.admin.get_rule(r.id) == r
 
 
 def test_create_rule_refusals(ops: StationOperations, station: Station) -> None:
@@ -37,7 +37,7 @@ def test_create_rule_refusals(ops: StationOperations, station: Station) -> None:
             "camera_id")
     ops.create_rule(CreateRule(low_fps("taken")))
     refused(lambda: ops.create_rule(CreateRule(low_fps("taken", threshold=1))), ErrorCode.CONFLICT, "'taken'")
-    assert [r.name for r in station.parts().admin.list_rules()] == ["taken"]
+    assert [r.name for r in station.admin.list_rules()] == ["taken"]
 
 
 def test_update_rule_is_validated_and_versioned(ops: StationOperations, station: Station) -> None:
@@ -45,13 +45,13 @@ def test_update_rule_is_validated_and_versioned(ops: StationOperations, station:
     v2 = ops.update_rule(UpdateRule(r.id, {"threshold": 8, "no_data": "alerting", "target": "camera",
                                            "camera_id": station.gate.id}, expected_version=1)).rule
     assert (v2.version, v2.threshold, v2.no_data, v2.target) == (2, 8.0, NoDataPolicy.ALERTING, TargetKind.CAMERA)
-    assert station.parts().admin.get_rule(r.id) == v2
+    assert station.admin.get_rule(r.id) == v2
     v3 = ops.update_rule(UpdateRule(r.id, {"enabled": False})).rule  # no expected version: last writer wins
     assert v3.version == 3 and not v3.enabled
     # a client still holding version 2 is told, and nothing changes
     refused(lambda: ops.update_rule(UpdateRule(r.id, {"threshold": 1}, expected_version=2)), ErrorCode.CONFLICT,
             "version 3")
-    assert station.parts().admin.get_rule(r.id) == v3
+    assert station.admin.get_rule(r.id) == v3
 
 
 def test_update_rule_refusals(ops: StationOperations, station: Station) -> None:
@@ -67,4 +67,4 @@ def test_update_rule_refusals(ops: StationOperations, station: Station) -> None:
     refused(lambda: ops.update_rule(UpdateRule(r.id, {"notify": {"webhook_url": "ftp://x"}})),
             ErrorCode.VALIDATION, "notify.webhook_url")
     refused(lambda: ops.update_rule(UpdateRule(r.id, {"name": "two"})), ErrorCode.CONFLICT, "'two'")
-    assert station.parts().admin.get_rule(r.id) == r
+    assert station.admin.get_rule(r.id) == r

@@ -39,7 +39,7 @@ def test_rule_names_refuse_what_camera_names_refuse(ops: StationOperations, stat
     if kind != "newline":  # a description may span lines, nothing else
         refused(lambda: ops.update_rule(UpdateRule(made.id, {"description": f"ok\n{text}"})),
                 ErrorCode.VALIDATION, "description", code_point)
-    assert [r.name for r in station.parts().admin.list_rules()] == ["gate low fps"]
+    assert [r.name for r in station.admin.list_rules()] == ["gate low fps"]
 
 
 def test_a_description_may_span_lines(ops: StationOperations) -> None:
@@ -53,11 +53,11 @@ def test_camera_text_fields(station: Station, field: str, kind: str) -> None:
     text, code_point = BAD_TEXTS[kind]
     value: object = (text,) if field == "tags" else text
     with pytest.raises(ValidationError) as ei:
-        station.parts().admin.add_camera(Camera(name="Porch", source=MOVING).with_changes(**{field: value}))
+        station.admin.add_camera(Camera(name="Porch", source=MOVING).with_changes(**{field: value}))
     fields = [e.field for e in ei.value.errors]
     assert fields == ["tags[0]" if field == "tags" else field]
     assert code_point in str(ei.value)
-    assert "Porch" not in [c.name for c in station.parts().admin.list_cameras()]
+    assert "Porch" not in [c.name for c in station.admin.list_cameras()]
 
 
 @pytest.mark.parametrize(("source", "fragment"), [
@@ -69,21 +69,21 @@ def test_camera_text_fields(station: Station, field: str, kind: str) -> None:
 def test_camera_source_is_one_bounded_line_and_a_parsable_url(station: Station, source: str,
                                                                fragment: str) -> None:
     with pytest.raises(ValidationError) as ei:
-        station.parts().admin.add_camera(Camera(name="Porch", source=source))
+        station.admin.add_camera(Camera(name="Porch", source=source))
     assert [e.field for e in ei.value.errors] == ["source"]
     assert fragment in str(ei.value)
-    camera = station.parts().admin.list_cameras()[0]
+    camera = station.admin.list_cameras()[0]
     with pytest.raises(ValidationError) as ei:
-        station.parts().admin.update_camera(camera.id, {"source": source})
+        station.admin.update_camera(camera.id, {"source": source})
     assert [e.field for e in ei.value.errors] == ["source"]
-    assert station.parts().admin.get_camera(camera.id).source == camera.source
+    assert station.admin.get_camera(camera.id).source == camera.source
 
 
 def test_camera_logs_never_show_a_password(ops: StationOperations, station: Station) -> None:
     from app.domain.operations import CameraRef, LogsRequest
     from tests.contract.helpers import wait_for
 
-    cam = station.parts().admin.add_camera(Camera(name="Porch", source="rtsp://admin:Sup3rSecret@127.0.0.1:9/live"))
+    cam = station.admin.add_camera(Camera(name="Porch", source="rtsp://admin:Sup3rSecret@127.0.0.1:9/live"))
     assert cam.id is not None
     ops.start_camera(CameraRef(cam.id))
 
@@ -94,5 +94,5 @@ def test_camera_logs_never_show_a_password(ops: StationOperations, station: Stat
     texts = wait_for(worker_spoke, 20, "the worker's own log lines")
     assert any("admin:***@127.0.0.1:9" in t for t in texts), texts
     assert not any("Sup3rSecret" in t for t in texts)
-    log_file = station.parts().supervisor.log_path(cam.id)
+    log_file = station.supervisor.log_path(cam.id)
     assert "Sup3rSecret" not in log_file.read_text()
