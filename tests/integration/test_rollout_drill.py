@@ -152,6 +152,23 @@ def test_a_live_drill_of_a_track_that_routes_nothing_to_the_domain_path_is_refus
     assert out.getvalue() == ""
 
 
+def test_a_live_drill_while_the_station_runs_is_refused_before_anything_is_drilled(tmp_path):
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    running = Station(StationOptions(paths=resolve_paths(tmp_path, None), seed_demo=False, autostart=False))
+    running.open()
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=True,
+                               reason="drill check", json=False, floor_ms=None, data_dir=tmp_path, db=None)
+        assert run_drill_cli(args, out=out, err=err, open_live=live_drill_station) == 1
+        assert "a live drill injects into the router of this process, so stop the station first" in err.getvalue()
+        assert out.getvalue() == ""
+    finally:
+        running.close()
+
+
 class _reuse:
     def __init__(self, station):
         self.station = station
