@@ -192,10 +192,11 @@ def _register_rollout(sub: Any, add_common: Callable[[argparse.ArgumentParser], 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     from app.rollout.cli import cmd_rollout as run
-    from app.station import scratch_station
+    from app.station import live_drill_station, scratch_drill_station, scratch_station
 
     with _store(args) as store:
-        return run(args, store, make_station_parts=scratch_station)
+        return run(args, store, make_station_parts=scratch_station, make_drill_station=scratch_drill_station,
+                   open_live_station=live_drill_station)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -4,8 +4,9 @@ Every rollout command takes ``--track rules|cameras`` (``set``, ``rollback`` and
 also ``all``, their default). :func:`add_cli` registers both commands on an argparse
 subparsers object; each sets ``handler`` in the namespace:
 
-* rollout commands: ``cmd_rollout(args, store, make_station_parts=None) -> int`` (``rehearse``
-  needs the scratch-station factory)
+* rollout commands: ``cmd_rollout(args, store, make_station_parts=None, make_drill_station=None,
+  open_live_station=None) -> int`` (``rehearse`` needs the scratch-station factory, ``drill`` the
+  drill's scratch-station factory and, for ``--live``, the live-station opener)
 * verify: ``cmd_verify(args, make_station_parts, store=None) -> int`` (with a store, the
   result is recorded for the stage gate and audited)
 
@@ -20,7 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.rollout.analysis import as_dict as analysis_dict
 from app.rollout.analysis import status_health, status_lines
@@ -35,6 +36,9 @@ from app.rollout.errors import (
 from app.rollout.health import Check, Checklist, GateResult, Status, _dur
 from app.rollout.settings import STAGES, TRACK_NAMES, RolloutSettings, Thresholds, parse_tracks
 from app.rollout.verify import StationFactory, verify_scratch_and_record
+
+if TYPE_CHECKING:
+    from app.rollout.drill import DrillStationFactory, LiveStationFactory
 
 ACTOR = "cli"
 _TRACK_HELP = f"the rollout track: {', '.join(TRACK_NAMES)}"
@@ -220,7 +224,9 @@ def _rollback_and_verify(control: RolloutControl, args: argparse.Namespace, out:
 
 def cmd_rollout(args: argparse.Namespace, store: Any, *, out: TextIO | None = None,
                 err: TextIO | None = None, env: Any = None,
-                make_station_parts: Callable[[], Any] | None = None) -> int:
+                make_station_parts: Callable[[], Any] | None = None,
+                make_drill_station: DrillStationFactory | None = None,
+                open_live_station: LiveStationFactory | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     cmd = getattr(args, "rollout_command", None) or "status"
@@ -229,7 +235,8 @@ def cmd_rollout(args: argparse.Namespace, store: Any, *, out: TextIO | None = No
         if cmd == "drill":
             from app.rollout.drill import cmd_drill
 
-            return cmd_drill(args, store, out=out, err=err)
+            return cmd_drill(args, store, out=out, err=err, make_station=make_drill_station,
+                             open_live=open_live_station)
         if cmd == "status":
             tracks = parse_tracks(getattr(args, "track", "all"))
             status = control.status()

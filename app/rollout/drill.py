@@ -14,6 +14,10 @@ same operation) with a short health window, and reports whether the health check
 alerted and the auto-rollback latch fired, and how long each took from the moment
 of injection. ``--live`` runs it on the station's own data directory instead (only
 with ``--reason``, audited as ``rollout.drill``; the latch it fires is the real one).
+
+The stations themselves are built by the station package (``app.station.drill``) and
+passed in as factories (:data:`DrillStationFactory`, :data:`LiveStationFactory`), the way
+``rehearse`` and ``verify`` get theirs: the rollout never builds a station.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain.errors import OperationError
 from app.domain.operations import (
@@ -45,8 +48,9 @@ from app.rollout.metrics import RolloutMetrics
 from app.rollout.settings import Thresholds
 
 if TYPE_CHECKING:
-    from app.rollout.router import RolloutEvent
-    from app.station import Station
+    from app.platform.paths import StationPaths
+    from app.rollout.router import RolloutEvent, Router
+    from app.store.uow import Store
 
 #: the operations a drill can drive (read-only: a drill never changes a camera or a rule)
 DRILL_OPERATIONS = ("camera_status", "list_status", "camera_logs", "camera_stats", "camera_snapshot")
@@ -284,51 +288,42 @@ def workload_for(ops: Sequence[str], cameras: Sequence[int]) -> list[tuple[str, 
     return out
 
 
-@dataclass(frozen=True)
-class DrillStation:
-    """A scratch station for drills (``station``) and the ids of its running ``test://`` cameras."""
-
-    station: Station
-    drill_cameras: tuple[int, ...]
+class DrillStation(Protocol):
+    """What a drill needs from a scratch station: both implementations and its running cameras."""
 
     @property
-    def legacy_ops(self) -> StationOperations:
-        return self.station.parts().legacy_ops
+    def legacy_ops(self) -> StationOperations: ...
 
     @property
-    def domain_ops(self) -> StationOperations:
-        return self.station.parts().domain_ops
+    def domain_ops(self) -> StationOperations: ...
+
+    @property
+    def drill_cameras(self) -> tuple[int, ...]: ...
 
 
-@contextlib.contextmanager
-def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0,
-                          size: str = "320x180") -> Iterator[DrillStation]:
-    """A throwaway station with ``cameras`` running ``test://`` cameras; everything is removed on exit."""
-    from app.platform.paths import StationPaths, sqlite_url
-    from app.station import Station, StationOptions
+#: ``make_station(cameras)``: a context manager yielding a scratch station with ``cameras`` running
+#: ``test://`` cameras, removed on exit (``app.station.scratch_drill_station``)
+DrillStationFactory = Callable[[int], AbstractContextManager[DrillStation]]
 
-    with tempfile.TemporaryDirectory(prefix="edge-station-drill-") as tmp:
-        root = Path(tmp).resolve()
-        station = Station(StationOptions(paths=StationPaths(root, sqlite_url(root / "drill.db")), seed_demo=False,
-                                         autostart=False))
-        station.open()
-        try:
-            from app.domain import Camera
 
-            ids = []
-            for i in range(cameras):
-                cam = station.parts().admin.add_camera(Camera(name=f"drill-{i + 1}", source=f"test://moving?size={size}&rate=10"))
-                assert cam.id is not None
-                ids.append(cam.id)
-                station.parts().legacy_ops.start_camera(CameraRef(cam.id))
-            deadline = time.monotonic() + frame_timeout
-            while time.monotonic() < deadline:
-                if all(station.parts().legacy_ops.camera_status(CameraRef(c)).fps for c in ids):
-                    break
-                time.sleep(0.1)
-            yield DrillStation(station, tuple(ids))
-        finally:
-            station.close()
+class LiveDrillStation(Protocol):
+    """What a live drill needs from the opened station: its router and its store."""
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def store(self) -> Store: ...
+
+
+class DrillStationBusy(RolloutError):
+    """Raised by a :data:`LiveStationFactory` when the station is open in another process."""
+
+
+#: ``open_live(paths)``: a context manager that opens the station on ``paths`` (nothing autostarts)
+#: and closes it on exit; raises :class:`DrillStationBusy` when it runs elsewhere
+#: (``app.station.live_drill_station``)
+LiveStationFactory = Callable[["StationPaths"], AbstractContextManager[LiveDrillStation]]
 
 
 def scratch_router(station: DrillStation, th: Thresholds, *, percent: int = 50, health_interval: float = 0.5,
@@ -350,9 +345,9 @@ def scratch_router(station: DrillStation, th: Thresholds, *, percent: int = 50, 
 def drill_on_scratch(spec: FaultSpec, *, ops: Sequence[str] = ("camera_status",), window_s: float = 10.0,
                      min_samples: int = 20, floor_ms: float | None = None, cameras: int = 4,
                      max_s: float | None = None,
-                     station: DrillStation | None = None, rng: random.Random | None = None,
-                     clock: Callable[[], float] = time.monotonic) -> DrillReport:
-    """One drill on a scratch station (``station`` = reuse one from :func:`scratch_drill_station`)."""
+                     station: DrillStation | None = None, make_station: DrillStationFactory | None = None,
+                     rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic) -> DrillReport:
+    """One drill on a scratch station: ``station`` (reused), or a new one from ``make_station(cameras)``."""
     spec = spec.validated()
     bad = [op for op in ops if op not in DRILL_OPERATIONS]
     if bad:
@@ -361,8 +356,13 @@ def drill_on_scratch(spec: FaultSpec, *, ops: Sequence[str] = ("camera_status",)
     th = drill_thresholds(window_s, min_samples)
     if floor_ms is not None:
         th = replace(th, latency_floor_ms=floor_ms)
-    ctx: contextlib.AbstractContextManager[DrillStation] = (
-        contextlib.nullcontext(station) if station is not None else scratch_drill_station(cameras))
+    ctx: AbstractContextManager[DrillStation]
+    if station is not None:
+        ctx = contextlib.nullcontext(station)
+    elif make_station is not None:
+        ctx = make_station(cameras)
+    else:
+        raise RolloutError("no scratch station available here")
     with ctx as st:
         router = scratch_router(st, th, clock=clock)
         try:
@@ -403,54 +403,56 @@ def add_drill_parser(sub: Any) -> None:
     d.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], store: Any) -> DrillReport:
-    from app.domain.audit import AuditEntry
+def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], open_live: LiveStationFactory) -> DrillReport:
     from app.platform.paths import resolve_paths
-    from app.station import Station, StationAlreadyRunning, StationOptions
 
     paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
-    station = Station(StationOptions(paths=paths, seed_demo=False, autostart=False))
     try:
-        station.open()
-    except StationAlreadyRunning as e:
+        with open_live(paths) as station:
+            return _drill_live_station(args, spec, ops, station)
+    except DrillStationBusy as e:  # raised by the opener only, before the drill starts
         raise RolloutError(f"{e}: a live drill injects into the router of this process, so stop the station "
                            "first (its latch and settings are the ones the drill exercises)") from None
-    try:
-        router = station.parts().router
-        for t in dict.fromkeys(TRACK_OF[op] for op in ops):
-            ts = router.settings.track(t)
-            if ts.target_percent == 0:
-                why = f"rolled back ({ts.latch_reason})" if ts.latched else "at 0 % or off"
-                raise RolloutError(f"the {t} track routes no call to the domain path ({why}), so the drill's "
-                                   f"fault would never be reached: set it to a stage first (`edge-station "
-                                   f"rollout resume` / `advance --track {t}`)")
-        store = station.parts().store
-        assert store is not None  # opened above
-        with store.uow() as uow:
-            cams = [c.id for c in uow.cameras.list() if c.id is not None]
-        if not cams:
-            raise RolloutError("the station has no cameras to drive the drill with")
-        detail = {"fail": spec.fail_rate, "slow": spec.slow_factor, "ops": list(ops)}
-        with store.uow() as uow:
-            uow.audit.add(AuditEntry(op=OP_DRILL, outcome="started", actor="cli", reason=args.reason[:80],
-                                     detail=detail))
-            uow.commit()
-        th = router.settings.thresholds
-        bound = latch_bound_s(spec, th, 5.0)
-        report = run_drill(router, workload_for(ops, cams), spec, bound_s=bound, max_s=args.max_s, live=True)
-        if router.audit is not None:
-            router.audit.flush()
-        with store.uow() as uow:
-            uow.audit.add(AuditEntry(op=OP_DRILL, outcome="passed" if report.passed else "failed", actor="cli",
-                                     reason=args.reason[:80], detail=report.as_dict() | {"spec": detail}))
-            uow.commit()
-        return report
-    finally:
-        station.close()
 
 
-def cmd_drill(args: Any, store: Any = None, *, out: Any = None, err: Any = None) -> int:
-    """``rollout drill``: 0 when the drill behaved as documented, 1 when not, 2 on bad input."""
+def _drill_live_station(args: Any, spec: FaultSpec, ops: Sequence[str], station: LiveDrillStation) -> DrillReport:
+    from app.domain.audit import AuditEntry
+
+    router = station.router
+    for t in dict.fromkeys(TRACK_OF[op] for op in ops):
+        ts = router.settings.track(t)
+        if ts.target_percent == 0:
+            why = f"rolled back ({ts.latch_reason})" if ts.latched else "at 0 % or off"
+            raise RolloutError(f"the {t} track routes no call to the domain path ({why}), so the drill's "
+                               f"fault would never be reached: set it to a stage first (`edge-station "
+                               f"rollout resume` / `advance --track {t}`)")
+    store = station.store
+    with store.uow() as uow:
+        cams = [c.id for c in uow.cameras.list() if c.id is not None]
+    if not cams:
+        raise RolloutError("the station has no cameras to drive the drill with")
+    detail = {"fail": spec.fail_rate, "slow": spec.slow_factor, "ops": list(ops)}
+    with store.uow() as uow:
+        uow.audit.add(AuditEntry(op=OP_DRILL, outcome="started", actor="cli", reason=args.reason[:80],
+                                 detail=detail))
+        uow.commit()
+    th = router.settings.thresholds
+    bound = latch_bound_s(spec, th, 5.0)
+    report = run_drill(router, workload_for(ops, cams), spec, bound_s=bound, max_s=args.max_s, live=True)
+    if router.audit is not None:
+        router.audit.flush()
+    with store.uow() as uow:
+        uow.audit.add(AuditEntry(op=OP_DRILL, outcome="passed" if report.passed else "failed", actor="cli",
+                                 reason=args.reason[:80], detail=report.as_dict() | {"spec": detail}))
+        uow.commit()
+    return report
+
+
+def cmd_drill(args: Any, store: Any = None, *, out: Any = None, err: Any = None,
+              make_station: DrillStationFactory | None = None, open_live: LiveStationFactory | None = None) -> int:
+    """``rollout drill``: 0 when the drill behaved as documented, 1 when not (or when the station it needs,
+    ``make_station`` for a scratch one, ``open_live`` for ``--live``, is not available here), 2 on bad input.
+    ``store`` is not used: a live drill opens the whole station on the data dir."""
     import json
     import sys
 
@@ -475,10 +477,14 @@ def cmd_drill(args: Any, store: Any = None, *, out: Any = None, err: Any = None)
         router_log.setLevel(logging.ERROR)  # one fallback warning per injected failure is noise here
         try:
             if args.live:
-                report = _live_drill(args, spec, ops, store)
+                if open_live is None:
+                    raise RolloutError("no live station available here")
+                report = _live_drill(args, spec, ops, open_live)
             else:
+                if make_station is None:
+                    raise RolloutError("no scratch station available here")
                 report = drill_on_scratch(spec, ops=ops, window_s=args.window, max_s=args.max_s,
-                                          floor_ms=getattr(args, "floor_ms", None))
+                                          floor_ms=getattr(args, "floor_ms", None), make_station=make_station)
         finally:
             router_log.setLevel(level)
     except RolloutSettingsError as e:

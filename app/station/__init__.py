@@ -7,10 +7,12 @@ through :class:`~app.station.port.StationPort`; :class:`Station` implements it.
 The parts by role: ``port`` (what clients may ask), ``facade`` (:class:`Station`, with its
 role modules ``cameras``, ``alerts``, ``rollout``, ``evidence``, ``health`` on ``core``),
 ``wiring`` (building and stopping the parts), ``watch`` (other processes' commits),
-``runner`` (headless), ``scratch`` (the throwaway station of verify and rehearse).
+``runner`` (headless), ``scratch`` (the throwaway station of verify and rehearse), ``drill``
+(the stations of the rollout drill: a scratch one with running cameras, and the live one).
 """
 
 from app.station.core import EDIT_ACTOR, StationOptions, Unopened, worker_settings_changed
+from app.station.drill import ScratchDrillStation, live_drill_station, scratch_drill_station
 from app.station.events import ApiStatus, StationEvent
 from app.station.facade import Station, StationAlreadyRunning
 from app.station.port import StationPort
@@ -19,7 +21,7 @@ from app.station.scratch import scratch_station
 from app.station.wiring import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED
 
 __all__ = [
-    "EDIT_ACTOR", "SETTING_OFFLINE_SEEDED", "SETTING_RULES_SEEDED", "ApiStatus", "Station",
-    "StationAlreadyRunning", "StationEvent", "StationOptions", "StationPort", "Unopened", "run_headless",
-    "scratch_station", "status_line", "worker_settings_changed",
+    "EDIT_ACTOR", "SETTING_OFFLINE_SEEDED", "SETTING_RULES_SEEDED", "ApiStatus", "ScratchDrillStation", "Station",
+    "StationAlreadyRunning", "StationEvent", "StationOptions", "StationPort", "Unopened", "live_drill_station",
+    "run_headless", "scratch_drill_station", "scratch_station", "status_line", "worker_settings_changed",
 ]

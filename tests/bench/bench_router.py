@@ -194,7 +194,8 @@ def deferred(rate: int, seconds: int = 600) -> None:
 
 
 def drill_times(n: int) -> None:
-    from app.rollout.drill import FaultSpec, drill_on_scratch, scratch_drill_station
+    from app.rollout.drill import FaultSpec, drill_on_scratch
+    from app.station import scratch_drill_station
 
     cases = [("fail 20 % on camera_status", FaultSpec(fail_rate=0.2), ("camera_status",)),
              ("slow 3 x on camera_snapshot", FaultSpec(slow_factor=3.0, ops=("camera_snapshot",)),

@@ -21,7 +21,6 @@ from app.rollout.drill import (
     inject,
     latch_bound_s,
     run_drill,
-    scratch_drill_station,
     scratch_router,
     workload_for,
 )
@@ -29,6 +28,7 @@ from app.rollout.drill import cmd_drill as run_drill_cli
 from app.rollout.metrics import DOMAIN
 from app.rollout.router import Router
 from app.services.operations import DomainOperations
+from app.station import live_drill_station, scratch_drill_station
 
 pytestmark = pytest.mark.slow
 
@@ -95,22 +95,33 @@ def test_the_injection_ends_with_the_drill_even_when_it_raises(station):
         router.close()
 
 
-def test_the_cli_drill_reports_alert_latch_and_times(station, monkeypatch):
-    import app.rollout.drill as drill_mod
+def test_the_cli_drill_reports_alert_latch_and_times(station):
+    def reuse(cameras=4):
+        return _reuse(station)
 
-    monkeypatch.setattr(drill_mod, "scratch_drill_station", lambda cameras=4: _reuse(station))
     out, err = io.StringIO(), io.StringIO()
     args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=False,
                            reason="", json=False, floor_ms=None)
-    assert run_drill_cli(args, out=out, err=err) == 0, err.getvalue()
+    assert run_drill_cli(args, out=out, err=err, make_station=reuse) == 0, err.getvalue()
     text = out.getvalue()
     assert "health alerted: after" in text and "latch fired:    after" in text and "drill PASSED" in text
     bad = SimpleNamespace(**{**vars(args), "fail": 1.5})
-    assert run_drill_cli(bad, out=out, err=err) == 2
+    assert run_drill_cli(bad, out=out, err=err, make_station=reuse) == 2
     assert "--fail 1.5 must be a share from 0 to 1" in err.getvalue()
     live = SimpleNamespace(**{**vars(args), "live": True})
-    assert run_drill_cli(live, out=out, err=err) == 2
+    assert run_drill_cli(live, out=out, err=err, make_station=reuse, open_live=live_drill_station) == 2
     assert "--live needs --reason" in err.getvalue()
+
+
+def test_a_cli_drill_without_a_station_factory_says_so():
+    out, err = io.StringIO(), io.StringIO()
+    args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=False,
+                           reason="drill check", json=False, floor_ms=None)
+    assert run_drill_cli(args, out=out, err=err) == 1
+    assert "no scratch station available here" in err.getvalue()
+    assert run_drill_cli(SimpleNamespace(**{**vars(args), "live": True}), out=out, err=err) == 1
+    assert "no live station available here" in err.getvalue()
+    assert out.getvalue() == ""
 
 
 def test_a_rolled_back_rules_track_does_not_end_a_drill_of_the_cameras_track(station):
@@ -136,9 +147,26 @@ def test_a_live_drill_of_a_track_that_routes_nothing_to_the_domain_path_is_refus
     out, err = io.StringIO(), io.StringIO()
     args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=True,
                            reason="drill check", json=False, floor_ms=None, data_dir=tmp_path, db=None)
-    assert run_drill_cli(args, out=out, err=err) == 1
+    assert run_drill_cli(args, out=out, err=err, open_live=live_drill_station) == 1
     assert "the cameras track routes no call to the domain path" in err.getvalue(), err.getvalue()
     assert out.getvalue() == ""
+
+
+def test_a_live_drill_while_the_station_runs_is_refused_before_anything_is_drilled(tmp_path):
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    running = Station(StationOptions(paths=resolve_paths(tmp_path, None), seed_demo=False, autostart=False))
+    running.open()
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        args = SimpleNamespace(fail=0.2, slow=1.0, op=["camera_status"], window=10.0, max_s=None, live=True,
+                               reason="drill check", json=False, floor_ms=None, data_dir=tmp_path, db=None)
+        assert run_drill_cli(args, out=out, err=err, open_live=live_drill_station) == 1
+        assert "a live drill injects into the router of this process, so stop the station first" in err.getvalue()
+        assert out.getvalue() == ""
+    finally:
+        running.close()
 
 
 class _reuse:
