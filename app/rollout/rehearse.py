@@ -146,7 +146,7 @@ def rehearse_rollback(make_station_parts: StationFactory, *, track: str = "camer
     say = progress or (lambda m: None)
     try:
         with make_station_parts() as station:
-            store = getattr(station, "store", None)
+            store = station.store
             if store is None:
                 raise VerificationError("the scratch station has no store to rehearse on")
             domain = CountingOperations(station.domain)

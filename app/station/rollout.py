@@ -128,11 +128,10 @@ class RolloutMethods(StationCore):
                           progress: Callable[[str], None] | None = None) -> RehearsalResult:
         """``rollout rehearse``: rehearse and verify a rollback of ``track`` on a scratch station, and
         record the result here. Blocking (seconds): keep it off a GUI thread."""
-        from app.rollout.rehearse import rehearse_rollback
+        from app.rollout.rehearse import rehearse_and_record
         from app.station.scratch import scratch_station
 
-        result = rehearse_rollback(scratch_station, track=track, progress=progress)
-        self._control().record_rehearsal(track, result.passed, [c.as_dict() for c in result.checks], actor=actor)
+        result = rehearse_and_record(scratch_station, self._control(), actor=actor, track=track, progress=progress)
         self.parts().router.reload()
         self._rollout_changed()
         return result
@@ -143,15 +142,11 @@ class RolloutMethods(StationCore):
         """Run the verification scenario on a scratch station and record the result for the gate.
 
         Blocking (tens of seconds); a cancelled run raises ``VerificationCancelled`` and records nothing."""
-        from app.rollout.verify import run_verification
+        from app.rollout.verify import verify_scratch_and_record
         from app.station.scratch import scratch_station
 
-        report = run_verification(scratch_station, progress=progress, on_step=on_step, cancelled=cancelled)
-        d = report.as_dict()
-        self._control().record_verification(report.passed, len(report.mismatches), len(report.failures),
-                                            actor=actor, detail={"mismatches": d.get("mismatches"),
-                                                                 "failures": d.get("failures"),
-                                                                 "errors": report.errors})
+        report = verify_scratch_and_record(scratch_station, self._control(), actor=actor, progress=progress,
+                                           on_step=on_step, cancelled=cancelled)
         self.parts().router.reload()
         self._rollout_changed()
         return report

@@ -34,6 +34,7 @@ from app.supervisor.proctree import (
     signal_group,
     signal_refs,
 )
+from app.workerlink.launch import worker_command
 from app.workerlink.protocol import MAX_SOURCE_BYTES, RunArgs, run_argv
 
 __all__ = ["HAS_PIDFD", "Spawner", "begin_stop", "default_worker_command", "has_exited", "kill_tree"]
@@ -42,10 +43,6 @@ HAS_PIDFD = hasattr(os, "pidfd_open")
 
 
 def default_worker_command() -> list[str]:
-    try:
-        from app.workerlink.launch import worker_command
-    except ImportError as exc:  # the worker package is missing from this build
-        raise SpawnError(f"cannot find the worker launcher app.workerlink.launch: {exc}") from exc
     return list(worker_command())
 
 

@@ -26,7 +26,6 @@ class StationBridge(QObject):
     camerasChanged = Signal()  # the camera list changed (here or in another process)
     alertRaised = Signal(object)  # StationEvent kind "alert"
     settingsChanged = Signal(object)  # StationEvent kind "settings"
-    logLine = Signal(object)  # StationEvent kind "log"
     _incoming = Signal(object)
 
     def __init__(self, station: StationPort, parent: QObject | None = None):
@@ -63,5 +62,3 @@ class StationBridge(QObject):
             self.alertRaised.emit(ev)
         elif kind == "settings":
             self.settingsChanged.emit(ev)
-        elif kind == "log":
-            self.logLine.emit(ev)
