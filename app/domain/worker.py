@@ -32,6 +32,18 @@ class AlreadyRunning(SupervisorError):
     """A worker for this camera is already running (or starting, or waiting to restart)."""
 
 
+class EvidenceRequestError(SupervisorError):
+    """The worker could not be asked for evidence (a snapshot, a clip), did not answer in time,
+    or answered with an error.
+
+    ``reason`` is ``not_running``, ``timeout``, ``exited`` or ``refused`` (the worker's
+    own error text is the message)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class SpawnError(SupervisorError):
     """The worker process could not be started at all (command missing, not executable...).
 

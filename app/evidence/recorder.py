@@ -144,7 +144,7 @@ class EvidenceRecorder:
         return budget
 
     def _ask(self, camera_id: int, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        from app.supervisor.evidence import EvidenceRequestError
+        from app.domain.worker import EvidenceRequestError
 
         try:
             return self.supervisor.request_evidence(camera_id, request, timeout)

@@ -28,7 +28,6 @@ from app.domain.errors import (
     FieldError,
     InvalidState,
     NotFound,
-    Unavailable,
     ValidationError,
 )
 from app.domain.operations import (
@@ -53,6 +52,7 @@ from app.domain.operations import (
     UpdateRule,
 )
 from app.domain.ports import HistoryPort, ProbePort, SupervisorPort
+from app.domain.refusals import no_live_frame, snapshot_refusal, supervisor_refusal
 from app.domain.rules import (
     AlertRule,
     Comparator,
@@ -62,7 +62,7 @@ from app.domain.rules import (
     TargetKind,
 )
 from app.domain.worker import (
-    AlreadyRunning,
+    EvidenceRequestError,
     NotRunning,
     SupervisorError,
     WorkerSpec,
@@ -269,22 +269,15 @@ class LegacyOperations:
         return CameraLogs(cam["id"], tuple(LogEntry(x.ts, x.source, x.level, x.text) for x in lines))
 
     def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
-        from app.supervisor.evidence import EvidenceRequestError
-
         fmt = SnapshotRequest.format_of(req)
         cam = self._camera_row(req.camera_id)
         ws = self.supervisor.status(cam["id"])
-        not_running = f"camera {cam['id']} ({cam['name']}) is not running; there is no live frame"
         if ws.state not in _WITH_PROCESS:
-            raise InvalidState(not_running)
+            raise no_live_frame(cam["id"], cam["name"])
         try:
             answer, data = self.supervisor.take_snapshot(cam["id"], fmt, SNAPSHOT_TIMEOUT)
         except EvidenceRequestError as e:
-            if e.reason == "not_running":
-                raise InvalidState(not_running) from None
-            if "no frame" in str(e):
-                raise Unavailable(f"camera {cam['id']} ({cam['name']}) has not published a frame yet") from None
-            raise Unavailable(f"camera {cam['id']} ({cam['name']}): no snapshot: {e}") from None
+            raise snapshot_refusal(cam["id"], cam["name"], e) from None
         png, jpeg = (data, b"") if fmt == "png" else (b"", data)
         return Snapshot(cam["id"], int(answer["width"]), int(answer["height"]), float(answer["taken_at"]),
                         int(answer.get("seq", 0)), png, fmt, jpeg)
@@ -346,11 +339,7 @@ class LegacyOperations:
 
 
 def _refusal(cam: RowMapping, e: SupervisorError) -> Exception:
-    if isinstance(e, AlreadyRunning):
-        return InvalidState(f"camera {cam['id']} ({cam['name']}) is already running")
-    if isinstance(e, NotRunning):
-        return InvalidState(f"camera {cam['id']} ({cam['name']}) is not running")
-    return Unavailable(f"the supervisor could not act on camera {cam['id']} ({cam['name']}): {e}")
+    return supervisor_refusal(cam["id"], cam["name"], e)
 
 
 def _status(cam: RowMapping, ws: WorkerStatus) -> CameraStatus:

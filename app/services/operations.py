@@ -28,7 +28,6 @@ from app.domain.errors import (
     NotFound,
     OperationError,
     StaleWrite,
-    Unavailable,
     ValidationError,
 )
 from app.domain.operations import (
@@ -55,9 +54,10 @@ from app.domain.operations import (
     check_range,
 )
 from app.domain.ports import HistoryPort, ProbePort, SupervisorPort, UnitOfWork, UnitOfWorkFactory
+from app.domain.refusals import no_live_frame, snapshot_refusal, supervisor_refusal
 from app.domain.rules import AlertRule, Notify
 from app.domain.worker import (
-    AlreadyRunning,
+    EvidenceRequestError,
     NotRunning,
     SupervisorError,
     WorkerState,
@@ -76,7 +76,7 @@ STOP_TIMEOUT_MAX = StopCamera.TIMEOUT_MAX
 __all__ = [
     "LOGS_LIMIT_MAX", "PROBE_TIMEOUT_MAX", "SNAPSHOT_TIMEOUT", "STATS_WINDOW_MAX", "STOP_TIMEOUT_MAX",
     "DomainOperations", "after_side_effect", "camera_state", "check_range", "probe_result",
-    "rule_changes", "supervisor_refusal", "to_camera_status",
+    "camera_refusal", "rule_changes", "to_camera_status",
 ]
 #: worker states in which a worker process exists (stats, snapshot)
 PROCESS_STATES = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.STALLED,
@@ -167,12 +167,8 @@ def after_side_effect(op: str) -> Iterator[None]:
         raise SideEffectFailure(op, e) from e
 
 
-def supervisor_refusal(camera: Camera, e: SupervisorError) -> OperationError:
-    if isinstance(e, AlreadyRunning):
-        return InvalidState(f"camera {camera.id} ({camera.name}) is already running")
-    if isinstance(e, NotRunning):
-        return InvalidState(f"camera {camera.id} ({camera.name}) is not running")
-    return Unavailable(f"the supervisor could not act on camera {camera.id} ({camera.name}): {e}")
+def camera_refusal(camera: Camera, e: SupervisorError) -> OperationError:
+    return supervisor_refusal(camera.id, camera.name, e)
 
 
 # ---------------------------------------------------------------- the implementation
@@ -287,7 +283,7 @@ class DomainOperations:
             mark_side_effect(f"spawn: the worker of camera {camera.id}")
             ws = self._sup.start_worker(spec)
         except SupervisorError as e:
-            raise supervisor_refusal(camera, e) from e
+            raise camera_refusal(camera, e) from e
         with after_side_effect("start_camera"):
             return to_camera_status(camera, ws)
 
@@ -301,7 +297,7 @@ class DomainOperations:
             mark_side_effect(f"signal: stop the worker of camera {camera.id}")
             ws = self._sup.stop_worker(req.camera_id, timeout=req.timeout)
         except SupervisorError as e:
-            raise supervisor_refusal(camera, e) from e
+            raise camera_refusal(camera, e) from e
         with after_side_effect("stop_camera"):
             return to_camera_status(camera, ws)
 
@@ -318,7 +314,7 @@ class DomainOperations:
                 mark_side_effect(f"signal and spawn: restart the worker of camera {camera.id}")
                 ws = self._sup.restart_worker(spec)
         except SupervisorError as e:
-            raise supervisor_refusal(camera, e) from e
+            raise camera_refusal(camera, e) from e
         with after_side_effect("restart_camera"):
             return to_camera_status(camera, ws)
 
@@ -360,7 +356,7 @@ class DomainOperations:
             except NotRunning:
                 pass  # it ended on its own meanwhile: nothing to stop
             except SupervisorError as e:
-                raise supervisor_refusal(camera, e) from e
+                raise camera_refusal(camera, e) from e
         with after_side_effect("deactivate_camera") if changed else nullcontext():
             if camera.active:
                 with self._uow() as uow:
@@ -384,21 +380,15 @@ class DomainOperations:
         return CameraLogs(camera.id, tuple(LogEntry(ln.ts, ln.source, ln.level, ln.text) for ln in lines))
 
     def camera_snapshot(self, req: CameraRef | SnapshotRequest) -> Snapshot:
-        from app.supervisor.evidence import EvidenceRequestError
-
         fmt = SnapshotRequest.format_of(req)
         camera = self._camera(req.camera_id)
         ws = self._sup.status(req.camera_id)
         if ws.state not in PROCESS_STATES:
-            raise InvalidState(f"camera {camera.id} ({camera.name}) is not running; there is no live frame")
+            raise no_live_frame(camera.id, camera.name)
         try:
             answer, data = self._sup.take_snapshot(req.camera_id, fmt, SNAPSHOT_TIMEOUT)
         except EvidenceRequestError as e:
-            if e.reason == "not_running":
-                raise InvalidState(f"camera {camera.id} ({camera.name}) is not running; there is no live frame") from None
-            if "no frame" in str(e):
-                raise Unavailable(f"camera {camera.id} ({camera.name}) has not published a frame yet") from None
-            raise Unavailable(f"camera {camera.id} ({camera.name}): no snapshot: {e}") from None
+            raise snapshot_refusal(camera.id, camera.name, e) from None
         return Snapshot(camera_id=req.camera_id, width=int(answer["width"]), height=int(answer["height"]),
                         taken_at=float(answer["taken_at"]), seq=int(answer.get("seq", 0)), format=fmt,
                         png=data if fmt == "png" else b"", jpeg=data if fmt == "jpeg" else b"")

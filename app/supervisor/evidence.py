@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.supervisor.model import SupervisorError, SupervisorEvent, WorkerState, WorkerStatus
+from app.domain.worker import EvidenceRequestError
+from app.supervisor.model import SupervisorEvent, WorkerState, WorkerStatus
 
 __all__ = ["EvidenceRequestError", "evidence_dir", "request_evidence", "take_snapshot"]
 
@@ -34,17 +35,6 @@ class _Workers(Protocol):
     def status(self, camera_id: int) -> WorkerStatus: ...
 
     def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]: ...
-
-
-class EvidenceRequestError(SupervisorError):
-    """The worker could not be asked, did not answer in time, or answered with an error.
-
-    ``reason`` is ``not_running``, ``timeout``, ``exited`` or ``refused`` (the worker's
-    own error text is the message)."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 def evidence_dir(run_dir: Path, camera_id: int) -> Path:

@@ -159,7 +159,7 @@ class FakeSupervisor:
 
     def take_snapshot(self, camera_id: int, fmt: str = "png", timeout: float = 5.0) -> tuple[dict[str, Any], bytes]:
         # The real worker encodes its latest decoded frame with the same app.worker.evidence.encode_image.
-        from app.supervisor.evidence import EvidenceRequestError
+        from app.domain.worker import EvidenceRequestError
         from app.worker.evidence import encode_image
 
         if self.status(camera_id).pid is None:
