@@ -227,6 +227,12 @@ class AlertEngine:
             for ev in firing:
                 self._orphans[(ev.rule_id, ev.camera_id)] = ev
 
+    @property
+    def ticks(self) -> int:
+        """How many times every rule has been evaluated so far (for a wait on the engine's progress)."""
+        with self._lock:
+            return self._ticks
+
     def tick(self, now: float | None = None) -> TickResult:
         """Evaluate every rule once at ``now`` (unix seconds; the clock when omitted)."""
         if now is None:

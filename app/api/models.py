@@ -30,14 +30,15 @@ from app.api.routes import HealthDocument, RouteInfo
 from app.domain.alerts import AlertEvent
 from app.domain.camera import NAME_MAX, Camera, MotionSettings
 from app.domain.errors import ErrorCode
+from app.domain.operations import LogsRequest, ProbeRequest, StatsRequest, StopCamera
 from app.domain.rules import METRICS, AlertRule, Comparator, NoDataPolicy, Severity, TargetKind
 
 INT64_MAX = 2**63 - 1
-#: the operations' own bounds (app/services/operations.py and app/legacy/operations.py enforce the same)
-LOGS_LIMIT_MAX = 5000
-PROBE_TIMEOUT_MAX = 60.0
-STOP_TIMEOUT_MAX = 60.0
-STATS_WINDOW_MAX = 3600.0
+#: the operations' own bounds, read from the request types that both implementations validate with
+LOGS_LIMIT_MAX = LogsRequest.LIMIT_MAX
+PROBE_TIMEOUT_MAX = ProbeRequest.TIMEOUT_MAX
+STOP_TIMEOUT_MAX = StopCamera.TIMEOUT_MAX
+STATS_WINDOW_MAX = StatsRequest.WINDOW_MAX
 SECONDS_MAX = 7 * 86400  # a rule's durations
 
 def _json_int(v: Any) -> Any:

@@ -79,7 +79,10 @@ def test_offline_alert_fires_when_the_stream_vanishes_and_resolves_when_it_retur
         wait_for(lambda: sup.status(cam.id).state == WorkerState.RUNNING and sup.status(cam.id).source == "up"
                  and sup.status(cam.id).decoded > 5, 30, "the stream being decoded")
         wait_for(lambda: registry.latest("offline", {"camera": cam.id}, max_age=3) == 0.0, 10, "online in metrics")
-        time.sleep(FOR + 1)  # a steady online period: nothing may fire
+        # a steady online period longer than the rule's duration, counted in the engine's own evaluations
+        # (one a second): nothing may fire
+        t0 = engine.ticks
+        wait_for(lambda: engine.ticks >= t0 + FOR + 2, 3 * FOR + 10, "evaluations over a steady online period")
         assert first(ChangeKind.FIRING) is None
         pid = sup.status(cam.id).pid
 
@@ -102,7 +105,8 @@ def test_offline_alert_fires_when_the_stream_vanishes_and_resolves_when_it_retur
         assert ev.fired_at is not None and ev.resolved_at is not None and ev.resolved_at > ev.fired_at
         # Stopped on purpose: not "offline", nothing fires.
         sup.stop_worker(cam.id)
-        time.sleep(FOR + 2.0)
+        t0 = engine.ticks
+        wait_for(lambda: engine.ticks >= t0 + FOR + 3, 3 * FOR + 10, "evaluations after the stop")
         assert [c.kind for c in changes].count(ChangeKind.FIRING) == 1
         assert engine.firing() == []
     finally:

@@ -254,9 +254,8 @@ def test_pg_station_seeds_and_notices_other_processes_changes(pg_db, tmp_path):
                                      autostart=False, watch_interval=0.1)).open()
     try:
         assert len(station.cameras()) == 4
-        # A change while the station runs (past its first poll; a change within the first watch interval
-        # after open is missed today: see the report's station.py fix).
-        time.sleep(0.5)
+        # A change while the station runs, at once after open: the watch's baseline is taken before the
+        # station loads what it caches, so even a change before its first poll is seen.
         other = open_store(pg_db.url)  # another process's store: a CLI import, say
         try:
             with other.uow() as uow:
