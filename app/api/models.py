@@ -481,10 +481,14 @@ _MaxBody = Annotated[int, Field(ge=1024, le=16 * 1024 * 1024), JSON_INT]
 _MaxConnections = Annotated[int, Field(ge=4, le=512), JSON_INT]
 _Timeout = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=300)]
 _Language = Annotated[StrictStr, Field(max_length=20, pattern=r"^[A-Za-z_]*$")]
+_RetentionDays = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=3650)]
+_AuditRows = Annotated[int, Field(ge=100, le=100_000_000), BeforeValidator(_json_int)]
+_ImportBytes = Annotated[int, Field(ge=1024, le=10_000_000), BeforeValidator(_json_int)]
 
 
 class SettingsUpdate(Strict):
-    """Settings to store (in one transaction, each change audited); the API's own take effect at the next start."""
+    """Settings to store (in one transaction, each change audited); the API's own take effect at the next start,
+    the audit log's retention at its next pruning and the import limit at the next import."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
@@ -495,6 +499,9 @@ class SettingsUpdate(Strict):
     api_keep_alive: _Timeout = Optional(alias="api.keep_alive")
     kiosk_enabled: StrictBool = Optional(alias="kiosk.enabled")
     ui_language: _Language = Optional(alias="ui.language")
+    audit_retention_days: _RetentionDays = Optional(alias="audit.retention_days")
+    audit_max_rows: _AuditRows = Optional(alias="audit.max_rows")
+    import_max_bytes: _ImportBytes = Optional(alias="import.max_bytes")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> SettingsUpdate:

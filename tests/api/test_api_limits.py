@@ -166,20 +166,17 @@ FLOOD = textwrap.dedent("""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     port, n = int(sys.argv[1]), int(sys.argv[2])
-    idle, slow = [], []
-    for i in range(n):
+    def connect(timeout):
+        # non-blocking once connected: a recv on a socket with a timeout waits that long first
         try:
-            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         except OSError:
-            pass  # refused at the cap: the loop below reconnects
-    for i in range(20):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.setblocking(False)
-            slow.append(s)
-        except OSError:
-            pass
-    print("ready", len(idle), flush=True)
+            return None
+        s.setblocking(False)
+        return s
+    idle = [connect(5) for i in range(n)]  # a refused one (None) is retried by the loop below
+    slow = [s for s in (connect(5) for i in range(20)) if s is not None]
+    print("ready", sum(1 for s in idle if s is not None), flush=True)
     end = time.monotonic() + 60
     while time.monotonic() < end and not sys.stdin.closed:
         for s in slow:  # one byte at a time, never a whole request
@@ -189,17 +186,21 @@ FLOOD = textwrap.dedent("""
                 pass
         for i, s in enumerate(idle):  # reconnect what the server closed: keep the pressure on
             try:
-                if s.recv(1, socket.MSG_DONTWAIT) == b"":
+                if s is None or s.recv(1, socket.MSG_DONTWAIT) == b"":
                     raise OSError
             except BlockingIOError:
                 pass
             except OSError:
-                s.close()
-                try:
-                    idle[i] = socket.create_connection(("127.0.0.1", port), timeout=1)
-                except OSError:
-                    pass
-        select.select(idle, [], [], 0.2)  # until the server closes one (or the next slow byte is due)
+                if s is not None:
+                    s.close()
+                idle[i] = connect(1)
+        # until the server closes one (or the next slow byte is due); poll, as select() takes
+        # no descriptor above 1,023
+        p = select.poll()
+        for s in idle:
+            if s is not None:
+                p.register(s, select.POLLIN)
+        p.poll(200)
 """)
 
 
@@ -226,6 +227,7 @@ def test_a_killed_worker_respawns_while_the_api_is_flooded(live):
         new = wait_for(lambda: (s := st.call("camera_status", CameraRef(cam))).state.value == "running"
                        and s.pid not in (None, pid) and s.pid, timeout=20, what="the worker respawned")
         respawn = time.monotonic() - t0
+        assert flood.poll() is None, "the flood ended before the worker was back"
         assert new != pid
         # the first backoff is 1 s (+10 % jitter); starting a worker takes well under a few seconds
         assert respawn < 10, respawn

@@ -1,6 +1,6 @@
 """Hardening benchmark: descriptors held vs supervision latency, station RSS over a soak, alias refusal.
 
-    .venv/bin/python tests/bench/bench_hardening.py [--part fds|soak|alias|all]
+    .venv/bin/python tests/bench/bench_hardening.py [--part fds|flood|soak|alias|all]
         [--kills 10] [--soak-seconds 300] [--cameras 16]
 
 1. fds: idle TCP connections held by the station process (both ends are real sockets
@@ -8,10 +8,17 @@
    of a supervised worker. The soft open-files limit starts at 1,024 (systemd's default
    for services); the supervisor raises it at start. The last row fills the whole
    table first (the descriptor reserve is all that is left). Ratio: p50 / p50 with 0 held.
-2. soak: --cameras real workers (FFmpeg test pattern, 160x90 at 5 fps) for
+2. flood: a real station with its API (the default connection cap) and a demo camera
+   running; a client in another process holds 0, 100, 1,100 and 5,000 connections to the
+   API (idle ones reconnected as the server closes them, 20 sending one byte at a time),
+   and the camera's worker is killed --kills times under each (each time once it has run
+   stably, so it is restarted at once). Figures: the station's open descriptors, kill -9 ->
+   running again with a new pid, whether the flood was still on at the end. Ratio: p50 /
+   p50 with no flood.
+3. soak: --cameras real workers (FFmpeg test pattern, 160x90 at 5 fps) for
    --soak-seconds with the heartbeat history attached; the station process's RSS
    (workers not included) every 15 s. Ratio: RSS at the end / RSS after the first minute.
-3. alias: time to refuse a 9-level alias chain (a 490-byte cameras.yaml) against the
+4. alias: time to refuse a 9-level alias chain (a 490-byte cameras.yaml) against the
    time to read the shipped example config/cameras.yaml.
 """
 
@@ -22,8 +29,10 @@ import os
 import resource
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -118,6 +127,110 @@ def bench_fds(kills: int) -> None:
         print(f"{n:>12} {fds:>9} {p50:8.1f} {p95:8.1f} {ratio:6.2f} {lost:>10}")
 
 
+FLOOD = textwrap.dedent("""
+    import resource, select, socket, sys, time
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    def connect(timeout):
+        # non-blocking once connected: a recv on a socket with a timeout waits that long first
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        except OSError:
+            return None
+        s.setblocking(False)
+        return s
+    idle = [connect(5) for _ in range(n)]
+    slow = [s for s in (connect(5) for _ in range(20 if n else 0)) if s is not None]
+    print("ready", sum(1 for s in idle if s is not None), flush=True)
+    while True:
+        for s in slow:  # one byte at a time, never a whole request
+            try:
+                s.send(b"G")
+            except OSError:
+                pass
+        for i, s in enumerate(idle):  # reconnect what the server closed: keep the pressure on
+            try:
+                if s is None or s.recv(1, socket.MSG_DONTWAIT) == b"":
+                    raise OSError
+            except BlockingIOError:
+                pass
+            except OSError:
+                if s is not None:
+                    s.close()
+                idle[i] = connect(1)
+        p = select.poll()  # not select(): it takes no descriptor above 1,023
+        for s in idle:
+            if s is not None:
+                p.register(s, select.POLLIN)
+        p.poll(200)
+""")
+
+
+def bench_flood(kills: int) -> None:
+    from app.api import ApiServer
+    from app.domain.operations import CameraRef
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-flood-"))
+    # A worker that ran 1 s is stable, so its crash is restarted at once (the policy's own
+    # rule): the figure is supervision and spawning, not the backoff's doubling.
+    policy = RestartPolicy(stable_after=1.0, rate_limit_starts=1000)
+    st = Station(StationOptions(paths=resolve_paths(tmp / "data"), seed_demo=True, autostart=False,
+                                policy=policy)).open()
+    api = ApiServer(st, port=0).start()
+    me = psutil.Process()
+    cam = next(c.id for c in st.cameras() if c.name == "Lobby")
+    rows = []
+    base = None
+
+    def stable_pid() -> int | None:
+        s = st.supervisor.status(cam)
+        return s.pid if s.state == WorkerState.RUNNING and (s.uptime or 0) > policy.stable_after + 0.2 else None
+
+    def respawned(old: int) -> bool:
+        s = st.supervisor.status(cam)
+        return s.state == WorkerState.RUNNING and s.pid not in (None, old)
+
+    try:
+        st.call("start_camera", CameraRef(cam), force="domain")
+        for n in (0, 100, 1100, 5000):
+            flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(api.port), str(n)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+            try:
+                ready = flood.stdout.readline().split()  # type: ignore[union-attr]
+                held = int(ready[1]) if len(ready) == 2 else -1
+                lat, fds = [], []
+                for _ in range(kills):
+                    wait_until(lambda: stable_pid() is not None, 60, "the camera running stably")
+                    pid = stable_pid()
+                    fds.append(me.num_fds())
+                    t0 = time.perf_counter()
+                    os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
+                    try:
+                        wait_until(lambda p=pid: respawned(p), 30, "the worker respawned")  # type: ignore[misc]
+                        lat.append((time.perf_counter() - t0) * 1000)
+                    except RuntimeError:
+                        lat.append(float("nan"))
+                p50 = float(np.nanmedian(lat))
+                base = base or p50
+                rows.append((n, held, max(fds), p50, float(np.nanpercentile(lat, 95)), p50 / base,
+                             sum(1 for x in lat if x != x), "yes" if flood.poll() is None else "NO"))
+            finally:
+                flood.stdin.close()  # type: ignore[union-attr]
+                flood.kill()
+                flood.wait(10)
+                flood.stdout.close()  # type: ignore[union-attr]
+    finally:
+        api.stop()
+        st.close()
+    print(f"API connection cap {api.max_connections}, request deadline {api.request_timeout:g} s")
+    print(f"{'asked':>6} {'held':>6} {'station fds':>11} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>6} {'no respawn':>10} "
+          f"{'flood on':>8}")
+    for n, held, fds_max, p50, p95, ratio, lost, alive in rows:
+        print(f"{n:>6} {held:>6} {fds_max:>11} {p50:8.1f} {p95:8.1f} {ratio:6.2f} {lost:>10} {alive:>8}")
+
 def bench_soak(seconds: float, cameras: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     sup = Supervisor(tmp / "run", tmp / "logs", policy=RestartPolicy(heartbeat_interval=1.0))
@@ -184,7 +297,7 @@ def bench_alias() -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["fds", "soak", "alias", "all"], default="all")
+    ap.add_argument("--part", choices=["fds", "flood", "soak", "alias", "all"], default="all")
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--soak-seconds", type=float, default=300.0)
     ap.add_argument("--cameras", type=int, default=16)
@@ -193,6 +306,8 @@ def main() -> int:
         bench_alias()
     if a.part in ("fds", "all"):
         bench_fds(a.kills)
+    if a.part in ("flood", "all"):
+        bench_flood(a.kills)
     if a.part in ("soak", "all"):
         bench_soak(a.soak_seconds, a.cameras)
     return 0

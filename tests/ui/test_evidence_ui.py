@@ -8,6 +8,7 @@ A real station with a real worker on a lavfi test pattern; screenshots go to
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,15 @@ def test_alerts_page_shows_the_snapshot_and_plays_the_clip(qtbot, window, statio
     saved = pane.save_copy(str(window.station.paths.data_dir.parent / "copy.mp4"))
     assert saved is not None and saved.stat().st_size == station.event_clip_path(event_id).stat().st_size
 
+    # Export event…: the event as JSON with its snapshot and clip, in one ZIP
+    handover = window.station.paths.data_dir.parent / "handover.zip"
+    pane.export(str(handover))
+    qtbot.waitUntil(lambda: "Exported to" in pane.notes.text(), timeout=10_000)
+    with zipfile.ZipFile(handover) as zf:
+        names = zf.namelist()
+    assert f"event-{event_id}.json" in names, names
+    assert any(n.endswith(".jpg") for n in names) and any(n.endswith(".mp4") for n in names), names
+
 
 def test_save_clip_action_and_the_evidence_page(qtbot, window, station) -> None:
     cid = camera_id(station, "Lobby")
@@ -146,3 +156,30 @@ def test_the_kiosk_pop_up_shows_the_alerts_snapshot(qtbot, station, ui_settings,
         _shot(w, "kiosk-popup-snapshot.png")
     finally:
         w.shutdown()
+
+
+def test_removing_a_camera_in_the_window_deletes_its_evidence_only_when_asked(qtbot, window, station) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    cid = camera_id(station, "Lobby")
+    window.start_camera(cid)
+    qtbot.waitUntil(lambda: (s := station.supervisor.status(cid)).state.value == "running" and s.decoded > 5,
+                    timeout=START_TIMEOUT_MS)
+    path = station.evidence_store.path_of(station.save_snapshot(cid))
+    seen = {}
+
+    def answer() -> None:  # the dialog is modal: answer it from the event loop
+        box = window.remove_prompt
+        if box is None:
+            QTimer.singleShot(20, answer)
+            return
+        seen["default"] = box.checkBox().isChecked()
+        box.checkBox().setChecked(True)
+        box.button(QMessageBox.StandardButton.Yes).click()
+
+    QTimer.singleShot(0, answer)
+    window.remove_cameras([cid], confirm=True)
+    qtbot.waitUntil(lambda: station.camera(cid) is None, timeout=15_000)
+    qtbot.waitUntil(lambda: not path.exists() and station.list_evidence(cid) == [], timeout=10_000)
+    assert seen["default"] is False  # kept until retention unless the operator ticks the box
