@@ -12,12 +12,16 @@ role modules ``cameras``, ``alerts``, ``rollout``, ``evidence``, ``health`` on `
 """
 
 from app.station.core import EDIT_ACTOR, StationOptions, Unopened, worker_settings_changed
-from app.station.drill import ScratchDrillStation, live_drill_station, scratch_drill_station
+from app.station.drill import (
+    ScratchDrillStation,
+    live_drill_station,
+    scratch_drill_station,
+    scratch_station,
+)
 from app.station.events import ApiStatus, StationEvent
 from app.station.facade import Station, StationAlreadyRunning
 from app.station.port import StationPort
 from app.station.runner import run_headless, status_line
-from app.station.scratch import scratch_station
 from app.station.wiring import SETTING_OFFLINE_SEEDED, SETTING_RULES_SEEDED
 
 __all__ = [

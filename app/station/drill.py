@@ -1,4 +1,5 @@
-"""The stations ``edge-station rollout drill`` runs on: a throwaway one with running ``test://``
+"""The stations the rollout commands run on, built from :class:`Station`: the throwaway station of
+verify and rehearse (:func:`scratch_station`), the drill's throwaway one with running ``test://``
 cameras (:func:`scratch_drill_station`) and the station of a data dir (:func:`live_drill_station`).
 
 The drill itself (``app.rollout.drill``) never builds a station; the command line passes these
@@ -13,13 +14,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain import Camera
 from app.domain.operations import CameraRef, StationOperations
 from app.platform.paths import StationPaths, sqlite_url
 from app.rollout.drill import DrillStationBusy
 from app.station.facade import Station, StationAlreadyRunning, StationOptions
+from app.station.scratch import scratch_station_of
 from app.station.wiring import StationParts
+
+if TYPE_CHECKING:
+    from app.rollout.verify import ScratchStation
+
+
+def scratch_station() -> contextlib.AbstractContextManager[ScratchStation]:
+    """The throwaway station of ``verify`` and ``rollout rehearse`` (see :mod:`app.station.scratch`)."""
+    return scratch_station_of(Station)
 
 
 @dataclass(frozen=True)

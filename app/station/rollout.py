@@ -5,9 +5,10 @@ change is validated and audited by app.rollout.control, and every view is told w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, cast
 
-from app.station.core import StationCore
+from app.station.core import StationCore, StationOptions
 from app.station.events import StationEvent
 
 if TYPE_CHECKING:
@@ -16,10 +17,17 @@ if TYPE_CHECKING:
     from app.rollout.rehearse import RehearsalResult
     from app.rollout.router import RolloutSnapshot
     from app.rollout.settings import RolloutSettings
-    from app.rollout.verify import StepProgress, VerifyReport
+    from app.rollout.verify import ScratchStation, StepProgress, VerifyReport
 
 
 class RolloutMethods(StationCore):
+    def _scratch(self) -> AbstractContextManager[ScratchStation]:
+        """A throwaway station of this station's own type (verify and rehearse run on it)."""
+        from app.station.scratch import Openable, scratch_station_of
+
+        # this mixin is a base of Station, which takes StationOptions and opens, has parts() and closes
+        return scratch_station_of(cast("Callable[[StationOptions], Openable]", type(self)))
+
     def _control(self) -> RolloutControl:
         control = self.parts().router.control
         assert control is not None, "a station's router always has its store's rollout control"
@@ -129,9 +137,9 @@ class RolloutMethods(StationCore):
         """``rollout rehearse``: rehearse and verify a rollback of ``track`` on a scratch station, and
         record the result here. Blocking (seconds): keep it off a GUI thread."""
         from app.rollout.rehearse import rehearse_and_record
-        from app.station.scratch import scratch_station
 
-        result = rehearse_and_record(scratch_station, self._control(), actor=actor, track=track, progress=progress)
+        result = rehearse_and_record(self._scratch, self._control(), actor=actor,
+                                     track=track, progress=progress)
         self.parts().router.reload()
         self._rollout_changed()
         return result
@@ -143,9 +151,8 @@ class RolloutMethods(StationCore):
 
         Blocking (tens of seconds); a cancelled run raises ``VerificationCancelled`` and records nothing."""
         from app.rollout.verify import verify_scratch_and_record
-        from app.station.scratch import scratch_station
 
-        report = verify_scratch_and_record(scratch_station, self._control(), actor=actor, progress=progress,
+        report = verify_scratch_and_record(self._scratch, self._control(), actor=actor, progress=progress,
                                            on_step=on_step, cancelled=cancelled)
         self.parts().router.reload()
         self._rollout_changed()

@@ -1,35 +1,51 @@
-"""A throwaway station for ``edge-station verify`` and ``rollout rehearse``."""
+"""A throwaway station for ``edge-station verify`` and ``rollout rehearse``.
+
+:func:`scratch_station_of` builds it from the station type it is given, so this module needs no
+import of the facade (the facade's own verify and rehearse pass ``type(self)``);
+``app.station.scratch_station`` is the ready factory for the command line.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain import Camera
 from app.platform.paths import StationPaths, sqlite_url
+from app.station.core import StationOptions
 
 if TYPE_CHECKING:
     from app.rollout.verify import ScratchStation
+    from app.station.wiring import StationParts
+
+
+class Openable(Protocol):
+    """What the scratch station needs of a station: open it, reach its parts, close it."""
+
+    def open(self) -> Any: ...
+
+    def parts(self) -> StationParts: ...
+
+    def close(self) -> None: ...
 
 
 @contextlib.contextmanager
-def scratch_station() -> Iterator[ScratchStation]:
+def scratch_station_of(station_type: Callable[[StationOptions], Openable]) -> Iterator[ScratchStation]:
     """A throwaway station: temporary database, synthetic cameras.
 
     Nothing autostarts; an active ``test://moving`` camera and an inactive
     ``test://still`` one are added. Everything is stopped and deleted on exit.
     """
     from app.rollout.verify import ScratchStation
-    from app.station.facade import Station, StationOptions
 
     with tempfile.TemporaryDirectory(prefix="edge-station-verify-") as tmp:
         # Never resolve_paths(tmp, None): it would honour EDGE_STATION_DB; a scratch station never touches it.
         root = Path(tmp).resolve()
-        station = Station(StationOptions(paths=StationPaths(root, sqlite_url(root / "verify.db")),
-                                         seed_demo=False, autostart=False))
+        station = station_type(StationOptions(paths=StationPaths(root, sqlite_url(root / "verify.db")),
+                                              seed_demo=False, autostart=False))
         station.open()
         try:
             parts = station.parts()
