@@ -1939,6 +1939,10 @@ The rollback is recorded and its checklist verified.</source>
             <translation>{0:.0f} 秒内的健康状况：{1}</translation>
         </message>
         <message>
+            <source>Health over {0:.0f} s: not judged, no track routes calls to the domain path</source>
+            <translation>{0:.0f} 秒内的健康状况：未评判，没有轨道把调用路由到领域路径</translation>
+        </message>
+        <message>
             <source>FAILED</source>
             <translation>失败</translation>
         </message>

@@ -92,3 +92,17 @@ def test_a_track_at_legacy_lists_no_needs(qtbot, page_and_router):
     cams = page.panels["cameras"]
     assert cams.needs_table.rowCount() == 0 and not cams.needs_table.isVisibleTo(cams)
     assert page.panels["rules"].needs_table.rowCount() > 0
+
+
+def test_a_per_operation_value_shows_its_fewest_calls_and_every_operation_in_the_tooltip(qtbot):
+    from app.rollout.health import Check, Status
+    from app.ui.rollout.page import _ChecksTable
+
+    table = _ChecksTable()
+    qtbot.addWidget(table)
+    counts = {"start_camera": 16, "stop_camera": 3, "camera_status": 240}
+    table.show_checks([Check("coverage", Status.PENDING, counts, 10, "coverage: need 10 ... too few: stop_camera 3")])
+    value = table.item(0, 2)
+    assert value.text() == "3"  # the fewest, against the limit 10 beside it (not the whole dictionary)
+    assert value.toolTip().splitlines() == ["start_camera: 16", "stop_camera: 3", "camera_status: 240"]
+    assert table.item(0, 4).toolTip() == table.item(0, 4).text()  # a cut reason shows whole on hover

@@ -141,6 +141,12 @@ def test_rollout_page_follows_the_router_and_rolls_back(qtbot, window, station):
     qtbot.waitUntil(lambda: panel.checklist_table.isVisibleTo(panel), timeout=10_000)
     assert panel.checklist_table.rowCount() > 0
     assert not panel.rollback_btn.isEnabled()
+    assert "not judged" not in page.health_label.text()  # the rules track still routes calls: it is judged
+    # both tracks rolled back: nothing routes to the domain path, so health is "not judged" (as in
+    # `rollout status`), not "inconclusive"
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        page.rollback("rules", confirm=False)
+    qtbot.waitUntil(lambda: "not judged, no track routes calls" in page.health_label.text(), timeout=10_000)
 
 
 def test_verify_from_the_page_is_recorded_for_the_gate(qtbot, window, station):

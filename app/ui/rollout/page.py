@@ -102,7 +102,12 @@ class _ChecksTable(QTableWidget):
         for r, c in enumerate(checks):
             status = str(c.status)
             limit = translate_reason(c.limit) if isinstance(c.limit, str) else _num(c.limit)
-            cells = [c.name, translate_status(status), _num(c.value), limit, translate_reason(c.message)]
+            value, value_tip = _num(c.value), ""
+            if isinstance(c.value, dict) and c.value and all(isinstance(n, int) for n in c.value.values()):
+                # per operation (coverage): the fewest against the limit; every operation in the tooltip
+                value = _num(min(c.value.values()))
+                value_tip = "\n".join(f"{op}: {n:,}" for op, n in c.value.items())
+            cells = [c.name, translate_status(status), value, limit, translate_reason(c.message)]
             for col, text in enumerate(cells):
                 item = self.item(r, col)
                 if item is None:
@@ -110,6 +115,9 @@ class _ChecksTable(QTableWidget):
                     self.setItem(r, col, item)
                 if item.text() != text:
                     item.setText(text)
+                tip = value_tip if col == 2 and value_tip else text  # the whole text where a cell elides it
+                if item.toolTip() != tip:
+                    item.setToolTip(tip)
                 if col == 1:
                     item.setData(Qt.ItemDataRole.UserRole, status)
                     item.setBackground(QColor(STATUS_COLOURS.get(status, "#ffffff")))
@@ -541,9 +549,15 @@ class RolloutPage(RefreshWhileVisible, QWidget):
             p.show_track(snap)
 
         h = snap.health
-        self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(snap.window.window_s,
-                                                                               translate_status(str(h.verdict)).upper()))
-        self.health_label.setStyleSheet(f"background: {STATUS_COLOURS.get(str(h.verdict), '#fff')}; padding: 3px;")
+        if h.analysis is not None and not any(t.active for t in h.analysis.tracks.values()):
+            # as `rollout status` says it: with no track routing calls to the domain path there is nothing to judge
+            self.health_label.setText(self.tr("Health over {0:.0f} s: not judged, no track routes calls to the "
+                                              "domain path").format(snap.window.window_s))
+            self.health_label.setStyleSheet("background: #eeeeee; padding: 3px;")
+        else:
+            self.health_label.setText(self.tr("Health over {0:.0f} s: {1}").format(
+                snap.window.window_s, translate_status(str(h.verdict)).upper()))
+            self.health_label.setStyleSheet(f"background: {STATUS_COLOURS.get(str(h.verdict), '#fff')}; padding: 3px;")
         self.health_table.show_checks(h.checks)
         rows = []
         for op, paths in sorted(snap.window.per_op.items()):
