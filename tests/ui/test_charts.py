@@ -64,3 +64,40 @@ def test_charts_without_metrics_say_so(qtbot, station):
     qtbot.addWidget(page)
     assert page.refresh() == 0
     assert "not available" in page.note.text()
+
+
+def test_the_per_track_charts_plot_each_track_on_its_own(qtbot, window, station, metrics):
+    from app.domain.operations import CameraRef
+
+    page = ChartsPage(station, metrics)
+    qtbot.addWidget(page)
+    page.resize(1000, 900)
+    page.show()
+    # the cameras track at 50 %, the rules track off: camera calls feed the cameras track's curves only
+    station.parts().router.set(track="cameras", use_domain=True, percent=50, actor="test",
+                               override_reason="test setup")
+    cams = [c.id for c in station.cameras()]  # 50 % of the cameras' keys: some on each path
+
+    def has_data(plot: str, name: str, labels: dict[str, str]) -> bool:
+        c = page.curve(plot, name, labels)
+        if c is None:
+            return False
+        _x, y = c.getData()
+        return y is not None and len(y) > 0 and not bool(np.all(np.isnan(y)))
+
+    def calls_until(cond) -> bool:
+        for _ in range(5):
+            for cid in cams:
+                station.call("camera_status", CameraRef(cid), actor="test")
+        page.refresh()
+        return cond()
+
+    share = ("tracks", "rollout_track_domain_share", {"track": "cameras"})
+    latency = {p: ("track_latency", "rollout_track_p95_ms", {"path": p, "track": "cameras"}) for p in ("domain", "legacy")}
+    qtbot.waitUntil(lambda: calls_until(lambda: has_data(*share) and all(has_data(*latency[p]) for p in latency)),
+                    timeout=20_000)
+    _x, y = page.curve(*share).getData()
+    assert 0.0 < float(np.nanmax(y)) < 100.0  # a share, in %, of routed calls: some on each path
+    # nothing called on the rules track: its curves stay empty
+    assert not has_data("tracks", "rollout_track_domain_share", {"track": "rules"})
+    assert not has_data("track_latency", "rollout_track_p95_ms", {"path": "domain", "track": "rules"})
