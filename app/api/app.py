@@ -3,7 +3,8 @@
 The thirteen operations go through the rollout router (``force_domain`` on each, the decision
 in ``route`` and the ``X-Edge-Path``/``X-Edge-Reason`` headers). Everything else is station
 administration through the station's facade, audited with actor ``api``. Security, limits,
-metrics and the JSON checks of bodies are the middleware's (app/api/middleware.py).
+metrics and the JSON checks of bodies are the middleware's (app/api/middleware.py); the paths,
+path parameters and error answers it shares with the evidence routes are app/api/common.py's.
 
 Endpoints are plain functions (FastAPI runs them on its worker threads: the facade blocks on
 the database and the supervisor); answers are serialised once, with :func:`to_json`, straight
@@ -13,14 +14,12 @@ into the response, and their models document them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from enum import Enum
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -32,7 +31,24 @@ from starlette.routing import Route
 
 from app import __version__
 from app.api.backend import CallFailed
-from app.api.errors import STATUS_OF_CODE, HttpError, error_payload, route_headers
+from app.api.common import (
+    ACTOR,
+    DOCS_PATH,
+    OP_ERRORS,
+    OPENAPI_PATH,
+    PREFIX,
+    PUBLIC_PATHS,
+    AppServer,
+    CamId,
+    EventId,
+    NoBody,
+    ReportId,
+    RuleId,
+    error_responses,
+    failure,
+    json_response,
+)
+from app.api.errors import HttpError, error_payload, route_headers
 from app.api.models import (
     INT64_MAX,
     LOGS_LIMIT_MAX,
@@ -48,7 +64,6 @@ from app.api.models import (
     CamerasYaml,
     Data,
     Deleted,
-    ErrorBody,
     EventList,
     ImportResult,
     ProblemReportIn,
@@ -87,26 +102,7 @@ from app.domain.operations import (
 )
 from app.domain.rules import AlertRule
 
-if TYPE_CHECKING:
-    from app.api.server import ApiServer
-
 log = logging.getLogger("edge_station.api")
-
-PREFIX = "/api/v1"
-ACTOR = "api"
-DOCS_PATH = f"{PREFIX}/docs"
-OPENAPI_PATH = f"{PREFIX}/openapi.json"
-#: readable without the token (the document describes every station alike; the docs page is a
-#: browser's, which cannot send a bearer token with a page load). Host/Origin checks still apply.
-PUBLIC_PATHS = (OPENAPI_PATH, DOCS_PATH)
-
-#: answers every endpoint may give besides its own (the middleware's and the validation's)
-COMMON_ERRORS = (400, 401, 403, 413, 415, 422, 500)
-OP_ERRORS = (404, 409, 422, 503)
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: {"model": ErrorBody, "description": HTTPStatus(c).phrase} for c in sorted({*codes, *COMMON_ERRORS})}
 
 
 # ---------------------------------------------------------------- query models
@@ -176,29 +172,7 @@ class StreamQuery(_Query):
                        description="comma-separated kinds of events to send")
 
 
-CamId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the camera's id")]
-RuleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the rule's id")]
-EventId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the alert event's id")]
-ReportId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the problem report's id")]
-
-
-async def no_body(request: Request) -> None:
-    """Endpoints without a body refuse one (an empty body or ``{}`` is fine)."""
-    body = await request.body()
-    if body.strip() not in (b"", b"{}"):
-        raise HttpError(422, "validation", f"{request.method} {request.url.path} takes no body",
-                        {"errors": [{"field": "body", "message": "must be empty"}]})
-
-
-NoBody = [Depends(no_body)]
-
-
 # ---------------------------------------------------------------- answers
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def _mask(cam: Camera) -> dict[str, Any]:
@@ -216,7 +190,7 @@ def _force(q: Force) -> str | None:
 # ---------------------------------------------------------------- the application
 
 
-def build_app(api: ApiServer) -> FastAPI:
+def build_app(api: AppServer) -> FastAPI:
     """The station's API; ``api`` is the server (station, backend, metrics, limits)."""
     station = api.station
     backend = api.backend
@@ -265,7 +239,7 @@ def build_app(api: ApiServer) -> FastAPI:
     tags: list[str | Enum] = ["cameras"]
 
     @app.get(f"{PREFIX}/cameras", operation_id="list_status", summary="Every camera's status", tags=tags,
-             response_model=Routed[StatusList], responses=_errors(*OP_ERRORS), dependencies=NoBody)
+             response_model=Routed[StatusList], responses=error_responses(*OP_ERRORS), dependencies=NoBody)
     def list_status(q: Annotated[ListQuery, Query()]) -> Response:
         return routed("list_status", ListStatus(active_only=q.active_only), q)
 
@@ -280,7 +254,7 @@ def build_app(api: ApiServer) -> FastAPI:
         endpoint.__name__ = op
         app.add_api_route(f"{PREFIX}/cameras/{{id}}/{action}", endpoint, methods=[method], operation_id=op,
                           summary=summary, tags=tags, response_model=Routed[result],
-                          responses=_errors(*OP_ERRORS), dependencies=NoBody,
+                          responses=error_responses(*OP_ERRORS), dependencies=NoBody,
                           description=f"Runs the station operation `{op}` through the rollout router; "
                                       "the answer's `route` tells which path served it.")
 
@@ -298,7 +272,7 @@ def build_app(api: ApiServer) -> FastAPI:
     camera_op("GET", "stats", "camera_stats", "Process and frame figures over a window", result=CameraStats,
               query=StatsQuery, build=lambda cid, q: StatsRequest(cid, q.window_s))
 
-    snapshot_responses = _errors(*OP_ERRORS)
+    snapshot_responses = error_responses(*OP_ERRORS)
     snapshot_responses[200] = {"description": "OK", "content": {
         "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
         "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
@@ -322,12 +296,12 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/cameras/config", operation_id="list_cameras", tags=["camera config"],
              summary="Every camera's configuration (passwords masked)", response_model=Data[CameraList],
-             responses=_errors(), dependencies=NoBody)
+             responses=error_responses(), dependencies=NoBody)
     def list_cameras() -> Response:
         return read(lambda: {"items": [_mask(c) for c in station.list_cameras()]})
 
     @app.post(f"{PREFIX}/cameras", operation_id="create_camera", tags=["camera config"], status_code=201,
-              summary="Add a camera", response_model=Data[Camera], responses=_errors(409))
+              summary="Add a camera", response_model=Data[Camera], responses=error_responses(409))
     def create_camera(body: CameraIn) -> Response:
         def do() -> Any:
             cam = station.add_camera(body.to_camera())
@@ -339,7 +313,7 @@ def build_app(api: ApiServer) -> FastAPI:
              responses={200: {"description": "a cameras file (the format `edge-station import` reads)", "content": {
                  "application/yaml": {"schema": {"type": "object", "required": ["version", "cameras"], "properties": {
                      "version": {"type": "integer"}, "cameras": {"type": "array", "items": {"type": "object"}}}}}}},
-                        **_errors()})
+                        **error_responses()})
     def export_cameras(q: Annotated[ExportQuery, Query()]) -> Response:
         try:
             return Response(station.export_text(), media_type="application/yaml")
@@ -348,7 +322,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.post(f"{PREFIX}/cameras/import", operation_id="import_cameras", tags=["camera config"],
               summary="Import a cameras file (YAML text), all or nothing", response_model=Data[ImportResult],
-              responses=_errors(409))
+              responses=error_responses(409))
     def import_cameras(body: CamerasYaml) -> Response:
         from app.store.yaml_io import ConfigFileError
 
@@ -362,13 +336,13 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/cameras/{{id}}", operation_id="get_camera", tags=["camera config"],
              summary="One camera's configuration (password masked)", response_model=Data[Camera],
-             responses=_errors(404), dependencies=NoBody)
+             responses=error_responses(404), dependencies=NoBody)
     def get_camera(id: CamId) -> Response:  # noqa: A002
         return read(lambda: _mask(station.get_camera(id)))
 
     @app.patch(f"{PREFIX}/cameras/{{id}}", operation_id="update_camera", tags=["camera config"],
                summary="Change a camera's configuration (a running worker keeps the old one until restarted)",
-               response_model=Data[Camera], responses=_errors(404, 409))
+               response_model=Data[Camera], responses=error_responses(404, 409))
     def update_camera(id: CamId, body: CameraChanges) -> Response:  # noqa: A002
         def do() -> Any:
             cam = station.update_camera(id, body.as_changes(station.get_camera(id)))
@@ -377,7 +351,7 @@ def build_app(api: ApiServer) -> FastAPI:
                      detail={"fields": sorted(body.model_fields_set)})
 
     @app.delete(f"{PREFIX}/cameras/{{id}}", operation_id="delete_camera", tags=["camera config"],
-                summary="Delete a stopped camera", response_model=Data[Deleted], responses=_errors(404, 409),
+                summary="Delete a stopped camera", response_model=Data[Deleted], responses=error_responses(404, 409),
                 dependencies=NoBody)
     def delete_camera(id: CamId) -> Response:  # noqa: A002
         def do() -> Any:
@@ -390,7 +364,7 @@ def build_app(api: ApiServer) -> FastAPI:
     tags = ["alert rules"]
 
     @app.get(f"{PREFIX}/alerts/rules", operation_id="list_rules", tags=tags, summary="Every alert rule",
-             response_model=Routed[RuleList], responses=_errors(*OP_ERRORS), dependencies=NoBody,
+             response_model=Routed[RuleList], responses=error_responses(*OP_ERRORS), dependencies=NoBody,
              description="Station administration (not one of the thirteen operations). It takes `force_domain` "
                          "like every route: the rules are read from the store by the path named in `route`.")
     def list_rules(q: Annotated[Force, Query()]) -> Response:
@@ -402,23 +376,23 @@ def build_app(api: ApiServer) -> FastAPI:
                              route_headers(info))
 
     @app.post(f"{PREFIX}/alerts/rules", operation_id="create_rule", tags=tags, status_code=201,
-              summary="Create an alert rule", response_model=Routed[RuleResult], responses=_errors(*OP_ERRORS))
+              summary="Create an alert rule", response_model=Routed[RuleResult], responses=error_responses(*OP_ERRORS))
     def create_rule(body: RuleIn, q: Annotated[Force, Query()]) -> Response:
         return routed("create_rule", CreateRule(body.to_rule()), q, 201)
 
     @app.get(f"{PREFIX}/alerts/rules/{{id}}", operation_id="get_rule", tags=tags, summary="One alert rule",
-             response_model=Data[AlertRule], responses=_errors(404), dependencies=NoBody)
+             response_model=Data[AlertRule], responses=error_responses(404), dependencies=NoBody)
     def get_rule(id: RuleId) -> Response:  # noqa: A002
         return read(lambda: to_json(station.get_rule(id)))
 
     @app.put(f"{PREFIX}/alerts/rules/{{id}}", operation_id="update_rule", tags=tags, summary="Change an alert rule",
-             response_model=Routed[RuleResult], responses=_errors(*OP_ERRORS))
+             response_model=Routed[RuleResult], responses=error_responses(*OP_ERRORS))
     def update_rule(id: RuleId, body: RuleUpdate, q: Annotated[Force, Query()]) -> Response:  # noqa: A002
         return routed("update_rule", UpdateRule(id, body.changes.as_changes(), body.expected_version), q)
 
     @app.delete(f"{PREFIX}/alerts/rules/{{id}}", operation_id="delete_rule", tags=tags,
                 summary="Delete an alert rule (station administration, not routed)", response_model=Data[Deleted],
-                responses=_errors(404), dependencies=NoBody)
+                responses=error_responses(404), dependencies=NoBody)
     def delete_rule(id: RuleId) -> Response:  # noqa: A002
         def do() -> Any:
             station.delete_rule(id)
@@ -438,27 +412,27 @@ def build_app(api: ApiServer) -> FastAPI:
         toggle = make_toggle(enabled)
         app.add_api_route(f"{PREFIX}/alerts/rules/{{id}}/{verb}", toggle, methods=["POST"],
                           operation_id=f"{verb}_rule", summary=f"{verb.capitalize()} an alert rule", tags=tags,
-                          response_model=Data[AlertRule], responses=_errors(404), dependencies=NoBody)
+                          response_model=Data[AlertRule], responses=error_responses(404), dependencies=NoBody)
 
     # -------------------------------------------------------- alert events
 
     tags = ["alert events"]
 
     @app.get(f"{PREFIX}/alerts/events", operation_id="list_alert_events", tags=tags,
-             summary="Alert events, newest first", response_model=Data[EventList], responses=_errors(),
+             summary="Alert events, newest first", response_model=Data[EventList], responses=error_responses(),
              dependencies=NoBody)
     def list_alert_events(q: Annotated[EventsQuery, Query()]) -> Response:
         return read(lambda: {"items": to_json(station.alert_events(
             q.limit, rule_id=q.rule_id, camera_id=q.camera_id, unacknowledged=q.unacknowledged, active=q.active))})
 
     @app.get(f"{PREFIX}/alerts/events/{{id}}", operation_id="get_alert_event", tags=tags, summary="One alert event",
-             response_model=Data[AlertEvent], responses=_errors(404), dependencies=NoBody)
+             response_model=Data[AlertEvent], responses=error_responses(404), dependencies=NoBody)
     def get_alert_event(id: EventId) -> Response:  # noqa: A002
         return read(lambda: to_json(station.alert_event(id)))
 
     @app.post(f"{PREFIX}/alerts/events/{{id}}/acknowledge", operation_id="acknowledge_alert_event", tags=tags,
               summary="Acknowledge an alert event (its repeats stop; the first acknowledgement stays)",
-              response_model=Data[AlertEvent], responses=_errors(404, 503))
+              response_model=Data[AlertEvent], responses=error_responses(404, 503))
     def acknowledge_alert_event(id: EventId, body: Acknowledge | None = None) -> Response:  # noqa: A002
         by = body.by if body is not None else "api"
         return admin("admin.acknowledge_alert", f"alert_event:{id}",
@@ -467,13 +441,13 @@ def build_app(api: ApiServer) -> FastAPI:
     # -------------------------------------------------------- settings, audit
 
     @app.get(f"{PREFIX}/settings", operation_id="get_settings", tags=["settings"], summary="Every stored setting",
-             response_model=Data[dict[str, Any]], responses=_errors(), dependencies=NoBody)
+             response_model=Data[dict[str, Any]], responses=error_responses(), dependencies=NoBody)
     def get_settings() -> Response:
         return read(lambda: to_json(station.get_settings()))
 
     @app.patch(f"{PREFIX}/settings", operation_id="update_settings", tags=["settings"],
                summary="Store the settings an integrator may change (the rollout's go through /rollout)",
-               response_model=Data[dict[str, Any]], responses=_errors())
+               response_model=Data[dict[str, Any]], responses=error_responses())
     def update_settings(body: SettingsUpdate) -> Response:
         values = body.as_values()
 
@@ -483,7 +457,7 @@ def build_app(api: ApiServer) -> FastAPI:
         return admin("admin.settings", "settings", do, detail={"keys": sorted(values)})
 
     @app.get(f"{PREFIX}/audit", operation_id="list_audit", tags=["audit"], summary="The audit log, newest first, paged",
-             response_model=Data[AuditPage], responses=_errors(), dependencies=NoBody)
+             response_model=Data[AuditPage], responses=error_responses(), dependencies=NoBody)
     def list_audit(q: Annotated[AuditQuery, Query()]) -> Response:
         def page() -> Any:
             entries = station.audit_page(q.limit, before=q.before, op_prefix=q.op)
@@ -498,13 +472,13 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/rollout", operation_id="get_rollout", tags=tags,
              summary="The rollout: settings, stage, shares, health, gate", response_model=Data[dict[str, Any]],
-             responses=_errors(), dependencies=NoBody)
+             responses=error_responses(), dependencies=NoBody)
     def get_rollout() -> Response:
         return read(lambda: to_json(backend.rollout()))
 
     @app.put(f"{PREFIX}/rollout", operation_id="put_rollout", tags=tags,
              summary="Change the rollout settings, advance a stage or roll back", response_model=Data[dict[str, Any]],
-             responses=_errors(409))
+             responses=error_responses(409))
     def put_rollout(body: Annotated[RolloutUpdate, Body()]) -> Response:
         try:
             return json_response(200, {"data": to_json(backend.update_rollout(rollout_change(body), ACTOR))})
@@ -513,7 +487,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.post(f"{PREFIX}/rollout/resume", operation_id="resume_rollout", tags=tags,
               summary="Clear a track's rollback latch (audited); the track stays at 0 %",
-              response_model=Data[dict[str, Any]], responses=_errors(409))
+              response_model=Data[dict[str, Any]], responses=error_responses(409))
     def resume_rollout(body: Annotated[RolloutResume, Body()]) -> Response:
         try:
             settings = station.rollout_settings()
@@ -529,13 +503,13 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/rollout/reports", operation_id="list_problem_reports", tags=tags,
              summary="Problem reports against the rollout's stages (open ones hold their track's gate)",
-             response_model=Data[list[dict[str, Any]]], responses=_errors(), dependencies=NoBody)
+             response_model=Data[list[dict[str, Any]]], responses=error_responses(), dependencies=NoBody)
     def list_problem_reports(q: Annotated[ReportsQuery, Query()]) -> Response:
         return read(lambda: to_json(station.rollout_reports(q.track, open_only=q.open_only)))
 
     @app.post(f"{PREFIX}/rollout/reports", operation_id="file_problem_report", tags=tags, status_code=201,
               summary="File a problem report against the current stage of a track (holds its gate)",
-              response_model=Data[dict[str, Any]], responses=_errors(409))
+              response_model=Data[dict[str, Any]], responses=error_responses(409))
     def file_problem_report(body: Annotated[ProblemReportIn, Body()]) -> Response:
         try:
             problems: list[FieldError] = []
@@ -553,7 +527,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.post(f"{PREFIX}/rollout/reports/{{id}}/resolve", operation_id="resolve_problem_report", tags=tags,
               summary="Resolve an open problem report (audited)", response_model=Data[dict[str, Any]],
-              responses=_errors(404, 409))
+              responses=error_responses(404, 409))
     def resolve_problem_report(id: ReportId,  # noqa: A002
                                body: Annotated[ProblemReportResolve, Body()]) -> Response:
         try:
@@ -573,7 +547,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/monitoring/health", operation_id="health", tags=tags,
              summary="The station's health (HTTP 503 when down)", response_model=Data[HealthDocument],
-             responses={**_errors(), 503: {"model": Data[HealthDocument], "description": "the station is down"}},
+             responses={**error_responses(), 503: {"model": Data[HealthDocument], "description": "the station is down"}},
              dependencies=NoBody)
     def health() -> Response:
         doc = backend.health()
@@ -582,7 +556,7 @@ def build_app(api: ApiServer) -> FastAPI:
     @app.get(f"{PREFIX}/monitoring/metrics", operation_id="metrics", tags=tags,
              summary="Metrics in the Prometheus text format", dependencies=NoBody,
              responses={200: {"description": "Prometheus text exposition format 0.0.4",
-                              "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors()})
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}, **error_responses()})
     def metrics() -> Response:
         from app.api.monitoring import CONTENT_TYPE
 
@@ -592,7 +566,7 @@ def build_app(api: ApiServer) -> FastAPI:
              summary="Server-sent events: camera state changes, camera list changes, alerts, settings",
              dependencies=NoBody,
              responses={200: {"description": "an endless text/event-stream; each event's data is JSON",
-                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **_errors()})
+                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **error_responses()})
     async def stream_events(q: Annotated[StreamQuery, Query()]) -> Response:
         kinds = frozenset(q.kinds.split(","))
         return StreamingResponse(api.events.stream(kinds), media_type="text/event-stream",
@@ -621,7 +595,7 @@ def build_app(api: ApiServer) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return failure(ValidationError(field_errors(exc.errors()), subject="request"), None)
+        return failure(ValidationError(fielderror_responses(exc.errors()), subject="request"), None)
 
     @app.exception_handler(HttpError)
     async def _http_error(request: Request, exc: HttpError) -> Response:
@@ -650,32 +624,10 @@ def build_app(api: ApiServer) -> FastAPI:
     return app
 
 
-def failure(e: BaseException, info: Any) -> Response:
-    """The error envelope and status for what an operation or a facade call raised."""
-    from app.rollout.errors import GateRefused, RolloutError, RolloutSettingsError
-
-    headers = route_headers(info)
-    if isinstance(e, HttpError):
-        return json_response(e.status, error_payload(e.code, e.message, e.details, info), {**headers, **e.headers})
-    if isinstance(e, OperationError):
-        return json_response(STATUS_OF_CODE.get(e.code, 500), error_payload(str(e.code), e.message, e.details, info),
-                             headers)
-    if isinstance(e, RolloutSettingsError):
-        return json_response(422, error_payload("validation", str(e), {}, info), headers)
-    if isinstance(e, GateRefused):
-        details = e.result.as_dict() if hasattr(e.result, "as_dict") else {}
-        return json_response(409, error_payload("invalid_state", str(e), details, info), headers)
-    if isinstance(e, RolloutError):
-        return json_response(409, error_payload("invalid_state", str(e), {}, info), headers)
-    log.error("API request failed", exc_info=e)
-    return json_response(500, error_payload("internal", f"unexpected {type(e).__name__}: {e}"[:500], {}, info),
-                         headers)
-
-
 _MESSAGES = {"extra_forbidden": "is not a known field", "missing": "is required"}
 
 
-def field_errors(errors: Any) -> list[FieldError]:
+def fielderror_responses(errors: Any) -> list[FieldError]:
     """pydantic's errors as the station's ``[{field, message}]``: ``notify.command[0]``, ``limit``, ``body``."""
     out = []
     for err in errors:

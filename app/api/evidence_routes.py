@@ -10,22 +10,29 @@ its post-roll to write never blocks the event loop.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.app import ACTOR, PREFIX, CamId, EventId, NoBody, _errors, failure, json_response
+from app.api.common import (
+    ACTOR,
+    PREFIX,
+    AppServer,
+    CamId,
+    EventId,
+    NoBody,
+    error_responses,
+    failure,
+    json_response,
+)
 from app.api.errors import HttpError
 from app.api.models import Data
 from app.api.serialize import to_json
 from app.domain.evidence import Evidence
 from app.evidence import EvidenceError
-
-if TYPE_CHECKING:
-    from app.api.server import ApiServer
 
 #: the longest pre- or post-roll a clip may ask for, in seconds
 CLIP_SECONDS_MAX = 60.0
@@ -66,7 +73,7 @@ def evidence_status(e: Exception, blocked: bool) -> tuple[int, str]:
     return 409, "invalid_state"
 
 
-def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
+def register_evidence_routes(app: FastAPI, api: AppServer) -> None:
     """Add the evidence routes to the station's API (called once by ``build_app``)."""
     station = api.station
     tags: list[str | Enum] = ["alerts"]
@@ -76,7 +83,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
 
     @app.get(f"{PREFIX}/alerts/events/{{id}}/snapshot", operation_id="alert_event_snapshot", tags=tags,
              summary="The event's snapshot (JPEG, or PNG as it was stored), when it fired or resolved",
-             response_class=Response, responses={**_errors(404), 200: _binary("image/jpeg", "image/png")},
+             response_class=Response, responses={**error_responses(404), 200: _binary("image/jpeg", "image/png")},
              dependencies=NoBody)
     def alert_event_snapshot(id: EventId, q: Annotated[MomentQuery, Query()]) -> Response:  # noqa: A002
         try:
@@ -91,7 +98,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
 
     @app.get(f"{PREFIX}/alerts/events/{{id}}/clip", operation_id="alert_event_clip", tags=tags,
              summary="The event's newest clip (MP4, H.264)", response_class=Response,
-             responses={**_errors(404), 200: _binary("video/mp4")}, dependencies=NoBody)
+             responses={**error_responses(404), 200: _binary("video/mp4")}, dependencies=NoBody)
     def alert_event_clip(id: EventId) -> Response:  # noqa: A002
         try:
             path = station.event_clip_path(id)
@@ -104,7 +111,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
 
     @app.get(f"{PREFIX}/alerts/events/{{id}}/evidence", operation_id="alert_event_evidence", tags=tags,
              summary="The event's snapshots and clips, and why any is missing",
-             response_model=Data[EventEvidence], responses=_errors(404), dependencies=NoBody)
+             response_model=Data[EventEvidence], responses=error_responses(404), dependencies=NoBody)
     def alert_event_evidence(id: EventId) -> Response:  # noqa: A002
         try:
             _event_or_404(id)
@@ -116,7 +123,7 @@ def register_evidence_routes(app: FastAPI, api: ApiServer) -> None:
 
     @app.post(f"{PREFIX}/cameras/{{id}}/clip", operation_id="save_camera_clip", tags=["cameras"], status_code=201,
               summary="Save a clip of the camera now (pre-roll + post-roll); answers once it is written",
-              response_model=Data[Evidence], responses=_errors(404, 409, 503))
+              response_model=Data[Evidence], responses=error_responses(404, 409, 503))
     def save_camera_clip(id: CamId, body: ClipIn | None = None) -> Response:  # noqa: A002
         pre, post = (body.pre, body.post) if body is not None else (None, None)
         detail = {"pre": pre, "post": post}

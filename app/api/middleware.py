@@ -23,14 +23,11 @@ import hmac
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from app.api.app import DOCS_PATH, OPENAPI_PATH
+from app.api.common import DOCS_PATH, OPENAPI_PATH, GuardServer, is_loopback
 from app.api.errors import HttpError, error_payload
-
-if TYPE_CHECKING:
-    from app.api.server import ApiServer
 
 log = logging.getLogger("edge_station.api")
 
@@ -104,7 +101,7 @@ def is_public(method: str, path: str) -> bool:
 class Guard:
     """``Guard(app, server)``: the middleware (see the module docstring)."""
 
-    def __init__(self, app: Any, server: ApiServer):
+    def __init__(self, app: Any, server: GuardServer):
         self.app = app
         self.server = server
 
@@ -179,8 +176,6 @@ class Guard:
         if headers.get("sec-fetch-site", "").lower() == "cross-site":
             raise HttpError(403, "forbidden", "cross-origin requests are not allowed")
         if self.server.loopback_only:
-            from app.api.server import is_loopback
-
             name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
             if not name or not is_loopback(name):
                 raise HttpError(403, "forbidden", f"Host {host!r} is not a loopback name")

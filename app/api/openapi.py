@@ -12,5 +12,5 @@ def openapi_document() -> dict[str, Any]:
     """The document the station serves at ``/api/v1/openapi.json`` (no station needed to build it)."""
     from app.api.app import build_app
 
-    app = build_app(SimpleNamespace(station=None, backend=None, metrics=None, events=None))  # type: ignore[arg-type]
+    app = build_app(SimpleNamespace(station=None, backend=None, metrics=None, events=None))
     return app.openapi()

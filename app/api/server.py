@@ -17,7 +17,6 @@ Security and limits (see also app/api/middleware.py):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.api.backend import StationBackend
+from app.api.common import is_loopback
 from app.api.errors import ApiConfigError, ApiError, HttpError
 from app.api.monitoring import ApiMetrics
 from app.api.token import TOKEN_FILENAME, ensure_token, rotate_token
@@ -156,15 +156,6 @@ def start_for_station(station: StationPort, port_override: int | None = None) ->
     except Exception as e:  # a part missing from an install must not keep the station from running
         log.exception("the local API is not available: unexpected %s: %s", type(e).__name__, e)
         return None
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------- the event stream

@@ -139,7 +139,7 @@ def test_audit_retention_and_the_import_limit_are_settings_the_api_stores(client
     try:
         assert r.status == 200, r.json
         assert audit.retention() == (7.0, 5000)
-        assert max_file_bytes(live.station.store) == 20_000
+        assert max_file_bytes(live.station.parts().store) == 20_000
         for bad in ({"audit.max_rows": "5000"}, {"audit.max_rows": 10}, {"audit.retention_days": 0},
                     {"audit.retention_days": "30"}, {"import.max_bytes": 10}, {"import.max_bytes": 1.5}):
             r = client.request("PATCH", "/api/v1/settings", body=bad)
@@ -147,7 +147,7 @@ def test_audit_retention_and_the_import_limit_are_settings_the_api_stores(client
             assert r.error["details"]["errors"][0]["field"] == next(iter(bad)), r.json
         assert audit.retention() == (7.0, 5000)
     finally:
-        with live.station.store.uow() as uow:
+        with live.station.parts().store.uow() as uow:
             uow.settings.set_many({"audit.retention_days": before[0], "audit.max_rows": before[1],
                                    "import.max_bytes": DEFAULT_MAX_FILE_BYTES})
             uow.commit()
