@@ -68,3 +68,46 @@ def test_edge_station_verify_command_end_to_end(tmp_path):
         gate = doc["tracks"][track]["gate"]
         assert {c["name"]: c["status"] for c in gate["checks"]}["verification"] == "pass"
     assert doc["health"]["verdict"] == "inconclusive" and "needs" in doc["health"]
+
+
+class Failing:
+    """Wraps one real implementation; one operation raises an unexpected error."""
+
+    def __init__(self, inner, op):
+        self._inner, self._op = inner, op
+
+    def __getattr__(self, name):
+        fn = getattr(self._inner, name)
+        if name != self._op:
+            return fn
+
+        def boom(req):
+            raise RuntimeError(f"{name} broke on the domain path")
+        return boom
+
+
+def test_a_rehearsal_whose_domain_path_fails_is_failed_recorded_and_holds_decision_point_2(tmp_path):
+    from app.rollout.control import RolloutControl
+    from app.rollout.health import Status
+    from app.rollout.rehearse import rehearse_and_record
+    from app.store import open_store
+
+    @contextlib.contextmanager
+    def factory():
+        with scratch_station() as st:
+            yield replace(st, domain=Failing(st.domain, "camera_status"))
+
+    store = open_store(f"sqlite:///{tmp_path / 'station.db'}")
+    try:
+        control = RolloutControl(store, env={})
+        result = rehearse_and_record(factory, control, actor="test", track="cameras")
+        assert not result.passed
+        failed = {c.name: c.message for c in result.checks if c.status is not Status.PASS}
+        # before the rollback camera_status fell back to legacy: the domain path did not serve it
+        assert "domain_served_before" in failed and "camera_status" in failed["domain_served_before"]
+        settings = control.load()
+        assert settings.last_rehearsal["passed"] is False and settings.last_rehearsal["track"] == "cameras"
+        check = control.rehearsal_check(settings, None)
+        assert check.status is Status.FAIL and "the last rollback rehearsal of the cameras track failed" in check.message
+    finally:
+        store.dispose()
