@@ -52,6 +52,10 @@
     <context>
         <name>AlertsPage</name>
         <message>
+            <source>Filter by rule, subject, severity or state</source>
+            <translation>按规则、对象、严重程度或状态筛选</translation>
+        </message>
+        <message>
             <source>Alerts: –</source>
             <translation>告警：–</translation>
         </message>
@@ -2091,6 +2095,10 @@ The rollback is recorded and its checklist verified.</source>
     </context>
     <context>
         <name>RulesPage</name>
+        <message>
+            <source>Filter rules by name, target or condition</source>
+            <translation>按名称、目标或条件筛选规则</translation>
+        </message>
         <message>
             <source>On</source>
             <translation>启用</translation>

@@ -116,3 +116,47 @@ def _select_data(box, data) -> None:
     i = box.findData(data)
     assert i >= 0, data
     box.setCurrentIndex(i)
+
+
+def _alert(rule, subject, severity, value, since, *, state="firing", acknowledged=False):
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    return SimpleNamespace(rule_name=rule, subject=subject, severity=severity, state=state, inhibited=False,
+                           value=value, threshold=10, since=datetime.fromtimestamp(since, UTC), acknowledged=acknowledged, event_id=None,
+                           rule_id=None, camera_id=None)
+
+
+def test_alert_and_rule_tables_sort_by_a_clicked_column_and_filter_by_text(qtbot, window, station, engine):
+    page = window.show_page("alerts")
+    alerts = [_alert("FPS under 10", "camera Lobby", "warning", 12.5, 1_700_000_100.0),
+              _alert("Camera offline", "camera Yard", "critical", 1, 1_700_000_300.0),
+              _alert("Disk nearly full", "station", "info", 3, 1_700_000_200.0)]
+    page.show_alerts(alerts, [])
+    names = lambda: [page.active_table.item(r, 2).text() for r in range(page.active_table.rowCount())]  # noqa: E731
+    assert names() == ["Camera offline", "FPS under 10", "Disk nearly full"]  # the page's order: severity
+    page.active_table.horizontalHeader().sectionClicked.emit(5)  # Value: numbers as numbers
+    assert names() == ["Camera offline", "Disk nearly full", "FPS under 10"]
+    page.active_table.horizontalHeader().sectionClicked.emit(5)  # again: the other way
+    assert names() == ["FPS under 10", "Disk nearly full", "Camera offline"]
+    # row r is still alert r: selecting the first row selects the alert shown there
+    page.active_table.selectRow(0)
+    assert [a.rule_name for a in page._selected()] == ["FPS under 10"]
+    page.active_filter.setText("yard")
+    shown = [names()[r] for r in range(page.active_table.rowCount()) if not page.active_table.isRowHidden(r)]
+    assert shown == ["Camera offline"]
+    page.show_alerts(alerts, [])  # a refresh keeps both the order and the filter
+    assert names() == ["FPS under 10", "Disk nearly full", "Camera offline"]
+    assert [r for r in range(3) if not page.active_table.isRowHidden(r)] == [2]
+
+    rules = window.show_page("rules")
+    qtbot.waitUntil(lambda: rules.table.rowCount() > 1, timeout=5_000)
+    rules.table.horizontalHeader().sectionClicked.emit(1)
+    rules.table.horizontalHeader().sectionClicked.emit(1)  # by name, Z to A
+    got = _rule_names(rules)
+    assert got == sorted(got, key=str.casefold, reverse=True)
+    rules.table.selectRow(0)
+    assert rules.selected().name == got[0]
+    rules.filter_edit.setText(got[-1][:6])
+    visible = [_rule_names(rules)[r] for r in range(rules.table.rowCount()) if not rules.table.isRowHidden(r)]
+    assert got[-1] in visible and len(visible) < len(got)

@@ -114,6 +114,60 @@ def _table(headers: list[str]) -> QTableWidget:
     return t
 
 
+def _sort_key(text: str) -> tuple[int, float, str]:
+    """Numbers as numbers (also after a comparator, as in ``< 100``), any other text without case."""
+    for candidate in (text, text.rsplit(" ", 1)[-1]):
+        try:
+            return (0, float(candidate), "")
+        except ValueError:
+            pass
+    return (1, 0.0, text.casefold())
+
+
+class TableOrder:
+    """Sort and filter for a table whose rows stand for a list of items: a click on a header sorts the
+    *items* by that column (again: the other way), so row ``r`` is always item ``r`` (selection,
+    thumbnails and the detail pane keep working); the filter hides the rows no cell of which holds
+    its text. ``changed`` is called to draw the table again."""
+
+    def __init__(self, table: QTableWidget, filter_edit: QLineEdit, changed: Any, skip: tuple[int, ...] = ()):
+        self.table, self.filter_edit, self.changed, self.skip = table, filter_edit, changed, skip
+        self.column: int | None = None  # None: the page's own order
+        self.descending = False
+        hh = table.horizontalHeader()
+        hh.setSortIndicatorShown(False)
+        hh.setSectionsClickable(True)
+        hh.sectionClicked.connect(self._clicked)
+        filter_edit.setClearButtonEnabled(True)
+        filter_edit.textChanged.connect(lambda _t: self.apply_filter())
+
+    def _clicked(self, column: int) -> None:
+        if column in self.skip:
+            return
+        self.descending = not self.descending if self.column == column else False
+        self.column = column
+        hh = self.table.horizontalHeader()
+        hh.setSortIndicatorShown(True)
+        hh.setSortIndicator(column, Qt.SortOrder.DescendingOrder if self.descending else Qt.SortOrder.AscendingOrder)
+        self.changed()
+
+    def order(self, rows: list[list[str]]) -> list[int]:
+        """The items' indices in the order to show them (stable: ties keep the page's order)."""
+        idx = list(range(len(rows)))
+        if self.column is None:
+            return idx
+        col = self.column
+        return sorted(idx, key=lambda i: _sort_key(rows[i][col]) if col < len(rows[i]) else (2, 0.0, ""),
+                      reverse=self.descending)
+
+    def apply_filter(self) -> None:
+        needle = self.filter_edit.text().strip().casefold()
+        for r in range(self.table.rowCount()):
+            cells = (self.table.item(r, c) for c in range(self.table.columnCount()))
+            hay = " ".join(i.text() for i in cells if i is not None).casefold()
+            self.table.setRowHidden(r, bool(needle) and needle not in hay)
+
+
 class AlertsPage(RefreshWhileVisible, QWidget):
     """Active alerts (firing and pending) with acknowledge, and the event history."""
 
@@ -143,12 +197,25 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self.active_table.setSelectionMode(QTableWidget.SelectionMode.ExtendedSelection)
         self.active_table.itemSelectionChanged.connect(self._update_buttons)
         self.history_table = _table([self.tr("Snapshot"), self.tr("Severity"), self.tr("Rule"), self.tr("Subject"), self.tr("State"), self.tr("Value"), self.tr("Fired"), self.tr("Resolved"), self.tr("Acknowledged by"), self.tr("Message")])
+        self.active_filter = QLineEdit()
+        self.active_filter.setPlaceholderText(self.tr("Filter by rule, subject, severity or state"))
+        self.history_filter = QLineEdit()
+        self.history_filter.setPlaceholderText(self.tr("Filter by rule, subject, severity or state"))
+        redraw = lambda: self.show_alerts(self._active_in, self._history_in)  # noqa: E731
+        self.active_order = TableOrder(self.active_table, self.active_filter, redraw, skip=(0,))
+        self.history_order = TableOrder(self.history_table, self.history_filter, redraw, skip=(0,))
+        self._active_in: list[Any] = []
+        self._history_in: list[Any] = []
         split = QSplitter(Qt.Orientation.Vertical)
-        for title, table in ((self.tr("Active"), self.active_table), (self.tr("History"), self.history_table)):
+        for title, table, edit in ((self.tr("Active"), self.active_table, self.active_filter),
+                                   (self.tr("History"), self.history_table, self.history_filter)):
             box = QWidget()
             bl = QVBoxLayout(box)
             bl.setContentsMargins(0, 0, 0, 0)
-            bl.addWidget(QLabel(self.tr("<b>{title}</b>").format(title=title)))
+            head = QHBoxLayout()
+            head.addWidget(QLabel(self.tr("<b>{title}</b>").format(title=title)), 1)
+            head.addWidget(edit, 1)
+            bl.addLayout(head)
             bl.addWidget(table)
             split.addWidget(box)
         # Evidence: a snapshot column in both tables and the selected alert's snapshot and clip.
@@ -200,21 +267,26 @@ class AlertsPage(RefreshWhileVisible, QWidget):
         self.tasks.submit("alerts", read, on_ok=done, on_error=failed, quiet=True, owner=self)
 
     def show_alerts(self, active: list[Any], history: list[Any]) -> None:
+        self._active_in, self._history_in = active, history
         order = {"critical": 0, "warning": 1, "info": 2}
-        self.active = sorted(active, key=lambda a: (str(a.state) != "firing", order.get(str(a.severity), 3),
-                                                    a.rule_name))
-        self.history = history
-        _fill(self.active_table, [
-            ["", alert_text(a.severity), a.rule_name, a.subject,
-             alert_text(a.state) + (alert_text(" (held)") if a.inhibited else ""),
-             _val(a.value), self._threshold(a), _when(a.since), alert_text("yes") if a.acknowledged else ""]
-            for a in self.active], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
-        _fill(self.history_table, [
-            ["", alert_text(e.severity), e.rule_name, e.subject, alert_text(e.state), _val(e.value), _when(e.fired_at),
-             _when(e.resolved_at), e.acknowledged_by or "", e.message]
-            for e in history], [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in history])
+        active = sorted(active, key=lambda a: (str(a.state) != "firing", order.get(str(a.severity), 3), a.rule_name))
+        rows = [["", alert_text(a.severity), a.rule_name, a.subject,
+                 alert_text(a.state) + (alert_text(" (held)") if a.inhibited else ""),
+                 _val(a.value), self._threshold(a), _when(a.since), alert_text("yes") if a.acknowledged else ""]
+                for a in active]
+        perm = self.active_order.order(rows)
+        self.active = [active[i] for i in perm]
+        _fill(self.active_table, [rows[i] for i in perm], [SEVERITY_COLOURS.get(str(a.severity)) for a in self.active])
+        rows = [["", alert_text(e.severity), e.rule_name, e.subject, alert_text(e.state), _val(e.value),
+                 _when(e.fired_at), _when(e.resolved_at), e.acknowledged_by or "", e.message] for e in history]
+        perm = self.history_order.order(rows)
+        self.history = [history[i] for i in perm]
+        _fill(self.history_table, [rows[i] for i in perm],
+              [SEVERITY_COLOURS.get(str(e.severity)) if e.active else None for e in self.history])
+        self.active_order.apply_filter()
+        self.history_order.apply_filter()
         self.thumbs.apply(self.active_table, [a.event_id for a in self.active])
-        self.thumbs.apply(self.history_table, [e.id for e in history])
+        self.thumbs.apply(self.history_table, [e.id for e in self.history])
         firing = [a for a in self.active if str(a.state) == "firing"]
         new = [a for a in firing if not a.acknowledged]
         self.summary.setText(self.tr("{0} firing ({1} not acknowledged), {2} pending").format(len(firing), len(new), len(self.active) - len(firing)) if self.active else self.tr("No active alerts"))
@@ -528,12 +600,17 @@ class RulesPage(QWidget):
         self.delete_btn = QPushButton(self.tr("Delete"))
         self.delete_btn.clicked.connect(lambda: self.delete_selected())
         self.message = QLabel()
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText(self.tr("Filter rules by name, target or condition"))
+        self._rules_in: list[AlertRule] = []
+        self.order = TableOrder(self.table, self.filter_edit, lambda: self.show_rules(self._rules_in))
         bar = QHBoxLayout()
         bar.addWidget(QLabel(self.tr("Template:")))
         bar.addWidget(self.template)
         for b in (self.new_btn, self.edit_btn, self.toggle_btn, self.delete_btn):
             bar.addWidget(b)
         bar.addStretch(1)
+        bar.addWidget(self.filter_edit, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
         lay.addWidget(self.table, 1)
@@ -551,7 +628,8 @@ class RulesPage(QWidget):
 
     def show_rules(self, rules: list[AlertRule]) -> None:
         before = self.selected()  # keep the operator's selection on the same rule, not the same row
-        self.rules = sorted(rules, key=lambda r: r.name.lower())
+        self._rules_in = rules
+        ordered = sorted(rules, key=lambda r: r.name.lower())
         names = {c.id: c.name for c in self.station.cameras()}
 
         def target(r: AlertRule) -> str:
@@ -566,10 +644,12 @@ class RulesPage(QWidget):
                      if on]
             return ", ".join(parts)
 
-        _fill(self.table, [["✔" if r.enabled else "", r.name, target(r),
-                            f"{r.metric} {r.comparator} {r.threshold:g}", f"{r.for_seconds:g} s",
-                            alert_text(r.severity), notify(r), str(r.version)] for r in self.rules],
-              [None if r.enabled else "#eeeeee" for r in self.rules])
+        rows = [["✔" if r.enabled else "", r.name, target(r), f"{r.metric} {r.comparator} {r.threshold:g}",
+                 f"{r.for_seconds:g} s", alert_text(r.severity), notify(r), str(r.version)] for r in ordered]
+        perm = self.order.order(rows)
+        self.rules = [ordered[i] for i in perm]
+        _fill(self.table, [rows[i] for i in perm], [None if r.enabled else "#eeeeee" for r in self.rules])
+        self.order.apply_filter()
         if self._select_after is not None and any(r.name == self._select_after for r in self.rules):
             self.select_rule(self._select_after)
             self._select_after = None
