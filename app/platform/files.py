@@ -39,11 +39,6 @@ def make_private_dir(path: Path) -> None:
             os.chmod(path, PRIVATE_DIR)
 
 
-def make_private_file(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.chmod(path, PRIVATE_FILE)
-
-
 class QuietErrors:
     """Rate-limits "cannot write" reports: the first at once, then one per interval."""
 

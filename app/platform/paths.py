@@ -41,10 +41,6 @@ class StationPaths:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    @property
-    def is_default_sqlite(self) -> bool:
-        return self.db_url == sqlite_url(self.data_dir / DB_FILENAME)
-
     def ensure(self) -> StationPaths:
         """Create the data dir and its subfolders, or raise :class:`PathError` saying why not."""
         for d in (self.data_dir, self.run_dir, self.log_dir):

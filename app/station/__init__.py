@@ -11,13 +11,9 @@ role modules ``cameras``, ``alerts``, ``rollout``, ``evidence``, ``health`` on `
 (the stations of the rollout drill: a scratch one with running cameras, and the live one).
 """
 
+from typing import Any
+
 from app.station.core import EDIT_ACTOR, StationOptions, Unopened, worker_settings_changed
-from app.station.drill import (
-    ScratchDrillStation,
-    live_drill_station,
-    scratch_drill_station,
-    scratch_station,
-)
 from app.station.events import ApiStatus, StationEvent
 from app.station.facade import Station, StationAlreadyRunning
 from app.station.port import StationPort
@@ -29,3 +25,15 @@ __all__ = [
     "StationAlreadyRunning", "StationEvent", "StationOptions", "StationPort", "Unopened", "live_drill_station",
     "run_headless", "scratch_drill_station", "scratch_station", "status_line", "worker_settings_changed",
 ]
+
+#: the stations of the rollout commands (``app.station.drill``) load on first use: they import the
+#: rollout package, which the window must not load before its first paint
+_DRILL = ("ScratchDrillStation", "live_drill_station", "scratch_drill_station", "scratch_station")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DRILL:
+        from app.station import drill
+
+        return getattr(drill, name)
+    raise AttributeError(f"module 'app.station' has no attribute {name!r}")

@@ -110,15 +110,6 @@ class EvidenceMethods(StationCore):
                 return path if path.exists() else None
         return None
 
-    def evidence_file(self, evidence_id: int) -> tuple[Path, Evidence] | None:
-        """(file, Evidence) of one piece of evidence, or None."""
-        es = self.parts().evidence_store
-        ev = es.get(evidence_id)
-        if ev is None:
-            return None
-        path = es.path_of(ev)
-        return (path, ev) if path.exists() else None
-
     def export_event(self, event_id: int, dest: Path | str) -> Path:
         """A ZIP with the event as JSON, its snapshots and clips (for handing to someone)."""
         from app.evidence.export import export_event

@@ -13,7 +13,7 @@ from app.station.events import StationEvent
 
 if TYPE_CHECKING:
     from app.rollout.control import RolloutControl
-    from app.rollout.health import Checklist, GateResult, HealthVerdict
+    from app.rollout.health import GateResult, HealthVerdict
     from app.rollout.rehearse import RehearsalResult
     from app.rollout.router import RolloutSnapshot
     from app.rollout.settings import RolloutSettings
@@ -50,10 +50,6 @@ class RolloutMethods(StationCore):
         The gates are read from the audit log at most every two seconds (every change made through
         this station or seen in its database resets them at once)."""
         return self.parts().router.snapshot(gate_ttl=2.0)
-
-    def rollout_status(self) -> dict[str, Any]:
-        """The snapshot as a JSON-ready document (``tracks`` -> per track settings, gate, checklist, reports)."""
-        return self.rollout_snapshot().as_dict()
 
     def rollout_set(self, *, track: str = "all", use_domain: object = None, percent: object = None,
                     reason: str = "set", override_reason: str | None = None,
@@ -100,9 +96,6 @@ class RolloutMethods(StationCore):
 
     def rollout_gate(self, track: str) -> GateResult:
         return self.parts().router.gate(track)
-
-    def rollout_checklist(self, track: str) -> Checklist | None:
-        return self.parts().router.checklist(track)
 
     # ------------------------------------------------------------ problem reports
 
