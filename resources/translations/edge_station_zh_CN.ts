@@ -157,6 +157,151 @@
         </message>
     </context>
     <context>
+        <name>CameraActions</name>
+        <message>
+            <source>{label}: done</source>
+            <translation>{label}：完成</translation>
+        </message>
+        <message>
+            <source>camera {id}</source>
+            <translation>摄像头 {id}</translation>
+        </message>
+        <message>
+            <source>Start {0}</source>
+            <translation>启动 {0}</translation>
+        </message>
+        <message>
+            <source>Stop {0}</source>
+            <translation>停止 {0}</translation>
+        </message>
+        <message>
+            <source>Restart {0}</source>
+            <translation>重启 {0}</translation>
+        </message>
+        <message>
+            <source>Activate {0}</source>
+            <translation>启用 {0}</translation>
+        </message>
+        <message>
+            <source>Deactivate {0}</source>
+            <translation>停用 {0}</translation>
+        </message>
+        <message>
+            <source>Start all</source>
+            <translation>全部启动</translation>
+        </message>
+        <message>
+            <source>Stop all</source>
+            <translation>全部停止</translation>
+        </message>
+        <message>
+            <source>Camera {name} added</source>
+            <translation>已添加摄像头 {name}</translation>
+        </message>
+        <message>
+            <source>camera {camera_id} no longer exists</source>
+            <translation>摄像头 {camera_id} 已不存在</translation>
+        </message>
+        <message>
+            <source>Camera {name} saved</source>
+            <translation>已保存摄像头 {name}</translation>
+        </message>
+        <message>
+            <source>Remove cameras</source>
+            <translation>删除摄像头</translation>
+        </message>
+        <message>
+            <source>Remove {names}?
+Running cameras are stopped first. Their alert rules are removed with them.</source>
+            <translation>删除 {names}？
+正在运行的摄像头会先被停止，其告警规则也将一并删除。</translation>
+        </message>
+        <message>
+            <source>Also delete their snapshots and clips now (otherwise they are kept until retention removes them)</source>
+            <translation>同时立即删除其快照和片段（否则保留到保留期限后删除）</translation>
+        </message>
+        <message>
+            <source>Remove {names}</source>
+            <translation>删除 {names}</translation>
+        </message>
+        <message>
+            <source>Recording a clip of {name}…</source>
+            <translation>正在录制 {name} 的片段…</translation>
+        </message>
+        <message>
+            <source>Saved a {d:.1f} s clip of {name} (Evidence page)</source>
+            <translation>已保存 {name} 的 {d:.1f} 秒片段（见“证据”页）</translation>
+        </message>
+        <message>
+            <source>No clip of {name}: {err}</source>
+            <translation>{name} 没有片段：{err}</translation>
+        </message>
+        <message>
+            <source>Import cameras</source>
+            <translation>导入摄像头</translation>
+        </message>
+        <message>
+            <source>Cameras (*.yaml *.yml);;All files (*)</source>
+            <translation>摄像头 (*.yaml *.yml);;所有文件 (*)</translation>
+        </message>
+        <message>
+            <source>Remove the cameras that are not in the file?</source>
+            <translation>删除文件中没有的摄像头？</translation>
+        </message>
+        <message>
+            <source>Importing {name}: checking every camera, then applying…</source>
+            <translation>正在导入 {name}：先检查每个摄像头，然后应用…</translation>
+        </message>
+        <message>
+            <source>Imported {name}: {summary}</source>
+            <translation>已导入 {name}：{summary}</translation>
+        </message>
+        <message>
+            <source>Import {name}</source>
+            <translation>导入 {name}</translation>
+        </message>
+        <message>
+            <source>Import of {name} failed; nothing was changed.
+{text}</source>
+            <translation>导入 {name} 失败；未做任何更改。
+{text}</translation>
+        </message>
+        <message>
+            <source>Import of {name} failed: {0}</source>
+            <translation>导入 {name} 失败：{0}</translation>
+        </message>
+        <message>
+            <source>Import failed</source>
+            <translation>导入失败</translation>
+        </message>
+        <message>
+            <source>Export cameras</source>
+            <translation>导出摄像头</translation>
+        </message>
+        <message>
+            <source>Cameras (*.yaml *.yml)</source>
+            <translation>摄像头 (*.yaml *.yml)</translation>
+        </message>
+        <message>
+            <source>Write passwords in source URLs in clear text?
+(No masks them as ***.)</source>
+            <translation>以明文写入视频源 URL 中的密码？
+（选择“否”则以 *** 遮盖。）</translation>
+        </message>
+        <message>
+            <source> (passwords masked)</source>
+            <translation>（密码已遮盖）</translation>
+        </message>
+        <message>
+            <source>Export to {name}</source>
+            <translation>导出到 {name}</translation>
+        </message>
+        <message>
+            <source>Exported {n} cameras to {path}{masked}</source>
+            <translation>已将 {n} 个摄像头导出到 {path}{masked}</translation>
+        </message>
+    </context>
+    <context>
         <name>CameraDialog</name>
         <message>
             <source>Edit camera — {name}</source>
@@ -1198,7 +1343,6 @@
         <name>MainWindow</name>
         <message>
             <source>Edge Station</source>
-            <extracomment>the window's own state (tab, geometry, wall grid, column widths), in the data dir</extracomment>
             <translation>Edge Station</translation>
         </message>
         <message>
@@ -1214,24 +1358,8 @@
             <translation>监控墙</translation>
         </message>
         <message>
-            <source>CPU – · RAM – · disk –</source>
-            <translation>CPU – · 内存 – · 磁盘 –</translation>
-        </message>
-        <message>
-            <source>alerts –</source>
-            <translation>告警 –</translation>
-        </message>
-        <message>
-            <source>rollout –</source>
-            <translation>灰度发布 –</translation>
-        </message>
-        <message>
             <source>Opening the station…</source>
             <translation>正在打开工作站…</translation>
-        </message>
-        <message>
-            <source>Show window</source>
-            <translation>显示窗口</translation>
         </message>
         <message>
             <source>Charts</source>
@@ -1276,378 +1404,8 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
 请运行 “edge-station doctor” 检查本机，或查看日志。</translation>
         </message>
         <message>
-            <source>{live} cameras with video</source>
-            <translation>{live} 个摄像头有画面</translation>
-        </message>
-        <message>
-            <source>; no video: {names}</source>
-            <translation>；无画面：{names}</translation>
-        </message>
-        <message>
-            <source>&amp;Start</source>
-            <translation>启动(&amp;S)</translation>
-        </message>
-        <message>
-            <source>Start the selected cameras</source>
-            <translation>启动所选摄像头</translation>
-        </message>
-        <message>
-            <source>S&amp;top</source>
-            <translation>停止(&amp;T)</translation>
-        </message>
-        <message>
-            <source>Stop the selected cameras</source>
-            <translation>停止所选摄像头</translation>
-        </message>
-        <message>
-            <source>&amp;Restart</source>
-            <translation>重启(&amp;R)</translation>
-        </message>
-        <message>
-            <source>Restart the selected cameras</source>
-            <translation>重启所选摄像头</translation>
-        </message>
-        <message>
-            <source>Start &amp;all</source>
-            <translation>全部启动(&amp;A)</translation>
-        </message>
-        <message>
-            <source>Start every active camera</source>
-            <translation>启动所有已启用的摄像头</translation>
-        </message>
-        <message>
-            <source>Stop a&amp;ll</source>
-            <translation>全部停止(&amp;L)</translation>
-        </message>
-        <message>
-            <source>Stop every camera</source>
-            <translation>停止所有摄像头</translation>
-        </message>
-        <message>
-            <source>&amp;Activate</source>
-            <translation>启用(&amp;A)</translation>
-        </message>
-        <message>
-            <source>Mark the selected cameras active (they autostart)</source>
-            <translation>将所选摄像头标记为启用（自动启动）</translation>
-        </message>
-        <message>
-            <source>&amp;Deactivate</source>
-            <translation>停用(&amp;D)</translation>
-        </message>
-        <message>
-            <source>Stop the selected cameras and mark them inactive</source>
-            <translation>停止所选摄像头并标记为停用</translation>
-        </message>
-        <message>
-            <source>&amp;Edit camera…</source>
-            <translation>编辑摄像头(&amp;E)…</translation>
-        </message>
-        <message>
-            <source>Re&amp;move camera…</source>
-            <translation>删除摄像头(&amp;M)…</translation>
-        </message>
-        <message>
-            <source>&amp;Logs…</source>
-            <translation>日志(&amp;L)…</translation>
-        </message>
-        <message>
-            <source>Sna&amp;pshot…</source>
-            <translation>快照(&amp;P)…</translation>
-        </message>
-        <message>
-            <source>Pro&amp;be source…</source>
-            <translation>探测视频源(&amp;B)…</translation>
-        </message>
-        <message>
-            <source>&amp;Import cameras…</source>
-            <translation>导入摄像头(&amp;I)…</translation>
-        </message>
-        <message>
-            <source>E&amp;xport cameras…</source>
-            <translation>导出摄像头(&amp;X)…</translation>
-        </message>
-        <message>
-            <source>&amp;Quit</source>
-            <translation>退出(&amp;Q)</translation>
-        </message>
-        <message>
-            <source>S&amp;ettings…</source>
-            <translation>设置(&amp;E)…</translation>
-        </message>
-        <message>
-            <source>&amp;Keyboard shortcuts</source>
-            <translation>键盘快捷键(&amp;K)</translation>
-        </message>
-        <message>
-            <source>&amp;About Edge Station</source>
-            <translation>关于 Edge Station(&amp;A)</translation>
-        </message>
-        <message>
-            <source>Wall full screen</source>
-            <translation>监控墙全屏</translation>
-        </message>
-        <message>
-            <source>Filter cameras</source>
-            <translation>筛选摄像头</translation>
-        </message>
-        <message>
-            <source>Camera actions</source>
-            <translation>摄像头操作</translation>
-        </message>
-        <message>
-            <source>&amp;Station</source>
-            <translation>工作站(&amp;S)</translation>
-        </message>
-        <message>
-            <source>&amp;Camera</source>
-            <translation>摄像头(&amp;C)</translation>
-        </message>
-        <message>
-            <source>&amp;View</source>
-            <translation>视图(&amp;V)</translation>
-        </message>
-        <message>
-            <source>&amp;Help</source>
-            <translation>帮助(&amp;H)</translation>
-        </message>
-        <message>
-            <source>Keyboard shortcuts</source>
-            <translation>键盘快捷键</translation>
-        </message>
-        <message>
-            <source>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;A camera station: supervised workers per camera, alerts, a live wall and a kiosk.&lt;/p&gt;&lt;p&gt;Data dir: {data_dir}&lt;/p&gt;</source>
-            <translation>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;摄像头工作站：每个摄像头一个受监管的工作进程、告警、实时画面墙和展台模式。&lt;/p&gt;&lt;p&gt;数据目录：{data_dir}&lt;/p&gt;</translation>
-        </message>
-        <message>
-            <source>About Edge Station</source>
-            <translation>关于 Edge Station</translation>
-        </message>
-        <message>
-            <source>{label}: done</source>
-            <translation>{label}：完成</translation>
-        </message>
-        <message>
-            <source>camera {id}</source>
-            <translation>摄像头 {id}</translation>
-        </message>
-        <message>
-            <source>Start {0}</source>
-            <translation>启动 {0}</translation>
-        </message>
-        <message>
-            <source>Stop {0}</source>
-            <translation>停止 {0}</translation>
-        </message>
-        <message>
-            <source>Restart {0}</source>
-            <translation>重启 {0}</translation>
-        </message>
-        <message>
-            <source>Activate {0}</source>
-            <translation>启用 {0}</translation>
-        </message>
-        <message>
-            <source>Deactivate {0}</source>
-            <translation>停用 {0}</translation>
-        </message>
-        <message>
-            <source>Camera {name} added</source>
-            <translation>已添加摄像头 {name}</translation>
-        </message>
-        <message>
-            <source>camera {camera_id} no longer exists</source>
-            <translation>摄像头 {camera_id} 已不存在</translation>
-        </message>
-        <message>
-            <source>Camera {name} saved</source>
-            <translation>已保存摄像头 {name}</translation>
-        </message>
-        <message>
-            <source>Remove cameras</source>
-            <translation>删除摄像头</translation>
-        </message>
-        <message>
-            <source>Remove {names}?
-Running cameras are stopped first. Their alert rules are removed with them.</source>
-            <translation>删除 {names}？
-正在运行的摄像头会先被停止，其告警规则也将一并删除。</translation>
-        </message>
-        <message>
-            <source>Remove {names}</source>
-            <translation>删除 {names}</translation>
-        </message>
-        <message>
-            <source>Import cameras</source>
-            <translation>导入摄像头</translation>
-        </message>
-        <message>
-            <source>Cameras (*.yaml *.yml);;All files (*)</source>
-            <translation>摄像头 (*.yaml *.yml);;所有文件 (*)</translation>
-        </message>
-        <message>
-            <source>Remove the cameras that are not in the file?</source>
-            <translation>删除文件中没有的摄像头？</translation>
-        </message>
-        <message>
-            <source>Importing {name}: checking every camera, then applying…</source>
-            <translation>正在导入 {name}：先检查每个摄像头，然后应用…</translation>
-        </message>
-        <message>
-            <source>Imported {name}: {summary}</source>
-            <translation>已导入 {name}：{summary}</translation>
-        </message>
-        <message>
-            <source>Import {name}</source>
-            <translation>导入 {name}</translation>
-        </message>
-        <message>
-            <source>Import of {name} failed; nothing was changed.
-{text}</source>
-            <translation>导入 {name} 失败；未做任何更改。
-{text}</translation>
-        </message>
-        <message>
-            <source>Import of {name} failed: {0}</source>
-            <translation>导入 {name} 失败：{0}</translation>
-        </message>
-        <message>
-            <source>Import failed</source>
-            <translation>导入失败</translation>
-        </message>
-        <message>
-            <source>Export cameras</source>
-            <translation>导出摄像头</translation>
-        </message>
-        <message>
-            <source>Cameras (*.yaml *.yml)</source>
-            <translation>摄像头 (*.yaml *.yml)</translation>
-        </message>
-        <message>
-            <source>Write passwords in source URLs in clear text?
-(No masks them as ***.)</source>
-            <translation>以明文写入视频源 URL 中的密码？
-（选择“否”则以 *** 遮盖。）</translation>
-        </message>
-        <message>
-            <source> (passwords masked)</source>
-            <translation>（密码已遮盖）</translation>
-        </message>
-        <message>
-            <source>Export to {name}</source>
-            <translation>导出到 {name}</translation>
-        </message>
-        <message>
-            <source>Exported {n} cameras to {path}{masked}</source>
-            <translation>已将 {n} 个摄像头导出到 {path}{masked}</translation>
-        </message>
-        <message>
-            <source>Start all</source>
-            <translation>全部启动</translation>
-        </message>
-        <message>
-            <source>Stop all</source>
-            <translation>全部停止</translation>
-        </message>
-        <message>
-            <source>CPU {cpu_percent:.0f} % · RAM {memory_percent:.0f} % · disk {0} free</source>
-            <translation>CPU {cpu_percent:.0f} % · 内存 {memory_percent:.0f} % · 磁盘剩余 {0}</translation>
-        </message>
-        <message>
-            <source>station CPU and memory; {0} free on the data dir's disk ({1:.0f} % of its size)</source>
-            <translation>工作站 CPU 与内存；数据目录所在磁盘剩余 {0}（占其容量的 {1:.0f} %）</translation>
-        </message>
-        <message>
-            <source>no alert engine in this station</source>
-            <translation>此工作站没有告警引擎</translation>
-        </message>
-        <message>
-            <source>⚠ {alerts_firing} alerts ({un} new)</source>
-            <translation>⚠ {alerts_firing} 条告警（{un} 条新告警）</translation>
-        </message>
-        <message>
-            <source>no alerts</source>
-            <translation>无告警</translation>
-        </message>
-        <message>
-            <source>{alerts_firing} firing, {un} not acknowledged</source>
-            <translation>{alerts_firing} 条触发中，{un} 条未确认</translation>
-        </message>
-        <message>
-            <source>rollout: {rollout}</source>
-            <translation>灰度发布：{rollout}</translation>
-        </message>
-        <message>
-            <source>Edge Station — {0}</source>
-            <translation>Edge Station — {0}</translation>
-        </message>
-        <message>
-            <source>Add &amp;camera…</source>
-            <translation>添加摄像头(&amp;C)…</translation>
-        </message>
-        <message>
-            <source>Pr&amp;ocess stats…</source>
-            <translation>进程统计(&amp;O)…</translation>
-        </message>
-        <message>
-            <source>⚠ API not running: port {port} taken</source>
-            <translation>⚠ API 未运行：端口 {port} 已被占用</translation>
-        </message>
-        <message>
-            <source>⚠ API not running</source>
-            <translation>⚠ API 未运行</translation>
-        </message>
-        <message>
-            <source>The local control API is not running: {error}. Pick another port in Settings (Ctrl+,).</source>
-            <translation>本地控制 API 未运行：{error}。请在“设置”（Ctrl+,）中选择其他端口。</translation>
-        </message>
-        <message>
-            <source>Alert: {title}: {msg}</source>
-            <translation>告警：{title}：{msg}</translation>
-        </message>
-        <message>
-            <source>a camera</source>
-            <translation>某个摄像头</translation>
-        </message>
-        <message>
-            <source>{name} failed</source>
-            <translation>{name} 失败</translation>
-        </message>
-        <message>
-            <source>the worker keeps failing; see its logs</source>
-            <translation>工作进程反复失败；请查看其日志</translation>
-        </message>
-        <message>
-            <source>⟳ {n} running</source>
-            <translation>⟳ {n} 项进行中</translation>
-        </message>
-        <message>
             <source>Evidence</source>
             <translation>证据</translation>
-        </message>
-        <message>
-            <source>Save cl&amp;ip</source>
-            <translation>保存片段(&amp;I)</translation>
-        </message>
-        <message>
-            <source>Record a clip of the selected camera now: pre-roll from its buffer + post-roll</source>
-            <translation>立即录制所选摄像头的片段：缓冲中的预录 + 后录</translation>
-        </message>
-        <message>
-            <source>Also delete their snapshots and clips now (otherwise they are kept until retention removes them)</source>
-            <translation>同时立即删除其快照和片段（否则保留到保留期限后删除）</translation>
-        </message>
-        <message>
-            <source>Recording a clip of {name}…</source>
-            <translation>正在录制 {name} 的片段…</translation>
-        </message>
-        <message>
-            <source>Saved a {d:.1f} s clip of {name} (Evidence page)</source>
-            <translation>已保存 {name} 的 {d:.1f} 秒片段（见“证据”页）</translation>
-        </message>
-        <message>
-            <source>No clip of {name}: {err}</source>
-            <translation>{name} 没有片段：{err}</translation>
         </message>
     </context>
     <context>
@@ -2808,6 +2566,256 @@ edge-station pin set --data-dir {path}</translation>
         <message>
             <source>Cancel</source>
             <translation>取消</translation>
+        </message>
+    </context>
+    <context>
+        <name>WindowMenus</name>
+        <message>
+            <source>&amp;Start</source>
+            <translation>启动(&amp;S)</translation>
+        </message>
+        <message>
+            <source>Start the selected cameras</source>
+            <translation>启动所选摄像头</translation>
+        </message>
+        <message>
+            <source>S&amp;top</source>
+            <translation>停止(&amp;T)</translation>
+        </message>
+        <message>
+            <source>Stop the selected cameras</source>
+            <translation>停止所选摄像头</translation>
+        </message>
+        <message>
+            <source>&amp;Restart</source>
+            <translation>重启(&amp;R)</translation>
+        </message>
+        <message>
+            <source>Restart the selected cameras</source>
+            <translation>重启所选摄像头</translation>
+        </message>
+        <message>
+            <source>Start &amp;all</source>
+            <translation>全部启动(&amp;A)</translation>
+        </message>
+        <message>
+            <source>Start every active camera</source>
+            <translation>启动所有已启用的摄像头</translation>
+        </message>
+        <message>
+            <source>Stop a&amp;ll</source>
+            <translation>全部停止(&amp;L)</translation>
+        </message>
+        <message>
+            <source>Stop every camera</source>
+            <translation>停止所有摄像头</translation>
+        </message>
+        <message>
+            <source>&amp;Activate</source>
+            <translation>启用(&amp;A)</translation>
+        </message>
+        <message>
+            <source>Mark the selected cameras active (they autostart)</source>
+            <translation>将所选摄像头标记为启用（自动启动）</translation>
+        </message>
+        <message>
+            <source>&amp;Deactivate</source>
+            <translation>停用(&amp;D)</translation>
+        </message>
+        <message>
+            <source>Stop the selected cameras and mark them inactive</source>
+            <translation>停止所选摄像头并标记为停用</translation>
+        </message>
+        <message>
+            <source>Add &amp;camera…</source>
+            <translation>添加摄像头(&amp;C)…</translation>
+        </message>
+        <message>
+            <source>&amp;Edit camera…</source>
+            <translation>编辑摄像头(&amp;E)…</translation>
+        </message>
+        <message>
+            <source>Re&amp;move camera…</source>
+            <translation>删除摄像头(&amp;M)…</translation>
+        </message>
+        <message>
+            <source>&amp;Logs…</source>
+            <translation>日志(&amp;L)…</translation>
+        </message>
+        <message>
+            <source>Sna&amp;pshot…</source>
+            <translation>快照(&amp;P)…</translation>
+        </message>
+        <message>
+            <source>Save cl&amp;ip</source>
+            <translation>保存片段(&amp;I)</translation>
+        </message>
+        <message>
+            <source>Record a clip of the selected camera now: pre-roll from its buffer + post-roll</source>
+            <translation>立即录制所选摄像头的片段：缓冲中的预录 + 后录</translation>
+        </message>
+        <message>
+            <source>Pro&amp;be source…</source>
+            <translation>探测视频源(&amp;B)…</translation>
+        </message>
+        <message>
+            <source>Pr&amp;ocess stats…</source>
+            <translation>进程统计(&amp;O)…</translation>
+        </message>
+        <message>
+            <source>&amp;Import cameras…</source>
+            <translation>导入摄像头(&amp;I)…</translation>
+        </message>
+        <message>
+            <source>E&amp;xport cameras…</source>
+            <translation>导出摄像头(&amp;X)…</translation>
+        </message>
+        <message>
+            <source>&amp;Quit</source>
+            <translation>退出(&amp;Q)</translation>
+        </message>
+        <message>
+            <source>S&amp;ettings…</source>
+            <translation>设置(&amp;E)…</translation>
+        </message>
+        <message>
+            <source>&amp;Keyboard shortcuts</source>
+            <translation>键盘快捷键(&amp;K)</translation>
+        </message>
+        <message>
+            <source>&amp;About Edge Station</source>
+            <translation>关于 Edge Station(&amp;A)</translation>
+        </message>
+        <message>
+            <source>Wall full screen</source>
+            <translation>监控墙全屏</translation>
+        </message>
+        <message>
+            <source>Filter cameras</source>
+            <translation>筛选摄像头</translation>
+        </message>
+        <message>
+            <source>Camera actions</source>
+            <translation>摄像头操作</translation>
+        </message>
+        <message>
+            <source>&amp;Station</source>
+            <translation>工作站(&amp;S)</translation>
+        </message>
+        <message>
+            <source>&amp;Camera</source>
+            <translation>摄像头(&amp;C)</translation>
+        </message>
+        <message>
+            <source>&amp;View</source>
+            <translation>视图(&amp;V)</translation>
+        </message>
+        <message>
+            <source>&amp;Help</source>
+            <translation>帮助(&amp;H)</translation>
+        </message>
+        <message>
+            <source>Keyboard shortcuts</source>
+            <translation>键盘快捷键</translation>
+        </message>
+        <message>
+            <source>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;A camera station: supervised workers per camera, alerts, a live wall and a kiosk.&lt;/p&gt;&lt;p&gt;Data dir: {data_dir}&lt;/p&gt;</source>
+            <translation>&lt;b&gt;Edge Station {version}&lt;/b&gt;&lt;p&gt;摄像头工作站：每个摄像头一个受监管的工作进程、告警、实时画面墙和展台模式。&lt;/p&gt;&lt;p&gt;数据目录：{data_dir}&lt;/p&gt;</translation>
+        </message>
+        <message>
+            <source>About Edge Station</source>
+            <translation>关于 Edge Station</translation>
+        </message>
+    </context>
+    <context>
+        <name>WindowStatus</name>
+        <message>
+            <source>CPU – · RAM – · disk –</source>
+            <translation>CPU – · 内存 – · 磁盘 –</translation>
+        </message>
+        <message>
+            <source>alerts –</source>
+            <translation>告警 –</translation>
+        </message>
+        <message>
+            <source>rollout –</source>
+            <translation>灰度发布 –</translation>
+        </message>
+        <message>
+            <source>Show window</source>
+            <translation>显示窗口</translation>
+        </message>
+        <message>
+            <source>CPU {cpu_percent:.0f} % · RAM {memory_percent:.0f} % · disk {0} free</source>
+            <translation>CPU {cpu_percent:.0f} % · 内存 {memory_percent:.0f} % · 磁盘剩余 {0}</translation>
+        </message>
+        <message>
+            <source>station CPU and memory; {0} free on the data dir's disk ({1:.0f} % of its size)</source>
+            <translation>工作站 CPU 与内存；数据目录所在磁盘剩余 {0}（占其容量的 {1:.0f} %）</translation>
+        </message>
+        <message>
+            <source>no alert engine in this station</source>
+            <translation>此工作站没有告警引擎</translation>
+        </message>
+        <message>
+            <source>⚠ {alerts_firing} alerts ({un} new)</source>
+            <translation>⚠ {alerts_firing} 条告警（{un} 条新告警）</translation>
+        </message>
+        <message>
+            <source>no alerts</source>
+            <translation>无告警</translation>
+        </message>
+        <message>
+            <source>{alerts_firing} firing, {un} not acknowledged</source>
+            <translation>{alerts_firing} 条触发中，{un} 条未确认</translation>
+        </message>
+        <message>
+            <source>rollout: {rollout}</source>
+            <translation>灰度发布：{rollout}</translation>
+        </message>
+        <message>
+            <source>⚠ API not running: port {port} taken</source>
+            <translation>⚠ API 未运行：端口 {port} 已被占用</translation>
+        </message>
+        <message>
+            <source>⚠ API not running</source>
+            <translation>⚠ API 未运行</translation>
+        </message>
+        <message>
+            <source>The local control API is not running: {error}. Pick another port in Settings (Ctrl+,).</source>
+            <translation>本地控制 API 未运行：{error}。请在“设置”（Ctrl+,）中选择其他端口。</translation>
+        </message>
+        <message>
+            <source>Alert: {title}: {msg}</source>
+            <translation>告警：{title}：{msg}</translation>
+        </message>
+        <message>
+            <source>a camera</source>
+            <translation>某个摄像头</translation>
+        </message>
+        <message>
+            <source>{name} failed</source>
+            <translation>{name} 失败</translation>
+        </message>
+        <message>
+            <source>the worker keeps failing; see its logs</source>
+            <translation>工作进程反复失败；请查看其日志</translation>
+        </message>
+        <message>
+            <source>{live} cameras with video</source>
+            <translation>{live} 个摄像头有画面</translation>
+        </message>
+        <message>
+            <source>; no video: {names}</source>
+            <translation>；无画面：{names}</translation>
+        </message>
+        <message>
+            <source>Edge Station — {0}</source>
+            <translation>Edge Station — {0}</translation>
+        </message>
+        <message>
+            <source>⟳ {n} running</source>
+            <translation>⟳ {n} 项进行中</translation>
         </message>
     </context>
     <context>

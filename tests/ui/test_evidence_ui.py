@@ -166,7 +166,7 @@ def test_removing_a_camera_in_the_window_deletes_its_evidence_only_when_asked(qt
     window.start_camera(cid)
     qtbot.waitUntil(lambda: (s := station.parts().supervisor.status(cid)).state.value == "running" and s.decoded > 5,
                     timeout=START_TIMEOUT_MS)
-    path = station.parts().evidence_store.path_of(station.save_snapshot(cid))
+    path = station.evidence_path(station.save_snapshot(cid))
     seen = {}
 
     def answer() -> None:  # the dialog is modal: answer it from the event loop
