@@ -603,6 +603,7 @@ class RulesPage(QWidget):
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText(self.tr("Filter rules by name, target or condition"))
         self._rules_in: list[AlertRule] = []
+        self._reads = 0  # the number of the newest read of the rules
         self.order = TableOrder(self.table, self.filter_edit, lambda: self.show_rules(self._rules_in))
         bar = QHBoxLayout()
         bar.addWidget(QLabel(self.tr("Template:")))
@@ -622,7 +623,16 @@ class RulesPage(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        self.tasks.submit("rules", self.station.list_rules, on_ok=self.show_rules,
+        # Reads run on task threads and may finish out of order: only the newest read is shown, so a
+        # read begun before a delete cannot bring the deleted rule back after the read that followed it.
+        self._reads += 1
+        seq = self._reads
+
+        def done(rules: list[AlertRule]) -> None:
+            if seq == self._reads:
+                self.show_rules(rules)
+
+        self.tasks.submit("rules", self.station.list_rules, on_ok=done,
                           on_error=lambda e: self.message.setText(self.tr("could not read the rules: {0}").format(_err(e))),
                           quiet=True, owner=self)
 
