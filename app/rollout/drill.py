@@ -406,7 +406,7 @@ def add_drill_parser(sub: Any) -> None:
 def _live_drill(args: Any, spec: FaultSpec, ops: Sequence[str], open_live: LiveStationFactory) -> DrillReport:
     from app.platform.paths import resolve_paths
 
-    paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
+    paths = resolve_paths(args.data_dir, args.db)  # the common --data-dir / --db of every command
     try:
         with open_live(paths) as station:
             return _drill_live_station(args, spec, ops, station)
@@ -465,7 +465,7 @@ def cmd_drill(args: Any, store: Any = None, *, out: Any = None, err: Any = None,
         if bad:
             raise RolloutSettingsError(f"drill --op {', '.join(bad)}: a drill drives only the read-only "
                                        f"operations {', '.join(DRILL_OPERATIONS)}")
-        floor = getattr(args, "floor_ms", None)
+        floor = args.floor_ms
         if floor is not None and not 0.0 <= floor <= 60_000.0:
             raise RolloutSettingsError(f"drill --floor-ms {floor:g} must be from 0 to 60000")
         if not 10.0 <= args.window <= 3600.0:
@@ -484,7 +484,7 @@ def cmd_drill(args: Any, store: Any = None, *, out: Any = None, err: Any = None,
                 if make_station is None:
                     raise RolloutError("no scratch station available here")
                 report = drill_on_scratch(spec, ops=ops, window_s=args.window, max_s=args.max_s,
-                                          floor_ms=getattr(args, "floor_ms", None), make_station=make_station)
+                                          floor_ms=floor, make_station=make_station)
         finally:
             router_log.setLevel(level)
     except RolloutSettingsError as e:

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 
@@ -23,6 +22,7 @@ import pytest
 from app.api import ApiClient, ApiServer
 from app.domain.operations import CameraRef
 from tests.api.conftest import wait_for
+from tests.support.flood import FLOOD
 
 
 @pytest.fixture
@@ -159,49 +159,6 @@ def _ok(c: ApiClient) -> bool:
     except Exception:
         c.close()
         return False
-
-
-FLOOD = textwrap.dedent("""
-    import resource, select, socket, sys, time
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    port, n = int(sys.argv[1]), int(sys.argv[2])
-    def connect(timeout):
-        # non-blocking once connected: a recv on a socket with a timeout waits that long first
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        except OSError:
-            return None
-        s.setblocking(False)
-        return s
-    idle = [connect(5) for i in range(n)]  # a refused one (None) is retried by the loop below
-    slow = [s for s in (connect(5) for i in range(20)) if s is not None]
-    print("ready", sum(1 for s in idle if s is not None), flush=True)
-    end = time.monotonic() + 60
-    while time.monotonic() < end and not sys.stdin.closed:
-        for s in slow:  # one byte at a time, never a whole request
-            try:
-                s.send(b"G")
-            except OSError:
-                pass
-        for i, s in enumerate(idle):  # reconnect what the server closed: keep the pressure on
-            try:
-                if s is None or s.recv(1, socket.MSG_DONTWAIT) == b"":
-                    raise OSError
-            except BlockingIOError:
-                pass
-            except OSError:
-                if s is not None:
-                    s.close()
-                idle[i] = connect(1)
-        # until the server closes one (or the next slow byte is due); poll, as select() takes
-        # no descriptor above 1,023
-        p = select.poll()
-        for s in idle:
-            if s is not None:
-                p.register(s, select.POLLIN)
-        p.poll(200)
-""")
 
 
 @pytest.mark.slow

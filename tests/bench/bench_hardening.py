@@ -32,7 +32,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from app.services.ports import HeartbeatHistory  # noqa: E402
 from app.store.yaml_io import ConfigFileError, parse_cameras_file  # noqa: E402
 from app.supervisor import RestartPolicy, Supervisor, SupervisorEvent, WorkerSpec, WorkerState  # noqa: E402
+from tests.support.flood import FLOOD  # noqa: E402
 
 FAKE = (sys.executable, str(REPO / "tests" / "reliability" / "fakeworkers" / "fakeworker.py"))
 
@@ -127,46 +127,6 @@ def bench_fds(kills: int) -> None:
         print(f"{n:>12} {fds:>9} {p50:8.1f} {p95:8.1f} {ratio:6.2f} {lost:>10}")
 
 
-FLOOD = textwrap.dedent("""
-    import resource, select, socket, sys, time
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    port, n = int(sys.argv[1]), int(sys.argv[2])
-    def connect(timeout):
-        # non-blocking once connected: a recv on a socket with a timeout waits that long first
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        except OSError:
-            return None
-        s.setblocking(False)
-        return s
-    idle = [connect(5) for _ in range(n)]
-    slow = [s for s in (connect(5) for _ in range(20 if n else 0)) if s is not None]
-    print("ready", sum(1 for s in idle if s is not None), flush=True)
-    while True:
-        for s in slow:  # one byte at a time, never a whole request
-            try:
-                s.send(b"G")
-            except OSError:
-                pass
-        for i, s in enumerate(idle):  # reconnect what the server closed: keep the pressure on
-            try:
-                if s is None or s.recv(1, socket.MSG_DONTWAIT) == b"":
-                    raise OSError
-            except BlockingIOError:
-                pass
-            except OSError:
-                if s is not None:
-                    s.close()
-                idle[i] = connect(1)
-        p = select.poll()  # not select(): it takes no descriptor above 1,023
-        for s in idle:
-            if s is not None:
-                p.register(s, select.POLLIN)
-        p.poll(200)
-""")
-
-
 def bench_flood(kills: int) -> None:
     from app.api import ApiServer
     from app.domain.operations import CameraRef
@@ -186,17 +146,17 @@ def bench_flood(kills: int) -> None:
     base = None
 
     def stable_pid() -> int | None:
-        s = st.supervisor.status(cam)
+        s = st.parts().supervisor.status(cam)
         return s.pid if s.state == WorkerState.RUNNING and (s.uptime or 0) > policy.stable_after + 0.2 else None
 
     def respawned(old: int) -> bool:
-        s = st.supervisor.status(cam)
+        s = st.parts().supervisor.status(cam)
         return s.state == WorkerState.RUNNING and s.pid not in (None, old)
 
     try:
         st.call("start_camera", CameraRef(cam), force="domain")
         for n in (0, 100, 1100, 5000):
-            flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(api.port), str(n)], stdin=subprocess.PIPE,
+            flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(api.port), str(n), "86400"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
             try:
                 ready = flood.stdout.readline().split()  # type: ignore[union-attr]

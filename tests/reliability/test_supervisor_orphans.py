@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import selectors
 import signal
 import subprocess
@@ -126,37 +127,39 @@ def write_pidfile(run_dir: Path, camera_id: int, pid: int, create_time: float, i
 
 def test_pidfile_pointing_at_an_unrelated_process_leaves_it_untouched(harness: Harness) -> None:
     run_dir = harness.tmp / "run"
-    ticks = harness.tmp / "stranger.ticks"
-    stranger = subprocess.Popen([sys.executable, "-c", TICKER, str(ticks)])
+    stranger = subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
     try:
-        wait_for(lambda: ticks.exists(), 10, "the stranger ticking")
+        assert answers(stranger), "the stranger did not start"
         ct = psutil.Process(stranger.pid).create_time()
         path = write_pidfile(run_dir, 1, stranger.pid, ct)  # even pid AND create_time match
         sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
         sup.start()
         sup.shutdown()
-        assert keeps_ticking(ticks), "an unrelated process was killed"
+        assert answers(stranger), "an unrelated process was killed"
         assert stranger.poll() is None, "an unrelated process was killed"
         assert not path.exists()
         assert sup.reap_report is not None and sup.reap_report.kept == [stranger.pid]
         assert sup.reap_report.killed == []
     finally:
         stranger.kill()
-        stranger.wait(5)
+        stranger.communicate(timeout=5)  # reaps it and closes its pipes
 
 
-# A process that appends a byte to a file every 20 ms: alive as long as the file grows.
-TICKER = "import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('.')\n    time.sleep(0.02)\n"
+# A process that echoes each line it reads: it blocks on its stdin, and answers as long as it lives.
+ECHO = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush()\n"
 
 
-def keeps_ticking(path: Path, ticks: int = 5) -> bool:
-    """The ticker still runs: its file grows by ``ticks`` more bytes."""
-    size = path.stat().st_size
+def answers(proc: subprocess.Popen[str], timeout: float = 10.0) -> bool:
+    """The echo process is alive: it sends back a line written to it within ``timeout``."""
+    assert proc.stdin is not None and proc.stdout is not None
     try:
-        wait_for(lambda: path.stat().st_size >= size + ticks, 5, f"{path.name} to grow")
-    except AssertionError:
+        proc.stdin.write("ping\n")
+        proc.stdin.flush()
+    except BrokenPipeError:
         return False
-    return True
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return bool(ready) and proc.stdout.readline() == "ping\n"
 
 
 def keeps_running(pid: int) -> bool:
