@@ -21,6 +21,16 @@ for _var in ("USE_DOMAIN_SERVICE", "ROLLOUT_PERCENT", "EDGE_STATION_DB", "EDGE_S
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: Qt messages that the offscreen platform plugin prints for every top-level window; harmless. The plugin
+#: may print one after its window's test ended, in whatever test runs next on that process, so every
+#: test ignores it (not only the window tests).
+OFFSCREEN_NOISE = (r"This plugin does not support propagateSizeHints\(\)",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))
+
 
 def _leftover_workers() -> list[psutil.Process]:
     """Processes started by this test process (or its children) that are still alive."""

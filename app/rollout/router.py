@@ -272,6 +272,7 @@ class Router:
         self._shadow_pool: ThreadPoolExecutor | None = None
         self._shadow_busy: Future[bool] | None = None
         self._gate_cache: _GateCache | None = None
+        self._gate_generation = 0  # counts the reloads: gates read across one are not cached
 
     # ------------------------------------------------------------ settings and keys
 
@@ -302,6 +303,7 @@ class Router:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
             self._gate_cache = None
+            self._gate_generation += 1
             self._decisions = {}
             return self._settings
 
@@ -612,18 +614,25 @@ class Router:
         s = self.settings
         stats = self.metrics.summary(s.thresholds.window_s)
         now = self._clock()
-        if self.control is not None and (self._gate_cache is None or now - self._gate_cache[0] > gate_ttl):
+        cache = self._gate_cache
+        if self.control is not None and (cache is None or now - cache[0] > gate_ttl):
+            generation = self._gate_generation
             try:
                 if self.audit is not None:
                     self.audit.flush()
+                # the reports first: a snapshot that lists a report has a gate read after it was filed
+                reports = {t: [report_dict(r) for r in self.control.open_reports(t)] for t in TRACK_NAMES}
                 gates: dict[str, GateResult | None] = {t: self.control.gate(t, s) for t in TRACK_NAMES}
                 lists = {t: self.control.checklist(t, s) for t in TRACK_NAMES}
-                reports = {t: [report_dict(r) for r in self.control.open_reports(t)] for t in TRACK_NAMES}
-                self._gate_cache = (now, gates, lists, reports)
+                cache = (now, gates, lists, reports)
             except Exception:
                 log.exception("computing the rollout gates failed")
-                self._gate_cache = (now, {}, {}, {})
-        gate_map, lists, reports = self._gate_cache[1:] if self._gate_cache else ({}, {}, {})
+                cache = (now, {}, {}, {})
+            with self._lock:
+                # a reload during the reads (a report filed, a setting changed) makes them stale: not kept
+                if generation == self._gate_generation:
+                    self._gate_cache = cache
+        gate_map, lists, reports = cache[1:] if cache else ({}, {}, {})
         last = self._last_verdict
         # the verdict of the last check when it is current (judged once per health_interval)
         health = last if last is not None and now < self._next_health else self._judge(s, stats)

@@ -69,12 +69,3 @@ def camera_id(station: Station, name: str) -> int:
     raise AssertionError(f"no camera named {name!r}; have {[c.name for c in station.cameras()]}")
 
 
-#: Qt messages that the offscreen platform plugin prints for every top-level window; harmless.
-OFFSCREEN_NOISE = (r"This plugin does not support propagateSizeHints\(\)",)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))

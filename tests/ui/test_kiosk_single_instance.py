@@ -13,8 +13,8 @@ from app.kiosk.instance import EXIT_ALREADY_RUNNING, InstanceLock, hand_off
 from app.station import StationAlreadyRunning, Unopened
 from app.ui.common.single_instance import InstanceServer, socket_path
 from app.ui.kiosk.screensaver import ScreenSaverInhibitor
-from tests.conftest import REPO_ROOT
-from tests.ui.conftest import OFFSCREEN_NOISE, make_station
+from tests.conftest import OFFSCREEN_NOISE, REPO_ROOT
+from tests.ui.conftest import make_station
 
 SECOND_LAUNCH = textwrap.dedent("""
     import json, sys

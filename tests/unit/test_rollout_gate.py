@@ -340,6 +340,33 @@ def test_decision_point_2_override_is_explicit_and_audited(store):
     r.close()
 
 
+def test_a_report_filed_while_the_page_reads_the_gates_is_never_hidden_by_the_cache(store):
+    """The window's snapshot reads reports and gates on a task thread while the operator files a report:
+    a snapshot that lists the report has a gate that counts it, and gates read across the filing are
+    not cached (they would show the gate open for the cache's lifetime)."""
+    r, control, legacy, domain, state, wall = make(store)
+    control.record_verification(True, 0, 0, actor="test")
+    real_checklist = r.control.checklist
+    filed = []
+
+    def checklist_while_a_report_is_filed(track, settings=None):
+        if not filed:  # the operator files the report (and the station reloads) during the snapshot's reads
+            filed.append(control.file_report(track="rules", text="rule did not fire", operator="desk"))
+            r.reload()
+        return real_checklist(track, settings)
+
+    r.control.checklist = checklist_while_a_report_is_filed
+    first = r.snapshot(gate_ttl=60)
+    listed = first.reports.get("rules") or []
+    gate = first.gates["rules"]
+    # read before the filing: the list is empty; the gate may already count it; never the other way round
+    assert not (listed and "open_reports" not in failing(gate))
+    second = r.snapshot(gate_ttl=60)  # within the cache's lifetime: the stale reads were not kept
+    assert [rep["text"] for rep in second.reports["rules"]] == ["rule did not fire"]
+    assert failing(second.gates["rules"]).get("open_reports") == Status.FAIL
+    r.close()
+
+
 def test_an_open_report_holds_the_gate_until_it_is_resolved(store):
     r, control, legacy, domain, state, wall = make(store)
     control.record_verification(True, 0, 0, actor="test")
