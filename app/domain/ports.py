@@ -17,7 +17,7 @@ never its database library's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -112,6 +112,11 @@ class UnitOfWorkFactory(Protocol):
 
     def uow(self) -> UnitOfWork: ...
 
+    def camera_snapshot(self) -> Sequence[Camera]:
+        """Every committed camera, ordered by id, without opening a unit of work: the status reads'
+        read model (the SQL store keeps it in memory until a commit writes the cameras)."""
+        ...
+
 
 # ---------------------------------------------------------------- the supervisor
 
@@ -129,6 +134,9 @@ class SupervisorPort(Protocol):
     def stop_worker(self, camera_id: int, timeout: float | None = None) -> WorkerStatus: ...
     def restart_worker(self, spec: WorkerSpec) -> WorkerStatus: ...
     def status(self, camera_id: int) -> WorkerStatus: ...
+    def statuses(self) -> Mapping[int, WorkerStatus]:
+        """Every supervised camera's status at one moment (a camera absent from it is stopped)."""
+        ...
     def logs(self, camera_id: int, limit: int) -> Sequence[LogLine]: ...
     def stats(self, camera_id: int) -> ProcessStats | None: ...
     def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]: ...

@@ -69,6 +69,7 @@ from app.domain.worker import (
     WorkerState,
     WorkerStatus,
 )
+from app.store.catalog import ReadModel
 from app.store.tables import alert_rules, cameras
 
 Clock = Callable[[], float]
@@ -92,6 +93,8 @@ class LegacyOperations:
         self.history = history
         self.clock = clock
         self.worker_command = tuple(worker_command) if worker_command else None
+        self._rows = ReadModel(engine, self._load_rows)
+        self._memo: dict[int, tuple[RowMapping, WorkerStatus | None, CameraStatus]] = {}
 
     # ------------------------------------------------------------ rules
 
@@ -220,17 +223,39 @@ class LegacyOperations:
 
     # ------------------------------------------------------------ reads
 
+    # The status reads use a snapshot of the camera rows, read again after a commit that wrote
+    # the cameras table (app/store/catalog.py): they are the station's hottest calls.
+
+    def _camera_rows(self) -> dict[int, RowMapping]:
+        return self._rows.get()
+
+    def _load_rows(self) -> dict[int, RowMapping]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cameras).order_by(cameras.c.id)).mappings().all()
+        return {r["id"]: r for r in rows}
+
     def camera_status(self, req: CameraRef) -> CameraStatus:
-        cam = self._camera_row(req.camera_id)
-        return _status(cam, self.supervisor.status(cam["id"]))
+        cam = self._camera_rows().get(req.camera_id)
+        if cam is None:
+            raise NotFound(f"camera {req.camera_id} does not exist")
+        return self._row_status(cam, self.supervisor.statuses().get(req.camera_id))
 
     def list_status(self, req: ListStatus) -> StatusList:
-        q = select(cameras).order_by(cameras.c.id)
-        if req.active_only:
-            q = q.where(cameras.c.active.is_(True))
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        return StatusList(tuple(_status(r, self.supervisor.status(r["id"])) for r in rows))
+        workers = self.supervisor.statuses()
+        return StatusList(tuple(self._row_status(r, workers.get(cid))
+                                for cid, r in self._camera_rows().items() if r["active"] or not req.active_only))
+
+    def _row_status(self, cam: RowMapping, ws: WorkerStatus | None) -> CameraStatus:
+        """The status of a row, made again only when the row or the worker status changed."""
+        cid = cam["id"]
+        memo = self._memo.get(cid)
+        if memo is not None and memo[0] is cam and memo[1] is ws:
+            return memo[2]
+        status = _status(cam, ws if ws is not None else WorkerStatus(camera_id=cid, state=WorkerState.STOPPED))
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[cid] = (cam, ws, status)
+        return status
 
     # ------------------------------------------------------------ activation
 

@@ -199,6 +199,7 @@ class DomainOperations:
         self._history = history
         self._clock = clock
         self._worker_command = tuple(worker_command) if worker_command else None
+        self._status_memo: dict[int, tuple[Camera, WorkerStatus | None, CameraStatus]] = {}
 
     # -- helpers
 
@@ -320,15 +321,33 @@ class DomainOperations:
 
     # -- reads
 
+    # The status reads take the cameras from the store's snapshot (no transaction: they are the
+    # station's hottest calls) and the workers' states from the supervisor at one moment.
+
+    # A status is made again only when its camera or its worker's status is another object than
+    # last time (both are immutable snapshots), so a burst of reads shares the same answers.
+
     def camera_status(self, req: CameraRef) -> CameraStatus:
-        return self._status(self._camera(req.camera_id))
+        for camera in self._store.camera_snapshot():
+            if camera.id == req.camera_id:
+                return self._read_status(camera, self._sup.statuses().get(req.camera_id))
+        raise NotFound(f"camera {req.camera_id} does not exist")
 
     def list_status(self, req: ListStatus) -> StatusList:
-        with self._uow() as uow:
-            cameras = uow.cameras.list()
-        if req.active_only:
-            cameras = [c for c in cameras if c.active]
-        return StatusList(tuple(self._status(c) for c in cameras))
+        workers = self._sup.statuses()
+        return StatusList(tuple(self._read_status(c, workers.get(c.id))  # type: ignore[arg-type]
+                                for c in self._store.camera_snapshot() if c.active or not req.active_only))
+
+    def _read_status(self, camera: Camera, ws: WorkerStatus | None) -> CameraStatus:
+        assert camera.id is not None
+        memo = self._status_memo.get(camera.id)
+        if memo is not None and memo[0] is camera and memo[1] is ws:
+            return memo[2]
+        status = to_camera_status(camera, ws if ws is not None else WorkerStatus(camera.id, WorkerState.STOPPED))
+        if len(self._status_memo) > 4096:  # removed cameras' entries
+            self._status_memo.clear()
+        self._status_memo[camera.id] = (camera, ws, status)
+        return status
 
     # -- activation
 

@@ -131,6 +131,7 @@ class StationCore:
         from app.supervisor import WorkerState
 
         parts = self.parts()
+        parts.store.invalidate()  # the status reads' snapshots load again (app/store/catalog.py)
         sup = parts.supervisor
         before = {c.id: c for c in self.cameras() if c.id is not None}
         after = {c.id: c for c in self._reload_cameras() if c.id is not None}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.domain.camera import Camera
+from app.store.catalog import ReadModel, commit_counter
 from app.store.errors import domain_errors
 from app.store.repositories import (
     AuditRepository,
@@ -75,9 +77,22 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._factory = sessionmaker(engine, expire_on_commit=False)
+        self._cameras = ReadModel(engine, self._load_cameras)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._factory)
+
+    def camera_snapshot(self) -> tuple[Camera, ...]:
+        """Every camera, ordered by id, as of the latest commit that wrote them (``app/store/catalog.py``)."""
+        return self._cameras.get()
+
+    def invalidate(self) -> None:
+        """Another process may have committed: the next snapshot reads the database again."""
+        commit_counter(self.engine).invalidate()
+
+    def _load_cameras(self) -> tuple[Camera, ...]:
+        with self.uow() as uow:
+            return tuple(uow.cameras.list())
 
     def dispose(self) -> None:
         self.engine.dispose()

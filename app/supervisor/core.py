@@ -45,10 +45,11 @@ import re
 import selectors
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 try:
@@ -80,6 +81,7 @@ from app.supervisor.workers import Workers
 __all__ = ["Supervisor"]
 
 log = logging.getLogger(__name__)
+STATUS_TICK = 0.1  # seconds a status snapshot may be reused while nothing happened
 
 T = TypeVar("T")
 
@@ -113,6 +115,7 @@ class Supervisor:
         digest = hashlib.sha1(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
         self.owner = owner or f"u{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
         self._clock = clock
+        self._status_memo: tuple[tuple[int, int], Mapping[int, WorkerStatus]] | None = None
         if preview_root is None:
             shm = Path("/dev/shm")
             if shm.is_dir() and os.access(shm, os.W_OK):
@@ -229,16 +232,27 @@ class Supervisor:
         return self._commands.wait(done, self.policy.stop_timeout + 10.0, f"restart of camera {spec.camera_id}")
 
     def status(self, camera_id: int) -> WorkerStatus:
-        with self._workers.lock:
-            slot = self._workers.slots.get(camera_id)
-            if slot is None:
-                return WorkerStatus(camera_id=camera_id, state=WorkerState.STOPPED)
-            return self._workers.snapshot(slot, self._clock())
+        ws = self.statuses().get(camera_id)
+        return ws if ws is not None else WorkerStatus(camera_id=camera_id, state=WorkerState.STOPPED)
 
-    def statuses(self) -> dict[int, WorkerStatus]:
+    def statuses(self) -> Mapping[int, WorkerStatus]:
+        """Every supervised worker's status at one moment (read-only).
+
+        The snapshot is kept while nothing happened (no event: state, heartbeat, exit, log) and for
+        at most :data:`STATUS_TICK` seconds, so the ages and uptimes in it are at most that old. A
+        change made by a command shows at once: its event is counted before the command returns.
+        """
+        key = (self._workers.changes, int(self._clock() / STATUS_TICK))
+        memo = self._status_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
         with self._workers.lock:
             now = self._clock()
-            return {cid: self._workers.snapshot(s, now) for cid, s in sorted(self._workers.slots.items())}
+            key = (self._workers.changes, int(now / STATUS_TICK))
+            out = MappingProxyType({cid: self._workers.snapshot(s, now)
+                                    for cid, s in sorted(self._workers.slots.items())})
+            self._status_memo = (key, out)
+        return out
 
     def logs(self, camera_id: int, limit: int = 200) -> list[LogLine]:
         with self._workers.lock:

@@ -75,6 +75,7 @@ class Workers:
         self.slots: dict[int, Slot] = {}
         self.events: Emitter[SupervisorEvent] = Emitter("supervisor")
         self._pending: list[SupervisorEvent] = []
+        self.changes = 0  # moves with every event queued (under the lock): the status memo's key
         self.selector: selectors.BaseSelector | None = None
         self.spawner = Spawner(run_dir, preview_dir, owner, policy.heartbeat_interval, clock,
                                lambda text: log.warning("%s", text))
@@ -303,6 +304,7 @@ class Workers:
         slot.log.add("supervisor", level, text)
 
     def emit(self, slot: Slot, kind: str, detail: dict[str, Any]) -> None:
+        self.changes += 1
         self._pending.append(
             SupervisorEvent(kind=kind, camera_id=slot.camera_id, state=slot.state,
                             detail=detail, ts=time.time())

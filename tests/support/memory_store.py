@@ -67,6 +67,10 @@ class MemoryStore:
         with self._shared.lock:
             self._shared.before_commit.append(fn)
 
+    def camera_snapshot(self) -> tuple[Camera, ...]:
+        with self._shared.lock:
+            return tuple(c for _, c in sorted(self._shared.tables.cameras.items()))
+
     def dispose(self) -> None:
         """Nothing to release (the same call as the real store's)."""
 

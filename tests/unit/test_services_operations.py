@@ -127,6 +127,10 @@ class FakeSupervisor:
         self._check("status")
         return self._st.get(camera_id, WorkerStatus(camera_id, WorkerState.STOPPED))
 
+    def statuses(self) -> dict[int, WorkerStatus]:
+        self._check("status")
+        return dict(self._st)
+
     def logs(self, camera_id: int, limit: int) -> list[LogLine]:
         return self._logs.get(camera_id, [])[-limit:]
 
