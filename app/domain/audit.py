@@ -21,6 +21,13 @@ class AuditEntry:
     at: datetime | None = None
     id: int | None = None
 
+    @property
+    def calls(self) -> int:
+        """How many calls this entry stands for: 1, or the count of an aggregate of read-only calls
+        (``detail["calls"]``; app/rollout/auditlog.py)."""
+        n = self.detail.get("calls") if self.detail else None
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+
 
 @dataclass(frozen=True)
 class ProblemReport:

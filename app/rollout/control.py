@@ -175,7 +175,7 @@ def gate_entries(entries: Iterable[AuditEntry], track: str) -> tuple[list[AuditE
         if e.op in ops:
             if e.reason in ROUTED and e.actor not in UNCOUNTED_ACTORS:
                 out.append(e)
-                canary += e.actor == CANARY_ACTOR and e.path == DOMAIN  # the domain evidence it adds
+                canary += e.calls if e.actor == CANARY_ACTOR and e.path == DOMAIN else 0  # its domain evidence
         elif e.op == SHADOW_MISMATCH_OP and e.reason in ops:
             out.append(e)
     return out, canary
@@ -579,11 +579,11 @@ class RolloutControl:
         for e in entries:
             at = _unix(e.at) or 0.0
             if e.op in ops:
-                if e.path == DOMAIN:
+                if e.path == DOMAIN:  # an aggregate of reads counts its calls (its ``at`` is its last call)
                     if at < cutoff:
-                        in_flight += 1
+                        in_flight += e.calls
                     else:
-                        domain_calls += 1
+                        domain_calls += e.calls
                 elif e.path == LEGACY:
                     legacy.append(e)
             elif e.op in (SHADOW_OP, SHADOW_MISMATCH_OP) and e.reason in ops and e.path == DOMAIN:

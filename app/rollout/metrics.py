@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ddsketch import DDSketch
+from ddsketch.mapping import LogarithmicMapping
 
 from app.domain.audit import AuditEntry
 from app.domain.operations import OPERATIONS
@@ -34,8 +35,33 @@ DOMAIN = "domain"
 PATHS = (LEGACY, DOMAIN)
 
 
+#: the mapping of DDSketch's default (relative accuracy 1 %): the audit's aggregates of read-only
+#: calls store their latencies as its bins (app/rollout/auditlog.py)
+LATENCY_MAPPING = LogarithmicMapping(relative_accuracy=0.01)
+
+
+def latency_samples(entry: AuditEntry) -> Iterator[tuple[float, int]]:
+    """(latency in ms, how many calls) of an audit entry: its own latency, or an aggregate's bins."""
+    bins = entry.detail.get("latency_bins") if entry.detail else None
+    if isinstance(bins, dict):
+        for k, n in bins.items():
+            try:
+                yield LATENCY_MAPPING.value(int(k)), int(n)
+            except (TypeError, ValueError):
+                continue
+    elif entry.latency_ms is not None:
+        yield max(entry.latency_ms, 0.0), 1
+
+
+_PENDING_MAX = 512  # latencies a cell holds before it adds them to its sketch
+
+
 class _Cell:
-    __slots__ = ("answers", "calls", "errors", "fallbacks", "sketch", "successes")
+    """Counters and a latency sketch. A routed call appends its latency to a list (a fraction of a
+    DDSketch ``add``); the sketch takes them in when it is read, or every ``_PENDING_MAX`` calls.
+    Both sides run under the metrics' lock (or on one thread, for the audit's figures)."""
+
+    __slots__ = ("_pending", "_sketch", "answers", "calls", "errors", "fallbacks", "successes")
 
     def __init__(self, with_sketch: bool = True):
         self.calls = 0
@@ -43,7 +69,33 @@ class _Cell:
         self.fallbacks = 0
         self.successes = 0
         self.answers = 0
-        self.sketch: DDSketch | None = DDSketch() if with_sketch else None
+        self._sketch: DDSketch | None = DDSketch() if with_sketch else None
+        self._pending: list[float] = []
+
+    def add_latency(self, ms: float) -> None:
+        pending = self._pending
+        pending.append(ms)
+        if len(pending) >= _PENDING_MAX:
+            self._take_pending()
+
+    def _take_pending(self) -> None:
+        sk = self._sketch
+        assert sk is not None, "a cell without a sketch records no latency"
+        pending, self._pending = self._pending, []
+        for ms in pending:
+            sk.add(ms)
+
+    @property
+    def sketch(self) -> DDSketch | None:
+        if self._pending:
+            self._take_pending()
+        return self._sketch
+
+    @sketch.setter
+    def sketch(self, value: DDSketch | None) -> None:
+        if self._pending:
+            self._take_pending()
+        self._sketch = value
 
 
 @dataclass(frozen=True)
@@ -232,31 +284,25 @@ class RolloutMetrics:
         key = (op, path)
         now = self._clock()
         with self._lock:
+            tot = self.totals.get(key)
+            if tot is None:
+                tot = self.totals[key] = _Cell(with_sketch=False)
+            tot.calls += 1
+            tot.errors += error
+            tot.fallbacks += fallback
+            tot.successes += success
+            tot.answers += success and answer
             if counted:
                 bucket = self._cur if int(now // self.bucket_s) == self._cur_idx else self._bucket(now)
                 cell = bucket.get(key)
                 if cell is None:
                     cell = bucket[key] = _Cell()
-            else:
-                cell = _Cell()  # thrown away
-            tot = self.totals.get(key)
-            if tot is None:
-                tot = self.totals[key] = _Cell(with_sketch=False)
-            cell.calls += 1
-            tot.calls += 1
-            if error:
-                cell.errors += 1
-                tot.errors += 1
-            if fallback:
-                cell.fallbacks += 1
-                tot.fallbacks += 1
-            if success:
-                cell.successes += 1
-                tot.successes += 1
-                if answer:
-                    cell.answers += 1
-                    tot.answers += 1
-            cell.sketch.add(latency_s * 1000.0)  # type: ignore[union-attr]
+                cell.calls += 1
+                cell.errors += error
+                cell.fallbacks += fallback
+                cell.successes += success
+                cell.answers += success and answer
+                cell.add_latency(latency_s * 1000.0)
         for observe in self.observers:
             observe(op, path, latency_s)
 
@@ -421,19 +467,20 @@ def stats_from_audit(entries: Iterable[AuditEntry], window_s: float) -> WindowSt
         cell = cells.get((e.op, e.path))
         if cell is None:
             cell = cells[(e.op, e.path)] = _Cell()
-        cell.calls += 1
+        n = e.calls  # an aggregate of read-only calls stands for many
+        cell.calls += n
         out = e.outcome
         if e.fallback or out.startswith("fallback"):
-            cell.fallbacks += 1
-            cell.errors += 1
+            cell.fallbacks += n
+            cell.errors += n
         elif out.startswith("failed"):
-            cell.errors += 1
+            cell.errors += n
         if "failed" not in out:
-            cell.successes += 1
+            cell.successes += n
             if "error:" in out:
-                cell.answers += 1
-        if e.latency_ms is not None:
-            cell.sketch.add(max(e.latency_ms, 0.0))  # type: ignore[union-attr]
+                cell.answers += n
+        for value, weight in latency_samples(e):
+            cell.sketch.add(value, weight)  # type: ignore[union-attr]
     per_op: dict[str, dict[str, PathStats]] = {}
     by_path: dict[str, list[_Cell]] = {}
     for (op, path), c in cells.items():

@@ -302,6 +302,8 @@ class Router:
             except Exception:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
+            if self.audit is not None:
+                self.audit.cut()  # no aggregate of reads spans a settings change
             self._gate_cache = None
             self._gate_generation += 1
             self._decisions = {}
@@ -441,7 +443,9 @@ class Router:
             except Exception:
                 log.exception("could not write the audit entry of %s (%s); buffering it", op, d.key)
                 self.audit.record(entry)
-        else:  # the entry is made by the flusher thread, off the call path
+        elif exc is None and not d.fallback:  # counted into an aggregate by the flusher, off the call path
+            self.audit.read(op, d.path, outcome, actor, d.reason, d.key, latency * 1000.0, at)
+        else:  # a failed or fallen-back read keeps an entry of its own, with its exception
             self.audit.record(partial(_entry, op, outcome, d, latency, at, actor, exc))
 
     # ------------------------------------------------------------ shadow comparison
