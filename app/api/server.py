@@ -394,7 +394,7 @@ class ApiServer:
         config = uvicorn.Config(
             app, http=_protocol_class(), ws="none", lifespan="off", log_config=None, access_log=False,
             limit_concurrency=self.max_connections, timeout_keep_alive=max(1, math.ceil(self.keep_alive)),
-            timeout_graceful_shutdown=2, server_header=False, backlog=128,
+            timeout_graceful_shutdown=2, server_header=False, backlog=128, proxy_headers=False,
         )
         config.edge_request_timeout = self.request_timeout  # type: ignore[attr-defined]
         config.edge_hard_cap = 2 * self.max_connections  # type: ignore[attr-defined]

@@ -15,7 +15,11 @@ median of the rounds:
 3. where the time of ``list_status`` goes: the call itself, and what opening a fresh SQLite
    connection (with the station's pragmas) costs, which every call paid before the engine pooled;
 4. where the API's own time goes: answers/s of the guard alone (a refused token) and of the guard
-   plus FastAPI's routing (an unknown path), against the whole ``GET /api/v1/cameras``.
+   plus FastAPI's routing (an unknown path), against the whole ``GET /api/v1/cameras``;
+5. peers, each a server in a process of its own on the same uvicorn (httptools, one loop), answering
+   the same bytes the station answered to the same client: a bare ASGI function (the floor of any
+   Python ASGI server here) and a one-route FastAPI application. They say how far any API on this
+   stack could go against the direct call.
 
 Ratios are API / direct (throughput: higher is better; latency: lower is better).
 """
@@ -83,6 +87,62 @@ CLIENT = textwrap.dedent("""
         print(json.dumps(asyncio.run(phase(int(clients), float(seconds)))), flush=True)
 """)
 
+
+
+PEER = textwrap.dedent("""
+    # a peer server: the same uvicorn as the station's API, answering fixed bytes
+    import sys, uvicorn
+    kind, body_file = sys.argv[1], sys.argv[2]
+    body = open(body_file, "rb").read()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def bare(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    app = bare
+    if kind == "fastapi":
+        from fastapi import FastAPI, Response
+        app = FastAPI()
+
+        @app.get("/api/v1/cameras")
+        async def cameras() -> Response:
+            return Response(body, media_type="application/json")
+
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(app, http="httptools", loop="uvloop", ws="none", lifespan="off",
+                            log_level="error", access_log=False, proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
+""")
+
+
+def peer_phases(kind: str, body: bytes, token: str, clients: int, seconds: float, rounds: int) -> dict:
+    """Answers/s and latency of a peer server in its own process, through the same client."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(body)
+        f.flush()
+        srv = subprocess.Popen([sys.executable, "-c", PEER, kind, f.name], stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(srv.stdout.readline())
+            cl = subprocess.Popen([sys.executable, "-c", CLIENT, "127.0.0.1", str(port), token, "/api/v1/cameras"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                api_phase(cl, clients, 0.5)  # warm-up
+                return median([api_phase(cl, clients, seconds) for _ in range(rounds)])
+            finally:
+                cl.stdin.close()
+                cl.wait(30)
+                cl.stdout.close()
+        finally:
+            srv.terminate()
+            srv.wait(30)
+            srv.stdout.close()
 
 
 def direct_phase(station: Station, clients: int, seconds: float) -> dict:
@@ -170,6 +230,11 @@ def main() -> int:
                 one["direct"].append(direct_phase(station, 1, args.seconds / 2))
                 one["api"].append(api_phase(proc, 1, args.seconds / 2))
             fresh_ms, pooled_ms = connect_cost(station)
+            import urllib.request
+            req = urllib.request.Request(f"http://127.0.0.1:{api.port}/api/v1/cameras",
+                                         headers={"Authorization": f"Bearer {api.token}"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                body = resp.read()  # the station's own answer: the peers answer these bytes
             call_ms = median(one["direct"])["p50"]
             # the API's own layers: refused by the guard (no token), and routed by FastAPI to no endpoint
             layers = {}
@@ -189,6 +254,8 @@ def main() -> int:
             proc.stdout.close()
             api.stop()
             station.close()
+        peers = {label: peer_phases(kind, body, "peer", args.clients, args.seconds, args.rounds)
+                 for label, kind in (("bare ASGI on uvicorn", "bare"), ("one-route FastAPI", "fastapi"))}
 
     head = f"   {'':<22}{'calls/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
     for title, res, n in ((f"1. {args.clients} concurrent callers", many, args.clients), ("2. one caller", one, 1)):
@@ -209,6 +276,15 @@ def main() -> int:
         print(f"   {name:<32}{d['count'] / d['elapsed']:>10.0f}   p50 {d['p50']:.3f} ms")
     a = median(many["api"])
     print(f"   {'GET /api/v1/cameras (the whole)':<32}{a['count'] / a['elapsed']:>10.0f}   p50 {a['p50']:.3f} ms")
+    d = median(many["direct"])
+    d_rps = d["count"] / d["elapsed"]
+    print(f"\n5. peers in processes of their own, {args.clients} clients, the same {len(body)} bytes "
+          f"(median of {args.rounds} rounds); ratio to the direct call ({d_rps:.0f}/s)")
+    for name, p in peers.items():
+        rps = p["count"] / p["elapsed"]
+        print(f"   {name:<32}{rps:>10.0f}   p50 {p['p50']:.3f} ms  p99 {p['p99']:.3f} ms   x{rps / d_rps:.2f}")
+    print(f"   {'the station (GET /api/v1/cameras)':<32}{a['count'] / a['elapsed']:>10.0f}   p50 {a['p50']:.3f} ms  "
+          f"p99 {a['p99']:.3f} ms   x{(a['count'] / a['elapsed']) / d_rps:.2f}")
     return 0
 
 

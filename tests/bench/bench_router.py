@@ -1,7 +1,15 @@
 """Router overhead: the same operation called directly and through the router, in one run.
 
-Run: ``.venv/bin/python tests/bench/bench_router.py [--rounds 30] [--calls 200]``
+Run: ``.venv/bin/python tests/bench/bench_router.py [--rounds 30] [--calls 200] [--cameras 16]``
 
+0. The status reads of a real station with ``--cameras`` cameras whose workers run (lavfi test
+   sources at 2 fps, so that the box is not busy decoding): ``list_status`` and ``camera_status``
+   through ``Station.call`` (the router, its metrics and its audit) on the legacy and on the
+   domain path (routed by the percent: 0, then 100), against the direct in-memory read of the same state (``Station.live_status``: the
+   station's own camera list and the supervisor's snapshot, no router, no store). Paired calls,
+   order alternating; the figure is the median of per-round median ratios, with min-max (targets:
+   <= 1.1 x, and <= 100 us for ``list_status``). Then how many audit rows those calls wrote, and
+   how many calls they stand for (read-only calls are aggregated).
 1. A cheap real operation: ``camera_status`` of the real domain (and legacy) implementation on
    a scratch station (temporary SQLite, real supervisor; the camera is stopped so no worker
    runs). Rounds alternate direct and routed batches; the figure is the ratio of the median
@@ -73,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--drills", type=int, default=5, help="drill runs per case (0: skip the drills)")
+    ap.add_argument("--cameras", type=int, default=16, help="cameras of the status-read bench (0: skip it)")
     a = ap.parse_args(argv)
 
     from app.station import scratch_station
 
+    if a.cameras:
+        status_reads(a.cameras, a.rounds, a.calls)
     print(f"router overhead benchmark: {a.rounds} rounds x {a.calls} calls per batch, Python {sys.version.split()[0]}")
     with scratch_station() as st:
         store = st.domain._store  # the scratch station's own database
@@ -108,6 +119,105 @@ def main(argv: list[str] | None = None) -> int:
     if a.drills:
         drill_times(a.drills)
     return 0
+
+
+def paired_rounds(direct, routed, rounds: int, calls: int) -> tuple[float, float, list[float]]:
+    """Median per-call time of each side over all rounds, and each round's median ratio."""
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        direct()
+        routed()
+    d_all: list[int] = []
+    r_all: list[int] = []
+    ratios: list[float] = []
+    for _ in range(rounds):
+        d: list[int] = []
+        r: list[int] = []
+        for i in range(calls):
+            first, second, x, y = (direct, routed, d, r) if i % 2 else (routed, direct, r, d)
+            t0 = clock()
+            first()
+            t1 = clock()
+            second()
+            t2 = clock()
+            x.append(t1 - t0)
+            y.append(t2 - t1)
+        ratios.append(statistics.median(r) / statistics.median(d))
+        d_all += d
+        r_all += r
+    return statistics.median(d_all) / 1e3, statistics.median(r_all) / 1e3, ratios
+
+
+def status_reads(n: int, rounds: int, calls: int) -> None:
+    import tempfile
+
+    from app.domain.camera import Camera
+    from app.domain.operations import ListStatus
+    from app.domain.worker import WorkerState
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        st = Station(StationOptions(paths=resolve_paths(tmp), seed_demo=False, autostart=False)).open()
+        try:
+            for i in range(n):
+                st.add_camera(Camera(name=f"cam {i + 1}", source="test://moving", max_fps=2))
+            st.autostart(actor="bench")
+            sup = st.parts().supervisor
+            deadline = time.monotonic() + 120
+            while sum(w.state is WorkerState.RUNNING and w.fps is not None for w in sup.statuses().values()) < n:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the {n} workers did not all run within 120 s")
+                time.sleep(0.2)
+            cid = st.cameras()[n // 2].id
+            assert cid is not None
+            audit = st.parts().router.audit
+            assert audit is not None
+            audit.flush()
+            rows_before, calls_before = _audit_rows(st)
+            print(f"status reads, {n} cameras running, {rounds} rounds x {calls} paired calls; "
+                  "baseline: Station.live_status() (the same state read in memory, no router)")
+            router = st.parts().router
+            router.set_options({"shadow_rate": 0.0})
+            for path in ("legacy", "domain"):
+                router.set(use_domain=path == "domain", percent=100 if path == "domain" else 0, actor="bench",
+                           override_reason=SETUP)
+                assert router.decide("list_status", ListStatus()).path == path
+                req_all, req_one = ListStatus(), CameraRef(cid)
+
+                def live_all():
+                    return st.live_status()
+
+                def routed_all(req=req_all):
+                    return st.call("list_status", req, actor="bench")
+
+                def live_one(cid=cid):
+                    return next(s for s in st.live_status() if s.camera_id == cid)
+
+                def routed_one(req=req_one):
+                    return st.call("camera_status", req, actor="bench")
+
+                assert [x.camera_id for x in routed_all().items] == [x.camera_id for x in live_all()]
+                for label, direct, routed in (("list_status", live_all, routed_all),
+                                              ("camera_status", live_one, routed_one)):
+                    md, mr, ratios = paired_rounds(direct, routed, rounds, calls)
+                    med = statistics.median(ratios)
+                    target = "ok" if med <= 1.1 and (label != "list_status" or mr <= 100) else "ABOVE TARGET"
+                    print(f"  {label:<14} {path:<6}: in-memory {md:7.1f} us  routed {mr:7.1f} us  "
+                          f"ratio median {med:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})  [{target}]")
+            audit.flush()
+            rows_after, calls_after = _audit_rows(st)
+            made = 4 * rounds * calls + 4 * calls  # the routed calls above, warm-up included
+            print(f"  audit: {made} routed reads wrote {rows_after - rows_before} rows standing for "
+                  f"{calls_after - calls_before} calls (read-only calls aggregated per interval)")
+        finally:
+            st.close()
+
+
+def _audit_rows(st) -> tuple[int, int]:
+    with st.parts().store.uow() as uow:
+        entries = uow.audit.recent(limit=1_000_000)
+    return len(entries), sum(e.calls for e in entries if e.op in ("list_status", "camera_status"))
 
 
 class _Clock:
