@@ -190,6 +190,14 @@ def _force(q: Force) -> str | None:
 # ---------------------------------------------------------------- the application
 
 
+#: Operations answered on the server's event loop, not on a thread of the pool: the status reads
+#: are in-memory (app/store/catalog.py, the supervisor's snapshot: microseconds; a database read
+#: at most after a commit, which SQLite's WAL and PostgreSQL never make wait on a writer), and the
+#: hop to a pool thread and back cost more than the call, about half of each answer's time under
+#: load. Every other operation may wait (a worker's stop, a probe, a write) and runs on the pool.
+INLINE_OPS = frozenset({"list_status", "camera_status"})
+
+
 def build_app(api: AppServer) -> FastAPI:
     """The station's API; ``api`` is the server (station, backend, metrics, limits)."""
     station = api.station
@@ -240,15 +248,20 @@ def build_app(api: AppServer) -> FastAPI:
 
     @app.get(f"{PREFIX}/cameras", operation_id="list_status", summary="Every camera's status", tags=tags,
              response_model=Routed[StatusList], responses=error_responses(*OP_ERRORS), dependencies=NoBody)
-    def list_status(q: Annotated[ListQuery, Query()]) -> Response:
+    async def list_status(q: Annotated[ListQuery, Query()]) -> Response:  # in INLINE_OPS
         return routed("list_status", ListStatus(active_only=q.active_only), q)
 
     def camera_op(method: str, action: str, op: str, summary: str, result: Any = CameraStatus,
                   query: type[Force] = Force, build: Any = None) -> None:
         build = build or (lambda cid, q: CameraRef(cid))
+        endpoint: Any
 
-        def endpoint(id: int, q: Force) -> Response:  # noqa: A002 - annotated again below (the query model is this route's)
-            return routed(op, build(id, q), q)
+        if op in INLINE_OPS:
+            async def endpoint(id: int, q: Force) -> Response:  # noqa: A002 - annotated again below
+                return routed(op, build(id, q), q)
+        else:
+            def endpoint(id: int, q: Force) -> Response:  # noqa: A002 - annotated again below (the query model is this route's)
+                return routed(op, build(id, q), q)
 
         endpoint.__annotations__ = {"id": CamId, "q": Annotated[query, Query()], "return": Response}
         endpoint.__name__ = op
