@@ -12,11 +12,13 @@ Run: ``.venv/bin/python tests/bench/bench_router.py [--rounds 30] [--calls 200] 
    how many calls they stand for (read-only calls are aggregated).
 1. A cheap real operation: ``camera_status`` of the real domain (and legacy) implementation on
    a scratch station (temporary SQLite, real supervisor; the camera is stopped so no worker
-   runs). Rounds alternate direct and routed batches; the figure is the ratio of the median
-   per-call times (target <= 1.05).
+   runs). Rounds alternate direct and routed batches; the figures are the median per-call times
+   and what the router adds (target <= 10 us; the call itself is an in-memory read of a
+   microsecond, so the ratio says little).
 2. Recording cost: a no-op operation direct vs routed; the difference is what the router adds
-   per call (decision, metrics with DDSketch, buffered audit entry, the side-effect call context,
-   the periodic health checks that fall into the run) - target <= 10 us.
+   per call (decision, metrics with DDSketch, the read counted for the audit, the side-effect call
+   context, the periodic health checks that fall into the run), plus the audit's deferred work per
+   read (the flusher thread's CPU time to aggregate and write them) - target <= 10 us.
 3. Per-operation health evaluation: one ``check_health`` (the health window of 13 operations x 2
    paths: counters, and a P95 where a latency check reads it; Wilson bounds, latency per
    operation) on a full window; and recording plus every
@@ -100,18 +102,31 @@ def main(argv: list[str] | None = None) -> int:
             assert router.decide("camera_status", req).path == label
             md, mr, ratio = compare(impl.camera_status, router.camera_status, req, a.rounds, a.calls)
             router.close()
-            verdict = "ok" if ratio <= 1.05 else "ABOVE TARGET"
+            added = (mr - md) * 1e6
+            verdict = "ok" if added <= 10 else "ABOVE TARGET"
             print(f"camera_status on {label:<6}: direct {md * 1e6:8.1f} us  routed {mr * 1e6:8.1f} us  "
-                  f"median ratio {ratio:.3f} (target <= 1.05: {verdict})")
+                  f"median ratio {ratio:.3f}: the router adds {added:.1f} us (target <= 10 us: {verdict})")
 
         noop = Noop()
-        router = Router(noop, noop, store, store_keys_provider(store), env={}, audit=AuditLog(store))  # type: ignore[arg-type]
+        router = Router(noop, noop, store, store_keys_provider(store), env={}, audit=AuditLog(store, background=False))  # type: ignore[arg-type]
         router.set(use_domain=True, percent=50, actor="bench", override_reason=SETUP)
         router.set_options({"shadow_rate": 0.0})
+        audit = router.audit
+        assert audit is not None
+        audit.flush()
+        written0 = audit.aggregated
         md, mr, _ = compare(noop.camera_status, router.camera_status, req, a.rounds, a.calls * 5)
-        cost = (mr - md) * 1e6
-        print(f"recording cost (no-op op): direct {md * 1e6:.2f} us, routed {mr * 1e6:.2f} us -> "
-              f"{cost:.2f} us per call (target <= 10 us: {'ok' if cost <= 10 else 'ABOVE TARGET'})")
+        # the audit's deferred work (aggregating and writing the reads) runs on the flusher thread:
+        # charge it to the calls too, as CPU time of the flushing thread
+        t0 = time.thread_time()
+        audit.flush()
+        flush_s = time.thread_time() - t0
+        n_reads = audit.aggregated - written0
+        deferred_us = flush_s / max(n_reads, 1) * 1e6
+        cost = (mr - md) * 1e6 + deferred_us
+        print(f"recording cost (no-op op): direct {md * 1e6:.2f} us, routed {mr * 1e6:.2f} us, audit flush "
+              f"{deferred_us:.2f} us per read ({n_reads} reads in the last flush) -> {cost:.2f} us per call "
+              f"(target <= 10 us: {'ok' if cost <= 10 else 'ABOVE TARGET'})")
         router.close()
         health_cost()
         for rate in (10, 100, 1000):
