@@ -1,5 +1,8 @@
 """Prometheus exposition of the station: per camera, per routing path, alerts, and the API itself.
 
+Every operation series carries its rollout ``track`` (``rules`` or ``cameras``) next to ``op`` and
+``path``, so the shipped rules (``packaging/prometheus/``) aggregate per track without a lookup table.
+
 A :class:`StationCollector` reads the station at scrape time (no background
 work); the API's request counter and latency histogram are ordinary
 prometheus-client metrics. Everything lives in the server's own
@@ -16,9 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from app import __version__
 from app.api.backend import StationBackend
 from app.domain.camera import CameraState
-from app.domain.operations import OPERATIONS
+from app.domain.operations import OPERATIONS, TRACK_OF, TRACKS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class StationCollector(Collector):
         self.backend = backend
 
     def collect(self) -> Iterator[Metric]:
+        yield _info()
         for part in (self._cameras, self._series, self._rollout, self._alerts):
             try:
                 yield from part()
@@ -120,25 +125,40 @@ class StationCollector(Collector):
         for v in ("ok", "alert", "inconclusive", "unknown"):
             verdict.add_metric([v], 1.0 if health.verdict == v else 0.0)
         yield verdict
-        labels = ["op", "path"]
+        settings = station.rollout_settings()
+        target = GaugeMetricFamily(f"{NS}_rollout_track_target_percent",
+                                   "per track: the share of keys meant for the domain path (0 when off or latched)",
+                                   labels=["track"])
+        latched = GaugeMetricFamily(f"{NS}_rollout_track_latched", "per track: 1 when a rollback is latched",
+                                    labels=["track"])
+        for track in TRACKS:
+            ts = settings.track(track)
+            target.add_metric([track], float(ts.target_percent))
+            latched.add_metric([track], 1.0 if ts.latched else 0.0)
+        yield target
+        yield latched
+        labels = ["op", "track", "path"]
         fams = {k: CounterMetricFamily(f"{NS}_operation_{k}", help_, labels=labels) for k, help_ in (
             ("calls", "operation calls since the station started"),
             ("errors", "unexpected failures (before any fallback)"),
             ("fallbacks", "calls served by legacy after the domain path failed"),
+            ("successes", "calls that ended well for the caller (after any fallback; answers included)"),
             ("answers", "calls answered with an operation error (not a failure)"),
         )}
         for (op, path), counts in station.operation_counts().items():
-            fams["calls"].add_metric([op, path], float(counts.calls))
-            fams["errors"].add_metric([op, path], float(counts.errors))
-            fams["fallbacks"].add_metric([op, path], float(counts.fallbacks))
-            fams["answers"].add_metric([op, path], float(counts.answers))
+            lv = [op, TRACK_OF.get(op, ""), path]
+            fams["calls"].add_metric(lv, float(counts.calls))
+            fams["errors"].add_metric(lv, float(counts.errors))
+            fams["fallbacks"].add_metric(lv, float(counts.fallbacks))
+            fams["successes"].add_metric(lv, float(counts.successes))
+            fams["answers"].add_metric(lv, float(counts.answers))
         yield from fams.values()
         window = station.operation_window()
         wcalls = GaugeMetricFamily(f"{NS}_operation_window_calls", f"calls in the last {window.window_s:g} s",
                                    labels=labels)
         for op, paths in window.per_op.items():
             for path, ps in paths.items():
-                wcalls.add_metric([op, path], float(ps.calls))
+                wcalls.add_metric([op, TRACK_OF.get(op, ""), path], float(ps.calls))
         yield wcalls
         share = window.domain_share
         if share is not None:
@@ -167,6 +187,13 @@ class StationCollector(Collector):
             pending.add_metric([sev], float(counts.get(("pending", sev), 0)))
         yield firing
         yield pending
+
+
+def _info() -> Metric:
+    info = GaugeMetricFamily(f"{NS}_info", "1; the station's version in a label (join on it for dashboards)",
+                             labels=["version"])
+    info.add_metric([__version__], 1.0)
+    return info
 
 
 #: camera series the camera families already export (from the supervisor's live status)
@@ -205,7 +232,7 @@ class ApiMetrics:
                                  registry=self.registry, buckets=BUCKETS)
         self.operations = Histogram(f"{NS}_operation_duration_seconds",
                                     "operation latency through the rollout router, per operation and path",
-                                    ["op", "path"], registry=self.registry, buckets=BUCKETS)
+                                    ["op", "track", "path"], registry=self.registry, buckets=BUCKETS)
         for op in OPERATIONS:  # known label sets appear at zero before the first call
             self.latency.labels(op)
         self._backend = backend
@@ -217,7 +244,7 @@ class ApiMetrics:
             self._unobserve = self._backend.station.observe_operations(self._on_call)
 
     def _on_call(self, op: str, path: str, seconds: float) -> None:
-        self.operations.labels(op, path).observe(seconds)
+        self.operations.labels(op, TRACK_OF.get(op, ""), path).observe(seconds)
 
     def close(self) -> None:
         if self._unobserve is not None:

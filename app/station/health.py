@@ -89,7 +89,8 @@ class HealthMethods(StationCore):
     def operation_counts(self) -> dict[tuple[str, str], OperationCounts]:
         """Lifetime counts per (operation, path) of the calls routed here."""
         totals = dict(self.parts().router.metrics.totals)
-        return {k: OperationCounts(calls=c.calls, errors=c.errors, fallbacks=c.fallbacks, answers=c.answers)
+        return {k: OperationCounts(calls=c.calls, errors=c.errors, fallbacks=c.fallbacks, answers=c.answers,
+                                   successes=c.successes)
                 for k, c in totals.items()}
 
     def operation_window(self) -> WindowStats:

@@ -77,6 +77,7 @@ class OperationCounts:
     errors: int
     fallbacks: int
     answers: int
+    successes: int = 0  # end to end, after any fallback: a result or an operation-error answer
 
 
 class MetricsReader(Protocol):

@@ -106,3 +106,32 @@ def test_health_reports_a_failing_camera_as_degraded(client, live):
         live.station.stop_all()
         live.station.parts().admin.remove_camera(cam.id)
         wait_for(lambda: live.station.camera(cam.id) is None, what="the station to notice the removal")
+
+
+def test_the_series_the_fleet_rules_read(client, live):
+    """What packaging/prometheus/edge-station.rules.yml needs: the track of every operation series, an
+    end-to-end success counter, each track's target and latch, and the station's version."""
+    from app import __version__
+
+    cam = live.demo["Lobby"]
+    for _ in range(3):
+        client.camera("status", cam, force="legacy")
+    client.camera("stop", 999999, force="legacy")  # an answer: a success for the caller
+    live.router.set(track="rules", use_domain=True, percent=10, actor="api tests", override_reason="api tests")
+    m = _scrape(client)
+
+    assert _value(m["edge_station_info"], "edge_station_info", version=__version__) == 1
+    calls = m["edge_station_operation_calls"]
+    assert {s.labels["track"] for s in calls if s.labels["op"] == "camera_status"} == {"cameras"}
+    assert all(s.labels["track"] in ("cameras", "rules") for s in calls)
+    ok = m["edge_station_operation_successes"]
+    total = _value(calls, "edge_station_operation_calls_total", op="stop_camera", track="cameras", path="legacy")
+    assert _value(ok, "edge_station_operation_successes_total", op="stop_camera", path="legacy") == total
+    h = m["edge_station_operation_duration_seconds"]
+    assert _value(h, "edge_station_operation_duration_seconds_count", op="camera_status", track="cameras",
+                  path="legacy") >= 3
+    target = m["edge_station_rollout_track_target_percent"]
+    assert _value(target, "edge_station_rollout_track_target_percent", track="rules") == 10
+    assert _value(target, "edge_station_rollout_track_target_percent", track="cameras") == 0
+    latched = m["edge_station_rollout_track_latched"]
+    assert {s.labels["track"]: s.value for s in latched} == {"rules": 0.0, "cameras": 0.0}
