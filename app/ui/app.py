@@ -34,6 +34,8 @@ log = logging.getLogger("edge_station.ui")
 
 #: ``1``: quit as soon as the window has painted once (start-up benchmarks and tests)
 EXIT_AFTER_PAINT_ENV = "EDGE_STATION_EXIT_AFTER_PAINT"
+#: ``1``: quit as soon as the camera table shows the station's live states (ready to use)
+EXIT_AFTER_READY_ENV = "EDGE_STATION_EXIT_AFTER_READY"
 
 
 class FirstPaintWatch(QObject):
@@ -59,9 +61,34 @@ class FirstPaintWatch(QObject):
             log.info("window painted %.0f ms after the process started", self.ms)
             self.painted.emit(self.ms)  # first: what it starts (the station's open) is queued before the quit
             if self._quit_after:
-                print(f"{APP_NAME}: first paint {self.ms:.0f} ms after start", file=sys.stderr, flush=True)
+                print(f"{APP_NAME}: first paint {self.ms:.0f} ms after start, peak RSS {peak_rss_mib():.1f} MiB",
+                      file=sys.stderr, flush=True)
                 QTimer.singleShot(0, lambda: self._app.exit(0))
         return False
+
+
+def watch_ready(app: QApplication, window: MainWindow, *, quit_after: bool = False) -> None:
+    """Log when the camera table first shows the station's live states; optionally quit then."""
+
+    def shown(rows: int) -> None:
+        ms = process_age_ms()
+        log.info("camera table filled %.0f ms after the process started (%d cameras)", ms, rows)
+        if quit_after:
+            print(f"{APP_NAME}: ready {ms:.0f} ms after start, {rows} cameras, peak RSS {peak_rss_mib():.1f} MiB",
+                  file=sys.stderr, flush=True)
+            QTimer.singleShot(0, lambda: app.exit(0))
+
+    window.camerasShown.connect(shown)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (MiB); 0 where the platform does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def process_age_ms() -> float:
@@ -269,6 +296,7 @@ def run_window(station: StationPort, kiosk: bool = False) -> int:
         from app.ui.common.single_instance import install_instance_server
 
         install_instance_server(window, station)
+        watch_ready(app, window, quit_after=os.environ.get(EXIT_AFTER_READY_ENV) == "1")
     reporter = ExceptionReporter(window)
     reporter.install()
     first_paint = FirstPaintWatch(app, window, quit_after=os.environ.get(EXIT_AFTER_PAINT_ENV) == "1")

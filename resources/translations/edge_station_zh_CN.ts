@@ -538,6 +538,14 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
             <translation>5 分钟</translation>
         </message>
         <message>
+            <source>now</source>
+            <translation>现在</translation>
+        </message>
+        <message>
+            <source>{n} min ago</source>
+            <translation>{n} 分钟前</translation>
+        </message>
+        <message>
             <source>15 min</source>
             <translation>15 分钟</translation>
         </message>

@@ -1,44 +1,63 @@
 """Window benchmarks, each against a bare PySide6 + pyqtgraph window measured in the same run.
 
-Run: ``python tests/bench/bench_ui.py [--runs 5] [--seconds 20] [--cameras 16]``
-(offscreen by default; ``--platform xcb`` under Xvfb or a desktop).
+Run: ``python tests/bench/bench_ui.py [--rounds 5] [--lag-rounds 3] [--seconds 20] [--cameras 16]``
+(offscreen by default; ``--platform xcb`` under Xvfb or a desktop). Every figure is the median of
+its rounds with the min-max; the two sides of a comparison run in alternation (bare first in even
+rounds, last in odd ones), each in a fresh interpreter, and are observed the same way.
 
-1. Start to first paint: from spawning a fresh interpreter until the first
-   paint event of the main window. Edge Station is the real command
-   (``python -m app --data-dir D`` with ``EDGE_STATION_EXIT_AFTER_PAINT=1``:
-   argument parsing, the single-instance check, the database preflight, the
-   language, the window; the station then opens in the background with its
-   demo cameras autostarting) vs a bare ``QMainWindow`` holding a pyqtgraph
-   ``PlotWidget``. Two Edge Station figures: the usual start (the data dir's
-   database already at this app's schema) and the first start on an empty data
-   dir (the migrations run before the window shows). Median of ``--runs``
-   alternating runs, ratio app / bare.
-2. Event-loop lag: a 10 ms precise timer measures how late it fires (p50, p99,
-   max) with N cameras (default 16) on the 4x4 wall at their 10 fps preview and
-   the charts page refreshing at 2 Hz in a second window, vs the bare window
-   idling with the same timer.
-3. GUI process CPU in that state (process CPU time / wall time, % of one core;
-   the station's own threads run in this process too), and how many preview
-   frames per second the wall actually painted.
+1. Start: from spawning a fresh interpreter until the child says it got there, on the stream it
+   says it on (read by the parent as it comes):
+   - bare: a ``QMainWindow`` holding a pyqtgraph ``PlotWidget``, until its first paint;
+   - Edge Station's first paint: the real command (``python -m app --data-dir D`` with
+     ``EDGE_STATION_EXIT_AFTER_PAINT=1``; the database already at this app's schema);
+   - Edge Station ready to use: the same with ``EDGE_STATION_EXIT_AFTER_READY=1``, until the
+     camera table shows the station's live states (its demo cameras);
+   - Edge Station's first start on an empty data dir (the migrations run before the window).
+   Each child also reports its peak RSS at that moment (``getrusage``, the same call on both sides).
+2. Event-loop lag: the same 10 ms precise probe timer in both children records how late it fires
+   (p50, p99, max): N cameras (default 16) on the 4x4 wall at their 10 fps preview and the charts
+   page open in a second window, against the bare window idling.
+3. CPU in that state, with psutil in both children: the whole process (% of one core; the
+   station's threads run in the window's process too) and its GUI thread alone; how many preview
+   frames per second the wall painted and how many curves the charts redrew per second.
+
+Exit 77 with ``SKIP: <reason>`` when it cannot run at all (no PySide6 or pyqtgraph); the lag part
+alone is skipped (``SKIP:`` line) when the workers cannot decode (no PyAV).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+EXIT_SKIP = 77
+PAINT_MARKER = "first paint"  # the app's line on stderr with EDGE_STATION_EXIT_AFTER_PAINT=1
+READY_MARKER = "ready"  # ... and with EDGE_STATION_EXIT_AFTER_READY=1
+BARE_MARKER = "PAINTED"
+
 
 # ---------------------------------------------------------------- children
+
+
+def peak_rss_mib() -> float:
+    """The same figure the app prints at its markers (app.ui.app.peak_rss_mib), for the bare child."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def _first_paint_filter(app, target, on_paint):
@@ -63,11 +82,10 @@ def _guard() -> None:
     apply()
 
 
-def child_bare_start() -> int:
+def _bare_window():
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     _guard()
     import pyqtgraph as pg
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     app = QApplication([])
@@ -76,9 +94,16 @@ def child_bare_start() -> int:
     plot.plot([0, 1, 2], [0, 1, 0])
     win.setCentralWidget(plot)
     win.resize(1200, 760)
+    return app, win
+
+
+def child_bare_start() -> int:
+    from PySide6.QtCore import QTimer
+
+    app, win = _bare_window()
 
     def painted() -> None:
-        print("PAINTED", flush=True)
+        print(f"{BARE_MARKER} peak RSS {peak_rss_mib():.1f} MiB", flush=True)
         QTimer.singleShot(0, app.quit)
 
     _keep = _first_paint_filter(app, win, painted)  # noqa: F841
@@ -87,7 +112,7 @@ def child_bare_start() -> int:
 
 
 class _Lag:
-    """A 10 ms precise timer; records how late each tick is (ms)."""
+    """The probe: a 10 ms precise timer; records how late each tick is (ms)."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import Qt, QTimer
@@ -111,25 +136,33 @@ class _Lag:
         self._last = now
 
 
-def _measure(app, seconds: float, extra=None) -> dict:
+def _cpu_seconds() -> tuple[float, float]:
+    """(this process, its GUI thread) CPU seconds so far, from psutil."""
     import psutil
 
+    proc = psutil.Process()
+    t = proc.cpu_times()
+    gui = threading.get_native_id()  # the caller is the GUI thread
+    mine = next((th for th in proc.threads() if th.id == gui), None)
+    return t.user + t.system, (mine.user_time + mine.system_time) if mine is not None else float("nan")
+
+
+def _measure(app, seconds: float, extra=None) -> dict:
     lag = _Lag()
     lag.start()
     _pump(app, 1.0)
-    proc = psutil.Process()
-    c0 = proc.cpu_times()
+    c0, g0 = _cpu_seconds()
     t0 = time.perf_counter()
     e0 = extra() if extra else None
     lag.recording = True
     _pump(app, seconds)
     lag.recording = False
     wall = time.perf_counter() - t0
-    c1 = proc.cpu_times()
-    cpu = (c1.user - c0.user + c1.system - c0.system) / wall * 100
+    c1, g1 = _cpu_seconds()
     s = sorted(lag.samples)
     out = {"ticks": len(s), "lag_p50_ms": s[len(s) // 2], "lag_p99_ms": s[int(len(s) * 0.99)],
-           "lag_max_ms": s[-1], "cpu_percent": cpu, "seconds": wall}
+           "lag_max_ms": s[-1], "cpu_percent": (c1 - c0) / wall * 100, "gui_cpu_percent": (g1 - g0) / wall * 100,
+           "seconds": wall}
     if extra:
         out["extra"] = extra(e0, wall)
     return out
@@ -154,15 +187,7 @@ def _pump(app, seconds: float, until=None) -> bool:
 
 
 def child_lag_bare(seconds: float) -> int:
-    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    _guard()
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication, QMainWindow
-
-    app = QApplication([])
-    win = QMainWindow()
-    win.setCentralWidget(pg.PlotWidget())
-    win.resize(1200, 760)
+    app, win = _bare_window()
     win.show()
     print("RESULT " + json.dumps(_measure(app, seconds)), flush=True)
     return 0
@@ -185,13 +210,12 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
         for i in range(cameras):
             station.parts().admin.add_camera(Camera(name=f"cam {i + 1:02d}", source="test://moving?size=320x180&rate=10",
                                             max_fps=10))
-        reload = getattr(station, "reload_cameras", None) or station._on_database_changed
-        reload()
+        station.reload_cameras()
         station.autostart()
         win = MainWindow(station, settings=QSettings(str(Path(tmp) / "ui.ini"), QSettings.Format.IniFormat))
         win.resize(1400, 900)
         win.wall.set_grid(4)
-        win.tabs.setCurrentWidget(win.wall if "wall" in variant else win.table)
+        win.tabs.setCurrentWidget(win.wall if "wall" in variant else win.cameras_page)
         win.show()
         win.open_station()
         charts = ChartsPage(station)
@@ -199,11 +223,13 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
         if "charts" in variant:
             charts.show()
         try:
-            ok = _pump(app, 120, lambda: win.ready and sum(
-                s.state == "running" and (s.fps or 0) > 0 for s in station.live_status()) >= cameras)
-            shown = sum(s.state == "running" and (s.fps or 0) > 0 for s in station.live_status())
+            def live() -> int:
+                return sum(s.state == "running" and (s.fps or 0) > 0 for s in station.live_status())
+
+            ok = _pump(app, 120, lambda: win.ready and live() >= cameras)
+            shown = live()
             if not ok:
-                print(f"warning: only {shown}/{cameras} tiles showed frames", file=sys.stderr)
+                print(f"warning: only {shown}/{cameras} cameras showed frames", file=sys.stderr)
             _pump(app, 3.0)  # warm-up
 
             def frames(before=None, wall=None):
@@ -212,7 +238,7 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
                 if before is None:
                     return now
                 return {"preview_fps_painted": (now[0] - before[0]) / wall,
-                        "curve_updates_per_s": (now[1] - before[1]) / wall, "tiles_live": shown}
+                        "curve_updates_per_s": (now[1] - before[1]) / wall, "cameras_live": shown}
 
             res = _measure(app, seconds, frames)
             print("RESULT " + json.dumps(res), flush=True)
@@ -228,42 +254,49 @@ def child_lag_wall(seconds: float, cameras: int, variant: str = "wall+charts") -
 # ---------------------------------------------------------------- parent
 
 
-def _spawn(args: list[str], platform: str, timeout: float) -> tuple[float, str]:
-    """Run this file as a child; (seconds from spawn to its PAINTED line or nan, its stdout)."""
-    return _timed([sys.executable, __file__, *args], platform, timeout, "stdout", "PAINTED", require=False)
+def _child_env(platform: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_STATION_EXIT_AFTER")}
+    env.update(QT_QPA_PLATFORM=platform, PYTHONPATH=str(REPO_ROOT), QT_LOGGING_RULES="qt.qpa.*=false",
+               **(extra or {}))
+    return env
 
 
-APP_MARKER = "first paint"  # what the app prints on stderr when EDGE_STATION_EXIT_AFTER_PAINT=1
-
-
-def _spawn_app(data_dir: Path, platform: str, timeout: float) -> float:
-    """The real command, from spawn until it says it painted (it then quits and closes the station)."""
-    cmd = [sys.executable, "-m", "app", "--data-dir", str(data_dir)]
-    return _timed(cmd, platform, timeout, "stderr", APP_MARKER, {"EDGE_STATION_EXIT_AFTER_PAINT": "1"})[0]
-
-
-def _timed(cmd: list[str], platform: str, timeout: float, stream: str, marker: str,
-           extra_env: dict[str, str] | None = None, *, require: bool = True) -> tuple[float, str]:
-    env = dict(os.environ, QT_QPA_PLATFORM=platform, PYTHONPATH=str(REPO_ROOT), **(extra_env or {}))
+def until_marker(cmd: list[str], env: dict[str, str], stream: str, marker: str,
+                 timeout: float = 120) -> tuple[float, str, str]:
+    """Spawn ``cmd``; (seconds from spawn until a line of ``stream`` holds ``marker``, that line, all
+    the child's output). The child is left to finish by itself (it quits after its marker)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=str(REPO_ROOT))
     watched, other = (proc.stdout, proc.stderr) if stream == "stdout" else (proc.stderr, proc.stdout)
     assert watched is not None and other is not None
+    rest: list[str] = []
+    drain = threading.Thread(target=lambda: rest.append(other.read()), daemon=True)
+    drain.start()
     first: float | None = None
+    hit = ""
     lines = []
     for line in watched:
         if marker in line and first is None:
             first = time.perf_counter() - t0
+            hit = line.strip()
         lines.append(line)
-    rest = other.read()
     proc.wait(timeout)
+    drain.join(timeout)
+    out = "".join(lines) + "".join(rest)
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {(''.join(lines) + rest)[-2000:]}")
-    if first is None and require:
-        raise RuntimeError(f"{cmd} never said {marker!r}: {(''.join(lines) + rest)[-2000:]}")
-    out = "".join(lines) if stream == "stdout" else rest
-    return (first if first is not None else float("nan")), out
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {out[-2000:]}")
+    if first is None:
+        raise RuntimeError(f"{cmd} never said {marker!r}: {out[-2000:]}")
+    return first, hit, out
+
+
+def _rss_of(line: str) -> float:
+    """The MiB of '... peak RSS 123.4 MiB'."""
+    try:
+        return float(line.rsplit("peak RSS", 1)[1].split()[0])
+    except (IndexError, ValueError):
+        return float("nan")
 
 
 def _result(out: str) -> dict:
@@ -273,15 +306,138 @@ def _result(out: str) -> dict:
     raise RuntimeError(f"no RESULT line in: {out[-500:]}")
 
 
+def spread(xs: list[float], fmt: str = "{:.0f}", scale: float = 1.0) -> str:
+    """'median (min-max)'."""
+    vals = [x * scale for x in xs]
+    return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}-{fmt.format(max(vals))})"
+
+
+def ratio(a: list[float], b: list[float]) -> str:
+    """Median of a over median of b, and the spread of the per-round ratios (rounds paired)."""
+    per = [x / y for x, y in zip(a, b, strict=True) if y > 0]
+    med = statistics.median(a) / statistics.median(b) if statistics.median(b) > 0 else float("nan")
+    return f"{med:.2f}x (rounds {min(per):.2f}-{max(per):.2f})" if per else "n/a"
+
+
+def alternate(rnd: int, sides: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run the sides of a round in order, reversed in odd rounds."""
+    for _name, fn in (sides if rnd % 2 == 0 else list(reversed(sides))):
+        fn()
+
+
+def start_figures(args: argparse.Namespace) -> None:
+    me = [sys.executable, __file__]
+    figures: dict[str, list[float]] = {k: [] for k in ("bare", "paint", "ready", "first")}
+    rss: dict[str, list[float]] = {k: [] for k in figures}
+    with tempfile.TemporaryDirectory(prefix="bench-ui-start-") as tmp:
+        home = Path(tmp) / "home"  # QSettings and the XDG dirs of the children stay in here
+        home.mkdir()
+        os.environ["HOME"] = str(home)
+        for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+            os.environ.pop(k, None)
+        usual = Path(tmp) / "usual"
+        app_cmd = [sys.executable, "-m", "app", "--data-dir", str(usual)]
+
+        def bare() -> None:
+            t, line, _ = until_marker([*me, "--child", "bare-start"], _child_env(args.platform), "stdout", BARE_MARKER)
+            figures["bare"].append(t)
+            rss["bare"].append(_rss_of(line))
+
+        def app(which: str, cmd: list[str], env: dict[str, str], marker: str) -> Callable[[], None]:
+            def run() -> None:
+                t, line, _ = until_marker(cmd, _child_env(args.platform, env), "stderr", marker)
+                figures[which].append(t)
+                rss[which].append(_rss_of(line))
+            return run
+
+        paint = app("paint", app_cmd, {"EDGE_STATION_EXIT_AFTER_PAINT": "1"}, PAINT_MARKER)
+        ready = app("ready", app_cmd, {"EDGE_STATION_EXIT_AFTER_READY": "1"}, READY_MARKER)
+        # warm-up: creates, migrates and seeds the usual data dir; warms the page cache for both sides
+        ready()
+        bare()
+        for k in figures:
+            figures[k].clear()
+            rss[k].clear()
+        for i in range(args.rounds):
+            first = app("first", [sys.executable, "-m", "app", "--data-dir", str(Path(tmp) / f"first-{i}")],
+                        {"EDGE_STATION_EXIT_AFTER_PAINT": "1"}, PAINT_MARKER)
+            alternate(i, [("bare", bare), ("paint", paint), ("ready", ready), ("first", first)])
+
+    print(f"\n1. start (median of {args.rounds} rounds, (min-max); spawn to the child's marker line)")
+    print(f"   {'':44}{'ms':>22}{'peak RSS MiB':>24}")
+    labels = {"bare": "bare PySide6 + pyqtgraph window, first paint", "paint": "Edge Station, first paint",
+              "ready": "Edge Station, ready (table filled)", "first": "Edge Station, first start (migrates)"}
+    for k, label in labels.items():
+        print(f"   {label:44}{spread(figures[k], scale=1000):>22}{spread(rss[k], '{:.1f}'):>24}")
+    print(f"   ratio first paint / bare                    {ratio(figures['paint'], figures['bare'])}")
+    print(f"   ratio ready / bare first paint              {ratio(figures['ready'], figures['bare'])}")
+    print(f"   ratio first start / bare                    {ratio(figures['first'], figures['bare'])}")
+    print(f"   peak RSS ready / bare                       {ratio(rss['ready'], rss['bare'])}")
+
+
+def lag_figures(args: argparse.Namespace) -> None:
+    if importlib.util.find_spec("av") is None:
+        print("\nSKIP: lag and CPU: PyAV is not installed, the camera workers cannot decode")
+        return
+    me = [sys.executable, __file__]
+    sec = ["--seconds", str(args.seconds)]
+    variants = ["wall+charts", *(("table", "wall", "charts") if args.attribution else ())]
+    runs: dict[str, list[dict]] = {"bare": [], **{v: [] for v in variants}}
+
+    def child(name: str, cmd: list[str]) -> Callable[[], None]:
+        def run() -> None:
+            out = subprocess.run(cmd, env=_child_env(args.platform), cwd=str(REPO_ROOT), capture_output=True,
+                                 text=True, timeout=600)
+            if out.returncode != 0:
+                raise RuntimeError(f"{cmd} failed ({out.returncode}): {(out.stdout + out.stderr)[-2000:]}")
+            runs[name].append(_result(out.stdout))
+        return run
+
+    for i in range(args.lag_rounds):
+        sides = [("bare", child("bare", [*me, "--child", "lag-bare", *sec]))]
+        sides += [(v, child(v, [*me, "--child", "lag-wall", *sec, "--cameras", str(args.cameras), "--variant", v]))
+                  for v in variants]
+        alternate(i, sides)
+
+    def col(name: str, key: str) -> list[float]:
+        return [r[key] for r in runs[name]]
+
+    def extra(name: str, key: str) -> list[float]:
+        return [r.get("extra", {}).get(key, float("nan")) for r in runs[name]]
+
+    label = f"{args.cameras} cameras on wall + charts"
+    print(f"\n2. event-loop lag over {args.seconds:g} s, median of {args.lag_rounds} rounds (min-max); "
+          "the same 10 ms probe timer; ms late")
+    print(f"   {'':34}{'p50':>20}{'p99':>20}{'max':>20}")
+    names = {"bare": "bare window, idle", "wall+charts": label, "table": f"{args.cameras} cameras, table only",
+             "wall": f"{args.cameras} cameras, wall only", "charts": f"{args.cameras} cameras, charts only"}
+    for n in runs:
+        print(f"   {names[n]:34}" + "".join(f"{spread(col(n, k), '{:.2f}'):>20}"
+                                          for k in ("lag_p50_ms", "lag_p99_ms", "lag_max_ms")))
+    print(f"   p99 ratio wall+charts / bare       {ratio(col('wall+charts', 'lag_p99_ms'), col('bare', 'lag_p99_ms'))}")
+    print("\n3. CPU, % of one core (psutil, both sides): whole process / its GUI thread")
+    for n in runs:
+        print(f"   {names[n]:34}{spread(col(n, 'cpu_percent'), '{:.1f}'):>18}"
+              f"{spread(col(n, 'gui_cpu_percent'), '{:.1f}'):>18}")
+    print(f"   process CPU ratio wall+charts / bare  {ratio(col('wall+charts', 'cpu_percent'), col('bare', 'cpu_percent'))}")
+    fps = extra("wall+charts", "preview_fps_painted")
+    live = extra("wall+charts", "cameras_live")
+    print(f"   preview frames painted/s        {spread(fps, '{:.1f}'):>18}   (cameras live {min(live):.0f}/"
+          f"{args.cameras}; at most {10 * args.cameras} offered)")
+    print(f"   chart curves redrawn/s          {spread(extra('wall+charts', 'curve_updates_per_s'), '{:.1f}'):>18}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the start figures")
+    ap.add_argument("--lag-rounds", type=int, default=3, help="rounds of the lag and CPU figures")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measuring time of each lag round")
     ap.add_argument("--cameras", type=int, default=16)
     ap.add_argument("--variant", default="wall+charts", help="lag child: wall+charts, wall, charts, table")
     ap.add_argument("--attribution", action="store_true", help="also measure wall only, charts only, table only")
     ap.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
-    ap.add_argument("--start-only", action="store_true", help="only figure 1 (start to first paint)")
+    ap.add_argument("--start-only", action="store_true", help="only figure 1 (start)")
+    ap.add_argument("--lag-only", action="store_true", help="only figures 2 and 3 (lag, CPU)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child == "bare-start":
@@ -291,68 +447,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.child == "lag-wall":
         return child_lag_wall(args.seconds, args.cameras, args.variant)
 
-    print(f"platform {args.platform}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    bare: list[float] = []
-    usual: list[float] = []
-    first: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-ui-start-") as tmp:
-        env_home = Path(tmp) / "home"  # QSettings and the XDG dirs of the children stay in here
-        env_home.mkdir()
-        os.environ["HOME"] = str(env_home)
-        os.environ.pop("XDG_CONFIG_HOME", None)
-        usual_dir = Path(tmp) / "usual"
-        _spawn_app(usual_dir, args.platform, 120)  # creates, migrates and seeds it; warms the page cache
-        _spawn(["--child", "bare-start"], args.platform, 120)  # the same warm-up for the baseline
-        for i in range(args.runs):
-            order = ("bare", "usual", "first") if i % 2 == 0 else ("first", "usual", "bare")
-            for which in order:
-                if which == "bare":
-                    t = _spawn(["--child", "bare-start"], args.platform, 120)[0]
-                    if t != t:  # nan: the bare window never painted
-                        raise RuntimeError("the bare window did not paint")
-                    bare.append(t)
-                elif which == "usual":
-                    usual.append(_spawn_app(usual_dir, args.platform, 120))
-                else:
-                    first.append(_spawn_app(Path(tmp) / f"first-{i}", args.platform, 120))
-    mb, mu, mf = statistics.median(bare), statistics.median(usual), statistics.median(first)
-
-    def runs(xs: list[float]) -> str:
-        return ", ".join(f"{x * 1000:.0f}" for x in xs)
-
-    print(f"\n1. start to first paint (median of {args.runs}, fresh interpreter, spawn to first paint)")
-    print(f"   bare PySide6 + pyqtgraph window        {mb * 1000:8.0f} ms   runs: {runs(bare)}")
-    print(f"   Edge Station, database up to date      {mu * 1000:8.0f} ms   runs: {runs(usual)}")
-    print(f"   Edge Station, first start (migrates)   {mf * 1000:8.0f} ms   runs: {runs(first)}")
-    print(f"   ratio usual start / bare               {mu / mb:8.2f}")
-    print(f"   ratio first start / bare               {mf / mb:8.2f}")
-    if args.start_only:
-        return 0
-
-    rb = _result(_spawn(["--child", "lag-bare", "--seconds", str(args.seconds)], args.platform, 300)[1])
-    rw = _result(_spawn(["--child", "lag-wall", "--seconds", str(args.seconds), "--cameras", str(args.cameras)],
-                        args.platform, 600)[1])
-    ex = rw.get("extra", {})
-    print(f"\n2. event-loop lag over {args.seconds:g} s (10 ms precise timer; ms late)")
-    print(f"   {'':34}{'p50':>8}{'p99':>8}{'max':>8}")
-    print(f"   {'bare window, idle':34}{rb['lag_p50_ms']:8.2f}{rb['lag_p99_ms']:8.2f}{rb['lag_max_ms']:8.2f}")
-    label = f"{args.cameras} cameras on wall + charts"
-    print(f"   {label:34}{rw['lag_p50_ms']:8.2f}{rw['lag_p99_ms']:8.2f}{rw['lag_max_ms']:8.2f}")
-    print(f"   p99 ratio wall / bare            {rw['lag_p99_ms'] / max(rb['lag_p99_ms'], 0.01):8.2f}")
-    variants = {}
-    if args.attribution:
-        for v in ("table", "wall", "charts"):
-            variants[v] = _result(_spawn(["--child", "lag-wall", "--seconds", str(args.seconds), "--cameras",
-                                          str(args.cameras), "--variant", v], args.platform, 600)[1])
-            r = variants[v]
-            print(f"   {args.cameras} cameras, {v + ' only':24}{r['lag_p50_ms']:8.2f}{r['lag_p99_ms']:8.2f}"
-                  f"{r['lag_max_ms']:8.2f}   CPU {r['cpu_percent']:.1f} %")
-    print("\n3. GUI process CPU (% of one core)")
-    print(f"   bare window, idle                {rb['cpu_percent']:8.1f}")
-    print(f"   {label:34}{rw['cpu_percent']:8.1f}")
-    print(f"   preview frames painted/s         {ex.get('preview_fps_painted', float('nan')):8.1f}"
-          f"   (tiles live {ex.get('tiles_live')}/{args.cameras}; at most {10 * args.cameras} offered)")
-    print(f"   chart curve updates/s            {ex.get('curve_updates_per_s', float('nan')):8.1f}")
+    missing = [m for m in ("PySide6", "pyqtgraph", "psutil") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"SKIP: {', '.join(missing)} not installed: there is no window to measure")
+        return EXIT_SKIP
+    print(f"platform {args.platform}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if not args.lag_only:
+        start_figures(args)
+    if not args.start_only:
+        lag_figures(args)
     return 0
 
 

@@ -1,17 +1,26 @@
 """The charts page: per-camera fps/CPU/RSS/motion, station load and rollout figures (pyqtgraph).
 
-Plot items are created once (a curve per series, the first time the series
-appears). One timer, running only while the page is visible, calls ``setData``
-with the metrics registry's window, and only for series that got a new sample.
-Every plot is refreshed at 2 Hz, but the timer takes the plots in turn (one
-plot per tick, eight ticks per 500 ms): repainting all eight plots at once
-blocked the event loop for 50-130 ms on a small box, one plot at a time costs
-a few milliseconds. Curves clip to the view and downsample (peak mode);
-antialiasing is off.
+What a refresh costs is kept small, because the page repaints in one piece:
+
+- plot items are created once (a curve per series, the first time it appears);
+- one timer, once a second and only while the page is visible, refreshes every plot in one batch
+  (the series are 1-second samples: a faster refresh draws nothing new), so their repaint is one
+  paint of the view;
+- a curve is given new data (``setData`` from the registry's ring buffer window, which is already
+  clipped to the chart's time range) only when its series got a new sample; otherwise it is moved
+  left by its position, which costs no data processing;
+- the x axis is time before now ("5 min ago" ... "now") and never moves, so the axes are not
+  regenerated each second; the y range is set by the page from the data, on round steps, and
+  changes only when the data leaves it or fills less than 40 % of it (pyqtgraph's auto-range would
+  recompute the bounds of every curve and move the axis on every refresh);
+- what does not change (axes, titles, legends) is painted from pixmaps Qt caches, curves are
+  bare ``PlotCurveItem`` s with 1-pixel cosmetic pens (a wider pen is stroked, several times slower);
+- antialiasing is off, long windows are downsampled (peak mode).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -23,7 +32,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QCoreApplication, Signal  # noqa: E402
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 from app.station.port import MetricsReader, StationPort  # noqa: E402
 from app.ui.common.refresh import RefreshWhileVisible  # noqa: E402
@@ -31,7 +40,7 @@ from app.ui.common.texts import QT_TRANSLATE_NOOP  # noqa: E402
 
 pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
 
-REFRESH_MS = 500  # 2 Hz
+REFRESH_MS = 1000  # one batched refresh a second: the series are 1-second samples
 WINDOWS = {"5 min": 300, "15 min": 900, "1 h": 3600}
 WINDOW_TEXTS = (QT_TRANSLATE_NOOP("ChartsPage", "5 min"), QT_TRANSLATE_NOOP("ChartsPage", "15 min"),
                 QT_TRANSLATE_NOOP("ChartsPage", "1 h"))
@@ -125,9 +134,109 @@ PLOTS: tuple[PlotSpec, ...] = (
 )
 
 
+#: the x axis's tick step (seconds) for each time window
+TICK_STEP = {300: 60, 900: 180, 3600: 600}
+
+
+def ago_text(seconds_before_now: float) -> str:
+    """A tick of the time axis: "now", "3 min ago"."""
+    minutes = round(seconds_before_now / 60)
+    if minutes <= 0:
+        return QCoreApplication.translate("ChartsPage", "now")
+    return QCoreApplication.translate("ChartsPage", "{n} min ago").format(n=minutes)
+
+
+class AgoAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """The time axis: how long before now (x is seconds relative to now, ``-window`` .. 0).
+
+    Its ticks depend on the window only, so the axis is drawn again when the window changes and
+    not on every refresh (a clock axis moves, and is regenerated, every second)."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom")
+        self.window_s = 300
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802, N803
+        step = TICK_STEP.get(self.window_s) or max(60, int(self.window_s / 5))
+        first = math.ceil(minVal / step) * step
+        ticks = [float(v) for v in np.arange(first, maxVal + step / 2, step) if v <= 0]
+        return [(float(step), ticks)]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [ago_text(-v) for v in values]
+
+
+def nice_step(span: float) -> float:
+    """A round tick step (1, 2, 2.5 or 5 x 10^k) of about a quarter of ``span``."""
+    raw = max(span, 1e-9) / 4
+    exp = 10.0 ** math.floor(math.log10(raw))
+    return next(m * exp for m in (1.0, 2.0, 2.5, 5.0, 10.0) if raw <= m * exp * (1 + 1e-9))
+
+
+def y_range_for(current: tuple[float, float] | None, lo: float, hi: float,
+                min_span: float = 1.0) -> tuple[float, float]:
+    """The y range to show for data from ``lo`` to ``hi``: the data with a 5 % margin, on round steps,
+    never below 0, at least ``min_span`` tall. The current range is kept while the data fits in it and
+    fills at least 40 % of it, so that the axis (and its labels) change now and then, not every refresh."""
+    if current is not None:
+        c_lo, c_hi = current
+        if c_lo <= lo and hi <= c_hi and (max(hi - lo, min_span) >= 0.4 * (c_hi - c_lo)):
+            return current
+    span = max(hi - lo, min_span)
+    step = nice_step(span)
+    bottom = max(0.0, math.floor((lo - 0.05 * span) / step) * step)
+    top = math.ceil((hi + 0.05 * span) / step) * step
+    if top - bottom < min_span:
+        top = bottom + min_span
+    return bottom, top
+
+
+def peak_downsample(xs: np.ndarray, ys: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``max_points`` points: each run of samples becomes its lowest and its highest
+    value (peaks are kept, as pyqtgraph's "peak" mode does). A gap (NaN) stays only where a whole
+    run is NaN."""
+    n = len(xs)
+    if n <= max_points or max_points < 4:
+        return xs, ys
+    ds = math.ceil(n / (max_points // 2))
+    m = n // ds
+    cut = m * ds
+    runs = ys[:cut].reshape(m, ds)
+    out_x = np.repeat(xs[:cut:ds], 2)
+    out_y = np.empty(2 * m)
+    out_y[0::2] = np.fmin.reduce(runs, axis=1)
+    out_y[1::2] = np.fmax.reduce(runs, axis=1)
+    if cut < n:  # the newest samples that do not fill a run, as they are
+        out_x, out_y = np.concatenate([out_x, xs[cut:]]), np.concatenate([out_y, ys[cut:]])
+    return out_x, out_y
+
+
+class WindowCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """A curve given a window of samples at once, with the bounds of that data (known when it is set,
+    so that painting does not compute them again with NaN-aware reductions)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._known: tuple[tuple[float | None, float | None], tuple[float | None, float | None]] = (
+            (None, None), (None, None))
+
+    def set_window(self, xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> None:
+        """``lo`` and ``hi``: the lowest and highest value of ``ys`` (NaN when it has none)."""
+        if len(xs) and math.isfinite(lo) and math.isfinite(hi):
+            self._known = ((float(xs[0]), float(xs[-1])), (lo, hi))
+        else:
+            self._known = ((None, None), (None, None))
+        self.setData(xs, ys)
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> Any:  # noqa: N802, N803
+        if frac >= 1.0 and orthoRange is None:
+            return self._known[ax]
+        return super().dataBounds(ax, frac, orthoRange)
+
+
 @dataclass
 class _Curve:
-    item: pg.PlotDataItem
+    item: WindowCurve
     name: str
     labels: tuple[tuple[str, str], ...]
     transform: Callable[[np.ndarray], np.ndarray] | None
@@ -135,6 +244,9 @@ class _Curve:
     updates: int = 0
     history: tuple[np.ndarray, np.ndarray] | None = None  # stored minutes before the live window
     history_window: int = 0
+    drawn_at: float | None = None  # the "now" its x data is relative to
+    y_min: float = math.nan  # the lowest and the highest value it holds
+    y_max: float = math.nan
 
 
 @dataclass
@@ -143,6 +255,9 @@ class _Plot:
     item: pg.PlotItem
     curves: dict[SeriesKey, _Curve] = field(default_factory=dict)
     legend: Any = None  # a LegendItem under the plot, outside its data area
+    axis: AgoAxis | None = None
+    y_range: tuple[float, float] | None = None  # the y range the page set (None: not set yet)
+    y_by_user: bool = False  # the operator zoomed y: the page leaves the y range alone
 
 
 class ChartsPage(RefreshWhileVisible, QWidget):
@@ -157,6 +272,8 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         self._registry = registry
         self._stored: dict[str, list[SeriesKey]] | None = None
         self.window_s = 300
+        #: refreshes done (each one a batch over every plot)
+        self.refreshes = 0
         self.window_box = QComboBox()
         for text in WINDOWS:
             self.window_box.addItem(QCoreApplication.translate("ChartsPage", text), text)
@@ -175,29 +292,32 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         self.plots: dict[str, _Plot] = {}
         grid = self.view.ci.layout
         for i, spec in enumerate(PLOTS):
-            axis = pg.DateAxisItem(orientation="bottom")
+            axis = AgoAxis()
             row = (i // 2) * 2  # the plot; its legend in the row below, outside the data area
             p = self.view.addPlot(row=row, col=i % 2, title=QCoreApplication.translate("ChartsPage", spec.title), axisItems={"bottom": axis})
             p.setLabel("left", units=None, text=QCoreApplication.translate("ChartsPage", spec.unit))
             p.showGrid(x=True, y=True, alpha=0.2)
-            p.setClipToView(True)
-            p.setDownsampling(auto=True, mode="peak")
             legend = pg.LegendItem(labelTextSize="8pt", colCount=4)
             self.view.addItem(legend, row=row + 1, col=i % 2)
             grid.setRowStretchFactor(row, 10)
             grid.setRowStretchFactor(row + 1, 0)
             p.getAxis("left").enableAutoSIPrefix(False)
-            p.getViewBox().setLimits(yMin=0, minYRange=1)
+            vb = p.getViewBox()
+            vb.setLimits(yMin=0, minYRange=1)
             p.setMenuEnabled(False)
-            p.getViewBox().setMouseEnabled(x=False, y=True)
-            p.enableAutoRange(axis="y", enable=True)
-            self.plots[spec.key] = _Plot(spec, p, legend=legend)
+            vb.setMouseEnabled(x=False, y=True)
+            vb.enableAutoRange(x=False, y=False)  # the page sets both ranges (see the module's docstring)
+            # What does not change between refreshes is painted from a pixmap Qt keeps.
+            for still in (legend, p.titleLabel, axis, p.getAxis("left")):
+                still.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            plot = self.plots[spec.key] = _Plot(spec, p, legend=legend, axis=axis)
+            p.sigRangeChangedManually.connect(lambda _mask, pl=plot: self._zoomed_by_user(pl))
+            if p.autoBtn is not None:  # pyqtgraph's "A" button: back to the page's ranges
+                p.autoBtn.clicked.connect(lambda *_a, pl=plot: self._resume_ranges(pl))
             for line in spec.lines:
-                self._curve(self.plots[spec.key], (line.name, line.labels), line.legend, line.transform,
-                            line.style)
-        # One plot per tick, in turn: every plot refreshes once per interval_ms, spread out.
-        self._refresh_while_visible(interval_ms // len(self.plots), self.refresh_next, on_show=self.refresh)
-        self._next = 0
+                self._curve(plot, (line.name, line.labels), line.legend, line.transform, line.style)
+        self._apply_x_range()
+        self._refresh_while_visible(interval_ms, self.refresh)
 
     # ------------------------------------------------------------ data
 
@@ -210,7 +330,27 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         for p in self.plots.values():
             for c in p.curves.values():
                 c.last = (0.0, -1)
+        self._apply_x_range()
         self.refresh()
+
+    def _apply_x_range(self) -> None:
+        for plot in self.plots.values():
+            if plot.axis is not None:
+                plot.axis.window_s = self.window_s
+                plot.axis.picture = None  # its ticks depend on the window
+            plot.item.getViewBox().setXRange(-self.window_s, 0, padding=0)
+
+    def _zoomed_by_user(self, plot: _Plot) -> None:
+        plot.y_by_user = True
+
+    def _resume_ranges(self, plot: _Plot) -> None:
+        """The "A" button turned pyqtgraph's auto-range on: the page takes both ranges back."""
+        vb = plot.item.getViewBox()
+        vb.enableAutoRange(x=False, y=False)
+        plot.y_by_user = False
+        plot.y_range = None
+        vb.setXRange(-self.window_s, 0, padding=0)
+        self._apply_y_range(plot)
 
     def _curve(self, plot: _Plot, key: SeriesKey, legend: str, transform: Callable[[np.ndarray], np.ndarray] | None,
                style: object = None) -> _Curve:
@@ -223,15 +363,16 @@ class ChartsPage(RefreshWhileVisible, QWidget):
             colour = "#6a1b9a" if path == "domain" else "#00897b"
             dash = {"p50": pg.QtCore.Qt.PenStyle.SolidLine, "p95": pg.QtCore.Qt.PenStyle.DashLine,
                     "p99": pg.QtCore.Qt.PenStyle.DotLine}[q]
-            pen = pg.mkPen(colour, width=1.5, style=dash)
+            pen = pg.mkPen(colour, width=1, style=dash)
         else:
-            pen = pg.mkPen(PALETTE[n % len(PALETTE)], width=1.5)
+            pen = pg.mkPen(PALETTE[n % len(PALETTE)], width=1)
         name = QCoreApplication.translate("ChartsPage", legend) if legend else key[0]
-        item = plot.item.plot([], [], pen=pen, name=name)
+        # A bare curve item: the page hands it data already clipped to the window and downsampled,
+        # so PlotDataItem's per-setData clipping, downsampling and bounds work is not needed.
+        item = WindowCurve(pen=pen, name=name, connect="finite")
+        plot.item.addItem(item)
         if plot.legend is not None:
             plot.legend.addItem(item, name)
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, method="peak")
         c = _Curve(item, key[0], key[1], transform)
         plot.curves[key] = c
         return c
@@ -244,17 +385,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         return cam.name if cam is not None else f"camera {camera_id}"
 
     def refresh(self) -> int:
-        """Pull the windows of every series into its curve; returns how many curves changed."""
-        return self._refresh(list(self.plots.values()))
-
-    def refresh_next(self) -> int:
-        """The timer's tick: refresh the next plot in turn."""
-        plots = list(self.plots.values())
-        plot = plots[self._next % len(plots)]
-        self._next += 1
-        return self._refresh([plot])
-
-    def _refresh(self, plots: list[_Plot]) -> int:
+        """The timer's tick: every plot in one batch. Returns how many curves got new data."""
         reg = self.registry
         if reg is None:
             self.note.setText(self.tr("metrics are not available in this station"))
@@ -262,38 +393,69 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         now = reg.now() if hasattr(reg, "now") else None
         end = now if now is not None else time.time()
         updated = 0
-        for plot in plots:
+        for plot in self.plots.values():
             spec = plot.spec
             if spec.per_camera:
                 for key in [*reg.keys(spec.per_camera), *self._stored_series(spec.per_camera)]:
                     labels = dict(key[1])
                     if "camera" in labels and key not in plot.curves:
                         self._curve(plot, key, self._camera_name(labels["camera"]), None)
+            width = plot.item.getViewBox().width()
             for key, c in plot.curves.items():
-                hx, hy = self._history(c, end)
-                sample = reg.latest_sample(key)
-                if sample is None and not len(hx):
-                    continue
-                xs, ys = reg.window(c.name, c.labels, self.window_s, now)
-                mark = (float(xs[-1]) if len(xs) else 0.0, len(xs) + len(hx))
-                if mark == c.last:
-                    continue
-                c.last = mark
-                if len(hx):  # stored minutes before the first live sample (after a restart)
-                    keep = hx < (xs[0] if len(xs) else np.inf)
-                    xs, ys = np.concatenate([hx[keep], xs]), np.concatenate([hy[keep], ys])
-                if c.transform is not None:
-                    ys = c.transform(ys)
-                c.item.setData(xs, ys)
-                c.updates += 1
-                updated += 1
-        # Every chart shows the same time range, the chosen window up to now (those not redrawn
-        # this tick too: a tick may redraw only some of them).
-        for plot in self.plots.values():
-            plot.item.setXRange(end - self.window_s, end, padding=0)
+                updated += self._refresh_curve(reg, key, c, now, end, width)
+            self._apply_y_range(plot)
+        self.refreshes += 1
         self.note.setText("")
         self.refreshed.emit(updated)
         return updated
+
+    def _refresh_curve(self, reg: MetricsReader, key: SeriesKey, c: _Curve, now: float | None, end: float,
+                       plot_width: float) -> int:
+        """New data for a curve whose series moved on; else it slides left with time. 1 when redrawn."""
+        hx, hy = self._history(c, end)
+        sample = reg.latest_sample(key)
+        if sample is None and not len(hx):
+            return 0
+        if sample is not None and c.last[1] >= 0 and sample[0] == c.last[0]:
+            self._slide(c, end)  # nothing new: no window read, no setData
+            return 0
+        xs, ys = reg.window(c.name, c.labels, self.window_s, now)
+        mark = (float(xs[-1]) if len(xs) else 0.0, len(xs) + len(hx))
+        if mark == c.last:
+            self._slide(c, end)
+            return 0
+        c.last = mark
+        if len(hx):  # stored minutes before the first live sample (after a restart)
+            keep = hx < (xs[0] if len(xs) else np.inf)
+            xs, ys = np.concatenate([hx[keep], xs]), np.concatenate([hy[keep], ys])
+        if c.transform is not None:
+            ys = c.transform(ys)
+        c.y_min = float(np.fmin.reduce(ys)) if len(ys) else math.nan
+        c.y_max = float(np.fmax.reduce(ys)) if len(ys) else math.nan
+        xs, ys = peak_downsample(xs, ys, 2 * max(64, int(plot_width)))
+        c.item.set_window(xs - end, ys, c.y_min, c.y_max)
+        if c.drawn_at is not None and c.item.pos().x() != 0:  # it was slid: back in place
+            c.item.setPos(0, 0)
+        c.drawn_at = end
+        c.updates += 1
+        return 1
+
+    @staticmethod
+    def _slide(c: _Curve, end: float) -> None:
+        if c.drawn_at is not None and c.drawn_at != end:
+            c.item.setPos(c.drawn_at - end, 0)
+
+    def _apply_y_range(self, plot: _Plot) -> None:
+        """Set the plot's y range from its curves' data when the data left it (rarely; see y_range_for)."""
+        if plot.y_by_user:
+            return
+        shown = [c for c in plot.curves.values() if c.drawn_at is not None and math.isfinite(c.y_max)]
+        if not shown:
+            return
+        rng = y_range_for(plot.y_range, min(c.y_min for c in shown), max(c.y_max for c in shown))
+        if rng != plot.y_range:
+            plot.y_range = rng
+            plot.item.getViewBox().setYRange(*rng, padding=0)
 
     def _stored_series(self, name: str) -> list[SeriesKey]:
         """Per-camera series known only from the stored rollups (cameras not running since a restart)."""
@@ -318,7 +480,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     def curve_count(self) -> int:
         return sum(len(p.curves) for p in self.plots.values())
 
-    def curve(self, plot_key: str, name: str, labels: dict[str, str] | None = None) -> pg.PlotDataItem | None:
+    def curve(self, plot_key: str, name: str, labels: dict[str, str] | None = None) -> WindowCurve | None:
         key = (name, tuple(sorted((labels or {}).items())))
         c = self.plots[plot_key].curves.get(key)
         return c.item if c else None

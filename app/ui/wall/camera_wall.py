@@ -1,8 +1,8 @@
 """The camera wall: a grid of live preview tiles.
 
 Each tile reads its camera's shared-memory preview slot (``PreviewReader``),
-turns the RGB array into a ``QImage`` that points at it (the reader's copy is
-the only one) and repaints only when the slot's sequence number moved. When
+converts the frame once into a pixmap of the size it is drawn at, and repaints
+only when the slot's sequence number moved or its status changed. When
 the camera is not running, or its source is down, the tile shows
 "OFFLINE since hh:mm:ss" instead of a stale frame.
 """
@@ -13,14 +13,16 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PySide6.QtCore import QCoreApplication, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QColor,
     QContextMenuEvent,
+    QFocusEvent,
     QFont,
+    QFontMetrics,
     QGuiApplication,
     QHideEvent,
     QImage,
@@ -29,6 +31,8 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QPixmap,
+    QResizeEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -45,10 +49,15 @@ from PySide6.QtWidgets import (
 from app.domain.operations import CameraStatus
 from app.ui.common.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
 from app.ui.common.models import state_label, view_label
-from app.workerlink.preview import PREVIEW_MAX_WIDTH, PreviewFrame, PreviewReader
+from app.workerlink.protocol import PREVIEW_MAX_WIDTH
+
+if TYPE_CHECKING:  # the reader (and numpy under it) is imported when a tile first reads a slot, after the first paint
+    from app.workerlink.preview import PreviewFrame, PreviewReader
 
 LAYOUTS: dict[str, int] = {"1×1": 1, "2×2": 2, "3×3": 3, "4×4": 4}
 PREVIEW_INTERVAL_MS = 100  # 10 Hz: the worker publishes previews at most this often by default
+#: a tile's colour where no picture is
+BACKGROUND = QColor("#111418")
 
 
 class PreviewRequests:
@@ -90,7 +99,14 @@ def is_offline(status: CameraStatus | None) -> bool:
 
 
 class CameraTile(QWidget):
-    """One camera: its latest preview frame, name, state, fps and a motion dot."""
+    """One camera: its latest preview frame, name, state, fps and a motion dot.
+
+    A paint only copies pixmaps made beforehand: the frame is converted (and scaled to the tile)
+    once when it arrives, the title bar (name, badge, motion dot) and the offline text are drawn
+    into cached pixmaps that are drawn again only when what they show changed (a status, the
+    size, the font). The tile asks for a repaint only when a new frame or a different status
+    arrived, and a status that changes only the title bar repaints only the title bar.
+    """
 
     doubleClicked = Signal(int)  # camera id
     menuRequested = Signal(int, object)  # camera id, global QPoint
@@ -103,15 +119,24 @@ class CameraTile(QWidget):
         self._preview_path_for = preview_path_for
         self._reader: PreviewReader | None = None
         self._reader_path: Path | None = None
-        self._array: np.ndarray | None = None  # keeps the QImage's memory alive
-        self._image: QImage | None = None
+        self._image: QImage | None = None  # the last frame, converted once to the painted format
+        self._pixmap: QPixmap | None = None  # that frame at the size it is drawn (device pixels)
+        self._target = QRect()  # where the frame is drawn
+        self._overlay: QPixmap | None = None  # the title bar: name, badge, motion dot
+        self._overlay_key: tuple[object, ...] | None = None
+        self._body: QPixmap | None = None  # the tile without a frame: offline or waiting text
+        self._body_key: tuple[object, ...] | None = None
+        self._fonts: tuple[object, QFont, int, int] | None = None  # (font key, bar font, bar height, ascent)
         self.seq = 0
         self.frame_ts: float | None = None
         self.status: CameraStatus | None = None
         self.offline_since: float | None = time.time()
         #: how many frames this tile turned into images (tests and the benchmark read it)
         self.frames_shown = 0
+        #: paint events, and how often the title bar / the offline text were drawn into their cache
         self.paints = 0
+        self.overlay_builds = 0
+        self.body_builds = 0
         self.setMinimumSize(QSize(160, 90))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -130,6 +155,16 @@ class CameraTile(QWidget):
 
     def badge_text(self) -> str:
         return view_label(self.view)
+
+    def title_badge(self) -> str:
+        """The badge of the title bar: the state, with the fps while video comes in."""
+        st = self.status
+        view = self.view
+        badge = view_label(view)
+        if st is not None and st.fps is not None and view in ("live", "stalled"):
+            badge = QCoreApplication.translate("CameraTile", "{fps} fps  {state}").format(
+                fps=fmt_fps(st.fps), state=badge)
+        return badge
 
     @property
     def image(self) -> QImage | None:
@@ -151,8 +186,10 @@ class CameraTile(QWidget):
             self.offline_since = None
         if now_offline:
             self._close_reader()
-        if _badge(old) != _badge(status):
-            self.update()
+        if now_offline != was_offline or (now_offline and _body(old) != _body(status)):
+            self.update()  # the picture area changes too
+        elif _badge(old) != _badge(status):
+            self.update(0, 0, self.width(), self._bar_metrics()[1])  # only the title bar
 
     def poll_frame(self) -> bool:
         """Read the preview slot if it moved on; True when a new frame is shown."""
@@ -172,14 +209,34 @@ class CameraTile(QWidget):
         return True
 
     def _show(self, frame: PreviewFrame) -> None:
-        arr = frame.image  # (h, w, 3) uint8, contiguous, owned by us: the one copy
-        self._array = arr
-        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 3,
-                             QImage.Format.Format_RGB888)
+        arr = frame.image  # (h, w, 3) uint8, contiguous, ours
+        rgb = QImage(arr.data, frame.width, frame.height, frame.width * 3, QImage.Format.Format_RGB888)
+        # Converted once, here: RGB32 is what a widget's backing store holds, so a paint copies it
+        # without a conversion (an RGB888 image was converted on every paint). The copy owns its memory.
+        self._image = rgb.convertToFormat(QImage.Format.Format_RGB32)
+        self._pixmap = self._scaled_frame()
         self.seq = frame.seq
         self.frame_ts = frame.ts
         self.frames_shown += 1
-        self.update()
+        self.update(self._target)
+
+    def _scaled_frame(self) -> QPixmap | None:
+        """The frame as a pixmap of the size it is drawn at (aspect kept, centred; nearest pixel, as
+        the tile always drew it), and where it goes."""
+        img = self._image
+        if img is None or img.width() <= 0 or img.height() <= 0:
+            return None
+        dpr = self.devicePixelRatioF()
+        rect = self.rect()
+        scale = min(rect.width() / img.width(), rect.height() / img.height())
+        w, h = max(1, round(img.width() * scale)), max(1, round(img.height() * scale))
+        self._target = QRect((rect.width() - w) // 2, (rect.height() - h) // 2, w, h)
+        dw, dh = max(1, round(w * dpr)), max(1, round(h * dpr))
+        scaled = img if (dw, dh) == (img.width(), img.height()) else img.scaled(
+            dw, dh, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
+        pm = QPixmap.fromImage(scaled)
+        pm.setDevicePixelRatio(dpr)
+        return pm
 
     def _ask_for_size(self, reader: PreviewReader) -> None:
         """Ask the worker for previews as wide as this tile draws them (the widest tile wins)."""
@@ -192,6 +249,8 @@ class CameraTile(QWidget):
         if path is None:
             return None
         if self._reader is None or path != self._reader_path:
+            from app.workerlink.preview import PreviewReader
+
             self._close_reader()
             self._reader = PreviewReader(path)
             self._reader_path = path
@@ -206,7 +265,7 @@ class CameraTile(QWidget):
 
     def _drop_frame(self) -> None:
         self._image = None
-        self._array = None
+        self._pixmap = None
         self.seq = 0
 
     def close_reader(self) -> None:
@@ -215,25 +274,40 @@ class CameraTile(QWidget):
 
     # ------------------------------------------------------------ painting
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._pixmap = self._scaled_frame()  # the caches keyed on the size are redrawn at the next paint
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fonts = None
+            self.update()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         self.paints += 1
         p = QPainter(self)
         rect = self.rect()
-        p.fillRect(rect, QColor("#111418"))
-        if self._image is not None and not self.offline:
-            img = self._image
-            scale = min(rect.width() / img.width(), rect.height() / img.height())
-            w, h = img.width() * scale, img.height() * scale
-            target = QRectF((rect.width() - w) / 2, (rect.height() - h) / 2, w, h)
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            p.drawImage(target, img)
-        elif self.offline:
-            self._paint_offline(p)
+        if self._pixmap is not None and not self.offline:
+            if self._target != rect:
+                p.fillRect(rect, BACKGROUND)
+            p.drawPixmap(self._target.topLeft(), self._pixmap)
         else:
-            p.setPen(QColor("#9aa4ae"))
-            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, QCoreApplication.translate("CameraTile", "waiting for the first frame…"))
-        self._paint_overlay(p)
+            p.drawPixmap(0, 0, self._body_pixmap())
+        p.drawPixmap(0, 0, self._overlay_pixmap())
+        if self.hasFocus():
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor("#42a5f5"), 2))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))
         p.end()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
 
     def offline_text(self) -> str:
         st = self.status
@@ -243,69 +317,113 @@ class CameraTile(QWidget):
             return QCoreApplication.translate("CameraTile", "SOURCE DOWN since {0}").format(fmt_clock(self.offline_since))
         return QCoreApplication.translate("CameraTile", "OFFLINE since {0}").format(fmt_clock(self.offline_since))
 
-    def _paint_offline(self, p: QPainter) -> None:
-        rect = self.rect()
-        font = QFont(self.font())
-        font.setPointSizeF(max(9.0, min(22.0, rect.height() / 14)))
-        font.setBold(True)
-        p.setFont(font)
+    def offline_detail(self) -> str:
+        """The line under the offline text: why there is no video."""
         st = self.status
-        inactive = view_state(st) == "inactive"
-        p.setPen(QColor(view_colour("inactive") if inactive else "#ef5350"))
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.offline_text())
-        detail = ""
-        if inactive:
-            detail = QCoreApplication.translate("CameraTile", "deactivated; activate it to start")
-        elif st is not None and view_state(st) == "source_down" and st.error:
-            detail = st.error  # the worker runs and retries; what matters is why there is no video
-        elif st is not None:
+        if view_state(st) == "inactive":
+            return QCoreApplication.translate("CameraTile", "deactivated; activate it to start")
+        if st is not None and view_state(st) == "source_down" and st.error:
+            return st.error  # the worker runs and retries; what matters is why there is no video
+        if st is not None:
             detail = state_label(st.state)
             if st.last_exit is not None:
                 detail += f" — {st.last_exit.reason}"
             elif st.error:
                 detail += f" — {st.error}"
-        if detail:
-            small = QFont(self.font())
-            small.setPointSizeF(max(8.0, font.pointSizeF() * 0.55))
-            p.setFont(small)
-            p.setPen(QColor("#9aa4ae"))
-            below = rect.adjusted(8, int(rect.height() / 2 + font.pointSizeF() * 1.4), -8, 0)
-            p.drawText(below, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, detail)
+            return detail
+        return ""
 
-    def _paint_overlay(self, p: QPainter) -> None:
+    def _new_pixmap(self, width: int, height: int, fill: QColor) -> QPixmap:
+        dpr = self.devicePixelRatioF()
+        pm = QPixmap(max(1, round(width * dpr)), max(1, round(height * dpr)))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(fill)
+        return pm
+
+    def _body_pixmap(self) -> QPixmap:
+        """The tile without a frame: the offline text and its reason, or "waiting for the first frame"."""
+        offline = self.offline
+        if offline:
+            text, detail = self.offline_text(), self.offline_detail()
+            inactive = view_state(self.status) == "inactive"
+        else:
+            text, detail, inactive = QCoreApplication.translate("CameraTile", "waiting for the first frame…"), "", False
+        key = (self.size(), self.devicePixelRatioF(), self.font().key(), offline, text, detail, inactive)
+        if self._body is not None and key == self._body_key:
+            return self._body
+        self.body_builds += 1
         rect = self.rect()
-        font = QFont(self.font())
-        font.setPointSizeF(9.5)
-        font.setBold(True)
-        p.setFont(font)
-        fm = p.fontMetrics()
-        bar_h = fm.height() + 8
-        p.fillRect(0, 0, rect.width(), bar_h, QColor(0, 0, 0, 150))
+        pm = self._new_pixmap(rect.width(), rect.height(), BACKGROUND)
+        p = QPainter(pm)
+        if offline:
+            font = QFont(self.font())
+            font.setPointSizeF(max(9.0, min(22.0, rect.height() / 14)))
+            font.setBold(True)
+            p.setFont(font)
+            p.setPen(QColor(view_colour("inactive") if inactive else "#ef5350"))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            if detail:
+                small = QFont(self.font())
+                small.setPointSizeF(max(8.0, font.pointSizeF() * 0.55))
+                p.setFont(small)
+                p.setPen(QColor("#9aa4ae"))
+                below = rect.adjusted(8, int(rect.height() / 2 + font.pointSizeF() * 1.4), -8, 0)
+                p.drawText(below, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, detail)
+        else:
+            p.setPen(QColor("#9aa4ae"))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        p.end()
+        self._body, self._body_key = pm, key
+        return pm
+
+    def _bar_metrics(self) -> tuple[QFont, int, int]:
+        """The title bar's font, its height and the text's ascent (measured once per widget font)."""
+        fkey = self.font().key()
+        if self._fonts is None or self._fonts[0] != fkey:
+            font = QFont(self.font())
+            font.setPointSizeF(9.5)
+            font.setBold(True)
+            fm = QFontMetrics(font)
+            self._fonts = (fkey, font, fm.height() + 8, fm.ascent())
+        return self._fonts[1], self._fonts[2], self._fonts[3]
+
+    def _overlay_pixmap(self) -> QPixmap:
+        """The title bar (name, badge with fps and state, motion dot), drawn again only when one of
+        them, the width or the font changed."""
         st = self.status
         view = self.view
-        badge = view_label(view)
-        if st is not None and st.fps is not None and view in ("live", "stalled"):
-            badge = QCoreApplication.translate("CameraTile", "{fps} fps  {state}").format(
-                fps=fmt_fps(st.fps), state=badge)
+        badge = self.title_badge()
+        motion = st is not None and st.motion_active
+        dot = motion and not self.offline
+        key = (self.width(), self.devicePixelRatioF(), self.font().key(), self.name, badge, view, motion, dot)
+        if self._overlay is not None and key == self._overlay_key:
+            return self._overlay
+        self.overlay_builds += 1
+        font, bar_h, ascent = self._bar_metrics()
+        width = self.width()
+        pm = self._new_pixmap(width, bar_h, QColor(0, 0, 0, 0))
+        p = QPainter(pm)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        p.fillRect(0, 0, width, bar_h, QColor(0, 0, 0, 150))
         bw = fm.horizontalAdvance(badge) + 12
-        x = rect.width() - bw - 6
+        x = width - bw - 6
         p.fillRect(x, 3, bw, bar_h - 6, QColor(view_colour(view)))
         p.setPen(QColor("#000000"))
-        p.drawText(x + 6, 4 + fm.ascent(), badge)
+        p.drawText(x + 6, 4 + ascent, badge)
         # The name gets what the badge (and the motion dot) leave, elided with "…", never cut
         # (the whole name is the tile's tooltip).
-        room = max(0, x - 8 - (bar_h + 8 if st is not None and st.motion_active else 0) - 8)
+        room = max(0, x - 8 - (bar_h + 8 if motion else 0) - 8)
         p.setPen(QColor("#ffffff"))
-        p.drawText(8, 4 + fm.ascent(), fm.elidedText(self.name, Qt.TextElideMode.ElideRight, room))
-        if st is not None and st.motion_active and not self.offline:  # motion dot
+        p.drawText(8, 4 + ascent, fm.elidedText(self.name, Qt.TextElideMode.ElideRight, room))
+        if dot:
             p.setBrush(QColor("#ff3d00"))
             p.setPen(QPen(QColor("#ffffff"), 1.5))
             r = bar_h / 2 - 3
             p.drawEllipse(QRectF(x - 2 * r - 8, bar_h / 2 - r, 2 * r, 2 * r))
-        if self.hasFocus():
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(QPen(QColor("#42a5f5"), 2))
-            p.drawRect(rect.adjusted(1, 1, -1, -1))
+        p.end()
+        self._overlay, self._overlay_key = pm, key
+        return pm
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.doubleClicked.emit(self.camera_id)
@@ -317,10 +435,17 @@ class CameraTile(QWidget):
 
 
 def _badge(s: CameraStatus | None) -> tuple[object, ...]:
+    """What the title bar shows of a status."""
     if s is None:
         return ()
-    return (s.name, view_state(s), s.source, fmt_fps(s.fps), s.motion_active, s.error,
-            s.last_exit.reason if s.last_exit else None)
+    return (s.name, view_state(s), fmt_fps(s.fps), s.motion_active)
+
+
+def _body(s: CameraStatus | None) -> tuple[object, ...]:
+    """What the offline text shows of a status."""
+    if s is None:
+        return ()
+    return (view_state(s), s.state, s.source, s.error, s.last_exit.reason if s.last_exit else None)
 
 
 class FullscreenTile(QWidget):

@@ -56,12 +56,16 @@ ORG_NAME = "EdgeStation"
 APP_NAME = "edge-station"
 REFRESH_MS = 500  # 2 Hz live view
 STATUS_MS = 1000
+#: while the station opens, how often the window looks whether its cameras are loaded yet
+EARLY_POLL_MS = 30
 
 
 class MainWindow(QMainWindow):
     """Edge Station's operator window. Takes the station facade; never touches the store."""
 
     stationReady = Signal()
+    #: the camera table shows the station's live snapshot for the first time (its row count)
+    camerasShown = Signal(int)
     operationFinished = Signal(str, bool, str)  # label, ok, message
 
     def __init__(self, station: StationPort, *, settings: QSettings | None = None,
@@ -72,6 +76,8 @@ class MainWindow(QMainWindow):
         self.tasks = tasks if tasks is not None else TaskRunner(self)
         self.bridge = StationBridge(station, self)
         self.ready = False
+        #: the table and the wall show the station's live snapshot (before ``ready`` while it opens)
+        self.live = False
         self.open_error: BaseException | None = None
         self._refresh_pending = False
         self._shut_down = False
@@ -178,6 +184,11 @@ class MainWindow(QMainWindow):
         self.status_timer = QTimer(self)
         self.status_timer.setInterval(STATUS_MS)
         self.status_timer.timeout.connect(self.refresh_status)
+        # While the station opens: show its cameras as soon as it has loaded them and its supervisor
+        # runs, instead of after the rest of the open (API, autostart); see open_station.
+        self._early_timer = QTimer(self)
+        self._early_timer.setInterval(EARLY_POLL_MS)
+        self._early_timer.timeout.connect(self._show_cameras_early)
 
         self.state = WindowState(self.settings)
         self.state.restore(self)
@@ -288,18 +299,37 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ station lifecycle
 
     def open_station(self) -> None:
-        """Open the station (migrations, autostart) off the GUI thread; the window is usable meanwhile."""
+        """Open the station (migrations, autostart) off the GUI thread; the window is usable meanwhile.
+
+        The camera table fills from the station's live snapshot as soon as the station has loaded its
+        cameras (its supervisor runs by then), while the open goes on with the local API and the
+        autostart; operations are offered once the open is done."""
         self.bridge.attach()
+        self._early_timer.start()
         self.tasks.submit("open station", self.station.open,
                           on_ok=lambda _r: self._on_station_opened(),
                           on_error=self._on_station_open_failed)
+
+    def _show_cameras_early(self) -> None:
+        # cameras() is the loaded list (a lock, no database, no import): empty until the open loaded it
+        if self._shut_down or self.live or not self.station.cameras():
+            return
+        self._early_timer.stop()
+        self.refresh()
+
+    def _went_live(self) -> None:
+        if not self.live:
+            self.live = True
+            self._early_timer.stop()
+            self.refresh_timer.start()
+            self.camerasShown.emit(self.model.rowCount())
 
     def _on_station_opened(self) -> None:
         if self._shut_down:
             return
         self.ready = True
         self.refresh()
-        self.refresh_timer.start()
+        self._went_live()
         self.status.start_sampling()
         self.load_camera_defaults()
         self.refresh_status()
@@ -311,6 +341,8 @@ class MainWindow(QMainWindow):
 
     def _on_station_open_failed(self, err: BaseException) -> None:
         self.open_error = err
+        self._early_timer.stop()
+        self.refresh_timer.stop()
         log.error("the station could not open: %s", err, exc_info=err)
         self.statusBar().showMessage(self.tr("The station could not open: {0}").format(describe_error(err)))
         self.show_message(self.tr("Edge Station cannot start"),
@@ -324,6 +356,7 @@ class MainWindow(QMainWindow):
         self.state.save(self)
         self.refresh_timer.stop()
         self.status_timer.stop()
+        self._early_timer.stop()
         for holder in self.pages.values():
             page = holder.page if isinstance(holder, LazyPage) else holder
             stop = getattr(page, "shutdown", None)
@@ -345,11 +378,11 @@ class MainWindow(QMainWindow):
         self.load_camera_defaults()
 
     def _preview_path(self, camera_id: int) -> Path | None:
-        return self.station.preview_path(camera_id) if self.ready else None
+        return self.station.preview_path(camera_id) if self.ready or self.live else None
 
     def schedule_refresh(self) -> None:
         """Refresh once the event loop is idle (many events in a burst make one refresh)."""
-        if not self._refresh_pending and self.ready:
+        if not self._refresh_pending and (self.ready or self.live):
             self._refresh_pending = True
             QTimer.singleShot(0, self.refresh)
 
@@ -359,6 +392,8 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         statuses = self.station.live_status()
+        if not statuses and not self.ready:
+            return  # the station is not there yet (or closed again while opening)
         sources = {c.id: c.source for c in self.station.cameras() if c.id is not None}
         self.model.update(statuses, sources)
         self.wall.set_statuses(statuses)
@@ -367,6 +402,7 @@ class MainWindow(QMainWindow):
             self._select_after_refresh = None
         self.status.show_cameras(statuses)
         self.update_actions()
+        self._went_live()
 
     # ------------------------------------------------------------ selection
 

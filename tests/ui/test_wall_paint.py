@@ -1,0 +1,161 @@
+"""What a wall tile repaints: only a new frame or a changed status, from caches it rebuilds when what
+they show changed. Frames come through a real preview slot (the worker's writer, the tile's reader)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QColor, QImage
+
+from app.domain import CameraState
+from app.domain.operations import CameraStatus
+from app.ui.wall.camera_wall import CameraTile, CameraWall
+from app.worker.preview import PreviewWriter
+
+
+class ProbeTile(CameraTile):
+    """Counts the repaints the tile asks for (every call of ``update`` the tile makes)."""
+
+    def __init__(self, *args, **kwargs):
+        self.update_calls = 0
+        super().__init__(*args, **kwargs)
+
+    def update(self, *args):  # the tile's own calls come through here
+        self.update_calls += 1
+        super().update(*args)
+
+
+def live(camera_id: int = 1, name: str = "Gate", **changes) -> CameraStatus:
+    base = CameraStatus(camera_id, name, CameraState.RUNNING, True, pid=4242, uptime=12.0, source="up",
+                        fps=10.0, last_frame_age=0.1)
+    return dataclasses.replace(base, **changes)
+
+
+class Slot:
+    """A real preview slot and its writer, with frames of one flat colour."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.writer = PreviewWriter(path)
+
+    def write(self, rgb: tuple[int, int, int], width: int = 320, height: int = 180) -> None:
+        rows = np.empty((height, width * 3), np.uint8)
+        rows.reshape(height, width, 3)[:] = rgb
+        self.writer.write_rows(rows, width, height)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+def slots(tmp_path: Path):
+    made: dict[int, Slot] = {}
+
+    def slot(camera_id: int) -> Slot:
+        if camera_id not in made:
+            made[camera_id] = Slot(tmp_path / f"preview-{camera_id}.bin")
+        return made[camera_id]
+
+    yield slot
+    for s in made.values():
+        s.close()
+
+
+def shown_tile(qtbot, slots, status: CameraStatus) -> ProbeTile:
+    slot = slots(status.camera_id)
+    tile = ProbeTile(status.camera_id, status.name, lambda cid: slots(cid).path)
+    qtbot.addWidget(tile)
+    tile.resize(320, 180)
+    tile.set_status(status)
+    tile.show()
+    qtbot.waitExposed(tile)
+    slot.write((200, 30, 30))
+    assert tile.poll_frame()
+    qtbot.waitUntil(lambda: tile.paints >= 1, timeout=5_000)
+    return tile
+
+
+def test_a_tile_asks_for_no_repaint_when_nothing_changed(qtbot, slots):
+    tile = shown_tile(qtbot, slots, live())
+    calls, shown = tile.update_calls, tile.frames_shown
+    for _ in range(5):  # the wall's 10 Hz polls between two frames of the worker
+        assert tile.poll_frame() is False
+    tile.set_status(live(uptime=13.0, pid=4242))  # a new snapshot that shows nothing else
+    tile.set_status(live(uptime=14.0))
+    assert tile.update_calls == calls and tile.frames_shown == shown
+
+    # A new frame asks for one repaint and is painted (converted once, to what the paint copies).
+    paints = tile.paints
+    slots(1).write((30, 200, 30))
+    assert tile.poll_frame() is True
+    assert tile.update_calls == calls + 1
+    assert tile.image is not None and tile.image.format() == QImage.Format.Format_RGB32
+    qtbot.waitUntil(lambda: tile.paints > paints, timeout=5_000)
+    centre = tile.grab().toImage().pixelColor(160, 120)
+    assert (centre.red(), centre.green(), centre.blue()) == (30, 200, 30)
+
+
+def test_the_title_bar_cache_is_rebuilt_on_a_status_change_only(qtbot, slots):
+    tile = shown_tile(qtbot, slots, live(fps=10.0))
+    tile.grab()
+    builds = tile.overlay_builds
+    assert builds >= 1
+    for _ in range(3):  # more paints of an unchanged tile draw the cached title bar
+        tile.grab()
+    assert tile.overlay_builds == builds
+
+    calls = tile.update_calls
+    tile.set_status(live(fps=7.5))  # the badge says another fps
+    assert tile.update_calls == calls + 1
+    before = tile.grab().toImage()
+    assert tile.overlay_builds == builds + 1
+    assert "7.5 fps" in tile.title_badge()
+
+    tile.set_status(live(fps=7.5, motion_active=True, motion=0.4))  # the motion dot appears
+    after = tile.grab().toImage()
+    assert tile.overlay_builds == builds + 2
+    bar = [(x, y) for x in range(tile.width()) for y in range(2, 20)]
+    assert any(before.pixel(x, y) != after.pixel(x, y) for x, y in bar), "the title bar shows the dot"
+    tile.grab()
+    assert tile.overlay_builds == builds + 2
+
+
+def test_the_offline_text_is_drawn_once_per_change(qtbot, slots):
+    tile = shown_tile(qtbot, slots, live())
+    tile.set_status(live(state=CameraState.STOPPED, source=None, fps=None, pid=None))
+    assert tile.offline and tile.image is None
+    tile.grab()
+    builds = tile.body_builds
+    tile.grab()
+    tile.set_status(live(state=CameraState.STOPPED, source=None, fps=None, pid=None, uptime=99.0))
+    tile.grab()
+    assert tile.body_builds == builds
+    tile.set_status(live(state=CameraState.FAILED, source=None, fps=None, pid=None, error="no such file"))
+    img = tile.grab().toImage()
+    assert tile.body_builds == builds + 1
+    assert QColor(img.pixel(5, tile.height() - 5)) == QColor("#111418")
+
+
+def test_the_wall_reads_and_repaints_only_the_tiles_on_its_page(qtbot, slots):
+    wall = CameraWall(lambda cid: slots(cid).path, grid=1)
+    qtbot.addWidget(wall)
+    wall.timer.stop()  # the test polls by hand
+    wall.resize(400, 300)
+    wall.set_statuses([live(1, "Gate"), live(2, "Yard")])
+    wall.show()
+    qtbot.waitExposed(wall)
+    wall.timer.stop()
+    for cid in (1, 2):
+        slots(cid).write((10 * cid, 100, 100))
+    assert wall.poll_frames() == 1
+    shown, hidden = wall.tile(1), wall.tile(2)
+    assert shown is not None and hidden is not None
+    assert shown.frames_shown == 1 and hidden.frames_shown == 0 and not hidden.isVisible()
+    assert hidden.paints == 0
+
+    wall.next_page()
+    assert wall.poll_frames() == 1
+    assert hidden.frames_shown == 1 and shown.frames_shown == 1
