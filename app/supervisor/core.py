@@ -17,9 +17,12 @@ on a future. Reads (status, logs, stats) take a lock and copy.
 One ``selectors`` loop (``app.supervisor.loop``) waits on: the wake pipe, every
 worker's pidfd (Linux; exits are seen within a millisecond; elsewhere exits are
 polled), and every worker's stdout/stderr pipe (non-blocking, bounded buffers).
-Timers (backoff, stop deadlines, heartbeat timeouts, stats) are plain deadlines
+Timers (backoff, stop deadlines, heartbeat timeouts) are plain deadlines
 checked after each wake-up. The per-camera table it works on is
-``app.supervisor.workers``.
+``app.supervisor.workers``. Resource figures come from a second thread
+(``app.supervisor.stats.StatsSampler``) that scans /proc outside the lock and swaps
+each process's immutable ``ProcessStats`` in under a short one: a status read never
+waits for a scan.
 
 State machine (per camera, ``app.supervisor.lifecycle.Lifecycle``)
 -------------------------------------------------------------------
@@ -76,6 +79,7 @@ from app.supervisor.model import (
 )
 from app.supervisor.pidfiles import ReapReport, reap_leftovers
 from app.supervisor.proctree import ppid_map
+from app.supervisor.stats import StatsSampler
 from app.supervisor.workers import Workers
 
 __all__ = ["Supervisor"]
@@ -129,6 +133,7 @@ class Supervisor:
                                 clock, log_options)
         self._commands = CommandQueue()
         self._loop = SupervisorLoop(self._workers, self._commands, self._finished)
+        self._sampler = StatsSampler(self._workers.lock, self._workers.live_procs)
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._closed = False
@@ -182,6 +187,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._loop.run, name="edge-supervisor", daemon=True)
         self._commands.owner = self._thread
         self._thread.start()
+        self._sampler.start()
         # A station that exits without shutdown() still stops its workers gracefully
         # (a killed one relies on the workers' parent-death signal instead).
         atexit.register(self.shutdown)
@@ -327,6 +333,7 @@ class Supervisor:
 
     def _finished(self) -> None:
         """The supervisor thread ends (every worker is gone)."""
+        self._sampler.stop()
         with contextlib.suppress(OSError):
             self.preview_dir.rmdir()  # only if empty
         self._release_run_dir()

@@ -2,8 +2,9 @@
 
 One ``selectors`` loop waits on: the wake pipe, every worker's pidfd (Linux; exits
 are seen within a millisecond; elsewhere exits are polled), and every worker's
-stdout/stderr pipe. Timers (restarts, stop deadlines, heartbeat timeouts, stats) are
-plain deadlines checked after each wake-up.
+stdout/stderr pipe. Timers (restarts, stop deadlines, heartbeat timeouts) are
+plain deadlines checked after each wake-up. Resource figures are sampled on a thread of
+their own (``app.supervisor.stats``), so no pass here waits for a /proc scan.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 from app.supervisor.commands import CommandQueue
 from app.supervisor.spawner import has_exited, kill_tree
-from app.supervisor.stats import STATS_INTERVAL, sample_stats
 from app.supervisor.workers import Workers
 
 __all__ = ["LOOP_STALL_SLACK", "POLL_INTERVAL", "SupervisorLoop"]
@@ -37,7 +37,6 @@ class SupervisorLoop:
         self.workers = workers
         self.commands = commands
         self.finished = finished
-        self._next_stats = 0.0
         self.loop_stalls = 0
         #: passes of the loop so far (each wake-up: I/O, commands, timers)
         self.loop_passes = 0
@@ -97,7 +96,7 @@ class SupervisorLoop:
 
     def _next_timeout(self) -> float:
         now = self.workers.clock()
-        deadlines = [self._next_stats]
+        deadlines = [now + 1.0]
         with self.workers.lock:
             for slot in self.workers.slots.values():
                 deadlines += slot.lc.deadlines()
@@ -138,9 +137,6 @@ class SupervisorLoop:
             if slot.log.suppressed and now - slot.last_summary >= 1.0:
                 slot.last_summary = now
                 slot.log.flush_summary()
-        if now >= self._next_stats:
-            self._next_stats = now + STATS_INTERVAL
-            sample_stats(self.workers.live_procs())
 
     def _cleanup(self) -> None:
         with self.workers.lock:
