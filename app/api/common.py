@@ -8,6 +8,7 @@ builds both from its ``ApiServer``; nothing here imports it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -48,6 +49,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": HTTPStatus(c).phrase} for c in sorted({*codes, *COMMON_ERRORS})}
 
 
+@functools.lru_cache(maxsize=512)  # the guard asks for every request's Host
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -237,6 +238,9 @@ class ApiMetrics:
             self.latency.labels(op)
         self._backend = backend
         self._unobserve: Callable[[], None] | None = None
+        # labelled children, looked up once per label set (``labels()`` costs microseconds a call)
+        self._op_children: dict[tuple[str, str], Any] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def start(self) -> None:
         """Observe every routed call (API or not) from now on."""
@@ -244,7 +248,10 @@ class ApiMetrics:
             self._unobserve = self._backend.station.observe_operations(self._on_call)
 
     def _on_call(self, op: str, path: str, seconds: float) -> None:
-        self.operations.labels(op, TRACK_OF.get(op, ""), path).observe(seconds)
+        child = self._op_children.get((op, path))
+        if child is None:
+            child = self._op_children[(op, path)] = self.operations.labels(op, TRACK_OF.get(op, ""), path)
+        child.observe(seconds)
 
     def close(self) -> None:
         if self._unobserve is not None:
@@ -252,8 +259,13 @@ class ApiMetrics:
             self._unobserve = None
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._request_children.get((route, method, status))
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            if len(self._request_children) < 4096:  # label sets are bounded by the routes; the cap is a guard
+                self._request_children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -310,7 +310,7 @@ class ApiServer:
                  token_path: Path | None = None, allow_remote: bool = False, max_body: int = DEFAULT_MAX_BODY,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  keep_alive: float = DEFAULT_KEEP_ALIVE, discovery: bool | Path = True,
-                 enabled: bool = True):
+                 enabled: bool = True, inline_reads: bool = True):
         if not isinstance(allow_remote, bool):
             raise ApiConfigError(f"allow_remote must be true or false, not {allow_remote!r}")
         if not is_loopback(host) and not allow_remote:
@@ -327,6 +327,9 @@ class ApiServer:
         self.max_connections = int(max_connections)
         self.request_timeout = float(request_timeout)
         self.keep_alive = float(keep_alive)
+        #: the status reads answered in front of FastAPI's routing (app/api/inline.py); off: FastAPI answers all
+        self.inline_reads = bool(inline_reads)
+        self.inline: Any = None  # the InlineReads layer once started
         data_dir = Path(station.paths.data_dir)
         self.token_path = Path(token_path) if token_path is not None else data_dir / TOKEN_FILENAME
         if isinstance(discovery, Path):  # another place than run/api.json (tests)
@@ -375,6 +378,7 @@ class ApiServer:
         import uvicorn
 
         from app.api.app import build_app
+        from app.api.inline import InlineReads
         from app.api.middleware import Guard
 
         self._token = self._token_for_start()
@@ -390,7 +394,8 @@ class ApiServer:
                                  f"{e.strerror or e}") from e
         sock.setblocking(False)
         self._sock = sock
-        app = Guard(build_app(self), self)
+        self.inline = InlineReads(build_app(self), self, enabled=self.inline_reads)
+        app = Guard(self.inline, self)
         config = uvicorn.Config(
             app, http=_protocol_class(), ws="none", lifespan="off", log_config=None, access_log=False,
             limit_concurrency=self.max_connections, timeout_keep_alive=max(1, math.ceil(self.keep_alive)),
