@@ -417,6 +417,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=8.0 if QUICK else 20.0)
     ap.add_argument("--skip-cpu", action="store_true", help="only the restart section")
+    ap.add_argument("--skip-restart", action="store_true", help="only the CPU section")
     args = ap.parse_args()
     exe = supervisord_exe()
     if exe is None:
@@ -424,14 +425,14 @@ def main() -> int:
         return 77
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, supervisord: {exe}")
     policy = RestartPolicy()
-    print(f"\n1) kill -9 of a real worker ({VICTIM_SOURCE}, max_fps {VICTIM_FPS:g}) -> the supervisor's new "
+    print(f"\n1) {'(skipped) ' if args.skip_restart else ''}kill -9 of a real worker ({VICTIM_SOURCE}, max_fps {VICTIM_FPS:g}) -> the supervisor's new "
           f"child process\n   ours: the station's default RestartPolicy (stable_after {policy.stable_after:g} s, "
           f"{policy.rate_limit_starts} starts / {policy.rate_limit_window:g} s), in its own process; "
           f"supervisord: autorestart=true, startsecs=1\n   every kill hits a worker running >= {STABLE:g} s; "
           f"{args.victims} kills per side per condition, interleaved")
     with tempfile.TemporaryDirectory(prefix="bench-supervisor-") as d:
         tmp = Path(d)
-        for cond, chatty in (("quiet", 0), ("busy", args.chatty)):
+        for cond, chatty in (() if args.skip_restart else (("quiet", 0), ("busy", args.chatty))):
             what = "only the victims" if not chatty else f"+ {chatty} programs x 100 lines/s each"
             print(f"\n   {cond} ({what}):", flush=True)
             res = restart_condition(exe, tmp / cond, args.victims, chatty)
