@@ -54,6 +54,7 @@ CLIP_SECONDS = 20
 CLIP_FPS = 30
 ANALYSIS_FPS = 15.0
 KEPT_UP_FPS = 14.5  # a worker reporting less fell behind its 15 fps: the machine was saturated
+SATURATED = 0.9  # ... as it is when the machine's cores are this busy (the measured tree + the rest)
 
 BARE_DECODER = r"""
 import sys, time, av
@@ -320,6 +321,11 @@ def growth_part(tmp: Path, ns: list[int], rounds: int, warm: float, win: float, 
                 finally:
                     st.close()
             print(f"   round {r + 1} N={n:3d}: {totals[n][-1]:7.2f} % of a core", flush=True)
+    report_growth(ns, totals, own, others, fps_low)
+
+
+def report_growth(ns: list[int], totals: dict[int, list[float]], own: dict[int, list[float]],
+                  others: dict[int, list[float]], fps_low: dict[int, float]) -> None:
     print("\n      N   total % of a core (median, min-max)   supervisor process   lowest fps   residual of fit")
     x = np.array(ns, dtype=float)
     y = np.array([statistics.median(totals[n]) for n in ns])
@@ -332,15 +338,19 @@ def growth_part(tmp: Path, ns: list[int], rounds: int, warm: float, win: float, 
     ss_tot = float(np.sum((y - y.mean()) ** 2)) or 1.0
     print(f"   least squares: total = {a:.2f} + {b:.3f} * N  % of a core  (R^2 {1 - ss_res / ss_tot:.4f}; "
           f"the landed code measured 5 + 1.54 * N)")
-    kept = [n for n in ns if fps_low[n] >= KEPT_UP_FPS]
+    capacity = 100.0 * (os.cpu_count() or 1)
+    kept = [n for n in ns if fps_low[n] >= KEPT_UP_FPS
+            and statistics.median(totals[n]) + statistics.median(others[n]) < SATURATED * capacity]
+    if len(kept) < len(ns):
+        print(f"   saturated (a worker below {KEPT_UP_FPS:g} fps, or this tree and the rest of the machine using "
+              f">= {SATURATED:.0%} of all {os.cpu_count()} cores): N = {', '.join(str(n) for n in ns if n not in kept)}")
     if 2 <= len(kept) < len(ns):
         xk = np.array(kept, dtype=float)
         yk = np.array([statistics.median(totals[n]) for n in kept])
         bk, ak = np.polyfit(xk, yk, 1)
         rk = yk - (ak + bk * xk)
-        print(f"   where every worker kept up (lowest fps >= {KEPT_UP_FPS:g}: N = {', '.join(map(str, kept))}): "
-              f"total = {ak:.2f} + {bk:.3f} * N, residuals {', '.join(f'{v:+.2f}' for v in rk)}; "
-              f"N = {', '.join(str(n) for n in ns if n not in kept)} saturated the machine")
+        print(f"   fit without the saturated N (N = {', '.join(map(str, kept))}): "
+              f"total = {ak:.2f} + {bk:.3f} * N, residuals {', '.join(f'{v:+.2f}' for v in rk)}")
     print(f"   the rest of the machine meanwhile: median {statistics.median(v for n in ns for v in others[n]):.1f} % "
           "of a core (other processes)", flush=True)
 
