@@ -51,9 +51,12 @@ test: venv translations
 	  if [ $$code = 5 ]; then echo "make test: pytest collected no tests (exit 5): the suite is missing, which is a failure" >&2; exit 1; fi; \
 	  exit $$code
 
+## Every tests/bench/bench_*.py, each in its own process: a bench that cannot run here says why
+## (SKIP:, exit 77) and the others still run; a summary at the end; fails if any bench failed.
+## BENCH_QUICK=1: smaller sizes and shorter windows. BENCH_TIMEOUT: seconds per bench.
 bench: venv
 	$(PIP) install --quiet -e '.[dev,bench]'
-	@for b in tests/bench/bench_*.py; do echo "== $$b"; QT_QPA_PLATFORM=offscreen $(PY) $$b || exit 1; done
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/run_benches.py $(if $(BENCH_TIMEOUT),--timeout $(BENCH_TIMEOUT))
 
 ## The PyInstaller bundle (dist/edge-station/) and the Debian package (dist/edge-station_*.deb).
 package: venv translations
