@@ -19,7 +19,10 @@ median of the rounds:
 5. peers, each a server in a process of its own on the same uvicorn (httptools, one loop), answering
    the same bytes the station answered to the same client: a bare ASGI function (the floor of any
    Python ASGI server here) and a one-route FastAPI application. They say how far any API on this
-   stack could go against the direct call.
+   stack could go against the direct call;
+6. inside the station's process: the station's own API server (its thread, loop, protocol and
+   limits, with the station's threads running) answering with a bare ASGI function, then with the
+   guard in front of it: what the endpoint costs beyond serving HTTP from this process.
 
 Ratios are API / direct (throughput: higher is better; latency: lower is better).
 """
@@ -230,6 +233,7 @@ def main() -> int:
                 one["direct"].append(direct_phase(station, 1, args.seconds / 2))
                 one["api"].append(api_phase(proc, 1, args.seconds / 2))
             fresh_ms, pooled_ms = connect_cost(station)
+            floor = in_station_floor(station, args.clients, args.seconds)
             import urllib.request
             req = urllib.request.Request(f"http://127.0.0.1:{api.port}/api/v1/cameras",
                                          headers={"Authorization": f"Bearer {api.token}"})
@@ -285,7 +289,47 @@ def main() -> int:
         print(f"   {name:<32}{rps:>10.0f}   p50 {p['p50']:.3f} ms  p99 {p['p99']:.3f} ms   x{rps / d_rps:.2f}")
     print(f"   {'the station (GET /api/v1/cameras)':<32}{a['count'] / a['elapsed']:>10.0f}   p50 {a['p50']:.3f} ms  "
           f"p99 {a['p99']:.3f} ms   x{(a['count'] / a['elapsed']) / d_rps:.2f}")
+    print(f"\n6. inside the station's process: its API server (thread, loop, protocol, limits) answering "
+          f"{args.clients} clients with less than the endpoint; ratio to the direct call")
+    for name, p in floor.items():
+        rps = p["count"] / p["elapsed"]
+        print(f"   {name:<32}{rps:>10.0f}   p50 {p['p50']:.3f} ms  p99 {p['p99']:.3f} ms   x{rps / d_rps:.2f}")
     return 0
+
+
+def in_station_floor(station: Station, clients: int, seconds: float) -> dict:
+    """The station's own API server with its application replaced: a bare ASGI function answering
+    fixed bytes (the floor of any API inside this process), then the guard in front of it."""
+    from unittest import mock
+
+    import app.api.inline as inline_mod
+    import app.api.middleware as middleware_mod
+
+    body = b"x" * 1243
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def bare(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    out = {}
+    for name, target, replacement in (
+            ("bare ASGI, the station's server", middleware_mod, lambda app, server: bare),
+            ("guard + bare ASGI", inline_mod, lambda app, server, enabled=True: bare)):
+        attr = "Guard" if target is middleware_mod else "InlineReads"
+        with mock.patch.object(target, attr, replacement):
+            api = ApiServer(station, port=0, max_connections=64, discovery=False).start()
+        proc = subprocess.Popen([sys.executable, "-c", CLIENT, "127.0.0.1", str(api.port), api.token,
+                                 "/api/v1/cameras"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            api_phase(proc, clients, 1.0)
+            out[name] = api_phase(proc, clients, seconds)
+        finally:
+            proc.stdin.close()
+            proc.wait(30)
+            proc.stdout.close()
+            api.stop()
+    return out
 
 
 if __name__ == "__main__":
