@@ -1,0 +1,55 @@
+"""A database at the head opens without Alembic; the head constant follows the migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from app.store.db import HEAD_REVISION, head_revision, make_engine, migrate, stored_revision
+
+OPEN = """
+import sys
+from app.store import open_store
+store = open_store(sys.argv[1])
+print("alembic" in sys.modules, flush=True)
+store.engine.dispose()
+"""
+
+
+def test_head_constant_is_the_migrations_head() -> None:
+    assert HEAD_REVISION == head_revision(), (
+        "a migration was added: set HEAD_REVISION in app/store/db.py to its revision")
+
+
+def _open_loads_alembic(url: str) -> bool:
+    out = subprocess.run([sys.executable, "-c", OPEN, url], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip() == "True"
+
+
+def test_a_new_database_migrates_and_then_opens_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'station.db'}"
+    assert _open_loads_alembic(url) is True  # empty: the migrations run
+    engine = make_engine(url)
+    try:
+        assert stored_revision(engine) == HEAD_REVISION
+    finally:
+        engine.dispose()
+    assert _open_loads_alembic(url) is False  # at the head: Alembic is not loaded
+
+
+def test_a_database_behind_the_head_is_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'station.db'}"
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0008_operator_names'")
+            conn.exec_driver_sql("DROP TABLE IF EXISTS evidence")
+        assert stored_revision(engine) == "0008_operator_names"
+        assert migrate(engine) == HEAD_REVISION
+        assert stored_revision(engine) == HEAD_REVISION
+    finally:
+        engine.dispose()
