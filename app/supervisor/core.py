@@ -112,6 +112,7 @@ class Supervisor:
         preview_root: Path | None = None,
         fd_reserve: int = DEFAULT_RESERVE,
         raise_fd_limit: bool = True,
+        launcher: str = "zygote",
     ) -> None:
         self.run_dir = Path(run_dir)
         self.log_dir = Path(log_dir)
@@ -129,8 +130,10 @@ class Supervisor:
         self.preview_dir = preview_root
         log_options: dict[str, Any] = dict(ring_size=log_ring_size, max_bytes=log_max_bytes,
                                            backups=log_backups, rate=log_rate, burst=log_burst)
+        if launcher not in ("zygote", "spawn"):
+            raise ValueError(f"launcher must be 'zygote' or 'spawn', not {launcher!r}")
         self._workers = Workers(self.run_dir, self.log_dir, self.policy, self.owner, self.preview_dir,
-                                clock, log_options)
+                                clock, log_options, launcher=launcher == "zygote")
         self._commands = CommandQueue()
         self._loop = SupervisorLoop(self._workers, self._commands, self._finished)
         self._sampler = StatsSampler(self._workers.lock, self._workers.live_procs)
@@ -149,6 +152,10 @@ class Supervisor:
     @preroll_seconds.setter
     def preroll_seconds(self, value: float) -> None:
         self._workers.spawner.preroll_seconds = value
+
+    def launcher_pid(self) -> int | None:
+        """The worker launcher's pid while one runs (see app.supervisor.launcher), else None."""
+        return self._workers.launcher_pid()
 
     @property
     def loop_stalls(self) -> int:
