@@ -20,7 +20,6 @@ supervisor thread.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import select
@@ -33,6 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
+from app.supervisor.pidfiles import LAUNCHER_PIDFILE, PidRecord, write_launcher_pidfile
+from app.supervisor.proctree import INSTANCE_ENV, OWNER_ENV
 from app.workerlink.launch import launcher_command
 from app.workerlink.zygote import (
     ERROR,
@@ -55,7 +58,6 @@ REPLY_TIMEOUT = 5.0  # a fork answers in milliseconds: a launcher this slow is h
 EXIT_TIMEOUT = 5.0  # between a worker's pidfd firing and the launcher's exit report
 MAX_FAILURES = 3
 FAILURE_WINDOW = 60.0
-LAUNCHER_PIDFILE = "worker-launcher.pid"
 UNKNOWN_EXIT = -signal.SIGKILL  # the status of a worker whose launcher died (its parent-death signal)
 
 
@@ -185,23 +187,18 @@ class LauncherClient:
         self.pid = None
 
     def _write_pidfile(self, env: Mapping[str, str]) -> None:
-        from app.supervisor.proctree import INSTANCE_ENV, OWNER_ENV
-
         assert self.pid is not None
         try:
-            import psutil
-
             create_time = psutil.Process(self.pid).create_time()
-        except Exception:  # noqa: BLE001 - gone already: its end of file tells
+        except psutil.Error:  # gone already: its end of file tells
             return
-        record = {"camera_id": 0, "pid": self.pid, "create_time": create_time,
-                  "instance": env.get(INSTANCE_ENV, ""), "owner": env.get(OWNER_ENV, ""),
-                  "started_at": time.time(), "preview": ""}
-        path = self.run_dir / LAUNCHER_PIDFILE
-        with contextlib.suppress(OSError):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record), encoding="utf-8")
-            os.replace(tmp, path)
+        record = PidRecord(camera_id=0, pid=self.pid, create_time=create_time,
+                           instance=env.get(INSTANCE_ENV, ""), owner=env.get(OWNER_ENV, ""),
+                           started_at=time.time())
+        try:
+            write_launcher_pidfile(self.run_dir, record)
+        except OSError as exc:  # a safety net for crashes; the launcher itself is fine
+            log.warning("cannot write the worker launcher's pid file in %s: %s", self.run_dir, exc)
 
     # ------------------------------------------------------------------ requests
 
