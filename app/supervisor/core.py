@@ -1,7 +1,9 @@
 """The process supervisor: one long-lived thread that spawns and watches camera workers.
 
 ``Supervisor`` is the coordinator; its parts are the command queue
-(``app.supervisor.commands``), spawning and ending processes (``app.supervisor.spawner``),
+(``app.supervisor.commands``), spawning and ending processes (``app.supervisor.spawner``;
+default workers are forked by the worker launcher, ``app.supervisor.launcher``, see
+docs/architecture.md "How workers are started"),
 reading their pipes (``app.supervisor.pipes``), sampling their resource use
 (``app.supervisor.stats``) and, per camera, the pure restart state machine
 (``app.supervisor.lifecycle``).
@@ -16,7 +18,8 @@ on a future. Reads (status, logs, stats) take a lock and copy.
 
 One ``selectors`` loop (``app.supervisor.loop``) waits on: the wake pipe, every
 worker's pidfd (Linux; exits are seen within a millisecond; elsewhere exits are
-polled), and every worker's stdout/stderr pipe (non-blocking, bounded buffers).
+polled), every worker's stdout/stderr pipe (non-blocking, bounded buffers) and the worker
+launcher's control socket (its exit reports, and its end of file if it dies).
 Timers (backoff, stop deadlines, heartbeat timeouts) are plain deadlines
 checked after each wake-up. The per-camera table it works on is
 ``app.supervisor.workers``. Resource figures come from a second thread
