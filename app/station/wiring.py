@@ -138,6 +138,7 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
                             launcher=launcher)
     supervisor.start()
     stack.callback(supervisor.shutdown)
+    supervisor.warm_up()  # the worker launcher imports while the cameras load
 
     def on_supervisor_event(ev: SupervisorEvent) -> None:
         if ev.kind in ("state", "exit", "failed"):

@@ -88,6 +88,8 @@ class LauncherClient:
         self.failures: deque[float] = deque()
         self.disabled_reason: str | None = None
         self.import_s: float | None = None
+        self.ready = False
+        self._launch_env: dict[str, str] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -101,19 +103,31 @@ class LauncherClient:
 
     # ------------------------------------------------------------------ start / stop
 
+    def begin(self) -> None:
+        """Start the launcher now without waiting for its imports (the first spawn waits for
+        them, if they are not done by then); quiet if it runs, was given up or cannot start."""
+        if self.sock is not None or self.disabled_reason is not None:
+            return
+        try:
+            self._launch()
+        except OSError as exc:
+            self.lost(f"the worker launcher did not start: {exc}")
+
     def ensure(self) -> None:
-        """A running launcher, or LauncherUnavailable."""
-        if self.sock is not None:
+        """A running launcher that has said ``ready``, or LauncherUnavailable."""
+        if self.sock is not None and self.ready:
             return
         if self.disabled_reason is not None:
             raise LauncherUnavailable(self.disabled_reason)
         try:
-            self._start()
+            if self.sock is None:
+                self._launch()
+            self._await_ready()
         except (OSError, ProtocolError, LauncherUnavailable) as exc:
             self.lost(f"the worker launcher did not start: {exc}")
             raise LauncherUnavailable(str(exc)) from exc
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         mine, theirs = socket_pair()
         env = dict(self._env())
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,18 +138,27 @@ class LauncherClient:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                     pass_fds=(theirs.fileno(),), start_new_session=True, env=env, close_fds=True,
                 )
+        except BaseException:
+            mine.close()
+            raise
         finally:
             theirs.close()
         self.sock = mine
         self.pid = self.popen.pid
+        self.ready = False
+        self._launch_env = env
         self.generation += 1
+
+    def _await_ready(self) -> None:
+        assert self.sock is not None
         msg = self._read_until(lambda m: m.get("op") == READY, READY_TIMEOUT, "ready")
         self.import_s = float(msg.get("import_s") or 0.0)
-        mine.setblocking(False)
-        self._write_pidfile(env)
+        self.sock.setblocking(False)
+        self._write_pidfile(self._launch_env)
         log.info("worker launcher pid %s ready (imports %.2f s)", self.pid, self.import_s)
-        self._on_started(mine)
+        self._on_started(self.sock)
         self._registered = True
+        self.ready = True
 
     def failed(self, why: str) -> None:
         """Count a launcher failure; too many within the window and it is given up."""
@@ -185,6 +208,7 @@ class LauncherClient:
         with contextlib.suppress(OSError):
             (self.run_dir / LAUNCHER_PIDFILE).unlink()
         self.pid = None
+        self.ready = False
 
     def _write_pidfile(self, env: Mapping[str, str]) -> None:
         assert self.pid is not None

@@ -133,6 +133,10 @@ class Workers:
             self.slog(slot, "WARNING", f"{why}: worker pid {proc.pid} ends with it")
             kill_tree(proc)
 
+    def warm_up_launcher(self) -> None:
+        if self.launcher is not None and not self.closing:
+            self.launcher.begin()
+
     def launcher_pid(self) -> int | None:
         return self.launcher.pid if self.launcher is not None else None
 

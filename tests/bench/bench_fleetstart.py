@@ -23,6 +23,12 @@ interleaved rounds (the launchers alternate, their order flips every round):
 Also printed once: ``-X importtime``-free wall and CPU of the worker's imports in a fresh
 interpreter (``python -c 'import app.worker...'``) against ``python -c pass``.
 
+``--station``: the same for a whole station (``Station.open()`` on a SQLite data dir holding N
+active cameras: store, supervisor, autostart through the router) to every camera RUNNING with
+frames, polled every 20 ms; the launcher is chosen by ``EDGE_STATION_WORKER_LAUNCHER``. The
+station's heartbeat interval is its default (1 s), so the figure includes up to 1 s of waiting
+for the heartbeat that carries the first frames.
+
 Each round's supervisor is shut down and every process it started is waited for (psutil, by
 the owner token in their environment) before the next round begins.
 Results: medians with min-max per (N, launcher), and the zygote/spawn ratio.
@@ -140,6 +146,59 @@ def one_round(n: int, launcher: str, source: str, hb: float, timeout: float) -> 
             "sup_cpu": sup_cpu, "launcher_cpu": launcher_cpu}
 
 
+def prepare_station(n: int, source: str) -> Path:
+    """A data dir with ``n`` active cameras (made once per N, reused by every round)."""
+    from app.domain.camera import Camera
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    data = Path(tempfile.mkdtemp(prefix=f"fleetstart-station-{n}-"))
+    st = Station(StationOptions(paths=resolve_paths(data), seed_demo=False, autostart=False)).open()
+    try:
+        for i in range(n):
+            st.add_camera(Camera(name=f"cam {i + 1}", source=source))
+    finally:
+        st.close()
+    return data
+
+
+def station_round(data: Path, n: int, launcher: str, timeout: float) -> dict[str, Any]:
+    """A real station on ``data``: from ``Station.open()`` (store, supervisor, autostart through the
+    router) to every camera RUNNING with decoded frames (the supervisor's statuses, polled every 20 ms)."""
+    from app.platform.paths import resolve_paths
+    from app.station import Station, StationOptions
+
+    owner = f"bench{secrets.token_hex(5)}"
+    os.environ["EDGE_STATION_WORKER_LAUNCHER"] = launcher
+    cpu0 = _self_cpu()
+    t0 = time.monotonic()
+    st = Station(StationOptions(paths=resolve_paths(data), seed_demo=False, autostart=True, owner=owner))
+    total = float("nan")
+    opened = float("nan")
+    running = 0
+    try:
+        st.open()
+        opened = time.monotonic() - t0
+        sup = st.parts().supervisor
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            statuses = sup.statuses().values()
+            running = sum(1 for w in statuses if w.state.value == "running" and (w.decoded or 0) > 0)
+            if running >= n:
+                total = time.monotonic() - t0
+                break
+            time.sleep(0.02)
+        sup_cpu = _self_cpu() - cpu0
+    finally:
+        st.close()
+        os.environ.pop("EDGE_STATION_WORKER_LAUNCHER", None)
+        deadline = time.monotonic() + 15.0
+        while find_by_env(OWNER_ENV, owner) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return {"n": n, "launcher": launcher, "ok": total == total, "total": total, "issued": opened,
+            "running": running, "worker_cpu": None, "sup_cpu": sup_cpu, "launcher_cpu": None}
+
+
 def import_cost(rounds: int = 5) -> None:
     def run(code: str) -> tuple[float, float]:
         t = time.monotonic()
@@ -188,6 +247,9 @@ def main() -> int:
     ap.add_argument("--heartbeat-interval", type=float, default=0.25)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--no-imports", action="store_true", help="skip the import-cost lines")
+    ap.add_argument("--station", action="store_true",
+                    help="time a whole station (Station.open with autostart of N cameras in SQLite) "
+                         "instead of a bare Supervisor")
     args = ap.parse_args()
     if not sys.platform.startswith("linux"):
         print("SKIP: the fleet start bench needs Linux (pidfd, /proc)")
@@ -207,11 +269,18 @@ def main() -> int:
         print("worker imports:")
         import_cost()
     results: list[dict[str, Any]] = []
+    if args.station:
+        print("mode: whole station (Station.open -> autostart -> every camera running with frames; "
+              "'issued' = open() returned)")
     for n in counts:
+        data = prepare_station(n, args.source) if args.station else None
         for r in range(args.rounds):
             order = launchers if r % 2 == 0 else launchers[::-1]
             for launcher in order:
-                res = one_round(n, launcher, args.source, args.heartbeat_interval, args.timeout)
+                if data is not None:
+                    res = station_round(data, n, launcher, args.timeout)
+                else:
+                    res = one_round(n, launcher, args.source, args.heartbeat_interval, args.timeout)
                 results.append(res)
                 wc = res["worker_cpu"]
                 print(f"  N={n:3d} {launcher:6s} round {r + 1}: all running {res['total']:.2f} s "
