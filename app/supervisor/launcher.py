@@ -8,7 +8,8 @@ answers with the pid, and later reports the worker's exit status.
 
 A worker forked by the launcher is the launcher's child, not ours: its exit is seen on
 its pidfd (as for a spawned one), its status comes from the launcher's ``exited``
-message (``ForkedWorker.wait``). If the launcher dies, its workers die with it (their
+message (``ForkedWorker.wait``); the launcher keeps the zombie until the supervisor has
+killed what is left of its group and sends ``reap`` (``ForkedWorker.release``). If the launcher dies, its workers die with it (their
 parent-death signal); the supervisor sees end of file on the control socket and the
 workers' pidfds, respawns the cameras at once (see ``Workers.on_launcher_died``) and
 starts a new launcher for them. A launcher that fails ``MAX_FAILURES`` times within
@@ -41,6 +42,7 @@ from app.workerlink.zygote import (
     ERROR,
     EXITED,
     READY,
+    REAP,
     SPAWN,
     STARTED,
     ProtocolError,
@@ -306,6 +308,13 @@ class LauncherClient:
             self.lost(f"worker launcher pid {self.pid} ended ({exc})")
             return False
 
+    def release(self, pid: int) -> None:
+        """Done with ``pid`` (its exit is handled, its group signalled): the launcher may reap it."""
+        if self.sock is None:
+            return
+        with contextlib.suppress(OSError):  # not sent: the launcher reaps it on its own later
+            send_message(self.sock, {"op": REAP, "pid": pid})
+
     def exit_status(self, pid: int, timeout: float) -> int | None:
         """The reported exit status of ``pid`` (waiting up to ``timeout`` for it); None if the
         launcher is gone without reporting it."""
@@ -344,6 +353,17 @@ class ForkedWorker:
 
     def _launcher_has_gone(self) -> bool:
         return not self.launcher.alive or self.launcher.generation != self.generation
+
+    @property
+    def unreaped(self) -> bool:
+        """Its launcher still holds it (alive, or a zombie until ``release``): its pid and group
+        id cannot have been reused."""
+        return not self._launcher_has_gone()
+
+    def release(self) -> None:
+        """Let the launcher reap it (after its exit was handled)."""
+        if not self._launcher_has_gone():
+            self.launcher.release(self.pid)
 
     def _settle(self, rc: int | None) -> int:
         self.returncode = UNKNOWN_EXIT if rc is None else rc

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.emitter import Emitter
-from app.supervisor.launcher import LauncherClient
+from app.supervisor.launcher import ForkedWorker, LauncherClient
 from app.supervisor.lifecycle import (
     Action,
     Failed,
@@ -219,19 +219,21 @@ class Workers:
     def on_exit(self, slot: Slot, proc: WorkerProcess) -> None:
         if proc.exited:
             return
-        # The leader is a zombie until we reap it, so its pgid cannot have been reused:
-        # clear what is left of the group first (a forked worker's launcher does that
-        # before it reaps it and reports the status).
-        if not proc.forked:
+        # The leader is a zombie until we reap it (a forked one: until its launcher does, when
+        # we release it), so its pgid cannot have been reused: clear what is left of the group first.
+        forked = proc.popen if isinstance(proc.popen, ForkedWorker) else None
+        if forked is None or forked.unreaped:
             signal_group(proc.pid, signal.SIGKILL)
         try:
             rc = proc.popen.wait(timeout=5.0)
         except subprocess.TimeoutExpired:  # pidfd said it exited; should not happen
             log.error("camera %s: pid %s signalled exit but could not be reaped", slot.camera_id, proc.pid)
             kill_tree(proc)
-            if proc.forked and self.launcher is not None:  # a hung launcher: its status never comes
+            if forked is not None and self.launcher is not None:  # a hung launcher: its status never comes
                 self.launcher.lost(f"the worker launcher did not report the exit of pid {proc.pid}")
             rc = proc.popen.wait()
+        if forked is not None:
+            forked.release()
         proc.exited = True
         now_mono = self.clock()
         uptime = now_mono - proc.spawn_mono

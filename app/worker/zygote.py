@@ -9,7 +9,8 @@ the worker (``app.worker.cli.main``) without importing anything again.
     python -m app.worker.zygote --control-fd N     (frozen bundle: ``edge-station worker-zygote ...``)
 
 The control protocol is ``app.workerlink.zygote``. The launcher is single-threaded (a
-fork copies only the calling thread), reaps its children and reports their exits. It
+fork copies only the calling thread), reports its children's exits and reaps each once
+the supervisor has released it. It
 ends when the control socket closes (the supervisor stopped or died) and by
 PR_SET_PDEATHSIG when the supervisor thread that started it ends; its workers follow it
 by theirs. Each child, before it runs the worker's own code:
@@ -43,6 +44,7 @@ from app.workerlink.zygote import (
     ERROR,
     EXITED,
     READY,
+    REAP,
     SPAWN,
     STARTED,
     ProtocolError,
@@ -62,6 +64,7 @@ PARENT_ENV = "EDGE_STATION_SUPERVISOR_PID"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 REPLY_TIMEOUT = 30.0  # a supervisor that reads nothing for this long is not coming back
+UNCLAIMED_AFTER = 30.0  # a reported exit the supervisor did not release by then is reaped anyway
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,12 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(ctl: socket.socket, wake_r: int) -> int:
+    children: dict[int, float | None] = {}  # pid -> when its exit was reported (None: not yet)
     sel = selectors.DefaultSelector()
     sel.register(ctl, selectors.EVENT_READ, "ctl")
     sel.register(wake_r, selectors.EVENT_READ, "sigchld")
     ctl.setblocking(False)
     while True:
-        _reap(ctl)
+        _report_exits(ctl, children)
         for key, _mask in sel.select(1.0):
             if key.data == "sigchld":
                 with contextlib.suppress(OSError):
@@ -114,20 +118,26 @@ def _serve(ctl: socket.socket, wake_r: int) -> int:
                 if msg is None:  # the supervisor closed its end (or died): we are done
                     return 0
                 if msg.get("op") == SPAWN:
-                    _spawn(ctl, msg, fds)
+                    pid = _spawn(ctl, msg, fds)
+                    if pid is not None:
+                        children[pid] = None
+                elif msg.get("op") == REAP:
+                    for fd in fds:
+                        os.close(fd)
+                    _release(children, msg.get("pid"))
                 else:
                     for fd in fds:
                         os.close(fd)
                     _log(f"unknown request {msg.get('op')!r}")
 
 
-def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
+def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> int | None:
     rid = msg.get("id")
     if len(fds) != 3 or not isinstance(msg.get("argv"), list):
         for fd in fds:
             os.close(fd)
         _reply(ctl, {"op": ERROR, "id": rid, "errno": errno.EINVAL, "message": "malformed spawn request"})
-        return
+        return None
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
@@ -138,7 +148,7 @@ def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
         for fd in fds:
             os.close(fd)
         _reply(ctl, {"op": ERROR, "id": rid, "errno": exc.errno, "message": str(exc)})
-        return
+        return None
     if pid == 0:  # the worker; never returns into the launcher's code
         code = EXIT_CRASH
         try:
@@ -156,6 +166,7 @@ def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
     _reply(ctl, {"op": STARTED, "id": rid, "pid": pid})
+    return pid
 
 
 def _become_worker(msg: dict[str, Any], fds: list[int], zygote_pid: int) -> int:
@@ -178,23 +189,37 @@ def _become_worker(msg: dict[str, Any], fds: list[int], zygote_pid: int) -> int:
     return worker_main(argv)
 
 
-def _reap(ctl: socket.socket) -> None:
-    while True:
+def _report_exits(ctl: socket.socket, children: dict[int, float | None]) -> None:
+    """Report each child that exited, without reaping it: the zombie keeps its pid, so its
+    process group id cannot be reused while the supervisor may still signal the group. What
+    is left of the group is killed first; the supervisor's ``reap`` (or UNCLAIMED_AFTER)
+    reaps it."""
+    now = time.monotonic()
+    for pid, reported in list(children.items()):
+        if reported is not None:
+            if now - reported > UNCLAIMED_AFTER:
+                _release(children, pid)
+            continue
         try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
-            return
+            children.pop(pid, None)
+            continue
         if info is None:
-            return
-        pid = info.si_pid
-        # The zombie still holds its process group id: clear what is left of the group.
+            continue
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            continue
-        _reply(ctl, {"op": EXITED, "pid": pid, "rc": os.waitstatus_to_exitcode(status)})
+        children[pid] = now
+        exited = info.si_code == os.CLD_EXITED
+        _reply(ctl, {"op": EXITED, "pid": pid, "rc": info.si_status if exited else -info.si_status})
+
+
+def _release(children: dict[int, float | None], pid: object) -> None:
+    if not isinstance(pid, int) or children.get(pid) is None:
+        return  # unknown, or still running: never reap a live child on request
+    children.pop(pid, None)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _reply(ctl: socket.socket, message: dict[str, Any]) -> None:

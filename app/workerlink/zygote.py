@@ -13,10 +13,12 @@ Messages (``op``):
   stderr of the worker): fork one worker that runs ``app.worker.cli.main(argv)`` with
   ``env`` added to its environment;
 - launcher -> supervisor ``started`` ``{id, pid}`` or ``error`` ``{id, errno, message}``;
-- launcher -> supervisor ``exited`` ``{pid, rc}``: a worker ended and has been reaped
-  (``rc`` as ``subprocess``: the exit code, or minus the signal number). Before reaping,
-  the launcher kills what is left of the worker's process group, while the zombie still
-  holds the group id (the same order the supervisor keeps for the workers it spawns).
+- launcher -> supervisor ``exited`` ``{pid, rc}``: a worker ended (``rc`` as
+  ``subprocess``: the exit code, or minus the signal number). The launcher has killed what
+  is left of its process group and keeps the zombie, so neither the pid nor the group id
+  can be reused while the supervisor may still signal them;
+- supervisor -> launcher ``reap`` ``{pid}``: done with that worker: reap it (the order the
+  supervisor keeps for the workers it spawns itself: kill the group, then reap).
 
 End of file on the socket ends the launcher (its workers follow by their parent-death
 signal); the supervisor reads end of file as the launcher's death.
@@ -35,6 +37,7 @@ __all__ = [
     "FDS_PER_SPAWN",
     "MAX_MESSAGE",
     "READY",
+    "REAP",
     "SPAWN",
     "STARTED",
     "ERROR",
@@ -46,6 +49,7 @@ __all__ = [
 
 READY = "ready"
 SPAWN = "spawn"
+REAP = "reap"
 STARTED = "started"
 ERROR = "error"
 EXITED = "exited"

@@ -100,6 +100,7 @@ def test_kill_9_of_a_forked_worker_restarts_it_by_policy(harness: Harness) -> No
     zygote = parent_of(pid)
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: with_frames(sup, 1, other_than=pid), 60, "restarted worker running")
+    wait_for(lambda: not psutil.pid_exists(pid), 10, "the killed worker reaped by the launcher")
     st = sup.status(1)
     assert st.restarts == 1
     assert st.last_exit is not None and st.last_exit.signal == signal.SIGKILL  # reported by the launcher
@@ -190,3 +191,39 @@ def test_spawn_launcher_option_execs_every_worker(harness: Harness) -> None:
     assert sup.launcher_pid() is None
     with pytest.raises(ValueError):
         Supervisor(harness.tmp / "x", harness.tmp / "y", launcher="fork")
+
+
+def test_the_launcher_keeps_an_exited_worker_a_zombie_until_released(tmp_path: Path) -> None:
+    """Its pid and process group id stay taken until the supervisor is done signalling them."""
+    import time
+
+    from app.workerlink.protocol import EXIT_CONFIG
+
+    client = launcher_mod.LauncherClient(
+        tmp_path / "run", tmp_path / "launcher.log",
+        lambda: {**os.environ, OWNER_ENV: "zombie-test", INSTANCE_ENV: "0123456789abcdef"},
+        time.monotonic, lambda _sock: None, lambda _sock, _pid, _why: None)
+    (tmp_path / "run").mkdir()
+    fds = [os.pipe() for _ in range(3)]
+    left = {fd for pair in fds for fd in pair}
+    try:
+        pid = client.spawn(["run", "--camera-id", "5", "--source", "gopher://nowhere/x"],
+                           {INSTANCE_ENV: "fedcba9876543210"}, "python -m app.worker run --camera-id 5",
+                           "es-cam-5", (fds[0][0], fds[1][1], fds[2][1]))
+        for fd in (fds[0][0], fds[1][1], fds[2][1]):  # the worker has its copies
+            os.close(fd)
+            left.discard(fd)
+        assert client.exit_status(pid, 30.0) == EXIT_CONFIG
+        zombie = psutil.Process(pid)
+        assert zombie.status() == psutil.STATUS_ZOMBIE and zombie.ppid() == client.pid
+        assert os.getpgid(pid) == pid  # the group id is still held
+        client.release(pid)
+        wait_for(lambda: not psutil.pid_exists(pid), 10, "the released worker reaped")
+        err = os.read(fds[2][0], 4096).decode()
+        assert "configuration error" in err
+    finally:
+        launcher = client.pid
+        client.close()
+        assert launcher is not None and not psutil.pid_exists(launcher)
+        for fd in left:
+            os.close(fd)
