@@ -19,6 +19,9 @@ interleaved rounds (the launchers alternate, their order flips every round):
   separately.
 * **supervisor CPU** -- this process's CPU seconds (getrusage) from start to the last
   camera running.
+* **worker PSS** -- the median proportional set size of the round's workers once all run
+  (psutil ``memory_full_info``, read after the timing): forked workers share the launcher's
+  pages.
 
 Also printed once: ``-X importtime``-free wall and CPU of the worker's imports in a fresh
 interpreter (``python -c 'import app.worker...'``) against ``python -c pass``.
@@ -120,6 +123,14 @@ def one_round(n: int, launcher: str, source: str, hb: float, timeout: float) -> 
         ok = done.wait(timeout)
         total = (max(frames_at.values()) - t0) if ok else float("nan")
         sup_cpu = _self_cpu() - cpu0
+        pss: list[float] = []
+        for cid in range(1, n + 1):  # after the timing: smaps reads are not free
+            pid = sup.status(cid).pid
+            if pid is not None:
+                try:
+                    pss.append(psutil.Process(pid).memory_full_info().pss / 2**20)
+                except (psutil.Error, AttributeError):
+                    pass
         launcher_cpu = None
         zyg = getattr(sup, "launcher_pid", None)
         if callable(zyg):
@@ -143,7 +154,8 @@ def one_round(n: int, launcher: str, source: str, hb: float, timeout: float) -> 
                 pass
     return {"n": n, "launcher": launcher, "ok": ok, "total": total, "issued": issued,
             "running": len(frames_at), "worker_cpu": statistics.median(worker_cpu.values()) if worker_cpu else None,
-            "sup_cpu": sup_cpu, "launcher_cpu": launcher_cpu}
+            "sup_cpu": sup_cpu, "launcher_cpu": launcher_cpu,
+            "pss": statistics.median(pss) if pss else None}
 
 
 def prepare_station(n: int, source: str) -> Path:
@@ -196,7 +208,7 @@ def station_round(data: Path, n: int, launcher: str, timeout: float) -> dict[str
         while find_by_env(OWNER_ENV, owner) and time.monotonic() < deadline:
             time.sleep(0.1)
     return {"n": n, "launcher": launcher, "ok": total == total, "total": total, "issued": opened,
-            "running": running, "worker_cpu": None, "sup_cpu": sup_cpu, "launcher_cpu": None}
+            "running": running, "worker_cpu": None, "sup_cpu": sup_cpu, "launcher_cpu": None, "pss": None}
 
 
 def import_cost(rounds: int = 5) -> None:
@@ -286,7 +298,8 @@ def main() -> int:
                 print(f"  N={n:3d} {launcher:6s} round {r + 1}: all running {res['total']:.2f} s "
                       f"({res['running']}/{n}; starts issued by {res['issued']:.2f} s), worker CPU at first frames "
                       f"{'n/a' if wc is None else f'{wc:.3f} s'}, supervisor CPU {res['sup_cpu']:.2f} s"
-                      + ("" if res["launcher_cpu"] is None else f", launcher CPU {res['launcher_cpu']:.2f} s"),
+                      + ("" if res["launcher_cpu"] is None else f", launcher CPU {res['launcher_cpu']:.2f} s")
+                      + ("" if res["pss"] is None else f", worker PSS {res['pss']:.1f} MiB"),
                       flush=True)
     print("summary (median, min-max):")
     for n in counts:
@@ -302,7 +315,8 @@ def main() -> int:
                 ratio = f"  ratio {med / base:.2f}x of {launchers[0]}"
             print(f"  N={n:3d} {launcher:6s}: to all RUNNING with frames {_mm(totals, 's')}; "
                   f"worker start CPU {_mm([x['worker_cpu'] for x in rows if x['worker_cpu'] is not None], 's')}; "
-                  f"supervisor CPU {_mm([x['sup_cpu'] for x in rows], 's')}{ratio}")
+                  f"supervisor CPU {_mm([x['sup_cpu'] for x in rows], 's')}; "
+                  f"worker PSS {_mm([x['pss'] for x in rows if x['pss'] is not None], 'MiB')}{ratio}")
     return 0
 
 
