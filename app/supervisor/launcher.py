@@ -59,6 +59,7 @@ READY_TIMEOUT = 20.0  # the launcher's imports: ~0.2 s of CPU, far longer on a l
 REPLY_TIMEOUT = 5.0  # a fork answers in milliseconds: a launcher this slow is hung
 EXIT_TIMEOUT = 5.0  # between a worker's pidfd firing and the launcher's exit report
 MAX_FAILURES = 3
+TITLE_ROOM = 4096  # bytes of argument block each forked worker can show its command line in
 FAILURE_WINDOW = 60.0
 UNKNOWN_EXIT = -signal.SIGKILL  # the status of a worker whose launcher died (its parent-death signal)
 
@@ -136,7 +137,7 @@ class LauncherClient:
         try:
             with open(self.log_path, "ab") as err:
                 self.popen = subprocess.Popen(
-                    [*self.command, "--control-fd", str(theirs.fileno())],
+                    [*self.command, "--control-fd", str(theirs.fileno()), "--title-room", "." * TITLE_ROOM],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                     pass_fds=(theirs.fileno(),), start_new_session=True, env=env, close_fds=True,
                 )

@@ -207,8 +207,7 @@ class Spawner:
             raise SpawnError(f"camera {spec.camera_id}: no pipes for the worker: {exc}",
                              transient=is_transient_spawn_error(exc)) from exc
         in_r, in_w, out_r, out_w, err_r, err_w = ends
-        title = " ".join([os.path.basename(default_worker_command()[0]), *default_worker_command()[1:],
-                          "run", "--camera-id", str(spec.camera_id)])
+        title = " ".join([*default_worker_command(), *argv])  # what ps shows: an exec'd worker's command line
         try:
             pid = self.launcher.spawn(argv, markers, title, f"es-cam-{spec.camera_id}", (in_r, out_w, err_w))
         except LauncherUnavailable as exc:

@@ -70,8 +70,13 @@ UNCLAIMED_AFTER = 30.0  # a reported exit the supervisor did not release by then
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="worker-zygote")
     ap.add_argument("--control-fd", type=int, required=True)
+    ap.add_argument("--title-room", default="", help="padding: room in the argument block for the "
+                    "workers' titles (each forked worker shows its own command line there)")
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     ctl = socket.socket(fileno=args.control_fd)
+    orig = list(getattr(sys, "orig_argv", []))
+    if args.title_room and orig[-2:] == ["--title-room", args.title_room]:
+        _set_title(" ".join(orig[:-2]), "")  # ps shows the launcher without the padding
     _die_with_parent()
     t0 = time.perf_counter()
     import importlib

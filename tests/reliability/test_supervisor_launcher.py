@@ -76,7 +76,8 @@ def test_a_fleet_of_forked_workers_runs_and_stops_without_leftovers(harness: Har
         env = p.environ()  # what the kernel shows: the leftover/stray handling reads this
         assert env.get(OWNER_ENV) == harness.owner
         tokens.add(env.get(INSTANCE_ENV))
-        assert p.cmdline()[-3:] == ["run", "--camera-id", str(cid)]  # its title names its camera
+        cmd = p.cmdline()  # what an exec'd worker shows: its own arguments
+        assert cmd[cmd.index("run"):cmd.index("run") + 3] == ["run", "--camera-id", str(cid)]
     assert len(tokens) == FLEET and zp.environ().get(INSTANCE_ENV) not in tokens
     wait_for(lambda: (s := sup.stats(1)) is not None and s.rss_bytes > 1_000_000, 10, "stats of a forked worker")
     done = sup.stop_worker(1)
