@@ -440,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.worker.cli import main as worker_main
 
         return worker_main(argv[1:])
+    if argv[:1] == ["worker-zygote"]:  # the worker launcher (app.supervisor.launcher)
+        from app.worker.zygote import main as zygote_main
+
+        return zygote_main(argv[1:])
     if argv == ["--version"]:  # without building the parser, which imports every feature's commands
         print(f"{APP_NAME} {__version__}")
         return EXIT_OK

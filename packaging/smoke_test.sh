@@ -227,8 +227,11 @@ setsid "$BIN" headless --duration 8 --status-interval 1 >"$TMP/headless.out" 2>"
 HEADLESS_PID=$!
 workers=""
 for _ in $(seq 1 100); do  # up to 10 s for the workers to appear
-  workers=$(pgrep -P "$HEADLESS_PID" || true)
-  [ "$(echo "$workers" | grep -c .)" -ge 3 ] && break
+  # Workers are forked by the worker launcher ('... worker-zygote ...', a child of headless);
+  # a worker started by exec (the fallback) is headless's own child.
+  children=$(pgrep -P "$HEADLESS_PID" || true)
+  workers=$(for c in $children; do echo "$c"; pgrep -P "$c" || true; done)
+  [ "$(echo "$workers" | grep -c .)" -ge 4 ] && break
   sleep 0.1
 done
 [ -n "$workers" ] || { cat "$TMP/headless.out" "$TMP/headless.err" >&2; fail "headless started no worker process"; }
@@ -237,7 +240,8 @@ for w in $workers; do
   args=$(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null || true)
   exe=$(readlink "/proc/$w/exe" 2>/dev/null || true)
   case "$args" in
-    *" worker run"*) ;;
+    *" worker run"*) ;;  # a forked worker's title says the same ("edge-station worker run --camera-id N")
+    *" worker-zygote"*) [ "$exe" = "$EXE" ] || fail "the worker launcher $w runs $exe, not $EXE"; continue ;;
     *) continue ;;  # gone already, or a short-lived helper
   esac
   [ "$exe" = "$EXE" ] || fail "worker $w runs $exe, not the bundle's own executable $EXE (args: $args)"

@@ -6,6 +6,7 @@ no worker process behind.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -16,7 +17,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests never see the environment overrides of the machine they run on.
-for _var in ("USE_DOMAIN_SERVICE", "ROLLOUT_PERCENT", "EDGE_STATION_DB", "EDGE_STATION_DATA_DIR"):
+for _var in ("USE_DOMAIN_SERVICE", "ROLLOUT_PERCENT", "EDGE_STATION_DB", "EDGE_STATION_DATA_DIR",
+             "EDGE_STATION_WORKER_LAUNCHER"):
     os.environ.pop(_var, None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,15 +48,40 @@ def _leftover_workers() -> list[psutil.Process]:
     return found
 
 
+def _launchers_in_use(left: list[psutil.Process]) -> set[int]:
+    """The worker launchers among ``left`` that a running supervisor of this process holds (a station
+    kept open across a module's tests keeps its launcher: it is the station's, not the test's)."""
+    try:
+        if not any("zygote" in " ".join(p.cmdline()) for p in left):
+            return set()
+    except psutil.Error:
+        pass
+    from app.supervisor import Supervisor
+
+    held = set()
+    for obj in gc.get_objects():
+        if isinstance(obj, Supervisor) and obj.running:
+            pid = obj.launcher_pid()
+            if pid is not None:
+                held.add(pid)
+    return held
+
+
 @pytest.fixture(autouse=True)
 def no_process_left_behind(request):
     """Fail a test that leaves a child process running; kill what it left."""
     yield
+
+    def leftovers() -> list[psutil.Process]:
+        left = _leftover_workers()
+        held = _launchers_in_use(left) if left else set()
+        return [p for p in left if p.pid not in held]
+
     deadline = time.monotonic() + 3.0
-    left = _leftover_workers()
+    left = leftovers()
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = _leftover_workers()
+        left = leftovers()
     if left:
         desc = ", ".join(f"{p.pid}:{' '.join(p.cmdline()[:4])}" for p in left if p.is_running())
         for p in left:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -130,9 +131,14 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     stack.callback(close_routers)
     if seed_demo:
         seed_demo_cameras(store)
-    supervisor = Supervisor(paths.run_dir, paths.log_dir, policy=policy, owner=owner or uuid.uuid4().hex[:12])
+    # Workers are forked by the worker launcher; EDGE_STATION_WORKER_LAUNCHER=spawn execs each one
+    # instead (docs/architecture.md, "How workers are started").
+    launcher = "spawn" if os.environ.get("EDGE_STATION_WORKER_LAUNCHER", "").strip() == "spawn" else "zygote"
+    supervisor = Supervisor(paths.run_dir, paths.log_dir, policy=policy, owner=owner or uuid.uuid4().hex[:12],
+                            launcher=launcher)
     supervisor.start()
     stack.callback(supervisor.shutdown)
+    supervisor.warm_up()  # the worker launcher imports while the cameras load
 
     def on_supervisor_event(ev: SupervisorEvent) -> None:
         if ev.kind in ("state", "exit", "failed"):

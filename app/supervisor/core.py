@@ -1,7 +1,9 @@
 """The process supervisor: one long-lived thread that spawns and watches camera workers.
 
 ``Supervisor`` is the coordinator; its parts are the command queue
-(``app.supervisor.commands``), spawning and ending processes (``app.supervisor.spawner``),
+(``app.supervisor.commands``), spawning and ending processes (``app.supervisor.spawner``;
+default workers are forked by the worker launcher, ``app.supervisor.launcher``, see
+docs/architecture.md "How workers are started"),
 reading their pipes (``app.supervisor.pipes``), sampling their resource use
 (``app.supervisor.stats``) and, per camera, the pure restart state machine
 (``app.supervisor.lifecycle``).
@@ -16,7 +18,8 @@ on a future. Reads (status, logs, stats) take a lock and copy.
 
 One ``selectors`` loop (``app.supervisor.loop``) waits on: the wake pipe, every
 worker's pidfd (Linux; exits are seen within a millisecond; elsewhere exits are
-polled), and every worker's stdout/stderr pipe (non-blocking, bounded buffers).
+polled), every worker's stdout/stderr pipe (non-blocking, bounded buffers) and the worker
+launcher's control socket (its exit reports, and its end of file if it dies).
 Timers (backoff, stop deadlines, heartbeat timeouts) are plain deadlines
 checked after each wake-up. The per-camera table it works on is
 ``app.supervisor.workers``. Resource figures come from a second thread
@@ -112,6 +115,7 @@ class Supervisor:
         preview_root: Path | None = None,
         fd_reserve: int = DEFAULT_RESERVE,
         raise_fd_limit: bool = True,
+        launcher: str = "zygote",
     ) -> None:
         self.run_dir = Path(run_dir)
         self.log_dir = Path(log_dir)
@@ -129,8 +133,10 @@ class Supervisor:
         self.preview_dir = preview_root
         log_options: dict[str, Any] = dict(ring_size=log_ring_size, max_bytes=log_max_bytes,
                                            backups=log_backups, rate=log_rate, burst=log_burst)
+        if launcher not in ("zygote", "spawn"):
+            raise ValueError(f"launcher must be 'zygote' or 'spawn', not {launcher!r}")
         self._workers = Workers(self.run_dir, self.log_dir, self.policy, self.owner, self.preview_dir,
-                                clock, log_options)
+                                clock, log_options, launcher=launcher == "zygote")
         self._commands = CommandQueue()
         self._loop = SupervisorLoop(self._workers, self._commands, self._finished)
         self._sampler = StatsSampler(self._workers.lock, self._workers.live_procs)
@@ -149,6 +155,16 @@ class Supervisor:
     @preroll_seconds.setter
     def preroll_seconds(self, value: float) -> None:
         self._workers.spawner.preroll_seconds = value
+
+    def warm_up(self) -> None:
+        """Start the worker launcher now, without waiting for it: its imports (~0.2 s of CPU) then
+        overlap whatever the caller does before the first camera start (the station: loading its
+        cameras). Without a call the launcher starts at the first spawn of a default worker."""
+        self._call(self._workers.warm_up_launcher)
+
+    def launcher_pid(self) -> int | None:
+        """The worker launcher's pid while one runs (see app.supervisor.launcher), else None."""
+        return self._workers.launcher_pid()
 
     @property
     def loop_stalls(self) -> int:

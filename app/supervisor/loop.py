@@ -93,6 +93,8 @@ class SupervisorLoop:
             self.workers.pipes.read(slot, proc, stdout=True)
         elif kind == "err":
             self.workers.pipes.read(slot, proc, stdout=False)
+        elif kind == "launcher":
+            self.workers.on_launcher_readable()
 
     def _next_timeout(self) -> float:
         now = self.workers.clock()
@@ -119,7 +121,8 @@ class SupervisorLoop:
                     self.workers.on_exit(slot, proc)
                     continue
                 if proc.stop_deadline is not None and not proc.killed and now >= proc.stop_deadline:
-                    if has_exited(proc.pid):  # it has exited; its pidfd is not read yet
+                    gone = proc.popen.poll() is not None if proc.forked else has_exited(proc.pid)
+                    if gone:  # it has exited; its pidfd is not read yet
                         self.workers.on_exit(slot, proc)
                         continue
                     self.workers.slog(slot, "WARNING",
@@ -153,6 +156,7 @@ class SupervisorLoop:
                 slot.stop_waiters.clear()
                 slot.restart_waiters.clear()
             self.workers.sweep()
+            self._guard(self.workers.close_launcher)
             for slot in self.workers.slots.values():
                 slot.log.close()
         if self.workers.spawner.fd_reserve is not None:

@@ -4,7 +4,9 @@ One JSON file per camera in the run dir: ``worker-<camera_id>.pid`` with the pid
 create_time and the per-spawn token. At startup the supervisor reaps what a crashed
 run left: a process is killed only if its pid exists, its create_time matches the
 file *and* its environment carries the worker marker; in every other case the stale
-file is just deleted. Nothing else is ever killed.
+file is just deleted. Nothing else is ever killed. The worker launcher
+(``app.supervisor.launcher``) has ``launcher.pid``, reaped the same way (its workers
+have pid files of their own).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "worker-"
 PROBE_PREFIX = "probe-"  # a probe in flight: probe-<pid>.pid
+LAUNCHER_PIDFILE = "launcher.pid"  # the worker launcher (app.supervisor.launcher), camera_id 0
 SUFFIX = ".pid"
 
 
@@ -70,6 +73,14 @@ def write_pidfile(run_dir: Path, record: PidRecord) -> Path:
 
 def write_probe_pidfile(run_dir: Path, record: PidRecord) -> Path:
     path = run_dir / f"{PROBE_PREFIX}{record.pid}{SUFFIX}"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_launcher_pidfile(run_dir: Path, record: PidRecord) -> Path:
+    path = run_dir / LAUNCHER_PIDFILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
     os.replace(tmp, path)
@@ -137,7 +148,8 @@ def reap_leftovers(run_dir: Path, kill_timeout: float = 2.0) -> ReapReport:
         return report
     victims: list[ProcRef] = []
     groups: list[int] = []
-    paths = sorted(run_dir.glob(f"{PREFIX}*{SUFFIX}")) + sorted(run_dir.glob(f"{PROBE_PREFIX}*{SUFFIX}"))
+    paths = (sorted(run_dir.glob(f"{PREFIX}*{SUFFIX}")) + sorted(run_dir.glob(f"{PROBE_PREFIX}*{SUFFIX}"))
+             + sorted(run_dir.glob(LAUNCHER_PIDFILE)))
     for path in paths:
         record = read_pidfile(path)
         proc = is_our_leftover(record) if record is not None else None

@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-import subprocess
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from app.supervisor.lifecycle import Lifecycle
 from app.supervisor.logbuf import LogSink
 from app.supervisor.model import ExitInfo, ProcessStats, WorkerSpec, WorkerState, WorkerStatus
 from app.supervisor.proctree import ProcRef, TreeSampler
 
-__all__ = ["Slot", "WorkerProcess"]
+__all__ = ["Slot", "WorkerHandle", "WorkerProcess"]
+
+
+class WorkerHandle(Protocol):
+    """What the supervisor uses of a worker process: ``subprocess.Popen`` for one it spawned,
+    ``app.supervisor.launcher.ForkedWorker`` for one the worker launcher forked."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass(eq=False)
 class WorkerProcess:
     """One spawned worker process (a new one for every spawn)."""
 
-    popen: subprocess.Popen[bytes]
+    popen: WorkerHandle
     ref: ProcRef
     instance: str
     spawn_mono: float
@@ -41,6 +56,8 @@ class WorkerProcess:
     hb: dict[str, Any] = field(default_factory=dict)
     last_err_line: str = ""
     strays_killed: int = 0
+    #: forked by the worker launcher (its child, not ours: the launcher reaps it and reports the status)
+    forked: bool = False
 
     @property
     def pid(self) -> int:

@@ -19,8 +19,9 @@ import psutil
 
 from app.supervisor.evidence import evidence_dir
 from app.supervisor.fdreserve import FdReserve, is_transient_spawn_error
+from app.supervisor.launcher import ForkedWorker, LauncherClient, LauncherUnavailable
 from app.supervisor.model import ProcessStats, SpawnError, WorkerSpec
-from app.supervisor.process import WorkerProcess
+from app.supervisor.process import WorkerHandle, WorkerProcess
 from app.supervisor.proctree import (
     CAMERA_ENV,
     INSTANCE_ENV,
@@ -79,6 +80,8 @@ class Spawner:
         #: seconds of packets each worker keeps for clips (0: none); applies at the next start
         self.preroll_seconds = 10.0
         self.fd_reserve: FdReserve | None = None
+        #: forks the default workers when set (app.supervisor.launcher); None: every worker by exec
+        self.launcher: LauncherClient | None = None
 
     def preview_file(self, camera_id: int) -> Path:
         return self.preview_dir / f"cam-{camera_id}.preview"
@@ -109,53 +112,53 @@ class Spawner:
         return directory
 
     def spawn(self, spec: WorkerSpec) -> WorkerProcess:
-        """Start the worker of ``spec`` (raises SpawnError; ``transient`` for resource exhaustion)."""
+        """Start the worker of ``spec`` (raises SpawnError; ``transient`` for resource exhaustion).
+
+        The default worker is forked by the worker launcher when there is one
+        (``app.supervisor.launcher``); a custom ``spec.command``, a launcher that is not
+        available, or a system without pidfds start it by exec."""
         preview = self.preview_file(spec.camera_id)
         with contextlib.suppress(FileNotFoundError):
             preview.unlink()
         argv = self.argv(spec, preview)
         instance = secrets.token_hex(8)
-        env = dict(os.environ)
-        env.update({
+        markers = {
             MARKER_ENV: "1",
             OWNER_ENV: self.owner,
             INSTANCE_ENV: instance,
             CAMERA_ENV: str(spec.camera_id),
             PARENT_ENV: str(os.getpid()),
-        })
+        }
         source = spec.source.encode("utf-8")
         if len(source) >= MAX_SOURCE_BYTES or b"\n" in source:
             raise SpawnError(f"camera {spec.camera_id}: the source must be one line under "
                              f"{MAX_SOURCE_BYTES} bytes")
         reserve = self.fd_reserve or FdReserve(0)
+        handle: WorkerHandle | None = None
+        forked = False
         with reserve.opened():  # a full descriptor table still has room for this spawn
-            try:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    env=env,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                raise SpawnError(f"camera {spec.camera_id}: cannot start worker {argv[0]!r}: {exc}",
-                                 transient=is_transient_spawn_error(exc)) from exc
-            pid = popen.pid
+            if self.launcher is not None and not spec.command and HAS_PIDFD:
+                prefix = len(default_worker_command())
+                handle = self._fork(spec, argv[prefix:], markers)
+                forked = handle is not None
+            if handle is None:
+                handle = self._exec(spec, argv, markers)
+            pid = handle.pid
             pidfd: int | None = None
             if HAS_PIDFD:
                 try:
                     pidfd = os.pidfd_open(pid)
                 except OSError:
                     pidfd = None  # exits are then polled
-        assert popen.stdin is not None
+            if isinstance(handle, ForkedWorker):
+                handle.pidfd = pidfd
+        assert handle.stdin is not None
         try:  # a line far below the pipe's buffer: never blocks
-            popen.stdin.write(source + b"\n")
-            popen.stdin.close()
+            handle.stdin.write(source + b"\n")
+            handle.stdin.close()
         except OSError:  # it died at once; its exit is reported as usual
             with contextlib.suppress(OSError):
-                popen.stdin.close()
+                handle.stdin.close()
         ps: psutil.Process | None
         try:
             ps = psutil.Process(pid)
@@ -163,16 +166,64 @@ class Spawner:
         except psutil.Error:
             ps = None
             ref = ProcRef(pid, time.time())
-        proc = WorkerProcess(popen=popen, ref=ref, instance=instance, spawn_mono=self.clock(),
-                             started_at=time.time(), preview=preview, pidfd=pidfd)
+        proc = WorkerProcess(popen=handle, ref=ref, instance=instance, spawn_mono=self.clock(),
+                             started_at=time.time(), preview=preview, pidfd=pidfd, forked=forked)
         if ps is not None:
             proc.sampler.prime(ps)
         proc.stats = ProcessStats(pid=pid, cpu_percent=0.0, rss_bytes=0, threads=0, children=0,
                                   at=time.time())
-        assert popen.stdout is not None and popen.stderr is not None
-        proc.out_fd = popen.stdout.fileno()
-        proc.err_fd = popen.stderr.fileno()
+        assert handle.stdout is not None and handle.stderr is not None
+        proc.out_fd = handle.stdout.fileno()
+        proc.err_fd = handle.stderr.fileno()
         return proc
+
+    def _exec(self, spec: WorkerSpec, argv: list[str], markers: dict[str, str]) -> WorkerHandle:
+        env = dict(os.environ)
+        env.update(markers)
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise SpawnError(f"camera {spec.camera_id}: cannot start worker {argv[0]!r}: {exc}",
+                             transient=is_transient_spawn_error(exc)) from exc
+
+    def _fork(self, spec: WorkerSpec, argv: list[str], markers: dict[str, str]) -> ForkedWorker | None:
+        """The worker forked by the launcher; None if the launcher is not available (then exec)."""
+        assert self.launcher is not None
+        ends: list[int] = []
+        try:
+            for _ in range(3):
+                ends.extend(os.pipe2(os.O_CLOEXEC))
+        except OSError as exc:
+            for fd in ends:
+                os.close(fd)
+            raise SpawnError(f"camera {spec.camera_id}: no pipes for the worker: {exc}",
+                             transient=is_transient_spawn_error(exc)) from exc
+        in_r, in_w, out_r, out_w, err_r, err_w = ends
+        title = " ".join([*default_worker_command(), *argv])  # what ps shows: an exec'd worker's command line
+        try:
+            pid = self.launcher.spawn(argv, markers, title, f"es-cam-{spec.camera_id}", (in_r, out_w, err_w))
+        except LauncherUnavailable as exc:
+            for fd in ends:
+                os.close(fd)
+            self.log_warning(f"camera {spec.camera_id}: worker launcher unavailable ({exc}): starting it by exec")
+            return None
+        except OSError as exc:  # the launcher could not fork
+            for fd in ends:
+                os.close(fd)
+            raise SpawnError(f"camera {spec.camera_id}: the worker launcher cannot fork: {exc}",
+                             transient=is_transient_spawn_error(exc)) from exc
+        for fd in (in_r, out_w, err_w):  # the worker has its copies now
+            os.close(fd)
+        return ForkedWorker(pid, self.launcher, None, open(in_w, "wb", buffering=0),
+                            open(out_r, "rb", buffering=0), open(err_r, "rb", buffering=0))
 
 
 def refresh_descendants(proc: WorkerProcess, pmap: dict[int, list[int]] | None = None) -> None:

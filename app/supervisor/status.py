@@ -58,6 +58,8 @@ def snapshot(slot: Slot, now: float) -> WorkerStatus:
 
 def exit_reason(proc: WorkerProcess, stop_reason: str | None, code: int | None, how: str) -> str:
     r = stop_reason
+    if r == "restart" and proc.stop_note:  # not asked for: e.g. its worker launcher ended
+        return f"{proc.stop_note} ({how})"
     if r in ("stop", "shutdown", "restart"):
         verb = {"stop": "stopped", "shutdown": "stopped (station shutdown)", "restart": "stopped for restart"}[r]
         return f"{verb}{' (killed after the stop timeout)' if proc.killed else ''} ({how})"

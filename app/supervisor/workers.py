@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import selectors
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.emitter import Emitter
+from app.supervisor.launcher import ForkedWorker, LauncherClient
 from app.supervisor.lifecycle import (
     Action,
     Failed,
@@ -44,13 +47,16 @@ from app.supervisor.pipes import PipeReader
 from app.supervisor.process import Slot, WorkerProcess
 from app.supervisor.proctree import (
     INSTANCE_ENV,
+    MARKER_ENV,
+    OWNER_ENV,
+    PARENT_ENV,
     find_by_env_values,
     ref_of,
     signal_group,
     signal_name,
     signal_refs,
 )
-from app.supervisor.spawner import Spawner, begin_stop, kill_tree
+from app.supervisor.spawner import HAS_PIDFD, Spawner, begin_stop, kill_tree
 from app.supervisor.status import exit_reason
 from app.supervisor.status import snapshot as status_snapshot
 from app.workerlink.protocol import clean_heartbeat
@@ -64,7 +70,7 @@ class Workers:
     """Slots by camera id, and what happens to them."""
 
     def __init__(self, run_dir: Path, log_dir: Path, policy: RestartPolicy, owner: str, preview_dir: Path,
-                 clock: Callable[[], float], log_options: dict[str, Any]) -> None:
+                 clock: Callable[[], float], log_options: dict[str, Any], launcher: bool = True) -> None:
         self.run_dir = run_dir
         self.log_dir = log_dir
         self.policy = policy
@@ -80,11 +86,63 @@ class Workers:
         self.spawner = Spawner(run_dir, preview_dir, owner, policy.heartbeat_interval, clock,
                                lambda text: log.warning("%s", text))
         self.pipes = PipeReader(lambda: self.selector, self.on_heartbeat, self.on_evidence)
+        self.launcher: LauncherClient | None = None
+        if launcher and HAS_PIDFD:
+            self.launcher = LauncherClient(run_dir, log_dir / "worker-launcher.log", self._launcher_env, clock,
+                                           self._launcher_started, self._launcher_lost)
+            self.spawner.launcher = self.launcher
         self.closing = False
         self.sweeps: list[tuple[Slot, WorkerProcess]] = []
         self.pmap: dict[int, list[int]] | None = None  # one process-table scan for a shutdown of many
         # Monotonic time the loop last resumed from a stall of its own.
         self.resumed_at = float("-inf")
+
+    # ------------------------------------------------------------------ the worker launcher
+
+    def _launcher_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({MARKER_ENV: "1", OWNER_ENV: self.owner, INSTANCE_ENV: secrets.token_hex(8),
+                    PARENT_ENV: str(os.getpid())})
+        return env
+
+    def _launcher_started(self, sock: socket.socket) -> None:
+        assert self.selector is not None
+        self.selector.register(sock, selectors.EVENT_READ, ("launcher", None, None))
+
+    def on_launcher_readable(self) -> None:
+        if self.launcher is not None:
+            self.launcher.drain()  # exit reports; end of file calls _launcher_lost
+
+    def _launcher_lost(self, sock: socket.socket, pid: int | None, why: str | None) -> None:
+        """The launcher is going: unwatch its socket; if it failed, its workers go with it
+        (their parent-death signal) and every camera they ran is started again at once."""
+        if self.selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(sock)
+        if why is None:
+            return
+        for slot in self.slots.values():
+            proc = slot.proc
+            if proc is None or proc.exited or not proc.forked:
+                continue
+            run = slot.lc.run
+            if run is not None and run.stop_reason in (None, "hung", "stalled") and not self.closing:
+                run.stop_reason = "restart"
+                slot.pending_spec = slot.spec
+                proc.stop_note = f"ended with its worker launcher (pid {pid}), started again at once"
+            self.slog(slot, "WARNING", f"{why}: worker pid {proc.pid} ends with it")
+            kill_tree(proc)
+
+    def warm_up_launcher(self) -> None:
+        if self.launcher is not None and not self.closing:
+            self.launcher.begin()
+
+    def launcher_pid(self) -> int | None:
+        return self.launcher.pid if self.launcher is not None else None
+
+    def close_launcher(self) -> None:
+        if self.launcher is not None:
+            self.launcher.close()
 
     def log_path(self, camera_id: int) -> Path:
         return self.log_dir / f"camera-{camera_id}.log"
@@ -161,15 +219,21 @@ class Workers:
     def on_exit(self, slot: Slot, proc: WorkerProcess) -> None:
         if proc.exited:
             return
-        # The leader is a zombie until we reap it, so its pgid cannot have been reused:
-        # clear what is left of the group first.
-        signal_group(proc.pid, signal.SIGKILL)
+        # The leader is a zombie until we reap it (a forked one: until its launcher does, when
+        # we release it), so its pgid cannot have been reused: clear what is left of the group first.
+        forked = proc.popen if isinstance(proc.popen, ForkedWorker) else None
+        if forked is None or forked.unreaped:
+            signal_group(proc.pid, signal.SIGKILL)
         try:
             rc = proc.popen.wait(timeout=5.0)
         except subprocess.TimeoutExpired:  # pidfd said it exited; should not happen
             log.error("camera %s: pid %s signalled exit but could not be reaped", slot.camera_id, proc.pid)
             kill_tree(proc)
+            if forked is not None and self.launcher is not None:  # a hung launcher: its status never comes
+                self.launcher.lost(f"the worker launcher did not report the exit of pid {proc.pid}")
             rc = proc.popen.wait()
+        if forked is not None:
+            forked.release()
         proc.exited = True
         now_mono = self.clock()
         uptime = now_mono - proc.spawn_mono

@@ -36,8 +36,10 @@ def test_headless_runs_demo_cameras_and_stops_cleanly(tmp_path, sig):
     try:
         _read_until(proc, lambda line: "Lobby: running" in line and " fps" in line.split("Lobby: running")[1][:12],
                     timeout=30)
-        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)]
+        procs = psutil.Process(proc.pid).children(recursive=True)  # the workers and their launcher
+        workers = [p for p in procs if {"run", "--camera-id"} <= set(p.cmdline())]
         assert len(workers) == 3  # three active demo cameras, the fourth is inactive
+        assert len(procs) <= 4
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -47,7 +49,7 @@ def test_headless_runs_demo_cameras_and_stops_cleanly(tmp_path, sig):
     assert proc.returncode == 0, err
     assert "all workers stopped" in out
     assert "Traceback" not in err
-    gone, alive = psutil.wait_procs(workers, timeout=2)
+    gone, alive = psutil.wait_procs(procs, timeout=2)
     assert alive == []
 
 

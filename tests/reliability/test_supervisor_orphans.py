@@ -75,7 +75,13 @@ def test_station_sigkilled_leaves_no_worker_alive(harness: Harness, station_proc
     pids = read_json_line(station, 60)["pids"]
     assert isinstance(pids, list) and len(pids) == 3 and all(pids)
     assert all(alive(p) for p in pids)
-    assert all(psutil.Process(p).ppid() == station.pid for p in pids)
+    # Spawned workers are the station's children; forked ones (the real worker) its worker
+    # launcher's, which is the station's child.
+    assert all(psutil.Process(p).ppid() == station.pid
+               or psutil.Process(psutil.Process(p).ppid()).ppid() == station.pid for p in pids)
+    if mode == "real":
+        launchers = {psutil.Process(p).ppid() for p in pids}
+        assert len(launchers) == 1 and launchers != {station.pid}
     station.kill()
     station.wait(5)
     t0 = time.monotonic()
@@ -88,7 +94,7 @@ def test_station_sigkilled_leaves_no_worker_alive(harness: Harness, station_proc
     sup.start()
     sup.shutdown()
     assert sup.reap_report is not None and sup.reap_report.killed == []
-    assert len(sup.reap_report.removed_files) == 3
+    assert len([f for f in sup.reap_report.removed_files if f.startswith("worker-")]) == 3
     assert not list(run_dir.glob("worker-*.pid"))
     assert not sup.preview_dir.exists() or not list(sup.preview_dir.iterdir())
 
@@ -230,3 +236,35 @@ def test_second_station_on_the_same_run_dir_is_refused(harness: Harness) -> None
     other = Supervisor(sup.run_dir, harness.tmp / "other-logs", owner=harness.owner)
     with pytest.raises(SupervisorError, match="in use by another running station"):
         other.start()
+
+
+def test_a_leftover_worker_launcher_is_reaped_at_startup(harness: Harness) -> None:
+    """A launcher that outlived its station (its parent-death signal did not fire) is killed by its
+    pid file, as a leftover worker is."""
+    from app.supervisor.pidfiles import LAUNCHER_PIDFILE, PidRecord, write_launcher_pidfile
+
+    run_dir = harness.tmp / "run"
+    run_dir.mkdir(parents=True)
+    instance = secrets.token_hex(8)
+    env = dict(os.environ)
+    env.update({MARKER_ENV: "1", OWNER_ENV: harness.owner, INSTANCE_ENV: instance})
+    stand_in = subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True)
+    try:
+        assert answers(stand_in), "the stand-in did not start"
+        ct = psutil.Process(stand_in.pid).create_time()
+        write_launcher_pidfile(run_dir, PidRecord(camera_id=0, pid=stand_in.pid, create_time=ct,
+                                                  instance=instance, owner=harness.owner, started_at=time.time()))
+        sup = Supervisor(run_dir, harness.tmp / "logs", policy=fast_policy(), owner=harness.owner)
+        sup.start()
+        sup.shutdown()
+        assert sup.reap_report is not None and sup.reap_report.killed == [stand_in.pid]
+        assert stand_in.wait(5) is not None
+        assert not (run_dir / LAUNCHER_PIDFILE).exists()
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()
+        stand_in.wait(5)
+        for stream in (stand_in.stdin, stand_in.stdout):
+            if stream is not None:
+                stream.close()

@@ -38,8 +38,18 @@ def test_kiosk_process_second_launch_and_sigterm(data_dir):
         _wait(lambda: lock.exists() and "socket" in lock.read_text(), 30, "the kiosk to listen for second launches")
         assert json.loads(lock.read_text())["pid"] == first.pid
         proc = psutil.Process(first.pid)
-        _wait(lambda: len(proc.children()) >= 3, 30, "the active demo cameras to autostart")
-        workers = proc.children()
+        def workers_now() -> list[psutil.Process]:  # forked by the worker launcher, a child of the station
+            found = []
+            for p in proc.children(recursive=True):
+                try:
+                    if "run" in p.cmdline():
+                        found.append(p)
+                except psutil.Error:
+                    continue
+            return found
+
+        _wait(lambda: len(workers_now()) >= 3, 30, "the active demo cameras to autostart")
+        workers = proc.children(recursive=True)  # the workers and their launcher
 
         second = _launch(data_dir)
         out, err = second.communicate(timeout=30)
