@@ -14,15 +14,16 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
+from app.store.preflight import SCHEMA_HEAD
+
 if TYPE_CHECKING:  # pragma: no cover - Alembic is loaded only when a migration may be needed
     from alembic.config import Config
 
 log = logging.getLogger("edge_station.store")
 
-#: The newest migration's revision. A database already at it opens without loading Alembic (about
-#: a fifth of a second of every start); tests/unit/test_store_head.py checks it against the
-#: migrations directory, so a new migration cannot be added without it.
-HEAD_REVISION = "0009"
+#: A database already at the newest migration (app/store/preflight.py keeps it, checked by its test)
+#: opens without loading Alembic: about a fifth of a second of every start.
+HEAD_REVISION = SCHEMA_HEAD
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
