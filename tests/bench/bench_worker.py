@@ -88,7 +88,7 @@ out.write(json.dumps({"decoded": n, "ts": time.time()}) + "\n"); out.flush()
 _PIPE_CHILD = r"""
 import json, subprocess, sys, time
 size, interval, cmd = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=0)
+proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
 buf = bytearray(size)
 view = memoryview(buf)
 n = 0
@@ -198,11 +198,11 @@ def pyav_cmd(clip: Path, threading_: tuple[str, str], *, paced: bool, seconds: f
             "1" if paced else "0", f"{seconds + 2 if seconds else 0}", "0.05" if not paced else "0.25"]
 
 
-def worker_cmd(clip: Path, preview: Path | None, *, paced: bool) -> list[str]:
+def worker_cmd(clip: Path, preview: Path | None, *, paced: bool, threading_: str = "box") -> list[str]:
     from app.workerlink.launch import worker_command
 
     cmd = [*worker_command(), "run", "--camera-id", "1", "--source", str(clip), "--log-level", "WARNING",
-           "--heartbeat-interval", "0.25" if paced else "0.05"]
+           "--heartbeat-interval", "0.25" if paced else "0.05", "--decode-threading", threading_]
     if paced:
         cmd.append("--loop")
     else:
@@ -314,6 +314,8 @@ def main() -> int:
         base: list[Run] = []
         work: list[Run] = []
         pipes: list[Run] = []
+        # the worker with other threadings: PyAV's default, and AUTO at FFmpeg's count (the old choice)
+        others: dict[str, list[Run]] = {"default": [], "AUTO:0": []}
         if not ffmpeg:
             print("SKIP: ffmpeg rawvideo pipe peer: no ffmpeg binary on PATH")
         try:
@@ -321,6 +323,9 @@ def main() -> int:
                 base.append(observe(pyav_cmd(clip, configs[fastest], paced=False, seconds=0)))
                 preview.unlink(missing_ok=True)
                 work.append(observe(worker_cmd(clip, preview, paced=False), env=env))
+                for name, runs in others.items():
+                    preview.unlink(missing_ok=True)
+                    runs.append(observe(worker_cmd(clip, preview, paced=False, threading_=name), env=env))
                 if ffmpeg:
                     pipes.append(observe(pipe_cmd(ffmpeg, clip, paced=False)))
         finally:
@@ -332,6 +337,10 @@ def main() -> int:
               f"{fmt([r.cpu_per_frame for r in base], 1e3, 2)} ms CPU/frame")
         print(f"  worker ({decode_threading()})      {fmt([r.fps for r in work]):>22} frames/s  "
               f"{fmt([r.cpu_per_frame for r in work], 1e3, 2)} ms CPU/frame  (motion every frame, slot unread)")
+        for name, runs in others.items():
+            print(f"  worker ({name}){' ' * (12 - len(name))}  {fmt([r.fps for r in runs]):>22} frames/s  "
+                  f"{fmt([r.cpu_per_frame for r in runs], 1e3, 2)} ms CPU/frame  "
+                  f"box choice / this: frames/s {ratios([w.fps for w in work], [r.fps for r in runs])}")
         if pipes:
             print(f"  ffmpeg rawvideo pipe       {fmt([r.fps for r in pipes]):>22} frames/s  "
                   f"{fmt([r.cpu_per_frame for r in pipes], 1e3, 2)} ms CPU/frame  (ffmpeg + the reading child)")
