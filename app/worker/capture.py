@@ -49,6 +49,7 @@ __all__ = [
     "decode_threading",
     "describe_av_error",
     "parse_decode_threading",
+    "usable_cpus",
 ]
 
 log = logging.getLogger("app.worker.capture")
@@ -88,8 +89,16 @@ class DecodeThreading:
             stream.codec_context.thread_count = self.thread_count
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (a cpuset or ``taskset`` counts), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def decode_threading(cpu_count: int | None = None) -> DecodeThreading:
-    """The decode threading for a box with *cpu_count* cores (default ``os.cpu_count()``).
+    """The decode threading for a box with *cpu_count* cores (default ``usable_cpus()``).
 
     Chosen by measurement (``tests/bench/bench_worker.py``, docs/operations.md "Decode
     threading"): on one core there is nothing to run in parallel (NONE). With two or more,
@@ -100,7 +109,7 @@ def decode_threading(cpu_count: int | None = None) -> DecodeThreading:
     nothing at the frame rates of a camera and cost a decoder context (and latency: a frame
     thread holds one frame) each.
     """
-    n = os.cpu_count() if cpu_count is None else cpu_count
+    n = usable_cpus() if cpu_count is None else cpu_count
     if not n or n <= 1:
         return DecodeThreading("NONE", 1)
     return DecodeThreading("FRAME", min(n, 4))

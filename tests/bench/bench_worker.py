@@ -13,6 +13,8 @@ Run: ``python tests/bench/bench_worker.py [--rounds 3] [--seconds 60] [--paced-s
    slot, with a slot and no reader, with a reader polling like a wall tile (10 Hz, marks interest,
    320 px); the fastest decode loop paced the same way; a Frigate-style
    ``ffmpeg -re -i clip -f rawvideo -pix_fmt yuv420p pipe:`` read by a Python child.
+5. **Cost, paired** (``pairs``): the preview's cost again with both workers running at the same
+   time, which a shared box's load moves alike (see ``pairs``).
 
 Every side is a child process that prints ``{"decoded": n, "ts": t}`` lines (the worker: its
 heartbeats); at each line the bench samples psutil ``cpu_times`` (user + system) and RSS of the
@@ -264,7 +266,7 @@ def main() -> int:
     parser.add_argument("--paced-seconds", type=float, default=8.0)
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--slices", action="store_true", help="libx264 zerolatency: several slices a frame")
-    parser.add_argument("--parts", default="sweep,throughput,cost",
+    parser.add_argument("--parts", default="sweep,throughput,cost,pairs",
                         help="which parts to run (without the sweep the baseline is FRAME:<cores>)")
     args = parser.parse_args()
     try:
@@ -331,7 +333,11 @@ def main() -> int:
         finally:
             preview.unlink(missing_ok=True)
         if "throughput" not in parts:
-            return 0 if "cost" not in parts else cost(args, clip, preview, configs[fastest], fastest, ffmpeg, env)
+            if "cost" in parts:
+                cost(args, clip, preview, configs[fastest], fastest, ffmpeg, env)
+            if "pairs" in parts:
+                pairs(args, clip, shm, env)
+            return 0
         print(f"\nthroughput, unpaced, {args.rounds} rounds:")
         print(f"  fastest decode ({fastest}) {fmt([r.fps for r in base]):>22} frames/s  "
               f"{fmt([r.cpu_per_frame for r in base], 1e3, 2)} ms CPU/frame")
@@ -354,7 +360,54 @@ def main() -> int:
 
         if "cost" in parts:
             cost(args, clip, preview, configs[fastest], fastest, ffmpeg, env)
+        if "pairs" in parts:
+            pairs(args, clip, shm, env)
     return 0
+
+
+def pairs(args: argparse.Namespace, clip: Path, shm: Path, env: dict[str, str]) -> None:
+    """4. the preview's cost, both workers at the same time: on a shared box the load of other
+    processes moves both sides alike, so the ratio is steadier than across runs. Each pair runs a
+    worker with a slot and a tile-like reader next to one without a slot (or with a slot and no
+    reader), paced, observed the same way; the order of starting alternates."""
+    secs = args.paced_seconds
+    # "no slot" pairs two identical workers: what the pairing itself reads as a difference
+    results: dict[str, list[float]] = {"slot + tile reader": [], "slot, no reader": [], "no slot (A/A)": []}
+    for i in range(args.rounds):
+        for name in results:
+            a = shm / f"bench-worker-{os.getpid()}-a.preview"
+            b = shm / f"bench-worker-{os.getpid()}-b.preview"
+            out: dict[str, Run] = {}
+
+            def side(key: str, cmd: list[str], during: Callable[[threading.Event], float] | None,
+                     into: dict[str, Run]) -> None:
+                into[key] = observe(cmd, seconds=secs, env=env, during=during)
+
+            slot = None if name.startswith("no slot") else a if name.endswith("tile reader") else b
+            jobs = [("ref", worker_cmd(clip, None, paced=True), None),
+                    ("test", worker_cmd(clip, slot, paced=True),
+                     tile_reader(a) if name.endswith("tile reader") else None)]
+            if i % 2:
+                jobs.reverse()
+            threads = [threading.Thread(target=side, args=(*job, out)) for job in jobs]
+            try:
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(secs + 60)
+            finally:
+                a.unlink(missing_ok=True)
+                b.unlink(missing_ok=True)
+            if set(out) != {"ref", "test"}:
+                raise SystemExit("a paired worker run failed")
+            results[name].append(out["test"].cpu_per_frame / out["ref"].cpu_per_frame)
+    print(f"\npreview cost, paired (both workers at once, paced, {secs:g} s, {args.rounds} rounds), "
+          f"CPU/frame against a worker without previews:")
+    for name, r in results.items():
+        print(f"  {name:20} x{statistics.median(r):.3f} ({min(r):.3f}-{max(r):.3f})")
+    cost_ = statistics.median(results["slot + tile reader"])
+    print(f"preview cost with a reader, paired: x{cost_:.3f} (target <= {PREVIEW_COST_TARGET}) "
+          f"{'OK' if cost_ <= PREVIEW_COST_TARGET else 'ABOVE TARGET'}")
 
 
 def cost(args: argparse.Namespace, clip: Path, preview: Path, best: tuple[str, str], fastest: str,
