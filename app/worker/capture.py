@@ -101,7 +101,8 @@ def decode_threading(cpu_count: int | None = None) -> DecodeThreading:
     """The decode threading for a box with *cpu_count* cores (default ``usable_cpus()``).
 
     Chosen by measurement (``tests/bench/bench_worker.py``, docs/operations.md "Decode
-    threading"): on one core there is nothing to run in parallel (NONE). With two or more,
+    threading"): on one core there is nothing to run in parallel: NONE, SLICE:1 and FRAME:1
+    decode alike and a second thread only costs, so NONE. With two or more,
     FRAME threading with one thread per core decodes a 720p30 H.264 clip fastest, whether the
     clip has one slice per frame or several (SLICE, PyAV's default, only splits the work of a
     multi-slice frame), at about the same CPU per frame; AUTO adds slice threads on top and
