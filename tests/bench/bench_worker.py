@@ -1,6 +1,6 @@
 """The camera worker against the fastest decode of the same clip and against an ffmpeg rawvideo pipe.
 
-Run: ``python tests/bench/bench_worker.py [--rounds 3] [--seconds 60] [--paced-seconds 8]``
+Run: ``python tests/bench/bench_worker.py [--rounds 3] [--seconds 40] [--paced-seconds 8]``
 
 1. Writes a 1280x720 30 fps H.264 clip with PyAV/libx264 (``--preset veryfast``; one slice a
    frame like most cameras, ``--slices`` for libx264's zerolatency slices).
@@ -262,7 +262,7 @@ def ratios(a: list[float], b: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=60.0, help="clip length (unpaced runs decode all of it)")
+    parser.add_argument("--seconds", type=float, default=40.0, help="clip length (unpaced runs decode all of it)")
     parser.add_argument("--paced-seconds", type=float, default=8.0)
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--slices", action="store_true", help="libx264 zerolatency: several slices a frame")
