@@ -14,6 +14,7 @@ plane for motion (no colour conversion, no full-frame copy) and, at most
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -42,9 +43,13 @@ __all__ = [
     "CaptureError",
     "CaptureResult",
     "CaptureStats",
+    "DecodeThreading",
     "FpsMeter",
     "codec_label",
+    "decode_threading",
     "describe_av_error",
+    "parse_decode_threading",
+    "usable_cpus",
 ]
 
 log = logging.getLogger("app.worker.capture")
@@ -63,6 +68,71 @@ class CaptureConfigError(CaptureError):
     """The source can never work as configured (e.g. a file that is not a video)."""
 
 
+@dataclass(frozen=True)
+class DecodeThreading:
+    """How the decoder threads: FFmpeg's thread type and count (0: FFmpeg picks, cores + 1);
+    ``None`` for both leaves PyAV's own default (SLICE, count 0)."""
+
+    thread_type: Literal["NONE", "SLICE", "FRAME", "AUTO"] | None
+    thread_count: int | None = None
+
+    def __str__(self) -> str:
+        if self.thread_type is None:
+            return "default"
+        return self.thread_type if self.thread_count is None else f"{self.thread_type}:{self.thread_count}"
+
+    def apply(self, stream: av.video.stream.VideoStream) -> None:
+        """Set it on *stream* before its first packet is decoded (the codec opens then)."""
+        if self.thread_type is not None:
+            stream.thread_type = self.thread_type
+        if self.thread_count is not None:
+            stream.codec_context.thread_count = self.thread_count
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (a cpuset or ``taskset`` counts), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def decode_threading(cpu_count: int | None = None) -> DecodeThreading:
+    """The decode threading for a box with *cpu_count* cores (default ``usable_cpus()``).
+
+    Chosen by measurement (``tests/bench/bench_worker.py``, docs/operations.md "Decode
+    threading"): on one core there is nothing to run in parallel: NONE, SLICE:1 and FRAME:1
+    decode alike and a second thread only costs, so NONE. With two or more,
+    FRAME threading with one thread per core decodes a 720p30 H.264 clip fastest, whether the
+    clip has one slice per frame or several (SLICE, PyAV's default, only splits the work of a
+    multi-slice frame), at about the same CPU per frame; AUTO adds slice threads on top and
+    FFmpeg's own count (cores + 1) adds a thread that only costs memory. More than 4 threads buy
+    nothing at the frame rates of a camera and cost a decoder context (and latency: a frame
+    thread holds one frame) each.
+    """
+    n = usable_cpus() if cpu_count is None else cpu_count
+    if not n or n <= 1:
+        return DecodeThreading("NONE", 1)
+    return DecodeThreading("FRAME", min(n, 4))
+
+
+def parse_decode_threading(text: str) -> DecodeThreading:
+    """``TYPE[:COUNT]`` (NONE, SLICE, FRAME, AUTO; COUNT >= 0), ``default`` (PyAV's) or ``box``
+    (``decode_threading()``)."""
+    text = text.strip()
+    if text.lower() == "box":
+        return decode_threading()
+    if text.lower() == "default":
+        return DecodeThreading(None)
+    kind, _, count = text.partition(":")
+    kind = kind.upper()
+    if kind not in ("NONE", "SLICE", "FRAME", "AUTO"):
+        raise ValueError(f"unknown decode thread type {kind!r}")
+    if count and (not count.isdigit() or int(count) > 64):
+        raise ValueError(f"bad decode thread count {count!r}")
+    return DecodeThreading(kind, int(count) if count else None)  # type: ignore[arg-type]
+
+
 @dataclass
 class CaptureConfig:
     max_fps: float | None = None  # None/0: no cap
@@ -72,6 +142,7 @@ class CaptureConfig:
     open_timeout: float = 10.0  # network open timeout (s)
     backoff_initial: float = BACKOFF_INITIAL
     backoff_max: float = BACKOFF_MAX
+    threading: DecodeThreading | None = None  # None: decode_threading() for this box
 
 
 class FpsMeter:
@@ -293,7 +364,7 @@ class Capture:
         """Decode until end/stop/error. Returns (outcome, frames decoded) where the
         outcome is "stopped", "eof" or an error message."""
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        (self.config.threading or decode_threading()).apply(stream)
         self._pace_base = None
         ceilings = [r for r in (_nominal_rate(stream), self.config.max_fps) if r]
         self.fps.ceiling = min(ceilings) if ceilings else None

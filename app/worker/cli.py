@@ -113,6 +113,15 @@ def _preview_width(text: str) -> int:
     return value
 
 
+def _decode_threading(text: str) -> object:
+    from app.worker.capture import parse_decode_threading
+
+    try:
+        return parse_decode_threading(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="worker", description="Edge Station camera worker")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -161,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="INFO",
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
+    run.add_argument(
+        "--decode-threading",
+        type=_decode_threading,
+        default=None,
+        help="TYPE[:COUNT] (NONE, SLICE, FRAME, AUTO), 'default' (PyAV's) or 'box' (the default: "
+        "chosen for this machine's cores; benchmarks compare the others)",
     )
     run.add_argument(
         "--no-pace",
@@ -360,6 +376,7 @@ def _capture_main(
             pace=not args.no_pace,
             io_timeout=io_timeout,
             open_timeout=max(2 * io_timeout, 5.0),
+            threading=args.decode_threading,
         )
         outcome["result"] = Capture(
             spec, config, stop, motion=motion, preview=preview, stats=stats, evidence=evidence

@@ -3,6 +3,17 @@
 
 ``PreviewReader.read()`` copies a consistent frame out (retrying while the writer is
 mid-frame); ``request_width`` tells the writer the width a tile draws at.
+
+Previews on demand: the worker converts frames only while a reader wants them. ``read()`` and
+``mark_interest()`` push the slot's ``wanted_until`` deadline ``INTEREST_HOLD`` seconds ahead, so
+a reader that keeps reading (a shown tile polling at 10 Hz) keeps its frames coming and one that
+stops (a hidden or closed tile, a closed window) stops costing the worker anything within the hold.
+A poller that reads only when ``seq`` moved must call ``mark_interest()`` on every poll: with
+nobody interested, ``seq`` does not move.
+
+The reader maps the slot read-write (it writes only the two request fields, and only into a
+file whose magic and version it checked); without write permission it still reads, but cannot
+ask for frames.
 Pure Python + numpy.
 """
 
@@ -21,6 +32,7 @@ from app.workerlink.protocol import (
     BODY,
     BODY_OFFSET,
     HEADER,
+    INTEREST_HOLD,
     MAGIC,
     PAYLOAD_OFFSET,
     PREVIEW_MAX_HEIGHT,
@@ -31,9 +43,11 @@ from app.workerlink.protocol import (
     VERSION,
     WANT,
     WANT_OFFSET,
+    WANTED_UNTIL,
+    WANTED_UNTIL_OFFSET,
 )
 
-__all__ = ["PREVIEW_MAX_HEIGHT", "PREVIEW_MAX_WIDTH", "PreviewFrame", "PreviewReader"]
+__all__ = ["INTEREST_HOLD", "PREVIEW_MAX_HEIGHT", "PREVIEW_MAX_WIDTH", "PreviewFrame", "PreviewReader"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class PreviewReader:
         self.retries = retries
         self._mm: mmap.mmap | None = None
         self._ident: tuple[int, int] | None = None
+        self._writable = False
 
     def _ensure(self) -> mmap.mmap | None:
         try:
@@ -70,15 +85,22 @@ class PreviewReader:
         self._drop()
         if st.st_size < SLOT_SIZE:
             return None
+        writable = True
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+            except PermissionError:
+                writable = False
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         try:
-            self._mm = mmap.mmap(fd, SLOT_SIZE, mmap.MAP_SHARED, mmap.PROT_READ)
+            prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+            self._mm = mmap.mmap(fd, SLOT_SIZE, mmap.MAP_SHARED, prot)
         finally:
             os.close(fd)
         self._ident = ident
+        self._writable = writable
         return self._mm
 
     def _drop(self) -> None:
@@ -86,14 +108,43 @@ class PreviewReader:
             self._mm.close()
         self._mm = None
         self._ident = None
+        self._writable = False
 
-    def read(self) -> PreviewFrame | None:
+    def _slot(self) -> mmap.mmap | None:
+        """The mapped slot when it is one this reader understands (magic and version checked)."""
         mm = self._ensure()
         if mm is None:
             return None
-        magic, version, _r, _s, _ts, _w, _h, _st = HEADER.unpack_from(mm, 0)
-        if magic != MAGIC or version != VERSION:
+        magic, version = HEADER.unpack_from(mm, 0)[:2]
+        return mm if magic == MAGIC and version == VERSION else None
+
+    def mark_interest(self, hold: float = INTEREST_HOLD, now_ns: int | None = None) -> bool:
+        """Tell the worker a reader wants frames for the next *hold* seconds (the deadline only
+        moves ahead: another reader's longer hold stays). False when there is no slot of this
+        version yet, or it is not writable. Cheap: no system call, and the header is written
+        only when the deadline would move by more than a quarter of the hold."""
+        mm = self._slot()
+        if mm is None or not self._writable:
+            return False
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        hold_ns = int(hold * 1e9)
+        until = now + hold_ns
+        if WANTED_UNTIL.unpack_from(mm, WANTED_UNTIL_OFFSET)[0] < until - hold_ns // 4:
+            WANTED_UNTIL.pack_into(mm, WANTED_UNTIL_OFFSET, until)
+        return True
+
+    def interested_until(self) -> int:
+        """The slot's ``wanted_until`` (CLOCK_MONOTONIC ns; 0: nobody asked, or no slot)."""
+        mm = self._slot()
+        return 0 if mm is None else int(WANTED_UNTIL.unpack_from(mm, WANTED_UNTIL_OFFSET)[0])
+
+    def read(self) -> PreviewFrame | None:
+        """The latest complete frame (None: no slot, or nothing written yet). Marks interest,
+        so the worker keeps publishing while this is called."""
+        mm = self._slot()
+        if mm is None:
             return None
+        self.mark_interest()
         for attempt in range(self.retries):
             seq1 = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
             if seq1 == 0:
@@ -118,23 +169,17 @@ class PreviewReader:
 
     def requested_width(self) -> int:
         """The width readers asked for in the current file (0: none, or no file)."""
-        mm = self._ensure()
+        mm = self._slot()
         return 0 if mm is None else int(WANT.unpack_from(mm, WANT_OFFSET)[0])
 
     def request_width(self, width: int) -> bool:
         """Ask the worker for previews ``width`` pixels wide (capped at PREVIEW_MAX_WIDTH); False
         when there is no slot yet. A restarted worker makes a new file: ask again then."""
         width = max(0, min(PREVIEW_MAX_WIDTH, int(width)))
-        if self._ensure() is None:
+        mm = self._slot()
+        if mm is None or not self._writable:
             return False
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            os.pwrite(fd, WANT.pack(width), WANT_OFFSET)
-        finally:
-            os.close(fd)
+        WANT.pack_into(mm, WANT_OFFSET, width)
         return True
 
     @property

@@ -32,6 +32,7 @@ __all__ = [
     "HEADER_SIZE",
     "HEARTBEAT_FIELDS",
     "HEARTBEAT_TYPE",
+    "INTEREST_HOLD",
     "MAGIC",
     "MAX_ERROR_CHARS",
     "MAX_SOURCE_BYTES",
@@ -41,6 +42,7 @@ __all__ = [
     "SLOT_SIZE",
     "SOURCE_STATES",
     "VERSION",
+    "WANTED_UNTIL_OFFSET",
     "RunArgs",
     "SourceState",
     "clean_heartbeat",
@@ -165,19 +167,28 @@ def clean_heartbeat(raw: Mapping[str, Any], prev_source: object) -> dict[str, An
 #
 # Layout (little-endian)::
 #
-#     header  struct "<4sHHQdIII" (HEADER_SIZE = 36 bytes):
-#             magic b"ESPV", version 1,
+#     header  struct "<4sHHQdIIIIQ" (HEADER_SIZE = 48 bytes):
+#             magic b"ESPV", version 2,
 #             wanted u16 (the width a reader asks for, 0 = none),
 #             seq u64   (seqlock: odd while the writer is writing, even when complete),
 #             ts f64    (unix time of the frame), width u32, height u32,
-#             stride u32 (bytes per payload row)
+#             stride u32 (bytes per payload row), reserved u32 (0),
+#             wanted_until u64 (CLOCK_MONOTONIC ns, ``time.monotonic_ns()``: until when a
+#                       reader wants frames; 0 = nobody. Readers write it, the writer reads it)
 #     payload RGB24 rows starting at PAYLOAD_OFFSET (= HEADER_SIZE),
 #             room for PREVIEW_MAX_WIDTH x PREVIEW_MAX_HEIGHT.
+#
+# Previews on demand: the writer converts and publishes a frame only while ``wanted_until``
+# lies in the future; a reader that reads pushes it INTEREST_HOLD seconds ahead (never back).
+# CLOCK_MONOTONIC is one clock for every process of a Linux system (it is not per process), so a
+# deadline written by the station's process is read correctly by the worker's.
+# Version 1 (36-byte header, previews always on) is not read: a reader meeting another
+# version sees no slot, and never writes into it.
 
 MAGIC = b"ESPV"
-VERSION = 1
-HEADER_FORMAT = "<4sHHQdIII"
-HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 36
+VERSION = 2
+HEADER_FORMAT = "<4sHHQdIIIIQ"
+HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 48
 PAYLOAD_OFFSET = HEADER_SIZE
 PREVIEW_MAX_WIDTH = 1280
 PREVIEW_MAX_HEIGHT = 720
@@ -189,4 +200,9 @@ SEQ = struct.Struct("<Q")
 SEQ_OFFSET = 8
 BODY = struct.Struct("<dIII")  # ts, width, height, stride
 BODY_OFFSET = 16
-
+WANTED_UNTIL = struct.Struct("<Q")  # CLOCK_MONOTONIC ns until which a reader wants frames
+WANTED_UNTIL_OFFSET = 40
+#: How long one mark of interest lasts (s). A tile polls at 10 Hz, so a shown tile renews it
+#: many times over; a hidden or closed one lets it lapse and its worker stops converting within
+#: this time. Long enough to ride over a GUI thread stalled by a slow paint or a dialog.
+INTEREST_HOLD = 2.0

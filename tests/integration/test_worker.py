@@ -217,37 +217,81 @@ def test_preview_reader_sees_increasing_frames_of_the_colour_bars(start_worker, 
     worker = start_worker(
         *run_args("test://still", "--preview", str(path), "--preview-width", "320")
     )
-    beat = worker.wait_for(lambda b: b["preview_seq"] > 0, 8, "a preview frame")
-    assert beat["preview_seq"] % 2 == 0
     with PreviewReader(path) as reader:
         frames = []
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 8
         while len(frames) < 3 and time.monotonic() < deadline:
-            got = reader.read()
+            got = reader.read()  # a reader that reads wants frames: the worker publishes them
             if got is not None and (not frames or got.seq > frames[-1].seq):
                 frames.append(got)
             time.sleep(0.03)
-    assert len(frames) == 3
-    assert frames[0].seq < frames[1].seq < frames[2].seq
-    assert all(f.seq % 2 == 0 for f in frames)
-    img = frames[-1].image
-    assert img.shape == (180, 320, 3) and img.dtype == np.uint8
-    assert abs(frames[-1].ts - time.time()) < 5
-    # SMPTE bars, top row, left to right: grey, yellow, cyan, green, magenta, red, blue.
-    bar = lambda i: img[40, int((i + 0.5) * 320 / 7)].astype(int)  # noqa: E731
-    grey, yellow, cyan, green, magenta, red, blue = (bar(i) for i in range(7))
-    assert grey.min() > 150 and np.ptp(grey) < 20
-    assert yellow[0] > 150 and yellow[1] > 150 and yellow[2] < 60
-    assert cyan[0] < 60 and cyan[1] > 150 and cyan[2] > 150
-    assert red[0] > 150 and red[1] < 60 and red[2] < 60
-    assert blue[2] > 150 and blue[0] < 60
-    del green, magenta
-    # The rate limit holds: at most --preview-fps (10) frames a second.
-    later = worker.collect(2.0)
-    per_second = (
-        (later[-1]["preview_seq"] - beat["preview_seq"]) / 2 / (later[-1]["ts"] - beat["ts"])
-    )
+        assert len(frames) == 3, f"stderr: {worker.stderr_lines[-10:]}"
+        assert frames[0].seq < frames[1].seq < frames[2].seq
+        assert all(f.seq % 2 == 0 for f in frames)
+        img = frames[-1].image
+        assert img.shape == (180, 320, 3) and img.dtype == np.uint8
+        assert abs(frames[-1].ts - time.time()) < 5
+        # SMPTE bars, top row, left to right: grey, yellow, cyan, green, magenta, red, blue.
+        bar = lambda i: img[40, int((i + 0.5) * 320 / 7)].astype(int)  # noqa: E731
+        grey, yellow, cyan, green, magenta, red, blue = (bar(i) for i in range(7))
+        assert grey.min() > 150 and np.ptp(grey) < 20
+        assert yellow[0] > 150 and yellow[1] > 150 and yellow[2] < 60
+        assert cyan[0] < 60 and cyan[1] > 150 and cyan[2] > 150
+        assert red[0] > 150 and red[1] < 60 and red[2] < 60
+        assert blue[2] > 150 and blue[0] < 60
+        del green, magenta
+        # The rate limit holds while the reader keeps reading: at most --preview-fps (10) a second.
+        seq0, t0 = frames[-1].seq, time.monotonic()
+        last = frames[-1]
+        while time.monotonic() - t0 < 2.0:
+            got = reader.read()
+            if got is not None:
+                last = got
+            time.sleep(0.02)
+        per_second = (last.seq - seq0) / 2 / (time.monotonic() - t0)
     assert 5 <= per_second <= 11
+
+
+def _steady_seq(worker: Worker, beats: int, timeout: float, what: str, min_seq: int = 0) -> Beat:
+    """Wait for *beats* heartbeats in a row with frames decoded and preview_seq unchanged
+    (and at least *min_seq*)."""
+    run: list[Beat] = []
+
+    def steady(beat: Beat) -> bool:
+        if beat["preview_seq"] < min_seq:
+            run.clear()
+            return False
+        if run and (beat["preview_seq"] != run[-1]["preview_seq"] or beat["decoded"] <= run[-1]["decoded"]):
+            run.clear()
+        run.append(beat)
+        return len(run) >= beats
+
+    return worker.wait_for(steady, timeout, what)
+
+
+def test_previews_follow_a_readers_interest(start_worker, tmp_path):
+    """No reader: heartbeats pass, frames are decoded, the slot's seq stays 0. A reader that marks
+    interest gets frames; when its interest lapses, the worker stops writing."""
+    path = tmp_path / "cam7.preview"
+    worker = start_worker(*run_args("test://moving?rate=30&size=320x180", "--preview", str(path),
+                                    "--heartbeat-interval", "0.2"))
+    nobody = _steady_seq(worker, 5, 10, "five beats with frames and no preview written")
+    assert nobody["preview_seq"] == 0 and nobody["decoded"] > 0
+    with PreviewReader(path) as reader:
+        assert reader.seq == 0 and reader.interested_until() == 0
+        assert reader.mark_interest(hold=0.6)
+        assert reader.interested_until() > time.monotonic_ns()
+        wanted = wait_for(lambda: reader.mark_interest(hold=0.6) and reader.seq >= 6, 5,
+                          "three preview frames while interest is marked")
+        assert wanted
+        frame = reader.read()  # read() marks interest too (with the default hold)
+        assert frame is not None and frame.width == 320
+    # Nobody marks interest any more: within the hold, the seq stops moving while frames go on.
+    stopped = _steady_seq(worker, 5, 10, "the preview stopping once interest lapsed", min_seq=6)
+    assert stopped["preview_seq"] >= 6
+    later = _steady_seq(worker, 3, 5, "the preview still stopped")
+    assert later["preview_seq"] == stopped["preview_seq"]
+    assert later["decoded"] > stopped["decoded"]
 
 
 # -- configuration errors ----------------------------------------------------

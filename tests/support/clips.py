@@ -22,10 +22,12 @@ def write_clip(
     name: str | None = None,
     preset: str = "ultrafast",
     gop: int | None = None,
+    tune: str | None = "zerolatency",
 ) -> Path:
     """Encode *seconds* of the lavfi *pattern* at *width*x*height*, *fps* into an
     H.264 MP4 inside *directory* and return its path. *gop*: frames from one keyframe to
-    the next (default: one a second)."""
+    the next (default: one a second). *tune*: libx264's tune (``zerolatency``, the default,
+    also cuts every frame into slices, one per encoder thread; None: one slice a frame)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / (name or f"{pattern}-{width}x{height}-{fps}fps-{seconds:g}s.mp4")
@@ -37,7 +39,9 @@ def write_clip(
         stream.height = height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
-        stream.options = {"preset": preset, "tune": "zerolatency", "g": str(gop or fps)}
+        stream.options = {"preset": preset, "g": str(gop or fps)}
+        if tune:
+            stream.options = {**stream.options, "tune": tune}
         if gop:
             stream.options = {**stream.options, "x264-params": "scenecut=0"}  # keyframes exactly every gop frames
         for index, frame in enumerate(src.decode(video=0)):

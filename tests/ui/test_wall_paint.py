@@ -4,6 +4,7 @@ they show changed. Frames come through a real preview slot (the worker's writer,
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,28 @@ def test_the_wall_reads_and_repaints_only_the_tiles_on_its_page(qtbot, slots):
     wall.next_page()
     assert wall.poll_frames() == 1
     assert hidden.frames_shown == 1 and shown.frames_shown == 1
+
+
+def test_only_shown_tiles_ask_their_workers_for_previews(qtbot, slots):
+    """A worker converts previews only while a reader wants them: the tile on the page marks its
+    slot, the tile on the next page does not, and once the wall is hidden the mark lapses."""
+    from app.workerlink.protocol import INTEREST_HOLD
+
+    wall = CameraWall(lambda cid: slots(cid).path, grid=1)
+    qtbot.addWidget(wall)
+    wall.resize(400, 300)
+    wall.set_statuses([live(1, "Gate"), live(2, "Yard")])
+    for cid in (1, 2):
+        assert not slots(cid).writer.wanted()
+    wall.show()
+    qtbot.waitExposed(wall)
+    wall.timer.stop()  # the test polls by hand
+    wall.poll_frames()
+    assert slots(1).writer.wanted() and not slots(2).writer.wanted()
+    wall.next_page()
+    wall.poll_frames()
+    assert slots(2).writer.wanted()
+    wall.hide()
+    assert wall.poll_frames() == 0  # a hidden wall reads nothing, so it renews nothing
+    later = time.monotonic_ns() + int(INTEREST_HOLD * 1e9) + 1
+    assert not slots(1).writer.wanted(now_ns=later) and not slots(2).writer.wanted(now_ns=later)

@@ -19,10 +19,12 @@ from app.workerlink.preview import PreviewReader
 from app.workerlink.protocol import (
     HEADER_FORMAT,
     HEADER_SIZE,
+    INTEREST_HOLD,
     PAYLOAD_OFFSET,
     PREVIEW_MAX_HEIGHT,
     PREVIEW_MAX_WIDTH,
     SLOT_SIZE,
+    WANTED_UNTIL_OFFSET,
 )
 
 
@@ -36,14 +38,15 @@ def test_layout_matches_the_contract(tmp_path):
     path = tmp_path / "cam.preview"
     writer = PreviewWriter(path)
     try:
+        assert HEADER_SIZE == 48 and WANTED_UNTIL_OFFSET == 40
         assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 1280 * 720 * 3
         raw = path.read_bytes()
-        magic, version, reserved, seq, ts, w, h, stride = struct.unpack_from(HEADER_FORMAT, raw)
-        assert (magic, version, reserved, seq, w, h, stride) == (b"ESPV", 1, 0, 0, 0, 0, 0)
+        magic, version, want, seq, ts, w, h, stride, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (magic, version, want, seq, w, h, stride, pad, until) == (b"ESPV", 2, 0, 0, 0, 0, 0, 0, 0)
         writer.write_rows(solid(4, 6, (1, 2, 3)), 6, 4, ts=123.5)
         raw = path.read_bytes()
-        magic, version, reserved, seq, ts, w, h, stride = struct.unpack_from(HEADER_FORMAT, raw)
-        assert (seq, ts, w, h, stride) == (2, 123.5, 6, 4, 18)
+        magic, version, want, seq, ts, w, h, stride, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (seq, ts, w, h, stride, until) == (2, 123.5, 6, 4, 18, 0)
         assert raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + 6] == bytes([1, 2, 3, 1, 2, 3])
     finally:
         writer.close()
@@ -213,11 +216,96 @@ def test_offer_respects_the_preview_rate(tmp_path):
     frame = av.VideoFrame(64, 36, "yuv420p")
     writer = PreviewWriter(tmp_path / "p", max_fps=5)
     try:
-        written = sum(writer.offer(frame) for _ in range(50))  # all within a few ms
+        with PreviewReader(tmp_path / "p") as reader:
+            assert reader.mark_interest()
+            written = sum(writer.offer(frame) for _ in range(50))  # all within a few ms
         assert written == 1
         off = PreviewWriter(tmp_path / "q", max_fps=0)
-        assert not off.offer(frame)
+        with PreviewReader(tmp_path / "q") as reader:
+            reader.mark_interest()
+            assert not off.offer(frame)
         off.close()
+    finally:
+        writer.close()
+
+
+def test_without_interest_offer_converts_nothing(tmp_path):
+    frame = av.VideoFrame(64, 36, "yuv420p")
+    writer = PreviewWriter(tmp_path / "p", max_fps=1000)
+    try:
+        assert not writer.wanted()
+        assert not any(writer.offer(frame) for _ in range(20))
+        assert (writer.seq, writer.frames_written, writer.frames_unwanted) == (0, 0, 20)
+        with PreviewReader(tmp_path / "p") as reader:
+            assert reader.read() is None  # nothing written yet, but reading marks interest
+            assert writer.wanted()
+            assert writer.offer(frame)  # the next frame after a reader came back is published
+            assert reader.read().seq == 2
+    finally:
+        writer.close()
+
+
+def test_interest_is_a_deadline_on_the_monotonic_clock(tmp_path):
+    path = tmp_path / "p"
+    writer = PreviewWriter(path)
+    try:
+        with PreviewReader(path) as reader, PreviewReader(path) as other:
+            now = time.monotonic_ns()
+            assert reader.mark_interest(hold=1.0, now_ns=now)
+            until = reader.interested_until()
+            assert until == now + 1_000_000_000
+            raw = path.read_bytes()[:HEADER_SIZE]
+            assert struct.unpack_from("<Q", raw, WANTED_UNTIL_OFFSET)[0] == until
+            assert writer.wanted(now_ns=until - 1) and not writer.wanted(now_ns=until)
+            # never moved back: a shorter hold from another reader keeps the longer deadline
+            assert other.mark_interest(hold=0.1, now_ns=now)
+            assert reader.interested_until() == until
+            # renewed only when it would move by more than a quarter of the hold (no write per poll)
+            reader.mark_interest(hold=1.0, now_ns=now + 200_000_000)
+            assert reader.interested_until() == until
+            reader.mark_interest(hold=1.0, now_ns=now + 300_000_000)
+            assert reader.interested_until() == now + 1_300_000_000
+            # read() holds INTEREST_HOLD
+            before = time.monotonic_ns()
+            reader.read()
+            assert reader.interested_until() >= before + int(INTEREST_HOLD * 1e9) * 3 // 4
+    finally:
+        writer.close()
+
+
+def test_a_reader_never_writes_into_a_slot_of_another_version(tmp_path):
+    """Validate, then write: a version-1 slot (or any file that is not a slot of this version)
+    is neither read nor marked."""
+    path = tmp_path / "p"
+    old = bytearray(SLOT_SIZE)
+    struct.pack_into("<4sHHQdIII", old, 0, b"ESPV", 1, 0, 2, 1.0, 2, 2, 6)
+    path.write_bytes(bytes(old))
+    with PreviewReader(path) as reader:
+        assert reader.read() is None
+        assert not reader.mark_interest() and not reader.request_width(320)
+        assert reader.interested_until() == 0 and reader.requested_width() == 0
+    assert path.read_bytes() == bytes(old)
+
+
+def test_a_read_only_slot_is_read_but_cannot_be_asked_for_frames(tmp_path, monkeypatch):
+    """A reader without write permission (tests run as root, so the refusal is faked at open)."""
+    from app.workerlink import preview as reader_mod
+
+    real_open = os.open
+
+    def no_write(path, flags, *a):
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a)
+
+    path = tmp_path / "p"
+    writer = PreviewWriter(path)
+    try:
+        writer.write_rows(solid(2, 2, (5, 5, 5)), 2, 2)
+        monkeypatch.setattr(reader_mod.os, "open", no_write)
+        with PreviewReader(path) as reader:
+            assert reader.read().seq == 2
+            assert not reader.mark_interest()
     finally:
         writer.close()
 

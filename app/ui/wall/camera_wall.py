@@ -1,7 +1,8 @@
 """The camera wall: a grid of live preview tiles.
 
 Each tile reads its camera's shared-memory preview slot (``PreviewReader``),
-converts the frame once into a pixmap of the size it is drawn at, and repaints
+marks its interest there on every poll (a worker converts previews only while a reader wants
+them: a tile that is not shown is not polled and stops costing), converts the frame once into a pixmap of the size it is drawn at, and repaints
 only when the slot's sequence number moved or its status changed. When
 the camera is not running, or its source is down, the tile shows
 "OFFLINE since hh:mm:ss" instead of a stale frame.
@@ -199,6 +200,9 @@ class CameraTile(QWidget):
         if reader is None:
             return False
         self._ask_for_size(reader)
+        # A shown tile wants frames: the worker converts previews only while some reader says so
+        # (a hidden or closed tile is not polled, so its worker stops converting after the hold).
+        reader.mark_interest()
         seq = reader.seq
         if seq == self.seq or seq & 1:
             return False
