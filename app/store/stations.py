@@ -25,7 +25,6 @@ from app.domain.fleet import (
     StationNameTaken,
     StationReport,
     StationState,
-    check_interval,
     liveness,
     may_take_over,
     station_key,
@@ -142,21 +141,25 @@ class StationRegistry:
     # ------------------------------------------------------------ settings
 
     def timing(self) -> tuple[float, float]:
-        """``(heartbeat_interval, gone_after)`` from the fleet settings (defaults 5 s and 20 s)."""
+        """``(heartbeat_interval, gone_after)`` from the fleet settings (defaults 5 s and 20 s); a value
+        that is not a number of seconds above 0 is logged and its default used."""
+        import math
+
         with self.engine.connect() as conn:
             rows = dict(conn.execute(select(_settings.c.key, _settings.c.value).where(
                 _settings.c.key.in_([SETTING_HEARTBEAT_INTERVAL, SETTING_GONE_AFTER]))).all())
-        interval = rows.get(SETTING_HEARTBEAT_INTERVAL)
-        gone = rows.get(SETTING_GONE_AFTER)
-        interval = float(interval) if isinstance(interval, int | float) else DEFAULT_HEARTBEAT_INTERVAL
-        gone = float(gone) if isinstance(gone, int | float) else DEFAULT_GONE_AFTER
-        try:
-            check_interval(interval, gone)
-        except ValueError as e:
-            log.warning("fleet settings ignored (%s): using %g s and %g s", e, DEFAULT_HEARTBEAT_INTERVAL,
-                        DEFAULT_GONE_AFTER)
-            return DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_GONE_AFTER
-        return interval, gone
+        out = []
+        for key, default in ((SETTING_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
+                             (SETTING_GONE_AFTER, DEFAULT_GONE_AFTER)):
+            v = rows.get(key)
+            if v is None:
+                out.append(default)
+            elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+                out.append(float(v))
+            else:
+                log.warning("fleet setting %s=%r is not a number of seconds above 0: using %g s", key, v, default)
+                out.append(default)
+        return out[0], out[1]
 
     # ------------------------------------------------------------ a station's own row
 
