@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
     from app.store.stations import StationRegistry
 
-__all__ = ["add_cli", "fleet_document", "format_stations", "format_status"]
+__all__ = ["add_cli", "fleet_document", "format_stations", "format_status", "parse_timing"]
 
 
 def _gone_after(text: str) -> float:
@@ -46,7 +46,7 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
                                    "for many stations; a SQLite database is a fleet of one). See docs/fleet.md.")
     add_common(p)
     p.set_defaults(handler=lambda a: _need_action(p))
-    fsub = p.add_subparsers(dest="fleet_command", metavar="{status,stations}")
+    fsub = p.add_subparsers(dest="fleet_command", metavar="{status,stations,settings}")
     for name, help_, handler in (
         ("status", "the fleet at a glance: stations up and gone, versions, rollout stages, health, cameras",
          cmd_fleet_status),
@@ -59,11 +59,20 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
                        help="count a station as gone after S seconds without a heartbeat "
                             "(default: the fleet.gone_after setting, 20)")
         c.set_defaults(handler=handler)
+    c = fsub.add_parser("settings", help="show the fleet's timing, or change it: heartbeat_interval=S gone_after=S",
+                        description="The fleet's timing, shared by every station on this database: how often a "
+                                    "station heartbeats (heartbeat_interval, default 5 s; read when a station "
+                                    "starts, $EDGE_STATION_HEARTBEAT_INTERVAL overrides it on one station) and "
+                                    "after how long without a heartbeat it is gone (gone_after, default 20 s; at "
+                                    "least twice the interval).")
+    add_common(c)
+    c.add_argument("changes", nargs="*", metavar="KEY=SECONDS")
+    c.set_defaults(handler=cmd_fleet_settings)
 
 
 def _need_action(p: argparse.ArgumentParser) -> int:
     p.print_usage(sys.stderr)
-    raise CliError("choose an action: status or stations", EXIT_USAGE)
+    raise CliError("choose an action: status, stations or settings", EXIT_USAGE)
 
 
 # ------------------------------------------------------------------ opening the registry
@@ -265,4 +274,56 @@ def cmd_fleet_stations(args: argparse.Namespace) -> int:
         print("no stations registered (a station registers when it starts)")
     else:
         print("\n".join(format_stations(now, stations, gone_after)))
+    return EXIT_OK
+
+
+def parse_timing(items: list[str], current: tuple[float, float]) -> dict[str, float]:
+    """``["gone_after=30"]`` -> ``{"fleet.gone_after": 30.0}``, checked together with the current values
+    (a healthy station must not look gone); all or nothing (CliError naming the bad item)."""
+    import math
+
+    from app.domain.fleet import check_interval
+    from app.store.stations import SETTING_GONE_AFTER, SETTING_HEARTBEAT_INTERVAL
+
+    keys = {"heartbeat_interval": SETTING_HEARTBEAT_INTERVAL, "gone_after": SETTING_GONE_AFTER}
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in keys:
+            raise CliError(f"{item!r}: expected KEY=SECONDS with KEY one of {', '.join(keys)}", EXIT_USAGE)
+        try:
+            value = float(text)
+        except ValueError:
+            raise CliError(f"{item!r}: {text!r} is not a number of seconds", EXIT_USAGE) from None
+        if not math.isfinite(value) or value <= 0:
+            raise CliError(f"{item!r}: must be a finite number of seconds above 0", EXIT_USAGE)
+        out[keys[key]] = value
+    interval = out.get(SETTING_HEARTBEAT_INTERVAL, current[0])
+    gone = out.get(SETTING_GONE_AFTER, current[1])
+    try:
+        check_interval(interval, gone)
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    return out
+
+
+def cmd_fleet_settings(args: argparse.Namespace) -> int:
+    from app.domain.audit import AuditEntry
+
+    with _registry(args) as (registry, shown):
+        current = registry.timing()
+        changes = parse_timing(args.changes, current)
+        if changes:
+            with registry.store.uow() as uow:
+                for key, value in changes.items():
+                    old = uow.settings.get(key)
+                    uow.settings.set(key, value)
+                    uow.audit.add(AuditEntry(op="settings.set", outcome="ok", key=key, actor="edge-station fleet",
+                                             detail={"old": old, "new": value}))
+                uow.commit()
+            current = registry.timing()
+    print(f"fleet on {shown}: heartbeat_interval={current[0]:g} s, gone_after={current[1]:g} s")
+    if changes:
+        print("a running station uses a new heartbeat interval from its next start; readers use the new "
+              "gone_after at once")
     return EXIT_OK

@@ -49,8 +49,7 @@ def run_headless(station: Station, duration: float | None = None, status_interva
             if not station.paths.db_url.startswith("sqlite"):  # a SQLite station is a fleet of one: no news
                 print(f"fleet: station {member.name!r} ({member.station_id}), heartbeat every "
                       f"{member.interval:g} s", flush=True)
-            if member.claim.message:
-                print(f"fleet: {member.claim.message}", flush=True)
+            # a takeover or a rename is logged as a warning (on stderr too) by the member
         deadline = None if duration is None else time.monotonic() + duration
         while not stop.is_set():
             wait = status_interval if status_interval > 0 else None

@@ -128,6 +128,10 @@ class StationRegistry:
     def engine(self) -> Any:
         return self._store.engine
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def _station_clock(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
@@ -206,7 +210,7 @@ class StationRegistry:
                 name=new_other, name_key=station_key(new_other), state=StationState.REPLACED.value,
                 replaced_by=station_id))
             took_over = other
-            log.warning("station name %r: taking it over from station %s (state %s, last heartbeat %s UTC, %s); "
+            log.info("station name %r: taking it over from station %s (state %s, last heartbeat %s UTC, %s); "
                         "it is listed as %r now", name, other.id, other.state.value,
                         f"{other.heartbeat_at:%Y-%m-%d %H:%M:%S}", liveness(other, now, gone_after).value, new_other)
         values = dict(

@@ -235,3 +235,25 @@ def test_an_existing_database_migrates_losing_nothing(tmp_path):
     assert [line for line in after if "alembic_version" not in line and "stations" not in line] == before
     assert any("CREATE TABLE stations" in line for line in after)
     assert any(f"INSERT INTO \"alembic_version\" VALUES('{head_revision()}')" in line for line in after)
+
+
+def test_fleet_settings_are_shared_and_read_by_the_next_station(tmp_path, capsys):
+    url = sqlite_url(tmp_path / "fleet.db")
+    open_store(url).dispose()
+    assert main(["fleet", "settings", "--db", url, "heartbeat_interval=0.2", "gone_after=0.5"]) == 0
+    assert "heartbeat_interval=0.2 s, gone_after=0.5 s" in capsys.readouterr().out
+    s = Station(StationOptions(paths=StationPaths(tmp_path / "s", url), seed_demo=False, autostart=False,
+                               station_name="timed")).open()
+    try:
+        assert (s.fleet.interval, s.fleet.gone_after) == (0.2, 0.5)
+        first = s.fleet.beats
+        wait_for(lambda: s.fleet.beats >= first + 3, 10, "three heartbeats at 0.2 s")
+    finally:
+        s.close()
+    assert main(["fleet", "settings", "--db", url, "gone_after=0.3"]) == 2
+    assert "at least twice" in capsys.readouterr().err
+    store = open_store(url)
+    with store.uow() as uow:
+        audit = [e for e in uow.audit.recent(10) if e.key.startswith("fleet.")]
+    store.dispose()
+    assert {e.key for e in audit} == {"fleet.heartbeat_interval", "fleet.gone_after"}

@@ -215,3 +215,52 @@ def test_a_heartbeat_writes_server_time_and_the_status(registry):
         3, 4, {"rules": {"stage": 2}}, "degraded", ("Dock 1: stream stalled",))
     assert s.heartbeat_at >= c.station.heartbeat_at and s.heartbeat_at.tzinfo is not None
     assert not registry.heartbeat(str(uuid.uuid4()), StationReport()).ok  # an unknown station: said, not raised
+
+
+# ---------------------------------------------------------------- the heartbeat when the database is away
+
+
+def test_a_heartbeat_that_cannot_be_written_is_reported_not_raised(caplog):
+    from app.fleet.member import FleetMember
+    from app.store.db import make_engine
+    from app.store.uow import Store
+
+    store = Store(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))  # nothing listens on port 1
+    try:
+        member = FleetMember(StationRegistry(store), station_id=str(uuid.uuid4()), name="away",
+                             report=lambda: StationReport(), interval=0.1, gone_after=1.0)
+        assert member.beat_now() is None and member.beat_now() is None
+        assert member.problem is not None and member.problem.startswith("heartbeat failed")
+        assert sum("heartbeat failed" in r.getMessage() for r in caplog.records) == 1  # said once, not per beat
+        member.close()  # never registered: nothing to mark, no error
+    finally:
+        store.dispose()
+
+
+def test_a_status_that_cannot_be_read_is_heartbeated_as_unknown(registry):
+    from app.fleet.member import FleetMember
+
+    def broken() -> StationReport:
+        raise RuntimeError("no parts")
+
+    member = FleetMember(registry, station_id=str(uuid.uuid4()), name="odd", report=broken, interval=0.1,
+                         gone_after=1.0)
+    member.register()
+    assert member.beat_now().ok
+    s = member.info()
+    assert s.health == "unknown" and s.problems == ("status unavailable: RuntimeError",)
+    member.close()
+    assert member.info().state is StationState.STOPPED
+
+
+def test_fleet_timing_changes_are_checked_together():
+    from app.cli_common import CliError
+    from app.fleet.cli import parse_timing
+
+    assert parse_timing(["gone_after=30"], (5.0, 20.0)) == {"fleet.gone_after": 30.0}
+    assert parse_timing([], (5.0, 20.0)) == {}
+    for bad, why in ((["gone_after=9"], "at least twice"), (["heartbeat_interval=11"], "at least twice"),
+                     (["gone_after=-1"], "above 0"), (["gone_after=nan"], "above 0"), (["beat=1"], "KEY=SECONDS"),
+                     (["gone_after"], "KEY=SECONDS"), (["gone_after=soon"], "not a number")):
+        with pytest.raises(CliError, match=why):
+            parse_timing(bad, (5.0, 20.0))
