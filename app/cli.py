@@ -169,9 +169,10 @@ def _parse_window_args(argv: list[str]) -> argparse.Namespace | None:
 def _feature_commands() -> list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]]:
     from app.api.cli import add_cli as api_cli
     from app.evidence.cli import add_cli as evidence_cli
+    from app.fleet.cli import add_cli as fleet_cli
     from app.kiosk.cli import add_cli as kiosk_cli
 
-    return [_register_rollout, api_cli, kiosk_cli, evidence_cli]
+    return [_register_rollout, api_cli, kiosk_cli, evidence_cli, fleet_cli]
 
 
 def _register_rollout(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -259,6 +260,28 @@ def _find_camera(uow: SqlUnitOfWork, ref: str) -> Camera:
     return cam
 
 
+def _station_name(args: argparse.Namespace) -> str:
+    """The station's name (--station, $EDGE_STATION_NAME, the host name), checked before anything opens."""
+    from app.fleet.identity import IdentityError, station_name
+
+    try:
+        return station_name(getattr(args, "station", None))
+    except IdentityError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+
+
+def _fleet_refusal(e: BaseException) -> CliError | None:
+    """A station refused by its fleet at start, as the one line to print (else None)."""
+    from app.domain.fleet import StationNameTaken
+    from app.fleet.identity import IdentityError
+
+    if isinstance(e, StationNameTaken):
+        return CliError(str(e), EXIT_ALREADY_RUNNING)
+    if isinstance(e, IdentityError):
+        return CliError(str(e), EXIT_DATA_DIR)
+    return None
+
+
 def _start_api(station: StationPort, port_override: int | None) -> ApiHandle | None:
     """The local API for the window and headless stations (imported when the station opens, not before)."""
     from app.api import start_for_station
@@ -299,7 +322,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     from app.ui.app import run_window  # the app's own window: it fails loudly, never falls back
 
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
-                                     api_port=getattr(args, "api_port", None)))
+                                     api_port=getattr(args, "api_port", None), station_name=_station_name(args)))
     return run_window(station, kiosk=kiosk)
 
 
@@ -310,9 +333,10 @@ def cmd_headless(args: argparse.Namespace) -> int:
     from app.store import StoreError
 
     paths = _paths(args)
+    name = _station_name(args)
     setup_logging(paths.log_dir)
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
-                                     api_port=getattr(args, "api_port", None)))
+                                     api_port=getattr(args, "api_port", None), station_name=name))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)
     except StationAlreadyRunning as e:
@@ -321,6 +345,11 @@ def cmd_headless(args: argparse.Namespace) -> int:
         raise CliError(str(e), EXIT_DATABASE) from None
     except RolloutSettingsError as e:
         raise CliError(str(e), EXIT_USAGE) from None
+    except Exception as e:
+        refusal = _fleet_refusal(e)
+        if refusal is None:
+            raise
+        raise refusal from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """What every ``edge-station`` command module shares: the exit codes, :class:`CliError` and the
-``--data-dir``/``--db`` options. A leaf module, so that ``app.cli`` and the feature commands
+``--data-dir``/``--db``/``--station`` options. A leaf module, so that ``app.cli`` and the feature commands
 (``app.api.cli``, ...) can both import it without importing each other.
 """
 
@@ -26,9 +26,11 @@ class CliError(Exception):
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    """``--data-dir`` and ``--db`` (left out of the namespace when not given)."""
+    """``--data-dir``, ``--db`` and ``--station`` (left out of the namespace when not given)."""
     p.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                    help="where the station keeps its database, logs and run files "
                         "(default: $EDGE_STATION_DATA_DIR or the platform's user data dir)")
     p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
                    help="SQLAlchemy database URL (default: $EDGE_STATION_DB or a SQLite file in the data dir)")
+    p.add_argument("--station", metavar="NAME", default=argparse.SUPPRESS,
+                   help="this station's name in its fleet (default: $EDGE_STATION_NAME or the host name)")

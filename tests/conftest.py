@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests never see the environment overrides of the machine they run on.
 for _var in ("USE_DOMAIN_SERVICE", "ROLLOUT_PERCENT", "EDGE_STATION_DB", "EDGE_STATION_DATA_DIR",
-             "EDGE_STATION_WORKER_LAUNCHER"):
+             "EDGE_STATION_WORKER_LAUNCHER", "EDGE_STATION_NAME", "EDGE_STATION_HEARTBEAT_INTERVAL"):
     os.environ.pop(_var, None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -46,6 +46,12 @@ class StationOptions:
     #: is handed the starter so that it never imports the API, which imports the station's port
     api: ApiStarter | None = None
     api_port: int | None = None  # --api-port: overrides EDGE_STATION_API_PORT and the api.port setting
+    #: register in the database's fleet and heartbeat (app/station/fleet.py); throwaway stations do not
+    fleet: bool = True
+    station_name: str | None = None  # --station: else $EDGE_STATION_NAME, else the host name
+    heartbeat_interval: float | None = None  # else $EDGE_STATION_HEARTBEAT_INTERVAL, else fleet.heartbeat_interval
+    gone_after: float | None = None  # else the fleet.gone_after setting (20 s)
+    fleet_clock: Callable[[], float] | None = None  # the station's own wall clock (tests skew it)
 
 
 class Unopened(RuntimeError):

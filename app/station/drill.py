@@ -57,7 +57,7 @@ def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0,
     with tempfile.TemporaryDirectory(prefix="edge-station-drill-") as tmp:
         root = Path(tmp).resolve()
         station = Station(StationOptions(paths=StationPaths(root, sqlite_url(root / "drill.db")), seed_demo=False,
-                                         autostart=False))
+                                         autostart=False, fleet=False))
         station.open()
         try:
             parts = station.parts()
@@ -81,7 +81,7 @@ def scratch_drill_station(cameras: int = 4, *, frame_timeout: float = 30.0,
 def live_drill_station(paths: StationPaths) -> Iterator[StationParts]:
     """The station on ``paths``, opened with nothing autostarting and closed on exit (its parts are an
     :class:`app.rollout.drill.LiveDrillStation`); :class:`DrillStationBusy` when it runs elsewhere."""
-    station = Station(StationOptions(paths=paths, seed_demo=False, autostart=False))
+    station = Station(StationOptions(paths=paths, seed_demo=False, autostart=False, fleet=False))
     try:
         station.open()
     except StationAlreadyRunning as e:

@@ -23,6 +23,7 @@ from app.station.cameras import CameraMethods
 from app.station.core import StationOptions
 from app.station.events import ApiStatus, StationEvent
 from app.station.evidence import EvidenceMethods
+from app.station.fleet import FleetMethods
 from app.station.health import HealthMethods
 from app.station.port import StationPort
 from app.station.rollout import RolloutMethods
@@ -33,6 +34,7 @@ from app.station.watch import ChangeWatch, db_fingerprint
 # module before it first paints, and opens the station on a background thread afterwards.
 if TYPE_CHECKING:
     from app.rollout.decision import Decision
+    from app.store import Store
 
 log = logging.getLogger("edge_station.station")
 
@@ -54,7 +56,7 @@ def _port_problem(host: str, port: int) -> str | None:
     return None
 
 
-class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, HealthMethods):
+class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, HealthMethods, FleetMethods):
     """The station of one data dir (at most one per data dir, held by its instance lock)."""
 
     def __init__(self, options: StationOptions):
@@ -84,8 +86,13 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
         from app.station.wiring import build_parts
 
         self._closing.clear()
+        def join_fleet(store: Store, stack: contextlib.ExitStack) -> None:
+            # Before anything is seeded or started: a name clash refuses the station here.
+            if self._join_fleet(store) is not None:
+                stack.callback(self._leave_fleet)  # marks it stopped while the store is still open
+
         parts = self._parts = build_parts(self.paths, seed_demo=self.options.seed_demo, policy=self.options.policy,
-                                          owner=self.options.owner, hooks=self)
+                                          owner=self.options.owner, hooks=self, on_store=join_fleet)
         # The baseline is taken before the cameras are first loaded, so a change that lands
         # between that load and the watch's first poll is not missed.
         baseline = db_fingerprint(parts.store.engine)
@@ -97,6 +104,9 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
             self.autostart()
         self._watch = ChangeWatch(lambda: db_fingerprint(parts.store.engine), self._on_database_changed,
                                   self.options.watch_interval).start(baseline)
+        if self.fleet is not None:
+            self.fleet.beat_now()  # the first full status (cameras started by now), then every interval
+            self.fleet.start()
 
     def close(self) -> None:
         """Stop every worker (in parallel) and release the database. Idempotent."""
@@ -104,6 +114,8 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
             self.api.stop()
             self.api = None
         self._closing.set()
+        if self.fleet is not None:
+            self.fleet.stop_heartbeat()  # marked stopped when the parts close, while the store is open
         if self._watch is not None:
             self._watch.stop()
             self._watch = None

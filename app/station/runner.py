@@ -44,6 +44,12 @@ def run_headless(station: Station, duration: float | None = None, status_interva
               f"data dir {station.paths.data_dir}. Stop with Ctrl-C.", flush=True)
         if station.api is not None:
             print(f"control API on {station.api.url} (token in {station.api.token_path})", flush=True)
+        member = station.fleet
+        if member is not None and member.claim is not None:
+            if not station.paths.db_url.startswith("sqlite"):  # a SQLite station is a fleet of one: no news
+                print(f"fleet: station {member.name!r} ({member.station_id}), heartbeat every "
+                      f"{member.interval:g} s", flush=True)
+            # a takeover or a rename is logged as a warning (on stderr too) by the member
         deadline = None if duration is None else time.monotonic() + duration
         while not stop.is_set():
             wait = status_interval if status_interval > 0 else None

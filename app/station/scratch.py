@@ -45,7 +45,7 @@ def scratch_station_of(station_type: Callable[[StationOptions], Openable]) -> It
         # Never resolve_paths(tmp, None): it would honour EDGE_STATION_DB; a scratch station never touches it.
         root = Path(tmp).resolve()
         station = station_type(StationOptions(paths=StationPaths(root, sqlite_url(root / "verify.db")),
-                                              seed_demo=False, autostart=False))
+                                              seed_demo=False, autostart=False, fleet=False))
         station.open()
         try:
             parts = station.parts()

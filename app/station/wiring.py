@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -89,17 +89,24 @@ class StationParts:
 
 
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
-                hooks: Hooks) -> StationParts:
-    """Open and start every part (raises, having stopped what it started, when one cannot)."""
+                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
+    """Open and start every part (raises, having stopped what it started, when one cannot).
+
+    ``on_store`` is called once the store is open and migrated, before anything is seeded or
+    started (the station registers in its fleet there); what it pushes on the stack is undone
+    when the parts close.
+    """
     with contextlib.ExitStack() as stack:
-        parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks)
+        parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks,
+                       on_store=on_store)
         parts._stack = stack.pop_all()
         return parts
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
 
 
 def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None,
-           owner: str | None, hooks: Hooks) -> StationParts:
+           owner: str | None, hooks: Hooks,
+           on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
     from app.alerts import AlertEngine, Dispatcher
     from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
     from app.legacy.operations import LegacyOperations
@@ -122,6 +129,8 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
 
     store = open_store(paths.db_url)
     stack.callback(store.dispose)
+    if on_store is not None:
+        on_store(store, stack)
     routers: list[Router] = []  # closed after the supervisor stopped: it flushes the audit buffer
 
     def close_routers() -> None:

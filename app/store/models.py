@@ -204,3 +204,32 @@ class EvidenceRow(Base):
     codec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
     reencoded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class StationRow(Base):
+    """One station of the fleet sharing this database (a SQLite station is a fleet of one).
+
+    ``id`` is the station's stable id (kept in its data dir), so a rename keeps it.
+    ``heartbeat_at`` is the database server's time of the last heartbeat; ``station_clock_at``
+    the station's own clock at that moment, kept only to report the skew (app/domain/fleet.py).
+    """
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    name_key: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    pid: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    state: Mapped[str] = mapped_column(String(10), nullable=False)  # running | stopped | replaced
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    station_clock_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cameras_up: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cameras_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    stages: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    health: Mapped[str] = mapped_column(String(20), nullable=False, default="unknown")
+    problems: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    replaced_by: Mapped[str | None] = mapped_column(String(36))

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 #: The newest revision in ``app/store/migrations/versions``.
 #: ``tests/unit/test_preflight.py`` fails when a migration is added and this is not moved with it.
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010_stations"
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 
