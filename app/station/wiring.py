@@ -267,7 +267,13 @@ class _RolloutHealthTick:
 
 
 def seed_demo_cameras(store: Store) -> None:
-    """On the first start of an empty database, add the demo cameras (once, ever)."""
+    """On the first start of an empty database, add the demo cameras (once, ever).
+
+    Whether to seed is asked first: reading the demo file loads the cameras-file parser (YAML,
+    validation), a tenth of a second that every later start would pay before its cameras load."""
+    with store.uow() as uow:
+        if uow.settings.get(SETTING_SEEDED) or uow.cameras.count():
+            return
     from app.store.yaml_io import parse_cameras_file
 
     demo = parse_cameras_file(DEMO_CAMERAS_FILE)
@@ -285,6 +291,15 @@ def seed_default_rules(store: Store) -> None:
     """The default rules ship enabled: each default rule is added once (the setting lists the
     templates seeded, so a rule the operator deleted is never added again and a new default
     still reaches a station seeded before it shipped, once)."""
+    from app.domain.errors import ConstraintViolation
+
+    try:
+        _seed_rules_once(store)
+    except ConstraintViolation as e:  # another station on this database seeded them at the same moment
+        log.info("default rules already added by another station on this database (%s)", e)
+
+
+def _seed_rules_once(store: Store) -> None:
     from app.alerts import default_rules
 
     with store.uow() as uow:
