@@ -23,6 +23,7 @@ from app.cli_common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    common_args,
 )
 from app.cli_common import add_common as _add_common
 
@@ -224,7 +225,7 @@ def _need_sub(p: argparse.ArgumentParser) -> int:
 def _paths(args: argparse.Namespace) -> StationPaths:
     from app.platform.paths import PathError, resolve_paths
 
-    paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
+    paths = resolve_paths(*common_args(args).where())
     try:
         return paths.ensure()
     except PathError as e:
@@ -265,7 +266,7 @@ def _station_name(args: argparse.Namespace) -> str:
     from app.fleet.identity import IdentityError, station_name
 
     try:
-        return station_name(getattr(args, "station", None))
+        return station_name(common_args(args).station)
     except IdentityError as e:
         raise CliError(str(e), EXIT_USAGE) from None
 
@@ -322,7 +323,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     from app.ui.app import run_window  # the app's own window: it fails loudly, never falls back
 
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
-                                     api_port=getattr(args, "api_port", None), station_name=_station_name(args)))
+                                     api_port=common_args(args).api_port, station_name=_station_name(args)))
     return run_window(station, kiosk=kiosk)
 
 
@@ -336,7 +337,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
     name = _station_name(args)
     setup_logging(paths.log_dir)
     station = Station(StationOptions(paths=paths, seed_demo=not args.no_demo, api=_start_api,
-                                     api_port=getattr(args, "api_port", None), station_name=name))
+                                     api_port=common_args(args).api_port, station_name=name))
     try:
         return run_headless(station, duration=args.duration, status_interval=args.status_interval)
     except StationAlreadyRunning as e:

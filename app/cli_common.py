@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 # Exit codes (documented in the README).
 EXIT_OK = 0
@@ -23,6 +24,28 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR):
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True)
+class CommonArgs:
+    """The options :func:`add_common` and ``--api-port`` add, typed (None: not given)."""
+
+    data_dir: str | None = None
+    db: str | None = None
+    station: str | None = None
+    api_port: int | None = None
+
+    def where(self) -> tuple[str | None, str | None]:
+        """``(data_dir, db)``, as ``app.platform.paths.resolve_paths`` takes them."""
+        return self.data_dir, self.db
+
+
+def common_args(args: argparse.Namespace) -> CommonArgs:
+    """What the command line gave of the common options (they are left out of the namespace when
+    not given, so that a subcommand's default does not hide the top-level option)."""
+    given = vars(args)
+    return CommonArgs(data_dir=given.get("data_dir"), db=given.get("db"), station=given.get("station"),
+                      api_port=given.get("api_port"))
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

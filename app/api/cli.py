@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.api.client import ApiClient, ClientError, Response
-from app.cli_common import EXIT_ERROR, EXIT_USAGE, CliError, add_common
+from app.cli_common import EXIT_ERROR, EXIT_USAGE, CliError, add_common, common_args
 
 #: ctl name -> (operation or endpoint, needs a target)
 COMMANDS: dict[str, tuple[str, bool]] = {
@@ -99,7 +99,7 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
 def _client(args: argparse.Namespace) -> ApiClient:
     from app.platform.paths import resolve_paths
 
-    paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
+    paths = resolve_paths(*common_args(args).where())
     try:
         return ApiClient.for_data_dir(paths.data_dir, url=args.url)
     except ClientError as e:
@@ -307,7 +307,7 @@ def _verify(client: ApiClient, args: argparse.Namespace) -> int:
 
     # the result goes where the stage gate reads it (the station's database), as ``verify`` does
     recorder = StoreRecorder(
-        lambda: open_store(resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).db_url),
+        lambda: open_store(resolve_paths(*common_args(args).where()).db_url),
         unavailable=lambda e: print(f"edge-station: warning: the result was not recorded for the stage gate: {e}",
                                     file=sys.stderr))
     try:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.cli_common import common_args
+
 __all__ = ["add_cli"]
 
 
@@ -103,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     from app.platform.paths import resolve_paths
     from app.store import open_store
 
-    paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()
+    paths = resolve_paths(*common_args(args).where()).ensure()
     store = open_store(paths.db_url)
     try:
         ev_store = EvidenceStore(paths.data_dir / "evidence", store)

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, CliError
+from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, CliError, common_args
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
@@ -91,7 +91,7 @@ def _registry(args: argparse.Namespace) -> Iterator[tuple[StationRegistry, str]]
     from app.store.uow import Store
 
     try:
-        paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None))
+        paths = resolve_paths(*common_args(args).where())
     except PathError as e:
         raise CliError(str(e), EXIT_DATA_DIR) from None
     shown = redact_url(paths.db_url)

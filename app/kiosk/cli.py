@@ -22,7 +22,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from app.cli_common import (
+    EXIT_DATA_DIR,
+    EXIT_DATABASE,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    common_args,
+)
 from app.kiosk.pin import (
     MAX_LEN,
     MIN_LEN,
@@ -85,7 +92,7 @@ def _store(args: argparse.Namespace, err: TextIO) -> tuple[Store | None, int]:
     from app.store import StoreError, open_store
 
     try:
-        paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()
+        paths = resolve_paths(*common_args(args).where()).ensure()
     except PathError as e:
         print(f"edge-station: error: {e}", file=err)
         return None, EXIT_DATA_DIR
@@ -156,7 +163,7 @@ def cmd_pin(args: argparse.Namespace, *, stdin: TextIO | None = None, out: TextI
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        paths = resolve_paths(getattr(args, "data_dir", None), getattr(args, "db", None)).ensure()
+        paths = resolve_paths(*common_args(args).where()).ensure()
     except PathError as e:
         print(f"edge-station: error: {e}", file=err)
         return EXIT_DATA_DIR

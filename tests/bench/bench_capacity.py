@@ -47,6 +47,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tests.support.waiting import wait_for  # noqa: E402
+
 DRIVER = REPO / "tests" / "bench" / "supervisor_driver.py"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 LOCK = os.environ.get("BENCH_LOCK")
@@ -96,12 +98,6 @@ def heavy_step() -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def wait_until(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------- the clip
@@ -199,7 +195,7 @@ class Station:
             st = self.status()
             return len(st) == self.n and all(s["state"] == "running" and (s["fps"] or 0) > 0
                                              for s in st.values())
-        wait_until(ok, timeout, f"{self.n} workers running")
+        wait_for(ok, timeout, f"{self.n} workers running")
 
     def fps(self) -> list[float]:
         return [float(s["fps"] or 0.0) for s in self.status().values()]

@@ -30,12 +30,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support.waiting import wait_for  # noqa: E402
 
 ENV_URL = "EDGE_STATION_TEST_PG_URL"
 
@@ -96,17 +99,29 @@ def connections(server: str, db: str) -> int:
         return int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (db,)).fetchone()[0])
 
 
-def observe(server: str, url: str, window: float) -> dict[str, float]:
+def observe(server: str, url: str, window: float, proc: subprocess.Popen | None = None) -> dict[str, float]:
+    """The database's transaction rate over ``window`` s, and its connections at both ends.
+
+    PostgreSQL flushes a backend's counters at most once a second, at both ends of the window
+    alike, so the rate over a window of many seconds is right without waiting for a flush. The
+    window is spent waiting on the station (``proc``): it must not exit meanwhile.
+    """
     from sqlalchemy.engine import make_url
 
     db = make_url(url).database
     c0, r0, s0 = counters(server, db)
     t0 = time.monotonic()
-    conns = []
-    while time.monotonic() - t0 < window:
-        conns.append(connections(server, db))
-        time.sleep(0.5)
-    time.sleep(0.6)  # PostgreSQL 15 flushes a backend's counters at most once a second
+    conns = [connections(server, db)]
+    if proc is None:
+        threading.Event().wait(window)
+    else:
+        try:
+            code = proc.wait(timeout=window)
+        except subprocess.TimeoutExpired:
+            pass
+        else:
+            raise RuntimeError(f"the station exited with {code} during the measured window")
+    conns.append(connections(server, db))
     c1, r1, s1 = counters(server, db)
     dt = time.monotonic() - t0
     out = {"commits_s": (c1 - c0) / dt, "rollbacks_s": (r1 - r0) / dt, "xacts_s": (c1 - c0 + r1 - r0) / dt,
@@ -125,7 +140,10 @@ def start_station(url: str, data_dir: Path, name: str, interval: str) -> subproc
                             start_new_session=True)
 
 
-def wait_registered(url: str, name: str, timeout: float = 60.0) -> None:
+def wait_running(url: str, name: str, data_dir: Path, timeout: float = 60.0) -> None:
+    """Until the station has registered and its camera runs (asked through its own API), so that the
+    open's own writes (the seeding, the first start) are over."""
+    from app.api.client import ApiClient, ClientError
     from app.store.db import make_engine
     from app.store.stations import StationRegistry
     from app.store.uow import Store
@@ -133,15 +151,25 @@ def wait_registered(url: str, name: str, timeout: float = 60.0) -> None:
     engine = make_engine(url)
     try:
         reg = StationRegistry(Store(engine))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            _now, rows = reg.all()
-            if any(r.name == name and r.state.value == "running" for r in rows):
-                return
-            time.sleep(0.2)
+        wait_for(lambda: any(r.name == name and r.state.value == "running" for r in reg.all()[1]), timeout,
+                 f"station {name} registered", interval=0.2)
     finally:
         engine.dispose()
-    raise RuntimeError(f"station {name} did not register within {timeout} s")
+
+    def camera_running() -> bool:
+        try:
+            client = ApiClient.for_data_dir(data_dir)
+        except (ClientError, OSError):
+            return False  # its API is not up yet
+        try:
+            items = client.request("GET", "/api/v1/cameras").json["data"]["items"]
+        except (ClientError, OSError, KeyError, TypeError):
+            return False
+        finally:
+            client.close()
+        return bool(items) and all(i["state"] == "running" for i in items)
+
+    wait_for(camera_running, timeout, f"station {name}'s camera running", interval=0.2)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -178,9 +206,8 @@ def bench_load(server: str, window: float, rounds: int) -> None:
                     name = f"bench-{r}-{interval}"
                     proc = start_station(url, Path(tmp) / name, name, interval)
                     try:
-                        wait_registered(url, name)
-                        time.sleep(6.0)  # its camera up, past the open's own writes (seeding, first rollups)
-                        sides[side].append(observe(server, url, window))
+                        wait_running(url, name, Path(tmp) / name)
+                        sides[side].append(observe(server, url, window, proc))
                     finally:
                         stop(proc)
                 print(f"  round {r + 1}/{rounds} done", flush=True)

@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 from app.supervisor import RestartPolicy  # noqa: E402
 from app.workerlink.launch import worker_command  # noqa: E402
 from app.workerlink.protocol import RunArgs, run_argv  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 FAKE = REPO / "tests" / "reliability" / "fakeworkers" / "fakeworker.py"
 DRIVER = REPO / "tests" / "bench" / "supervisor_driver.py"
@@ -73,12 +74,6 @@ def fake_args(camera_id: int) -> list[str]:
     return ["run", "--camera-id", str(camera_id), "--source", "test://moving", "--heartbeat-interval", "1.0"]
 
 
-def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def child_env() -> dict[str, str]:
@@ -288,10 +283,10 @@ def restart_condition(exe: str, tmp: Path, victims: int, chatty: int) -> dict[st
         sides.append(Ours(tmp / "ours", victims, chatty))
         sides.append(Theirs(exe, tmp / "sd", victims, chatty))
         for side in sides:
-            wait_until(lambda s=side: len(s.victims()) == victims, 60, f"{side.name}'s workers")  # type: ignore[misc]
+            wait_for(lambda s=side: len(s.victims()) == victims, 60, f"{side.name}'s workers")  # type: ignore[misc]
         for side in sides:
             oldest_young = max(v.create_time() for v in side.victims())
-            wait_until(lambda t=oldest_young: time.time() - t >= STABLE, STABLE + 30,  # type: ignore[misc]
+            wait_for(lambda t=oldest_young: time.time() - t >= STABLE, STABLE + 30,  # type: ignore[misc]
                        f"{side.name}'s workers to run {STABLE:g} s")
         targets = {s.name: [v.pid for v in s.victims()] for s in sides}
         for r in range(victims):
@@ -317,7 +312,7 @@ def cpu_condition(exe: str, tmp: Path, workers: int, seconds: float, windows: in
         sides.append(Ours(tmp / "ours", 0, workers, chatty_args=()))
         sides.append(Theirs(exe, tmp / "sd", 0, workers, chatty_args=()))
         for side in sides:
-            wait_until(lambda s=side: len(psutil.Process(s.pid).children()) == workers, 60,  # type: ignore[misc]
+            wait_for(lambda s=side: len(psutil.Process(s.pid).children()) == workers, 60,  # type: ignore[misc]
                        f"{side.name}'s stand-ins")
         time.sleep(3.0)  # past start-up
         procs = {s.name: psutil.Process(s.pid) for s in sides}

@@ -51,7 +51,8 @@ def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, stati
     with qtbot.waitSignal(page.actionFinished, timeout=10_000) as sig:
         page.toggle_selected()
     assert sig.args[1] is True
-    assert not station.parts().admin.get_rule(stored.id).enabled
+    assert not station.parts().admin.get_rule(stored.id).enabled, (sig.args, page.selected_rule_ids()
+                                                                     if hasattr(page, "selected_rule_ids") else None)
     assert all(r.name != "Lobby too slow" for r in engine.rules())
 
     qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=5_000)

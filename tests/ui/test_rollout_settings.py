@@ -156,7 +156,7 @@ def test_verify_from_the_page_is_recorded_for_the_gate(qtbot, window, station):
         assert not page.verify_btn.isEnabled()
     report = sig.args[0]
     assert not isinstance(report, str), report
-    assert report.passed
+    assert report.passed, ([r for r in report.rows if not r.match], report.errors)
     assert "verify" in page.verify_out.toPlainText() or "PASSED" in page.verify_out.toPlainText()
     lv = station.parts().router.reload().last_verify
     assert lv is not None and lv["passed"] is True
