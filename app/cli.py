@@ -233,13 +233,18 @@ def _paths(args: argparse.Namespace) -> StationPaths:
 
 
 def _open_store(args: argparse.Namespace) -> Store:
-    from app.store import StoreError, open_store
+    """The store, for the station this command acts for (``acting_station_id``): its own cameras,
+    rules and settings, as the station sees them (docs/fleet.md)."""
+    from app.platform.identity import IdentityError, open_station_store
+    from app.store import StoreError
 
     paths = _paths(args)
     try:
-        return open_store(paths.db_url)
+        return open_station_store(paths.db_url, paths.data_dir, common_args(args).station)
     except StoreError as e:
         raise CliError(str(e), EXIT_DATABASE) from None
+    except IdentityError as e:
+        raise CliError(str(e), EXIT_DATA_DIR) from None
 
 
 @contextlib.contextmanager
@@ -263,7 +268,7 @@ def _find_camera(uow: SqlUnitOfWork, ref: str) -> Camera:
 
 def _station_name(args: argparse.Namespace) -> str:
     """The station's name (--station, $EDGE_STATION_NAME, the host name), checked before anything opens."""
-    from app.fleet.identity import IdentityError, station_name
+    from app.platform.identity import IdentityError, station_name
 
     try:
         return station_name(common_args(args).station)
@@ -274,7 +279,7 @@ def _station_name(args: argparse.Namespace) -> str:
 def _fleet_refusal(e: BaseException) -> CliError | None:
     """A station refused by its fleet at start, as the one line to print (else None)."""
     from app.domain.fleet import StationNameTaken
-    from app.fleet.identity import IdentityError
+    from app.platform.identity import IdentityError
 
     if isinstance(e, StationNameTaken):
         return CliError(str(e), EXIT_ALREADY_RUNNING)
@@ -314,7 +319,7 @@ def cmd_window(args: argparse.Namespace) -> int:
 
     if not preflight(paths.db_url).ready:
         _open_store(args).dispose()
-    kiosk = args.kiosk or bool(read_startup_settings(paths.db_url).get(K_ENABLED))
+    kiosk = args.kiosk or bool(read_startup_settings(paths.db_url, paths.data_dir).get(K_ENABLED))
     import importlib.util
 
     if importlib.util.find_spec("PySide6") is None:  # the window's toolkit, an installed package

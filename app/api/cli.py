@@ -20,10 +20,13 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.api.client import ApiClient, ClientError, Response
 from app.cli_common import EXIT_ERROR, EXIT_USAGE, CliError, add_common, common_args
+
+if TYPE_CHECKING:
+    from app.store import Store
 
 #: ctl name -> (operation or endpoint, needs a target)
 COMMANDS: dict[str, tuple[str, bool]] = {
@@ -294,9 +297,7 @@ def _human(op: str, payload: dict[str, Any]) -> str:
 
 def _verify(client: ApiClient, args: argparse.Namespace) -> int:
     from app.api.live_verify import LiveReport, LiveVerifyError, run_live_verification
-    from app.platform.paths import resolve_paths
     from app.rollout.gate_record import StoreRecorder, verify_and_record
-    from app.store import open_store
 
     def show(report: LiveReport) -> None:
         if args.json:
@@ -307,7 +308,7 @@ def _verify(client: ApiClient, args: argparse.Namespace) -> int:
 
     # the result goes where the stage gate reads it (the station's database), as ``verify`` does
     recorder = StoreRecorder(
-        lambda: open_store(resolve_paths(*common_args(args).where()).db_url),
+        lambda: _station_store(args),
         unavailable=lambda e: print(f"edge-station: warning: the result was not recorded for the stage gate: {e}",
                                     file=sys.stderr))
     try:
@@ -317,6 +318,15 @@ def _verify(client: ApiClient, args: argparse.Namespace) -> int:
     except LiveVerifyError as e:
         raise _fail(str(e)) from None
     return 0 if report.passed else 1
+
+
+def _station_store(args: argparse.Namespace) -> Store:
+    """The database of the station this box runs, for its own settings and audit (docs/fleet.md)."""
+    from app.platform.identity import open_station_store
+    from app.platform.paths import resolve_paths
+
+    paths = resolve_paths(*common_args(args).where())
+    return open_station_store(paths.db_url, paths.data_dir, common_args(args).station)
 
 
 def cmd_verify_live(args: argparse.Namespace) -> int:

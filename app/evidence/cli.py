@@ -102,11 +102,11 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from app.domain.evidence import EvidenceSettings
     from app.evidence.store import EvidenceStore
+    from app.platform.identity import open_station_store
     from app.platform.paths import resolve_paths
-    from app.store import open_store
 
     paths = resolve_paths(*common_args(args).where()).ensure()
-    store = open_store(paths.db_url)
+    store = open_station_store(paths.db_url, paths.data_dir, common_args(args).station)
     try:
         ev_store = EvidenceStore(paths.data_dir / "evidence", store)
         with store.uow() as uow:

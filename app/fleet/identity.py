@@ -1,80 +1,16 @@
-"""Who this station is: a stable id kept in its data dir (a rename keeps it) and a name.
+"""The station's identity now lives in :mod:`app.platform.identity` (commands of every part need it)."""
 
-The name: ``--station NAME``, else ``$EDGE_STATION_NAME``, else the host name. The id is a
-uuid written once to ``<data dir>/station-id``; a data dir copied to a new box keeps its
-identity, a new data dir is a new station.
-"""
+from app.platform.identity import (
+    ENV_STATION_NAME,
+    ID_FILENAME,
+    IdentityError,
+    acting_station_id,
+    host_name,
+    known_station_id,
+    open_station_store,
+    station_id,
+    station_name,
+)
 
-from __future__ import annotations
-
-import contextlib
-import os
-import socket
-import uuid
-from pathlib import Path
-
-from app.domain.fleet import StationNameError, check_station_name
-from app.platform.files import private_opener
-
-ENV_STATION_NAME = "EDGE_STATION_NAME"
-ID_FILENAME = "station-id"
-
-
-class IdentityError(Exception):
-    """The station's identity cannot be read or made; the message says what to do."""
-
-
-def host_name() -> str:
-    return socket.gethostname() or "localhost"
-
-
-def station_name(explicit: str | None = None) -> str:
-    """This station's name (:class:`IdentityError` when the chosen one cannot be a name)."""
-    raw = explicit if explicit is not None else (os.environ.get(ENV_STATION_NAME) or host_name())
-    source = "--station" if explicit is not None else (ENV_STATION_NAME if os.environ.get(ENV_STATION_NAME)
-                                                       else "the host name")
-    try:
-        return check_station_name(raw)
-    except StationNameError as e:
-        raise IdentityError(f"{e} (from {source})") from None
-
-
-def station_id(data_dir: Path) -> str:
-    """The station's id from ``data_dir/station-id``, written on first use."""
-    path = data_dir / ID_FILENAME
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return _new_id(path)
-    except OSError as e:
-        raise IdentityError(f"cannot read the station id {path}: {e.strerror or e}") from None
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise IdentityError(f"the station id file {path} does not hold a station id ({text[:40]!r}): restore it "
-                            "from a backup, or remove it to make this a new station") from None
-
-
-def _new_id(path: Path) -> str:
-    new = str(uuid.uuid4())
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", opener=private_opener) as f:
-            f.write(new + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # never replaces an id another process wrote meanwhile
-        except FileExistsError:
-            return station_id(path.parent)
-        except (PermissionError, NotImplementedError):  # a file system without hard links
-            os.replace(tmp, path)
-    except OSError as e:
-        raise IdentityError(f"cannot write the station id {path}: {e.strerror or e}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    return new
-
-
-__all__ = ["ENV_STATION_NAME", "ID_FILENAME", "IdentityError", "host_name", "station_id", "station_name"]
+__all__ = ["ENV_STATION_NAME", "ID_FILENAME", "IdentityError", "acting_station_id", "host_name",
+           "known_station_id", "open_station_store", "station_id", "station_name"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from app import __version__
 from app.domain.fleet import StationInfo, StationReport, check_interval
-from app.fleet.identity import host_name
+from app.platform.identity import host_name
 from app.store.stations import Beat, Claim, StationRegistry
 
 log = logging.getLogger("edge_station.fleet")

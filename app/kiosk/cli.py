@@ -88,16 +88,20 @@ def add_settings_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], N
 
 
 def _store(args: argparse.Namespace, err: TextIO) -> tuple[Store | None, int]:
+    from app.platform.identity import IdentityError, open_station_store
     from app.platform.paths import PathError, resolve_paths
-    from app.store import StoreError, open_store
+    from app.store import StoreError
 
     try:
         paths = resolve_paths(*common_args(args).where()).ensure()
     except PathError as e:
         print(f"edge-station: error: {e}", file=err)
         return None, EXIT_DATA_DIR
-    try:
-        return open_store(paths.db_url), EXIT_OK
+    try:  # the settings of the station this box runs (docs/fleet.md)
+        return open_station_store(paths.db_url, paths.data_dir, common_args(args).station), EXIT_OK
+    except IdentityError as e:
+        print(f"edge-station: error: {e}", file=err)
+        return None, EXIT_DATA_DIR
     except StoreError as e:
         print(f"edge-station: error: {e}", file=err)
         return None, EXIT_DATABASE

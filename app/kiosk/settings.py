@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 K_GRID = "kiosk.grid"
@@ -132,24 +133,27 @@ class KioskSettings:
         return self.popup_s > 0 and severity_rank(severity) >= severity_rank(self.popup_severity)
 
 
-def read_startup_settings(db_url: str) -> dict[str, Any]:
-    """``kiosk.enabled`` and ``ui.language`` from the database before any window exists.
+def read_startup_settings(db_url: str, data_dir: Path | None = None) -> dict[str, Any]:
+    """``kiosk.enabled`` and ``ui.language`` from the database before any window exists: the
+    settings of the station of ``data_dir`` (docs/fleet.md), else those of no station yet.
 
     A SQLite file already at this app's schema is read with the standard
     library (:mod:`app.store.preflight`); anything else opens the store
     (running the migrations, as the station would a moment later). Any problem
     with the database yields ``{}``: the station reports it properly when it opens.
     """
+    from app.platform.identity import known_station_id
     from app.store.preflight import preflight
 
     keys = (K_ENABLED, K_LANGUAGE)
-    pre = preflight(db_url, keys)
+    station = known_station_id(data_dir) if data_dir is not None else None
+    pre = preflight(db_url, keys, station_id=station)
     if pre.ready:
         return pre.settings
     from app.store import open_store
 
     try:
-        store = open_store(db_url)
+        store = open_store(db_url, station_id=station)
     except Exception:
         return {}
     try:

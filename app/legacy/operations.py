@@ -70,6 +70,7 @@ from app.domain.worker import (
     WorkerStatus,
 )
 from app.store.catalog import ReadModel
+from app.store.scope import visible
 from app.store.tables import alert_rules, cameras
 
 Clock = Callable[[], float]
@@ -86,8 +87,13 @@ class LegacyOperations:
     path = "legacy"
 
     def __init__(self, engine: Engine, supervisor: SupervisorPort, probe_runner: ProbePort, history: HistoryPort,
-                 clock: Clock = time.monotonic, *, worker_command: Sequence[str] | None = None) -> None:
+                 clock: Clock = time.monotonic, *, worker_command: Sequence[str] | None = None,
+                 station_id: str | None = None) -> None:
         self.engine = engine
+        # the station's cameras and rules only (app/store/scope.py); names stay unique in the fleet
+        self.station_id = station_id
+        self._cams = visible(cameras.c.station_id, station_id)
+        self._rules = visible(alert_rules.c.station_id, station_id)
         self.supervisor = supervisor
         self.probe_runner = probe_runner
         self.history = history
@@ -104,13 +110,13 @@ class LegacyOperations:
         rule = req.rule.with_changes(id=None, version=1).validated()
         with self.engine.begin() as conn:
             if rule.camera_id is not None and conn.execute(
-                    select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
+                    select(cameras.c.id).where(cameras.c.id == rule.camera_id, self._cams)).first() is None:
                 raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
                                       subject=f"alert rule {rule.name!r}")
             if _rule_name_taken(conn, rule.name):
                 raise Conflict(f"an alert rule named {rule.name!r} already exists")
             try:
-                key = conn.execute(insert(alert_rules).values(**_rule_values(rule))).inserted_primary_key
+                key = conn.execute(insert(alert_rules).values(**_rule_values(rule), station_id=self.station_id)).inserted_primary_key
             except IntegrityError as e:
                 raise Conflict(f"an alert rule named {rule.name!r} already exists") from e
             assert key is not None, "an INSERT of one row reports its primary key"
@@ -121,12 +127,12 @@ class LegacyOperations:
     def list_rules(self) -> list[AlertRule]:
         """Every alert rule, read the legacy way (a read for the API's list, not one of the thirteen)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(alert_rules).order_by(alert_rules.c.id)).mappings().all()
+            rows = conn.execute(select(alert_rules).where(self._rules).order_by(alert_rules.c.id)).mappings().all()
         return [_rule_from(r) for r in rows]
 
     def update_rule(self, req: UpdateRule) -> RuleResult:
         with self.engine.begin() as conn:
-            row = conn.execute(select(alert_rules).where(alert_rules.c.id == req.rule_id)).mappings().first()
+            row = conn.execute(select(alert_rules).where(alert_rules.c.id == req.rule_id, self._rules)).mappings().first()
             if row is None:
                 raise NotFound(f"alert rule {req.rule_id} does not exist")
             subject = f"changes to alert rule {req.rule_id}"
@@ -166,7 +172,7 @@ class LegacyOperations:
                 )
             rule = _rule_from(row).with_changes(**changes, version=version + 1).validated()
             if rule.camera_id is not None and conn.execute(
-                    select(cameras.c.id).where(cameras.c.id == rule.camera_id)).first() is None:
+                    select(cameras.c.id).where(cameras.c.id == rule.camera_id, self._cams)).first() is None:
                 raise ValidationError(FieldError("camera_id", f"camera {rule.camera_id} does not exist"),
                                       subject=f"alert rule {rule.name!r}")
             if _rule_name_taken(conn, rule.name, other_than=req.rule_id):
@@ -231,7 +237,7 @@ class LegacyOperations:
 
     def _load_rows(self) -> dict[int, RowMapping]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(cameras).order_by(cameras.c.id)).mappings().all()
+            rows = conn.execute(select(cameras).where(self._cams).order_by(cameras.c.id)).mappings().all()
         return {r["id"]: r for r in rows}
 
     def camera_status(self, req: CameraRef) -> CameraStatus:
@@ -261,9 +267,9 @@ class LegacyOperations:
 
     def activate_camera(self, req: CameraRef) -> CameraStatus:
         with self.engine.begin() as conn:
-            conn.execute(update(cameras).where(cameras.c.id == req.camera_id, cameras.c.active.is_(False))
+            conn.execute(update(cameras).where(cameras.c.id == req.camera_id, cameras.c.active.is_(False), self._cams)
                          .values(active=True))
-            cam = conn.execute(select(cameras).where(cameras.c.id == req.camera_id)).mappings().first()
+            cam = conn.execute(select(cameras).where(cameras.c.id == req.camera_id, self._cams)).mappings().first()
         if cam is None:
             raise NotFound(f"camera {req.camera_id} does not exist")
         return _status(cam, self.supervisor.status(cam["id"]))
@@ -278,9 +284,9 @@ class LegacyOperations:
             except SupervisorError as e:
                 raise _refusal(cam, e) from e
         with self.engine.begin() as conn:
-            conn.execute(update(cameras).where(cameras.c.id == cam["id"], cameras.c.active.is_(True))
+            conn.execute(update(cameras).where(cameras.c.id == cam["id"], cameras.c.active.is_(True), self._cams)
                          .values(active=False))
-            fresh = conn.execute(select(cameras).where(cameras.c.id == cam["id"])).mappings().first()
+            fresh = conn.execute(select(cameras).where(cameras.c.id == cam["id"], self._cams)).mappings().first()
         if fresh is None:
             raise NotFound(f"camera {req.camera_id} does not exist")
         return _status(fresh, self.supervisor.status(fresh["id"]))
@@ -349,7 +355,7 @@ class LegacyOperations:
 
     def _camera_row(self, camera_id: int) -> RowMapping:
         with self.engine.connect() as conn:
-            row = conn.execute(select(cameras).where(cameras.c.id == camera_id)).mappings().first()
+            row = conn.execute(select(cameras).where(cameras.c.id == camera_id, self._cams)).mappings().first()
         if row is None:
             raise NotFound(f"camera {camera_id} does not exist")
         return row

@@ -86,10 +86,13 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
         from app.station.wiring import build_parts
 
         self._closing.clear()
-        def join_fleet(store: Store, stack: contextlib.ExitStack) -> None:
+        def join_fleet(store: Store, stack: contextlib.ExitStack) -> str | None:
             # Before anything is seeded or started: a name clash refuses the station here.
-            if self._join_fleet(store) is not None:
-                stack.callback(self._leave_fleet)  # marks it stopped while the store is still open
+            member = self._join_fleet(store)
+            if member is None:
+                return None
+            stack.callback(self._leave_fleet)  # marks it stopped while the store is still open
+            return member.station_id  # the station's own cameras, rules, settings (app/store/scope.py)
 
         parts = self._parts = build_parts(self.paths, seed_demo=self.options.seed_demo, policy=self.options.policy,
                                           owner=self.options.owner, hooks=self, on_store=join_fleet)

@@ -29,8 +29,8 @@ class FleetMethods(StationCore):
         """Register this station in the database's fleet (raises StationNameTaken, IdentityError)."""
         if not self.options.fleet:
             return None
-        from app.fleet.identity import station_id, station_name
         from app.fleet.member import FleetMember
+        from app.platform.identity import station_id, station_name
         from app.store.stations import StationRegistry
 
         registry = StationRegistry(store, clock=self.options.fleet_clock)

@@ -47,7 +47,7 @@ def query_fingerprint(engine: Engine) -> Fingerprint:
         return tuple(conn.execute(text(
             "SELECT (SELECT count(*) FROM cameras), (SELECT max(updated_at) FROM cameras), "
             "(SELECT count(*) FROM alert_rules), (SELECT max(updated_at) FROM alert_rules), "
-            "(SELECT max(updated_at) FROM settings)"
+            "(SELECT max(updated_at) FROM settings), (SELECT max(updated_at) FROM station_settings)"
         )).one())
 
 

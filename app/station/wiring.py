@@ -89,12 +89,15 @@ class StationParts:
 
 
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
-                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
+                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None
+                ) -> StationParts:
     """Open and start every part (raises, having stopped what it started, when one cannot).
 
     ``on_store`` is called once the store is open and migrated, before anything is seeded or
     started (the station registers in its fleet there); what it pushes on the stack is undone
-    when the parts close.
+    when the parts close. It returns the station's id: from then on every part reads and writes
+    that station's rows only (``app/store/scope.py``), having first taken over the rows of no
+    station (a database from before fleets: ``app/store/ownership.py``). None: every row.
     """
     with contextlib.ExitStack() as stack:
         parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks,
@@ -106,7 +109,7 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
 
 def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None,
            owner: str | None, hooks: Hooks,
-           on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
+           on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None) -> StationParts:
     from app.alerts import AlertEngine, Dispatcher
     from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
     from app.legacy.operations import LegacyOperations
@@ -129,8 +132,12 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
 
     store = open_store(paths.db_url)
     stack.callback(store.dispose)
-    if on_store is not None:
-        on_store(store, stack)
+    station_id = on_store(store, stack) if on_store is not None else None
+    if station_id is not None:
+        from app.store.ownership import take_over_unowned
+
+        take_over_unowned(store.engine, station_id)
+        store = store.for_station(station_id)
     routers: list[Router] = []  # closed after the supervisor stopped: it flushes the audit buffer
 
     def close_routers() -> None:
@@ -160,7 +167,7 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     stack.callback(history.detach)
     probe_runner = ProbeRunner(run_dir=paths.run_dir)
     domain_ops = DomainOperations(store, supervisor, probe_runner, history)
-    legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history)
+    legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history, station_id=store.station_id)
     admin = StationAdmin(store, supervisor)
     router = Router(legacy_ops, domain_ops, store)
     routers.append(router)
@@ -274,17 +281,24 @@ def seed_demo_cameras(store: Store) -> None:
     with store.uow() as uow:
         if uow.settings.get(SETTING_SEEDED) or uow.cameras.count():
             return
+    from app.domain.errors import ConstraintViolation
     from app.store.yaml_io import parse_cameras_file
 
     demo = parse_cameras_file(DEMO_CAMERAS_FILE)
     with store.uow() as uow:
         if uow.settings.get(SETTING_SEEDED) or uow.cameras.count():
             return
-        for cam in demo:
-            uow.cameras.add(cam)
+        try:
+            for cam in demo:
+                uow.cameras.add(cam)
+        except ConstraintViolation:  # camera names are the fleet's: another station has the demo cameras
+            uow.rollback()
+            log.info("demo cameras not added: another station on this database has them")
+            demo = []
         uow.settings.set(SETTING_SEEDED, True)
         uow.commit()
-    log.info("seeded %d demo cameras", len(demo))
+    if demo:
+        log.info("seeded %d demo cameras", len(demo))
 
 
 def seed_default_rules(store: Store) -> None:
@@ -312,9 +326,9 @@ def _seed_rules_once(store: Store) -> None:
         todo = [r for r in default_rules() if r.template not in done]
         if not todo:
             return
-        for rule in todo:
+        for rule in todo:  # fleet-wide: every station evaluates them on its own cameras
             if uow.rules.get_by_name(rule.name) is None:
-                uow.rules.add(rule)
+                uow.rules.add(rule, fleet_wide=True)
         uow.settings.set(SETTING_RULES_SEEDED, sorted(done | {r.template for r in todo}))
         uow.settings.set(SETTING_OFFLINE_SEEDED, True)
         uow.commit()
@@ -328,7 +342,7 @@ def seed_evidence_rule(store: Store) -> None:
         if not uow.settings.get(SETTING_EVIDENCE_RULE_SEEDED):
             rule = evidence_blocked()
             if uow.rules.get_by_name(rule.name) is None:
-                uow.rules.add(rule)
+                uow.rules.add(rule, fleet_wide=True)
             uow.settings.set(SETTING_EVIDENCE_RULE_SEEDED, True)
             uow.commit()
 

@@ -32,8 +32,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def open_store(url: str) -> Store:
-    """Open ``url``, run the migrations, and return the store (raises :class:`StoreError`)."""
+def open_store(url: str, *, station_id: str | None = None) -> Store:
+    """Open ``url``, run the migrations, and return the store (raises :class:`StoreError`).
+
+    With ``station_id`` the store reads and writes that station's rows (``app/store/scope.py``);
+    without, every station's."""
     from app.store.db import make_engine, migrate
     from app.store.uow import Store
 
@@ -43,7 +46,7 @@ def open_store(url: str) -> Store:
     except Exception:
         engine.dispose()
         raise
-    return Store(engine)
+    return Store(engine, station_id=station_id)
 
 
 __all__ = ["SchemaTooNew", "SqlUnitOfWork", "Store", "StoreError", "make_engine", "migrate", "open_store"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.alerts import AlertEvent, EventState
 from app.domain.rules import Severity
 from app.store.errors import flush, write
 from app.store.models import AlertEventRow, AlertRuleRow, CameraRow
+from app.store.scope import sees, station_of, visible
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -61,11 +62,22 @@ def _event_to_row(ev: AlertEvent, row: AlertEventRow) -> AlertEventRow:
 
 
 class AlertEventRepository:
+    """The alert events of the session's station (and those of no station yet): ``app/store/scope.py``."""
+
     def __init__(self, session: Session):
         self._s = session
+        self._station = station_of(session)
+
+    def _row(self, event_id: int) -> AlertEventRow | None:
+        row = self._s.get(AlertEventRow, event_id)
+        return row if row is not None and sees(row.station_id, self._station) else None
+
+    def _scope(self) -> ColumnElement[bool]:
+        return visible(AlertEventRow.station_id, self._station)
 
     def add(self, ev: AlertEvent) -> AlertEvent:
         row = _event_to_row(ev, AlertEventRow())
+        row.station_id = self._station
         self._s.add(row)
         flush(self._s)
         return _event_from_row(row)
@@ -75,7 +87,7 @@ class AlertEventRepository:
         copy from the engine, after the camera's removal resolved it, only adds an acknowledgement)."""
         if ev.id is None:
             raise KeyError("alert event without an id")
-        row = self._s.get(AlertEventRow, ev.id)
+        row = self._row(ev.id)
         if row is None:
             raise KeyError(ev.id)
         if row.state == str(EventState.RESOLVED):
@@ -88,7 +100,7 @@ class AlertEventRepository:
         return _event_from_row(row)
 
     def get(self, event_id: int) -> AlertEvent | None:
-        row = self._s.get(AlertEventRow, event_id)
+        row = self._row(event_id)
         return _event_from_row(row) if row else None
 
     def without_gone_references(self, events: list[AlertEvent]) -> list[AlertEvent]:
@@ -113,7 +125,8 @@ class AlertEventRepository:
         return write(
             self._s,
             update(AlertEventRow)
-            .where(AlertEventRow.camera_id == camera_id, AlertEventRow.state == str(EventState.FIRING))
+            .where(AlertEventRow.camera_id == camera_id, AlertEventRow.state == str(EventState.FIRING),
+                   self._scope())
             .values(state=str(EventState.RESOLVED), resolved_at=at,
                     message=AlertEventRow.message + f"; resolved: {why}")
             .execution_options(synchronize_session=False),
@@ -121,7 +134,8 @@ class AlertEventRepository:
 
     def firing(self) -> list[AlertEvent]:
         """Events still open (the problem has not resolved), oldest first."""
-        q = select(AlertEventRow).where(AlertEventRow.state == str(EventState.FIRING)).order_by(AlertEventRow.id)
+        q = (select(AlertEventRow).where(AlertEventRow.state == str(EventState.FIRING), self._scope())
+             .order_by(AlertEventRow.id))
         return [_event_from_row(r) for r in self._s.scalars(q)]
 
     def recent(
@@ -134,7 +148,7 @@ class AlertEventRepository:
         unacknowledged: bool = False,
     ) -> list[AlertEvent]:
         """Newest first."""
-        q = select(AlertEventRow).order_by(AlertEventRow.id.desc()).limit(limit)
+        q = select(AlertEventRow).where(self._scope()).order_by(AlertEventRow.id.desc()).limit(limit)
         if since is not None:
             q = q.where(AlertEventRow.started_at >= since)
         if rule_id is not None:
@@ -150,7 +164,7 @@ class AlertEventRepository:
 
         An event acknowledged before keeps its first acknowledgement.
         """
-        row = self._s.get(AlertEventRow, event_id)
+        row = self._row(event_id)
         if row is None:
             return None
         if row.acknowledged_by is None:
@@ -164,6 +178,6 @@ class AlertEventRepository:
         return write(
             self._s,
             delete(AlertEventRow).where(
-                AlertEventRow.state == str(EventState.RESOLVED), AlertEventRow.resolved_at < before
+                AlertEventRow.state == str(EventState.RESOLVED), AlertEventRow.resolved_at < before, self._scope()
             ),
         )

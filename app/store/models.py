@@ -44,6 +44,7 @@ class CameraRow(Base):
     stall_timeout: Mapped[float] = mapped_column(Float, nullable=False, default=10.0)
     location: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     tags: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
@@ -71,6 +72,7 @@ class AlertRuleRow(Base):
     notify: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     template: Mapped[str | None] = mapped_column(String(40))
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -103,6 +105,7 @@ class AlertEventRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
 
 
 # Names are unique case-insensitively (``app.domain.name_key``); migration 0008 adds these.
@@ -125,6 +128,7 @@ class AuditRow(Base):
     actor: Mapped[str] = mapped_column(String(80), nullable=False, default="")
     reason: Mapped[str] = mapped_column(String(80), nullable=False, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
 
 
 class ProblemReportRow(Base):
@@ -144,6 +148,7 @@ class ProblemReportRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
     resolution: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
 
 
 class SettingRow(Base):
@@ -156,14 +161,28 @@ class SettingRow(Base):
     )
 
 
+class StationSettingRow(Base):
+    """A setting of one station (``settings`` holds the fleet's: ``app/store/scope.py`` says which is which)."""
+
+    __tablename__ = "station_settings"
+
+    station_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
 class MetricRollupRow(Base):
     __tablename__ = "metric_rollups"
     __table_args__ = (
-        UniqueConstraint("series", "labels", "minute", name="uq_rollup_series_minute"),
+        UniqueConstraint("station_id", "series", "labels", "minute", name="uq_rollup_series_minute"),
         Index("ix_rollup_minute", "minute"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str | None] = mapped_column(String(36))
     series: Mapped[str] = mapped_column(String(80), nullable=False)
     labels: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     minute: Mapped[int] = mapped_column(Integer, nullable=False)  # unix time // 60
@@ -204,6 +223,7 @@ class EvidenceRow(Base):
     codec: Mapped[str] = mapped_column(String(20), nullable=False, default="")
     reencoded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    station_id: Mapped[str | None] = mapped_column(String(36), index=True)  # owner (app/store/ownership.py)
 
 
 class StationRow(Base):

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 #: The newest revision in ``app/store/migrations/versions``.
 #: ``tests/unit/test_preflight.py`` fails when a migration is added and this is not moved with it.
-SCHEMA_HEAD = "0010_stations"
+SCHEMA_HEAD = "0011_station_ownership"
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 
@@ -50,8 +50,9 @@ def sqlite_file(url: str) -> Path | None:
     return None
 
 
-def preflight(url: str, keys: Iterable[str] = ()) -> Preflight:
-    """Whether ``url``'s schema is already at this app's head, and the settings ``keys`` if so."""
+def preflight(url: str, keys: Iterable[str] = (), *, station_id: str | None = None) -> Preflight:
+    """Whether ``url``'s schema is already at this app's head, and the settings ``keys`` if so:
+    those of ``station_id`` (``app/store/scope.py``) over those of the fleet and of no station yet."""
     path = sqlite_file(url)
     if path is None:
         return Preflight(False, "not a plain SQLite file")
@@ -74,6 +75,9 @@ def preflight(url: str, keys: Iterable[str] = ()) -> Preflight:
             marks = ",".join("?" * len(wanted))
             try:
                 rows = conn.execute(f"SELECT key, value FROM settings WHERE key IN ({marks})", wanted).fetchall()
+                if station_id is not None:
+                    rows += conn.execute(f"SELECT key, value FROM station_settings WHERE station_id = ? "
+                                         f"AND key IN ({marks})", [station_id, *wanted]).fetchall()
             except sqlite3.Error as e:
                 return Preflight(False, f"cannot read settings in {path}: {e}")
             for key, raw in rows:

@@ -275,6 +275,12 @@ class StationRegistry:
             row = conn.execute(select(stations).where(stations.c.id == station_id)).first()
         return _info(row) if row is not None else None
 
+    def by_name(self, name: str) -> StationInfo | None:
+        """The station registered under ``name`` (compared as names are: case-insensitively)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(stations).where(stations.c.name_key == station_key(name))).first()
+        return _info(row) if row is not None else None
+
 
 def _report_values(report: StationReport) -> dict[str, Any]:
     return dict(cameras_up=int(report.cameras_up), cameras_total=int(report.cameras_total),

@@ -17,7 +17,9 @@ from app.store.models import (
     CameraRow,
     EvidenceRow,
     MetricRollupRow,
+    ProblemReportRow,
     SettingRow,
+    StationSettingRow,
 )
 
 cameras: Table = CameraRow.__table__  # type: ignore[assignment]
@@ -25,7 +27,10 @@ alert_rules: Table = AlertRuleRow.__table__  # type: ignore[assignment]
 alert_events: Table = AlertEventRow.__table__  # type: ignore[assignment]
 audit_log: Table = AuditRow.__table__  # type: ignore[assignment]
 settings: Table = SettingRow.__table__  # type: ignore[assignment]
+station_settings: Table = StationSettingRow.__table__  # type: ignore[assignment]
+rollout_reports: Table = ProblemReportRow.__table__  # type: ignore[assignment]
 metric_rollups: Table = MetricRollupRow.__table__  # type: ignore[assignment]
 evidence: Table = EvidenceRow.__table__  # type: ignore[assignment]
 
-__all__ = ["alert_events", "alert_rules", "audit_log", "cameras", "evidence", "metric_rollups", "settings"]
+__all__ = ["alert_events", "alert_rules", "audit_log", "cameras", "evidence", "metric_rollups", "rollout_reports",
+           "settings", "station_settings"]

@@ -15,6 +15,7 @@ from app.store.repositories import (
     RuleRepository,
     SettingsRepository,
 )
+from app.store.scope import SESSION_KEY
 
 
 class SqlUnitOfWork:
@@ -72,12 +73,21 @@ class SqlUnitOfWork:
 
 
 class Store:
-    """An opened, migrated database: hands out units of work."""
+    """An opened, migrated database: hands out units of work.
 
-    def __init__(self, engine: Engine):
+    ``station_id``: the station whose rows its units of work read and write (``app/store/scope.py``);
+    None, every station's.
+    """
+
+    def __init__(self, engine: Engine, *, station_id: str | None = None):
         self.engine = engine
-        self._factory = sessionmaker(engine, expire_on_commit=False)
+        self.station_id = station_id
+        self._factory = sessionmaker(engine, expire_on_commit=False, info={SESSION_KEY: station_id})
         self._cameras = ReadModel(engine, self._load_cameras)
+
+    def for_station(self, station_id: str | None) -> Store:
+        """The same database, for another station (or, with None, every station); shares the engine."""
+        return Store(self.engine, station_id=station_id)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._factory)

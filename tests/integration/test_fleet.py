@@ -214,7 +214,10 @@ def test_fleet_commands_give_clear_errors(tmp_path, capsys):
 
 
 def test_an_existing_database_migrates_losing_nothing(tmp_path):
-    """A station database of the previous schema (0009) gains the registry; every row it held stays."""
+    """A station database of an earlier schema (0009) gains the registry and the owners' columns;
+    every row it held stays, every column of it unchanged."""
+    import sqlite3
+
     from alembic import command
 
     from app.store.db import _alembic_config, head_revision, make_engine
@@ -229,12 +232,25 @@ def test_an_existing_database_migrates_losing_nothing(tmp_path):
                           "'2026-01-01 00:00:00', '2026-01-01 00:00:00')")
         c.exec_driver_sql("INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', '2026-01-01 00:00:00')")
     engine.dispose()
-    before = [line for line in content(db) if "alembic_version" not in line]
+
+    def rows(columns: dict[str, list[str]] | None = None) -> tuple[dict[str, list[str]], dict[str, list[tuple]]]:
+        conn = sqlite3.connect(db)
+        try:
+            tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT IN ('alembic_version', 'sqlite_sequence')")]
+            cols = columns or {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+            data = {t: sorted(conn.execute(f"SELECT {', '.join(c)} FROM {t}").fetchall()) for t, c in cols.items()}
+            return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}, data
+        finally:
+            conn.close()
+
+    before_cols, before = rows()
     open_store(sqlite_url(db)).dispose()
-    after = content(db)
-    assert [line for line in after if "alembic_version" not in line and "stations" not in line] == before
-    assert any("CREATE TABLE stations" in line for line in after)
-    assert any(f"INSERT INTO \"alembic_version\" VALUES('{head_revision()}')" in line for line in after)
+    after_cols, after = rows(before_cols)
+    assert after == before and before["cameras"] and before["settings"]
+    assert {"stations", "station_settings"} <= set(after_cols)
+    assert all(set(before_cols[t]) <= set(after_cols[t]) for t in before_cols)
+    assert any(f"INSERT INTO \"alembic_version\" VALUES('{head_revision()}')" in line for line in content(db))
 
 
 def test_fleet_settings_are_shared_and_read_by_the_next_station(tmp_path, capsys):

@@ -281,7 +281,7 @@ def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qt
     with qtbot.waitSignal(dlg.applied, timeout=10_000):
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     # What the command line reads before the next window exists:
-    assert read_startup_settings(station.paths.db_url) == {K_ENABLED: True, K_LANGUAGE: "en"}
+    assert read_startup_settings(station.paths.db_url, station.paths.data_dir) == {K_ENABLED: True, K_LANGUAGE: "en"}
     with station.parts().store.uow() as uow:
         audited = {(e.key, e.actor, (e.detail or {}).get("new")) for e in uow.audit.recent(50, op_prefix="settings.set")}
     assert {(K_ENABLED, "operator", True), (K_LANGUAGE, "operator", "en")} <= audited
@@ -289,7 +289,7 @@ def test_settings_dialog_sets_the_language_and_kiosk_start_for_the_next_start(qt
     dlg.language.setCurrentIndex(dlg.language.findData("system"))
     with qtbot.waitSignal(dlg.applied, timeout=10_000):
         dlg.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
-    assert read_startup_settings(station.paths.db_url)[K_LANGUAGE] == "system"
+    assert read_startup_settings(station.paths.db_url, station.paths.data_dir)[K_LANGUAGE] == "system"
     assert choose_language("system") in ("en", "zh_CN")  # follows the system locale
     dlg.close()
 

@@ -21,7 +21,13 @@ from app.domain.fleet import (
     liveness,
     may_take_over,
 )
-from app.fleet.identity import ENV_STATION_NAME, IdentityError, host_name, station_id, station_name
+from app.platform.identity import (
+    ENV_STATION_NAME,
+    IdentityError,
+    host_name,
+    station_id,
+    station_name,
+)
 from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.stations import StationRegistry, server_now

@@ -80,7 +80,7 @@ def test_kiosk_and_language_settings_are_stored_and_audited(data_dir):
     assert run(["kiosk", "on", "--data-dir", d])[0] == 0
     assert run(["language", "zh-CN", "--data-dir", d])[0] == 0
     paths = resolve_paths(data_dir)
-    assert read_startup_settings(paths.db_url) == {K_ENABLED: True, K_LANGUAGE: "zh_CN"}
+    assert read_startup_settings(paths.db_url, paths.data_dir) == {K_ENABLED: True, K_LANGUAGE: "zh_CN"}
     assert "zh_CN" in run(["language", "--data-dir", d])[1]
     assert "on" in run(["kiosk", "status", "--data-dir", d])[1]
     from app.store import open_store

@@ -84,3 +84,27 @@ def test_preflight_reads_without_writing(tmp_path):
     assert (content(db), db.stat().st_mtime_ns) == before
     wal = tmp_path / "station.db-wal"  # SQLite may leave its empty WAL sidecar for a reader; no data in it
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_a_stations_own_settings_are_read_over_those_of_no_station_on_both_paths(tmp_path, monkeypatch):
+    from app.platform.identity import station_id
+
+    db = _migrated(tmp_path, {K_ENABLED: True, K_LANGUAGE: "en"})  # written naming no station
+    box = tmp_path / "box"
+    box.mkdir()
+    mine = station_id(box)
+    store = open_store(sqlite_url(db), station_id=mine)
+    try:
+        with store.uow() as uow:
+            uow.settings.set(K_LANGUAGE, "zh_CN")  # this station's own
+            uow.commit()
+    finally:
+        store.dispose()
+    fast = read_startup_settings(sqlite_url(db), box)
+    monkeypatch.setattr("app.store.preflight.sqlite_file", lambda url: None)
+    slow = read_startup_settings(sqlite_url(db), box)
+    assert fast == slow == {K_ENABLED: True, K_LANGUAGE: "zh_CN"}
+    other = tmp_path / "other-box"
+    other.mkdir()
+    station_id(other)
+    assert read_startup_settings(sqlite_url(db), other) == {K_ENABLED: True, K_LANGUAGE: "en"}

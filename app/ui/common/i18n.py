@@ -77,9 +77,9 @@ def choose_language(setting: object = None, locale: QLocale | None = None) -> st
     return chosen or system_language(locale)
 
 
-def read_language_setting(db_url: str) -> object:
-    """``ui.language`` from the station's settings table before any window exists (None when unset)."""
-    return read_startup_settings(db_url).get(SETTING_KEY)
+def read_language_setting(db_url: str, data_dir: Path | None = None) -> object:
+    """``ui.language`` from the station's settings before any window exists (None when unset)."""
+    return read_startup_settings(db_url, data_dir).get(SETTING_KEY)
 
 
 def install_for_station(paths: Any) -> Translation:
@@ -87,7 +87,7 @@ def install_for_station(paths: Any) -> Translation:
 
     Call it after creating the QApplication and before building any window.
     """
-    return install_translation(choose_language(read_language_setting(paths.db_url)))
+    return install_translation(choose_language(read_language_setting(paths.db_url, paths.data_dir)))
 
 
 @dataclass
