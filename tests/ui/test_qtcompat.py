@@ -33,6 +33,7 @@ def test_many_void_calls_and_emits_do_not_exhaust_none_or_true(qtbot):
     if found["leaks"]:
         assert found["boosted"], "leaking PySide6 and no guard: this process would abort"
         assert sys.getrefcount(None) > 1 << 59 and sys.getrefcount(True) > 1 << 59
-    else:  # a fixed PySide6: the counts are balanced
-        assert abs(sys.getrefcount(None) - start_none) < 100
-        assert abs(sys.getrefcount(True) - start_true) < 100
+    else:  # a fixed PySide6: the counts are balanced. A leak is one reference per call (n of them); other
+        # threads of this test process (earlier tests' daemon threads) move the counts by a few hundred
+        assert abs(sys.getrefcount(None) - start_none) < n // 20
+        assert abs(sys.getrefcount(True) - start_true) < n // 20
