@@ -152,5 +152,12 @@ def test_two_stations_on_one_database_are_told_apart_and_a_drill_on_one_fires_fo
         members[name].station.parts().router.reload()
         track = members[name].station.parts().router.settings.tracks["cameras"]
         assert (track.latched, track.use_domain) == (rolled_back, not rolled_back), name
-    print(f"\n{ALERT} on lobby: fired {fired_after:.1f} s after the crossing (bound {fire_bound:g} s), "
+    # what one station adds to Prometheus: its scraped series and the series the shipped rules record for it
+    scraped = {r["metric"]["station"]: int(float(r["value"][1]))
+               for r in prom.api("query", query='count by (station) ({job="edge-station", __name__!~".*:.*"})')["result"]}
+    recorded = {r["metric"]["station"]: int(float(r["value"][1]))
+                for r in prom.api("query", query='count by (station) ({__name__=~".+:.+"})')["result"]}
+    assert set(scraped) == set(NAMES) and all(n > 0 for n in scraped.values()), scraped
+    print(f"\nseries per station: scraped {scraped}, recorded by the shipped rules {recorded}")
+    print(f"{ALERT} on lobby: fired {fired_after:.1f} s after the crossing (bound {fire_bound:g} s), "
           f"resolved {resolved_after:.1f} s after the rollback (bound {resolve_bound:g} s); dock stayed quiet")
