@@ -75,6 +75,7 @@ class StationReport:
     stages: dict[str, Any] = field(default_factory=dict)  # per rollout track: {"stage": n, "percent": p, ...}
     health: str = "unknown"  # ok | degraded | down | unknown
     problems: tuple[str, ...] = ()
+    api: str = ""  # host:port its control API serves on ("" when it serves none): `fleet targets`
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class StationInfo:
     health: str
     problems: tuple[str, ...]
     replaced_by: str | None
+    api: str = ""  # host:port of its control API at the last heartbeat ("" when none)
 
     @property
     def skew(self) -> float | None:

@@ -1,4 +1,4 @@
-"""``edge-station fleet status|stations|settings|move-camera``: the stations sharing this database, at a glance.
+"""``edge-station fleet status|stations|settings|move-camera|targets``: the stations sharing this database, at a glance.
 
 Both read the ``stations`` table (app/store/stations.py) and judge every station by the database
 server's clock: a running station whose last heartbeat is older than the fleet's gone threshold
@@ -46,7 +46,7 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
                                    "for many stations; a SQLite database is a fleet of one). See docs/fleet.md.")
     add_common(p)
     p.set_defaults(handler=lambda a: _need_action(p))
-    fsub = p.add_subparsers(dest="fleet_command", metavar="{status,stations,settings,move-camera}")
+    fsub = p.add_subparsers(dest="fleet_command", metavar="{status,stations,settings,move-camera,targets}")
     for name, help_, handler in (
         ("status", "the fleet at a glance: stations up and gone, versions, rollout stages, health, cameras",
          cmd_fleet_status),
@@ -69,13 +69,15 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
     c.add_argument("changes", nargs="*", metavar="KEY=SECONDS")
     c.set_defaults(handler=cmd_fleet_settings)
     from app.fleet.move import add_move_cli
+    from app.fleet.targets import add_targets_cli
 
     add_move_cli(fsub, add_common)
+    add_targets_cli(fsub, add_common)
 
 
 def _need_action(p: argparse.ArgumentParser) -> int:
     p.print_usage(sys.stderr)
-    raise CliError("choose an action: status, stations, settings or move-camera", EXIT_USAGE)
+    raise CliError("choose an action: status, stations, settings, move-camera or targets", EXIT_USAGE)
 
 
 # ------------------------------------------------------------------ opening the registry

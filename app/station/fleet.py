@@ -101,4 +101,16 @@ class FleetMethods(StationCore):
         else:
             health = "ok"
         return StationReport(cameras_up=up, cameras_total=len(active), stages=stages, health=health,
-                             problems=tuple(problems))
+                             problems=tuple(problems), api=self._api_address())
+
+    def _api_address(self) -> str:
+        """``host:port`` of the control API this station serves ("" when none)."""
+        from urllib.parse import urlsplit
+
+        api = self.api
+        if api is None:
+            return ""
+        try:
+            return urlsplit(api.url).netloc
+        except Exception:
+            return ""

@@ -253,3 +253,4 @@ class StationRow(Base):
     health: Mapped[str] = mapped_column(String(20), nullable=False, default="unknown")
     problems: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     replaced_by: Mapped[str | None] = mapped_column(String(36))
+    api_address: Mapped[str] = mapped_column(String(255), nullable=False, default="")

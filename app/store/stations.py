@@ -75,6 +75,7 @@ def _info(row: Any) -> StationInfo:
         station_clock_at=aware(m["station_clock_at"]), stopped_at=aware(m["stopped_at"]),
         cameras_up=int(m["cameras_up"]), cameras_total=int(m["cameras_total"]), stages=dict(m["stages"] or {}),
         health=m["health"], problems=tuple(m["problems"] or ()), replaced_by=m["replaced_by"],
+        api=m["api_address"] or "",
     )
 
 
@@ -285,7 +286,7 @@ class StationRegistry:
 def _report_values(report: StationReport) -> dict[str, Any]:
     return dict(cameras_up=int(report.cameras_up), cameras_total=int(report.cameras_total),
                 stages=dict(report.stages), health=str(report.health)[:20],
-                problems=[str(p)[:300] for p in report.problems[:10]])
+                problems=[str(p)[:300] for p in report.problems[:10]], api_address=str(report.api)[:255])
 
 
 __all__ = ["SETTING_GONE_AFTER", "SETTING_HEARTBEAT_INTERVAL", "Beat", "Claim", "StationRegistry", "server_now"]

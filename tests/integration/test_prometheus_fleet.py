@@ -6,6 +6,7 @@ docs/monitoring.md gives, and its rollback resolves it while the other station s
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from app.api import ApiServer
 from app.api.token import ensure_token
+from app.cli import main
 from app.domain import Camera
 from app.domain.camera import CameraState
 from app.rollout.drill import FaultSpec, inject
@@ -55,9 +57,11 @@ def fleet(pg_db, tmp_path: Path) -> Iterator[tuple[dict[str, Member], Prometheus
     ensure_token(token_file)  # the fleet's one token, given to both stations' APIs (docs/monitoring.md)
     members: dict[str, Member] = {}
     try:
+        def serve(st, _port):  # the station's own API, with the fleet's token
+            return ApiServer(st, port=0, token_path=token_file).start()
+
         for name in NAMES:
-            st = station(pg_db.url, tmp_path, name, autostart=True).open()
-            api = None
+            st = station(pg_db.url, tmp_path, name, autostart=True, api=serve).open()
             try:
                 cam = st.parts().admin.add_camera(Camera(name=f"{name} gate",
                                                          source="test://moving?size=160x90&rate=5"))
@@ -65,17 +69,20 @@ def fleet(pg_db, tmp_path: Path) -> Iterator[tuple[dict[str, Member], Prometheus
                 router = st.parts().router
                 router.set_options({"auto_rollback": False}, actor=ACTOR)  # the subject is Prometheus's alert
                 router.set(track="cameras", use_domain=True, percent=100, actor=ACTOR, override_reason=ACTOR)
-                api = ApiServer(st, port=0, token_path=token_file).start()
             except BaseException:
-                if api is not None:
-                    api.stop()
                 st.close()
                 raise
-            assert cam.id is not None
-            members[name] = Member(st, api, cam.id)
+            assert cam.id is not None and isinstance(st.api, ApiServer)
+            members[name] = Member(st, st.api, cam.id)
         root = tmp_path / "prometheus"
-        config = fleet_config(root, token_file=token_file, interval_s=INTERVAL_S, targets=[
-            {"targets": [f"127.0.0.1:{m.api.port}"], "labels": {"station": name}} for name, m in members.items()])
+        config = fleet_config(root, token_file=token_file, interval_s=INTERVAL_S, targets=[])
+        # the file_sd file as the fleet writes it: from the registry, where each station's heartbeat says
+        # where its API answers (docs/monitoring.md)
+        sd_file = root / "targets" / "stations.json"
+        assert main(["fleet", "targets", "--db", pg_db.url, "--write", str(sd_file), "--label", "site=test"]) == 0
+        assert json.loads(sd_file.read_text()) == [
+            {"targets": [f"127.0.0.1:{members[n].api.port}"], "labels": {"station": n, "site": "test"}}
+            for n in sorted(NAMES)]
         check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
 
@@ -91,7 +98,6 @@ def fleet(pg_db, tmp_path: Path) -> Iterator[tuple[dict[str, Member], Prometheus
         assert not t1.failures and not t2.failures, (t1.failures + t2.failures)[:5]
     finally:
         for m in members.values():
-            m.api.stop()
             m.station.close()
 
 

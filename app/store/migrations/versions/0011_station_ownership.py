@@ -12,6 +12,7 @@ every station evaluates it on its own cameras (the default rules are seeded that
 Settings split in two: keys under ``fleet.`` (and the markers of fleet-wide seeding) stay in
 ``settings``, shared by the fleet; every other key is a station's own, in ``station_settings``.
 The rollups' unique key gains the station, so two stations' minutes never replace each other.
+The registry gains each station's API address (``edge-station fleet targets``).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -32,6 +33,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column('station_id', sa.String(length=36), nullable=True))
         batch.drop_constraint('uq_rollup_series_minute', type_='unique')
         batch.create_unique_constraint('uq_rollup_series_minute', ['station_id', 'series', 'labels', 'minute'])
+    # where each station's control API answers (its heartbeat writes it): `edge-station fleet targets`
+    op.add_column('stations', sa.Column('api_address', sa.String(length=255), nullable=False, server_default=''))
     op.create_table('station_settings',
     sa.Column('station_id', sa.String(length=36), nullable=False),
     sa.Column('key', sa.String(length=80), nullable=False),
@@ -53,6 +56,7 @@ def downgrade() -> None:
                          {"k": key, "v": value, "u": updated_at})
             taken.add(key)
     op.drop_table('station_settings')
+    op.drop_column('stations', 'api_address')
     with op.batch_alter_table('metric_rollups') as batch:
         batch.drop_constraint('uq_rollup_series_minute', type_='unique')
         batch.create_unique_constraint('uq_rollup_series_minute', ['series', 'labels', 'minute'])
