@@ -110,6 +110,20 @@ def test_the_page_follows_the_model_and_keeps_the_last_read_when_one_fails(page)
     assert page.model.rowCount() == 3
 
 
+def test_a_read_that_changes_nothing_redraws_nothing(page):
+    lobby, dock = info("lobby"), info("dock")
+    snap = snapshot_of(T0, [dock, lobby], 20.0, where="fleet.db", station_id=lobby.id)
+    page.set_snapshot(snap)
+    spans: list[tuple[int, int]] = []
+    page.model.dataChanged.connect(lambda a, b, *_: spans.append((a.row(), b.row())))
+    page.set_snapshot(snap)
+    assert spans == []
+    later = T0 + timedelta(seconds=5)  # lobby heartbeat again, dock did not: only dock's age changed
+    lobby_later = replace(lobby, heartbeat_at=later, station_clock_at=later)
+    page.set_snapshot(snapshot_of(later, [dock, lobby_later], 20.0, where="fleet.db", station_id=lobby.id))
+    assert spans == [(0, 0)]
+
+
 def test_a_page_built_late_shows_the_bridges_last_snapshot(qtbot):
     bridge = FleetBridge()
     lobby = info("lobby")

@@ -187,16 +187,23 @@ class FleetTableModel(QAbstractTableModel):
     def text(self, row: int, col: int) -> str:
         return self._cells[row][col]
 
-    def update(self, stations: tuple[FleetStation, ...]) -> None:
+    def update(self, stations: tuple[FleetStation, ...]) -> bool:
+        """Show ``stations``: the rows whose text or state changed are redrawn; a station that came or
+        went resets the model. True when the rows changed (the page then fits its columns again)."""
         cells = [self._cells_of(s) for s in stations]
-        if [s.info.id for s in stations] == [s.info.id for s in self._rows]:
+        if [s.info.id for s in stations] != [s.info.id for s in self._rows]:
+            self.beginResetModel()
             self._rows, self._cells = list(stations), cells
-            if stations:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(stations) - 1, len(self.COLUMNS) - 1))
-            return
-        self.beginResetModel()
+            self.endResetModel()
+            return True
+        old_rows, old_cells = self._rows, self._cells
         self._rows, self._cells = list(stations), cells
-        self.endResetModel()
+        changed = [r for r, (new, old) in enumerate(zip(stations, old_rows, strict=True))
+                   if cells[r] != old_cells[r] or (new.liveness, new.info.health, new.mine) != (
+                       old.liveness, old.info.health, old.mine)]
+        if changed:  # one span: the view repaints it once
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], len(self.COLUMNS) - 1))
+        return False
 
     def _cells_of(self, s: FleetStation) -> tuple[str, ...]:
         cli = dict(zip(STATION_COLUMNS, s.cells, strict=True))
@@ -303,7 +310,8 @@ class FleetPage(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # fitted to the cells when stations come or go, not at every read (fitting asks every cell)
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 0)
@@ -327,4 +335,5 @@ class FleetPage(QWidget):
             self.error.setText(self.tr("The fleet registry cannot be read now; the table shows the last read. "
                                        "{error}").format(error=snap.error))
         self.error.setVisible(snap.error is not None)
-        self.model.update(snap.stations)
+        if self.model.update(snap.stations):
+            self.table.resizeColumnsToContents()
