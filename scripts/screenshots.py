@@ -19,6 +19,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.store.stations import StationRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -102,6 +106,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     window.show()
     window.open_station()
     shots: list[Path] = []
+    others = None  # the registry of the database, for the other stations of the Fleet page's shot
 
     def pump(seconds: float, until: Callable[[], bool] | None = None) -> bool:
         end = time.monotonic() + seconds
@@ -123,6 +128,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
     try:
         if not pump(60, lambda: window.ready or window.open_error is not None) or not window.ready:
             raise ScreenshotError(f"the station did not open: {window.open_error}")
+        others = _other_stations(station.paths.db_url)  # "yard" registers now and never heartbeats again
         # Some life for the alert and rollout pages: a rule that fires, routed calls on both paths.
         lobby = next(c for c in station.cameras() if c.name == "Lobby")
         station.call("create_rule", CreateRule(AlertRule(
@@ -152,6 +158,7 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
             window.show_page(key)
             pump(2.5)
             shot(key, window)
+        _fleet_shot(window, others, pump, shot)
         window.wall.set_grid(3)
         window.tabs.setCurrentWidget(window.wall)
         pump(1.0)
@@ -198,9 +205,53 @@ def _shoot(tmp: Path, out: Path, settle: float, width: int, height: int) -> int:
         window.shutdown()
         window.close()
         station.close()
+        if others is not None:
+            others.store.dispose()
         app.processEvents()
     print(f"{len(shots)} screenshots in {out}/")
     return 0
+
+
+def _other_stations(db_url: str) -> StationRegistry:
+    """Register a station "yard" on the window's database, as another box would; it never
+    heartbeats again, so the Fleet page shows it gone once the fleet's gone threshold passed."""
+    import uuid
+
+    from app.domain.fleet import StationReport
+    from app.store import open_store
+    from app.store.stations import StationRegistry
+
+    registry = StationRegistry(open_store(db_url))
+    registry.claim(str(uuid.uuid4()), "yard", version="0.0.9", host="yard-box", pid=4711, gone_after=20,
+                   report=StationReport(cameras_up=1, cameras_total=2, health="degraded",
+                                        problems=("Gate: stream stalled",),
+                                        stages={"cameras": {"stage": 1, "percent": 10}}))
+    return registry
+
+
+def _fleet_shot(window: Any, registry: StationRegistry, pump: Callable[..., bool],
+                shot: Callable[[str, Any], None]) -> None:
+    """A second box "dock" joins and heartbeats: the window shows its Fleet page, with "yard" gone."""
+    import uuid
+
+    from app.domain.fleet import StationReport
+
+    dock = str(uuid.uuid4())
+    report = StationReport(cameras_up=3, cameras_total=3, health="ok",
+                           stages={"cameras": {"stage": 2, "percent": 25}, "rules": {"stage": 1, "percent": 10}})
+    registry.claim(dock, "dock", version="0.1.0", host="dock-box", pid=1234, gone_after=20, report=report)
+
+    def shown() -> bool:
+        registry.heartbeat(dock, report)
+        snap = window.fleet_bridge.latest
+        yard = snap.station("yard") if snap is not None else None
+        return window.fleet_page_shown and yard is not None and yard.liveness.value == "gone"
+
+    if not pump(60, lambda: pump(1.0) and shown()):
+        print("warning: the Fleet page did not show 'yard' gone within 60 s", file=sys.stderr)
+    window.show_page("fleet")
+    pump(1.0)
+    shot("fleet", window)
 
 
 if __name__ == "__main__":

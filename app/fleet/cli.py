@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
     from app.store.stations import StationRegistry
 
-__all__ = ["add_cli", "fleet_document", "format_stations", "format_status", "parse_timing"]
+__all__ = ["STATION_COLUMNS", "add_cli", "age_parts", "fleet_document", "format_stations", "format_status", "parse_timing",
+           "station_cells"]
 
 
 def _gone_after(text: str) -> float:
@@ -172,14 +173,18 @@ def _stages(stages: dict[str, Any]) -> str:
     return " ".join(out) or "-"
 
 
+def age_parts(seconds: float) -> tuple[int, str]:
+    """A heartbeat's age as a whole number of the unit that reads best: ``(2, "s")``, ``(5, "min")``,
+    ``(3, "h")``, ``(2, "d")`` (the window's Fleet page says the same in its language)."""
+    for limit, unit, per in ((120, "s", 1), (7200, "min", 60), (172800, "h", 3600)):
+        if seconds < limit:
+            return round(seconds / per), unit
+    return round(seconds / 86400), "d"
+
+
 def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} d ago"
+    n, unit = age_parts(seconds)
+    return f"{n} {unit} ago"
 
 
 def _skew(s: StationInfo) -> str:
@@ -191,21 +196,28 @@ def _skew(s: StationInfo) -> str:
     return f"clock {sk:+.1f} s"
 
 
-def format_stations(now: datetime, stations: list[StationInfo], gone_after: float) -> list[str]:
-    """One line per station, under a header."""
+#: the columns of ``fleet stations`` (and of the window's Fleet page, app/ui/fleet/page.py)
+STATION_COLUMNS = ("NAME", "STATE", "ID", "VERSION", "HOST", "UP SINCE (UTC)", "HEARTBEAT", "CAMERAS", "ROLLOUT",
+                   "HEALTH", "NOTE")
+
+
+def station_cells(s: StationInfo, now: datetime, gone_after: float) -> tuple[str, ...]:
+    """One station's line of ``fleet stations``, cell by cell (see :data:`STATION_COLUMNS`)."""
     from app.domain.fleet import liveness
 
-    header = ("NAME", "STATE", "ID", "VERSION", "HOST", "UP SINCE (UTC)", "HEARTBEAT", "CAMERAS", "ROLLOUT",
-              "HEALTH", "NOTE")
-    rows = []
-    for s in stations:
-        live = liveness(s, now, gone_after)
-        note = [x for x in (_skew(s), "; ".join(s.problems[:2]) if live.value == "up" else "") if x]
-        if s.replaced_by:
-            note.append(f"name taken over by {s.replaced_by[:8]}")
-        rows.append((s.name, live.value, s.id[:8], s.version or "?", s.host or "?",
-                     f"{s.started_at:%Y-%m-%d %H:%M:%S}", _age(s.age(now)), f"{s.cameras_up}/{s.cameras_total}",
-                     _stages(s.stages), s.health if live.value == "up" else "-", "; ".join(note)))
+    live = liveness(s, now, gone_after)
+    note = [x for x in (_skew(s), "; ".join(s.problems[:2]) if live.value == "up" else "") if x]
+    if s.replaced_by:
+        note.append(f"name taken over by {s.replaced_by[:8]}")
+    return (s.name, live.value, s.id[:8], s.version or "?", s.host or "?",
+            f"{s.started_at:%Y-%m-%d %H:%M:%S}", _age(s.age(now)), f"{s.cameras_up}/{s.cameras_total}",
+            _stages(s.stages), s.health if live.value == "up" else "-", "; ".join(note))
+
+
+def format_stations(now: datetime, stations: list[StationInfo], gone_after: float) -> list[str]:
+    """One line per station, under a header."""
+    header = STATION_COLUMNS
+    rows = [station_cells(s, now, gone_after) for s in stations]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
 

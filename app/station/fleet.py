@@ -13,6 +13,7 @@ from app.station.core import StationCore
 
 if TYPE_CHECKING:
     from app.fleet.member import FleetMember
+    from app.fleet.view import FleetView
     from app.store import Store
 
 log = logging.getLogger("edge_station.station")
@@ -24,6 +25,12 @@ _BAD_STATES = {"failed": "worker failed", "backoff": "worker restarting after a 
 
 class FleetMethods(StationCore):
     fleet: FleetMember | None = None
+    _fleet_view: FleetView | None = None
+
+    def fleet_view(self) -> FleetView | None:
+        """The fleet this station is in, as a view that reads its registry while someone listens
+        (the window's Fleet page); None when the station is not open or not in a fleet."""
+        return self._fleet_view
 
     def _join_fleet(self, store: Store) -> FleetMember | None:
         """Register this station in the database's fleet (raises StationNameTaken, IdentityError)."""
@@ -51,9 +58,18 @@ class FleetMethods(StationCore):
                              interval=interval, gone_after=gone_after)
         member.register()
         self.fleet = member
+        from app.fleet.view import FleetView
+        from app.store.db import redact_url
+
+        # read as often as the station heartbeats; judged by the fleet's gone threshold, as `fleet status` does
+        self._fleet_view = FleetView(registry, interval=interval, where=redact_url(self.paths.db_url),
+                                     station_id=member.station_id, gone_after=self.options.gone_after)
         return member
 
     def _leave_fleet(self) -> None:
+        view, self._fleet_view = self._fleet_view, None
+        if view is not None:
+            view.close()
         member, self.fleet = self.fleet, None
         if member is not None:
             member.close()

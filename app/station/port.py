@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from app.domain.evidence import Evidence, EvidenceSettings, EvidenceUsage
     from app.domain.operations import CameraStatus
     from app.domain.rules import AlertRule
+    from app.fleet.view import FleetView
     from app.kiosk.instance import InstanceLock
     from app.platform.paths import StationPaths
     from app.rollout.decision import Decision
@@ -252,6 +253,12 @@ class StationPort(Protocol):
         """Be told (op, path, seconds) of every routed call; returns the unsubscribe."""
 
     def database_check(self) -> DatabaseCheck: ...
+
+    # ------------------------------------------------------------ the fleet
+
+    def fleet_view(self) -> FleetView | None:
+        """The fleet this station is in, read while someone subscribes (None before open, or when
+        the station is not in a fleet)."""
 
     # ------------------------------------------------------------ rollout
 

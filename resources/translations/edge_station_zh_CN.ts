@@ -957,6 +957,175 @@ Running cameras are stopped first. Their alert rules are removed with them.</sou
         </message>
     </context>
     <context>
+        <name>FleetPage</name>
+        <message>
+            <source>, </source>
+            <translation>，</translation>
+        </message>
+        <message>
+            <source>Fleet on {where}: {n} stations: {states}</source>
+            <translation>{where} 上的工作站集群：{n} 个工作站：{states}</translation>
+        </message>
+        <message>
+            <source>Fleet on {where}: {n} stations</source>
+            <translation>{where} 上的工作站集群：{n} 个工作站</translation>
+        </message>
+        <message>
+            <source> (gone after {s} s without a heartbeat; database time {t} UTC)</source>
+            <translation>（{s} 秒无心跳即视为失联；数据库时间 {t} UTC）</translation>
+        </message>
+        <message>
+            <source>As 'edge-station fleet status' prints it</source>
+            <translation>与 'edge-station fleet status' 的输出相同</translation>
+        </message>
+        <message>
+            <source>Reading the fleet registry…</source>
+            <translation>正在读取工作站集群登记表…</translation>
+        </message>
+        <message>
+            <source>The fleet registry cannot be read now; the table shows the last read. {error}</source>
+            <translation>目前无法读取工作站集群登记表；表格显示的是上一次读取的结果。{error}</translation>
+        </message>
+    </context>
+    <context>
+        <name>FleetTableModel</name>
+        <message>
+            <source>Station</source>
+            <translation>工作站</translation>
+        </message>
+        <message>
+            <source>State</source>
+            <translation>状态</translation>
+        </message>
+        <message>
+            <source>Version</source>
+            <translation>版本</translation>
+        </message>
+        <message>
+            <source>Host</source>
+            <translation>主机</translation>
+        </message>
+        <message>
+            <source>Up since (UTC)</source>
+            <translation>启动时间 (UTC)</translation>
+        </message>
+        <message>
+            <source>Last heartbeat</source>
+            <translation>最近心跳</translation>
+        </message>
+        <message>
+            <source>Cameras</source>
+            <translation>摄像头</translation>
+        </message>
+        <message>
+            <source>Rollout</source>
+            <translation>灰度发布</translation>
+        </message>
+        <message>
+            <source>Health</source>
+            <translation>健康状况</translation>
+        </message>
+        <message>
+            <source>Clock skew</source>
+            <translation>时钟偏差</translation>
+        </message>
+        <message>
+            <source>Problems</source>
+            <translation>问题</translation>
+        </message>
+        <message>
+            <source>{name} (this station)</source>
+            <translation>{name}（本工作站）</translation>
+        </message>
+        <message>
+            <source>name taken over by {id}</source>
+            <translation>名称已被 {id} 接管</translation>
+        </message>
+        <message>
+            <source>no heartbeat since {t} UTC</source>
+            <translation>自 {t} UTC 起无心跳</translation>
+        </message>
+        <message>
+            <source>station {id} on host {host}, process {pid}</source>
+            <translation>工作站 {id}，主机 {host}，进程 {pid}</translation>
+        </message>
+        <message>
+            <source>last heartbeat {t} UTC (database time)</source>
+            <translation>最近心跳 {t} UTC（数据库时间）</translation>
+        </message>
+        <message>
+            <source>the station's clock vs the database's: {s} s (liveness uses the database's clock)</source>
+            <translation>工作站时钟与数据库时钟之差：{s} 秒（在线判断以数据库时钟为准）</translation>
+        </message>
+    </context>
+    <context>
+        <name>FleetText</name>
+        <message>
+            <source>up</source>
+            <translation>在线</translation>
+        </message>
+        <message>
+            <source>gone</source>
+            <translation>失联</translation>
+        </message>
+        <message>
+            <source>stopped</source>
+            <translation>已停止</translation>
+        </message>
+        <message>
+            <source>replaced</source>
+            <translation>已被替换</translation>
+        </message>
+        <message>
+            <source>ok</source>
+            <translation>正常</translation>
+        </message>
+        <message>
+            <source>degraded</source>
+            <translation>降级</translation>
+        </message>
+        <message>
+            <source>down</source>
+            <translation>宕机</translation>
+        </message>
+        <message>
+            <source>unknown</source>
+            <translation>未知</translation>
+        </message>
+        <message>
+            <source>{n} up</source>
+            <translation>{n} 个在线</translation>
+        </message>
+        <message>
+            <source>{n} gone</source>
+            <translation>{n} 个失联</translation>
+        </message>
+        <message>
+            <source>{n} stopped</source>
+            <translation>{n} 个已停止</translation>
+        </message>
+        <message>
+            <source>{n} replaced</source>
+            <translation>{n} 个已被替换</translation>
+        </message>
+        <message>
+            <source>{n} s ago</source>
+            <translation>{n} 秒前</translation>
+        </message>
+        <message>
+            <source>{n} min ago</source>
+            <translation>{n} 分钟前</translation>
+        </message>
+        <message>
+            <source>{n} h ago</source>
+            <translation>{n} 小时前</translation>
+        </message>
+        <message>
+            <source>{n} d ago</source>
+            <translation>{n} 天前</translation>
+        </message>
+    </context>
+    <context>
         <name>HealthReasons</name>
         <message>
             <source>{msg} ({c} of the calls by the canary)</source>
@@ -1414,6 +1583,10 @@ Run 'edge-station doctor' for a check of this machine, or see the log.</source>
         <message>
             <source>Evidence</source>
             <translation>证据</translation>
+        </message>
+        <message>
+            <source>Fleet</source>
+            <translation>工作站集群</translation>
         </message>
     </context>
     <context>

@@ -17,7 +17,7 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
@@ -40,12 +40,16 @@ from app.ui.common.bridge import StationBridge
 from app.ui.common.models import SORT_ROLE, CameraTableModel, StateDelegate
 from app.ui.common.resources import icon
 from app.ui.common.tasks import TaskRunner
+from app.ui.fleet.page import FleetBridge, FleetPage
 from app.ui.wall.camera_wall import CameraWall
 from app.ui.window.camera_actions import CameraActions, describe_error
 from app.ui.window.sysinfo import StatusSample
 from app.ui.window.window_menus import PAGE_ICONS, WindowMenus
 from app.ui.window.window_state import WINDOW_STATE_FILE, WindowState, window_settings
 from app.ui.window.window_status import WindowStatus
+
+if TYPE_CHECKING:
+    from app.fleet.view import FleetSnapshot
 
 __all__ = ["APP_NAME", "ORG_NAME", "WINDOW_STATE_FILE", "LazyPage", "MainWindow", "describe_error",
            "window_settings"]
@@ -137,6 +141,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.wall, icon("wall"), self.tr("Wall"))
         self.pages: dict[str, QWidget] = {"cameras": self.cameras_page, "wall": self.wall}
         self._add_optional_pages()
+        self.fleet_bridge = FleetBridge(self)
+        self.fleet_bridge.snapshotChanged.connect(self._fleet_changed)
+        self._add_fleet_page()
         self.setCentralWidget(self.tabs)
 
         # ---- camera operations; actions, menus and shortcuts
@@ -192,6 +199,9 @@ class MainWindow(QMainWindow):
 
         self.state = WindowState(self.settings)
         self.state.restore(self)
+        # The Fleet page was the one shown last time: show it again once the fleet has more than one station.
+        self._fleet_wanted = self.tabs.currentWidget() is self.pages["fleet"]
+        self._show_fleet_page(False)
         self.update_actions()
 
     @property
@@ -247,6 +257,40 @@ class MainWindow(QMainWindow):
             holder = LazyPage(build, f"{key}Page")
             self.pages[key] = holder
             self.tabs.addTab(holder, icon(PAGE_ICONS.get(key, key)), title)
+
+    def _add_fleet_page(self) -> None:
+        """The Fleet page: built when first shown, and in the tabs only while the database holds more
+        than one station (see :meth:`_fleet_changed`)."""
+
+        holder = LazyPage(lambda: FleetPage(self.fleet_bridge), "fleetPage")
+        self.pages["fleet"] = holder
+        self.tabs.addTab(holder, icon(PAGE_ICONS.get("fleet", "fleet")), self.tr("Fleet"))
+
+    @property
+    def fleet_page_shown(self) -> bool:
+        """Whether the Fleet page is in the window's tabs (the database holds more than one station)."""
+        return self.tabs.isTabVisible(self.tabs.indexOf(self.pages["fleet"]))
+
+    def _show_fleet_page(self, shown: bool) -> None:
+        holder = self.pages["fleet"]
+        index = self.tabs.indexOf(holder)
+        action = self.menus.actions["page_fleet"]  # its View-menu entry and shortcut
+        action.setVisible(shown)
+        action.setEnabled(shown)
+        if shown == self.tabs.isTabVisible(index):
+            return
+        if not shown and self.tabs.currentWidget() is holder:
+            self.tabs.setCurrentWidget(self.cameras_page)
+        self.tabs.setTabVisible(index, shown)
+        if shown and self._fleet_wanted:
+            self._fleet_wanted = False
+            self.tabs.setCurrentWidget(holder)
+
+    def _fleet_changed(self, snap: FleetSnapshot) -> None:
+        """A fleet snapshot (GUI thread): the page is in the tabs while the database holds more than one
+        station; a read that failed keeps it as it was."""
+        if snap.error is None:
+            self._show_fleet_page(snap.multi)
 
     def page(self, key: str) -> QWidget:
         """The page itself (built now if it was not shown yet)."""
@@ -334,6 +378,9 @@ class MainWindow(QMainWindow):
         self.load_camera_defaults()
         self.refresh_status()
         self.status_timer.start()
+        fleet = self.station.fleet_view()
+        if fleet is not None:
+            self.fleet_bridge.attach(fleet)  # reads the registry at the heartbeat interval while the window is open
         self.update_actions()
         n = len(self.model.statuses())
         self.statusBar().showMessage(self.tr("Station open: {n} cameras").format(n=n), 5000)
@@ -364,6 +411,7 @@ class MainWindow(QMainWindow):
                 stop()
         self.notifier.hide()
         self.wall.shutdown()
+        self.fleet_bridge.detach()
         self.bridge.detach()
         self.tasks.shutdown(wait=True)
 

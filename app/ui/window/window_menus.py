@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # the icon of each page's tab and View-menu entry
 PAGE_ICONS = {"cameras": "table", "wall": "wall", "charts": "charts", "alerts": "alerts", "rules": "rules",
-              "rollout": "rollout"}
+              "rollout": "rollout", "fleet": "fleet"}
 
 
 class WindowMenus(QObject):

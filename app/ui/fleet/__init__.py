@@ -1,0 +1,1 @@
+"""The Fleet page: the stations that share this station's database."""
