@@ -335,7 +335,16 @@ def _seed_rules_once(store: Store) -> None:
 
 
 def seed_evidence_rule(store: Store) -> None:
-    """The "evidence blocked" rule, added once."""
+    """The "evidence blocked" rule, added once (fleet-wide, as the default rules)."""
+    from app.domain.errors import ConstraintViolation
+
+    try:
+        _seed_evidence_rule_once(store)
+    except ConstraintViolation as e:  # another station on this database added it at the same moment
+        log.info("the evidence rule was already added by another station on this database (%s)", e)
+
+
+def _seed_evidence_rule_once(store: Store) -> None:
     from app.alerts.templates import evidence_blocked
 
     with store.uow() as uow:
