@@ -23,7 +23,7 @@ class CameraMethods(StationCore):
         """Every camera's state from the supervisor's snapshot: cheap, no database, not routed."""
         from app.services.operations import to_camera_status
 
-        sup = self._parts.supervisor if self._parts is not None else None
+        sup = self._supervisor_now()
         statuses = sup.statuses() if sup is not None else {}
         out = []
         for cam in self.cameras():
@@ -37,7 +37,8 @@ class CameraMethods(StationCore):
 
     def preview_path(self, camera_id: int) -> Path | None:
         """The camera's shared-memory preview slot (read it with app.workerlink.preview.PreviewReader)."""
-        return self._parts.supervisor.preview_path(camera_id) if self._parts is not None else None
+        sup = self._supervisor_now()
+        return sup.preview_path(camera_id) if sup is not None else None
 
     def _call(self, op: str, request: Any, actor: str) -> Any:
         return self.parts().router.call(op, request, actor=actor)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from app.platform.paths import StationPaths
     from app.station.port import ApiHandle, ApiStarter
     from app.station.wiring import StationParts
-    from app.supervisor import RestartPolicy
+    from app.supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("edge_station.station")
 
@@ -66,6 +66,9 @@ class StationCore:
         self.paths = options.paths
         self.api: ApiHandle | None = None
         self._parts: StationParts | None = None
+        #: while the station opens: its supervisor (not started yet) and its cameras read early
+        #: (Station._load_early), so that their states show before the store has loaded
+        self._early_supervisor: Supervisor | None = None
         self._opened = False
         self._events: Emitter[StationEvent] = Emitter("station")
         self._closing = threading.Event()
@@ -80,6 +83,11 @@ class StationCore:
         if parts is None:
             raise Unopened("the station is not open")
         return parts
+
+    def _supervisor_now(self) -> Supervisor | None:
+        """The open station's supervisor, else the one made early while it opens, else None."""
+        parts = self._parts
+        return parts.supervisor if parts is not None else self._early_supervisor
 
     # ------------------------------------------------------------ events
 

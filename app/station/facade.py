@@ -76,11 +76,32 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
         lock.acquire()  # raises AlreadyRunning: never two supervisors on one data dir
         self.instance_lock = lock
         try:
+            self._load_early()
             self._open_parts()
         except BaseException:
             self.close()
+            with self._cam_lock:
+                self._cameras = {}  # as if never loaded: the store's read never came
             raise
         return self
+
+    def _load_early(self) -> None:
+        """Make the supervisor (not started) and read the cameras of a SQLite file at this app's schema
+        with the standard library, before SQLAlchemy and the rest of the parts load (most of an open):
+        the window's table shows every camera's state from then on. The store's read replaces the list
+        once the store is open; any other database shows its cameras from then on, as before."""
+        from app.platform.identity import known_station_id
+        from app.station.wiring import make_supervisor
+        from app.store.preflight import read_cameras
+
+        # the station's own cameras (and those of no station yet), as its store will read them
+        mine = known_station_id(self.paths.data_dir) if self.options.fleet else None
+        cams = read_cameras(self.paths.db_url, mine)
+        if cams is None:
+            return
+        self._early_supervisor = make_supervisor(self.paths, policy=self.options.policy, owner=self.options.owner)
+        with self._cam_lock:
+            self._cameras = {c.id: c for c in cams if c.id is not None}
 
     def _open_parts(self) -> None:
         from app.station.wiring import build_parts
@@ -95,7 +116,9 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
             return member.station_id  # the station's own cameras, rules, settings (app/store/scope.py)
 
         parts = self._parts = build_parts(self.paths, seed_demo=self.options.seed_demo, policy=self.options.policy,
-                                          owner=self.options.owner, hooks=self, on_store=join_fleet)
+                                          owner=self.options.owner, hooks=self, on_store=join_fleet,
+                                          supervisor=self._early_supervisor)
+        self._early_supervisor = None
         # The baseline is taken before the cameras are first loaded, so a change that lands
         # between that load and the watch's first poll is not missed.
         baseline = db_fingerprint(parts.store.engine)
@@ -123,6 +146,7 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
             self._watch.stop()
             self._watch = None
         parts, self._parts = self._parts, None
+        self._early_supervisor = None  # never started when the parts did not come up
         if parts is not None:
             parts.close()
         if self.instance_lock is not None:

@@ -88,9 +88,21 @@ class StationParts:
         self._stack.close()
 
 
+def make_supervisor(paths: StationPaths, *, policy: RestartPolicy | None, owner: str | None) -> Supervisor:
+    """The station's supervisor, not started yet (it holds nothing until :meth:`Supervisor.start`:
+    its idle status of every camera is already the one the station shows)."""
+    from app.supervisor import Supervisor
+
+    # Workers are forked by the worker launcher; EDGE_STATION_WORKER_LAUNCHER=spawn execs each one
+    # instead (docs/architecture.md, "How workers are started").
+    launcher = "spawn" if os.environ.get("EDGE_STATION_WORKER_LAUNCHER", "").strip() == "spawn" else "zygote"
+    return Supervisor(paths.run_dir, paths.log_dir, policy=policy, owner=owner or uuid.uuid4().hex[:12],
+                      launcher=launcher)
+
+
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
-                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None
-                ) -> StationParts:
+                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None,
+                supervisor: Supervisor | None = None) -> StationParts:
     """Open and start every part (raises, having stopped what it started, when one cannot).
 
     ``on_store`` is called once the store is open and migrated, before anything is seeded or
@@ -98,10 +110,12 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
     when the parts close. It returns the station's id: from then on every part reads and writes
     that station's rows only (``app/store/scope.py``), having first taken over the rows of no
     station (a database from before fleets: ``app/store/ownership.py``). None: every row.
+    ``supervisor`` is one from :func:`make_supervisor` not started yet (the station made it early
+    to show its cameras' states); it is started where a new one would be.
     """
     with contextlib.ExitStack() as stack:
         parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks,
-                       on_store=on_store)
+                       on_store=on_store, supervisor=supervisor)
         parts._stack = stack.pop_all()
         return parts
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
@@ -109,7 +123,8 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
 
 def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None,
            owner: str | None, hooks: Hooks,
-           on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None) -> StationParts:
+           on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None,
+           supervisor: Supervisor | None = None) -> StationParts:
     from app.alerts import AlertEngine, Dispatcher
     from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
     from app.legacy.operations import LegacyOperations
@@ -128,7 +143,6 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     from app.services.operations import DomainOperations
     from app.services.ports import HeartbeatHistory, ProbeRunner
     from app.store import open_store
-    from app.supervisor import Supervisor
 
     store = open_store(paths.db_url)
     stack.callback(store.dispose)
@@ -147,11 +161,8 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     stack.callback(close_routers)
     if seed_demo:
         seed_demo_cameras(store)
-    # Workers are forked by the worker launcher; EDGE_STATION_WORKER_LAUNCHER=spawn execs each one
-    # instead (docs/architecture.md, "How workers are started").
-    launcher = "spawn" if os.environ.get("EDGE_STATION_WORKER_LAUNCHER", "").strip() == "spawn" else "zygote"
-    supervisor = Supervisor(paths.run_dir, paths.log_dir, policy=policy, owner=owner or uuid.uuid4().hex[:12],
-                            launcher=launcher)
+    if supervisor is None:
+        supervisor = make_supervisor(paths, policy=policy, owner=owner)
     supervisor.start()
     stack.callback(supervisor.shutdown)
     supervisor.warm_up()  # the worker launcher imports while the cameras load

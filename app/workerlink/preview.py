@@ -126,11 +126,7 @@ class PreviewReader:
         mm = self._slot()
         if mm is None or not self._writable:
             return False
-        now = time.monotonic_ns() if now_ns is None else now_ns
-        hold_ns = int(hold * 1e9)
-        until = now + hold_ns
-        if WANTED_UNTIL.unpack_from(mm, WANTED_UNTIL_OFFSET)[0] < until - hold_ns // 4:
-            WANTED_UNTIL.pack_into(mm, WANTED_UNTIL_OFFSET, until)
+        self._mark(mm, time.monotonic_ns() if now_ns is None else now_ns, hold)
         return True
 
     def interested_until(self) -> int:
@@ -144,7 +140,37 @@ class PreviewReader:
         mm = self._slot()
         if mm is None:
             return None
-        self.mark_interest()
+        self._mark(mm, time.monotonic_ns())
+        return self._copy_frame(mm)
+
+    def poll(self, last_seq: int, width: int = 0) -> PreviewFrame | None:
+        """One poll of a tile in one look at the slot: ask for ``width`` (when it is not what the slot
+        holds; 0: ask nothing), mark interest, and copy the frame out only when ``seq`` moved on from
+        ``last_seq``. None when nothing new (or no slot)."""
+        mm = self._slot()
+        if mm is None:
+            return None
+        if self._writable:
+            if width:
+                width = min(PREVIEW_MAX_WIDTH, int(width))
+                if WANT.unpack_from(mm, WANT_OFFSET)[0] != width:  # changed, or a restarted worker's new slot
+                    WANT.pack_into(mm, WANT_OFFSET, width)
+            self._mark(mm, time.monotonic_ns())
+        seq = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
+        if seq == last_seq or seq == 0 or seq & 1:  # nothing new, nothing yet, or mid-frame: next poll
+            return None
+        frame = self._copy_frame(mm)
+        return frame if frame is not None and frame.seq != last_seq else None
+
+    def _mark(self, mm: mmap.mmap, now: int, hold: float = INTEREST_HOLD) -> None:
+        if not self._writable:
+            return
+        hold_ns = int(hold * 1e9)
+        until = now + hold_ns
+        if WANTED_UNTIL.unpack_from(mm, WANTED_UNTIL_OFFSET)[0] < until - hold_ns // 4:
+            WANTED_UNTIL.pack_into(mm, WANTED_UNTIL_OFFSET, until)
+
+    def _copy_frame(self, mm: mmap.mmap) -> PreviewFrame | None:
         for attempt in range(self.retries):
             seq1 = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
             if seq1 == 0:

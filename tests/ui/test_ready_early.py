@@ -50,3 +50,51 @@ def test_the_table_fills_before_the_open_ends_and_operations_wait_for_it(qtbot, 
         w.shutdown()
         w.close()
         station.close()
+
+
+def test_the_table_fills_before_the_store_opens(qtbot, data_dir, ui_settings: QSettings, monkeypatch):
+    """A database already at this app's schema: its cameras (read with sqlite3) and the supervisor's
+    idle states of them show while the store, SQLAlchemy and the other parts still load."""
+    first = Station(StationOptions(paths=resolve_paths(data_dir), seed_demo=True, autostart=False, fleet=False))
+    first.open()
+    expected = {c.id: c for c in first.cameras()}
+    first.close()
+    assert expected
+
+    import app.store
+
+    real_open_store = app.store.open_store
+    release = threading.Event()
+    store_asked = threading.Event()
+
+    def held_open_store(url):
+        store_asked.set()
+        release.wait(30)
+        return real_open_store(url)
+
+    monkeypatch.setattr(app.store, "open_store", held_open_store)
+    station = Station(StationOptions(paths=resolve_paths(data_dir), seed_demo=True, autostart=False,
+                                     policy=RestartPolicy(stop_timeout=3.0)))
+    w = MainWindow(station, settings=ui_settings)
+    qtbot.addWidget(w)
+    shown: list[int] = []
+    w.camerasShown.connect(shown.append)
+    try:
+        w.show()
+        w.open_station()
+        qtbot.waitUntil(lambda: w.model.rowCount() > 0, timeout=20_000)
+        assert store_asked.wait(20) and not release.is_set() and not w.ready
+        assert {c.id: c for c in station.cameras()} == expected, "the early read is the store's read"
+        states = {s.camera_id: s.state.value for s in w.model.statuses()}
+        assert states == {cid: ("stopped" if c.active else "inactive") for cid, c in expected.items()}
+        assert shown == [len(expected)]
+        assert not w.window_actions["start_all"].isEnabled()
+        release.set()
+        qtbot.waitUntil(lambda: w.ready, timeout=30_000)
+        assert {c.id: c for c in station.cameras()} == expected
+        assert station.parts().supervisor.running and shown == [len(expected)]
+    finally:
+        release.set()
+        w.shutdown()
+        w.close()
+        station.close()

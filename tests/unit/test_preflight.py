@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from app.domain import Camera, MotionSettings
 from app.kiosk.settings import K_ENABLED, K_LANGUAGE, read_startup_settings
 from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.db import head_revision
-from app.store.preflight import SCHEMA_HEAD, preflight, sqlite_file
+from app.store.preflight import SCHEMA_HEAD, preflight, read_cameras, sqlite_file
 from tests.support.dbdump import content
 
 
@@ -108,3 +109,69 @@ def test_a_stations_own_settings_are_read_over_those_of_no_station_on_both_paths
     other.mkdir()
     station_id(other)
     assert read_startup_settings(sqlite_url(db), other) == {K_ENABLED: True, K_LANGUAGE: "en"}
+
+
+def test_read_cameras_is_the_store_read(tmp_path):
+    db = _migrated(tmp_path)
+    store = open_store(sqlite_url(db))
+    try:
+        with store.uow() as uow:
+            for cam in (
+                Camera(name="Lobby", source="test://moving"),
+                Camera(name="Yard é", source="rtsp://10.0.0.7/stream", active=False, max_fps=7.5, loop=True,
+                       motion=MotionSettings(False, 0.125, 3), stall_timeout=4.0, location="north gate",
+                       tags=("outdoor", "gate")),
+                Camera(name="Dock", source="file:///clips/dock.mp4", max_fps=15, stall_timeout=30,
+                       motion=MotionSettings(True, 1, 0)),
+            ):
+                uow.cameras.add(cam)
+            uow.commit()
+        with store.uow() as uow:
+            uow.cameras.remove(uow.cameras.get_by_name("Lobby").id)  # a gap in the ids
+            uow.cameras.add(Camera(name="Lobby 2", source="test://bars"))
+            uow.commit()
+        with store.uow() as uow:
+            stored = uow.cameras.list()
+    finally:
+        store.dispose()
+    early = read_cameras(sqlite_url(db))
+    assert early == stored and [c.id for c in early] == sorted(c.id for c in stored)
+    assert [type(c.max_fps) for c in early] == [type(c.max_fps) for c in stored]
+
+
+def test_read_cameras_knows_nothing_of_other_databases(tmp_path):
+    assert read_cameras(sqlite_url(_migrated(tmp_path))) == []
+    assert read_cameras(sqlite_url(tmp_path / "missing.db")) is None
+    assert read_cameras("postgresql+psycopg://u@localhost/edge") is None
+    older = tmp_path / "older"
+    older.mkdir()
+    db = _migrated(older)
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num = '0001'")
+    c.close()
+    assert read_cameras(sqlite_url(db)) is None
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    db = _migrated(bad)
+    with sqlite3.connect(db) as c:
+        c.execute("INSERT INTO cameras (name, source, active, loop, motion_enabled, motion_threshold, motion_warmup,"
+                  " stall_timeout, location, tags, created_at, updated_at)"
+                  " VALUES ('x', 'test://moving', 1, 0, 1, 0.02, 10, 10.0, '', 'not json', '', '')")
+    c.close()
+    assert read_cameras(sqlite_url(db)) is None, "a row it cannot read: the store's read decides"
+
+
+def test_read_cameras_for_a_station_is_its_stores_read(tmp_path):
+    db = _migrated(tmp_path)
+    a, b = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+    store = open_store(sqlite_url(db))
+    try:
+        for sid, name in ((a, "A1"), (b, "B1"), (None, "Nobody's")):
+            with store.for_station(sid).uow() as uow:
+                uow.cameras.add(Camera(name=name, source="test://still"))
+                uow.commit()
+        for sid in (a, b, None):
+            assert read_cameras(sqlite_url(db), sid) == list(store.for_station(sid).camera_snapshot()), sid
+        assert [c.name for c in read_cameras(sqlite_url(db), a) or []] == ["A1", "Nobody's"]
+    finally:
+        store.dispose()

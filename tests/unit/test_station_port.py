@@ -2,6 +2,8 @@
 
 import inspect
 
+import pytest
+
 from app.platform.paths import resolve_paths
 from app.station import Station, StationOptions, StationPort
 
@@ -27,3 +29,24 @@ def test_a_closed_station_answers_what_needs_no_parts(tmp_path):
     assert not station.supervisor_running() and station.worker_count() == 0
     assert station.database_check().ok is False
     assert station.api_status.running is False
+
+
+def test_a_station_that_cannot_open_shows_no_cameras(tmp_path, monkeypatch):
+    """The cameras read early (before the store opens) go again when the open fails."""
+    import app.station.wiring
+
+    paths = resolve_paths(tmp_path / "data")
+    with Station(StationOptions(paths=paths, seed_demo=True, autostart=False, fleet=False)) as first:
+        assert first.cameras()
+    seen: list[int] = []
+
+    def broken(*_a, **kw):
+        seen.append(len(kw["hooks"].live_status()))  # the early read's cameras and their idle states
+        raise RuntimeError("the parts cannot start")
+
+    monkeypatch.setattr(app.station.wiring, "build_parts", broken)
+    station = Station(StationOptions(paths=paths, seed_demo=True, autostart=False, fleet=False))
+    with pytest.raises(RuntimeError, match="cannot start"):
+        station.open()
+    assert seen and seen[0] > 0
+    assert station.cameras() == [] and station.live_status() == [] and station.preview_path(1) is None

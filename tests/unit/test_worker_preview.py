@@ -23,6 +23,7 @@ from app.workerlink.protocol import (
     PAYLOAD_OFFSET,
     PREVIEW_MAX_HEIGHT,
     PREVIEW_MAX_WIDTH,
+    SEQ_OFFSET,
     SLOT_SIZE,
     WANTED_UNTIL_OFFSET,
 )
@@ -335,3 +336,32 @@ def test_short_space_is_a_clear_error(tmp_path, monkeypatch):
     ):
         PreviewWriter(tmp_path / "p")
     assert not list(tmp_path.iterdir())  # nothing left behind
+
+
+def test_a_tile_poll_asks_marks_and_reads_only_what_moved_on(tmp_path):
+    """``PreviewReader.poll``: one look at the slot per tile poll (width asked, interest marked,
+    the frame copied only when ``seq`` moved on; never a frame while the writer is mid-frame)."""
+    path = tmp_path / "cam.preview"
+    reader = PreviewReader(path)
+    assert reader.poll(0, 320) is None  # no slot yet
+    writer = PreviewWriter(path)
+    try:
+        assert reader.poll(0, 352) is None  # a slot, nothing written yet: asked and marked all the same
+        assert reader.requested_width() == 352 and writer.wanted() and writer.wanted_width() == 352
+        writer.write_rows(solid(10, 20, (1, 2, 3)), 20, 10, ts=5.0)
+        got = reader.poll(0, 352)
+        assert got is not None and (got.seq, got.ts, got.image[0, 0].tolist()) == (2, 5.0, [1, 2, 3])
+        assert reader.poll(got.seq, 352) is None  # nothing new
+        reader.poll(got.seq, 99_999)
+        assert reader.requested_width() == PREVIEW_MAX_WIDTH  # capped
+        reader.poll(got.seq, 0)
+        assert reader.requested_width() == PREVIEW_MAX_WIDTH  # 0: asks nothing
+        writer.write_rows(solid(10, 20, (4, 5, 6)), 20, 10)
+        struct.pack_into("<Q", writer._mm, SEQ_OFFSET, writer.seq + 1)  # the writer is mid-frame
+        assert reader.poll(got.seq, 352) is None
+        struct.pack_into("<Q", writer._mm, SEQ_OFFSET, writer.seq)
+        again = reader.poll(got.seq, 352)
+        assert again is not None and again.seq == 4 and again.image[0, 0].tolist() == [4, 5, 6]
+    finally:
+        writer.close()
+        reader.close()

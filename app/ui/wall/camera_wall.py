@@ -199,15 +199,13 @@ class CameraTile(QWidget):
         reader = self._ensure_reader()
         if reader is None:
             return False
-        self._ask_for_size(reader)
-        # A shown tile wants frames: the worker converts previews only while some reader says so
-        # (a hidden or closed tile is not polled, so its worker stops converting after the hold).
-        reader.mark_interest()
-        seq = reader.seq
-        if seq == self.seq or seq & 1:
-            return False
-        frame = reader.read()
-        if frame is None or frame.seq == self.seq:
+        # Ask for previews as wide as this tile draws them (the widest tile wins), and say that a
+        # shown tile wants frames: the worker converts previews only while some reader says so (a
+        # hidden or closed tile is not polled, so its worker stops converting after the hold).
+        # One look at the slot does both and reads the frame if it moved on.
+        want = PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_width(self.width(), self.devicePixelRatioF()))
+        frame = reader.poll(self.seq, want)
+        if frame is None:
             return False
         self._show(frame)
         return True
@@ -241,12 +239,6 @@ class CameraTile(QWidget):
         pm = QPixmap.fromImage(scaled)
         pm.setDevicePixelRatio(dpr)
         return pm
-
-    def _ask_for_size(self, reader: PreviewReader) -> None:
-        """Ask the worker for previews as wide as this tile draws them (the widest tile wins)."""
-        want = PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_width(self.width(), self.devicePixelRatioF()))
-        if want and reader.requested_width() != want:  # changed, or a restarted worker's new slot
-            reader.request_width(want)
 
     def _ensure_reader(self) -> PreviewReader | None:
         path = self._preview_path_for(self.camera_id)
