@@ -92,7 +92,8 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
                 stack.callback(self._leave_fleet)  # marks it stopped while the store is still open
 
         parts = self._parts = build_parts(self.paths, seed_demo=self.options.seed_demo, policy=self.options.policy,
-                                          owner=self.options.owner, hooks=self, on_store=join_fleet)
+                                          owner=self.options.owner, hooks=self, on_store=join_fleet,
+                                          fleet_id=lambda: self.fleet.station_id if self.fleet is not None else None)
         # The baseline is taken before the cameras are first loaded, so a change that lands
         # between that load and the watch's first poll is not missed.
         baseline = db_fingerprint(parts.store.engine)

@@ -89,16 +89,18 @@ class StationParts:
 
 
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
-                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
+                hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], None] | None = None,
+                fleet_id: Callable[[], str | None] | None = None) -> StationParts:
     """Open and start every part (raises, having stopped what it started, when one cannot).
 
     ``on_store`` is called once the store is open and migrated, before anything is seeded or
     started (the station registers in its fleet there); what it pushes on the stack is undone
-    when the parts close.
+    when the parts close. ``fleet_id`` answers this station's id in its fleet (None outside one):
+    the rollout router keys the fleet rollout's share with it.
     """
     with contextlib.ExitStack() as stack:
         parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks,
-                       on_store=on_store)
+                       on_store=on_store, fleet_id=fleet_id)
         parts._stack = stack.pop_all()
         return parts
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
@@ -106,7 +108,8 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
 
 def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None,
            owner: str | None, hooks: Hooks,
-           on_store: Callable[[Store, contextlib.ExitStack], None] | None = None) -> StationParts:
+           on_store: Callable[[Store, contextlib.ExitStack], None] | None = None,
+           fleet_id: Callable[[], str | None] | None = None) -> StationParts:
     from app.alerts import AlertEngine, Dispatcher
     from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
     from app.legacy.operations import LegacyOperations
@@ -162,7 +165,7 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     domain_ops = DomainOperations(store, supervisor, probe_runner, history)
     legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history)
     admin = StationAdmin(store, supervisor)
-    router = Router(legacy_ops, domain_ops, store)
+    router = Router(legacy_ops, domain_ops, store, station_id=fleet_id)
     routers.append(router)
     seed_default_rules(store)
 
