@@ -24,7 +24,7 @@ from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, Cl
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
-    from app.rollout.fleet import FleetRolloutState
+    from app.domain.fleet_rollout import FleetRolloutState
     from app.store.stations import StationRegistry
 
 __all__ = ["add_cli", "fleet_document", "format_stations", "format_status", "parse_timing"]
@@ -133,7 +133,7 @@ def _read_with_rollout(args: argparse.Namespace) -> tuple[datetime, list[Station
                                                           FleetRolloutState]:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.rollout.fleet import FLEET_PREFIX, FleetRolloutState
+    from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState
 
     with _registry(args) as (registry, shown):
         try:

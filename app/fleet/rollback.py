@@ -2,7 +2,7 @@
 its own one-step rollback of that track, verify the track's checklist, and say so.
 
 The fleet-wide generation lives in the ``fleet.rollout.<track>.rollback`` setting
-(app.rollout.fleet); what this station applied travels in its heartbeat report, per track under
+(app.domain.fleet_rollout); what this station applied travels in its heartbeat report, per track under
 ``stages[<track>]["fleet"]["rollback"]``, so it survives a restart in the station's own row:
 a station that was down (or could not reach the database) when the rollback was issued applies it
 when it returns, and says so in its log, its report (``on_return``) and the audit log
@@ -23,29 +23,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.domain.audit import AuditEntry
-from app.domain.operations import TRACKS
-from app.rollout.fleet import (
+from app.domain.fleet_rollout import (
     OP_FLEET_ROLLBACK_APPLIED,
     FleetRolloutState,
     FleetTrack,
     reported_rollback,
 )
+from app.domain.operations import TRACKS
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
-    from app.rollout.health import Checklist
 
 log = logging.getLogger("edge_station.fleet")
 
 ACTOR = "fleet"
 
-
-def checklist_verdict(c: Checklist | None, at: float) -> dict[str, Any]:
-    """A checklist as a heartbeat carries it: complete, failed, and the items not passed yet."""
-    if c is None:
-        return {"complete": False, "failed": False, "open": ["no rollback latched"], "at": _iso(at)}
-    return {"complete": c.complete, "failed": c.failed,
-            "open": [f"{x.name}: {x.status}" for x in c.checks if str(x.status) != "pass"], "at": _iso(at)}
+#: a checklist as a heartbeat carries it: {"complete": bool, "failed": bool, "open": [items not passed], "at"}
+Verdict = dict[str, Any]
 
 
 def _iso(t: float) -> str:
@@ -62,11 +56,11 @@ class FleetRollback:
     """Applies the fleet rollbacks this station has not applied yet.
 
     ``read`` returns the ``fleet.rollout.*`` settings; ``apply(track, reason)`` is the station's
-    own rollback of one track; ``checklist(track)`` verifies it; ``audit(entry)`` writes one audit
-    entry. ``wall`` is the station's clock (the report's times)."""
+    own rollback of one track; ``checklist(track)`` verifies it (a :data:`Verdict`);
+    ``audit(entry)`` writes one audit entry. ``wall`` is the station's clock (the report's times)."""
 
     def __init__(self, *, read: Callable[[], Mapping[str, Any]], apply: Callable[[str, str], None],
-                 checklist: Callable[[str], Checklist | None], audit: Callable[[AuditEntry], None],
+                 checklist: Callable[[str], Verdict], audit: Callable[[AuditEntry], None],
                  wall: Callable[[], float] = time.time, recheck_s: float = 5.0):
         self._read = read
         self._apply = apply
@@ -143,7 +137,7 @@ class FleetRollback:
 
     def _verify(self, track: str, now: float) -> dict[str, Any]:
         try:
-            verdict = checklist_verdict(self._checklist(track), now)
+            verdict = {**self._checklist(track), "at": _iso(now)}
         except Exception as e:
             verdict = {"complete": False, "failed": False, "open": [f"not verified: {type(e).__name__}"],
                        "at": _iso(now)}
@@ -187,4 +181,4 @@ def merge_acks(stages: Mapping[str, Any], acks: Mapping[str, dict[str, Any]]) ->
     return out
 
 
-__all__ = ["FleetRollback", "applied_message", "checklist_verdict", "merge_acks"]
+__all__ = ["FleetRollback", "Verdict", "applied_message", "merge_acks"]

@@ -1,5 +1,5 @@
 """``edge-station fleet rollout TRACK --percent N`` and ``fleet rollback TRACK``: stations as a
-rollout population (app/rollout/fleet.py; docs/fleet.md, "Stations as a rollout population").
+rollout population (app/domain/fleet_rollout.py; docs/fleet.md, "Stations as a rollout population").
 
 Both validate everything before they write, and write the fleet-wide state and its audit entry in
 one transaction. Widening a track's fleet percent goes through the fleet gate (every station on the
@@ -21,7 +21,7 @@ from app.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
-    from app.rollout.fleet import FleetRolloutState
+    from app.domain.fleet_rollout import FleetRolloutState
     from app.store.stations import StationRegistry
 
 ACTOR = "edge-station fleet"
@@ -60,27 +60,25 @@ def add_rollout_commands(fsub: Any, add_common: Any) -> None:
 
 
 def _track(text: str) -> str:
-    from app.rollout.errors import RolloutSettingsError
-    from app.rollout.fleet import parse_fleet_track
+    from app.domain.fleet_rollout import FleetRolloutError, parse_fleet_track
 
     try:
         return parse_fleet_track(text)
-    except RolloutSettingsError as e:
+    except FleetRolloutError as e:
         raise CliError(f"fleet: {e}", EXIT_USAGE) from None
 
 
 def _percent(text: str) -> int:
-    from app.rollout.errors import RolloutSettingsError
-    from app.rollout.settings import parse_percent
+    from app.domain.fleet_rollout import FleetRolloutError, parse_fleet_percent
 
     try:
-        return parse_percent(text, what="--percent")
-    except RolloutSettingsError as e:
+        return parse_fleet_percent(text, what="--percent")
+    except FleetRolloutError as e:
         raise CliError(f"fleet rollout: {e}", EXIT_USAGE) from None
 
 
 def _state(registry: StationRegistry) -> FleetRolloutState:
-    from app.rollout.fleet import FLEET_PREFIX, FleetRolloutState
+    from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState
 
     return FleetRolloutState.from_stored(registry.fleet_settings(FLEET_PREFIX))
 
@@ -96,17 +94,17 @@ def _pct(p: int | None) -> str:
 
 def cmd_fleet_rollout(args: argparse.Namespace) -> int:
     from app.domain.audit import AuditEntry
-    from app.fleet.cli import _registry
-    from app.rollout.fleet import (
+    from app.domain.fleet_rollout import (
         F_FLEET_PERCENT,
         K_FLEET_SALT,
         OP_FLEET_ROLLOUT,
         fleet_gate,
         fleet_key,
+        new_fleet_salt,
         population_ids,
         share_ids,
     )
-    from app.rollout.settings import new_salt
+    from app.fleet.cli import _registry
 
     track = _track(args.track)
     new = _percent(args.percent)
@@ -124,7 +122,7 @@ def cmd_fleet_rollout(args: argparse.Namespace) -> int:
             raise CliError(
                 f"fleet rollout refused: the {track} track stays at {_pct(cur)} of the fleet; the fleet gate "
                 f"holds: " + "; ".join(gate.needs) + " (or give --override REASON)", EXIT_ERROR)
-        salt = state.salt or new_salt()
+        salt = state.salt or new_fleet_salt()
         ids = population_ids(stations)
         before = share_ids(salt, ids, cur)
         after = share_ids(salt, ids, new)
@@ -161,14 +159,14 @@ def cmd_fleet_rollout(args: argparse.Namespace) -> int:
 
 def cmd_fleet_rollback(args: argparse.Namespace) -> int:
     from app.domain.audit import AuditEntry
-    from app.fleet.cli import _registry
-    from app.rollout.fleet import (
+    from app.domain.fleet_rollout import (
         F_FLEET_ROLLBACK,
         OP_FLEET_ROLLBACK,
         FleetRolloutState,
         fleet_key,
         rollback_progress,
     )
+    from app.fleet.cli import _registry
 
     track = _track(args.track)
     key = fleet_key(track, F_FLEET_ROLLBACK)
@@ -227,7 +225,7 @@ def rollout_status_lines(registry_state: FleetRolloutState, stations: Sequence[S
                          gone_after: float) -> list[str]:
     """``fleet status``'s lines about the fleet rollouts: per track with a fleet percent or a fleet
     rollback, the percent, the stations inside, the gate and the rollback's progress."""
-    from app.rollout.fleet import (
+    from app.domain.fleet_rollout import (
         fleet_gate,
         inside_count,
         population_ids,
@@ -261,7 +259,7 @@ def rollout_status_lines(registry_state: FleetRolloutState, stations: Sequence[S
 
 def rollout_status_doc(registry_state: FleetRolloutState, stations: Sequence[StationInfo], now: datetime,
                        gone_after: float) -> dict[str, Any]:
-    from app.rollout.fleet import fleet_gate, population_ids, rollback_progress, share_ids
+    from app.domain.fleet_rollout import fleet_gate, population_ids, rollback_progress, share_ids
 
     ids = population_ids(stations)
     out = {}

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from app import __version__
 from app.domain.audit import AuditEntry, ProblemReport
 from app.domain.errors import ConstraintViolation
+from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState, is_inside
 from app.domain.operations import TRACKS
 from app.rollout.decision import (
     R_PERCENT_IN,
@@ -42,7 +43,6 @@ from app.rollout.decision import (
     store_keys_provider,
 )
 from app.rollout.errors import GateRefused, RolloutError, RolloutLocked, RolloutSettingsError
-from app.rollout.fleet import FLEET_PREFIX, FleetRolloutState, is_inside
 from app.rollout.health import (
     Check,
     Checklist,
@@ -187,7 +187,7 @@ class RolloutControl:
                  keys_provider: KeysProvider | None = None, version: str = __version__,
                  station_id: Callable[[], str | None] | None = None):
         """``station_id`` names this station in its fleet (the key of the fleet rollout's share,
-        app.rollout.fleet); None, or a callable answering None: every fleet share counts it inside."""
+        app.domain.fleet_rollout); None, or a callable answering None: every fleet share counts it inside."""
         self.store = store
         self.env = os.environ if env is None else env
         self.wall = wall

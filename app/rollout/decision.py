@@ -80,7 +80,7 @@ def routing_key(op: str, req: Any) -> tuple[str, str]:
 
 def decide(track: TrackSettings, population: Population, key: str, force: Force | str | None = None) -> Decision:
     """Apply the decision order of one track to one key (a station outside the track's fleet share
-    routes as at 0 %; app.rollout.fleet)."""
+    routes as at 0 %; app.domain.fleet_rollout)."""
     t = track.name
     if track.latched:
         return Decision(LEGACY, R_LATCH, key, track=t)

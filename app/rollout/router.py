@@ -234,7 +234,7 @@ class Router:
         """``store`` = an opened :class:`app.store.Store` (settings, audit); ``None`` = a scratch
         router with in-memory settings and no audit (used by ``verify``). ``audit`` defaults to a
         background-flushing :class:`AuditLog` on ``store``. ``station_id`` names this station in
-        its fleet, for the fleet rollout's share (app.rollout.fleet)."""
+        its fleet, for the fleet rollout's share (app.domain.fleet_rollout)."""
         self.legacy = legacy
         self.domain = domain
         self.store = store

@@ -209,7 +209,7 @@ class TrackSettings:
     stored_use_domain: bool = False
     stored_percent: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # field -> "ENV_VAR=value"
-    # the fleet rollout (app.rollout.fleet): whether this station is inside the track's fleet share
+    # the fleet rollout (app.domain.fleet_rollout): whether this station is inside the track's fleet share
     # (True with no fleet rollout), and the fleet percent (None: no fleet rollout set)
     fleet_in: bool = True
     fleet_percent: int | None = None

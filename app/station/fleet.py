@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.domain.fleet import StationReport
 from app.station.core import StationCore
@@ -26,6 +26,14 @@ ENV_HEARTBEAT_INTERVAL = "EDGE_STATION_HEARTBEAT_INTERVAL"
 GATE_TTL = 30.0
 
 _BAD_STATES = {"failed": "worker failed", "backoff": "worker restarting after a failure", "stalled": "stream stalled"}
+
+
+def checklist_verdict(c: Checklist | None) -> dict[str, Any]:
+    """A rollback checklist as a heartbeat carries it: complete, failed, the items not passed yet."""
+    if c is None:
+        return {"complete": False, "failed": False, "open": ["no rollback latched"]}
+    return {"complete": c.complete, "failed": c.failed,
+            "open": [f"{x.name}: {x.status}" for x in c.checks if str(x.status) != "pass"]}
 
 
 class FleetMethods(StationCore):
@@ -63,9 +71,9 @@ class FleetMethods(StationCore):
         """The fleet rollbacks as this station applies them: through its router once it is open (the
         window and the API hear of it as of any rollback), on its store before (at registration, so
         that no camera starts on a path the fleet rolled back)."""
+        from app.domain.fleet_rollout import FLEET_PREFIX
         from app.fleet.rollback import FleetRollback
         from app.rollout.control import RolloutControl
-        from app.rollout.fleet import FLEET_PREFIX
         from app.store.stations import StationRegistry
 
         def opened() -> bool:
@@ -77,10 +85,9 @@ class FleetMethods(StationCore):
             else:
                 RolloutControl(store).rollback(track=track, actor="fleet", reason=reason, source="fleet")
 
-        def checklist(track: str) -> Checklist | None:
-            if opened():
-                return self.parts().router.checklist(track)
-            return RolloutControl(store).checklist(track)
+        def checklist(track: str) -> dict[str, Any]:
+            c = self.parts().router.checklist(track) if opened() else RolloutControl(store).checklist(track)
+            return checklist_verdict(c)
 
         def audit(entry: AuditEntry) -> None:
             with store.uow() as uow:

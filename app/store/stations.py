@@ -272,7 +272,7 @@ class StationRegistry:
 
     def population_ids(self) -> list[str]:
         """The ids a fleet rollout's share is taken over: every registered station but the replaced
-        ones (app.rollout.fleet)."""
+        ones (app.domain.fleet_rollout)."""
         with self.engine.connect() as conn:
             return list(conn.execute(select(stations.c.id).where(
                 stations.c.state != StationState.REPLACED.value)).scalars())

@@ -18,14 +18,14 @@ import time
 import pytest
 
 from app.cli import main
-from app.domain.operations import CameraRef
-from app.platform.paths import sqlite_url
-from app.rollout.fleet import (
+from app.domain.fleet_rollout import (
     OP_FLEET_ROLLBACK,
     OP_FLEET_ROLLBACK_APPLIED,
     OP_FLEET_ROLLOUT,
     share_ids,
 )
+from app.domain.operations import CameraRef
+from app.platform.paths import sqlite_url
 from app.store import open_store
 from app.store.stations import SETTING_GONE_AFTER
 from tests.integration.test_fleet import GONE, fleet_json, station

@@ -2,7 +2,7 @@
 
 On top of each station's own per-track percent, a fleet rollout chooses **which stations** run a
 track at all: the stations are ranked by the cameras' sticky, exact-share bucketing
-(:mod:`app.rollout.bucketing`) keyed by station id with a fleet-wide salt, and at a fleet percent
+(:mod:`app.domain.bucketing`) keyed by station id with a fleet-wide salt, and at a fleet percent
 ``F`` the first ``round_half_up(F * N / 100)`` stations are inside (10 % of 20 stations is exactly
 2, the same 2 at 25 %). A station outside the share runs the track as if its percent were 0 (the
 legacy path); a station inside uses its own percent. With no fleet percent set every station is
@@ -19,15 +19,15 @@ it applied, when, its checklist verdict) travels in its heartbeat report, per tr
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.domain.bucketing import Population, domain_count
 from app.domain.fleet import Liveness, StationInfo, StationState, liveness
 from app.domain.operations import TRACKS
-from app.rollout.bucketing import Population, domain_count
-from app.rollout.errors import RolloutSettingsError
 
 #: the fleet-wide salt of the station ranking (created by the first ``fleet rollout``)
 K_FLEET_SALT = "fleet.rollout.salt"
@@ -108,11 +108,33 @@ def _when(text: object) -> datetime | None:
     return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
 
 
+class FleetRolloutError(ValueError):
+    """A fleet rollout input that cannot be used; the message says which and why."""
+
+
 def parse_fleet_track(track: object) -> str:
     t = str(track).strip().lower() if track is not None else ""
     if t not in TRACKS:
-        raise RolloutSettingsError(f"unknown rollout track {track!r} (tracks: {', '.join(TRACKS)})")
+        raise FleetRolloutError(f"unknown rollout track {track!r} (tracks: {', '.join(TRACKS)})")
     return t
+
+
+def parse_fleet_percent(text: object, *, what: str = "--percent") -> int:
+    """An integer 0-100 (a trailing % allowed), or :class:`FleetRolloutError` saying why not."""
+    if isinstance(text, bool):
+        raise FleetRolloutError(f"{what}={text!r} is not a percentage (an integer 0-100)")
+    s = str(text).strip().rstrip("%").strip()
+    try:
+        value = int(s)
+    except ValueError:
+        raise FleetRolloutError(f"{what}={text!r} is not a percentage (an integer 0-100)") from None
+    if not 0 <= value <= 100:
+        raise FleetRolloutError(f"{what}={text!r} is out of range (an integer 0-100)")
+    return value
+
+
+def new_fleet_salt() -> str:
+    return secrets.token_hex(8)
 
 
 def population_ids(stations: Iterable[StationInfo]) -> list[str]:
@@ -303,7 +325,8 @@ def rollback_progress(track: str, state: FleetRolloutState, stations: Sequence[S
 
 __all__ = [
     "F_FLEET_PERCENT", "F_FLEET_ROLLBACK", "FLEET_PREFIX", "K_FLEET_SALT", "OP_FLEET_ROLLBACK",
-    "OP_FLEET_ROLLBACK_APPLIED", "OP_FLEET_ROLLOUT", "FleetGateResult", "FleetRolloutState", "FleetTrack",
+    "OP_FLEET_ROLLBACK_APPLIED", "OP_FLEET_ROLLOUT", "FleetGateResult", "FleetRolloutError", "FleetRolloutState",
+    "FleetTrack", "new_fleet_salt", "parse_fleet_percent",
     "RollbackProgress", "StationGate", "applied_generation", "fleet_gate", "fleet_key", "inside_count", "is_inside",
     "parse_fleet_track", "population_ids", "reported_rollback", "rollback_progress", "share_ids", "station_passes",
 ]

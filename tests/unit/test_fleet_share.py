@@ -13,10 +13,7 @@ from typing import Any
 import pytest
 
 from app.domain.fleet import StationInfo, StationState
-from app.fleet.rollback import FleetRollback, merge_acks
-from app.rollout.bucketing import Population
-from app.rollout.decision import R_PERCENT_IN, R_PERCENT_OUT, decide
-from app.rollout.fleet import (
+from app.domain.fleet_rollout import (
     K_FLEET_SALT,
     FleetRolloutState,
     fleet_gate,
@@ -27,8 +24,12 @@ from app.rollout.fleet import (
     share_ids,
     station_passes,
 )
+from app.fleet.rollback import FleetRollback, merge_acks
+from app.rollout.bucketing import Population
+from app.rollout.decision import R_PERCENT_IN, R_PERCENT_OUT, decide
 from app.rollout.health import Check, Checklist, Status
 from app.rollout.settings import TrackSettings
+from app.station.fleet import checklist_verdict
 
 T0 = datetime(2026, 12, 3, 8, 0, 0, tzinfo=UTC)
 GONE = 20.0
@@ -245,7 +246,8 @@ class FakeStation:
     def agent(self) -> FleetRollback:
         checklist = Checklist((Check("target_share_zero", Status.PASS, 0, 0, "ok"),
                                Check("no_domain_calls", Status.PENDING, 0, 0, "window")), "cameras")
-        return FleetRollback(read=lambda: dict(self.settings), apply=self.apply, checklist=lambda t: checklist,
+        return FleetRollback(read=lambda: dict(self.settings), apply=self.apply,
+                             checklist=lambda t: checklist_verdict(checklist),
                              audit=self.audit.append, wall=lambda: self.wall)
 
 
