@@ -231,8 +231,8 @@ def station_passes(gate: Mapping[str, Any] | None) -> tuple[bool, str]:
     at = gate.get("current", "?")
     if not needs:
         needs = ["its gate does not pass"]
-    return False, f"its gate at {at} % needs: " + "; ".join(needs[:3]) + (
-        f" (+{len(needs) - 3} more)" if len(needs) > 3 else "")
+    return False, f"its gate at {at} % needs: " + "; ".join(needs[:2]) + (
+        f" (+{len(needs) - 2} more: `edge-station rollout status` there)" if len(needs) > 2 else "")
 
 
 def fleet_gate(track: str, state: FleetRolloutState, stations: Sequence[StationInfo], now: datetime,

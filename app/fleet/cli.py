@@ -43,7 +43,7 @@ def _gone_after(text: str) -> float:
 
 
 def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("fleet", help="the stations that share this database: status, stations",
+    p = sub.add_parser("fleet", help="the stations that share this database: status, stations, rollout, rollback",
                        description="The fleet: every station registered in this database (one PostgreSQL "
                                    "for many stations; a SQLite database is a fleet of one). See docs/fleet.md.")
     add_common(p)
@@ -174,8 +174,11 @@ def _stages(stages: dict[str, Any]) -> str:
     for track, t in sorted(stages.items()):
         if not isinstance(t, dict):
             continue
+        outside = isinstance(t.get("fleet"), dict) and t["fleet"].get("in") is False
         if t.get("latched"):
             out.append(f"{track}:rolled-back")
+        elif outside:  # outside the track's fleet share: it runs the track as at 0 %
+            out.append(f"{track}:out-of-fleet")
         else:
             out.append(f"{track}:{t.get('stage', '?')}({t.get('percent', '?')}%)")
     return " ".join(out) or "-"

@@ -113,12 +113,19 @@ class FleetRollback:
 
     def _apply_one(self, track: str, ft: FleetTrack, on_return: bool) -> bool:
         message = applied_message(track, ft, on_return)
-        try:
-            self._apply(track, f"fleet rollback {ft.generation}: {ft.reason or 'no reason given'}")
-        except Exception as e:
-            log.error("fleet: could not apply the fleet rollback of the %s track (generation %d): %s: %s; "
-                      "trying again at the next heartbeat", track, ft.generation, type(e).__name__, e)
-            return False
+        reason = f"fleet rollback {ft.generation}: {ft.reason or 'no reason given'}"
+        for attempt in (1, 2):  # stations writing one setting at one instant: the loser tries again at once
+            try:
+                self._apply(track, reason)
+                break
+            except Exception as e:
+                if attempt == 1:
+                    log.info("fleet: applying the fleet rollback of the %s track failed once (%s); trying again",
+                             track, type(e).__name__)
+                    continue
+                log.error("fleet: could not apply the fleet rollback of the %s track (generation %d): %s: %s; "
+                          "trying again at the next heartbeat", track, ft.generation, type(e).__name__, e)
+                return False
         now = self._wall()
         verdict = self._verify(track, now)
         ack = {"generation": ft.generation, "issued_at": ft.issued_at.isoformat() if ft.issued_at else None,

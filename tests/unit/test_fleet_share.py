@@ -231,7 +231,7 @@ class FakeStation:
         self.settings: dict[str, Any] = {}
         self.rolled_back: list[tuple[str, str]] = []
         self.audit: list[Any] = []
-        self.fail_apply = False
+        self.fail_apply = 0  # how many applies fail from now
         self.wall = 1_800_000_000.0
 
     def issue(self, track: str, gen: int) -> None:
@@ -240,6 +240,7 @@ class FakeStation:
 
     def apply(self, track: str, reason: str) -> None:
         if self.fail_apply:
+            self.fail_apply -= 1
             raise RuntimeError("database is locked")
         self.rolled_back.append((track, reason))
 
@@ -284,15 +285,17 @@ def test_a_station_returning_applies_it_and_says_so_and_a_new_station_takes_it_a
     assert new.acks()["cameras"] == {"generation": 3, "baseline": True, "issued_at": T0.isoformat()}
 
 
-def test_a_rollback_that_cannot_be_applied_is_tried_again_at_the_next_check():
+def test_a_rollback_that_cannot_be_applied_is_tried_again_at_once_then_at_the_next_check():
     st = FakeStation()
     agent = st.agent()
     agent.resume_from(info(ids(1)[0], "a"))
     st.issue("rules", 1)
-    st.fail_apply = True
-    assert agent.check() == [] and agent.acks() == {}
-    st.fail_apply = False
+    st.fail_apply = 1  # one failure (another station wrote the same setting at that instant): tried again at once
     assert agent.check() == ["rules"] and st.rolled_back == [("rules", "fleet rollback 1: drill")]
+    st.issue("rules", 2)
+    st.fail_apply = 2  # still failing: given up until the next check
+    assert agent.check() == [] and agent.acks()["rules"]["generation"] == 1
+    assert agent.check() == ["rules"] and agent.acks()["rules"]["generation"] == 2
 
 
 @pytest.mark.parametrize("bad", [{"generation": True}, {"generation": -1}, "3", None])
