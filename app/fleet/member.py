@@ -49,6 +49,7 @@ class FleetMember:
         self.beats = 0  # heartbeats written (the tests and the load figures count them)
         self._stopped_clean = False
         self.rollback = rollback  # the fleet rollbacks this station applies (app/fleet/rollback.py)
+        self._rollback_unread = False
         self._away = True  # not yet checked the fleet rollbacks since it registered, or the database was away
 
     def register(self) -> Claim:
@@ -72,9 +73,13 @@ class FleetMember:
         try:
             self.rollback.check(on_return=self._away)
             self._away = False
+            self._rollback_unread = False
         except Exception as e:
-            log.warning("fleet: the fleet rollbacks could not be read (%s: %s); looking again at the next "
-                        "heartbeat", type(e).__name__, str(e)[:200])
+            self._away = True  # a rollback it finds once the database answers again is applied "on return"
+            if not self._rollback_unread:  # said once while the database is away, as the heartbeat does
+                log.warning("fleet: the fleet rollbacks could not be read (%s: %s); looking again at every "
+                            "heartbeat", type(e).__name__, str(e)[:200])
+            self._rollback_unread = True
 
     def start(self) -> FleetMember:
         if self._thread is None:

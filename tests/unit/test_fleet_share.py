@@ -5,6 +5,7 @@ rollback agent (app/fleet/rollback.py) with fakes for its store."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -305,3 +306,60 @@ def test_a_spoiled_rollback_record_is_no_rollback(bad):
     agent = st.agent()
     agent.resume_from(info(ids(1)[0], "a"))
     assert agent.check() == [] and st.rolled_back == []
+
+
+class FlakyRegistry:
+    """A registry whose database can go away: what a FleetMember heartbeats into."""
+
+    def __init__(self, fake: FakeStation) -> None:
+        self.fake = fake
+        self.down = False
+        self.reports: list[Any] = []
+        self.row = info(ids(1)[0], "a")
+
+    def read(self) -> dict[str, Any]:
+        if self.down:
+            raise OSError("connection refused")
+        return dict(self.fake.settings)
+
+    def get(self, station_id: str) -> StationInfo:
+        return self.row  # registered before: nothing applied yet
+
+    def claim(self, station_id: str, name: str, **kw: Any) -> Any:
+        from app.store.stations import Claim
+
+        return Claim(self.row)
+
+    def heartbeat(self, station_id: str, report: Any) -> Any:
+        from app.store.stations import Beat
+
+        if self.down:
+            raise OSError("connection refused")
+        self.reports.append(report)
+        return Beat(True)
+
+
+def test_a_station_cut_off_from_the_database_applies_the_rollback_when_it_answers_again_and_says_so(caplog):
+    from app.domain.fleet import StationReport
+    from app.fleet.member import FleetMember
+
+    fake = FakeStation()
+    reg = FlakyRegistry(fake)
+    agent = FleetRollback(read=reg.read, apply=fake.apply, checklist=lambda t: {"complete": True, "failed": False,
+                                                                               "open": []},
+                          audit=fake.audit.append, wall=lambda: fake.wall)
+    member = FleetMember(reg, station_id=reg.row.id, name="a", report=lambda: StationReport(stages={"rules": {}}),
+                         interval=1.0, gone_after=3.0, rollback=agent)  # type: ignore[arg-type]
+    member.register()
+    assert member.beat_now() is not None and "fleet" not in reg.reports[-1].stages["rules"]
+    reg.down = True
+    fake.issue("rules", 1)  # issued while this station cannot see it
+    with caplog.at_level(logging.WARNING, logger="edge_station.fleet"):
+        assert member.beat_now() is None and member.beat_now() is None
+    assert len([r for r in caplog.records if "fleet rollbacks could not be read" in r.getMessage()]) == 1
+    assert fake.rolled_back == []
+    reg.down = False
+    assert member.beat_now() is not None
+    ack = reg.reports[-1].stages["rules"]["fleet"]["rollback"]  # in the very heartbeat that follows
+    assert ack["generation"] == 1 and ack["on_return"] is True and ack["checklist"]["complete"] is True
+    assert fake.rolled_back == [("rules", "fleet rollback 1: drill")] and fake.audit[-1].reason.startswith("on return")
