@@ -1,4 +1,5 @@
-"""``edge-station fleet status|stations|settings|move-camera|targets``: the stations sharing this database, at a glance.
+"""``edge-station fleet status|stations|settings|move-camera|targets``: the stations sharing this database,
+at a glance (``fleet rollout|rollback``, stations as a rollout population, are in app/fleet/rollout_cli.py).
 
 Both read the ``stations`` table (app/store/stations.py) and judge every station by the database
 server's clock: a running station whose last heartbeat is older than the fleet's gone threshold
@@ -23,6 +24,7 @@ from app.cli_common import EXIT_DATA_DIR, EXIT_DATABASE, EXIT_OK, EXIT_USAGE, Cl
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
+    from app.domain.fleet_rollout import FleetRolloutState
     from app.store.stations import StationRegistry
 
 __all__ = ["STATION_COLUMNS", "add_cli", "age_parts", "fleet_document", "format_stations", "format_status", "parse_timing",
@@ -42,12 +44,13 @@ def _gone_after(text: str) -> float:
 
 
 def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("fleet", help="the stations that share this database: status, stations",
+    p = sub.add_parser("fleet", help="the stations that share this database: status, stations, rollout, rollback",
                        description="The fleet: every station registered in this database (one PostgreSQL "
                                    "for many stations; a SQLite database is a fleet of one). See docs/fleet.md.")
     add_common(p)
     p.set_defaults(handler=lambda a: _need_action(p))
-    fsub = p.add_subparsers(dest="fleet_command", metavar="{status,stations,settings,move-camera,targets}")
+    fsub = p.add_subparsers(dest="fleet_command",
+                            metavar="{status,stations,rollout,rollback,settings,move-camera,targets}")
     for name, help_, handler in (
         ("status", "the fleet at a glance: stations up and gone, versions, rollout stages, health, cameras",
          cmd_fleet_status),
@@ -60,6 +63,9 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
                        help="count a station as gone after S seconds without a heartbeat "
                             "(default: the fleet.gone_after setting, 20)")
         c.set_defaults(handler=handler)
+    from app.fleet.rollout_cli import add_rollout_commands
+
+    add_rollout_commands(fsub, add_common)
     c = fsub.add_parser("settings", help="show the fleet's timing, or change it: heartbeat_interval=S gone_after=S",
                         description="The fleet's timing, shared by every station on this database: how often a "
                                     "station heartbeats (heartbeat_interval, default 5 s; read when a station "
@@ -78,7 +84,8 @@ def add_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> 
 
 def _need_action(p: argparse.ArgumentParser) -> int:
     p.print_usage(sys.stderr)
-    raise CliError("choose an action: status, stations, settings, move-camera or targets", EXIT_USAGE)
+    raise CliError("choose an action: status, stations, rollout, rollback, settings, move-camera or targets",
+                   EXIT_USAGE)
 
 
 # ------------------------------------------------------------------ opening the registry
@@ -126,16 +133,25 @@ def _registry(args: argparse.Namespace) -> Iterator[tuple[StationRegistry, str]]
 
 
 def _read(args: argparse.Namespace) -> tuple[datetime, list[StationInfo], float, str]:
+    now, stations, gone_after, shown, _state = _read_with_rollout(args)
+    return now, stations, gone_after, shown
+
+
+def _read_with_rollout(args: argparse.Namespace) -> tuple[datetime, list[StationInfo], float, str,
+                                                          FleetRolloutState]:
     from sqlalchemy.exc import SQLAlchemyError
+
+    from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState
 
     with _registry(args) as (registry, shown):
         try:
             now, stations = registry.all()
             gone_after = args.gone_after if args.gone_after is not None else registry.timing()[1]
+            state = FleetRolloutState.from_stored(registry.fleet_settings(FLEET_PREFIX))
         except SQLAlchemyError as e:
             raise CliError(f"cannot read the fleet registry of {shown}: {getattr(e, 'orig', None) or e}",
                            EXIT_DATABASE) from None
-    return now, stations, gone_after, shown
+    return now, stations, gone_after, shown, state
 
 
 # ------------------------------------------------------------------ what is shown
@@ -166,8 +182,11 @@ def _stages(stages: dict[str, Any]) -> str:
     for track, t in sorted(stages.items()):
         if not isinstance(t, dict):
             continue
+        outside = isinstance(t.get("fleet"), dict) and t["fleet"].get("in") is False
         if t.get("latched"):
             out.append(f"{track}:rolled-back")
+        elif outside:  # outside the track's fleet share: it runs the track as at 0 %
+            out.append(f"{track}:out-of-fleet")
         else:
             out.append(f"{track}:{t.get('stage', '?')}({t.get('percent', '?')}%)")
     return " ".join(out) or "-"
@@ -271,15 +290,19 @@ def format_status(now: datetime, stations: list[StationInfo], gone_after: float,
 
 
 def cmd_fleet_status(args: argparse.Namespace) -> int:
-    now, stations, gone_after, where = _read(args)
+    from app.fleet.rollout_cli import rollout_status_doc, rollout_status_lines
+
+    now, stations, gone_after, where, state = _read_with_rollout(args)
     if args.json:
         from app.domain.fleet import liveness
 
         doc = fleet_document(now, stations, gone_after)
         doc["summary"] = dict(Counter(liveness(s, now, gone_after).value for s in stations))
+        doc["fleet_rollout"] = rollout_status_doc(state, stations, now, gone_after)
         print(json.dumps(doc, indent=2))
     else:
-        print("\n".join(format_status(now, stations, gone_after, where)))
+        print("\n".join(format_status(now, stations, gone_after, where)
+                        + rollout_status_lines(state, stations, now, gone_after)))
     return EXIT_OK
 
 

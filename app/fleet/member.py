@@ -5,6 +5,9 @@ A heartbeat that fails (the database is away for a while) is logged once and tri
 next interval; the station keeps running. When the heartbeat finds that the station's name was
 taken over while it was late (another station started under it after the gone threshold), it
 says so once and keeps heartbeating under the name it is listed as now.
+
+Before each heartbeat (and once at registration) it applies the fleet rollbacks it has not
+applied yet (app/fleet/rollback.py), so the heartbeat that follows reports them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from app import __version__
 from app.domain.fleet import StationInfo, StationReport, check_interval
+from app.fleet.rollback import FleetRollback, merge_acks
 from app.platform.identity import host_name
 from app.store.stations import Beat, Claim, StationRegistry
 
@@ -27,7 +32,7 @@ class FleetMember:
 
     def __init__(self, registry: StationRegistry, *, station_id: str, name: str,
                  report: Callable[[], StationReport], interval: float, gone_after: float,
-                 version: str = __version__):
+                 version: str = __version__, rollback: FleetRollback | None = None):
         check_interval(interval, gone_after)
         self.registry = registry
         self.station_id = station_id
@@ -43,9 +48,15 @@ class FleetMember:
         self.problem: str | None = None  # why the last heartbeat did not land as this station's own
         self.beats = 0  # heartbeats written (the tests and the load figures count them)
         self._stopped_clean = False
+        self.rollback = rollback  # the fleet rollbacks this station applies (app/fleet/rollback.py)
+        self._rollback_unread = False
+        self._away = True  # not yet checked the fleet rollbacks since it registered, or the database was away
 
     def register(self) -> Claim:
-        """Claim the name (raises :class:`~app.domain.fleet.StationNameTaken` when it is taken)."""
+        """Claim the name (raises :class:`~app.domain.fleet.StationNameTaken` when it is taken), then
+        apply the fleet rollbacks issued while this station was away (said as "on return")."""
+        if self.rollback is not None:
+            self.rollback.resume_from(self.registry.get(self.station_id))  # before the claim rewrites the row
         claim = self.registry.claim(self.station_id, self.name, version=self.version, host=host_name(),
                                     pid=os.getpid(), gone_after=self.gone_after, report=self._safe_report())
         self.claim = claim
@@ -53,7 +64,22 @@ class FleetMember:
                  self.name, self.station_id, self.interval, self.gone_after)
         if claim.message:
             log.warning("fleet: %s", claim.message)
+        self._check_rollbacks()
         return claim
+
+    def _check_rollbacks(self) -> None:
+        if self.rollback is None:
+            return
+        try:
+            self.rollback.check(on_return=self._away)
+            self._away = False
+            self._rollback_unread = False
+        except Exception as e:
+            self._away = True  # a rollback it finds once the database answers again is applied "on return"
+            if not self._rollback_unread:  # said once while the database is away, as the heartbeat does
+                log.warning("fleet: the fleet rollbacks could not be read (%s: %s); looking again at every "
+                            "heartbeat", type(e).__name__, str(e)[:200])
+            self._rollback_unread = True
 
     def start(self) -> FleetMember:
         if self._thread is None:
@@ -88,9 +114,11 @@ class FleetMember:
         with self._lock:
             if self._stopped_clean:
                 return None
+            self._check_rollbacks()  # what it applies now is in this very heartbeat
             try:
                 beat = self.registry.heartbeat(self.station_id, self._safe_report())
             except Exception as e:
+                self._away = True  # a rollback issued meanwhile is applied "on return"
                 if self.problem is None or not self.problem.startswith("heartbeat failed"):
                     log.warning("fleet: heartbeat failed (%s: %s); trying again every %g s",
                                 type(e).__name__, str(e)[:200], self.interval)
@@ -110,10 +138,15 @@ class FleetMember:
 
     def _safe_report(self) -> StationReport:
         try:
-            return self._report()
+            report = self._report()
         except Exception as e:
             log.debug("fleet: the station's status could not be read", exc_info=True)
-            return StationReport(health="unknown", problems=(f"status unavailable: {type(e).__name__}",))
+            report = StationReport(health="unknown", problems=(f"status unavailable: {type(e).__name__}",))
+        if self.rollback is not None:
+            acks = self.rollback.acks()
+            if acks:
+                report = replace(report, stages=merge_acks(report.stages, acks))
+        return report
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

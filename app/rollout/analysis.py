@@ -392,10 +392,11 @@ def as_dict(analysis: Analysis) -> dict[str, Any]:
 
 
 def active_tracks(settings: Any) -> dict[str, bool]:
-    """Which tracks are meant to route calls to the domain path (their target share is above 0)."""
+    """Which tracks are meant to route calls to the domain path (their target share is above 0, and
+    the station is inside the track's fleet share)."""
     tracks = getattr(settings, "tracks", None)
     if isinstance(tracks, Mapping):
-        return {name: t.target_percent > 0 for name, t in tracks.items()}
+        return {name: getattr(t, "effective_percent", t.target_percent) > 0 for name, t in tracks.items()}
     return dict.fromkeys(TRACKS, settings.target_percent > 0)
 
 

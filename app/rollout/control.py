@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from app import __version__
 from app.domain.audit import AuditEntry, ProblemReport
 from app.domain.errors import ConstraintViolation
+from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState, is_inside
 from app.domain.operations import TRACKS
 from app.rollout.decision import (
     R_PERCENT_IN,
@@ -183,19 +184,29 @@ def gate_entries(entries: Iterable[AuditEntry], track: str) -> tuple[list[AuditE
 
 class RolloutControl:
     def __init__(self, store: Store, *, env: Mapping[str, str] | None = None, wall: Callable[[], float] = time.time,
-                 keys_provider: KeysProvider | None = None, version: str = __version__):
+                 keys_provider: KeysProvider | None = None, version: str = __version__,
+                 station_id: Callable[[], str | None] | None = None):
+        """``station_id`` names this station in its fleet (the key of the fleet rollout's share,
+        app.domain.fleet_rollout); None, or a callable answering None: every fleet share counts it inside."""
         self.store = store
         self.env = os.environ if env is None else env
         self.wall = wall
         self.version = version
         self.keys_provider = keys_provider or store_keys_provider(store)
+        self._station_id = station_id or (lambda: None)
 
     # ------------------------------------------------------------ reading
 
+    def _stored(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(rollout.* settings, fleet.rollout.* settings)`` from one read."""
+        with self.store.uow() as uow:
+            every = uow.settings.all()
+        return ({k: v for k, v in every.items() if k.startswith("rollout.")},
+                {k: v for k, v in every.items() if k.startswith(FLEET_PREFIX)})
+
     def load(self) -> RolloutSettings:
         """The effective settings; creates the per-station salt on first use (audited)."""
-        with self.store.uow() as uow:
-            stored = {k: v for k, v in uow.settings.all().items() if k.startswith("rollout.")}
+        stored, fleet = self._stored()
         if not stored.get(K_SALT):
             try:
                 with self.store.uow() as uow:
@@ -205,9 +216,26 @@ class RolloutControl:
                     uow.commit()
             except ConstraintViolation:
                 pass  # another process created it at the same moment: use theirs
-            with self.store.uow() as uow:
-                stored = {k: v for k, v in uow.settings.all().items() if k.startswith("rollout.")}
-        return RolloutSettings.from_stored(stored, self.env)
+            stored, fleet = self._stored()
+        return self._with_fleet(RolloutSettings.from_stored(stored, self.env), fleet)
+
+    def _with_fleet(self, s: RolloutSettings, fleet_stored: Mapping[str, Any]) -> RolloutSettings:
+        """Apply the fleet rollout: a station outside a track's fleet share routes it as at 0 %.
+        The stations are read only when some fleet percent leaves stations out."""
+        if not fleet_stored:
+            return s
+        state = FleetRolloutState.from_stored(fleet_stored)
+        sid = self._station_id()
+        ids: list[str] = []
+        if state.any_share and sid is not None:
+            from app.store.stations import StationRegistry
+
+            ids = StationRegistry(self.store).population_ids()
+        for name in TRACK_NAMES:
+            ft = state.track(name)
+            if ft.percent is not None:
+                s = s.with_track(name, fleet_in=is_inside(state, name, sid, ids), fleet_percent=ft.percent)
+        return s
 
     def _entries(self, since: float) -> list[AuditEntry]:
         with self.store.uow() as uow:

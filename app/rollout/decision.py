@@ -79,7 +79,8 @@ def routing_key(op: str, req: Any) -> tuple[str, str]:
 
 
 def decide(track: TrackSettings, population: Population, key: str, force: Force | str | None = None) -> Decision:
-    """Apply the decision order of one track to one key."""
+    """Apply the decision order of one track to one key (a station outside the track's fleet share
+    routes as at 0 %; app.domain.fleet_rollout)."""
     t = track.name
     if track.latched:
         return Decision(LEGACY, R_LATCH, key, track=t)
@@ -91,7 +92,7 @@ def decide(track: TrackSettings, population: Population, key: str, force: Force 
             return Decision(LEGACY, R_FORCE_LEGACY, key, track=t)
     if not track.use_domain:
         return Decision(LEGACY, R_OFF, key, track=t)
-    p = track.percent
+    p = track.percent if track.fleet_in else 0  # outside the fleet share: as if its percent were 0
     if population.is_domain(key, p):
         return Decision(DOMAIN, R_PERCENT_IN, key, p, track=t)
     return Decision(LEGACY, R_PERCENT_OUT, key, p, track=t)

@@ -202,10 +202,11 @@ def _entry(op: str, outcome: str, d: Decision, latency: float, at: float, actor:
 
 
 def _active_tracks(s: RolloutSettings) -> dict[str, bool]:
-    """Which tracks are meant to route calls to the domain path (their target share is above 0)."""
+    """Which tracks are meant to route calls to the domain path (their target share is above 0, and
+    the station is inside the track's fleet share)."""
     tracks = getattr(s, "tracks", None)
     if isinstance(tracks, Mapping):
-        return {name: t.target_percent > 0 for name, t in tracks.items()}
+        return {name: getattr(t, "effective_percent", t.target_percent) > 0 for name, t in tracks.items()}
     return dict.fromkeys(TRACKS, s.target_percent > 0)
 
 
@@ -228,10 +229,12 @@ class Router:
         health_interval: float = 5.0,
         shadow_inline: bool = False,
         rng: random.Random | None = None,
+        station_id: Callable[[], str | None] | None = None,
     ):
         """``store`` = an opened :class:`app.store.Store` (settings, audit); ``None`` = a scratch
         router with in-memory settings and no audit (used by ``verify``). ``audit`` defaults to a
-        background-flushing :class:`AuditLog` on ``store``."""
+        background-flushing :class:`AuditLog` on ``store``. ``station_id`` names this station in
+        its fleet, for the fleet rollout's share (app.domain.fleet_rollout)."""
         self.legacy = legacy
         self.domain = domain
         self.store = store
@@ -246,7 +249,7 @@ class Router:
         self._events: Emitter[RolloutEvent] = Emitter("rollout")
         if store is not None:
             self.control: RolloutControl | None = RolloutControl(
-                store, env=self.env, wall=wall, keys_provider=keys_provider)
+                store, env=self.env, wall=wall, keys_provider=keys_provider, station_id=station_id)
             self._keys_provider = keys_provider or store_keys_provider(store)
             self.audit: AuditLog | None = audit if audit is not None else AuditLog(store)
             # The plan's rollback route (start with USE_DOMAIN_SERVICE=false ROLLOUT_PERCENT=0) is a rollback.
@@ -540,13 +543,13 @@ class Router:
             raise RolloutError(f"this router has no store: {what}")
         return self.control
 
-    def rollback(self, *, track: str | None = "all", actor: str = "", reason: str = "manual rollback"
-                 ) -> RolloutSettings:
-        """Roll back one track or ``"all"`` (latched; audited)."""
+    def rollback(self, *, track: str | None = "all", actor: str = "", reason: str = "manual rollback",
+                 source: str = "manual") -> RolloutSettings:
+        """Roll back one track or ``"all"`` (latched; audited with ``source``: manual, fleet, ...)."""
         tracks = parse_tracks(track)
         with self._lock:
             if self.control is not None:
-                self.control.rollback(track=track, actor=actor, reason=reason)
+                self.control.rollback(track=track, actor=actor, reason=reason, source=source)
             else:
                 s = self._settings
                 for t in tracks:

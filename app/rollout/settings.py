@@ -209,6 +209,10 @@ class TrackSettings:
     stored_use_domain: bool = False
     stored_percent: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # field -> "ENV_VAR=value"
+    # the fleet rollout (app.domain.fleet_rollout): whether this station is inside the track's fleet share
+    # (True with no fleet rollout), and the fleet percent (None: no fleet rollout set)
+    fleet_in: bool = True
+    fleet_percent: int | None = None
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -226,6 +230,12 @@ class TrackSettings:
         return self.percent
 
     @property
+    def effective_percent(self) -> int:
+        """The share the routing uses: the target percent inside the fleet share, 0 outside it
+        (the station runs the track as if its percent were 0)."""
+        return self.target_percent if self.fleet_in else 0
+
+    @property
     def stage(self) -> int:
         """The highest of :data:`STAGES` not above the target percent (0 if none)."""
         t = self.target_percent
@@ -235,6 +245,7 @@ class TrackSettings:
         d = asdict(self)
         d["locked"] = self.locked_fields()
         d["target_percent"] = self.target_percent
+        d["effective_percent"] = self.effective_percent
         d["stage"] = self.stage
         d["operations"] = list(self.operations)
         return d

@@ -117,7 +117,8 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
 
         parts = self._parts = build_parts(self.paths, seed_demo=self.options.seed_demo, policy=self.options.policy,
                                           owner=self.options.owner, hooks=self, on_store=join_fleet,
-                                          supervisor=self._early_supervisor)
+                                          supervisor=self._early_supervisor,
+                                          fleet_id=lambda: self.fleet.station_id if self.fleet is not None else None)
         self._early_supervisor = None
         # The baseline is taken before the cameras are first loaded, so a change that lands
         # between that load and the watch's first poll is not missed.

@@ -6,21 +6,35 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.domain.fleet import StationReport
 from app.station.core import StationCore
 
 if TYPE_CHECKING:
+    from app.domain.audit import AuditEntry
     from app.fleet.member import FleetMember
+    from app.fleet.rollback import FleetRollback
     from app.fleet.view import FleetView
+    from app.rollout.health import Checklist
     from app.store import Store
 
 log = logging.getLogger("edge_station.station")
 
 ENV_HEARTBEAT_INTERVAL = "EDGE_STATION_HEARTBEAT_INTERVAL"
 
+#: how old a track's gate in the heartbeat may be (s): the gate reads the audit log since its stage began
+GATE_TTL = 30.0
+
 _BAD_STATES = {"failed": "worker failed", "backoff": "worker restarting after a failure", "stalled": "stream stalled"}
+
+
+def checklist_verdict(c: Checklist | None) -> dict[str, Any]:
+    """A rollback checklist as a heartbeat carries it: complete, failed, the items not passed yet."""
+    if c is None:
+        return {"complete": False, "failed": False, "open": ["no rollback latched"]}
+    return {"complete": c.complete, "failed": c.failed,
+            "open": [f"{x.name}: {x.status}" for x in c.checks if str(x.status) != "pass"]}
 
 
 class FleetMethods(StationCore):
@@ -55,7 +69,7 @@ class FleetMethods(StationCore):
         gone_after = max(gone_after, 2 * interval)  # a slower heartbeat than the fleet's: judge it by its own
         member = FleetMember(registry, station_id=station_id(self.paths.data_dir),
                              name=station_name(self.options.station_name), report=self.fleet_report,
-                             interval=interval, gone_after=gone_after)
+                             interval=interval, gone_after=gone_after, rollback=self._fleet_rollback(store))
         member.register()
         self.fleet = member
         from app.fleet.view import FleetView
@@ -65,6 +79,37 @@ class FleetMethods(StationCore):
         self._fleet_view = FleetView(registry, interval=interval, where=redact_url(self.paths.db_url),
                                      station_id=member.station_id, gone_after=self.options.gone_after)
         return member
+
+    def _fleet_rollback(self, store: Store) -> FleetRollback:
+        """The fleet rollbacks as this station applies them: through its router once it is open (the
+        window and the API hear of it as of any rollback), on its store before (at registration, so
+        that no camera starts on a path the fleet rolled back)."""
+        from app.domain.fleet_rollout import FLEET_PREFIX
+        from app.fleet.rollback import FleetRollback
+        from app.rollout.control import RolloutControl
+        from app.store.stations import StationRegistry
+
+        def opened() -> bool:
+            return self._parts is not None and self._opened
+
+        def apply(track: str, reason: str) -> None:
+            if opened():
+                self.rollout_rollback(track=track, reason=reason, actor="fleet", source="fleet")  # type: ignore[attr-defined]
+            else:
+                RolloutControl(store).rollback(track=track, actor="fleet", reason=reason, source="fleet")
+
+        def checklist(track: str) -> dict[str, Any]:
+            c = self.parts().router.checklist(track) if opened() else RolloutControl(store).checklist(track)
+            return checklist_verdict(c)
+
+        def audit(entry: AuditEntry) -> None:
+            with store.uow() as uow:
+                uow.audit.add(entry)
+                uow.commit()
+
+        registry = StationRegistry(store)
+        return FleetRollback(read=lambda: registry.fleet_settings(FLEET_PREFIX), apply=apply, checklist=checklist,
+                             audit=audit)
 
     def _leave_fleet(self) -> None:
         view, self._fleet_view = self._fleet_view, None
@@ -96,10 +141,21 @@ class FleetMethods(StationCore):
         stages = {}
         router = parts.router
         settings = router.settings
+        try:  # each track's own gate, for the fleet gate (read from the audit log at most every GATE_TTL s)
+            gates = router.snapshot(gate_ttl=GATE_TTL).gates
+        except Exception as e:
+            gates = {}
+            problems.append(f"rollout gate unavailable: {type(e).__name__}")
         for name in settings.tracks:
             t = settings.track(name)
             stages[name] = {"stage": t.stage, "percent": t.target_percent, "use_domain": t.use_domain,
-                            "latched": t.latched}
+                            "latched": t.latched,
+                            "fleet": {"in": t.fleet_in, "percent": t.fleet_percent,
+                                      "effective_percent": t.effective_percent}}
+            g = gates.get(name)
+            if g is not None:
+                stages[name]["gate"] = {"passed": g.passed, "complete": g.complete, "current": g.current,
+                                        "next": g.next, "needs": g.needs[:5]}
             if t.latched:
                 problems.append(f"rollout {name}: rolled back ({t.latch_reason or 'latched'})")
         try:

@@ -69,12 +69,12 @@ class RolloutMethods(StationCore):
         return result
 
     def rollout_rollback(self, *, track: str = "all", reason: str = "manual rollback",
-                         actor: str = "operator") -> dict[str, Any]:
+                         actor: str = "operator", source: str = "manual") -> dict[str, Any]:
         """Roll back a track or all (latched); returns ``{track: checklist dict}`` as verified now."""
         from app.rollout.settings import parse_tracks
 
         router = self.parts().router
-        router.rollback(track=track, reason=reason, actor=actor)
+        router.rollback(track=track, reason=reason, actor=actor, source=source)
         self._rollout_changed()
         out = {}
         for t in parse_tracks(track):

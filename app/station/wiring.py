@@ -102,7 +102,8 @@ def make_supervisor(paths: StationPaths, *, policy: RestartPolicy | None, owner:
 
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
                 hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None,
-                supervisor: Supervisor | None = None) -> StationParts:
+                supervisor: Supervisor | None = None,
+                fleet_id: Callable[[], str | None] | None = None) -> StationParts:
     """Open and start every part (raises, having stopped what it started, when one cannot).
 
     ``on_store`` is called once the store is open and migrated, before anything is seeded or
@@ -111,11 +112,12 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
     that station's rows only (``app/store/scope.py``), having first taken over the rows of no
     station (a database from before fleets: ``app/store/ownership.py``). None: every row.
     ``supervisor`` is one from :func:`make_supervisor` not started yet (the station made it early
-    to show its cameras' states); it is started where a new one would be.
+    to show its cameras' states); it is started where a new one would be. ``fleet_id`` answers this
+    station's id in its fleet (None outside one): the rollout router keys the fleet rollout's share with it.
     """
     with contextlib.ExitStack() as stack:
         parts = _build(stack, paths, seed_demo=seed_demo, policy=policy, owner=owner, hooks=hooks,
-                       on_store=on_store, supervisor=supervisor)
+                       on_store=on_store, supervisor=supervisor, fleet_id=fleet_id)
         parts._stack = stack.pop_all()
         return parts
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or raises
@@ -124,7 +126,8 @@ def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy |
 def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None,
            owner: str | None, hooks: Hooks,
            on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None,
-           supervisor: Supervisor | None = None) -> StationParts:
+           supervisor: Supervisor | None = None,
+           fleet_id: Callable[[], str | None] | None = None) -> StationParts:
     from app.alerts import AlertEngine, Dispatcher
     from app.evidence import EvidenceFeed, EvidenceRecorder, EvidenceStore
     from app.legacy.operations import LegacyOperations
@@ -180,7 +183,7 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     domain_ops = DomainOperations(store, supervisor, probe_runner, history)
     legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history, station_id=store.station_id)
     admin = StationAdmin(store, supervisor)
-    router = Router(legacy_ops, domain_ops, store)
+    router = Router(legacy_ops, domain_ops, store, station_id=fleet_id)
     routers.append(router)
     seed_default_rules(store)
 

@@ -271,6 +271,19 @@ class StationRegistry:
             rows = conn.execute(select(stations).order_by(stations.c.name_key)).all()
         return now, [_info(r) for r in rows]
 
+    def population_ids(self) -> list[str]:
+        """The ids a fleet rollout's share is taken over: every registered station but the replaced
+        ones (app.domain.fleet_rollout)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(stations.c.id).where(
+                stations.c.state != StationState.REPLACED.value)).scalars())
+
+    def fleet_settings(self, prefix: str) -> dict[str, Any]:
+        """The fleet-wide settings whose keys start with ``prefix`` (``fleet.rollout.``), one read."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(_settings.c.key, _settings.c.value).where(
+                _settings.c.key.startswith(prefix, autoescape=True))).all())
+
     def get(self, station_id: str) -> StationInfo | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(stations).where(stations.c.id == station_id)).first()

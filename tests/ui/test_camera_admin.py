@@ -212,3 +212,14 @@ def test_an_edit_from_the_dialog_restarts_the_running_camera_once_and_says_so(qt
     assert len(restarts) == 1, "restarted once, audited"
     window.stop_camera(cid)
     qtbot.waitUntil(lambda: window.model.status(cid).state == CameraState.STOPPED, timeout=15_000)
+
+
+def test_an_answer_that_arrives_as_the_window_closes_asks_for_no_reload(qtbot, window, station):
+    """A removal's answer delivered after the window's task runner closed (seen in a full run) used to
+    raise "task runner is closed" from the Qt event loop; the window is going: nothing to refresh."""
+    actions = window.camera_actions
+    actions.tasks.shutdown(wait=True)
+    assert actions.tasks.closed
+    actions.reload_cameras_soon()  # no error
+    with pytest.raises(RuntimeError, match="task runner is closed"):
+        actions.tasks.submit("anything else", lambda: None)

@@ -62,6 +62,11 @@ class TaskRunner(QObject):
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def closed(self) -> bool:
+        """The window is closing: no new task is taken."""
+        return self._closed
+
     def submit(self, name: str, fn: Callable[..., Any], *args: Any,
                on_ok: OnOk | None = None, on_error: OnError | None = None,
                pass_task: bool = False, quiet: bool = False, owner: QObject | None = None) -> Task:

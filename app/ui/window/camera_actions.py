@@ -138,7 +138,10 @@ class CameraActions(QObject):
         self.reload_cameras_soon()
 
     def reload_cameras_soon(self) -> None:
-        """Ask the station to re-read its cameras; the table follows."""
+        """Ask the station to re-read its cameras; the table follows (nothing when the window is closing:
+        an answer that arrives as it closes, a removal's say, has no table to refresh)."""
+        if self.tasks.closed:
+            return
         self.tasks.submit("reload cameras", self.station.reload_cameras,
                           on_ok=lambda _r: self.window.schedule_refresh(), quiet=True)
 
