@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -221,6 +223,18 @@ def progress_lines(progress: Any, interval: float | None = None) -> list[str]:
     return out
 
 
+#: ``fleet status`` names every station that applied a fleet rollback up to this many
+SHOW_APPLIED = 10
+
+
+def _verdict(rb: dict[str, Any]) -> str:
+    got = rb.get("checklist")
+    cl: dict[str, Any] = got if isinstance(got, dict) else {}
+    if rb.get("baseline"):
+        return "baseline"
+    return "complete" if cl.get("complete") else "failed" if cl.get("failed") else "pending"
+
+
 def rollout_status_lines(registry_state: FleetRolloutState, stations: Sequence[StationInfo], now: datetime,
                          gone_after: float) -> list[str]:
     """``fleet status``'s lines about the fleet rollouts: per track with a fleet percent or a fleet
@@ -253,6 +267,11 @@ def rollout_status_lines(registry_state: FleetRolloutState, stations: Sequence[S
                          f"{ft.issued_at:%Y-%m-%d %H:%M:%S} UTC" if ft.issued_at else
                          f"  fleet rollback: generation {ft.generation}")
             lines[-1] += f": applied by {len(p.applied)}, not yet {len(p.waiting)}"
+            if len(p.applied) > SHOW_APPLIED:  # a large fleet: the counts, the failed ones and who is missing
+                verdicts = Counter(_verdict(rb) for _s, rb in p.applied)
+                lines.append("    checklists: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+                failed = [(x, rb) for x, rb in p.applied if _verdict(rb) == "failed"]
+                p = replace(p, applied=tuple(failed))
             lines.extend("    " + x for x in progress_lines(p))
     return lines
 

@@ -98,8 +98,13 @@ def parent_of(pid: int) -> int | None:
     return int(stat[stat.rindex(b")") + 2:].split()[1])
 
 
-def kill_and_time_respawn(parent: int, victim: int, timeout: float = 15.0) -> tuple[float, int]:
-    """SIGKILL ``victim``; seconds until a new process whose parent is ``parent`` exists, its pid."""
+def kill_and_time_respawn(victim: int, timeout: float = 15.0) -> tuple[float, int]:
+    """SIGKILL ``victim``; seconds until a new process with the victim's parent exists, its pid.
+
+    The victim's parent, not the side's process: ours forks its workers from the worker launcher
+    (app/supervisor/launcher.py), a child of the supervisor's process, where supervisord forks
+    them itself."""
+    parent = parent_of(victim)
     known = proc_pids()
     t0 = time.perf_counter()
     os.kill(victim, signal.SIGKILL)
@@ -162,7 +167,8 @@ class Side:
 
     def victims(self) -> list[psutil.Process]:
         try:
-            return sorted((c for c in psutil.Process(self.pid).children() if is_worker(c)), key=lambda c: c.pid)
+            return sorted((c for c in psutil.Process(self.pid).children(recursive=True) if is_worker(c)),
+                          key=lambda c: c.pid)
         except psutil.Error:
             return []
 
@@ -291,7 +297,7 @@ def restart_condition(exe: str, tmp: Path, victims: int, chatty: int) -> dict[st
         targets = {s.name: [v.pid for v in s.victims()] for s in sides}
         for r in range(victims):
             for side in (sides if r % 2 == 0 else sides[::-1]):
-                dt, new = kill_and_time_respawn(side.pid, targets[side.name][r])
+                dt, new = kill_and_time_respawn(targets[side.name][r])
                 out[side.name].append(dt)
                 settle(new)
     finally:

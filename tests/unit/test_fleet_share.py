@@ -363,3 +363,22 @@ def test_a_station_cut_off_from_the_database_applies_the_rollback_when_it_answer
     ack = reg.reports[-1].stages["rules"]["fleet"]["rollback"]  # in the very heartbeat that follows
     assert ack["generation"] == 1 and ack["on_return"] is True and ack["checklist"]["complete"] is True
     assert fake.rolled_back == [("rules", "fleet rollback 1: drill")] and fake.audit[-1].reason.startswith("on return")
+
+
+def test_fleet_status_of_a_large_fleet_counts_the_applied_and_names_the_failed_and_the_missing():
+    from app.fleet.rollout_cli import rollout_status_lines
+
+    st = state(cameras={"percent": 25, "rollback": {"generation": 1, "issued_at": T0.isoformat()}})
+
+    def ack(i: int) -> dict[str, Any]:
+        cl = {"complete": i % 2 == 0, "failed": i == 7, "open": ["legacy_healthy: fail"] if i == 7 else []}
+        return {"cameras": {"gate": GATE_OK, "fleet": {"rollback": {"generation": 1, "checklist": cl}}}}
+
+    stations = [info(s, f"s{i:03d}", stages=ack(i) if i != 5 else {}) for i, s in enumerate(ids(100))]
+    lines = rollout_status_lines(st, stations, T0, GONE)
+    assert "fleet rollback: generation 1 issued at 2026-12-03 08:00:00 UTC: applied by 99, not yet 1" in lines[2]
+    assert lines[3:] == ["    checklists: 50 complete, 1 failed, 48 pending",
+                         "    applied by s007: checklist FAILED: legacy_healthy: fail",
+                         "    not yet: s005 (up: applies it at its next heartbeat)"]
+    few = rollout_status_lines(st, stations[:4], T0, GONE)
+    assert sum("applied by s00" in x for x in few) == 4  # a small fleet: every station named
