@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from app.domain.fleet_rollout import FleetRolloutState
     from app.store.stations import StationRegistry
 
-__all__ = ["STATION_COLUMNS", "add_cli", "age_parts", "fleet_document", "format_stations", "format_status", "parse_timing",
+__all__ = ["STATION_COLUMNS", "add_cli", "age_parts", "fleet_document", "format_stations", "format_status", "open_registry", "parse_timing",
            "station_cells"]
 
 
@@ -92,7 +92,7 @@ def _need_action(p: argparse.ArgumentParser) -> int:
 
 
 @contextmanager
-def _registry(args: argparse.Namespace) -> Iterator[tuple[StationRegistry, str]]:
+def open_registry(args: argparse.Namespace) -> Iterator[tuple[StationRegistry, str]]:
     """The registry of the database ``--db`` / the data dir names; never creates or migrates it."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
@@ -143,7 +143,7 @@ def _read_with_rollout(args: argparse.Namespace) -> tuple[datetime, list[Station
 
     from app.domain.fleet_rollout import FLEET_PREFIX, FleetRolloutState
 
-    with _registry(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         try:
             now, stations = registry.all()
             gone_after = args.gone_after if args.gone_after is not None else registry.timing()[1]
@@ -350,7 +350,7 @@ def parse_timing(items: list[str], current: tuple[float, float]) -> dict[str, fl
 def cmd_fleet_settings(args: argparse.Namespace) -> int:
     from app.domain.audit import AuditEntry
 
-    with _registry(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         current = registry.timing()
         changes = parse_timing(args.changes, current)
         if changes:

@@ -35,10 +35,10 @@ def cmd_move_camera(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.domain.fleet import Liveness, liveness
-    from app.fleet.cli import _registry as registry_of
+    from app.fleet.cli import open_registry
     from app.store.ownership import MoveError, find_camera, move_camera
 
-    with registry_of(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         engine = registry.engine
         try:
             with engine.connect() as conn:

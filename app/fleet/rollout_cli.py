@@ -106,14 +106,14 @@ def cmd_fleet_rollout(args: argparse.Namespace) -> int:
         population_ids,
         share_ids,
     )
-    from app.fleet.cli import _registry
+    from app.fleet.cli import open_registry
 
     track = _track(args.track)
     new = _percent(args.percent)
     override = (args.override or "").strip()
     if args.override is not None and not override:
         raise CliError("fleet rollout: --override needs a reason (it goes to the audit log)", EXIT_USAGE)
-    with _registry(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         now, stations = registry.all()
         gone_after = registry.timing()[1]
         state = _state(registry)
@@ -168,7 +168,7 @@ def cmd_fleet_rollback(args: argparse.Namespace) -> int:
         fleet_key,
         rollback_progress,
     )
-    from app.fleet.cli import _registry
+    from app.fleet.cli import open_registry
 
     track = _track(args.track)
     key = fleet_key(track, F_FLEET_ROLLBACK)
@@ -176,7 +176,7 @@ def cmd_fleet_rollback(args: argparse.Namespace) -> int:
     if not (wait >= 0 and wait <= 3600):
         raise CliError(f"fleet rollback: --wait {args.wait!r} must be 0-3600 seconds", EXIT_USAGE)
     reason = (args.reason or "").strip()
-    with _registry(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         issued = registry.now()  # the database server's clock, as every fleet time
         with registry.store.uow() as uow:
             prev = FleetRolloutState.from_stored({key: uow.settings.get(key)})  # read in the same transaction

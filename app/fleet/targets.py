@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli_common import EXIT_ERROR, EXIT_OK, CliError
+from app.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
     from app.domain.fleet import StationInfo
@@ -44,9 +44,9 @@ def _labels(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", key) or key.startswith("__"):
-            raise CliError(f"--label {item!r}: expected KEY=VALUE with KEY a Prometheus label name", 2)
+            raise CliError(f"--label {item!r}: expected KEY=VALUE with KEY a Prometheus label name", EXIT_USAGE)
         if key in ("station", "job", "instance"):
-            raise CliError(f"--label {item!r}: {key} is set by the scrape job or by this command", 2)
+            raise CliError(f"--label {item!r}: {key} is set by the scrape job or by this command", EXIT_USAGE)
         out[key] = value
     return out
 
@@ -101,10 +101,10 @@ def cmd_fleet_targets(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.cli_common import EXIT_DATABASE
-    from app.fleet.cli import _registry
+    from app.fleet.cli import open_registry
 
     labels = _labels(args.label)
-    with _registry(args) as (registry, shown):
+    with open_registry(args) as (registry, shown):
         try:
             _now, stations = registry.all()
         except SQLAlchemyError as e:
