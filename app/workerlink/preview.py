@@ -2,7 +2,7 @@
 ``app.worker.preview.PreviewWriter``). The layout is in ``app.workerlink.protocol``.
 
 ``PreviewReader.read()`` copies a consistent frame out (retrying while the writer is
-mid-frame); ``request_width`` tells the writer the width a tile draws at.
+mid-frame); ``request_width`` (or ``poll``) tells the writer the box a tile draws the frame in.
 
 Previews on demand: the worker converts frames only while a reader wants them. ``read()`` and
 ``mark_interest()`` push the slot's ``wanted_until`` deadline ``INTEREST_HOLD`` seconds ahead, so
@@ -11,7 +11,7 @@ stops (a hidden or closed tile, a closed window) stops costing the worker anythi
 A poller that reads only when ``seq`` moved must call ``mark_interest()`` on every poll: with
 nobody interested, ``seq`` does not move.
 
-The reader maps the slot read-write (it writes only the two request fields, and only into a
+The reader maps the slot read-write (it writes only the request fields, and only into a
 file whose magic and version it checked); without write permission it still reads, but cannot
 ask for frames.
 Pure Python + numpy.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import mmap
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +38,14 @@ from app.workerlink.protocol import (
     PAYLOAD_OFFSET,
     PREVIEW_MAX_HEIGHT,
     PREVIEW_MAX_WIDTH,
+    PREVIEW_PIXEL_BYTES,
     SEQ,
     SEQ_OFFSET,
     SLOT_SIZE,
     VERSION,
     WANT,
+    WANT_HEIGHT,
+    WANT_HEIGHT_OFFSET,
     WANT_OFFSET,
     WANTED_UNTIL,
     WANTED_UNTIL_OFFSET,
@@ -50,13 +54,23 @@ from app.workerlink.protocol import (
 __all__ = ["INTEREST_HOLD", "PREVIEW_MAX_HEIGHT", "PREVIEW_MAX_WIDTH", "PreviewFrame", "PreviewReader"]
 
 
+#: how often a wall tile's reader looks whether its slot's file was replaced (a restarted worker
+#: makes a new one): a tile polls ten times a second, and one ``stat`` a poll was a third of a poll
+RECHECK_S = 1.0
+
+
 @dataclass(frozen=True)
 class PreviewFrame:
     seq: int
     ts: float
     width: int
     height: int
-    image: npt.NDArray[np.uint8]  # (height, width, 3) RGB, owned by the caller
+    #: (height, width, 4) BGRX (blue, green, red, 255: Qt's QImage RGB32), owned by the caller
+    image: npt.NDArray[np.uint8]
+
+    def rgb(self) -> npt.NDArray[np.uint8]:
+        """The frame as (height, width, 3) RGB (a copy)."""
+        return np.ascontiguousarray(self.image[:, :, 2::-1])
 
 
 class PreviewReader:
@@ -66,14 +80,28 @@ class PreviewReader:
     complete frame has been written yet.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, retries: int = 50):
+    def __init__(self, path: str | os.PathLike[str], *, retries: int = 50, recheck_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
+        """``recheck_s``: while a mapping is held, look whether the file was replaced at most this
+        often (0: at every call; a wall tile uses RECHECK_S)."""
         self.path = Path(path)
         self.retries = retries
+        self.recheck_s = recheck_s
+        self._clock = clock
         self._mm: mmap.mmap | None = None
         self._ident: tuple[int, int] | None = None
         self._writable = False
+        self._checked = 0.0  # time.monotonic() of the last look at the file
+        self._valid: mmap.mmap | None = None  # the mapping whose magic and version were checked
 
     def _ensure(self) -> mmap.mmap | None:
+        """The mapped slot (the file is looked at, one ``stat``, at most every ``recheck_s``
+        seconds while a mapping is held)."""
+        if self.recheck_s > 0 and self._mm is not None:
+            now = self._clock()
+            if now - self._checked < self.recheck_s:
+                return self._mm
+            self._checked = now
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -101,22 +129,30 @@ class PreviewReader:
             os.close(fd)
         self._ident = ident
         self._writable = writable
+        self._checked = self._clock()
         return self._mm
 
     def _drop(self) -> None:
         if self._mm is not None:
             self._mm.close()
         self._mm = None
+        self._valid = None
         self._ident = None
         self._writable = False
 
     def _slot(self) -> mmap.mmap | None:
-        """The mapped slot when it is one this reader understands (magic and version checked)."""
+        """The mapped slot when it is one this reader understands (magic and version checked once
+        per mapping: the writer writes them before the file takes its name, and never again)."""
         mm = self._ensure()
         if mm is None:
             return None
+        if mm is self._valid:
+            return mm
         magic, version = HEADER.unpack_from(mm, 0)[:2]
-        return mm if magic == MAGIC and version == VERSION else None
+        if magic == MAGIC and version == VERSION:
+            self._valid = mm
+            return mm
+        return None
 
     def mark_interest(self, hold: float = INTEREST_HOLD, now_ns: int | None = None) -> bool:
         """Tell the worker a reader wants frames for the next *hold* seconds (the deadline only
@@ -143,18 +179,17 @@ class PreviewReader:
         self._mark(mm, time.monotonic_ns())
         return self._copy_frame(mm)
 
-    def poll(self, last_seq: int, width: int = 0) -> PreviewFrame | None:
-        """One poll of a tile in one look at the slot: ask for ``width`` (when it is not what the slot
-        holds; 0: ask nothing), mark interest, and copy the frame out only when ``seq`` moved on from
+    def poll(self, last_seq: int, width: int = 0, height: int = 0) -> PreviewFrame | None:
+        """One poll of a tile in one look at the slot: ask for a frame that fits ``width`` x
+        ``height`` (when that is not what the slot holds; width 0: ask nothing, height 0: any
+        height), mark interest, and copy the frame out only when ``seq`` moved on from
         ``last_seq``. None when nothing new (or no slot)."""
         mm = self._slot()
         if mm is None:
             return None
         if self._writable:
             if width:
-                width = min(PREVIEW_MAX_WIDTH, int(width))
-                if WANT.unpack_from(mm, WANT_OFFSET)[0] != width:  # changed, or a restarted worker's new slot
-                    WANT.pack_into(mm, WANT_OFFSET, width)
+                self._ask(mm, width, height)
             self._mark(mm, time.monotonic_ns())
         seq = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
         if seq == last_seq or seq == 0 or seq & 1:  # nothing new, nothing yet, or mid-frame: next poll
@@ -181,12 +216,13 @@ class PreviewReader:
             ts, width, height, stride = BODY.unpack_from(mm, BODY_OFFSET)
             if (
                 not (0 < width <= PREVIEW_MAX_WIDTH and 0 < height <= PREVIEW_MAX_HEIGHT)
-                or stride < width * 3
+                or stride < width * PREVIEW_PIXEL_BYTES
                 or PAYLOAD_OFFSET + stride * height > SLOT_SIZE
             ):
                 continue  # torn header; recheck seq
             raw = np.frombuffer(mm, dtype=np.uint8, count=stride * height, offset=PAYLOAD_OFFSET)
-            image = raw.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
+            row = width * PREVIEW_PIXEL_BYTES
+            image = raw.reshape(height, stride)[:, :row].reshape(height, width, PREVIEW_PIXEL_BYTES).copy()
             del raw
             seq2 = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
             if seq1 == seq2:
@@ -198,15 +234,32 @@ class PreviewReader:
         mm = self._slot()
         return 0 if mm is None else int(WANT.unpack_from(mm, WANT_OFFSET)[0])
 
-    def request_width(self, width: int) -> bool:
-        """Ask the worker for previews ``width`` pixels wide (capped at PREVIEW_MAX_WIDTH); False
-        when there is no slot yet. A restarted worker makes a new file: ask again then."""
-        width = max(0, min(PREVIEW_MAX_WIDTH, int(width)))
+    def requested_height(self) -> int:
+        """The height of the box readers asked for (0: any height, or no file)."""
+        mm = self._slot()
+        return 0 if mm is None else int(WANT_HEIGHT.unpack_from(mm, WANT_HEIGHT_OFFSET)[0])
+
+    def request_width(self, width: int, height: int = 0) -> bool:
+        """Ask the worker for previews ``width`` pixels wide (capped at PREVIEW_MAX_WIDTH), and
+        at most ``height`` tall when given; False when there is no slot yet. A restarted worker
+        makes a new file: ask again then."""
         mm = self._slot()
         if mm is None or not self._writable:
             return False
-        WANT.pack_into(mm, WANT_OFFSET, width)
+        self._ask(mm, width, height)
         return True
+
+    @staticmethod
+    def _ask(mm: mmap.mmap, width: int, height: int) -> None:
+        """Write the box asked for (the fields are written only when they change: a changed box,
+        or a restarted worker's new slot). The height first: a writer between the two writes
+        sees the old width with the new height at worst, for one frame."""
+        width = max(0, min(PREVIEW_MAX_WIDTH, int(width)))
+        height = max(0, min(PREVIEW_MAX_HEIGHT, int(height)))
+        if WANT_HEIGHT.unpack_from(mm, WANT_HEIGHT_OFFSET)[0] != height:
+            WANT_HEIGHT.pack_into(mm, WANT_HEIGHT_OFFSET, height)
+        if WANT.unpack_from(mm, WANT_OFFSET)[0] != width:
+            WANT.pack_into(mm, WANT_OFFSET, width)
 
     @property
     def seq(self) -> int:

@@ -39,10 +39,12 @@ __all__ = [
     "PAYLOAD_OFFSET",
     "PREVIEW_MAX_HEIGHT",
     "PREVIEW_MAX_WIDTH",
+    "PREVIEW_PIXEL_BYTES",
     "SLOT_SIZE",
     "SOURCE_STATES",
     "VERSION",
     "WANTED_UNTIL_OFFSET",
+    "WANT_HEIGHT_OFFSET",
     "RunArgs",
     "SourceState",
     "clean_heartbeat",
@@ -168,34 +170,41 @@ def clean_heartbeat(raw: Mapping[str, Any], prev_source: object) -> dict[str, An
 # Layout (little-endian)::
 #
 #     header  struct "<4sHHQdIIIIQ" (HEADER_SIZE = 48 bytes):
-#             magic b"ESPV", version 2,
+#             magic b"ESPV", version 3,
 #             wanted u16 (the width a reader asks for, 0 = none),
 #             seq u64   (seqlock: odd while the writer is writing, even when complete),
 #             ts f64    (unix time of the frame), width u32, height u32,
-#             stride u32 (bytes per payload row), reserved u32 (0),
+#             stride u32 (bytes per payload row),
+#             wanted_height u16 (with ``wanted``: the box a reader draws the frame in, 0 = any
+#                       height), reserved u16 (0),
 #             wanted_until u64 (CLOCK_MONOTONIC ns, ``time.monotonic_ns()``: until when a
 #                       reader wants frames; 0 = nobody. Readers write it, the writer reads it)
-#     payload RGB24 rows starting at PAYLOAD_OFFSET (= HEADER_SIZE),
+#     payload BGRX rows starting at PAYLOAD_OFFSET (= HEADER_SIZE): 4 bytes a pixel, blue,
+#             green, red, 255 (a 32-bit 0xffRRGGBB word on little-endian: Qt's QImage RGB32,
+#             which a window's backing store holds, so a tile draws a frame as it arrives);
 #             room for PREVIEW_MAX_WIDTH x PREVIEW_MAX_HEIGHT.
 #
 # Previews on demand: the writer converts and publishes a frame only while ``wanted_until``
 # lies in the future; a reader that reads pushes it INTEREST_HOLD seconds ahead (never back).
 # CLOCK_MONOTONIC is one clock for every process of a Linux system (it is not per process), so a
 # deadline written by the station's process is read correctly by the worker's.
-# Version 1 (36-byte header, previews always on) is not read: a reader meeting another
-# version sees no slot, and never writes into it.
+# Versions 1 (36-byte header, previews always on) and 2 (RGB24 payload) are not read: a reader
+# meeting another version sees no slot, and never writes into it.
 
 MAGIC = b"ESPV"
-VERSION = 2
-HEADER_FORMAT = "<4sHHQdIIIIQ"
+VERSION = 3
+HEADER_FORMAT = "<4sHHQdIIIHHQ"
 HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 48
 PAYLOAD_OFFSET = HEADER_SIZE
 PREVIEW_MAX_WIDTH = 1280
 PREVIEW_MAX_HEIGHT = 720
-SLOT_SIZE = HEADER_SIZE + PREVIEW_MAX_WIDTH * PREVIEW_MAX_HEIGHT * 3
+PREVIEW_PIXEL_BYTES = 4  # BGRX
+SLOT_SIZE = HEADER_SIZE + PREVIEW_MAX_WIDTH * PREVIEW_MAX_HEIGHT * PREVIEW_PIXEL_BYTES
 HEADER = struct.Struct(HEADER_FORMAT)
 WANT = struct.Struct("<H")  # the width a reader asks for
 WANT_OFFSET = 6
+WANT_HEIGHT = struct.Struct("<H")  # the height of the box a reader draws in (0: any)
+WANT_HEIGHT_OFFSET = 36
 SEQ = struct.Struct("<Q")
 SEQ_OFFSET = 8
 BODY = struct.Struct("<dIII")  # ts, width, height, stride

@@ -228,7 +228,8 @@ def test_preview_reader_sees_increasing_frames_of_the_colour_bars(start_worker, 
         assert len(frames) == 3, f"stderr: {worker.stderr_lines[-10:]}"
         assert frames[0].seq < frames[1].seq < frames[2].seq
         assert all(f.seq % 2 == 0 for f in frames)
-        img = frames[-1].image
+        assert frames[-1].image.shape == (180, 320, 4) and (frames[-1].image[..., 3] == 255).all()
+        img = frames[-1].rgb()
         assert img.shape == (180, 320, 3) and img.dtype == np.uint8
         assert abs(frames[-1].ts - time.time()) < 5
         # SMPTE bars, top row, left to right: grey, yellow, cyan, green, magenta, red, blue.

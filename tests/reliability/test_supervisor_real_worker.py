@@ -42,7 +42,7 @@ def test_real_worker_runs_reports_previews_and_stops(harness: Harness) -> None:
     reader = PreviewReader(preview)
     try:
         frame = wait_for(reader.read, 10, "a preview frame")
-        assert frame.image.ndim == 3 and frame.image.shape[2] == 3  # type: ignore[attr-defined]
+        assert frame.image.ndim == 3 and frame.image.shape[2] == 4  # type: ignore[attr-defined]  # BGRX
         assert frame.width <= 320 and frame.height <= 180  # type: ignore[attr-defined]
     finally:
         reader.close()

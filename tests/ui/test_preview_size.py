@@ -28,6 +28,11 @@ def test_a_tile_gets_a_preview_as_wide_as_it_draws(qtbot, window, station):
     window.wall.set_grid(4)  # a small tile asks for a small (cheap) preview
     qtbot.waitUntil(lambda: tile.image is not None and tile.image.width() <= tile.width() + 32, timeout=10_000)
     assert tile.image.width() < 640
+    # ... of the size it draws the frame at, which it then paints as it arrives (no scaling on the
+    # GUI thread): the tile's width, or less when the tile is wider than the frame's aspect
+    qtbot.waitUntil(lambda: tile.drawn_as_is, timeout=10_000)
+    fits = min(tile.width(), round(tile.height() * 16 / 9))
+    assert fits - 2 <= tile.image.width() <= fits, (tile.image.width(), tile.size())
 
     small = tile.image.width()
     fs = window.wall.show_fullscreen(cam.id)  # the fullscreen tile asks for its (screen's) width

@@ -13,8 +13,9 @@ from PySide6.QtGui import QColor, QImage
 
 from app.domain import CameraState
 from app.domain.operations import CameraStatus
-from app.ui.wall.camera_wall import CameraTile, CameraWall
+from app.ui.wall.camera_wall import CameraTile, CameraWall, wanted_preview_size
 from app.worker.preview import PreviewWriter
+from app.workerlink.protocol import PREVIEW_MAX_HEIGHT, PREVIEW_MAX_WIDTH
 
 
 class ProbeTile(CameraTile):
@@ -43,9 +44,9 @@ class Slot:
         self.writer = PreviewWriter(path)
 
     def write(self, rgb: tuple[int, int, int], width: int = 320, height: int = 180) -> None:
-        rows = np.empty((height, width * 3), np.uint8)
-        rows.reshape(height, width, 3)[:] = rgb
-        self.writer.write_rows(rows, width, height)
+        image = np.empty((height, width, 3), np.uint8)
+        image[:] = rgb
+        self.writer.write_rgb(image)
 
     def close(self) -> None:
         self.writer.close()
@@ -97,6 +98,24 @@ def test_a_tile_asks_for_no_repaint_when_nothing_changed(qtbot, slots):
     qtbot.waitUntil(lambda: tile.paints > paints, timeout=5_000)
     centre = tile.grab().toImage().pixelColor(160, 120)
     assert (centre.red(), centre.green(), centre.blue()) == (30, 200, 30)
+    assert tile.drawn_as_is and tile.frames_scaled == 0  # the size it draws at: painted as it came
+
+
+def test_a_tile_asks_for_the_size_it_draws_and_scales_only_what_is_not(qtbot, slots):
+    tile = shown_tile(qtbot, slots, live())  # 320 x 180: a 16:9 frame fills it
+    assert tile.drawn_as_is and (slots(1).writer.wanted_width(), slots(1).writer.wanted_height()) == (320, 180)
+    tile.resize(400, 150)  # wider than 16:9: the frame is as tall as the tile, 267 px wide
+    tile.poll_frame()
+    assert (slots(1).writer.wanted_width(), slots(1).writer.wanted_height()) == (400, 150)  # the box
+    assert not tile.drawn_as_is and tile.frames_scaled == 1  # the old frame, scaled until the next
+    slots(1).write((30, 30, 200), width=266, height=150)  # what the worker fits in it (even sizes)
+    assert tile.poll_frame() and tile.drawn_as_is and tile.frames_scaled == 1
+    img = tile.grab().toImage()
+    mid = img.pixelColor(200, 100)
+    assert (mid.red(), mid.green(), mid.blue()) == (30, 30, 200)
+    assert QColor(img.pixel(3, 100)) == QColor("#111418")  # the bars beside it
+    assert wanted_preview_size(400, 150, 2.0) == (800, 300)  # device pixels on a HiDPI screen
+    assert wanted_preview_size(5000, 3000, 1.0) == (PREVIEW_MAX_WIDTH, PREVIEW_MAX_HEIGHT)
 
 
 def test_the_title_bar_cache_is_rebuilt_on_a_status_change_only(qtbot, slots):

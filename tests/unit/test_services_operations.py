@@ -182,8 +182,7 @@ class FakeSupervisor:
         w = self._writers.get(camera_id)
         if w is None:
             w = self._writers[camera_id] = PreviewWriter(path)
-        h, wd, _ = image.shape
-        w.write_rows(image.reshape(h, wd * 3), wd, h, ts=1234.5)
+        w.write_rgb(image, ts=1234.5)
 
     def close(self) -> None:
         for w in self._writers.values():

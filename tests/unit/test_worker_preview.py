@@ -25,14 +25,16 @@ from app.workerlink.protocol import (
     PREVIEW_MAX_WIDTH,
     SEQ_OFFSET,
     SLOT_SIZE,
+    WANT_HEIGHT_OFFSET,
     WANTED_UNTIL_OFFSET,
 )
 
 
 def solid(h: int, w: int, rgb: tuple[int, int, int]) -> np.ndarray:
-    img = np.empty((h, w, 3), np.uint8)
-    img[...] = rgb
-    return img.reshape(h, w * 3)
+    """BGRX rows (the slot's format) of one RGB colour."""
+    img = np.full((h, w, 4), 255, np.uint8)
+    img[..., 2::-1] = rgb
+    return img.reshape(h, w * 4)
 
 
 def test_layout_matches_the_contract(tmp_path):
@@ -40,15 +42,23 @@ def test_layout_matches_the_contract(tmp_path):
     writer = PreviewWriter(path)
     try:
         assert HEADER_SIZE == 48 and WANTED_UNTIL_OFFSET == 40
-        assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 1280 * 720 * 3
+        assert path.stat().st_size == SLOT_SIZE == HEADER_SIZE + 1280 * 720 * 4
         raw = path.read_bytes()
-        magic, version, want, seq, ts, w, h, stride, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
-        assert (magic, version, want, seq, w, h, stride, pad, until) == (b"ESPV", 2, 0, 0, 0, 0, 0, 0, 0)
+        magic, version, want, seq, ts, w, h, stride, want_h, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (magic, version, want, seq, w, h, stride, want_h, pad, until) == (b"ESPV", 3, 0, 0, 0, 0, 0, 0, 0, 0)
+        assert WANT_HEIGHT_OFFSET == 36
         writer.write_rows(solid(4, 6, (1, 2, 3)), 6, 4, ts=123.5)
         raw = path.read_bytes()
-        magic, version, want, seq, ts, w, h, stride, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
-        assert (seq, ts, w, h, stride, until) == (2, 123.5, 6, 4, 18, 0)
-        assert raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + 6] == bytes([1, 2, 3, 1, 2, 3])
+        magic, version, want, seq, ts, w, h, stride, want_h, pad, until = struct.unpack_from(HEADER_FORMAT, raw)
+        assert (seq, ts, w, h, stride, until) == (2, 123.5, 6, 4, 24, 0)
+        # BGRX: Qt's RGB32 on little-endian (a 0xffRRGGBB word)
+        assert raw[PAYLOAD_OFFSET : PAYLOAD_OFFSET + 8] == bytes([3, 2, 1, 255, 3, 2, 1, 255])
+        # an RGB image goes through write_rgb; RGB rows given as BGRX are refused, not half-written
+        writer.write_rgb(np.full((4, 6, 3), (10, 20, 30), np.uint8), ts=124.0)
+        assert path.read_bytes()[PAYLOAD_OFFSET : PAYLOAD_OFFSET + 4] == bytes([30, 20, 10, 255])
+        with pytest.raises(preview_mod.PreviewError, match="an RGB image goes through write_rgb"):
+            writer.write_rows(np.zeros((4, 18), np.uint8), 6, 4)
+        assert writer.seq == 4 and struct.unpack_from("<Q", path.read_bytes(), SEQ_OFFSET)[0] == 4
     finally:
         writer.close()
 
@@ -64,12 +74,12 @@ def test_reader_sees_nothing_before_the_first_frame_then_each_frame(tmp_path):
         got = reader.read()
         assert got is not None
         assert (got.seq, got.ts, got.width, got.height) == (2, 1.0, 20, 10)
-        assert got.image.shape == (10, 20, 3)
-        assert got.image[5, 5].tolist() == [200, 100, 50]
+        assert got.image.shape == (10, 20, 4) and got.image[5, 5].tolist() == [50, 100, 200, 255]
+        assert got.rgb()[5, 5].tolist() == [200, 100, 50]
         writer.write_rows(solid(10, 20, (0, 0, 255)), 20, 10)
         again = reader.read()
         assert again is not None and again.seq == 4
-        assert got.image[5, 5].tolist() == [200, 100, 50]  # a copy: not overwritten
+        assert got.rgb()[5, 5].tolist() == [200, 100, 50]  # a copy: not overwritten
     finally:
         writer.close()
         reader.close()
@@ -88,7 +98,7 @@ def test_reader_follows_a_new_slot_file_at_the_same_path(tmp_path):
     second = PreviewWriter(path)  # a restarted worker
     second.write_rows(solid(2, 2, (7, 7, 7)), 2, 2)
     got = reader.read()
-    assert got is not None and got.seq == 2 and got.image[0, 0].tolist() == [7, 7, 7]
+    assert got is not None and got.seq == 2 and got.rgb()[0, 0].tolist() == [7, 7, 7]
     second.close()
     reader.close()
 
@@ -118,7 +128,7 @@ def test_reader_never_returns_a_torn_frame(tmp_path):
             if got is None:
                 continue
             assert got.seq % 2 == 0 and got.seq >= last_seq
-            lo, hi = int(got.image.min()), int(got.image.max())
+            lo, hi = int(got.rgb().min()), int(got.rgb().max())
             assert lo == hi, f"torn frame at seq {got.seq}: values {lo}..{hi}"
             last_seq = got.seq
             seen += 1
@@ -136,7 +146,7 @@ import numpy as np
 from app.worker.preview import PreviewWriter
 from app.workerlink.protocol import PREVIEW_MAX_HEIGHT as H, PREVIEW_MAX_WIDTH as W
 writer = PreviewWriter(sys.argv[1])
-frames = [np.full((H, W * 3), v, np.uint8) for v in range(0, 256, 15)]
+frames = [np.full((H, W * 4), v, np.uint8) for v in range(0, 256, 15)]
 print("ready", flush=True)
 end = time.monotonic() + float(sys.argv[2])
 i = 0
@@ -187,7 +197,8 @@ def test_write_frame_downscales_to_rgb_keeping_aspect(tmp_path):
         got = reader.read()
         writer.close()
     assert (got.width, got.height) == (320, 180)
-    left, right = got.image[90, 40].astype(int), got.image[90, 280].astype(int)
+    assert (got.image[..., 3] == 255).all()  # X is 255, as Qt's RGB32 wants
+    left, right = got.rgb()[90, 40].astype(int), got.rgb()[90, 280].astype(int)
     assert left[0] > 200 and left[2] < 60  # red stays red (no channel swap)
     assert right[2] > 200 and right[0] < 60
 
@@ -209,6 +220,18 @@ def test_a_reader_asks_for_the_width_it_draws_at(tmp_path):
             assert reader.read().width == 400
             reader.request_width(99_999)  # capped
             assert reader.requested_width() == PREVIEW_MAX_WIDTH
+        small = av.VideoFrame.from_ndarray(np.zeros((180, 320, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+        with PreviewReader(path) as reader:
+            reader.request_width(0)
+            writer.write_frame(small)
+            assert reader.read().width == 320  # nobody asked: never above the source
+            reader.request_width(340)  # a tile draws this 320 x 180 source 340 px wide
+            writer.write_frame(small)
+            assert (reader.read().width, reader.read().height) == (340, 190)  # scaled here, not in the window
+            reader.request_width(345, 187)  # ... in a box of 345 x 187: fits its height
+            assert (reader.requested_width(), reader.requested_height(), writer.wanted_height()) == (345, 187, 187)
+            writer.write_frame(small)
+            assert (reader.read().width, reader.read().height) == (332, 186)
     finally:
         writer.close()
 
@@ -274,18 +297,56 @@ def test_interest_is_a_deadline_on_the_monotonic_clock(tmp_path):
         writer.close()
 
 
-def test_a_reader_never_writes_into_a_slot_of_another_version(tmp_path):
-    """Validate, then write: a version-1 slot (or any file that is not a slot of this version)
-    is neither read nor marked."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_reader_never_writes_into_a_slot_of_another_version(tmp_path, version):
+    """Validate, then write: a version-1 slot (36-byte header), a version-2 one (RGB24 payload),
+    or any file that is not a slot of this version, is neither read nor marked."""
     path = tmp_path / "p"
     old = bytearray(SLOT_SIZE)
-    struct.pack_into("<4sHHQdIII", old, 0, b"ESPV", 1, 0, 2, 1.0, 2, 2, 6)
+    struct.pack_into("<4sHHQdIII", old, 0, b"ESPV", version, 0, 2, 1.0, 2, 2, 6)
     path.write_bytes(bytes(old))
     with PreviewReader(path) as reader:
         assert reader.read() is None
         assert not reader.mark_interest() and not reader.request_width(320)
         assert reader.interested_until() == 0 and reader.requested_width() == 0
     assert path.read_bytes() == bytes(old)
+
+
+def test_a_tiles_reader_looks_for_a_new_file_once_a_second_not_on_every_poll(tmp_path, monkeypatch):
+    """A wall tile's reader (``recheck_s``) holds its mapping between looks at the file: polls
+    within the second make no ``stat``; the first one after it finds a restarted worker's file."""
+    from app.workerlink import preview as reader_mod
+
+    now = [100.0]
+    path = tmp_path / "cam.preview"
+    first = PreviewWriter(path)
+    reader = PreviewReader(path, recheck_s=1.0, clock=lambda: now[0])
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(reader_mod.os, "stat",
+                        lambda p, *a, **k: (stats.append(p) if p == path else None) or real_stat(p, *a, **k))
+    try:
+        first.write_rows(solid(2, 2, (9, 9, 9)), 2, 2)
+        assert reader.poll(0, 32).rgb()[0, 0].tolist() == [9, 9, 9]
+        assert len(stats) == 1
+        first.close()
+        os.unlink(path)
+        second = PreviewWriter(path)  # a restarted worker, same path
+        second.write_rows(solid(2, 2, (7, 7, 7)), 2, 2)
+        now[0] += 0.9
+        assert reader.poll(2, 32) is None  # still the old mapping, and no stat
+        assert len(stats) == 1
+        now[0] += 0.2
+        got = reader.poll(2, 32)
+        assert len(stats) == 2
+        assert got is None  # the new file's first frame has seq 2 too: next one
+        second.write_rows(solid(2, 2, (7, 7, 7)), 2, 2)
+        got = reader.poll(2, 32)
+        assert got is not None and got.seq == 4 and got.rgb()[0, 0].tolist() == [7, 7, 7]
+        assert reader.requested_width() == 32  # asked in the new file too
+        second.close()
+    finally:
+        reader.close()
 
 
 def test_a_read_only_slot_is_read_but_cannot_be_asked_for_frames(tmp_path, monkeypatch):
@@ -318,7 +379,9 @@ def test_preview_size_fits_the_slot():
     assert preview_size(1920, 1080, 4000) == (1280, 720)  # the slot's cap
     assert preview_size(480, 640, 1280) == (480, 640)  # portrait that fits: as it is
     assert preview_size(1080, 1920, 1280) == (404, 720)  # portrait: limited by height
-    assert preview_size(160, 90, 320) == (160, 90)  # never upscaled
+    assert preview_size(160, 90, 320) == (160, 90)  # never upscaled by itself ...
+    assert preview_size(160, 90, 320, upscale=True) == (320, 180)  # ... only to what a reader draws
+    assert preview_size(320, 180, 4000, upscale=True) == (1280, 720)  # within the slot
 
 
 def test_short_space_is_a_clear_error(tmp_path, monkeypatch):
@@ -348,9 +411,12 @@ def test_a_tile_poll_asks_marks_and_reads_only_what_moved_on(tmp_path):
     try:
         assert reader.poll(0, 352) is None  # a slot, nothing written yet: asked and marked all the same
         assert reader.requested_width() == 352 and writer.wanted() and writer.wanted_width() == 352
+        assert reader.requested_height() == 0 and writer.wanted_height() == 0  # any height
+        reader.poll(0, 352, 198)
+        assert (reader.requested_height(), writer.wanted_height()) == (198, 198)
         writer.write_rows(solid(10, 20, (1, 2, 3)), 20, 10, ts=5.0)
         got = reader.poll(0, 352)
-        assert got is not None and (got.seq, got.ts, got.image[0, 0].tolist()) == (2, 5.0, [1, 2, 3])
+        assert got is not None and (got.seq, got.ts, got.rgb()[0, 0].tolist()) == (2, 5.0, [1, 2, 3])
         assert reader.poll(got.seq, 352) is None  # nothing new
         reader.poll(got.seq, 99_999)
         assert reader.requested_width() == PREVIEW_MAX_WIDTH  # capped
@@ -361,7 +427,7 @@ def test_a_tile_poll_asks_marks_and_reads_only_what_moved_on(tmp_path):
         assert reader.poll(got.seq, 352) is None
         struct.pack_into("<Q", writer._mm, SEQ_OFFSET, writer.seq)
         again = reader.poll(got.seq, 352)
-        assert again is not None and again.seq == 4 and again.image[0, 0].tolist() == [4, 5, 6]
+        assert again is not None and again.seq == 4 and again.rgb()[0, 0].tolist() == [4, 5, 6]
     finally:
         writer.close()
         reader.close()

@@ -2,8 +2,11 @@
 
 Each tile reads its camera's shared-memory preview slot (``PreviewReader``),
 marks its interest there on every poll (a worker converts previews only while a reader wants
-them: a tile that is not shown is not polled and stops costing), converts the frame once into a pixmap of the size it is drawn at, and repaints
-only when the slot's sequence number moved or its status changed. When
+them: a tile that is not shown is not polled and stops costing), asks for frames as wide as it
+draws them, and repaints only the frame's area when the slot's sequence number moved, and only
+what a status change changed. A frame arrives in the format the window's backing store holds
+(BGRX: Qt's RGB32) and at the size it is drawn, so a paint copies it as it is: no conversion and
+no scaling on the GUI thread (only while a tile is being resized, until the worker follows). When
 the camera is not running, or its source is down, the tile shows
 "OFFLINE since hh:mm:ss" instead of a stale frame.
 """
@@ -50,7 +53,7 @@ from PySide6.QtWidgets import (
 from app.domain.operations import CameraStatus
 from app.ui.common.formatting import LIVE_STATES, fmt_clock, fmt_fps, view_colour, view_state
 from app.ui.common.models import state_label, view_label
-from app.workerlink.protocol import PREVIEW_MAX_WIDTH
+from app.workerlink.protocol import PREVIEW_MAX_HEIGHT, PREVIEW_MAX_WIDTH
 
 if TYPE_CHECKING:  # the reader (and numpy under it) is imported when a tile first reads a slot, after the first paint
     from app.workerlink.preview import PreviewFrame, PreviewReader
@@ -62,15 +65,15 @@ BACKGROUND = QColor("#111418")
 
 
 class PreviewRequests:
-    """The preview width each camera's slot is asked for: the widest tile showing it (a wall tile
-    and its fullscreen tile may show one camera at once), rounded up to 32 px, capped."""
+    """The box each camera's slot is asked for: the biggest tile showing it (a wall tile and its
+    fullscreen tile may show one camera at once), capped."""
 
     def __init__(self) -> None:
-        self._wants: dict[Path, dict[int, int]] = {}
+        self._wants: dict[Path, dict[int, tuple[int, int]]] = {}
 
-    def set(self, path: Path, key: int, width: int) -> int:
-        self._wants.setdefault(path, {})[key] = width
-        return self.width(path)
+    def set(self, path: Path, key: int, size: tuple[int, int]) -> tuple[int, int]:
+        self._wants.setdefault(path, {})[key] = size
+        return self.size(path)
 
     def drop(self, key: int) -> None:
         for path in list(self._wants):
@@ -78,18 +81,35 @@ class PreviewRequests:
             if not self._wants[path]:
                 del self._wants[path]
 
+    def size(self, path: Path) -> tuple[int, int]:
+        """(width, height) asked for; (0, 0) when no tile shows the camera."""
+        wants = self._wants.get(path)
+        if not wants:
+            return 0, 0
+        if len(wants) == 1:
+            return next(iter(wants.values()))
+        return max(wants.values(), key=lambda wh: wh[0] * wh[1])
+
     def width(self, path: Path) -> int:
-        return max(self._wants.get(path, {}).values(), default=0)
+        return self.size(path)[0]
 
 
 #: one per GUI process: every tile of every window asks through it
 PREVIEW_REQUESTS = PreviewRequests()
 
 
-def wanted_preview_width(widget_width: int, dpr: float) -> int:
-    """The preview width a tile of ``widget_width`` logical pixels wants (device pixels, capped)."""
-    px = int(math.ceil(max(16, widget_width) * max(1.0, dpr) / 32.0) * 32)
-    return min(PREVIEW_MAX_WIDTH, px)
+def wanted_preview_size(width: int, height: int, dpr: float) -> tuple[int, int]:
+    """The box a tile of ``width`` x ``height`` logical pixels draws its frame in (device pixels,
+    capped): the worker scales the frame to fit it, so the frame arrives at the size it is
+    painted and is drawn without scaling."""
+    scale = max(1.0, dpr)
+    return (min(PREVIEW_MAX_WIDTH, math.ceil(max(16, width) * scale)),
+            min(PREVIEW_MAX_HEIGHT, math.ceil(max(16, height) * scale)))
+
+
+#: a frame within this many device pixels of the size a tile draws it at is drawn as it is,
+#: centred (the worker rounds the preview to even sizes), instead of being scaled for a pixel
+SIZE_SLACK = 2
 
 
 def is_offline(status: CameraStatus | None) -> bool:
@@ -120,11 +140,15 @@ class CameraTile(QWidget):
         self._preview_path_for = preview_path_for
         self._reader: PreviewReader | None = None
         self._reader_path: Path | None = None
-        self._image: QImage | None = None  # the last frame, converted once to the painted format
-        self._pixmap: QPixmap | None = None  # that frame at the size it is drawn (device pixels)
+        self._image: QImage | None = None  # the last frame as it arrived (BGRX over ``_buffer``)
+        self._buffer: object = None  # the frame's memory, which ``_image`` does not own
+        self._drawn: QImage | None = None  # the frame at the size it is drawn (``_image`` itself, mostly)
         self._target = QRect()  # where the frame is drawn
+        self._fit_key: tuple[object, ...] | None = None  # (frame size, tile size, dpr) of _target
+        self._asked_key: tuple[object, ...] | None = None  # what this tile asked its slot for
         self._overlay: QPixmap | None = None  # the title bar: name, badge, motion dot
         self._overlay_key: tuple[object, ...] | None = None
+        self._overlay_quick: tuple[object, ...] | None = None  # (status object, width, dpr) last looked at
         self._body: QPixmap | None = None  # the tile without a frame: offline or waiting text
         self._body_key: tuple[object, ...] | None = None
         self._fonts: tuple[object, QFont, int, int] | None = None  # (font key, bar font, bar height, ascent)
@@ -134,6 +158,8 @@ class CameraTile(QWidget):
         self.offline_since: float | None = time.time()
         #: how many frames this tile turned into images (tests and the benchmark read it)
         self.frames_shown = 0
+        #: how many of them had to be scaled to be drawn (not the size asked for yet)
+        self.frames_scaled = 0
         #: paint events, and how often the title bar / the offline text were drawn into their cache
         self.paints = 0
         self.overlay_builds = 0
@@ -171,6 +197,11 @@ class CameraTile(QWidget):
     def image(self) -> QImage | None:
         return self._image
 
+    @property
+    def drawn_as_is(self) -> bool:
+        """Whether the frame shown is painted as it arrived (of the size asked for: no scaling)."""
+        return self._image is not None and self._drawn is self._image
+
     def set_status(self, status: CameraStatus | None) -> None:
         was_offline = self.offline
         old = self.status
@@ -203,57 +234,73 @@ class CameraTile(QWidget):
         # shown tile wants frames: the worker converts previews only while some reader says so (a
         # hidden or closed tile is not polled, so its worker stops converting after the hold).
         # One look at the slot does both and reads the frame if it moved on.
-        want = PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_width(self.width(), self.devicePixelRatioF()))
-        frame = reader.poll(self.seq, want)
+        key = (self.width(), self.height(), self.devicePixelRatioF(), reader)
+        if key != self._asked_key:  # a tile's size rarely changes: ask again only then
+            self._asked_key = key
+            PREVIEW_REQUESTS.set(reader.path, id(self), wanted_preview_size(*key[:3]))
+        frame = reader.poll(self.seq, *PREVIEW_REQUESTS.size(reader.path))
         if frame is None:
             return False
         self._show(frame)
         return True
 
     def _show(self, frame: PreviewFrame) -> None:
-        arr = frame.image  # (h, w, 3) uint8, contiguous, ours
-        rgb = QImage(arr.data, frame.width, frame.height, frame.width * 3, QImage.Format.Format_RGB888)
-        # Converted once, here: RGB32 is what a widget's backing store holds, so a paint copies it
-        # without a conversion (an RGB888 image was converted on every paint). The copy owns its memory.
-        self._image = rgb.convertToFormat(QImage.Format.Format_RGB32)
-        self._pixmap = self._scaled_frame()
+        arr = frame.image  # (h, w, 4) BGRX, contiguous, ours
+        # Qt's RGB32 is these bytes: the image wraps the array (kept alive beside it), no copy.
+        self._buffer = arr
+        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 4, QImage.Format.Format_RGB32)
+        old = QRect(self._target)
+        self._drawn = self._fit_frame()
         self.seq = frame.seq
         self.frame_ts = frame.ts
         self.frames_shown += 1
-        self.update(self._target)
+        self.update(self._target if old == self._target else self.rect())
 
-    def _scaled_frame(self) -> QPixmap | None:
-        """The frame as a pixmap of the size it is drawn at (aspect kept, centred; nearest pixel, as
-        the tile always drew it), and where it goes."""
+    def _fit_frame(self) -> QImage | None:
+        """The frame as drawn (aspect kept, centred; nearest pixel when it must be scaled), and where
+        it goes. A frame of the size asked for (within SIZE_SLACK) is drawn as it is."""
         img = self._image
         if img is None or img.width() <= 0 or img.height() <= 0:
             return None
         dpr = self.devicePixelRatioF()
+        iw, ih = img.width(), img.height()
+        key = (iw, ih, self.width(), self.height(), dpr)
+        if key == self._fit_key:  # the same frame size in the same tile: drawn as it is, again
+            if dpr != 1.0:
+                img.setDevicePixelRatio(dpr)
+            return img
+        self._fit_key = None
         rect = self.rect()
-        scale = min(rect.width() / img.width(), rect.height() / img.height())
-        w, h = max(1, round(img.width() * scale)), max(1, round(img.height() * scale))
+        scale = min(rect.width() / iw, rect.height() / ih)
+        dw, dh = max(1, round(iw * scale * dpr)), max(1, round(ih * scale * dpr))
+        if abs(dw - iw) <= SIZE_SLACK and abs(dh - ih) <= SIZE_SLACK and iw <= rect.width() * dpr + 0.5 \
+                and ih <= rect.height() * dpr + 0.5:
+            drawn, dw, dh = img, iw, ih
+            self._fit_key = key
+        else:
+            self.frames_scaled += 1
+            drawn = img.scaled(dw, dh, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
+        w, h = max(1, round(dw / dpr)), max(1, round(dh / dpr))
         self._target = QRect((rect.width() - w) // 2, (rect.height() - h) // 2, w, h)
-        dw, dh = max(1, round(w * dpr)), max(1, round(h * dpr))
-        scaled = img if (dw, dh) == (img.width(), img.height()) else img.scaled(
-            dw, dh, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
-        pm = QPixmap.fromImage(scaled)
-        pm.setDevicePixelRatio(dpr)
-        return pm
+        if dpr != 1.0:
+            drawn.setDevicePixelRatio(dpr)
+        return drawn
 
     def _ensure_reader(self) -> PreviewReader | None:
         path = self._preview_path_for(self.camera_id)
         if path is None:
             return None
         if self._reader is None or path != self._reader_path:
-            from app.workerlink.preview import PreviewReader
+            from app.workerlink.preview import RECHECK_S, PreviewReader
 
             self._close_reader()
-            self._reader = PreviewReader(path)
+            self._reader = PreviewReader(path, recheck_s=RECHECK_S)
             self._reader_path = path
         return self._reader
 
     def _close_reader(self) -> None:
         PREVIEW_REQUESTS.drop(id(self))
+        self._asked_key = None
         if self._reader is not None:
             self._reader.close()
         self._reader = None
@@ -261,7 +308,8 @@ class CameraTile(QWidget):
 
     def _drop_frame(self) -> None:
         self._image = None
-        self._pixmap = None
+        self._buffer = None
+        self._drawn = None
         self.seq = 0
 
     def close_reader(self) -> None:
@@ -272,22 +320,23 @@ class CameraTile(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._pixmap = self._scaled_frame()  # the caches keyed on the size are redrawn at the next paint
+        self._drawn = self._fit_frame()  # the caches keyed on the size are redrawn at the next paint
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
             self._fonts = None
+            self._overlay_quick = None
             self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self.paints += 1
         p = QPainter(self)
         rect = self.rect()
-        if self._pixmap is not None and not self.offline:
-            if self._target != rect:
-                p.fillRect(rect, BACKGROUND)
-            p.drawPixmap(self._target.topLeft(), self._pixmap)
+        if self._drawn is not None and not self.offline:
+            if not self._target.contains(event.rect()):  # the bars beside the frame (a new frame
+                p.fillRect(rect, BACKGROUND)  # repaints only its own area, which it covers)
+            p.drawImage(self._target.topLeft(), self._drawn)
         else:
             p.drawPixmap(0, 0, self._body_pixmap())
         p.drawPixmap(0, 0, self._overlay_pixmap())
@@ -387,11 +436,15 @@ class CameraTile(QWidget):
         """The title bar (name, badge with fps and state, motion dot), drawn again only when one of
         them, the width or the font changed."""
         st = self.status
+        quick = (st, self.width(), self.devicePixelRatioF())
+        if self._overlay is not None and quick == self._overlay_quick:  # nothing came since: as it was
+            return self._overlay
         view = self.view
         badge = self.title_badge()
         motion = st is not None and st.motion_active
         dot = motion and not self.offline
-        key = (self.width(), self.devicePixelRatioF(), self.font().key(), self.name, badge, view, motion, dot)
+        key = (quick[1], quick[2], self.font().key(), self.name, badge, view, motion, dot)
+        self._overlay_quick = quick
         if self._overlay is not None and key == self._overlay_key:
             return self._overlay
         self.overlay_builds += 1
