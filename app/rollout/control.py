@@ -200,7 +200,7 @@ class RolloutControl:
     def _stored(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(rollout.* settings, fleet.rollout.* settings)`` from one read."""
         with self.store.uow() as uow:
-            every = uow.settings.all()
+            every = uow.settings.all(prefixes=("rollout.", FLEET_PREFIX))
         return ({k: v for k, v in every.items() if k.startswith("rollout.")},
                 {k: v for k, v in every.items() if k.startswith(FLEET_PREFIX)})
 

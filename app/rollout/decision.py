@@ -115,12 +115,14 @@ def build_populations(salt: str, keys: Mapping[str, Iterable[str]]) -> dict[str,
 
 
 def store_keys_provider(store: Any) -> KeysProvider:
-    """Keys of the current cameras and rules, read from the store (one unit of work)."""
+    """Keys of the current cameras (from the store's camera snapshot, loaded again only after a
+    commit that wrote the cameras) and rules (one query)."""
 
     def provide() -> dict[str, list[str]]:
+        snapshot = getattr(store, "camera_snapshot", None)
         with store.uow() as uow:
-            cams = [f"camera:{c.id}" for c in uow.cameras.list()]
-            rules = [f"rule:{r.id}" for r in uow.rules.list()]
+            cams = [f"camera:{c.id}" for c in (snapshot() if snapshot is not None else uow.cameras.list())]
+            rules = [f"rule:{rid}" for rid in uow.rules.ids()]
         return {POP_CAMERA: cams, POP_RULE: rules}
 
     return provide

@@ -287,29 +287,38 @@ class Router:
             return prev
         return RolloutSettings.from_stored({}, self.env).with_changes(salt=_SCRATCH_SALT)
 
-    def _load_keys(self) -> None:
+    def _load_keys(self) -> bool:
+        """Read the keys; True when they (or the salt) changed."""
         keys = {name: frozenset(ks) for name, ks in self._keys_provider().items()}
         ident = (self._settings.salt, keys)
         if ident != self._keyset:  # re-rank only when the keys or the salt changed
             self._keyset = ident
             self._pops = build_populations(self._settings.salt, keys)
+            return True
+        return False
 
-    def reload(self) -> RolloutSettings:
-        """Re-read settings and keys now (the station calls it when it knows something changed)."""
+    def reload(self, *, force: bool = True) -> RolloutSettings:
+        """Re-read settings and keys now (the station calls it when it knows something changed).
+        ``force=False`` (the once-a-``settings_ttl`` look) keeps what was derived from them (the
+        gates, the decisions, the audit's open aggregates) when neither changed: that look costs a
+        settings read, not a gate evaluation every second."""
         with self._lock:
+            changed = True
             try:
                 prev = self._settings
                 self._settings = self._load_settings()
-                self._load_keys()
+                keys_changed = self._load_keys()
+                changed = force or keys_changed or self._settings != prev
                 self._note_latches(prev, self._settings)
             except Exception:
                 log.exception("reloading rollout settings failed; keeping the previous ones")
             self._expiry = self._clock() + self._ttl
-            if self.audit is not None:
-                self.audit.cut()  # no aggregate of reads spans a settings change
-            self._gate_cache = None
-            self._gate_generation += 1
-            self._decisions = {}
+            if changed:
+                if self.audit is not None:
+                    self.audit.cut()  # no aggregate of reads spans a settings change
+                self._gate_cache = None
+                self._gate_generation += 1
+                self._decisions = {}
             return self._settings
 
     def _note_latches(self, prev: RolloutSettings, new: RolloutSettings) -> None:
@@ -330,7 +339,7 @@ class Router:
     @property
     def settings(self) -> RolloutSettings:
         if self._clock() >= self._expiry:
-            self.reload()
+            self.reload(force=False)
         return self._settings
 
     def locked_fields(self) -> dict[str, str]:

@@ -27,7 +27,7 @@ from app.station.fleet import FleetMethods
 from app.station.health import HealthMethods
 from app.station.port import StationPort
 from app.station.rollout import RolloutMethods
-from app.station.watch import ChangeWatch, db_fingerprint
+from app.station.watch import ChangeWatch, DbFingerprint
 
 # The store, supervisor, operations, router, metrics and alerts (SQLAlchemy, Alembic, pydantic,
 # numpy, ddsketch...) are imported when the station opens, not here: the window imports this
@@ -122,14 +122,15 @@ class Station(CameraMethods, AlertMethods, RolloutMethods, EvidenceMethods, Heal
         self._early_supervisor = None
         # The baseline is taken before the cameras are first loaded, so a change that lands
         # between that load and the watch's first poll is not missed.
-        baseline = db_fingerprint(parts.store.engine)
+        fingerprint = DbFingerprint(parts.store.engine)
+        baseline = fingerprint()
         self._reload_cameras()
         if self.options.api is not None:
             self._start_api()
         self._opened = True
         if self.options.autostart:
             self.autostart()
-        self._watch = ChangeWatch(lambda: db_fingerprint(parts.store.engine), self._on_database_changed,
+        self._watch = ChangeWatch(fingerprint, self._on_database_changed,
                                   self.options.watch_interval).start(baseline)
         if self.fleet is not None:
             self.fleet.beat_now()  # the first full status (cameras started by now), then every interval

@@ -1,8 +1,11 @@
 """Noticing commits made by other connections and processes (a CLI import, say).
 
-SQLite: every commit writes the database file or its WAL, so the files' identity, size and
-modification time are a fingerprint that costs no query and needs no long-lived connection.
-Other databases: a fingerprint query over the tables a station caches.
+The fingerprint is a query over the tables a station caches (cameras, rules, settings: their row
+counts and newest ``updated_at``). On SQLite it runs only after a commit: every commit writes the
+database file or its WAL, so the files' identity, size and modification time are a first check
+that costs no query. Most commits touch none of those tables (the fleet heartbeat every 5 s, the
+minute's metric rollups, the audit): they cost that one small query, not a reload of the
+cameras, rules and settings.
 """
 
 from __future__ import annotations
@@ -22,10 +25,32 @@ Fingerprint = tuple[Hashable, ...]
 
 
 def db_fingerprint(engine: Engine) -> Fingerprint:
-    """What changes whenever anyone commits to the database."""
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        return file_fingerprint(str(engine.url.database))
+    """What changes whenever anyone commits to the tables a station caches (one query)."""
     return query_fingerprint(engine)
+
+
+class DbFingerprint:
+    """:func:`db_fingerprint`, asked again on SQLite only after the database's files changed."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._file = (str(engine.url.database) if engine.dialect.name == "sqlite"
+                      and engine.url.database not in (None, "", ":memory:") else None)
+        self._seen: Fingerprint | None = None  # the files' fingerprint at the last query
+        self._last: Fingerprint = ()
+        #: how many fingerprint queries ran (tests read it)
+        self.queries = 0
+
+    def __call__(self) -> Fingerprint:
+        if self._file is not None:
+            files = file_fingerprint(self._file)
+            if files == self._seen:
+                return self._last
+            # the files first: a commit landing during the query shows in the next look
+            self._seen = files
+        self.queries += 1
+        self._last = query_fingerprint(self._engine)
+        return self._last
 
 
 def file_fingerprint(db_file: str) -> Fingerprint:

@@ -100,6 +100,10 @@ def make_supervisor(paths: StationPaths, *, policy: RestartPolicy | None, owner:
                       launcher=launcher)
 
 
+#: how often the station's router looks at the stored rollout settings by itself (seconds)
+STATION_SETTINGS_TTL = 5.0
+
+
 def build_parts(paths: StationPaths, *, seed_demo: bool, policy: RestartPolicy | None, owner: str | None,
                 hooks: Hooks, on_store: Callable[[Store, contextlib.ExitStack], str | None] | None = None,
                 supervisor: Supervisor | None = None,
@@ -183,7 +187,9 @@ def _build(stack: contextlib.ExitStack, paths: StationPaths, *, seed_demo: bool,
     domain_ops = DomainOperations(store, supervisor, probe_runner, history)
     legacy_ops = LegacyOperations(store.engine, supervisor, probe_runner, history, station_id=store.station_id)
     admin = StationAdmin(store, supervisor)
-    router = Router(legacy_ops, domain_ops, store, station_id=fleet_id)
+    # The station's change watch reloads the router within a second of any commit to the settings,
+    # cameras or rules (app/station/watch.py), so its own look at them is only a backstop.
+    router = Router(legacy_ops, domain_ops, store, station_id=fleet_id, settings_ttl=STATION_SETTINGS_TTL)
     routers.append(router)
     seed_default_rules(store)
 

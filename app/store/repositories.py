@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain import (
@@ -226,6 +227,11 @@ class RuleRepository:
         q = select(AlertRuleRow).where(visible(AlertRuleRow.station_id, self._station)).order_by(AlertRuleRow.id)
         return [_rule_from_row(r) for r in self._s.scalars(q)]
 
+    def ids(self) -> builtins.list[int]:
+        """The ids of the rules :meth:`list` returns (the rollout's keys need no more)."""
+        q = select(AlertRuleRow.id).where(visible(AlertRuleRow.station_id, self._station)).order_by(AlertRuleRow.id)
+        return list(self._s.scalars(q))
+
     def update(self, rule: AlertRule, *, expected_version: int | None = None) -> AlertRule:
         """Write ``rule`` back. With ``expected_version``, refuse (:class:`StaleWrite`) when the stored
         rule is no longer at the version the caller read; the UPDATE itself also matches only
@@ -269,11 +275,17 @@ class SettingsRepository:
             row = self._s.get(SettingRow, key)
         return row.value if row is not None else default
 
-    def all(self) -> dict[str, object]:
-        values: dict[str, object] = {r.key: r.value for r in self._s.scalars(select(SettingRow))}
+    def all(self, prefixes: tuple[str, ...] = ()) -> dict[str, object]:
+        """Every setting (the station's own over the shared ones), or those whose key starts
+        with one of ``prefixes``."""
+        shared = select(SettingRow)
+        own = select(StationSettingRow).where(StationSettingRow.station_id == self._station)
+        if prefixes:
+            shared = shared.where(or_(*(SettingRow.key.startswith(p) for p in prefixes)))
+            own = own.where(or_(*(StationSettingRow.key.startswith(p) for p in prefixes)))
+        values: dict[str, object] = {r.key: r.value for r in self._s.scalars(shared)}
         if self._station is not None:
-            values.update((r.key, r.value) for r in self._s.scalars(
-                select(StationSettingRow).where(StationSettingRow.station_id == self._station)))
+            values.update((r.key, r.value) for r in self._s.scalars(own))
         return values
 
     def set(self, key: str, value: Any) -> None:

@@ -125,3 +125,34 @@ def test_a_commit_during_a_load_makes_the_next_read_load_again(store) -> None:
     t.join(10)
     assert loaded == [["gate"]]
     assert model.get() == ["gate", "yard"] and len(calls) == 2
+
+
+def test_the_change_watch_asks_after_a_commit_and_sees_only_the_cached_tables(store, tmp_path: Path) -> None:
+    """The station's change watch (``DbFingerprint``): no query while the database's files are
+    unchanged; after another engine's commit one query, whose answer moves only when cameras,
+    rules or settings changed (not for a heartbeat, a rollup or an audit row)."""
+    from app.station.watch import DbFingerprint
+
+    add(store, "gate")
+    fp = DbFingerprint(store.engine)
+    first = fp()
+    assert fp.queries == 1
+    assert fp() == first and fp.queries == 1  # nothing committed: no query
+    other = open_store(sqlite_url(tmp_path / "station.db"))  # another process's commits
+    try:
+        with other.uow() as uow:  # what most commits are: not the cameras, rules or settings
+            uow.audit.add(AuditEntry(op="list_status", outcome="ok"))
+            uow.commit()
+        assert fp() == first and fp.queries == 2  # looked, and nothing the station caches moved
+        add(other, "yard")
+        moved = fp()
+        assert moved != first and fp.queries == 3
+        with other.engine.begin() as conn:  # a Core update (as the legacy operations make) moves it too
+            conn.execute(update(cameras).where(cameras.c.name == "yard").values(location="east"))
+        assert fp() != moved
+        with other.uow() as uow:
+            uow.settings.set("ui.language", "de")
+            uow.commit()
+        assert fp() not in (first, moved)
+    finally:
+        other.dispose()

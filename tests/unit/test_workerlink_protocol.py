@@ -52,16 +52,18 @@ def test_the_slot_header_fields_sit_where_the_layout_says() -> None:
         PAYLOAD_OFFSET,
         SEQ_OFFSET,
         VERSION,
+        WANT_HEIGHT_OFFSET,
         WANT_OFFSET,
         WANTED_UNTIL,
         WANTED_UNTIL_OFFSET,
     )
 
-    assert (VERSION, HEADER_SIZE, PAYLOAD_OFFSET) == (2, 48, 48)
-    raw = HEADER.pack(MAGIC, VERSION, 320, 8, 1.5, 640, 360, 1920, 0, 123_456_789)
+    assert (VERSION, HEADER_SIZE, PAYLOAD_OFFSET) == (3, 48, 48)
+    raw = HEADER.pack(MAGIC, VERSION, 320, 8, 1.5, 640, 360, 2560, 200, 0, 123_456_789)
     assert struct.unpack_from("<H", raw, WANT_OFFSET)[0] == 320
+    assert struct.unpack_from("<H", raw, WANT_HEIGHT_OFFSET)[0] == 200
     assert struct.unpack_from("<Q", raw, SEQ_OFFSET)[0] == 8
-    assert struct.unpack_from("<dIII", raw, BODY_OFFSET) == (1.5, 640, 360, 1920)
+    assert struct.unpack_from("<dIII", raw, BODY_OFFSET) == (1.5, 640, 360, 2560)
     assert WANTED_UNTIL.unpack_from(raw, WANTED_UNTIL_OFFSET)[0] == 123_456_789
     assert WANTED_UNTIL_OFFSET % 8 == 0 and SEQ_OFFSET % 8 == 0  # aligned: one store each
 
