@@ -54,7 +54,7 @@ def test_each_tick_refreshes_every_moved_series_in_one_batch_with_the_same_items
     cpu = page.plots["station"].curves[("cpu_percent", ())]
     moved = [*fps, *rss, cpu]
     before = [c.updates for c in moved]
-    scene_items = {k: list(p.item.listDataItems()) for k, p in page.plots.items()}
+    scene_items = {k: list(p.item.items) for k, p in page.plots.items()}
 
     page.clock.t += 1
     feed(page.reg, page.clock.t)
@@ -64,7 +64,7 @@ def test_each_tick_refreshes_every_moved_series_in_one_batch_with_the_same_items
     assert tick.args == [len(moved)]
     assert [c.updates for c in moved] == [b + 1 for b in before]
     assert _items(page) == items
-    assert {k: list(p.item.listDataItems()) for k, p in page.plots.items()} == scene_items
+    assert {k: list(p.item.items) for k, p in page.plots.items()} == scene_items
     x, y = fps[0].item.getData()
     assert x[-1] == pytest.approx(0.0) and y[-1] == pytest.approx(9.1)  # x: seconds before now
 
@@ -122,3 +122,52 @@ def test_range_and_downsampling_rules():
     assert len(dx) <= 1000 + 8 and np.nanmax(dy) == 5.0
     assert np.isnan(dy).any()
     assert len(peak_downsample(xs[:300], ys[:300], 1000)[0]) == 300  # short windows are drawn as they are
+
+
+def test_a_plot_is_two_items_whatever_its_curves_and_repaints_once_a_tick(qtbot, page):
+    """Every curve of a plot is drawn by its one SeriesSet, its legend by one item painted from
+    Qt's cache of it: a tick repaints each plot's curves once and no legend."""
+    from app.ui.charts.items import SeriesSet, StaticLegend
+
+    fps = page.plots["fps"]
+    assert [type(i) for i in fps.item.items] == [SeriesSet] and len(fps.series) == len(CAMERAS)
+    assert isinstance(fps.legend, StaticLegend) and fps.legend.names() == [page._camera_name(str(c)) for c in CAMERAS]
+    qtbot.waitUntil(lambda: fps.series.paints > 0 and fps.legend.paints > 0, timeout=5_000)
+    legend_paints, paints = fps.legend.paints, fps.series.paints
+    for _ in range(3):
+        page.clock.t += 1
+        feed(page.reg, page.clock.t)
+        with qtbot.waitSignal(page.refreshed, timeout=5_000):
+            pass
+        qtbot.waitUntil(lambda seen=paints: fps.series.paints > seen, timeout=5_000)
+        paints = fps.series.paints
+    assert fps.legend.paints == legend_paints  # the legend is not drawn again for new data
+    # The curves are where the data says, in their colours (no antialiasing: exact pixels).
+    img = page.view.grab().toImage()
+    colours = {img.pixelColor(x, y).name() for x in range(img.width()) for y in range(0, img.height(), 2)}
+    assert {c.item.pen.color().name() for c in fps.curves.values()} <= colours
+
+
+def test_a_gap_breaks_a_curve_and_the_legend_hides_and_shows_it(qtbot, page):
+    from PySide6.QtCore import QPointF, Qt
+
+    fps = page.plots["fps"]
+    one = fps.curves[("fps", camera_labels(1))].item
+    xs = np.arange(-10.0, 1.0)
+    ys = np.full(len(xs), 5.0)
+    ys[4] = np.nan  # one second missing
+    one.set_data(xs, ys, 5.0, 5.0)
+    fps.series.commit()
+    assert [p.size() for p in one.polygons()] == [4, 6]  # two runs, no line across the gap
+    assert fps.series.dataBounds(0) == pytest.approx((-60.0, 0.0))  # the other cameras' minute
+    # A click on the legend's first entry hides that curve: its bounds and paint leave it out.
+    legend = fps.legend
+    cell = legend._cell(0)
+    qtbot.waitUntil(lambda: legend.scene() is not None and legend.isVisible(), timeout=5_000)
+    view_pos = page.view.mapFromScene(legend.mapToScene(cell.center()))
+    qtbot.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    qtbot.waitUntil(lambda: not one.isVisible(), timeout=5_000)
+    assert legend.entry_at(cell.center()) == 0 and legend.entries()[0][0] is one
+    qtbot.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    qtbot.waitUntil(one.isVisible, timeout=5_000)
+    assert QPointF(one.pos()) == QPointF(0, 0)

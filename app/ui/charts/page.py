@@ -2,7 +2,9 @@
 
 What a refresh costs is kept small, because the page repaints in one piece:
 
-- plot items are created once (a curve per series, the first time it appears);
+- plot items are created once, and a plot has two whatever its number of curves: one item that
+  draws every curve (``SeriesSet``, a curve is added the first time its series appears) and its
+  legend, painted from a pixmap Qt caches (``app/ui/charts/items.py``);
 - one timer, once a second and only while the page is visible, refreshes every plot in one batch
   (the series are 1-second samples: a faster refresh draws nothing new), so their repaint is one
   paint of the view;
@@ -13,8 +15,8 @@ What a refresh costs is kept small, because the page repaints in one piece:
   regenerated each second; the y range is set by the page from the data, on round steps, and
   changes only when the data leaves it or fills less than 40 % of it (pyqtgraph's auto-range would
   recompute the bounds of every curve and move the axis on every refresh);
-- what does not change (axes, titles, legends) is painted from pixmaps Qt caches, curves are
-  bare ``PlotCurveItem`` s with 1-pixel cosmetic pens (a wider pen is stroked, several times slower);
+- what does not change (axes, titles, legends) is painted from pixmaps Qt caches; curves are
+  polylines with 1-pixel cosmetic pens (a wider pen is stroked, several times slower);
 - antialiasing is off, long windows are downsampled (peak mode).
 """
 
@@ -35,6 +37,7 @@ from PySide6.QtCore import QCoreApplication, Signal  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 from app.station.port import MetricsReader, StationPort  # noqa: E402
+from app.ui.charts.items import Series, SeriesSet, StaticLegend  # noqa: E402
 from app.ui.common.refresh import RefreshWhileVisible  # noqa: E402
 from app.ui.common.texts import QT_TRANSLATE_NOOP  # noqa: E402
 
@@ -211,32 +214,9 @@ def peak_downsample(xs: np.ndarray, ys: np.ndarray, max_points: int) -> tuple[np
     return out_x, out_y
 
 
-class WindowCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no types
-    """A curve given a window of samples at once, with the bounds of that data (known when it is set,
-    so that painting does not compute them again with NaN-aware reductions)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._known: tuple[tuple[float | None, float | None], tuple[float | None, float | None]] = (
-            (None, None), (None, None))
-
-    def set_window(self, xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> None:
-        """``lo`` and ``hi``: the lowest and highest value of ``ys`` (NaN when it has none)."""
-        if len(xs) and math.isfinite(lo) and math.isfinite(hi):
-            self._known = ((float(xs[0]), float(xs[-1])), (lo, hi))
-        else:
-            self._known = ((None, None), (None, None))
-        self.setData(xs, ys)
-
-    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: Any = None) -> Any:  # noqa: N802, N803
-        if frac >= 1.0 and orthoRange is None:
-            return self._known[ax]
-        return super().dataBounds(ax, frac, orthoRange)
-
-
 @dataclass
 class _Curve:
-    item: WindowCurve
+    item: Series
     name: str
     labels: tuple[tuple[str, str], ...]
     transform: Callable[[np.ndarray], np.ndarray] | None
@@ -253,8 +233,9 @@ class _Curve:
 class _Plot:
     spec: PlotSpec
     item: pg.PlotItem
+    series: SeriesSet
     curves: dict[SeriesKey, _Curve] = field(default_factory=dict)
-    legend: Any = None  # a LegendItem under the plot, outside its data area
+    legend: StaticLegend | None = None  # under the plot, outside its data area
     axis: AgoAxis | None = None
     y_range: tuple[float, float] | None = None  # the y range the page set (None: not set yet)
     y_by_user: bool = False  # the operator zoomed y: the page leaves the y range alone
@@ -297,7 +278,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
             p = self.view.addPlot(row=row, col=i % 2, title=QCoreApplication.translate("ChartsPage", spec.title), axisItems={"bottom": axis})
             p.setLabel("left", units=None, text=QCoreApplication.translate("ChartsPage", spec.unit))
             p.showGrid(x=True, y=True, alpha=0.2)
-            legend = pg.LegendItem(labelTextSize="8pt", colCount=4)
+            legend = StaticLegend(columns=4, point_size=8.0)  # painted from Qt's cache of it
             self.view.addItem(legend, row=row + 1, col=i % 2)
             grid.setRowStretchFactor(row, 10)
             grid.setRowStretchFactor(row + 1, 0)
@@ -307,10 +288,13 @@ class ChartsPage(RefreshWhileVisible, QWidget):
             p.setMenuEnabled(False)
             vb.setMouseEnabled(x=False, y=True)
             vb.enableAutoRange(x=False, y=False)  # the page sets both ranges (see the module's docstring)
-            # What does not change between refreshes is painted from a pixmap Qt keeps.
-            for still in (legend, p.titleLabel, axis, p.getAxis("left")):
+            # What does not change between refreshes is painted from a pixmap Qt keeps (a cache
+            # is an item's own: the title's text is a child item of its own).
+            for still in (p.titleLabel, *p.titleLabel.childItems(), axis, p.getAxis("left")):
                 still.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            plot = self.plots[spec.key] = _Plot(spec, p, legend=legend, axis=axis)
+            series = SeriesSet()  # every curve of the plot, in one item
+            p.addItem(series)
+            plot = self.plots[spec.key] = _Plot(spec, p, series, legend=legend, axis=axis)
             p.sigRangeChangedManually.connect(lambda _mask, pl=plot: self._zoomed_by_user(pl))
             if p.autoBtn is not None:  # pyqtgraph's "A" button: back to the page's ranges
                 p.autoBtn.clicked.connect(lambda *_a, pl=plot: self._resume_ranges(pl))
@@ -367,12 +351,11 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         else:
             pen = pg.mkPen(PALETTE[n % len(PALETTE)], width=1)
         name = QCoreApplication.translate("ChartsPage", legend) if legend else key[0]
-        # A bare curve item: the page hands it data already clipped to the window and downsampled,
-        # so PlotDataItem's per-setData clipping, downsampling and bounds work is not needed.
-        item = WindowCurve(pen=pen, name=name, connect="finite")
-        plot.item.addItem(item)
+        # A curve of the plot's one item: the page hands it data already clipped to the window
+        # and downsampled, with its bounds.
+        item = plot.series.add(key, pen, name)
         if plot.legend is not None:
-            plot.legend.addItem(item, name)
+            plot.legend.add(item, name)
         c = _Curve(item, key[0], key[1], transform)
         plot.curves[key] = c
         return c
@@ -403,6 +386,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
             width = plot.item.getViewBox().width()
             for key, c in plot.curves.items():
                 updated += self._refresh_curve(reg, key, c, now, end, width)
+            plot.series.commit()  # the plot's one repaint
             self._apply_y_range(plot)
         self.refreshes += 1
         self.note.setText("")
@@ -433,9 +417,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         c.y_min = float(np.fmin.reduce(ys)) if len(ys) else math.nan
         c.y_max = float(np.fmax.reduce(ys)) if len(ys) else math.nan
         xs, ys = peak_downsample(xs, ys, 2 * max(64, int(plot_width)))
-        c.item.set_window(xs - end, ys, c.y_min, c.y_max)
-        if c.drawn_at is not None and c.item.pos().x() != 0:  # it was slid: back in place
-            c.item.setPos(0, 0)
+        c.item.set_data(xs - end, ys, c.y_min, c.y_max)  # in place again, if it was slid
         c.drawn_at = end
         c.updates += 1
         return 1
@@ -443,7 +425,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     @staticmethod
     def _slide(c: _Curve, end: float) -> None:
         if c.drawn_at is not None and c.drawn_at != end:
-            c.item.setPos(c.drawn_at - end, 0)
+            c.item.slide(c.drawn_at - end)
 
     def _apply_y_range(self, plot: _Plot) -> None:
         """Set the plot's y range from its curves' data when the data left it (rarely; see y_range_for)."""
@@ -480,7 +462,7 @@ class ChartsPage(RefreshWhileVisible, QWidget):
     def curve_count(self) -> int:
         return sum(len(p.curves) for p in self.plots.values())
 
-    def curve(self, plot_key: str, name: str, labels: dict[str, str] | None = None) -> WindowCurve | None:
+    def curve(self, plot_key: str, name: str, labels: dict[str, str] | None = None) -> Series | None:
         key = (name, tuple(sorted((labels or {}).items())))
         c = self.plots[plot_key].curves.get(key)
         return c.item if c else None
