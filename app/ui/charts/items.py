@@ -35,7 +35,7 @@ class Series:
     """One curve of a :class:`SeriesSet`: its pen, its samples (x relative to the time it was set)
     and the offset it was slid by since."""
 
-    __slots__ = ("_owner", "pen", "_name", "xs", "ys", "lo", "hi", "offset", "visible", "_polys")
+    __slots__ = ("_owner", "pen", "_name", "xs", "ys", "lo", "hi", "offset", "visible", "_polys", "_poly")
 
     def __init__(self, owner: SeriesSet, pen: QPen, name: str):
         self._owner = owner
@@ -48,6 +48,7 @@ class Series:
         self.offset = 0.0
         self.visible = True
         self._polys: list[QPolygonF] | None = None
+        self._poly: QPolygonF | None = None  # kept from set to set: refilled in place
 
     # -- what the page does
 
@@ -97,8 +98,19 @@ class Series:
         if self._polys is None:
             xs, ys = self.xs, self.ys
             finite = np.isfinite(ys) & np.isfinite(xs)
-            if finite.all():
-                runs = [(0, len(ys))] if len(ys) > 1 else []
+            if finite.all():  # the usual case: one polyline, refilled in place (no new one a second)
+                n = len(ys)
+                if n < 2:
+                    self._polys = []
+                    return self._polys
+                poly = self._poly
+                if poly is None or poly.size() != n:
+                    poly = self._poly = fn.create_qpolygonf(n)
+                view = fn.ndarray_from_qpolygonf(poly)
+                view[:, 0] = xs
+                view[:, 1] = ys
+                self._polys = [poly]
+                return self._polys
             else:
                 edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0]))))
                 runs = [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True) if b - a > 1]

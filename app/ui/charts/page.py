@@ -34,7 +34,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QCoreApplication, Signal  # noqa: E402
-from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 from app.station.port import MetricsReader, StationPort  # noqa: E402
 from app.ui.charts.items import Series, SeriesSet, StaticLegend  # noqa: E402
@@ -267,6 +267,9 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         top.addStretch(1)
         top.addWidget(self.note)
         self.view = pg.GraphicsLayoutWidget()
+        # The scene hardly changes shape (the curves' items once a second): an index finds the few
+        # items a repaint touches without asking every item of the page for its bounds.
+        self.view.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
