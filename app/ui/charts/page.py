@@ -34,7 +34,15 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QCoreApplication, Signal  # noqa: E402
-from PySide6.QtWidgets import QComboBox, QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QComboBox,
+    QGraphicsItem,
+    QGraphicsScene,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.station.port import MetricsReader, StationPort  # noqa: E402
 from app.ui.charts.items import Series, SeriesSet, StaticLegend  # noqa: E402
