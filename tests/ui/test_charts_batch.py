@@ -171,3 +171,16 @@ def test_a_gap_breaks_a_curve_and_the_legend_hides_and_shows_it(qtbot, page):
     qtbot.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
     qtbot.waitUntil(one.isVisible, timeout=5_000)
     assert QPointF(one.pos()) == QPointF(0, 0)
+
+
+def test_the_legend_lists_cameras_in_their_order(qtbot, station):
+    station.open()
+    clock = Clock(1_700_000_000.0)
+    reg = MetricsRegistry(clock=clock)
+    cameras = (1, 2, 10, 11, 3)
+    feed(reg, clock.t, cameras=cameras)
+    page = ChartsPage(station, reg, interval_ms=50)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.refreshes >= 1, timeout=5_000)
+    assert [dict(k[1])["camera"] for k in page.plots["fps"].curves] == ["1", "2", "3", "10", "11"]

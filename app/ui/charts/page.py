@@ -249,6 +249,12 @@ class _Plot:
     y_by_user: bool = False  # the operator zoomed y: the page leaves the y range alone
 
 
+def _camera_order(key: SeriesKey) -> tuple[int, str]:
+    """A per-camera series' place: by camera id as a number."""
+    cam = dict(key[1]).get("camera", "")
+    return (int(cam), "") if cam.isdigit() else (1 << 62, cam)
+
+
 class ChartsPage(RefreshWhileVisible, QWidget):
     """Live charts from the station's metrics (``station.metrics_reader()``) and its stored history."""
 
@@ -390,7 +396,9 @@ class ChartsPage(RefreshWhileVisible, QWidget):
         for plot in self.plots.values():
             spec = plot.spec
             if spec.per_camera:
-                for key in [*reg.keys(spec.per_camera), *self._stored_series(spec.per_camera)]:
+                # in camera order (the keys sort as text: "10" before "2"), so the legend reads in order
+                for key in sorted([*reg.keys(spec.per_camera), *self._stored_series(spec.per_camera)],
+                                  key=_camera_order):
                     labels = dict(key[1])
                     if "camera" in labels and key not in plot.curves:
                         self._curve(plot, key, self._camera_name(labels["camera"]), None)
