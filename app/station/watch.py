@@ -24,13 +24,9 @@ log = logging.getLogger("edge_station.station")
 Fingerprint = tuple[Hashable, ...]
 
 
-def db_fingerprint(engine: Engine) -> Fingerprint:
-    """What changes whenever anyone commits to the tables a station caches (one query)."""
-    return query_fingerprint(engine)
-
-
 class DbFingerprint:
-    """:func:`db_fingerprint`, asked again on SQLite only after the database's files changed."""
+    """What changes whenever anyone commits to the tables a station caches (:func:`query_fingerprint`),
+    asked again on SQLite only after the database's files changed."""
 
     def __init__(self, engine: Engine):
         self._engine = engine

@@ -90,9 +90,6 @@ class PreviewRequests:
             return next(iter(wants.values()))
         return max(wants.values(), key=lambda wh: wh[0] * wh[1])
 
-    def width(self, path: Path) -> int:
-        return self.size(path)[0]
-
 
 #: one per GUI process: every tile of every window asks through it
 PREVIEW_REQUESTS = PreviewRequests()
