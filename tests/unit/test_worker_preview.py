@@ -158,7 +158,7 @@ while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
 writer.close()
 """
 
-#: frames the reader must see whole, each a different one, while the writer runs flat out
+#: frames the reader must see whole, each a different one, while the writer writes in bursts
 TORN_CHECK_FRAMES = 200
 
 
