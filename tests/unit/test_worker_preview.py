@@ -141,7 +141,7 @@ def test_reader_never_returns_a_torn_frame(tmp_path):
 
 
 _WRITER_PROCESS = """
-import select, sys, time
+import os, select, sys, time
 import numpy as np
 from app.worker.preview import PreviewWriter
 from app.workerlink.protocol import PREVIEW_MAX_HEIGHT as H, PREVIEW_MAX_WIDTH as W
@@ -150,11 +150,13 @@ frames = [np.full((H, W * 4), v, np.uint8) for v in range(0, 256, 15)]
 print("ready", flush=True)
 end = time.monotonic() + float(sys.argv[2])  # a bound only: the reader ends it by closing stdin
 i = 0
-while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
-    writer.write_rows(frames[i % len(frames)], W, H)
-    i += 1
-    if i % 8 == 0:  # bursts of frames back to back, with a gap a whole copy fits in now and then
-        time.sleep(0.002)
+while time.monotonic() < end:
+    for _ in range(8):  # a burst of frames back to back: the reader's copies overlap these writes
+        writer.write_rows(frames[i % len(frames)], W, H)
+        i += 1
+    # then wait until the reader says it read a whole frame (a byte), or is done (end of file)
+    if not select.select([sys.stdin], [], [], max(0.0, end - time.monotonic()))[0] or not os.read(0, 1):
+        break
 writer.close()
 """
 
@@ -164,10 +166,11 @@ TORN_CHECK_FRAMES = 200
 
 def test_reader_never_returns_a_torn_frame_from_another_process(tmp_path):
     """The real setting: the writer runs in another process, on another core, in bursts of frames
-    written back to back (a copy mostly overlaps a write; between bursts one fits), until the
-    reader has seen enough different frames whole (it closes the writer's stdin), however slow
-    the box. A writer that never pauses starves the reader (every copy overlaps a write and is
-    retried), which is why a worker writes at most ``--preview-fps`` frames a second."""
+    written back to back (a copy mostly overlaps a write), each burst after the reader said it
+    read a whole frame, until the reader has seen enough different frames whole (it closes the
+    writer's stdin), however slow the box. A writer that never pauses starves the reader (every
+    copy overlaps a write and is retried), which is why a worker writes at most
+    ``--preview-fps`` frames a second."""
     path = tmp_path / "cam.preview"
     writer = subprocess.Popen(
         [sys.executable, "-c", _WRITER_PROCESS, str(path), "60"], stdin=subprocess.PIPE,
@@ -175,6 +178,7 @@ def test_reader_never_returns_a_torn_frame_from_another_process(tmp_path):
     )
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        assert writer.stdin is not None
         reader = PreviewReader(path)
         seen: set[int] = set()
         while writer.poll() is None and len(seen) < TORN_CHECK_FRAMES:
@@ -184,9 +188,10 @@ def test_reader_never_returns_a_torn_frame_from_another_process(tmp_path):
             lo, hi = int(got.image.min()), int(got.image.max())
             assert lo == hi, f"torn frame at seq {got.seq}: values {lo}..{hi}"
             seen.add(got.seq)
+            writer.stdin.write(".")  # one whole frame read: the writer's next burst
+            writer.stdin.flush()
         reader.close()
         assert len(seen) >= TORN_CHECK_FRAMES, f"the writer ended after {len(seen)} frames were read"
-        assert writer.stdin is not None
         writer.stdin.close()  # done: the writer stops
         assert writer.wait(10) == 0
     finally:
