@@ -93,6 +93,7 @@ class PreviewReader:
         self._writable = False
         self._checked = 0.0  # time.monotonic() of the last look at the file
         self._valid: mmap.mmap | None = None  # the mapping whose magic and version were checked
+        self._asked: tuple[mmap.mmap, int, int] | None = None  # what ``poll`` last asked this mapping for
 
     def _ensure(self) -> mmap.mmap | None:
         """The mapped slot (the file is looked at, one ``stat``, at most every ``recheck_s``
@@ -137,6 +138,7 @@ class PreviewReader:
             self._mm.close()
         self._mm = None
         self._valid = None
+        self._asked = None
         self._ident = None
         self._writable = False
 
@@ -188,8 +190,9 @@ class PreviewReader:
         if mm is None:
             return None
         if self._writable:
-            if width:
+            if width and self._asked != (mm, width, height):  # asked again only for a new box or slot
                 self._ask(mm, width, height)
+                self._asked = (mm, width, height)
             self._mark(mm, time.monotonic_ns())
         seq = SEQ.unpack_from(mm, SEQ_OFFSET)[0]
         if seq == last_seq or seq == 0 or seq & 1:  # nothing new, nothing yet, or mid-frame: next poll
@@ -247,6 +250,7 @@ class PreviewReader:
         if mm is None or not self._writable:
             return False
         self._ask(mm, width, height)
+        self._asked = None
         return True
 
     @staticmethod

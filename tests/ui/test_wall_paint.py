@@ -118,6 +118,36 @@ def test_a_tile_asks_for_the_size_it_draws_and_scales_only_what_is_not(qtbot, sl
     assert wanted_preview_size(5000, 3000, 1.0) == (PREVIEW_MAX_WIDTH, PREVIEW_MAX_HEIGHT)
 
 
+def test_a_tile_looks_its_slot_up_once_per_worker(qtbot, slots):
+    """The path of a camera's slot is the station's to give (under the supervisor's lock): a tile
+    asks once while the same worker runs, and again for a restarted worker (another pid)."""
+    lookups: list[int] = []
+    slot = slots(1)
+
+    def path_for(cid: int) -> Path:
+        lookups.append(cid)
+        return slot.path
+
+    tile = ProbeTile(1, "Gate", path_for)
+    qtbot.addWidget(tile)
+    tile.resize(320, 180)
+    tile.set_status(live(pid=4242))
+    tile.show()
+    qtbot.waitExposed(tile)
+    for rgb in ((200, 30, 30), (30, 200, 30)):
+        slot.write(rgb)
+        assert tile.poll_frame()
+        assert tile.poll_frame() is False
+    assert lookups == [1]
+    tile.set_status(live(pid=4343, uptime=1.0))  # restarted: a new worker writes the slot
+    slot.write((30, 30, 200))
+    assert tile.poll_frame() and lookups == [1, 1]
+    centre = tile.grab().toImage().pixelColor(160, 120)
+    assert (centre.red(), centre.green(), centre.blue()) == (30, 30, 200)
+    tile.set_status(live(state=CameraState.STOPPED, source=None, fps=None, pid=None))  # offline: no reads
+    assert tile.poll_frame() is False and lookups == [1, 1]
+
+
 def test_the_title_bar_cache_is_rebuilt_on_a_status_change_only(qtbot, slots):
     tile = shown_tile(qtbot, slots, live(fps=10.0))
     tile.grab()

@@ -254,6 +254,36 @@ def test_a_reader_asks_for_the_width_it_draws_at(tmp_path):
         writer.close()
 
 
+def test_a_polling_reader_asks_again_only_for_a_new_box_or_a_new_slot(tmp_path):
+    """A tile polls ten times a second with the same box: the fields are written when the box
+    changes or a restarted worker made a new slot (a new file at the same path), else left alone."""
+    path = tmp_path / "cam.preview"
+
+    def asked() -> tuple[int, int]:  # the slot's fields as they are in the file now
+        with PreviewReader(path) as other:
+            return other.requested_width(), other.requested_height()
+
+    first = PreviewWriter(path)
+    with PreviewReader(path) as reader:
+        reader.poll(0, 400, 200)
+        assert asked() == (400, 200)
+        reader.poll(0, 300, 0)  # the tile got smaller
+        assert asked() == (300, 0)
+        reader.request_width(640)  # asked outright: the next poll puts the tile's box back
+        assert asked() == (640, 0)
+        reader.poll(0, 300, 0)
+        assert asked() == (300, 0)
+        first.close()
+        path.unlink()
+        second = PreviewWriter(path)  # the restarted worker's slot: nobody asked it anything yet
+        try:
+            assert asked() == (0, 0)
+            reader.poll(0, 300, 0)
+            assert asked() == (300, 0) and second.wanted_width() == 300
+        finally:
+            second.close()
+
+
 def test_offer_respects_the_preview_rate(tmp_path):
     frame = av.VideoFrame(64, 36, "yuv420p")
     writer = PreviewWriter(tmp_path / "p", max_fps=5)

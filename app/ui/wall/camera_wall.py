@@ -152,6 +152,8 @@ class CameraTile(QWidget):
         self.seq = 0
         self.frame_ts: float | None = None
         self.status: CameraStatus | None = None
+        self._offline = True  # is_offline(self.status), kept beside it (read on every poll and paint)
+        self._path_pid: int | None = None  # the worker pid the reader's path was looked up for
         self.offline_since: float | None = time.time()
         #: how many frames this tile turned into images (tests and the benchmark read it)
         self.frames_shown = 0
@@ -170,7 +172,7 @@ class CameraTile(QWidget):
 
     @property
     def offline(self) -> bool:
-        return is_offline(self.status)
+        return self._offline
 
     @property
     def view(self) -> str:
@@ -203,6 +205,7 @@ class CameraTile(QWidget):
         was_offline = self.offline
         old = self.status
         self.status = status
+        self._offline = is_offline(status)
         if status is not None and status.name != self.name:
             self.name = status.name
             self.setToolTip(status.name)
@@ -238,19 +241,27 @@ class CameraTile(QWidget):
         frame = reader.poll(self.seq, *PREVIEW_REQUESTS.size(reader.path))
         if frame is None:
             return False
-        self._show(frame)
+        self._show(frame, key[:3])
         return True
 
-    def _show(self, frame: PreviewFrame) -> None:
+    def _show(self, frame: PreviewFrame, tile: tuple[int, int, float] | None = None) -> None:
+        """``tile``: (width, height, dpr) of this tile now, when the caller has it at hand."""
         arr = frame.image  # (h, w, 4) BGRX, contiguous, ours
         # Qt's RGB32 is these bytes: the image wraps the array (kept alive beside it), no copy.
         self._buffer = arr
-        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 4, QImage.Format.Format_RGB32)
-        old = QRect(self._target)
-        self._drawn = self._fit_frame()
+        self._image = img = QImage(arr.data, frame.width, frame.height, frame.width * 4, QImage.Format.Format_RGB32)
         self.seq = frame.seq
         self.frame_ts = frame.ts
         self.frames_shown += 1
+        if tile is not None and self._fit_key == (frame.width, frame.height, *tile):
+            # the same frame size in the same tile as the last frame: drawn as it is, where it was
+            if tile[2] != 1.0:
+                img.setDevicePixelRatio(tile[2])
+            self._drawn = img
+            self.update(self._target)
+            return
+        old = QRect(self._target)
+        self._drawn = self._fit_frame()
         self.update(self._target if old == self._target else self.rect())
 
     def _fit_frame(self) -> QImage | None:
@@ -284,7 +295,13 @@ class CameraTile(QWidget):
         return drawn
 
     def _ensure_reader(self) -> PreviewReader | None:
+        pid = self.status.pid if self.status is not None else None
+        if self._reader is not None and pid == self._path_pid:
+            # A camera's slot keeps its path while its worker runs; a restarted worker (another pid)
+            # is looked up again, and the reader itself notices a replaced file (RECHECK_S).
+            return self._reader
         path = self._preview_path_for(self.camera_id)
+        self._path_pid = pid
         if path is None:
             return None
         if self._reader is None or path != self._reader_path:
