@@ -8,6 +8,11 @@ a start command must not wait for that. A pass copies what it needs under the lo
 (``publish``): each process's ``stats`` is replaced by a new immutable
 ``ProcessStats``, and its descendant set is merged with what the supervisor thread
 may have added meanwhile (a stop refreshes it too).
+
+Finding new descendants takes one pass over every process of the machine (``ppid_map``), which
+costs more than sampling the workers themselves: it runs every ``TREE_RESCAN_S`` seconds, and on
+every pass while a worker is new (not sampled yet, or younger than that: a worker starts its
+helpers early). In between, the descendants already known are sampled (those still alive).
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from app.supervisor.model import ProcessStats
 from app.supervisor.process import WorkerProcess
 from app.supervisor.proctree import ProcRef, descendants, ppid_map, ref_of
 
-__all__ = ["STATS_INTERVAL", "Sample", "StatsSampler", "publish", "sample_stats", "scan", "take"]
+__all__ = ["STATS_INTERVAL", "TREE_RESCAN_S", "Sample", "StatsSampler", "publish", "sample_stats", "scan", "take"]
 
 log = logging.getLogger("app.supervisor.core")
 
 STATS_INTERVAL = 1.0
+#: how often a pass looks for new descendants of workers that are not new (seconds)
+TREE_RESCAN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,12 @@ def take(procs: Iterable[WorkerProcess]) -> list[Sample]:
     return [Sample(p, frozenset(p.descendants)) for p in procs if not p.exited]
 
 
-def scan(samples: list[Sample]) -> list[Sample]:
-    """Without the lock: one /proc pass for the tree, then each process's figures."""
+def scan(samples: list[Sample], *, tree: bool = True) -> list[Sample]:
+    """Without the lock: one /proc pass for the tree (``tree``; else only the descendants known
+    before are kept, those still alive), then each process's figures."""
     if not samples:
         return []
-    pmap = ppid_map()
+    pmap = ppid_map() if tree else {}
     out = []
     for s in samples:
         proc = s.proc
@@ -95,14 +103,19 @@ class StatsSampler:
     """The thread that samples every ``interval`` seconds until ``stop``."""
 
     def __init__(self, lock: threading.RLock, procs: Callable[[], list[WorkerProcess]],
-                 interval: float = STATS_INTERVAL) -> None:
+                 interval: float = STATS_INTERVAL, *, tree_every: float = TREE_RESCAN_S,
+                 clock: Callable[[], float] = time.time) -> None:
         self._lock = lock
         self._procs = procs
         self.interval = interval
+        self.tree_every = tree_every
+        self._clock = clock  # wall clock, as a worker's started_at
+        self._tree_at = float("-inf")  # when a pass last looked for new descendants
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: completed passes (a test waits on it)
+        #: completed passes (a test waits on it), and how many of them looked for new descendants
         self.passes = 0
+        self.tree_passes = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="edge-supervisor-stats", daemon=True)
@@ -117,9 +130,15 @@ class StatsSampler:
     def run_once(self) -> None:
         with self._lock:
             taken = take(self._procs())
-        done = scan(taken)
+        now = self._clock()
+        tree = now - self._tree_at >= self.tree_every or any(
+            s.proc.stats is None or now - s.proc.started_at < self.tree_every for s in taken)
+        done = scan(taken, tree=tree)
         with self._lock:
             publish(done)
+        if tree and taken:
+            self._tree_at = now
+            self.tree_passes += 1
         self.passes += 1
 
     def _run(self) -> None:
