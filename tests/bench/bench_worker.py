@@ -6,9 +6,13 @@ Run: ``python tests/bench/bench_worker.py [--rounds 3] [--seconds 40] [--paced-s
    frame like most cameras, ``--slices`` for libx264's zerolatency slices).
 2. **Decode threading**: a plain PyAV decode loop (a child process) over the clip, as fast as it
    goes, with PyAV's default threading, NONE, SLICE, FRAME and AUTO at FFmpeg's thread count and
-   at one thread per core; interleaved rounds. The fastest (median frames/s) is the baseline.
+   at one thread per core (and the box's choice, ``decode_threading()``, if none of those);
+   interleaved rounds. The fastest (median frames/s) is the baseline, and the box's choice is
+   judged against it (target: x1.0, i.e. the worker decodes with the fastest threading here).
 3. **Throughput** (unpaced): the real worker (``run --no-pace``, motion on every frame, the
-   threading it picks for this box, a preview slot nobody reads) against that fastest decode.
+   threading it picks for this box, a preview slot nobody reads) against that fastest decode:
+   what the rest of a worker costs (motion, heartbeats), and against the worker with PyAV's
+   default threading and with AUTO at FFmpeg's count (the old choice).
 4. **Cost** (paced at the clip's 30 fps, ``--paced-seconds`` each): the worker without a preview
    slot, with a slot and no reader, with a reader polling like a wall tile (10 Hz, marks interest,
    320 px); the fastest decode loop paced the same way; a Frigate-style
@@ -47,7 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 PREVIEW_COST_TARGET = 1.05  # worker with a reader / worker without previews (CPU per frame)
-DECODE_TARGET = 1.0  # worker frames/s / fastest decode frames/s
+DECODE_TARGET = 1.0  # frames/s of the box's decode threading / the fastest threading of the sweep
 
 # A plain PyAV decode loop: argv = clip, thread type (or "default"), thread count ("-": FFmpeg's),
 # paced (0/1), seconds (0: to the end), progress interval.
@@ -295,6 +299,9 @@ def main() -> int:
                    "FRAME:0": ("FRAME", "0"), "AUTO:0": ("AUTO", "0"),
                    f"SLICE:{cores}": ("SLICE", str(cores)), f"FRAME:{cores}": ("FRAME", str(cores)),
                    f"AUTO:{cores}": ("AUTO", str(cores))}
+        box = str(decode_threading())  # what a worker picks here: judged against the fastest below
+        box_key = next((k for k, cfg in configs.items() if box in (k, ":".join(cfg))), box)
+        configs.setdefault(box_key, tuple(box.split(":", 1)) if ":" in box else (box, "0"))
         parts = set(args.parts.split(","))
         sweep: dict[str, list[Run]] = {k: [] for k in configs}
         for _ in range(args.rounds if "sweep" in parts else 0):
@@ -309,6 +316,10 @@ def main() -> int:
         if "sweep" in parts:
             fastest = max(sweep, key=lambda k: statistics.median(r.fps for r in sweep[k]))
             print(f"  fastest: {fastest}")
+            ratio = statistics.median(r.fps for r in sweep[box_key]) / \
+                statistics.median(r.fps for r in sweep[fastest])
+            print(f"  the box's choice ({box}) / the fastest: frames/s x{ratio:.3f} (target >= {DECODE_TARGET}) "
+                  f"{'OK' if ratio >= DECODE_TARGET else 'BELOW TARGET'}")
         else:
             fastest = f"FRAME:{cores}"
 
@@ -350,10 +361,10 @@ def main() -> int:
         if pipes:
             print(f"  ffmpeg rawvideo pipe       {fmt([r.fps for r in pipes]):>22} frames/s  "
                   f"{fmt([r.cpu_per_frame for r in pipes], 1e3, 2)} ms CPU/frame  (ffmpeg + the reading child)")
-        fps_ratio = [w.fps / b.fps for w, b in zip(work, base, strict=True)]
-        print(f"  worker / fastest decode: frames/s {ratios([w.fps for w in work], [b.fps for b in base])} "
-              f"(target >= {DECODE_TARGET}) {'OK' if statistics.median(fps_ratio) >= DECODE_TARGET else 'BELOW TARGET'}; "
-              f"CPU/frame {ratios([w.cpu_per_frame for w in work], [b.cpu_per_frame for b in base])}")
+        # The whole worker does more than decode (motion on every frame, heartbeats): what that costs.
+        print(f"  worker / fastest decode: frames/s {ratios([w.fps for w in work], [b.fps for b in base])}, "
+              f"CPU/frame {ratios([w.cpu_per_frame for w in work], [b.cpu_per_frame for b in base])} "
+              f"(the decode's own threading is judged in the sweep)")
         if pipes:
             print(f"  worker / ffmpeg pipe: frames/s {ratios([w.fps for w in work], [p.fps for p in pipes])}, "
                   f"CPU/frame {ratios([w.cpu_per_frame for w in work], [p.cpu_per_frame for p in pipes])}")
