@@ -41,7 +41,9 @@ def test_rule_editor_creates_validates_disables_and_deletes(qtbot, window, stati
     f.schedule.setText("mon-sun 00:00-24:00")
     f.threshold.setValue(3)
     assert dlg.save_button.isEnabled(), f.problems
-    qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
+    # the save's own actionFinished first: caught late, it would pass for the toggle's below
+    with qtbot.waitSignal(page.actionFinished, timeout=10_000):
+        qtbot.mouseClick(dlg.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Lobby too slow" in _rule_names(page), timeout=10_000)
     stored = [r for r in station.parts().admin.list_rules() if r.name == "Lobby too slow"][0]
     assert stored.target == TargetKind.CAMERA and stored.threshold == 3 and stored.metric == "fps"

@@ -37,7 +37,7 @@ def _worker(started_at: float) -> tuple[subprocess.Popen[str], WorkerProcess]:
                              text=True)
     ref = ref_of(psutil.Process(popen.pid))
     assert ref is not None
-    return popen, WorkerProcess(popen=popen, ref=ref, instance="t", spawn_mono=time.monotonic(),  # type: ignore[arg-type]
+    return popen, WorkerProcess(popen=popen, ref=ref, instance="t", spawn_mono=time.monotonic(),
                                 started_at=started_at, preview=None)
 
 

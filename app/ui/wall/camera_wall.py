@@ -245,34 +245,27 @@ class CameraTile(QWidget):
         return True
 
     def _show(self, frame: PreviewFrame, tile: tuple[int, int, float] | None = None) -> None:
-        """``tile``: (width, height, dpr) of this tile now, when the caller has it at hand."""
         arr = frame.image  # (h, w, 4) BGRX, contiguous, ours
         # Qt's RGB32 is these bytes: the image wraps the array (kept alive beside it), no copy.
         self._buffer = arr
-        self._image = img = QImage(arr.data, frame.width, frame.height, frame.width * 4, QImage.Format.Format_RGB32)
+        self._image = QImage(arr.data, frame.width, frame.height, frame.width * 4, QImage.Format.Format_RGB32)
+        old = QRect(self._target)
+        self._drawn = self._fit_frame(tile)
         self.seq = frame.seq
         self.frame_ts = frame.ts
         self.frames_shown += 1
-        if tile is not None and self._fit_key == (frame.width, frame.height, *tile):
-            # the same frame size in the same tile as the last frame: drawn as it is, where it was
-            if tile[2] != 1.0:
-                img.setDevicePixelRatio(tile[2])
-            self._drawn = img
-            self.update(self._target)
-            return
-        old = QRect(self._target)
-        self._drawn = self._fit_frame()
         self.update(self._target if old == self._target else self.rect())
 
-    def _fit_frame(self) -> QImage | None:
+    def _fit_frame(self, tile: tuple[int, int, float] | None = None) -> QImage | None:
         """The frame as drawn (aspect kept, centred; nearest pixel when it must be scaled), and where
-        it goes. A frame of the size asked for (within SIZE_SLACK) is drawn as it is."""
+        it goes. A frame of the size asked for (within SIZE_SLACK) is drawn as it is. ``tile``:
+        (width, height, dpr) of this tile, when the caller has them at hand."""
         img = self._image
         if img is None or img.width() <= 0 or img.height() <= 0:
             return None
-        dpr = self.devicePixelRatioF()
+        tw, th, dpr = tile if tile is not None else (self.width(), self.height(), self.devicePixelRatioF())
         iw, ih = img.width(), img.height()
-        key = (iw, ih, self.width(), self.height(), dpr)
+        key = (iw, ih, tw, th, dpr)
         if key == self._fit_key:  # the same frame size in the same tile: drawn as it is, again
             if dpr != 1.0:
                 img.setDevicePixelRatio(dpr)
