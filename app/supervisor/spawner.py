@@ -245,7 +245,10 @@ def begin_stop(proc: WorkerProcess, deadline: float | None,
         kill_tree(proc)
         return
     outside = [r for r in proc.descendants if not _in_group(r.pid, proc.pid)]
-    signal_group(proc.pid, signal.SIGTERM)
+    if not signal_group(proc.pid, signal.SIGTERM):
+        # No group yet: a launcher's child between its fork and its setsid. The worker itself,
+        # then (it holds TERM until its handler is in place, app.worker.zygote).
+        outside.append(proc.ref)
     signal_refs(outside, signal.SIGTERM)
     # A SIGSTOPped worker only acts on TERM once continued.
     signal_group(proc.pid, signal.SIGCONT)
@@ -256,6 +259,6 @@ def begin_stop(proc: WorkerProcess, deadline: float | None,
 def kill_tree(proc: WorkerProcess) -> None:
     """SIGKILL the group (its leader is not reaped yet, so the pgid is ours) + descendants."""
     proc.killed = True
-    if not proc.exited:
-        signal_group(proc.pid, signal.SIGKILL)
+    if not proc.exited and not signal_group(proc.pid, signal.SIGKILL):
+        signal_refs([proc.ref], signal.SIGKILL)  # no group yet (see begin_stop)
     signal_refs(proc.descendants, signal.SIGKILL)

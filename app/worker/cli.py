@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["run"]:
         # Handle TERM/INT before anything slow (imports, parsing) can happen.
         _install_signal_handlers(stop, wake)
+    # A worker forked by the launcher starts with TERM blocked (app.worker.zygote): a stop sent
+    # meanwhile is delivered now, to the handler just installed (or by default, for a probe).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         args = build_parser().parse_args(args_list)
     except UsageError as exc:

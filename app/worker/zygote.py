@@ -147,9 +147,14 @@ def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> int | Non
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     zygote_pid = os.getpid()
+    # TERM is held from before the fork until the worker has its own handler (app.worker.cli.main
+    # unblocks it then): a stop that lands while the child is still becoming a worker is a clean
+    # stop, not the launcher's default action (death by SIGTERM) nor lost.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         pid = os.fork()
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             os.close(fd)
         _reply(ctl, {"op": ERROR, "id": rid, "errno": exc.errno, "message": str(exc)})
@@ -168,6 +173,7 @@ def _spawn(ctl: socket.socket, msg: dict[str, Any], fds: list[int]) -> int | Non
                 with contextlib.suppress(Exception):
                     stream.flush()
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for fd in fds:
         os.close(fd)
     _reply(ctl, {"op": STARTED, "id": rid, "pid": pid})
